@@ -1,0 +1,26 @@
+package store
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+)
+
+// PredictionID is the deterministic id of the prediction of one model for
+// one schedule slot: "PRE_<slot as YYYYMMDDTHHMMSSZ>_<first 16 hex of
+// SHA-256(configID|modelID|slot RFC 3339)>". The same inputs always give the
+// same id, so a retried cycle inserts nothing new (reference defect 14.2 #19).
+func PredictionID(configID, modelID string, slot time.Time) string {
+	slot = slot.UTC()
+	h := sha256.Sum256([]byte(configID + "|" + modelID + "|" + slot.Format(time.RFC3339Nano)))
+	return "PRE_" + slot.Format("20060102T150405Z") + "_" + hex.EncodeToString(h[:8])
+}
+
+// MarketRecordID is the lowercase hex SHA-1 of
+// "<provider>|<asset>|<kind>|<granularity>|<ts_event YYYY-MM-DDTHH:MM:SS+00:00>"
+// (reference-system.md 5.1), so ingestion is idempotent.
+func MarketRecordID(provider, asset, kind, granularity string, tsEvent time.Time) string {
+	h := sha1.Sum([]byte(provider + "|" + asset + "|" + kind + "|" + granularity + "|" + tsEvent.UTC().Format("2006-01-02T15:04:05+00:00")))
+	return hex.EncodeToString(h[:])
+}

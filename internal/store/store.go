@@ -1,0 +1,323 @@
+// Package store is the storage contract every worker and the report API use.
+// Two implementations behave the same: internal/store/postgres (pgx/v5,
+// production) and internal/store/sqlite (modernc.org/sqlite, the embedded
+// default). internal/store/storetest is the conformance suite both pass.
+//
+// Tables follow reference-system.md 7.1 (Feb-2026 schema) with timestamptz
+// times, JSON columns (JSONB / TEXT) and versioned migrations.
+//
+// Rules every implementation keeps:
+//   - Times go in and come out in UTC.
+//   - JSON containing NaN or ±Inf is refused with ErrInvalidValue; floats
+//     that are NaN or ±Inf are refused the same way.
+//   - Prediction ids are deterministic (PredictionID); inserting an existing
+//     id is a no-op. Scoring an already-scored prediction is a no-op.
+//   - Market records are unique on (provider, asset, kind, granularity,
+//     ts_event) and upserted.
+//   - "Latest N" queries return the newest N.
+//   - Errors from a lost connection wrap ErrUnavailable (retryable).
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them with %w and context.
+var (
+	// ErrNotFound: the requested row does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalidValue: a value cannot be stored (NaN, ±Inf, invalid JSON, empty id).
+	ErrInvalidValue = errors.New("invalid value")
+	// ErrUnavailable: the database cannot be reached or the connection was
+	// lost; the operation was not applied and may be retried.
+	ErrUnavailable = errors.New("database unavailable")
+	// ErrNotMigrated: the schema is missing or older than this binary needs;
+	// run `coordinator migrate`.
+	ErrNotMigrated = errors.New("database not migrated")
+)
+
+// Prediction statuses (reference-system.md 5.2 plus Go additions).
+const (
+	StatusSuccess           = "SUCCESS"
+	StatusFailed            = "FAILED"
+	StatusTimeout           = "TIMEOUT"
+	StatusCrashed           = "CRASHED"
+	StatusAbsent            = "ABSENT"
+	StatusBadImplementation = "BAD_IMPLEMENTATION"
+	// StatusUnresolved: a SUCCESS prediction whose ground truth could not be
+	// resolved within the configured bound; terminal, never scored.
+	StatusUnresolved = "UNRESOLVED"
+)
+
+// Model is a participant model row (table models).
+type Model struct {
+	ID           string
+	Name         string
+	DeploymentID string
+	PlayerID     string
+	PlayerName   string
+	Meta         json.RawMessage // object; nil is stored as {}
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// ScheduleRow is a scheduled prediction config row.
+type ScheduleRow struct {
+	ID            string
+	ScopeKey      string
+	ScopeTemplate json.RawMessage // object
+	Schedule      json.RawMessage // canonical schedule envelope object
+	Active        bool
+	Order         int
+	Meta          json.RawMessage
+}
+
+// Prediction is one stored prediction (table predictions). ExecTimeMs is in
+// milliseconds. Score is nil until scored.
+type Prediction struct {
+	ID                 string
+	ModelID            string
+	PredictionConfigID string // may be empty
+	ScopeKey           string
+	Scope              json.RawMessage
+	Status             string
+	ExecTimeMs         float64
+	InferenceInput     json.RawMessage
+	InferenceOutput    json.RawMessage
+	Meta               json.RawMessage
+	PerformedAt        time.Time
+	ResolvableAt       time.Time
+	Score              *Score
+}
+
+// Score is the score columns of a prediction.
+type Score struct {
+	Value        *float64
+	Success      bool
+	FailedReason string
+	ScoredAt     time.Time
+}
+
+// ScoreUpdate is the outcome the score worker records for one claimed
+// prediction: a Score, or (Score nil) a terminal Status such as
+// StatusUnresolved with Reason. A claimed prediction with no ScoreUpdate
+// stays unscored and is claimed again later.
+type ScoreUpdate struct {
+	PredictionID string
+	Score        *Score
+	Status       string
+	Reason       string
+}
+
+// Leaderboard is one leaderboard snapshot; the newest is "the" leaderboard.
+// Entries is a JSON array of sdk.LeaderboardEntry.
+type Leaderboard struct {
+	ID        string
+	CreatedAt time.Time
+	Entries   json.RawMessage
+	Meta      json.RawMessage
+}
+
+// ModelScore is one point of a model's score history (table model_scores):
+// the score envelope (sdk.ScoreEnvelope JSON) computed at ComputedAt.
+type ModelScore struct {
+	ID         string
+	ModelID    string
+	Score      json.RawMessage
+	ComputedAt time.Time
+}
+
+// ModelScoreStat aggregates successful, non-null score values of one model's
+// predictions whose resolvable_at lies in [From, To].
+type ModelScoreStat struct {
+	ModelID string
+	Count   int
+	Sum     float64
+	Mean    float64
+}
+
+// MarketRecord is one feed record (table market_records). For candles
+// TsEvent is the open time.
+type MarketRecord struct {
+	Provider    string
+	Asset       string
+	Kind        string // "tick" or "candle"
+	Granularity string // e.g. "1m"
+	TsEvent     time.Time
+	TsIngested  time.Time
+	Values      json.RawMessage
+	Meta        json.RawMessage
+}
+
+// MarketQuery filters market records; empty strings and zero times mean no
+// filter. Bounds are inclusive. Limit 0 means 1000.
+type MarketQuery struct {
+	Provider, Asset, Kind, Granularity string
+	Start, End                         time.Time
+	Limit                              int
+	Descending                         bool // newest first
+}
+
+// FeedSummary is one row of /reports/feeds.
+type FeedSummary struct {
+	Provider, Asset, Kind, Granularity string
+	RecordCount                        int64
+	OldestTs, NewestTs                 time.Time
+	WatermarkTs                        *time.Time
+	WatermarkUpdatedAt                 *time.Time
+}
+
+// IngestionState is the watermark of one feed (table market_ingestion_state).
+type IngestionState struct {
+	Provider, Asset, Kind, Granularity string
+	LastEventTs                        *time.Time
+	UpdatedAt                          time.Time
+	Meta                               json.RawMessage
+}
+
+// Checkpoint is one checkpoint row; Emission holds the emission checkpoint
+// payload (the ranked leaderboard snapshot) written with it.
+type Checkpoint struct {
+	ID              string
+	Kind            string
+	IntervalSeconds int
+	LastRunAt       *time.Time
+	NextRunAt       *time.Time
+	Meta            json.RawMessage
+	Emission        *EmissionCheckpoint
+}
+
+// EmissionCheckpoint is one emission_checkpoints row.
+type EmissionCheckpoint struct {
+	ID           string
+	CheckpointID string
+	EmittedAt    time.Time
+	Payload      json.RawMessage
+}
+
+// PredictionQuery filters predictions for the report API. ModelIDs empty =
+// all models. [From, To] bounds performed_at (inclusive). Limit 0 = 1000.
+type PredictionQuery struct {
+	ModelIDs   []string
+	From, To   time.Time
+	ScoredOnly bool
+	Status     string
+	Limit      int
+	Offset     int
+}
+
+// Models stores participant models.
+type Models interface {
+	// UpsertModels inserts or updates models by id (name, deployment and
+	// player fields; CreatedAt kept on update).
+	UpsertModels(ctx context.Context, models []Model) error
+	// ListModels returns every model ordered by id.
+	ListModels(ctx context.Context) ([]Model, error)
+}
+
+// Schedules stores scheduled prediction configs.
+type Schedules interface {
+	// ReplaceSchedules seeds the schedule rows in one transaction: rows
+	// with the given ids are upserted, others are deactivated (never deleted,
+	// so predictions keep their foreign key).
+	ReplaceSchedules(ctx context.Context, rows []ScheduleRow) error
+	// ListSchedules returns all rows (activeOnly: active ones) by order, id.
+	ListSchedules(ctx context.Context, activeOnly bool) ([]ScheduleRow, error)
+}
+
+// Predictions stores predictions and their scores.
+type Predictions interface {
+	// SavePredictCycle writes one predict cycle in one transaction: upsert
+	// the models, then insert the predictions if absent. It returns how many
+	// predictions were new. On error nothing is written.
+	SavePredictCycle(ctx context.Context, models []Model, predictions []Prediction) (inserted int, err error)
+	// ClaimAndScore claims up to limit SUCCESS predictions with
+	// resolvable_at <= now and no score, oldest resolvable_at first (FOR
+	// UPDATE SKIP LOCKED on PostgreSQL), calls fn with them and writes its
+	// updates in the same transaction. Two concurrent callers never get the
+	// same prediction. Returns the number of predictions claimed.
+	ClaimAndScore(ctx context.Context, now time.Time, limit int, fn func(ctx context.Context, claimed []Prediction) ([]ScoreUpdate, error)) (claimed int, err error)
+	// ListPredictions returns predictions matching q ordered by performed_at
+	// ascending, then id.
+	ListPredictions(ctx context.Context, q PredictionQuery) ([]Prediction, error)
+	// ScoredPredictions returns one model's scored predictions with
+	// resolvable_at in [from, to], ordered by resolvable_at, at most limit.
+	ScoredPredictions(ctx context.Context, modelID string, from, to time.Time, limit int) ([]Prediction, error)
+	// ModelScoreStats aggregates successful non-null scores per model over
+	// predictions with resolvable_at in [from, to]. Models without any are
+	// absent from the result.
+	ModelScoreStats(ctx context.Context, from, to time.Time) ([]ModelScoreStat, error)
+	// LatestPerformedAt returns the newest performed_at of the schedule's
+	// predictions (zero time and ErrNotFound when none), used to put due
+	// times on a grid that survives restarts.
+	LatestPerformedAt(ctx context.Context, configID string) (time.Time, error)
+	// CountPredictions counts predictions by status (all statuses when
+	// status is empty).
+	CountPredictions(ctx context.Context, status string) (int64, error)
+}
+
+// Leaderboards stores leaderboard snapshots and model score history.
+type Leaderboards interface {
+	// SaveLeaderboard stores a snapshot and the per-model score points of
+	// the same rebuild in one transaction.
+	SaveLeaderboard(ctx context.Context, lb Leaderboard, scores []ModelScore) error
+	// LatestLeaderboard returns the newest snapshot or ErrNotFound.
+	LatestLeaderboard(ctx context.Context) (Leaderboard, error)
+	// ModelScoreHistory returns score points of the given models (all when
+	// empty) with computed_at in [from, to], ordered by computed_at then
+	// model id, at most limit (0 = 1000).
+	ModelScoreHistory(ctx context.Context, modelIDs []string, from, to time.Time, limit int) ([]ModelScore, error)
+}
+
+// Market stores feed records and ingestion watermarks.
+type Market interface {
+	// UpsertMarketRecords upserts by (provider, asset, kind, granularity,
+	// ts_event) and advances each feed's watermark; returns rows written.
+	UpsertMarketRecords(ctx context.Context, records []MarketRecord) (int, error)
+	// QueryMarketRecords returns records matching q.
+	QueryMarketRecords(ctx context.Context, q MarketQuery) ([]MarketRecord, error)
+	// FeedSummaries returns one summary per feed ordered by provider,
+	// asset, kind, granularity.
+	FeedSummaries(ctx context.Context) ([]FeedSummary, error)
+	// IngestionStates returns every watermark.
+	IngestionStates(ctx context.Context) ([]IngestionState, error)
+}
+
+// Checkpoints stores checkpoints and emission checkpoints.
+type Checkpoints interface {
+	// SaveCheckpoint writes the checkpoint and its emission in one transaction.
+	SaveCheckpoint(ctx context.Context, c Checkpoint) error
+	// LatestCheckpoint returns the newest checkpoint of kind or ErrNotFound.
+	LatestCheckpoint(ctx context.Context, kind string) (Checkpoint, error)
+	// ListCheckpoints returns the newest limit checkpoints of kind, newest first.
+	ListCheckpoints(ctx context.Context, kind string, limit int) ([]Checkpoint, error)
+}
+
+// Store is the whole contract.
+type Store interface {
+	Models
+	Schedules
+	Predictions
+	Leaderboards
+	Market
+	Checkpoints
+
+	// Migrate applies pending migrations (idempotent).
+	Migrate(ctx context.Context) error
+	// SchemaVersion returns the applied schema version (0 = none) and the
+	// version this binary expects.
+	SchemaVersion(ctx context.Context) (current, expected int64, err error)
+	// WithLeaderLock runs fn only if this process holds the named lock
+	// (PostgreSQL advisory lock; in-process mutex for SQLite). ran is false
+	// when another holder has it.
+	WithLeaderLock(ctx context.Context, name string, fn func(ctx context.Context) error) (ran bool, err error)
+	// Ping checks the connection.
+	Ping(ctx context.Context) error
+	// Backend returns "postgres" or "sqlite".
+	Backend() string
+	// Close releases the connections.
+	Close() error
+}

@@ -1,0 +1,74 @@
+// Package sdk is the public Go SDK for challenge authors and model authors.
+//
+// A challenge is a set of callables (input builder, output validator,
+// scoring, ground truth, aggregation, ranking, report schema) served as a
+// hashicorp/go-plugin subprocess speaking gRPC. A model is a participant's
+// Tick/Predict implementation served the same way. Both are launched by the
+// coordinator host; a plugin that panics, hangs or answers garbage costs only
+// its own call.
+//
+// Challenge authors implement [Challenge], usually by embedding [Defaults]
+// and overriding only what differs, then call [ServeChallenge] from main.
+// Model authors implement [Model] and call [ServeModel].
+//
+// Payloads whose shape belongs to the challenge are JSON documents
+// ([encoding/json.RawMessage]); the envelopes the runtime reads itself
+// (score results, score envelope, leaderboard entry, report schema) are typed.
+package sdk
+
+// ContractVersion is the plugin contract version this SDK speaks. The host
+// refuses plugins that report another version in Describe.
+const ContractVersion = "1"
+
+// ProtocolVersion is the go-plugin application protocol version used in the
+// handshake. It changes only with an incompatible change of the gRPC services.
+const ProtocolVersion = 1
+
+// Magic cookie exchanged in the go-plugin handshake. It is not a security
+// measure; it only stops a plugin binary from being run by accident.
+const (
+	MagicCookieKey   = "COORDINATOR_PLUGIN"
+	MagicCookieValue = "crunch-coordinator-7b1f3c2e"
+)
+
+// Plugin names in the go-plugin plugin set.
+const (
+	PluginChallenge = "challenge"
+	PluginModel     = "model"
+)
+
+// Callable names, as listed by Describe and used in diagnostics.
+const (
+	CallableProvideRawInput         = "ProvideRawInput"
+	CallableBuildInferenceInput     = "BuildInferenceInput"
+	CallableValidateInferenceOutput = "ValidateInferenceOutput"
+	CallableBuildPredictionScope    = "BuildPredictionScope"
+	CallableBuildPredictCall        = "BuildPredictCall"
+	CallableResolveGroundTruth      = "ResolveGroundTruth"
+	CallableScorePredictions        = "ScorePredictions"
+	CallableAggregateModelScores    = "AggregateModelScores"
+	CallableRankLeaderboard         = "RankLeaderboard"
+	CallableReportSchema            = "ReportSchema"
+)
+
+// AllCallables lists every challenge callable in canonical order.
+var AllCallables = []string{
+	CallableBuildInferenceInput, CallableValidateInferenceOutput, CallableScorePredictions,
+	CallableAggregateModelScores, CallableReportSchema, CallableRankLeaderboard,
+	CallableProvideRawInput, CallableResolveGroundTruth, CallableBuildPredictionScope,
+	CallableBuildPredictCall,
+}
+
+// RequiredCallables must be implemented by the challenge plugin itself; the
+// others fall back to the runtime defaults ([Defaults]) when not listed.
+// Source: reference-system.md 2.2 ("Required?" column).
+var RequiredCallables = []string{CallableBuildInferenceInput, CallableScorePredictions}
+
+// Model method names, as listed by a model's Describe.
+const (
+	MethodTick    = "Tick"
+	MethodPredict = "Predict"
+)
+
+// RequiredModelMethods must be implemented by every model plugin.
+var RequiredModelMethods = []string{MethodTick, MethodPredict}
