@@ -1,0 +1,437 @@
+// Package config reads a node's settings: the environment (and, in a
+// workspace, .local.env), config/callables.env and config/models.json.
+// Every value is typed and validated; errors name the file, line or
+// variable and say what was expected and what was found.
+//
+// Precedence: process environment > .local.env > built-in defaults (the
+// same rule docker compose applies to --env-file).
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+
+	"github.com/crunch-coordinator/coordinator/sdk"
+)
+
+// File names inside a node workspace (crunch-node-<name>/).
+const (
+	LocalEnvFile       = ".local.env"
+	LocalEnvExample    = ".local.env.example"
+	CallablesFile      = "config/callables.env"
+	ModelsFile         = "config/models.json"
+	SchedulesFile      = "config/scheduled_prediction_configs.json"
+	StateDir           = ".coordinator"
+	DefaultSQLiteFile  = ".coordinator/coordinator.db"
+	ChallengePluginVar = "CHALLENGE_PLUGIN"
+)
+
+// Routing values of a hook in callables.env.
+const (
+	RouteChallenge = "challenge" // served by the challenge plugin
+	RouteDefault   = "default"   // the coordinator's built-in default
+)
+
+// Hook is one callable hook: its env var name and the SDK callable.
+type Hook struct {
+	EnvVar   string
+	Callable string
+}
+
+// Hooks lists the ten hooks in canonical order (reference-system.md 2.1).
+var Hooks = []Hook{
+	{"INFERENCE_INPUT_BUILDER", sdk.CallableBuildInferenceInput},
+	{"INFERENCE_OUTPUT_VALIDATOR", sdk.CallableValidateInferenceOutput},
+	{"SCORING_FUNCTION", sdk.CallableScorePredictions},
+	{"MODEL_SCORE_AGGREGATOR", sdk.CallableAggregateModelScores},
+	{"REPORT_SCHEMA_PROVIDER", sdk.CallableReportSchema},
+	{"LEADERBOARD_RANKER", sdk.CallableRankLeaderboard},
+	{"RAW_INPUT_PROVIDER", sdk.CallableProvideRawInput},
+	{"GROUND_TRUTH_RESOLVER", sdk.CallableResolveGroundTruth},
+	{"PREDICTION_SCOPE_BUILDER", sdk.CallableBuildPredictionScope},
+	{"PREDICT_CALL_BUILDER", sdk.CallableBuildPredictCall},
+}
+
+// Settings are a node's runtime settings. Durations are whole seconds in
+// the environment.
+type Settings struct {
+	// DatabaseURL: postgres://… or sqlite://… or a file path. Empty in a
+	// workspace means the SQLite file DefaultSQLiteFile under the node dir.
+	DatabaseURL string
+	// APIAddr is the report API listen address (host:port).
+	APIAddr  string
+	CrunchID string
+	// CheckpointInterval: emission checkpoints cadence (CHECKPOINT_INTERVAL_SECONDS).
+	CheckpointInterval time.Duration
+	// ScoreInterval: score loop cadence (SCORE_INTERVAL_SECONDS).
+	ScoreInterval time.Duration
+	// LeaderboardInterval: leaderboard rebuild cadence (LEADERBOARD_INTERVAL_SECONDS).
+	LeaderboardInterval time.Duration
+	// ModelCallTimeout: deadline of one Tick/Predict call (MODEL_CALL_TIMEOUT_SECONDS).
+	ModelCallTimeout time.Duration
+	// ChallengeCallTimeout: deadline of one challenge callable (CHALLENGE_CALL_TIMEOUT_SECONDS).
+	ChallengeCallTimeout time.Duration
+	// MaxConsecutiveFailures / MaxConsecutiveTimeouts: model stop rules.
+	MaxConsecutiveFailures int
+	MaxConsecutiveTimeouts int
+	// GroundTruthMaxWait: after this, an unresolvable prediction becomes UNRESOLVED.
+	GroundTruthMaxWait time.Duration
+	// LogFormat is "text" or "json"; LogLevel an hclog level name.
+	LogFormat string
+	LogLevel  string
+	// Env is the merged environment (for packages that parse their own
+	// variables, e.g. feeds).
+	Env map[string]string
+}
+
+type intVar struct {
+	name string
+	def  int
+	min  int
+	dst  func(*Settings, int)
+}
+
+var intVars = []intVar{
+	{"CHECKPOINT_INTERVAL_SECONDS", 60, 1, func(s *Settings, v int) { s.CheckpointInterval = time.Duration(v) * time.Second }},
+	{"SCORE_INTERVAL_SECONDS", 60, 1, func(s *Settings, v int) { s.ScoreInterval = time.Duration(v) * time.Second }},
+	{"LEADERBOARD_INTERVAL_SECONDS", 60, 1, func(s *Settings, v int) { s.LeaderboardInterval = time.Duration(v) * time.Second }},
+	{"MODEL_CALL_TIMEOUT_SECONDS", 5, 1, func(s *Settings, v int) { s.ModelCallTimeout = time.Duration(v) * time.Second }},
+	{"CHALLENGE_CALL_TIMEOUT_SECONDS", 10, 1, func(s *Settings, v int) { s.ChallengeCallTimeout = time.Duration(v) * time.Second }},
+	{"MODEL_MAX_CONSECUTIVE_FAILURES", 3, 1, func(s *Settings, v int) { s.MaxConsecutiveFailures = v }},
+	{"MODEL_MAX_CONSECUTIVE_TIMEOUTS", 3, 1, func(s *Settings, v int) { s.MaxConsecutiveTimeouts = v }},
+	{"GROUND_TRUTH_MAX_WAIT_SECONDS", 3600, 1, func(s *Settings, v int) { s.GroundTruthMaxWait = time.Duration(v) * time.Second }},
+}
+
+// IntVarNames lists the integer variables ParseSettings validates.
+func IntVarNames() []string {
+	out := make([]string, len(intVars))
+	for i, v := range intVars {
+		out[i] = v.name
+	}
+	return out
+}
+
+// VarError is a problem with one variable.
+type VarError struct {
+	Source string // file path or "environment"
+	Var    string
+	Msg    string
+}
+
+func (e *VarError) Error() string { return fmt.Sprintf("%s: %s: %s", e.Source, e.Var, e.Msg) }
+
+// ParseSettings validates env (merged variables) into Settings. source names
+// where the variables came from, for messages. All problems are returned
+// joined (errors.Join of *VarError).
+func ParseSettings(env map[string]string, source string) (Settings, error) {
+	s := Settings{
+		DatabaseURL: strings.TrimSpace(env["DATABASE_URL"]),
+		APIAddr:     valueOr(env, "API_ADDR", "127.0.0.1:8000"),
+		CrunchID:    valueOr(env, "CRUNCH_ID", "local-crunch"),
+		LogFormat:   valueOr(env, "LOG_FORMAT", "text"),
+		LogLevel:    valueOr(env, "LOG_LEVEL", "info"),
+		Env:         env,
+	}
+	var errs []error
+	for _, v := range intVars {
+		raw, ok := env[v.name]
+		n := v.def
+		if ok && strings.TrimSpace(raw) != "" {
+			parsed, err := strconv.Atoi(strings.TrimSpace(raw))
+			if err != nil {
+				errs = append(errs, &VarError{source, v.name, fmt.Sprintf("expected a whole number of seconds or a count, found %q", raw)})
+				continue
+			}
+			if parsed < v.min {
+				errs = append(errs, &VarError{source, v.name, fmt.Sprintf("expected an integer >= %d, found %d", v.min, parsed)})
+				continue
+			}
+			n = parsed
+		}
+		v.dst(&s, n)
+	}
+	if s.LogFormat != "text" && s.LogFormat != "json" {
+		errs = append(errs, &VarError{source, "LOG_FORMAT", fmt.Sprintf("expected text or json, found %q", s.LogFormat)})
+	}
+	if err := checkAddr(s.APIAddr); err != nil {
+		errs = append(errs, &VarError{source, "API_ADDR", err.Error()})
+	}
+	if s.DatabaseURL != "" {
+		if err := checkDatabaseURL(s.DatabaseURL); err != nil {
+			errs = append(errs, &VarError{source, "DATABASE_URL", err.Error()})
+		}
+	}
+	for _, k := range []string{"PYTH_HERMES_URL", "BINANCE_API_URL"} {
+		if v := strings.TrimSpace(env[k]); v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				errs = append(errs, &VarError{source, k, fmt.Sprintf("expected an http(s) URL, found %q", v)})
+			}
+		}
+	}
+	return s, errors.Join(errs...)
+}
+
+func valueOr(env map[string]string, k, def string) string {
+	if v := strings.TrimSpace(env[k]); v != "" {
+		return v
+	}
+	return def
+}
+
+func checkAddr(addr string) error {
+	host, port, err := splitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("expected host:port, found %q", addr)
+	}
+	_ = host
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("expected a port 0-65535, found %q", port)
+	}
+	return nil
+}
+
+func splitHostPort(addr string) (string, string, error) {
+	i := strings.LastIndex(addr, ":")
+	if i < 0 {
+		return "", "", fmt.Errorf("missing port")
+	}
+	return addr[:i], addr[i+1:], nil
+}
+
+func checkDatabaseURL(raw string) error {
+	if strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://") {
+		if _, err := url.Parse(raw); err != nil {
+			return fmt.Errorf("expected a postgres:// URL: %v", redactErr(err))
+		}
+		return nil
+	}
+	if strings.HasPrefix(raw, "sqlite://") {
+		return nil
+	}
+	if strings.Contains(raw, "://") {
+		scheme := raw[:strings.Index(raw, "://")]
+		return fmt.Errorf("unknown scheme %q (expected postgres://, sqlite:// or a file path)", scheme)
+	}
+	return nil
+}
+
+func redactErr(err error) string {
+	// url.Parse errors quote the URL; do not echo a password.
+	msg := err.Error()
+	if i := strings.Index(msg, "\""); i >= 0 {
+		return "malformed URL"
+	}
+	return msg
+}
+
+// ReadEnvFile parses a KEY=value file (dotenv syntax: comments, quotes,
+// export prefixes). A line that does not parse is reported with the file
+// path.
+func ReadEnvFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	m, err := godotenv.Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// MergeEnv returns file values overridden by the non-empty process
+// variables (getenv) of the same names, plus the process variables listed in
+// extra.
+func MergeEnv(file map[string]string, getenv func(string) string, extra ...string) map[string]string {
+	out := make(map[string]string, len(file))
+	for k, v := range file {
+		out[k] = v
+	}
+	keys := append(append([]string{}, extra...), knownVars()...)
+	for k := range file {
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		if v := getenv(k); v != "" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func knownVars() []string {
+	out := []string{"DATABASE_URL", "API_ADDR", "CRUNCH_ID", "LOG_FORMAT", "LOG_LEVEL", "PYTH_HERMES_URL", "BINANCE_API_URL",
+		"FEED_PROVIDER", "FEED_ASSETS", "FEED_KIND", "FEED_GRANULARITY", "FEED_POLL_SECONDS", "FEED_BACKFILL_MINUTES",
+		"FEED_STALE_AFTER_SECONDS", "FEED_TIMEOUT_SECONDS", ChallengePluginVar}
+	out = append(out, IntVarNames()...)
+	for _, h := range Hooks {
+		out = append(out, h.EnvVar)
+	}
+	return out
+}
+
+// Callables is the parsed config/callables.env: the challenge plugin's Go
+// main package directory (absolute) and the route of every hook.
+type Callables struct {
+	// ChallengePlugin is the absolute directory of the challenge plugin's
+	// main package.
+	ChallengePlugin string
+	// Routes maps SDK callable name → RouteChallenge or RouteDefault.
+	Routes map[string]string
+}
+
+// FromPlugin lists the callables routed to the challenge plugin, in
+// canonical order.
+func (c Callables) FromPlugin() []string {
+	var out []string
+	for _, h := range Hooks {
+		if c.Routes[h.Callable] == RouteChallenge {
+			out = append(out, h.Callable)
+		}
+	}
+	return out
+}
+
+// ParseCallables validates callables.env values (env, read from path;
+// relative plugin paths resolve against nodeDir). Every hook must be
+// present with value "challenge" or "default"; required callables
+// (sdk.RequiredCallables) must be "challenge"; CHALLENGE_PLUGIN must be set.
+func ParseCallables(env map[string]string, path, nodeDir string) (Callables, error) {
+	var errs []error
+	c := Callables{Routes: map[string]string{}}
+	plug := strings.TrimSpace(env[ChallengePluginVar])
+	if plug == "" {
+		errs = append(errs, &VarError{path, ChallengePluginVar, "required: the directory of the challenge plugin's main package, e.g. ../crunch-<name>/cmd/challenge"})
+	} else {
+		if !filepath.IsAbs(plug) {
+			plug = filepath.Join(nodeDir, plug)
+		}
+		c.ChallengePlugin = filepath.Clean(plug)
+	}
+	required := map[string]bool{}
+	for _, r := range sdk.RequiredCallables {
+		required[r] = true
+	}
+	known := map[string]bool{ChallengePluginVar: true}
+	for _, h := range Hooks {
+		known[h.EnvVar] = true
+		v, ok := env[h.EnvVar]
+		v = strings.TrimSpace(v)
+		switch {
+		case !ok || v == "":
+			errs = append(errs, &VarError{path, h.EnvVar, fmt.Sprintf("missing: set it to %q (the challenge plugin implements %s) or %q (built-in default)", RouteChallenge, h.Callable, RouteDefault)})
+		case v != RouteChallenge && v != RouteDefault:
+			errs = append(errs, &VarError{path, h.EnvVar, fmt.Sprintf("expected %q or %q, found %q", RouteChallenge, RouteDefault, v)})
+		case v == RouteDefault && required[h.Callable]:
+			errs = append(errs, &VarError{path, h.EnvVar, fmt.Sprintf("%s is required: it must be %q and implemented by the challenge plugin", h.Callable, RouteChallenge)})
+		default:
+			c.Routes[h.Callable] = v
+		}
+	}
+	var unknown []string
+	for k := range env {
+		if !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		errs = append(errs, &VarError{path, k, "unknown variable (allowed: CHALLENGE_PLUGIN and the ten hook variables)"})
+	}
+	return c, errors.Join(errs...)
+}
+
+// ModelConfig is one entry of config/models.json.
+type ModelConfig struct {
+	ID         string `json:"id"`
+	Path       string `json:"path"` // Go main package dir; absolute after ParseModels
+	Name       string `json:"name"`
+	PlayerID   string `json:"player_id"`
+	PlayerName string `json:"player_name"`
+}
+
+// ParseModels reads config/models.json: a non-empty array of models with
+// unique non-empty ids and paths; relative paths resolve against nodeDir.
+func ParseModels(path, nodeDir string) ([]ModelConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	var models []ModelConfig
+	if err := dec.Decode(&models); err != nil {
+		return nil, fmt.Errorf("%s: expected a JSON array of {id, path, name, player_id, player_name}: %w", path, err)
+	}
+	if len(models) == 0 {
+		return nil, fmt.Errorf("%s: expected at least one model, found an empty list", path)
+	}
+	seen := map[string]bool{}
+	for i := range models {
+		m := &models[i]
+		if m.ID == "" {
+			return nil, fmt.Errorf("%s: models[%d].id: required", path, i)
+		}
+		if seen[m.ID] {
+			return nil, fmt.Errorf("%s: models[%d].id: duplicate id %q", path, i, m.ID)
+		}
+		seen[m.ID] = true
+		if m.Path == "" {
+			return nil, fmt.Errorf("%s: models[%d].path: required (the model plugin's Go main package directory)", path, i)
+		}
+		if !filepath.IsAbs(m.Path) {
+			m.Path = filepath.Join(nodeDir, m.Path)
+		}
+		m.Path = filepath.Clean(m.Path)
+		if m.Name == "" {
+			m.Name = m.ID
+		}
+		if m.PlayerID == "" {
+			m.PlayerID = "local"
+		}
+		if m.PlayerName == "" {
+			m.PlayerName = "local"
+		}
+	}
+	return models, nil
+}
+
+// FindNodeDir returns the node workspace directory for start: start itself
+// or its nearest ancestor containing config/callables.env; or, when start
+// is a workspace root, its single crunch-node-* child.
+func FindNodeDir(start string) (string, error) {
+	dir, err := filepath.Abs(start)
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if fileExists(filepath.Join(d, CallablesFile)) {
+			return d, nil
+		}
+		if matches, _ := filepath.Glob(filepath.Join(d, "crunch-node-*", CallablesFile)); len(matches) == 1 {
+			return filepath.Dir(filepath.Dir(matches[0])), nil
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	return "", fmt.Errorf("no node workspace found at or above %s (expected a directory containing %s; create one with `coordinator init <name>`)", dir, CallablesFile)
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}

@@ -1,0 +1,130 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseSettingsDefaultsAndErrors(t *testing.T) {
+	s, err := ParseSettings(map[string]string{}, "env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.CheckpointInterval != 60*time.Second || s.APIAddr != "127.0.0.1:8000" || s.MaxConsecutiveFailures != 3 {
+		t.Fatalf("defaults: %+v", s)
+	}
+	cases := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"CHECKPOINT_INTERVAL_SECONDS": "sixty"}, `CHECKPOINT_INTERVAL_SECONDS: expected a whole number`},
+		{map[string]string{"SCORE_INTERVAL_SECONDS": "0"}, `SCORE_INTERVAL_SECONDS: expected an integer >= 1, found 0`},
+		{map[string]string{"LOG_FORMAT": "xml"}, `LOG_FORMAT: expected text or json`},
+		{map[string]string{"API_ADDR": "localhost"}, `API_ADDR: expected host:port`},
+		{map[string]string{"DATABASE_URL": "mysql://u:p@h/db"}, `unknown scheme "mysql"`},
+		{map[string]string{"PYTH_HERMES_URL": "hermes"}, `PYTH_HERMES_URL: expected an http(s) URL`},
+	}
+	for _, c := range cases {
+		_, err := ParseSettings(c.env, ".local.env")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want %q", c.env, err, c.want)
+		}
+	}
+}
+
+func TestParseCallables(t *testing.T) {
+	env := map[string]string{ChallengePluginVar: "../c/cmd/challenge"}
+	for _, h := range Hooks {
+		env[h.EnvVar] = RouteDefault
+	}
+	env["INFERENCE_INPUT_BUILDER"] = RouteChallenge
+	env["SCORING_FUNCTION"] = RouteChallenge
+	c, err := ParseCallables(env, "callables.env", "/w/node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ChallengePlugin != "/w/c/cmd/challenge" {
+		t.Fatalf("plugin path %q", c.ChallengePlugin)
+	}
+	if got := c.FromPlugin(); len(got) != 2 {
+		t.Fatalf("FromPlugin = %v", got)
+	}
+	bad := map[string]string{}
+	for k, v := range env {
+		bad[k] = v
+	}
+	delete(bad, "RAW_INPUT_PROVIDER")
+	bad["SCORING_FUNCTION"] = RouteDefault
+	bad["LEADERBOARD_RANKER"] = "python:rank"
+	bad["TYPO_VAR"] = "x"
+	_, err = ParseCallables(bad, "callables.env", "/w/node")
+	for _, want := range []string{"RAW_INPUT_PROVIDER: missing", "SCORING_FUNCTION: ScorePredictions is required", `LEADERBOARD_RANKER: expected "challenge" or "default", found "python:rank"`, "TYPO_VAR: unknown variable"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+}
+
+func TestParseModels(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "models.json")
+	write := func(s string) {
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`[{"id":"a","path":"../m/a"},{"id":"b","path":"/abs/b","name":"B"}]`)
+	ms, err := ParseModels(p, "/w/node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms[0].Path != "/w/m/a" || ms[0].Name != "a" || ms[1].Name != "B" {
+		t.Fatalf("%+v", ms)
+	}
+	for in, want := range map[string]string{
+		`[]`: "at least one model",
+		`[{"id":"a","path":"x"},{"id":"a","path":"y"}]`: "duplicate id",
+		`[{"id":"a"}]`:                  "path: required",
+		`[{"id":"a","path":"x","z":1}]`: "unknown field",
+	} {
+		write(in)
+		if _, err := ParseModels(p, "/w"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v want %q", in, err, want)
+		}
+	}
+}
+
+func TestMergeEnvProcessWins(t *testing.T) {
+	got := MergeEnv(map[string]string{"API_ADDR": "127.0.0.1:1", "X": "file"}, func(k string) string {
+		if k == "API_ADDR" {
+			return "127.0.0.1:2"
+		}
+		return ""
+	})
+	if got["API_ADDR"] != "127.0.0.1:2" || got["X"] != "file" {
+		t.Fatalf("%v", got)
+	}
+}
+
+func TestFindNodeDir(t *testing.T) {
+	ws := t.TempDir()
+	node := filepath.Join(ws, "crunch-node-x")
+	if err := os.MkdirAll(filepath.Join(node, "config", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(node, CallablesFile), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, start := range []string{ws, node, filepath.Join(node, "config", "sub")} {
+		got, err := FindNodeDir(start)
+		if err != nil || got != node {
+			t.Errorf("FindNodeDir(%s) = %s, %v", start, got, err)
+		}
+	}
+	if _, err := FindNodeDir(t.TempDir()); err == nil {
+		t.Error("expected an error outside a workspace")
+	}
+}
