@@ -1,0 +1,508 @@
+package feed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/crunch-coordinator/coordinator/internal/clock"
+	"github.com/crunch-coordinator/coordinator/internal/feed/internal/httpx"
+	"github.com/crunch-coordinator/coordinator/internal/store"
+)
+
+// ErrStale is wrapped by Fresh and FreshInStore when a feed has no record
+// recent enough to act on.
+var ErrStale = errors.New("feed data stale")
+
+// Poller defaults.
+const (
+	DefaultPageSize      = 1000
+	DefaultRetryMin      = time.Second
+	DefaultRetryMax      = time.Minute
+	DefaultEscalateAfter = 10
+)
+
+// PollerOptions configures a Poller. Durations are wall durations measured
+// on Clock.
+type PollerOptions struct {
+	Provider Provider     // required
+	Store    store.Market // required
+	Clock    clock.Clock  // default clock.Wall
+	Logger   hclog.Logger // default hclog.Default().Named("feed")
+
+	Assets            []string // required, e.g. ["BTC"]
+	Kind, Granularity string   // must be served by Provider (Provider.Supports)
+
+	PollInterval time.Duration // between successful polls, > 0
+	Timeout      time.Duration // deadline of one provider request, > 0
+	StaleAfter   time.Duration // staleness bound, > 0 (see FeedHealth.Stale)
+	Backfill     time.Duration // history fetched at start when no watermark, > 0
+
+	PageSize      int           // records per request while catching up (default 1000)
+	RetryMin      time.Duration // first retry delay after a failure (default 1 s)
+	RetryMax      time.Duration // cap of the doubling retry delay (default 60 s)
+	EscalateAfter int           // consecutive failures before errors log at ERROR (default 10)
+}
+
+// PollerOptions turns the settings into poller options for provider p
+// writing to m.
+func (c Config) PollerOptions(p Provider, m store.Market, clk clock.Clock, log hclog.Logger) PollerOptions {
+	return PollerOptions{
+		Provider: p, Store: m, Clock: clk, Logger: log,
+		Assets: append([]string(nil), c.Assets...), Kind: c.Kind, Granularity: c.Granularity,
+		PollInterval: c.PollInterval, Timeout: c.Timeout, StaleAfter: c.StaleAfter, Backfill: c.Backfill,
+	}
+}
+
+// FeedHealth is the state of one polled feed (one asset).
+type FeedHealth struct {
+	Provider, Asset, Kind, Granularity string
+	// LastEventTs is the event time of the newest record known (stored
+	// before start or fetched since); zero when none.
+	LastEventTs time.Time
+	// LastSuccessAt is the clock time of the last poll that completed
+	// without error (zero: none yet).
+	LastSuccessAt time.Time
+	// Stale is true when there is no record or the newest one ended more
+	// than StaleAfter ago (ticks end at their event time, candles at open
+	// time + granularity). StaleReason says why.
+	Stale       bool
+	StaleReason string
+	// LastError is the error of the latest poll, empty after a success.
+	LastError   string
+	LastErrorAt time.Time
+	// ConsecutiveErrors counts failed polls since the last success.
+	ConsecutiveErrors int
+	// RecordsWritten counts records upserted by this poller.
+	RecordsWritten int64
+	// Gaps counts missing candle runs observed while polling (logged).
+	Gaps int
+}
+
+type feedState struct {
+	asset       string
+	loaded      bool
+	last        time.Time
+	lastSuccess time.Time
+	lastErr     string
+	lastErrAt   time.Time
+	consecutive int
+	written     int64
+	gaps        int
+	staleLogged bool
+}
+
+// Poller backfills and then polls one provider for a set of assets,
+// upserting every record into a store.Market, and tracks the health of each
+// feed. It never invents data: a failed poll is logged, counted, retried
+// with capped exponential backoff and visible through Health and Fresh.
+// Health and Fresh are safe to call from any goroutine while Run runs.
+type Poller struct {
+	o    PollerOptions
+	step time.Duration
+	name string
+
+	syncMu sync.Mutex // one Sync at a time
+	mu     sync.Mutex // guards states
+	states []*feedState
+}
+
+// NewPoller validates o and returns a poller. Errors: missing provider,
+// store or assets, a kind/granularity the provider does not serve
+// (wrapping ErrUnsupported), non-positive durations.
+func NewPoller(o PollerOptions) (*Poller, error) {
+	if o.Provider == nil || o.Store == nil {
+		return nil, fmt.Errorf("feed poller: provider and store are required")
+	}
+	if len(o.Assets) == 0 {
+		return nil, fmt.Errorf("feed poller: no assets to poll")
+	}
+	if err := CheckKind(o.Kind); err != nil {
+		return nil, fmt.Errorf("feed poller: %w", err)
+	}
+	step, err := ParseGranularity(o.Granularity)
+	if err != nil {
+		return nil, fmt.Errorf("feed poller: %w", err)
+	}
+	if err := o.Provider.Supports(o.Kind, o.Granularity); err != nil {
+		return nil, fmt.Errorf("feed poller: %w", err)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"PollInterval", o.PollInterval}, {"Timeout", o.Timeout}, {"StaleAfter", o.StaleAfter}, {"Backfill", o.Backfill}} {
+		if d.v <= 0 {
+			return nil, fmt.Errorf("feed poller: %s %v: expected > 0", d.name, d.v)
+		}
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Wall{}
+	}
+	if o.Logger == nil {
+		o.Logger = hclog.Default().Named("feed")
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = DefaultPageSize
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = DefaultRetryMin
+	}
+	if o.RetryMax < o.RetryMin {
+		o.RetryMax = max(DefaultRetryMax, o.RetryMin)
+	}
+	if o.EscalateAfter <= 0 {
+		o.EscalateAfter = DefaultEscalateAfter
+	}
+	p := &Poller{o: o, step: step, name: o.Provider.Name()}
+	seen := map[string]bool{}
+	for _, a := range o.Assets {
+		a = NormalizeAsset(a)
+		if a == "" || seen[a] {
+			return nil, fmt.Errorf("feed poller: asset %q empty or listed twice", a)
+		}
+		seen[a] = true
+		p.states = append(p.states, &feedState{asset: a})
+	}
+	return p, nil
+}
+
+// Run backfills every feed, then polls until ctx is done, returning
+// ctx.Err(). After a failed poll the next attempt comes after RetryMin
+// doubling per consecutive failure up to RetryMax (or the server's
+// Retry-After when longer); otherwise after PollInterval.
+func (p *Poller) Run(ctx context.Context) error {
+	for {
+		err := p.Sync(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		delay := p.o.PollInterval
+		if err != nil {
+			delay = p.retryDelay(err)
+			p.o.Logger.Debug("feed poll failed, retrying", "provider", p.name, "retry_in", delay)
+		}
+		if err := p.o.Clock.Sleep(ctx, delay); err != nil {
+			return err
+		}
+	}
+}
+
+func (p *Poller) retryDelay(err error) time.Duration {
+	p.mu.Lock()
+	n := 0
+	for _, s := range p.states {
+		n = max(n, s.consecutive)
+	}
+	p.mu.Unlock()
+	d := p.o.RetryMin
+	for i := 1; i < n && d < p.o.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, p.o.RetryMax)
+	var se *httpx.StatusError
+	if errors.As(err, &se) && se.RetryAfter > d {
+		d = se.RetryAfter
+	}
+	return d
+}
+
+// Sync runs one poll of every feed: on the first call it loads the stored
+// watermark (or starts Backfill ago), then it pages forward from the
+// newest known record to now, upserting each page before fetching the
+// next, so an interrupted backfill resumes where it stopped and leaves no
+// gap. Candles are asked for up to now − granularity (a candle opened later
+// has not closed). Every page is checked (right feed, inside the window,
+// strictly ascending) before it is stored; records get TsIngested = the
+// clock's now. Errors of the feeds are joined; each is also logged and
+// recorded in Health.
+func (p *Poller) Sync(ctx context.Context) error {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	var errs []error
+	for _, st := range p.states {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		err := p.syncFeed(ctx, st)
+		now := p.o.Clock.Now()
+		p.mu.Lock()
+		if err != nil && ctx.Err() == nil {
+			st.consecutive++
+			st.lastErr, st.lastErrAt = err.Error(), now
+			level := hclog.Warn
+			if st.consecutive >= p.o.EscalateAfter {
+				level = hclog.Error
+			}
+			p.o.Logger.Log(level, "feed poll failed", "provider", p.name, "asset", st.asset, "kind", p.o.Kind,
+				"granularity", p.o.Granularity, "consecutive_failures", st.consecutive, "error", err)
+			errs = append(errs, err)
+		} else if err == nil {
+			st.consecutive, st.lastErr, st.lastErrAt, st.lastSuccess = 0, "", time.Time{}, now
+		}
+		stale, reason := p.staleness(st, now)
+		if stale && !st.staleLogged {
+			p.o.Logger.Warn("feed stale", "provider", p.name, "asset", st.asset, "reason", reason, "last_error", st.lastErr)
+		} else if !stale && st.staleLogged {
+			p.o.Logger.Info("feed fresh again", "provider", p.name, "asset", st.asset, "last_event", st.last)
+		}
+		st.staleLogged = stale
+		p.mu.Unlock()
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Poller) feedLabel(asset string) string {
+	return p.name + "/" + asset + "/" + p.o.Kind + "/" + p.o.Granularity
+}
+
+// loadWatermark returns the newest stored event time of the feed: the
+// ingestion watermark, else the newest record (zero when none).
+func (p *Poller) loadWatermark(ctx context.Context, asset string) (time.Time, error) {
+	states, err := p.o.Store.IngestionStates(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("feed %s: reading watermarks: %w", p.feedLabel(asset), err)
+	}
+	var wm time.Time
+	for _, s := range states {
+		if s.Provider == p.name && s.Asset == asset && s.Kind == p.o.Kind && s.Granularity == p.o.Granularity && s.LastEventTs != nil {
+			wm = s.LastEventTs.UTC()
+		}
+	}
+	recs, err := p.o.Store.QueryMarketRecords(ctx, store.MarketQuery{Provider: p.name, Asset: asset, Kind: p.o.Kind, Granularity: p.o.Granularity, Limit: 1, Descending: true})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("feed %s: reading newest record: %w", p.feedLabel(asset), err)
+	}
+	if len(recs) > 0 && recs[0].TsEvent.After(wm) {
+		wm = recs[0].TsEvent.UTC()
+	}
+	return wm, nil
+}
+
+func (p *Poller) syncFeed(ctx context.Context, st *feedState) error {
+	p.mu.Lock()
+	loaded, last := st.loaded, st.last
+	p.mu.Unlock()
+	phase := "poll"
+	if !loaded {
+		wm, err := p.loadWatermark(ctx, st.asset)
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		st.loaded, st.last = true, wm
+		p.mu.Unlock()
+		last, phase = wm, "backfill"
+	}
+	now := p.o.Clock.Now()
+	var since time.Time
+	if last.IsZero() {
+		since = now.Add(-p.o.Backfill)
+		if p.o.Kind == KindCandle {
+			since = since.Truncate(p.step)
+		}
+	} else {
+		since = last.Add(time.Nanosecond)
+	}
+	// A candle opened after now − granularity has not closed yet: never ask for it.
+	until := now
+	if p.o.Kind == KindCandle {
+		until = now.Add(-p.step)
+	}
+	total := 0
+	first := since
+	for !since.After(until) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
+		recs, err := p.o.Provider.Fetch(rctx, Query{Assets: []string{st.asset}, Kind: p.o.Kind, Granularity: p.o.Granularity, Since: since, Until: until, Limit: p.o.PageSize})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("feed %s: fetching [%s, %s]: %w", p.feedLabel(st.asset), since.Format(time.RFC3339), until.Format(time.RFC3339), err)
+		}
+		if err := p.checkPage(st.asset, recs, since, until); err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			break
+		}
+		p.noteGaps(st, last, recs)
+		ingested := p.o.Clock.Now()
+		for i := range recs {
+			recs[i].TsIngested = ingested
+		}
+		n, err := p.o.Store.UpsertMarketRecords(ctx, recs)
+		if err != nil {
+			return fmt.Errorf("feed %s: storing %d records [%s, %s]: %w", p.feedLabel(st.asset), len(recs),
+				recs[0].TsEvent.Format(time.RFC3339), recs[len(recs)-1].TsEvent.Format(time.RFC3339), err)
+		}
+		last = recs[len(recs)-1].TsEvent
+		total += len(recs)
+		p.mu.Lock()
+		st.last = last
+		st.written += int64(n)
+		p.mu.Unlock()
+		if len(recs) < p.o.PageSize {
+			break
+		}
+		since = last.Add(time.Nanosecond)
+	}
+	if total > 0 {
+		lvl := hclog.Debug
+		if phase == "backfill" {
+			lvl = hclog.Info
+		}
+		p.o.Logger.Log(lvl, "feed records stored", "phase", phase, "provider", p.name, "asset", st.asset,
+			"records", total, "from", first, "newest", last)
+	}
+	return nil
+}
+
+// checkPage verifies a provider page: right feed, inside [since, until],
+// strictly ascending event times, at most PageSize records.
+func (p *Poller) checkPage(asset string, recs []store.MarketRecord, since, until time.Time) error {
+	label := p.feedLabel(asset)
+	if len(recs) > p.o.PageSize {
+		return fmt.Errorf("feed %s: provider returned %d records, asked for at most %d", label, len(recs), p.o.PageSize)
+	}
+	for i, r := range recs {
+		if r.Provider != p.name || r.Asset != asset || r.Kind != p.o.Kind || r.Granularity != p.o.Granularity {
+			return fmt.Errorf("feed %s: record %d is for %s/%s/%s/%s", label, i, r.Provider, r.Asset, r.Kind, r.Granularity)
+		}
+		if !InWindow(r.TsEvent, since, until) {
+			return fmt.Errorf("feed %s: record %d event time %s outside the requested window [%s, %s]", label, i,
+				r.TsEvent.Format(time.RFC3339Nano), since.Format(time.RFC3339Nano), until.Format(time.RFC3339Nano))
+		}
+		if i > 0 && !r.TsEvent.After(recs[i-1].TsEvent) {
+			return fmt.Errorf("feed %s: record %d event time %s not after record %d's %s (duplicate or out of order)", label, i,
+				r.TsEvent.Format(time.RFC3339Nano), i-1, recs[i-1].TsEvent.Format(time.RFC3339Nano))
+		}
+	}
+	return nil
+}
+
+// noteGaps logs and counts missing candles between consecutive records
+// (and between the previous newest record and the page).
+func (p *Poller) noteGaps(st *feedState, prev time.Time, recs []store.MarketRecord) {
+	if p.o.Kind != KindCandle {
+		return
+	}
+	for _, r := range recs {
+		if !prev.IsZero() && r.TsEvent.Sub(prev) > p.step {
+			missing := int(r.TsEvent.Sub(prev)/p.step) - 1
+			p.o.Logger.Warn("feed gap: provider returned no candles for a span", "provider", p.name, "asset", st.asset,
+				"after", prev, "next", r.TsEvent, "missing_candles", missing)
+			p.mu.Lock()
+			st.gaps++
+			p.mu.Unlock()
+		}
+		prev = r.TsEvent
+	}
+}
+
+// staleness reports whether st is stale at now and why. Caller holds p.mu.
+func (p *Poller) staleness(st *feedState, now time.Time) (bool, string) {
+	if st.last.IsZero() {
+		return true, "no record received yet"
+	}
+	end := st.last
+	if p.o.Kind == KindCandle {
+		end = end.Add(p.step)
+	}
+	if age := now.Sub(end); age > p.o.StaleAfter {
+		return true, fmt.Sprintf("newest record (event time %s) is %v old, limit %v",
+			st.last.Format(time.RFC3339), age.Round(time.Second), p.o.StaleAfter)
+	}
+	return false, ""
+}
+
+// Health returns one entry per asset, in the configured order, with
+// staleness evaluated at the clock's now.
+func (p *Poller) Health() []FeedHealth {
+	now := p.o.Clock.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]FeedHealth, 0, len(p.states))
+	for _, st := range p.states {
+		stale, reason := p.staleness(st, now)
+		out = append(out, FeedHealth{
+			Provider: p.name, Asset: st.asset, Kind: p.o.Kind, Granularity: p.o.Granularity,
+			LastEventTs: st.last, LastSuccessAt: st.lastSuccess, Stale: stale, StaleReason: reason,
+			LastError: st.lastErr, LastErrorAt: st.lastErrAt, ConsecutiveErrors: st.consecutive,
+			RecordsWritten: st.written, Gaps: st.gaps,
+		})
+	}
+	return out
+}
+
+// Fresh returns nil when asset's newest record is within StaleAfter of now
+// (see FeedHealth.Stale), else an error wrapping ErrStale that says why
+// (including the latest poll error). An asset this poller does not poll is
+// an error too. The predict loop calls it before each cycle and skips the
+// cycle on error.
+func (p *Poller) Fresh(asset string, now time.Time) error {
+	a := NormalizeAsset(asset)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, st := range p.states {
+		if st.asset != a {
+			continue
+		}
+		stale, reason := p.staleness(st, now)
+		if !stale {
+			return nil
+		}
+		msg := fmt.Sprintf("feed %s: %s", p.feedLabel(a), reason)
+		if st.lastErr != "" {
+			msg += fmt.Sprintf("; %d consecutive poll failures, last: %s", st.consecutive, st.lastErr)
+		}
+		return fmt.Errorf("%s: %w", msg, ErrStale)
+	}
+	names := make([]string, 0, len(p.states))
+	for _, st := range p.states {
+		names = append(names, st.asset)
+	}
+	return fmt.Errorf("feed %s: asset %q is not polled (polled: %s)", p.name, asset, strings.Join(names, ", "))
+}
+
+// FeedKey names one feed.
+type FeedKey struct {
+	Provider, Asset, Kind, Granularity string
+}
+
+// FreshInStore is Fresh for processes that do not run the Poller: it reads
+// the newest record of the feed from m and returns an error wrapping
+// ErrStale when there is none or it ended more than staleAfter before now
+// (candles end at open time + granularity). Store errors are returned
+// wrapped.
+func FreshInStore(ctx context.Context, m store.Market, k FeedKey, staleAfter time.Duration, now time.Time) error {
+	label := k.Provider + "/" + k.Asset + "/" + k.Kind + "/" + k.Granularity
+	recs, err := m.QueryMarketRecords(ctx, store.MarketQuery{Provider: k.Provider, Asset: k.Asset, Kind: k.Kind, Granularity: k.Granularity, Limit: 1, Descending: true})
+	if err != nil {
+		return fmt.Errorf("feed %s: reading newest record: %w", label, err)
+	}
+	if len(recs) == 0 {
+		return fmt.Errorf("feed %s: no record stored: %w", label, ErrStale)
+	}
+	end := recs[0].TsEvent
+	if k.Kind == KindCandle {
+		step, err := ParseGranularity(k.Granularity)
+		if err != nil {
+			return fmt.Errorf("feed %s: %w", label, err)
+		}
+		end = end.Add(step)
+	}
+	if age := now.Sub(end); age > staleAfter {
+		return fmt.Errorf("feed %s: newest record (event time %s) is %v old, limit %v: %w",
+			label, recs[0].TsEvent.UTC().Format(time.RFC3339), age.Round(time.Second), staleAfter, ErrStale)
+	}
+	return nil
+}

@@ -1,0 +1,525 @@
+package feed_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/crunch-coordinator/coordinator/internal/clock"
+	"github.com/crunch-coordinator/coordinator/internal/feed"
+	"github.com/crunch-coordinator/coordinator/internal/feed/internal/feedtest"
+	"github.com/crunch-coordinator/coordinator/internal/feed/pyth"
+	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
+	"github.com/crunch-coordinator/coordinator/internal/store"
+)
+
+var day1 = time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)
+
+// syncBuffer is a log sink safe for the poller's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func logger() (hclog.Logger, *syncBuffer) {
+	buf := &syncBuffer{}
+	return hclog.New(&hclog.LoggerOptions{Name: "feed", Output: buf, Level: hclog.Debug}), buf
+}
+
+var (
+	replayOnce sync.Once
+	replayData *replay.Replay
+	replayErr  error
+)
+
+// openReplay loads the shared CSV once; a Replay is read-only and safe to share.
+func openReplay(t *testing.T) *replay.Replay {
+	t.Helper()
+	path := feedtest.SharedCSV(t)
+	replayOnce.Do(func() { replayData, replayErr = replay.Open(path, "BTC") })
+	if replayErr != nil {
+		t.Fatal(replayErr)
+	}
+	return replayData
+}
+
+// wrapped delegates to a provider and can inject failures per call.
+type wrapped struct {
+	feed.Provider
+	mu    sync.Mutex
+	calls int
+	fail  func(call int, q feed.Query) ([]store.MarketRecord, error, bool)
+}
+
+func (w *wrapped) Fetch(ctx context.Context, q feed.Query) ([]store.MarketRecord, error) {
+	w.mu.Lock()
+	w.calls++
+	n, fail := w.calls, w.fail
+	w.mu.Unlock()
+	if fail != nil {
+		if recs, err, ok := fail(n, q); ok {
+			return recs, err
+		}
+	}
+	return w.Provider.Fetch(ctx, q)
+}
+
+func (w *wrapped) setFail(f func(int, feed.Query) ([]store.MarketRecord, error, bool)) {
+	w.mu.Lock()
+	w.fail = f
+	w.mu.Unlock()
+}
+
+func candleOptions(p feed.Provider, m store.Market, clk clock.Clock, log hclog.Logger) feed.PollerOptions {
+	return feed.PollerOptions{
+		Provider: p, Store: m, Clock: clk, Logger: log, Assets: []string{"BTC"}, Kind: "candle", Granularity: "1m",
+		PollInterval: 5 * time.Second, Timeout: time.Second, StaleAfter: 2 * time.Minute, Backfill: 180 * time.Minute, PageSize: 50,
+	}
+}
+
+func checkContiguous(t *testing.T, recs []store.MarketRecord, first time.Time, n int) {
+	t.Helper()
+	if len(recs) != n {
+		t.Fatalf("%d records stored, want %d", len(recs), n)
+	}
+	for i, r := range recs {
+		if want := first.Add(time.Duration(i) * time.Minute); !r.TsEvent.Equal(want) {
+			t.Fatalf("record %d at %v, want %v", i, r.TsEvent, want)
+		}
+	}
+}
+
+func TestBackfillPagesThenPollsWithoutGaps(t *testing.T) {
+	now := day1.Add(3000*time.Minute + 20*time.Second)
+	clk := clock.NewSimulated(now)
+	m := feedtest.NewMarket()
+	log, buf := logger()
+	p, err := feed.NewPoller(candleOptions(openReplay(t), m, clk, log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// [now−180m truncated, now−1m]: 180 closed candles; the one opened at 50:00 is still forming.
+	recs := m.Records("replay", "BTC", "candle", "1m")
+	checkContiguous(t, recs, day1.Add(2820*time.Minute), 180)
+	if m.Upserts != 4 { // pages of 50, 50, 50, 30
+		t.Fatalf("%d upserts, want 4 pages", m.Upserts)
+	}
+	if !recs[0].TsIngested.Equal(now) {
+		t.Fatalf("TsIngested %v, want the poller clock %v", recs[0].TsIngested, now)
+	}
+	if !strings.Contains(buf.String(), "phase=backfill") {
+		t.Fatalf("backfill not logged: %s", buf)
+	}
+	if err := p.Fresh("btc", now); err != nil {
+		t.Fatalf("fresh after backfill: %v", err)
+	}
+	clk.Advance(7 * time.Minute)
+	if err := p.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkContiguous(t, m.Records("replay", "BTC", "candle", "1m"), day1.Add(2820*time.Minute), 187)
+	h := p.Health()
+	if len(h) != 1 || h[0].Stale || h[0].RecordsWritten != 187 || !h[0].LastEventTs.Equal(day1.Add(3006*time.Minute)) || !h[0].LastSuccessAt.Equal(clk.Now()) || h[0].LastError != "" {
+		t.Fatalf("health %+v", h)
+	}
+
+	// A new poller on the same store resumes from the watermark: no gap, no refetch.
+	clk.Advance(3 * time.Minute)
+	rp := &wrapped{Provider: openReplay(t)}
+	var firstSince time.Time
+	rp.setFail(func(call int, q feed.Query) ([]store.MarketRecord, error, bool) {
+		if call == 1 {
+			firstSince = q.Since
+		}
+		return nil, nil, false
+	})
+	p2, err := feed.NewPoller(candleOptions(rp, m, clk, log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !firstSince.Equal(day1.Add(3006*time.Minute + time.Nanosecond)) {
+		t.Fatalf("restart fetched from %v, want just after the watermark", firstSince)
+	}
+	checkContiguous(t, m.Records("replay", "BTC", "candle", "1m"), day1.Add(2820*time.Minute), 190)
+}
+
+func TestInterruptedBackfillResumes(t *testing.T) {
+	now := day1.Add(1000 * time.Minute)
+	clk := clock.NewSimulated(now)
+	m := feedtest.NewMarket()
+	log, buf := logger()
+	rp := &wrapped{Provider: openReplay(t)}
+	rp.setFail(func(call int, q feed.Query) ([]store.MarketRecord, error, bool) {
+		if call == 3 {
+			return nil, errors.New("connection reset by peer"), true
+		}
+		return nil, nil, false
+	})
+	p, err := feed.NewPoller(candleOptions(rp, m, clk, log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Sync(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "connection reset by peer") || !strings.Contains(err.Error(), "feed replay/BTC/candle/1m: fetching") {
+		t.Fatalf("Sync error %v", err)
+	}
+	checkContiguous(t, m.Records("replay", "BTC", "candle", "1m"), day1.Add(820*time.Minute), 100)
+	h := p.Health()[0]
+	if h.ConsecutiveErrors != 1 || !strings.Contains(h.LastError, "connection reset") || h.LastErrorAt != now || !h.LastSuccessAt.IsZero() {
+		t.Fatalf("health after failure %+v", h)
+	}
+	if !strings.Contains(buf.String(), "feed poll failed") || !strings.Contains(buf.String(), "connection reset by peer") {
+		t.Fatalf("failure not logged: %s", buf)
+	}
+	if err := p.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkContiguous(t, m.Records("replay", "BTC", "candle", "1m"), day1.Add(820*time.Minute), 180)
+	if h := p.Health()[0]; h.ConsecutiveErrors != 0 || h.LastError != "" {
+		t.Fatalf("health after recovery %+v", h)
+	}
+}
+
+func TestBadPagesAreRejectedNotStored(t *testing.T) {
+	rec := func(min int) store.MarketRecord {
+		return store.MarketRecord{Provider: "replay", Asset: "BTC", Kind: "candle", Granularity: "1m", TsEvent: day1.Add(time.Duration(min) * time.Minute), Values: []byte(`{"open":1,"high":1,"low":1,"close":1,"volume":0}`)}
+	}
+	tests := []struct {
+		name string
+		recs []store.MarketRecord
+		want string
+	}{
+		{"duplicate", []store.MarketRecord{rec(900), rec(900)}, "duplicate or out of order"},
+		{"out of order", []store.MarketRecord{rec(901), rec(900)}, "duplicate or out of order"},
+		{"outside window", []store.MarketRecord{rec(10)}, "outside the requested window"},
+		{"not yet closed", []store.MarketRecord{rec(1000)}, "outside the requested window"},
+		{"wrong asset", []store.MarketRecord{func() store.MarketRecord { r := rec(900); r.Asset = "ETH"; return r }()}, "is for replay/ETH/candle/1m"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := feedtest.NewMarket()
+			rp := &wrapped{Provider: openReplay(t)}
+			rp.setFail(func(int, feed.Query) ([]store.MarketRecord, error, bool) { return tc.recs, nil, true })
+			log, _ := logger()
+			p, err := feed.NewPoller(candleOptions(rp, m, clock.NewSimulated(day1.Add(1000*time.Minute)), log))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Sync(context.Background()); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			if n := len(m.Records("replay", "BTC", "candle", "1m")) + len(m.Records("replay", "ETH", "candle", "1m")); n != 0 {
+				t.Fatalf("%d records stored from a bad page", n)
+			}
+		})
+	}
+}
+
+func TestStoreFailureIsRetried(t *testing.T) {
+	clk := clock.NewSimulated(day1.Add(100 * time.Minute))
+	m := feedtest.NewMarket()
+	m.FailUpsert = fmt.Errorf("connection refused: %w", store.ErrUnavailable)
+	log, _ := logger()
+	p, err := feed.NewPoller(candleOptions(openReplay(t), m, clk, log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sync(context.Background()); !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "storing 50 records") {
+		t.Fatalf("error %v", err)
+	}
+	if h := p.Health()[0]; !h.LastEventTs.IsZero() || !h.Stale || h.StaleReason != "no record received yet" {
+		t.Fatalf("watermark advanced past unstored data: %+v", h)
+	}
+	m.FailUpsert = nil
+	if err := p.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkContiguous(t, m.Records("replay", "BTC", "candle", "1m"), day1, 100)
+}
+
+func TestWatermarkReadFailure(t *testing.T) {
+	m := feedtest.NewMarket()
+	m.FailRead = fmt.Errorf("dial tcp: %w", store.ErrUnavailable)
+	log, _ := logger()
+	p, err := feed.NewPoller(candleOptions(openReplay(t), m, clock.NewSimulated(day1.Add(time.Hour)), log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sync(context.Background()); !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "reading watermarks") {
+		t.Fatalf("error %v", err)
+	}
+	if m.Upserts != 0 {
+		t.Fatal("fetched and stored without knowing the watermark")
+	}
+}
+
+func TestStoredWatermarkIsUsed(t *testing.T) {
+	clk := clock.NewSimulated(day1.Add(500 * time.Minute))
+	m := feedtest.NewMarket()
+	m.SetWatermark("replay", "BTC", "candle", "1m", day1.Add(490*time.Minute))
+	log, _ := logger()
+	p, err := feed.NewPoller(candleOptions(openReplay(t), m, clk, log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkContiguous(t, m.Records("replay", "BTC", "candle", "1m"), day1.Add(491*time.Minute), 9)
+}
+
+func TestGapIsLoggedAndCounted(t *testing.T) {
+	m := feedtest.NewMarket()
+	rp := &wrapped{Provider: openReplay(t)}
+	rp.setFail(func(_ int, q feed.Query) ([]store.MarketRecord, error, bool) {
+		recs, err := rp.Provider.Fetch(context.Background(), q)
+		if len(recs) > 10 {
+			recs = append(recs[:5:5], recs[8:]...) // the exchange lost three candles
+		}
+		return recs, err, true
+	})
+	log, buf := logger()
+	p, err := feed.NewPoller(candleOptions(rp, m, clock.NewSimulated(day1.Add(30*time.Minute)), log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.Records("replay", "BTC", "candle", "1m")); n != 27 {
+		t.Fatalf("%d records stored, want the 27 delivered (nothing filled in)", n)
+	}
+	if h := p.Health()[0]; h.Gaps != 1 {
+		t.Fatalf("gaps %d", h.Gaps)
+	}
+	if !strings.Contains(buf.String(), "missing_candles=3") {
+		t.Fatalf("gap not logged: %s", buf)
+	}
+}
+
+func TestStalenessAndFresh(t *testing.T) {
+	clk := clock.NewSimulated(day1.Add(60 * time.Minute))
+	m := feedtest.NewMarket()
+	rp := &wrapped{Provider: openReplay(t)}
+	log, buf := logger()
+	p, err := feed.NewPoller(candleOptions(rp, m, clk, log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Fresh("BTC", clk.Now()); !errors.Is(err, feed.ErrStale) || !strings.Contains(err.Error(), "no record received yet") {
+		t.Fatalf("before any poll: %v", err)
+	}
+	if err := p.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Newest candle opened 00:59 and ended 01:00; the bound is 2 minutes.
+	if err := p.Fresh("BTC", day1.Add(62*time.Minute)); err != nil {
+		t.Fatalf("2 minutes after the end: %v", err)
+	}
+	rp.setFail(func(int, feed.Query) ([]store.MarketRecord, error, bool) {
+		return nil, errors.New("HTTP 503: maintenance"), true
+	})
+	clk.Advance(10 * time.Minute)
+	if err := p.Sync(context.Background()); err == nil {
+		t.Fatal("no error from a failing provider")
+	}
+	err = p.Fresh("BTC", clk.Now())
+	if !errors.Is(err, feed.ErrStale) || !strings.Contains(err.Error(), "is 10m0s old, limit 2m0s") || !strings.Contains(err.Error(), "HTTP 503: maintenance") {
+		t.Fatalf("stale error %v", err)
+	}
+	if h := p.Health()[0]; !h.Stale || h.ConsecutiveErrors != 1 {
+		t.Fatalf("health %+v", h)
+	}
+	if n := len(m.Records("replay", "BTC", "candle", "1m")); n != 60 {
+		t.Fatalf("%d records: the outage must not add any", n)
+	}
+	if !strings.Contains(buf.String(), "feed stale") {
+		t.Fatalf("staleness not logged: %s", buf)
+	}
+	rp.setFail(nil)
+	if err := p.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Fresh("BTC", clk.Now()); err != nil {
+		t.Fatalf("after recovery: %v", err)
+	}
+	if !strings.Contains(buf.String(), "feed fresh again") {
+		t.Fatalf("recovery not logged: %s", buf)
+	}
+	if err := p.Fresh("ETH", clk.Now()); err == nil || errors.Is(err, feed.ErrStale) || !strings.Contains(err.Error(), `"ETH" is not polled`) {
+		t.Fatalf("unknown asset: %v", err)
+	}
+	if err := feed.FreshInStore(context.Background(), m, feed.FeedKey{Provider: "replay", Asset: "BTC", Kind: "candle", Granularity: "1m"}, 2*time.Minute, clk.Now()); err != nil {
+		t.Fatalf("FreshInStore: %v", err)
+	}
+	err = feed.FreshInStore(context.Background(), m, feed.FeedKey{Provider: "replay", Asset: "BTC", Kind: "candle", Granularity: "1m"}, 2*time.Minute, clk.Now().Add(time.Hour))
+	if !errors.Is(err, feed.ErrStale) || !strings.Contains(err.Error(), "1h0m0s old") {
+		t.Fatalf("FreshInStore stale: %v", err)
+	}
+	if err := feed.FreshInStore(context.Background(), m, feed.FeedKey{Provider: "pyth", Asset: "BTC", Kind: "tick", Granularity: "1s"}, time.Minute, clk.Now()); !errors.Is(err, feed.ErrStale) {
+		t.Fatalf("FreshInStore without records: %v", err)
+	}
+}
+
+func TestRequestTimeout(t *testing.T) {
+	rp := &wrapped{Provider: openReplay(t)}
+	rp.setFail(func(int, feed.Query) ([]store.MarketRecord, error, bool) { return nil, nil, false })
+	blocking := &blockingProvider{Provider: rp}
+	log, _ := logger()
+	o := candleOptions(blocking, feedtest.NewMarket(), clock.NewSimulated(day1.Add(time.Hour)), log)
+	o.Timeout = 20 * time.Millisecond
+	p, err := feed.NewPoller(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sync(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error %v, want the request deadline", err)
+	}
+}
+
+type blockingProvider struct{ feed.Provider }
+
+func (b *blockingProvider) Fetch(ctx context.Context, _ feed.Query) ([]store.MarketRecord, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestNewPollerRejects(t *testing.T) {
+	r := openReplay(t)
+	m := feedtest.NewMarket()
+	base := candleOptions(r, m, nil, nil)
+	tests := []struct {
+		name string
+		mod  func(*feed.PollerOptions)
+		want string
+	}{
+		{"tick from a candle file", func(o *feed.PollerOptions) { o.Kind = "tick" }, "unsupported"},
+		{"other granularity", func(o *feed.PollerOptions) { o.Granularity = "5m" }, "unsupported"},
+		{"bad granularity", func(o *feed.PollerOptions) { o.Granularity = "5 min" }, "granularity"},
+		{"bad kind", func(o *feed.PollerOptions) { o.Kind = "depth" }, "feed kind"},
+		{"no assets", func(o *feed.PollerOptions) { o.Assets = nil }, "no assets"},
+		{"duplicate asset", func(o *feed.PollerOptions) { o.Assets = []string{"BTC", "btc"} }, "listed twice"},
+		{"no store", func(o *feed.PollerOptions) { o.Store = nil }, "required"},
+		{"zero poll", func(o *feed.PollerOptions) { o.PollInterval = 0 }, "PollInterval"},
+		{"zero stale", func(o *feed.PollerOptions) { o.StaleAfter = 0 }, "StaleAfter"},
+	}
+	for _, tc := range tests {
+		o := base
+		tc.mod(&o)
+		if _, err := feed.NewPoller(o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestPythTicksThroughPoller runs the Pyth provider against a Hermes fake
+// through the poller: a repeated publish time is not stored twice and the
+// feed turns stale when Hermes keeps serving an old price.
+func TestPythTicksThroughPoller(t *testing.T) {
+	var publish atomic.Int64
+	publish.Store(day1.Unix())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"binary":{"encoding":"hex","data":["00"]},"parsed":[{"id":"e62df6c8b4a85fe1a67db44dc12de5db330f7ac66b72dc658afedf0f4a415b43","price":{"price":"2314048000000","conf":"1200000000","expo":-8,"publish_time":%d},"ema_price":{"price":"2314000000000","conf":"1300000000","expo":-8,"publish_time":%d},"metadata":{"slot":1,"proof_available_time":%d,"prev_publish_time":%d}}]}`,
+			publish.Load(), publish.Load(), publish.Load(), publish.Load()-1)
+	}))
+	defer srv.Close()
+	clk := clock.NewSimulated(day1.Add(time.Second))
+	c, err := pyth.New(pyth.Config{BaseURL: srv.URL, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := feedtest.NewMarket()
+	log, _ := logger()
+	p, err := feed.NewPoller(feed.PollerOptions{Provider: c, Store: m, Clock: clk, Logger: log, Assets: []string{"BTC"}, Kind: "tick", Granularity: "1s",
+		PollInterval: 5 * time.Second, Timeout: time.Second, StaleAfter: 30 * time.Second, Backfill: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if err := p.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(5 * time.Second)
+	}
+	if n := len(m.Records("pyth", "BTC", "tick", "1s")); n != 1 || m.Upserts != 1 {
+		t.Fatalf("%d records / %d upserts from one publish time", n, m.Upserts)
+	}
+	publish.Store(day1.Unix() + 14)
+	if err := p.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.Records("pyth", "BTC", "tick", "1s")); n != 2 {
+		t.Fatalf("%d records after a new publish time", n)
+	}
+	clk.Advance(time.Minute)
+	if err := p.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Fresh("BTC", clk.Now()); !errors.Is(err, feed.ErrStale) {
+		t.Fatalf("Hermes serving a 62 s old price: %v", err)
+	}
+}
+
+func TestRunPollsUntilCancelled(t *testing.T) {
+	rp := &wrapped{Provider: openReplay(t)}
+	calls := make(chan int, 100)
+	rp.setFail(func(n int, q feed.Query) ([]store.MarketRecord, error, bool) {
+		select {
+		case calls <- n:
+		default:
+		}
+		if n%2 == 0 {
+			return nil, errors.New("flaky"), true
+		}
+		return nil, nil, false
+	})
+	o := candleOptions(rp, feedtest.NewMarket(), clock.NewSimulated(day1.Add(time.Hour)), nil)
+	log, _ := logger()
+	o.Logger = log
+	o.Clock = clock.Wall{} // real sleeps, kept tiny
+	o.PollInterval, o.RetryMin, o.RetryMax = time.Millisecond, time.Millisecond, 4*time.Millisecond
+	o.Backfill = time.Minute
+	p, err := feed.NewPoller(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	for i := 0; i < 6; i++ {
+		<-calls
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v", err)
+	}
+}

@@ -1,0 +1,232 @@
+package replay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/internal/feed"
+	"github.com/crunch-coordinator/coordinator/internal/feed/internal/feedtest"
+)
+
+func TestOpenSharedCSV(t *testing.T) {
+	r, err := Open(feedtest.SharedCSV(t), "btc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Len() != 30240 {
+		t.Fatalf("Len = %d, want 30240", r.Len())
+	}
+	wantFirst := time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)
+	wantLast := time.Date(2023, 3, 21, 23, 59, 0, 0, time.UTC)
+	if !r.First().Equal(wantFirst) || r.First().Location() != time.UTC {
+		t.Errorf("First = %v, want %v UTC", r.First(), wantFirst)
+	}
+	if !r.Last().Equal(wantLast) || r.Last().Location() != time.UTC {
+		t.Errorf("Last = %v, want %v UTC", r.Last(), wantLast)
+	}
+	if r.Granularity() != "1m" || r.Step() != time.Minute || r.Asset() != "BTC" || r.Name() != "replay" {
+		t.Errorf("granularity %q step %v asset %q name %q", r.Granularity(), r.Step(), r.Asset(), r.Name())
+	}
+	if g := r.Gaps(); len(g) != 0 {
+		t.Errorf("shared CSV has no gaps, got %v", g)
+	}
+	rec := r.Record(0)
+	var v map[string]float64
+	if err := json.Unmarshal(rec.Values, &v); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"open": 23140.48, "high": 23150.77, "low": 23128.52, "close": 23142.31, "volume": 2.131777}
+	for k, w := range want {
+		if v[k] != w {
+			t.Errorf("values[%s] = %v, want %v", k, v[k], w)
+		}
+	}
+	if rec.Provider != "replay" || rec.Kind != feed.KindCandle || rec.Granularity != "1m" || rec.Asset != "BTC" {
+		t.Errorf("record labels %+v", rec)
+	}
+	if !rec.TsIngested.Equal(wantFirst.Add(time.Minute)) {
+		t.Errorf("TsIngested = %v, want candle close %v", rec.TsIngested, wantFirst.Add(time.Minute))
+	}
+	var meta map[string]string
+	if err := json.Unmarshal(rec.Meta, &meta); err != nil || meta["file"] != feedtest.SharedCSVName {
+		t.Errorf("meta %s (%v)", rec.Meta, err)
+	}
+	last := r.Record(r.Len() - 1)
+	if err := json.Unmarshal(last.Values, &v); err != nil || v["close"] != 28110.26 {
+		t.Errorf("last close = %v (%v)", v["close"], err)
+	}
+}
+
+func TestIterAndFetchWindow(t *testing.T) {
+	r, err := Open(feedtest.SharedCSV(t), "BTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Date(2023, 3, 10, 0, 0, 0, 0, time.UTC)
+	until := from.Add(59 * time.Minute)
+	it := r.Iter(from, until)
+	if it.Remaining() != 60 {
+		t.Fatalf("Remaining = %d, want 60", it.Remaining())
+	}
+	n := 0
+	prev := time.Time{}
+	for {
+		rec, ok := it.Next()
+		if !ok {
+			break
+		}
+		if rec.TsEvent.Before(from) || rec.TsEvent.After(until) || !rec.TsEvent.After(prev) {
+			t.Fatalf("record %d at %v outside window or not ascending", n, rec.TsEvent)
+		}
+		prev = rec.TsEvent
+		n++
+	}
+	if n != 60 {
+		t.Fatalf("iterated %d, want 60", n)
+	}
+	if _, ok := it.Next(); ok {
+		t.Fatal("Next after the end returned a record")
+	}
+	// Unbounded iterator covers the whole file.
+	if got := r.Iter(time.Time{}, time.Time{}).Remaining(); got != 30240 {
+		t.Fatalf("unbounded Remaining = %d", got)
+	}
+	// Window between two bars and past the end.
+	if got := r.Iter(from.Add(30*time.Second), from.Add(50*time.Second)).Remaining(); got != 0 {
+		t.Fatalf("sub-minute window Remaining = %d, want 0", got)
+	}
+	if got := len(r.Candles(r.Last().Add(time.Minute), time.Time{})); got != 0 {
+		t.Fatalf("Candles after the end = %d", got)
+	}
+
+	ctx := context.Background()
+	recs, err := r.Fetch(ctx, feed.Query{Assets: []string{"BTC"}, Kind: feed.KindCandle, Granularity: "1m", Since: from, Until: until, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 10 || !recs[0].TsEvent.Equal(from) || !recs[9].TsEvent.Equal(from.Add(9*time.Minute)) {
+		t.Fatalf("Fetch limit 10: %d records from %v", len(recs), recs[0].TsEvent)
+	}
+	recs, err = r.Fetch(ctx, feed.Query{Assets: []string{"BTC"}, Kind: feed.KindCandle, Granularity: "1m"})
+	if err != nil || len(recs) != DefaultLimit {
+		t.Fatalf("Fetch default limit: %d records, %v", len(recs), err)
+	}
+	for _, q := range []feed.Query{
+		{Assets: []string{"ETH"}, Kind: feed.KindCandle, Granularity: "1m"},
+		{Assets: []string{"BTC"}, Kind: feed.KindTick, Granularity: "1m"},
+		{Assets: []string{"BTC"}, Kind: feed.KindCandle, Granularity: "5m"},
+	} {
+		if _, err := r.Fetch(ctx, q); !errors.Is(err, feed.ErrUnsupported) {
+			t.Errorf("Fetch(%+v) error %v, want ErrUnsupported", q, err)
+		}
+	}
+}
+
+func write(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "c.csv")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const hdr = "open_time,open,high,low,close,volume\n"
+
+func TestAcceptedFormats(t *testing.T) {
+	tests := []struct {
+		name, csv, gran string
+		n               int
+		first           time.Time
+	}{
+		{"iso space offset", hdr + "2023-03-01 00:00:00+00:00,10,11,9,10.5,1\n2023-03-01 00:01:00+00:00,10,11,9,10.5,1\n", "1m", 2, time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)},
+		{"iso T Z crlf no trailing newline", hdr + "2023-03-01T00:00:00Z,10,11,9,10.5,1\r\n2023-03-01T00:05:00Z,10,11,9,10.5,0", "5m", 2, time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)},
+		{"iso non-UTC offset converted", hdr + "2023-03-01T02:00:00+02:00,10,11,9,10.5,1\n2023-03-01T03:00:00+02:00,10,11,9,10.5,1\n", "1h", 2, time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)},
+		{"columns reordered with close_time", "volume,close,low,high,open,open_time,close_time\n1,10.5,9,11,10,1677628800000,1677628859999\n", "1m", 1, time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)},
+		{"binance kline no header ms", "1677628800000,23140.48,23150.77,23128.52,23142.31,2.131777,1677628859999,49337.1,120,1.0,23000.0,0\n1677628860000,23143.89,23148.8,23137.61,23137.77,0.881378,1677628919999,20392.3,80,0.5,11000.0,0\n", "1m", 2, time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)},
+		{"binance kline microseconds", "1677628800000000,1,2,0.5,1.5,3,1677628859999999,0,0,0,0,0\n", "1m", 1, time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)},
+		{"binance header layout", "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore\n1677628800000,1,2,0.5,1.5,3,1677628859999,0,0,0,0,0\n", "1m", 1, time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)},
+		{"gap allowed", hdr + "2023-03-01 00:00:00+00:00,10,11,9,10.5,1\n2023-03-01 00:01:00+00:00,10,11,9,10.5,1\n2023-03-01 00:04:00+00:00,10,11,9,10.5,1\n", "1m", 3, time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Open(write(t, tc.csv), "BTC")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Len() != tc.n || r.Granularity() != tc.gran || !r.First().Equal(tc.first) || r.First().Location() != time.UTC {
+				t.Fatalf("len %d gran %s first %v", r.Len(), r.Granularity(), r.First())
+			}
+		})
+	}
+	r, _ := Open(write(t, tests[7].csv), "BTC")
+	if g := r.Gaps(); len(g) != 1 || g[0].Missing != 2 || !g[0].After.Equal(time.Date(2023, 3, 1, 0, 1, 0, 0, time.UTC)) {
+		t.Fatalf("gaps = %+v", g)
+	}
+}
+
+func TestBadRowsReportLine(t *testing.T) {
+	ok1 := "2023-03-01 00:00:00+00:00,10,11,9,10.5,1\n"
+	ok2 := "2023-03-01 00:01:00+00:00,10,11,9,10.5,1\n"
+	tests := []struct {
+		name, csv, want string
+	}{
+		{"unparsable time", hdr + ok1 + "2023-03-01 00:0x:00+00:00,10,11,9,10.5,1\n", "line 3: open_time"},
+		{"time without offset", hdr + ok1 + "2023-03-01 00:01:00,10,11,9,10.5,1\n", "line 3: open_time"},
+		{"unparsable number", hdr + ok1 + "2023-03-01 00:01:00+00:00,10,eleven,9,10.5,1\n", `line 3: high "eleven"`},
+		{"empty number", hdr + ok1 + "2023-03-01 00:01:00+00:00,10,11,9,,1\n", `line 3: close ""`},
+		{"zero price", hdr + ok1 + ok2 + "2023-03-01 00:02:00+00:00,0,11,9,10.5,1\n", "line 4: open price 0"},
+		{"negative price", hdr + "2023-03-01 00:00:00+00:00,10,11,-9,10.5,1\n", "line 2: low price -9"},
+		{"NaN price", hdr + "2023-03-01 00:00:00+00:00,NaN,11,9,10.5,1\n", "line 2: open price NaN"},
+		{"high below low", hdr + ok1 + "2023-03-01 00:01:00+00:00,10,9,11,10,1\n", "line 3: high 9 < low 11"},
+		{"close above high", hdr + ok1 + "2023-03-01 00:01:00+00:00,10,11,9,12,1\n", "line 3: open 10 / close 12 outside"},
+		{"negative volume", hdr + ok1 + "2023-03-01 00:01:00+00:00,10,11,9,10,-1\n", "line 3: volume -1"},
+		{"duplicate time", hdr + ok1 + ok2 + ok2, "line 4: duplicate open_time 2023-03-01T00:01:00Z (also on line 3)"},
+		{"out of order", hdr + ok2 + ok1, "line 3: open_time 2023-03-01T00:00:00Z is before"},
+		{"missing field", hdr + ok1 + "2023-03-01 00:01:00+00:00,10,11,9,10.5\n", "line 3: 5 fields, expected 6"},
+		{"empty line inside", hdr + ok1 + "\n" + ok2, "line 3: empty line"},
+		{"off grid", hdr + ok1 + ok2 + "2023-03-01 00:02:30+00:00,10,11,9,10.5,1\n", "line 4: open_time 2023-03-01T00:02:30Z is 1m30s after"},
+		{"bad header", "time,open,high,low,close,volume\n" + ok1, `line 1: header "time,open,high,low,close,volume" lacks column "open_time"`},
+		{"epoch 14 digits", "16776288000000,1,2,0.5,1.5,3,16776288599999\n", "line 1: open_time"},
+		{"close before open", "1677628800000,1,2,0.5,1.5,3,1677628700000\n", "line 1: close_time"},
+		{"header only", hdr, "no data rows"},
+		{"one row no close time", hdr + ok1, "cannot tell the bar length"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := write(t, tc.csv)
+			_, err := Open(p, "BTC")
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), p) {
+				t.Fatalf("error %q: want it to contain %q and the path", err, tc.want)
+			}
+		})
+	}
+	if _, err := Open(filepath.Join(t.TempDir(), "missing.csv"), "BTC"); err == nil || !strings.Contains(err.Error(), "missing.csv") {
+		t.Fatalf("missing file error %v", err)
+	}
+}
+
+func BenchmarkReplayLoad(b *testing.B) {
+	path := feedtest.SharedCSV(b)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := Open(path, "BTC")
+		if err != nil || r.Len() != 30240 {
+			b.Fatalf("%v %d", err, r.Len())
+		}
+	}
+}
