@@ -19,8 +19,16 @@ func PredictionID(configID, modelID string, slot time.Time) string {
 
 // MarketRecordID is the lowercase hex SHA-1 of
 // "<provider>|<asset>|<kind>|<granularity>|<ts_event YYYY-MM-DDTHH:MM:SS+00:00>"
-// (reference-system.md 5.1), so ingestion is idempotent.
+// (reference-system.md 5.1), so ingestion is idempotent. As in the
+// reference (Python isoformat), a ts_event with a sub-second part gets
+// ".ffffff" (microseconds) before the offset, so records of one feed within
+// the same second keep distinct ids.
 func MarketRecordID(provider, asset, kind, granularity string, tsEvent time.Time) string {
-	h := sha1.Sum([]byte(provider + "|" + asset + "|" + kind + "|" + granularity + "|" + tsEvent.UTC().Format("2006-01-02T15:04:05+00:00")))
+	tsEvent = tsEvent.UTC().Truncate(time.Microsecond)
+	layout := "2006-01-02T15:04:05+00:00"
+	if tsEvent.Nanosecond() != 0 {
+		layout = "2006-01-02T15:04:05.000000+00:00"
+	}
+	h := sha1.Sum([]byte(provider + "|" + asset + "|" + kind + "|" + granularity + "|" + tsEvent.Format(layout)))
 	return hex.EncodeToString(h[:])
 }

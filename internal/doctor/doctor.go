@@ -1,0 +1,122 @@
+// Package doctor finds miswiring in a node workspace fast and says how to
+// fix it: one result per check (pass, fail, warn, skip) naming the exact
+// file, variable, callable, plugin or log line, with a fix for every
+// failure. The CLI prints them as lines or as a JSON array.
+package doctor
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Result statuses.
+const (
+	Pass = "pass"
+	Fail = "fail"
+	Warn = "warn"
+	Skip = "skip"
+)
+
+// Result is the outcome of one check. Where names the file, variable,
+// plugin, URL or log line concerned; Fix says what to do on failure.
+type Result struct {
+	Group   string `json:"group"`
+	Check   string `json:"check"`
+	Status  string `json:"status"`
+	Message string `json:"message"`
+	Where   string `json:"where,omitempty"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+// Options select what to check.
+type Options struct {
+	// NodeDir is the node workspace (crunch-node-<name>); empty skips the
+	// workspace, plugin, model, storage and log checks.
+	NodeDir string
+	// SpecFile and Pack: validate an init spec (check 1) when SpecFile is set.
+	SpecFile string
+	Pack     string
+	// Getenv reads process variables that override .local.env.
+	Getenv func(string) string
+	// APIURL is the running node's base URL. When set explicitly
+	// (APIExplicit), a node that does not answer is a failure; otherwise it
+	// is reported as not running and the ports check runs instead.
+	APIURL      string
+	APIExplicit bool
+	// HTTPClient for API probes (default: 3 s timeout).
+	HTTPClient *http.Client
+	// SkipPlugins skips building and handshaking plugins (checks 3-4).
+	SkipPlugins bool
+	// Probe launches plugins for checks 3-4; set by the CLI (it needs the
+	// plugin host). Nil skips those checks with a note.
+	Probe PluginProber
+	// SpecCheck validates a spec file for check 1; set by the CLI. Nil
+	// skips check 1.
+	SpecCheck func(specFile, pack string) []Result
+	// LogTail is how many trailing lines of each log file are scanned.
+	LogTail int
+}
+
+// PluginProber builds and handshakes the workspace's plugins.
+type PluginProber interface {
+	ProbePlugins(ctx context.Context, w *WorkspaceInfo) []Result
+}
+
+// Run performs every applicable check in order and returns the results.
+func Run(ctx context.Context, opts Options) []Result {
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 3 * time.Second}
+	}
+	if opts.LogTail <= 0 {
+		opts.LogTail = 2000
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = func(string) string { return "" }
+	}
+	var out []Result
+	if opts.SpecFile != "" && opts.SpecCheck != nil {
+		out = append(out, opts.SpecCheck(opts.SpecFile, opts.Pack)...)
+	}
+	var ws *WorkspaceInfo
+	if opts.NodeDir != "" {
+		var res []Result
+		ws, res = checkWorkspace(opts)
+		out = append(out, res...)
+		if ws != nil && !opts.SkipPlugins {
+			if opts.Probe != nil {
+				out = append(out, opts.Probe.ProbePlugins(ctx, ws)...)
+			}
+		}
+		if ws != nil {
+			out = append(out, checkStorage(ctx, ws)...)
+		}
+	}
+	apiURL := opts.APIURL
+	if apiURL == "" && ws != nil {
+		apiURL = "http://" + ws.APIAddr
+	}
+	running := false
+	if apiURL != "" {
+		var res []Result
+		running, res = checkAPI(ctx, opts, apiURL)
+		out = append(out, res...)
+	}
+	if opts.NodeDir != "" {
+		out = append(out, checkLogs(opts)...)
+	}
+	if !running && ws != nil {
+		out = append(out, checkPorts(ws)...)
+	}
+	return out
+}
+
+// Failed reports whether any result failed.
+func Failed(rs []Result) bool {
+	for _, r := range rs {
+		if r.Status == Fail {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,176 @@
+package doctor
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/crunch-coordinator/coordinator/internal/config"
+)
+
+// writeWorkspace writes a minimal valid node workspace and returns its dir.
+func writeWorkspace(t *testing.T, mutate func(files map[string]string)) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		config.LocalEnvFile: "API_ADDR=127.0.0.1:0\nCHECKPOINT_INTERVAL_SECONDS=60\n",
+		config.CallablesFile: "CHALLENGE_PLUGIN=../c/cmd/challenge\n" +
+			"INFERENCE_INPUT_BUILDER=challenge\nINFERENCE_OUTPUT_VALIDATOR=default\nSCORING_FUNCTION=challenge\n" +
+			"MODEL_SCORE_AGGREGATOR=default\nREPORT_SCHEMA_PROVIDER=default\nLEADERBOARD_RANKER=default\n" +
+			"RAW_INPUT_PROVIDER=default\nGROUND_TRUTH_RESOLVER=default\nPREDICTION_SCOPE_BUILDER=default\nPREDICT_CALL_BUILDER=default\n",
+		config.ModelsFile:    `[{"id":"m1","path":"../c/examples/m1"}]`,
+		config.SchedulesFile: `[{"scope_key":"default","scope_template":{"asset":"BTC","horizon_seconds":60},"schedule":{"every_seconds":60}}]`,
+	}
+	if mutate != nil {
+		mutate(files)
+	}
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func find(rs []Result, status, substr string) *Result {
+	for i, r := range rs {
+		if r.Status == status && strings.Contains(r.Check+" "+r.Message+" "+r.Where, substr) {
+			return &rs[i]
+		}
+	}
+	return nil
+}
+
+func TestWorkspaceMiswiring(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(map[string]string)
+		want   string // substring of a failing result
+	}{
+		{"missing env var", func(f map[string]string) {
+			f[config.CallablesFile] = strings.Replace(f[config.CallablesFile], "RAW_INPUT_PROVIDER=default\n", "", 1)
+		}, "RAW_INPUT_PROVIDER"},
+		{"malformed interval", func(f map[string]string) { f[config.LocalEnvFile] = "CHECKPOINT_INTERVAL_SECONDS=1m\n" }, "CHECKPOINT_INTERVAL_SECONDS"},
+		{"missing models file", func(f map[string]string) { delete(f, config.ModelsFile) }, "file config/models.json"},
+		{"bad schedule", func(f map[string]string) {
+			f[config.SchedulesFile] = `[{"scope_key":"a","schedule":{"every_seconds":60,"resolve_after_seconds":0}}]`
+		}, "horizon >= 1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := writeWorkspace(t, c.mutate)
+			rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true})
+			r := find(rs, Fail, c.want)
+			if r == nil {
+				t.Fatalf("no failing result mentioning %q in %+v", c.want, rs)
+			}
+			if r.Fix == "" {
+				t.Fatalf("failure without a fix: %+v", r)
+			}
+			if !Failed(rs) {
+				t.Fatal("Failed() = false")
+			}
+		})
+	}
+}
+
+func TestHealthyWorkspaceStorageWarnsUntilCreated(t *testing.T) {
+	dir := writeWorkspace(t, nil)
+	rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true})
+	if r := find(rs, Warn, "SQLite file does not exist yet"); r == nil {
+		t.Fatalf("want storage warning, got %+v", rs)
+	}
+	for _, r := range rs {
+		if r.Status == Fail {
+			t.Fatalf("unexpected failure %+v", r)
+		}
+	}
+}
+
+func TestUnreachableDatabase(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nothing listens there now
+	dir := writeWorkspace(t, func(f map[string]string) {
+		f[config.LocalEnvFile] = "DATABASE_URL=postgres://u:secret@127.0.0.1:" + itoa(port) + "/db?connect_timeout=2\n"
+	})
+	rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true})
+	r := find(rs, Fail, "127.0.0.1:"+itoa(port))
+	if r == nil || r.Group != "storage" {
+		t.Fatalf("want storage failure naming the server, got %+v", rs)
+	}
+	if strings.Contains(r.Where+r.Message, "secret") {
+		t.Fatalf("password leaked: %+v", r)
+	}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestAPIChecks(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`{"status":"ok"}`)) })
+	mux.HandleFunc("/reports/models", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`[{"model_id":"a"}]`)) })
+	mux.HandleFunc("/reports/leaderboard", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`[{"model_id":"a","rank":2},{"model_id":"b","rank":1}]`)) })
+	mux.HandleFunc("/reports/schema", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte(`{"leaderboard_columns":[{"id":1}],"metrics_widgets":[]}`))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	rs := Run(context.Background(), Options{APIURL: srv.URL, APIExplicit: true})
+	if r := find(rs, Fail, "not sorted by rank"); r == nil {
+		t.Fatalf("unsorted leaderboard not reported: %+v", rs)
+	}
+	if r := find(rs, Pass, "/healthz"); r == nil {
+		t.Fatalf("healthz should pass: %+v", rs)
+	}
+
+	srv.Close()
+	rs = Run(context.Background(), Options{APIURL: srv.URL, APIExplicit: true})
+	if r := find(rs, Fail, "does not answer"); r == nil {
+		t.Fatalf("API down not reported: %+v", rs)
+	}
+}
+
+func TestLogMarkers(t *testing.T) {
+	dir := writeWorkspace(t, nil)
+	logDir := filepath.Join(dir, LogDir)
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	log := `{"@level":"info","@message":"predict cycle done"}
+{"@level":"error","@message":"model stopped","model_id":"trend-following","code":"BAD_IMPLEMENTATION","reason":"output does not decode"}
+`
+	if err := os.WriteFile(filepath.Join(logDir, "node.log"), []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true})
+	r := find(rs, Fail, "BAD_IMPLEMENTATION")
+	if r == nil || !strings.Contains(r.Message, "trend-following") || !strings.Contains(r.Where, "line 2") {
+		t.Fatalf("marker not reported with model and line: %+v", r)
+	}
+}
+
+func TestBusyPortWhenNodeNotRunning(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	dir := writeWorkspace(t, func(f map[string]string) { f[config.LocalEnvFile] = "API_ADDR=" + addr + "\n" })
+	// The listener answers no HTTP: the API check sees a non-answering node.
+	rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true, APIURL: "http://127.0.0.1:1"})
+	if r := find(rs, Fail, "busy, held by pid"); r == nil {
+		t.Fatalf("busy port not reported: %+v", rs)
+	}
+}

@@ -1,0 +1,100 @@
+package doctor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/crunch-coordinator/coordinator/internal/config"
+)
+
+// WorkspaceInfo is what the workspace checks learned, for later checks.
+type WorkspaceInfo struct {
+	NodeDir     string
+	Workspace   *config.Workspace // nil when the configuration does not load
+	DatabaseURL string
+	APIAddr     string
+}
+
+var requiredFiles = []struct{ path, fix string }{
+	{config.CallablesFile, "restore it from the pack: re-run `coordinator init <name> --force` in a scratch directory and copy the file"},
+	{config.ModelsFile, "list the model plugins: [{\"id\":\"m1\",\"path\":\"../crunch-<name>/examples/<model>\"}]"},
+	{config.SchedulesFile, "add at least one schedule row: [{\"scope_key\":\"default\",\"scope_template\":{\"asset\":\"BTC\",\"horizon_seconds\":60},\"schedule\":{\"every_seconds\":60}}]"},
+}
+
+func checkWorkspace(opts Options) (*WorkspaceInfo, []Result) {
+	var out []Result
+	node := opts.NodeDir
+	missing := false
+	for _, f := range requiredFiles {
+		p := filepath.Join(node, f.path)
+		if _, err := os.Stat(p); err != nil {
+			out = append(out, Result{Group: "workspace", Check: "file " + f.path, Status: Fail, Message: "missing", Where: p, Fix: f.fix})
+			missing = true
+			continue
+		}
+		out = append(out, Result{Group: "workspace", Check: "file " + f.path, Status: Pass, Message: "present", Where: p})
+	}
+	envFile := filepath.Join(node, config.LocalEnvFile)
+	if _, err := os.Stat(envFile); err != nil {
+		out = append(out, Result{Group: "workspace", Check: "file " + config.LocalEnvFile, Status: Warn,
+			Message: "missing; using " + config.LocalEnvExample + " and defaults", Where: envFile,
+			Fix: "cp " + config.LocalEnvExample + " " + config.LocalEnvFile})
+	} else {
+		out = append(out, Result{Group: "workspace", Check: "file " + config.LocalEnvFile, Status: Pass, Message: "present", Where: envFile})
+	}
+	if missing {
+		return nil, out
+	}
+	w, err := config.LoadWorkspace(node, opts.Getenv)
+	if err != nil {
+		out = append(out, configErrors(err)...)
+	} else {
+		out = append(out, Result{Group: "workspace", Check: "configuration", Status: Pass,
+			Message: fmt.Sprintf("%d models, %d schedules, %d callables from the challenge plugin", len(w.Models), len(w.Schedules), len(w.Callables.FromPlugin()))})
+	}
+	info := &WorkspaceInfo{NodeDir: node, APIAddr: w.Settings.APIAddr}
+	if info.APIAddr == "" {
+		info.APIAddr = "127.0.0.1:8000"
+	}
+	if err == nil {
+		info.Workspace = w
+	}
+	info.DatabaseURL = w.DatabaseURL()
+	return info, out
+}
+
+// configErrors turns joined configuration errors into one failing result
+// each, with the variable or file named.
+func configErrors(err error) []Result {
+	var out []Result
+	for _, e := range flatten(err) {
+		var ve *config.VarError
+		if errors.As(e, &ve) {
+			out = append(out, Result{Group: "workspace", Check: "variable " + ve.Var, Status: Fail, Message: ve.Msg, Where: ve.Source,
+				Fix: fmt.Sprintf("edit %s and set %s", ve.Source, ve.Var)})
+			continue
+		}
+		msg := e.Error()
+		where := ""
+		if i := strings.Index(msg, ": "); i > 0 && strings.Contains(msg[:i], string(filepath.Separator)) {
+			where, msg = msg[:i], msg[i+2:]
+		}
+		out = append(out, Result{Group: "workspace", Check: "configuration", Status: Fail, Message: msg, Where: where,
+			Fix: "correct the file named; `coordinator doctor` re-checks it"})
+	}
+	return out
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

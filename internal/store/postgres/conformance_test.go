@@ -1,0 +1,28 @@
+package postgres
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/internal/store/storetest"
+)
+
+// TestConformance runs the shared storage conformance suite with a fresh
+// schema per subtest (search_path in the URL); a second open with the same t returns a second
+// Store (its own pool) on the same database.
+func TestConformance(t *testing.T) {
+	testURL(t)
+	var mu sync.Mutex
+	dbs := map[*testing.T]string{}
+	storetest.Run(t, func(t *testing.T) store.Store {
+		mu.Lock()
+		dbURL, ok := dbs[t]
+		if !ok {
+			dbURL = newSchema(t)
+			dbs[t] = dbURL
+		}
+		mu.Unlock()
+		return openDB(t, dbURL)
+	})
+}

@@ -1,0 +1,143 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/crunch-coordinator/coordinator/internal/store"
+)
+
+// SaveLeaderboard stores a leaderboard snapshot and the per-model score
+// points of the same rebuild in one transaction. Zero CreatedAt/ComputedAt
+// mean now; nil Entries is stored as [] and nil Meta/Score as {}. Both are
+// upserts by id, so a retried rebuild is idempotent (a repeated score id in
+// one call keeps the last). Empty ids, invalid
+// JSON or an unknown model id fail with store.ErrInvalidValue and nothing
+// is written.
+func (s *Store) SaveLeaderboard(ctx context.Context, lb store.Leaderboard, scores []store.ModelScore) error {
+	if err := checkID("leaderboard.ID", lb.ID); err != nil {
+		return fmt.Errorf("postgres store save leaderboard: %w", err)
+	}
+	entries, err := jsonText("leaderboard.Entries", lb.Entries, "[]")
+	if err != nil {
+		return fmt.Errorf("postgres store save leaderboard %q: %w", lb.ID, err)
+	}
+	meta, err := jsonText("leaderboard.Meta", lb.Meta, "{}")
+	if err != nil {
+		return fmt.Errorf("postgres store save leaderboard %q: %w", lb.ID, err)
+	}
+	created := orNow(lb.CreatedAt)
+	index := make(map[string]int, len(scores))
+	ids := make([]string, 0, len(scores))
+	modelIDs := make([]string, 0, len(scores))
+	payloads := make([]string, 0, len(scores))
+	computed := make([]time.Time, 0, len(scores))
+	for i, sc := range scores {
+		field := fmt.Sprintf("scores[%d]", i)
+		if err := checkID(field+".ID", sc.ID); err != nil {
+			return fmt.Errorf("postgres store save leaderboard %q: %w", lb.ID, err)
+		}
+		if err := checkID(field+".ModelID", sc.ModelID); err != nil {
+			return fmt.Errorf("postgres store save leaderboard %q: %w", lb.ID, err)
+		}
+		payload, err := jsonText(field+".Score", sc.Score, "{}")
+		if err != nil {
+			return fmt.Errorf("postgres store save leaderboard %q: %w", lb.ID, err)
+		}
+		at := sc.ComputedAt
+		if at.IsZero() {
+			at = created
+		}
+		if j, ok := index[sc.ID]; ok {
+			modelIDs[j], payloads[j], computed[j] = sc.ModelID, payload, at.UTC()
+			continue
+		}
+		index[sc.ID] = len(ids)
+		ids = append(ids, sc.ID)
+		modelIDs = append(modelIDs, sc.ModelID)
+		payloads = append(payloads, payload)
+		computed = append(computed, at.UTC())
+	}
+	return s.inTx(ctx, fmt.Sprintf("save leaderboard %q", lb.ID), func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO leaderboards (id, created_at, entries_jsonb, meta_jsonb)
+			VALUES ($1, $2, $3::jsonb, $4::jsonb)
+			ON CONFLICT (id) DO UPDATE SET created_at = EXCLUDED.created_at, entries_jsonb = EXCLUDED.entries_jsonb, meta_jsonb = EXCLUDED.meta_jsonb`, lb.ID, created, entries, meta); err != nil {
+			return fmt.Errorf("insert leaderboard: %w", err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO model_scores (id, model_id, score_payload_jsonb, computed_at)
+			SELECT u.id, u.model_id, u.payload::jsonb, u.computed_at
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(id, model_id, payload, computed_at)
+			ON CONFLICT (id) DO UPDATE SET model_id = EXCLUDED.model_id,
+			    score_payload_jsonb = EXCLUDED.score_payload_jsonb, computed_at = EXCLUDED.computed_at`, ids, modelIDs, payloads, computed); err != nil {
+			return fmt.Errorf("insert %d model scores: %w", len(ids), err)
+		}
+		return nil
+	})
+}
+
+// LatestLeaderboard returns the newest snapshot (greatest created_at, then
+// id) or an error wrapping store.ErrNotFound when there is none.
+func (s *Store) LatestLeaderboard(ctx context.Context) (store.Leaderboard, error) {
+	var lb store.Leaderboard
+	if err := s.ready(ctx); err != nil {
+		return lb, err
+	}
+	var entries, meta []byte
+	err := s.pool.QueryRow(ctx, `SELECT id, created_at, entries_jsonb, meta_jsonb FROM leaderboards
+		ORDER BY created_at DESC, id DESC LIMIT 1`).Scan(&lb.ID, &lb.CreatedAt, &entries, &meta)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return lb, fmt.Errorf("postgres store: latest leaderboard: no leaderboard yet: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return lb, s.wrap("latest leaderboard", err)
+	}
+	lb.CreatedAt, lb.Entries, lb.Meta = utc(lb.CreatedAt), rawJSON(entries), rawJSON(meta)
+	return lb, nil
+}
+
+// ModelScoreHistory returns score points of the given models (all when
+// modelIDs is empty) with computed_at in [from, to] (zero = unbounded),
+// ordered by computed_at, then model id, then id, at most limit (0 = 1000).
+func (s *Store) ModelScoreHistory(ctx context.Context, modelIDs []string, from, to time.Time, limit int) ([]store.ModelScore, error) {
+	limit, err := checkLimit("limit", limit, 1000)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store model score history: %w", err)
+	}
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	var b query
+	if len(modelIDs) > 0 {
+		b.add("model_id = ANY(?::text[])", modelIDs)
+	}
+	if !from.IsZero() {
+		b.add("computed_at >= ?", from.UTC())
+	}
+	if !to.IsZero() {
+		b.add("computed_at <= ?", to.UTC())
+	}
+	sql := `SELECT id, model_id, score_payload_jsonb, computed_at FROM model_scores` + b.clause() +
+		` ORDER BY computed_at, model_id, id LIMIT ` + b.arg(limit)
+	rows, err := s.pool.Query(ctx, sql, b.args...)
+	if err != nil {
+		return nil, s.wrap("model score history", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.ModelScore, error) {
+		var ms store.ModelScore
+		var payload []byte
+		err := r.Scan(&ms.ID, &ms.ModelID, &payload, &ms.ComputedAt)
+		ms.Score, ms.ComputedAt = rawJSON(payload), utc(ms.ComputedAt)
+		return ms, err
+	})
+	if err != nil {
+		return nil, s.wrap("model score history", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,223 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/crunch-coordinator/coordinator/internal/store"
+)
+
+// upsertMarketSQL upserts records by their unique event key (provider,
+// asset, kind, granularity, ts_event); the id is store.MarketRecordID. An
+// existing row gets the new values, meta and ts_ingested.
+const upsertMarketSQL = `
+INSERT INTO market_records (id, provider, asset, kind, granularity, ts_event, ts_ingested, values_jsonb, meta_jsonb)
+SELECT u.id, u.provider, u.asset, u.kind, u.granularity, u.ts_event, u.ts_ingested, u.vals::jsonb, u.meta::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[])
+     AS u(id, provider, asset, kind, granularity, ts_event, ts_ingested, vals, meta)
+ON CONFLICT (provider, asset, kind, granularity, ts_event) DO UPDATE SET
+    values_jsonb = EXCLUDED.values_jsonb,
+    meta_jsonb = EXCLUDED.meta_jsonb,
+    ts_ingested = EXCLUDED.ts_ingested`
+
+// advanceWatermarksSQL moves each touched feed's watermark to the newest
+// event written (never backwards); updated_at becomes the newest
+// ts_ingested of the batch for that feed; an existing meta is kept.
+const advanceWatermarksSQL = `
+INSERT INTO market_ingestion_state (id, provider, asset, kind, granularity, last_event_ts, updated_at, meta_jsonb)
+SELECT u.provider || ':' || u.asset || ':' || u.kind || ':' || u.granularity,
+       u.provider, u.asset, u.kind, u.granularity, max(u.ts_event), max(u.ts_ingested), '{}'::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
+     AS u(provider, asset, kind, granularity, ts_event, ts_ingested)
+GROUP BY u.provider, u.asset, u.kind, u.granularity
+ON CONFLICT (provider, asset, kind, granularity) DO UPDATE SET
+    last_event_ts = GREATEST(market_ingestion_state.last_event_ts, EXCLUDED.last_event_ts),
+    updated_at = EXCLUDED.updated_at`
+
+// UpsertMarketRecords upserts records by (provider, asset, kind,
+// granularity, ts_event) in one transaction and advances each feed's
+// watermark (market_ingestion_state.last_event_ts) to its newest event.
+// Zero TsIngested means now; nil Values/Meta are stored as {}. A repeated
+// key in the batch keeps the last record. Returns the number of records
+// written (inserted or updated; len(records) on success). Empty provider/asset/kind/granularity, a
+// zero TsEvent or invalid JSON fail with store.ErrInvalidValue.
+func (s *Store) UpsertMarketRecords(ctx context.Context, records []store.MarketRecord) (int, error) {
+	n := len(records)
+	ids := make([]string, 0, n)
+	providers := make([]string, 0, n)
+	assets := make([]string, 0, n)
+	kinds := make([]string, 0, n)
+	grans := make([]string, 0, n)
+	events := make([]time.Time, 0, n)
+	ingested := make([]time.Time, 0, n)
+	values := make([]string, 0, n)
+	metas := make([]string, 0, n)
+	index := make(map[string]int, n)
+	ts := now()
+	for i, r := range records {
+		field := fmt.Sprintf("records[%d]", i)
+		for _, f := range []struct{ name, v string }{{"Provider", r.Provider}, {"Asset", r.Asset}, {"Kind", r.Kind}, {"Granularity", r.Granularity}} {
+			if f.v == "" {
+				return 0, fmt.Errorf("postgres store upsert market records: %s.%s: expected non-empty, found \"\": %w", field, f.name, store.ErrInvalidValue)
+			}
+		}
+		if r.TsEvent.IsZero() {
+			return 0, fmt.Errorf("postgres store upsert market records: %s.TsEvent: expected an event time, found zero: %w", field, store.ErrInvalidValue)
+		}
+		vals, err := jsonText(field+".Values", r.Values, "{}")
+		if err != nil {
+			return 0, fmt.Errorf("postgres store upsert market records: %w", err)
+		}
+		meta, err := jsonText(field+".Meta", r.Meta, "{}")
+		if err != nil {
+			return 0, fmt.Errorf("postgres store upsert market records: %w", err)
+		}
+		ing := r.TsIngested
+		if ing.IsZero() {
+			ing = ts
+		}
+		id := store.MarketRecordID(r.Provider, r.Asset, r.Kind, r.Granularity, r.TsEvent)
+		key := r.Provider + "\x00" + r.Asset + "\x00" + r.Kind + "\x00" + r.Granularity + "\x00" + r.TsEvent.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)
+		if j, ok := index[key]; ok {
+			ingested[j], values[j], metas[j] = ing.UTC(), vals, meta
+			continue
+		}
+		index[key] = len(ids)
+		ids = append(ids, id)
+		providers = append(providers, r.Provider)
+		assets = append(assets, r.Asset)
+		kinds = append(kinds, r.Kind)
+		grans = append(grans, r.Granularity)
+		events = append(events, r.TsEvent.UTC())
+		ingested = append(ingested, ing.UTC())
+		values = append(values, vals)
+		metas = append(metas, meta)
+	}
+	if len(ids) == 0 {
+		return 0, s.ready(ctx)
+	}
+	var written int
+	err := s.inTx(ctx, "upsert market records", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, upsertMarketSQL, ids, providers, assets, kinds, grans, events, ingested, values, metas)
+		if err != nil {
+			return fmt.Errorf("upsert %d market records: %w", len(ids), err)
+		}
+		if int(tag.RowsAffected()) != len(ids) {
+			return fmt.Errorf("upsert %d market records: expected %d rows written, found %d", len(ids), len(ids), tag.RowsAffected())
+		}
+		written = len(records)
+		if _, err := tx.Exec(ctx, advanceWatermarksSQL, providers, assets, kinds, grans, events, ingested); err != nil {
+			return fmt.Errorf("advance ingestion watermarks: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return written, nil
+}
+
+// QueryMarketRecords returns records matching q: empty strings and zero
+// times are no filter, [Start, End] bounds ts_event inclusively, Limit 0 =
+// 1000. Records are ordered by ts_event, provider, asset, kind,
+// granularity ascending (Descending: all descending, so the newest Limit
+// records come back newest first).
+func (s *Store) QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]store.MarketRecord, error) {
+	limit, err := checkLimit("MarketQuery.Limit", q.Limit, 1000)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store query market records: %w", err)
+	}
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	var b query
+	for _, f := range []struct{ col, v string }{{"provider", q.Provider}, {"asset", q.Asset}, {"kind", q.Kind}, {"granularity", q.Granularity}} {
+		if f.v != "" {
+			b.add(f.col+" = ?", f.v)
+		}
+	}
+	if !q.Start.IsZero() {
+		b.add("ts_event >= ?", q.Start.UTC())
+	}
+	if !q.End.IsZero() {
+		b.add("ts_event <= ?", q.End.UTC())
+	}
+	order := ` ORDER BY ts_event, provider, asset, kind, granularity`
+	if q.Descending {
+		order = ` ORDER BY ts_event DESC, provider DESC, asset DESC, kind DESC, granularity DESC`
+	}
+	rows, err := s.pool.Query(ctx, `SELECT provider, asset, kind, granularity, ts_event, ts_ingested, values_jsonb, meta_jsonb
+		FROM market_records`+b.clause()+order+` LIMIT `+b.arg(limit), b.args...)
+	if err != nil {
+		return nil, s.wrap("query market records", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.MarketRecord, error) {
+		var m store.MarketRecord
+		var vals, meta []byte
+		err := r.Scan(&m.Provider, &m.Asset, &m.Kind, &m.Granularity, &m.TsEvent, &m.TsIngested, &vals, &meta)
+		m.TsEvent, m.TsIngested, m.Values, m.Meta = utc(m.TsEvent), utc(m.TsIngested), rawJSON(vals), rawJSON(meta)
+		return m, err
+	})
+	if err != nil {
+		return nil, s.wrap("query market records", err)
+	}
+	return out, nil
+}
+
+// FeedSummaries returns one summary per feed that has records, with its
+// record count, oldest and newest ts_event and watermark, ordered by
+// provider, asset, kind, granularity.
+func (s *Store) FeedSummaries(ctx context.Context) ([]store.FeedSummary, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `
+SELECT r.provider, r.asset, r.kind, r.granularity, r.n, r.oldest, r.newest, st.last_event_ts, st.updated_at
+FROM (SELECT provider, asset, kind, granularity, count(*) AS n, min(ts_event) AS oldest, max(ts_event) AS newest
+      FROM market_records GROUP BY provider, asset, kind, granularity) AS r
+LEFT JOIN market_ingestion_state AS st
+       ON st.provider = r.provider AND st.asset = r.asset AND st.kind = r.kind AND st.granularity = r.granularity
+ORDER BY r.provider, r.asset, r.kind, r.granularity`)
+	if err != nil {
+		return nil, s.wrap("feed summaries", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.FeedSummary, error) {
+		var f store.FeedSummary
+		var wm, wmUpdated *time.Time
+		err := r.Scan(&f.Provider, &f.Asset, &f.Kind, &f.Granularity, &f.RecordCount, &f.OldestTs, &f.NewestTs, &wm, &wmUpdated)
+		f.OldestTs, f.NewestTs, f.WatermarkTs, f.WatermarkUpdatedAt = utc(f.OldestTs), utc(f.NewestTs), utcPtr(wm), utcPtr(wmUpdated)
+		return f, err
+	})
+	if err != nil {
+		return nil, s.wrap("feed summaries", err)
+	}
+	return out, nil
+}
+
+// IngestionStates returns every feed watermark ordered by provider, asset,
+// kind, granularity.
+func (s *Store) IngestionStates(ctx context.Context) ([]store.IngestionState, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT provider, asset, kind, granularity, last_event_ts, updated_at, meta_jsonb
+		FROM market_ingestion_state ORDER BY provider, asset, kind, granularity`)
+	if err != nil {
+		return nil, s.wrap("ingestion states", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.IngestionState, error) {
+		var st store.IngestionState
+		var last *time.Time
+		var meta []byte
+		err := r.Scan(&st.Provider, &st.Asset, &st.Kind, &st.Granularity, &last, &st.UpdatedAt, &meta)
+		st.LastEventTs, st.UpdatedAt, st.Meta = utcPtr(last), utc(st.UpdatedAt), rawJSON(meta)
+		return st, err
+	})
+	if err != nil {
+		return nil, s.wrap("ingestion states", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,582 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/crunch-coordinator/coordinator/internal/store"
+)
+
+// predictionColumns is the column list every prediction read selects, in
+// the order scanPrediction expects.
+const predictionColumns = `id, model_id, prediction_config_id, scope_key, scope_jsonb, status, exec_time_ms,
+	inference_input_jsonb, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
+	score_value, score_success, score_failed_reason, score_scored_at`
+
+// scanPrediction reads one row selected with predictionColumns. A
+// prediction is scored when score_scored_at or score_success is set.
+func scanPrediction(r pgx.CollectableRow) (store.Prediction, error) {
+	var p store.Prediction
+	var configID, reason *string
+	var scope, in, out, meta []byte
+	var value *float64
+	var success *bool
+	var scoredAt *time.Time
+	if err := r.Scan(&p.ID, &p.ModelID, &configID, &p.ScopeKey, &scope, &p.Status, &p.ExecTimeMs,
+		&in, &out, &meta, &p.PerformedAt, &p.ResolvableAt, &value, &success, &reason, &scoredAt); err != nil {
+		return p, err
+	}
+	p.PredictionConfigID = deref(configID)
+	p.Scope, p.InferenceInput, p.InferenceOutput, p.Meta = rawJSON(scope), rawJSON(in), rawJSON(out), rawJSON(meta)
+	p.PerformedAt, p.ResolvableAt = utc(p.PerformedAt), utc(p.ResolvableAt)
+	if scoredAt != nil || success != nil {
+		p.Score = &store.Score{Value: value, Success: deref(success), FailedReason: deref(reason), ScoredAt: deref(utcPtr(scoredAt))}
+	}
+	return p, nil
+}
+
+// predictionArrays is a batch of predictions as column arrays for unnest.
+type predictionArrays struct {
+	ids, modelIDs, scopeKeys, scopes, statuses, inputs, outputs, metas []string
+	configIDs, reasons                                                 []*string
+	execMs                                                             []float64
+	performedAt, resolvableAt                                          []time.Time
+	values                                                             []*float64
+	successes                                                          []*bool
+	scoredAt                                                           []*time.Time
+}
+
+// buildPredictions validates predictions and turns them into column
+// arrays. Zero PerformedAt means now; zero ResolvableAt means PerformedAt.
+func buildPredictions(preds []store.Prediction) (predictionArrays, error) {
+	n := len(preds)
+	a := predictionArrays{
+		ids: make([]string, 0, n), modelIDs: make([]string, 0, n), scopeKeys: make([]string, 0, n),
+		scopes: make([]string, 0, n), statuses: make([]string, 0, n), inputs: make([]string, 0, n),
+		outputs: make([]string, 0, n), metas: make([]string, 0, n), configIDs: make([]*string, 0, n),
+		reasons: make([]*string, 0, n), execMs: make([]float64, 0, n), performedAt: make([]time.Time, 0, n),
+		resolvableAt: make([]time.Time, 0, n), values: make([]*float64, 0, n), successes: make([]*bool, 0, n),
+		scoredAt: make([]*time.Time, 0, n),
+	}
+	ts := now()
+	for i := range preds {
+		p := &preds[i]
+		field := fmt.Sprintf("predictions[%d]", i)
+		if err := checkID(field+".ID", p.ID); err != nil {
+			return a, err
+		}
+		if err := checkID(field+".ModelID", p.ModelID); err != nil {
+			return a, err
+		}
+		if p.Status == "" {
+			return a, fmt.Errorf("%s.Status: expected a status such as %q, found \"\": %w", field, store.StatusSuccess, store.ErrInvalidValue)
+		}
+		if err := checkFloat(field+".ExecTimeMs", p.ExecTimeMs); err != nil {
+			return a, err
+		}
+		scope, err := jsonText(field+".Scope", p.Scope, "{}")
+		if err != nil {
+			return a, err
+		}
+		in, err := jsonText(field+".InferenceInput", p.InferenceInput, "{}")
+		if err != nil {
+			return a, err
+		}
+		out, err := jsonText(field+".InferenceOutput", p.InferenceOutput, "{}")
+		if err != nil {
+			return a, err
+		}
+		meta, err := jsonText(field+".Meta", p.Meta, "{}")
+		if err != nil {
+			return a, err
+		}
+		performed := p.PerformedAt
+		if performed.IsZero() {
+			performed = ts
+		}
+		resolvable := p.ResolvableAt
+		if resolvable.IsZero() {
+			resolvable = performed
+		}
+		var value *float64
+		var success *bool
+		var reason *string
+		var scored *time.Time
+		if sc := p.Score; sc != nil {
+			if sc.Value != nil {
+				if err := checkFloat(field+".Score.Value", *sc.Value); err != nil {
+					return a, err
+				}
+				v := *sc.Value
+				value = &v
+			}
+			b := sc.Success
+			success = &b
+			reason = nullString(sc.FailedReason)
+			t := orNow(sc.ScoredAt)
+			scored = &t
+		}
+		a.ids = append(a.ids, p.ID)
+		a.modelIDs = append(a.modelIDs, p.ModelID)
+		a.configIDs = append(a.configIDs, nullString(p.PredictionConfigID))
+		a.scopeKeys = append(a.scopeKeys, p.ScopeKey)
+		a.scopes = append(a.scopes, scope)
+		a.statuses = append(a.statuses, p.Status)
+		a.execMs = append(a.execMs, p.ExecTimeMs)
+		a.inputs = append(a.inputs, in)
+		a.outputs = append(a.outputs, out)
+		a.metas = append(a.metas, meta)
+		a.performedAt = append(a.performedAt, performed.UTC())
+		a.resolvableAt = append(a.resolvableAt, resolvable.UTC())
+		a.values = append(a.values, value)
+		a.successes = append(a.successes, success)
+		a.reasons = append(a.reasons, reason)
+		a.scoredAt = append(a.scoredAt, scored)
+	}
+	return a, nil
+}
+
+// insertPredictionsSQL inserts predictions that do not exist yet (by id);
+// existing ids, including repeats inside the batch, are skipped.
+const insertPredictionsSQL = `
+INSERT INTO predictions (id, model_id, prediction_config_id, scope_key, scope_jsonb, status, exec_time_ms,
+    inference_input_jsonb, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
+    score_value, score_success, score_failed_reason, score_scored_at)
+SELECT u.id, u.model_id, u.config_id, u.scope_key, u.scope::jsonb, u.status, u.exec_ms,
+    u.input::jsonb, u.output::jsonb, u.meta::jsonb, u.performed_at, u.resolvable_at,
+    u.value, u.success, u.reason, u.scored_at
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[],
+    $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[],
+    $13::float8[], $14::bool[], $15::text[], $16::timestamptz[])
+    AS u(id, model_id, config_id, scope_key, scope, status, exec_ms, input, output, meta,
+         performed_at, resolvable_at, value, success, reason, scored_at)
+ON CONFLICT (id) DO NOTHING`
+
+// checkReferences verifies, with one query per batch, that every model id
+// and schedule id the predictions reference exists (the set-wise
+// equivalent of the foreign keys; see migrations/00001_init.sql). A missing
+// one fails with store.ErrInvalidValue naming up to five ids.
+func checkReferences(ctx context.Context, tx pgx.Tx, pa predictionArrays) error {
+	models := distinct(pa.modelIDs)
+	var configs []string
+	seen := map[string]bool{}
+	for _, c := range pa.configIDs {
+		if c != nil && !seen[*c] {
+			seen[*c] = true
+			configs = append(configs, *c)
+		}
+	}
+	if configs == nil {
+		configs = []string{}
+	}
+	var missingModels, missingConfigs []string
+	err := tx.QueryRow(ctx, `SELECT
+    ARRAY(SELECT m FROM unnest($1::text[]) AS m WHERE NOT EXISTS (SELECT 1 FROM models WHERE id = m) ORDER BY m LIMIT 5),
+    ARRAY(SELECT c FROM unnest($2::text[]) AS c WHERE NOT EXISTS (SELECT 1 FROM scheduled_prediction_configs WHERE id = c) ORDER BY c LIMIT 5)`,
+		models, configs).Scan(&missingModels, &missingConfigs)
+	if err != nil {
+		return fmt.Errorf("check model and schedule references: %w", err)
+	}
+	if len(missingModels) > 0 {
+		return fmt.Errorf("predictions reference unknown models %q (expected models upserted first): %w", missingModels, store.ErrInvalidValue)
+	}
+	if len(missingConfigs) > 0 {
+		return fmt.Errorf("predictions reference unknown schedules %q (expected rows of scheduled_prediction_configs): %w", missingConfigs, store.ErrInvalidValue)
+	}
+	return nil
+}
+
+// distinct returns the distinct values of xs in first-seen order.
+func distinct(xs []string) []string {
+	seen := make(map[string]bool, 16)
+	out := make([]string, 0, 16)
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// insertPredictions inserts the batch if absent with one INSERT ... SELECT
+// FROM unnest (binary-encoded column arrays; measured faster here than
+// COPY into a staging table plus INSERT ... SELECT) and returns how many
+// rows were new.
+func insertPredictions(ctx context.Context, tx pgx.Tx, pa predictionArrays) (int, error) {
+	tag, err := tx.Exec(ctx, insertPredictionsSQL, pa.ids, pa.modelIDs, pa.configIDs, pa.scopeKeys, pa.scopes,
+		pa.statuses, pa.execMs, pa.inputs, pa.outputs, pa.metas, pa.performedAt, pa.resolvableAt,
+		pa.values, pa.successes, pa.reasons, pa.scoredAt)
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// SavePredictCycle writes one predict cycle in one transaction: the models
+// are upserted (as UpsertModels), then the predictions are inserted if their
+// id is absent. It returns how many predictions were new. Validation errors
+// (empty ids or status, NaN/±Inf, invalid JSON) wrap store.ErrInvalidValue;
+// a prediction whose model or schedule does not exist fails the whole cycle
+// with store.ErrInvalidValue (checked set-wise, see checkReferences). On any error nothing is written.
+func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, predictions []store.Prediction) (int, error) {
+	ma, err := buildModels(models)
+	if err != nil {
+		return 0, fmt.Errorf("postgres store save predict cycle: %w", err)
+	}
+	pa, err := buildPredictions(predictions)
+	if err != nil {
+		return 0, fmt.Errorf("postgres store save predict cycle: %w", err)
+	}
+	var inserted int
+	err = s.inTx(ctx, "save predict cycle", func(tx pgx.Tx) error {
+		if err := execUpsertModels(ctx, tx, ma); err != nil {
+			return err
+		}
+		if len(pa.ids) == 0 {
+			return nil
+		}
+		if err := checkReferences(ctx, tx, pa); err != nil {
+			return err
+		}
+		n, err := insertPredictions(ctx, tx, pa)
+		if err != nil {
+			return fmt.Errorf("insert %d predictions: %w", len(pa.ids), err)
+		}
+		inserted = n
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return inserted, nil
+}
+
+// claimSQL locks up to $2 unscored SUCCESS predictions due at $1, oldest
+// resolvable_at first, skipping rows another transaction holds.
+const claimSQL = `SELECT ` + predictionColumns + `
+FROM predictions
+WHERE status = 'SUCCESS' AND score_scored_at IS NULL AND score_success IS NULL AND resolvable_at <= $1
+ORDER BY resolvable_at, id
+LIMIT $2
+FOR UPDATE SKIP LOCKED`
+
+// applyScoresSQL writes a batch of score updates; rows scored meanwhile are
+// left alone (scoring twice is a no-op).
+const applyScoresSQL = `
+UPDATE predictions AS p SET
+    status = COALESCE(u.status, p.status),
+    score_value = CASE WHEN u.scored THEN u.value ELSE p.score_value END,
+    score_success = CASE WHEN u.scored THEN u.success ELSE p.score_success END,
+    score_failed_reason = CASE WHEN u.scored THEN u.reason ELSE COALESCE(u.reason, p.score_failed_reason) END,
+    score_scored_at = CASE WHEN u.scored THEN u.scored_at ELSE p.score_scored_at END
+FROM unnest($1::text[], $2::bool[], $3::float8[], $4::bool[], $5::text[], $6::timestamptz[], $7::text[])
+     AS u(id, scored, value, success, reason, scored_at, status)
+WHERE p.id = u.id AND p.score_scored_at IS NULL AND p.score_success IS NULL`
+
+// ClaimAndScore claims up to limit (> 0) SUCCESS predictions with
+// resolvable_at <= now and no score, oldest resolvable_at first, with
+// SELECT ... FOR UPDATE SKIP LOCKED, calls fn with them (fn is not called
+// when nothing is due) and writes fn's updates with one batched UPDATE in
+// the same transaction. Concurrent callers (any process) never get the same
+// prediction. An update with a Score records the score columns (zero
+// ScoredAt = now; empty FailedReason falls back to Reason; a non-empty
+// Status is recorded too); an update without one records its terminal Status and
+// Reason (in score_failed_reason) and leaves the prediction unscored.
+// Claimed predictions without an update are released unchanged. Updates
+// naming a prediction that was not claimed or one already updated, having
+// neither Score nor Status, or carrying NaN/±Inf, fail with
+// store.ErrInvalidValue; an error from fn is returned wrapped; in both cases
+// nothing is written and 0 is returned. Otherwise it returns the number of
+// predictions claimed.
+func (s *Store) ClaimAndScore(ctx context.Context, now time.Time, limit int,
+	fn func(ctx context.Context, claimed []store.Prediction) ([]store.ScoreUpdate, error)) (int, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("postgres store claim and score: limit: expected > 0, found %d: %w", limit, store.ErrInvalidValue)
+	}
+	if fn == nil {
+		return 0, fmt.Errorf("postgres store claim and score: fn: expected a scoring function, found nil: %w", store.ErrInvalidValue)
+	}
+	var claimed int
+	var fnErr error
+	err := s.inTx(ctx, "claim and score", func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, claimSQL, now.UTC(), limit)
+		if err != nil {
+			return fmt.Errorf("claim due predictions: %w", err)
+		}
+		preds, err := pgx.CollectRows(rows, scanPrediction)
+		if err != nil {
+			return fmt.Errorf("claim due predictions: %w", err)
+		}
+		if len(preds) == 0 {
+			return nil
+		}
+		updates, err := fn(ctx, preds)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		u, err := buildScoreUpdates(preds, updates, now)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		if len(u.ids) > 0 {
+			if _, err := tx.Exec(ctx, applyScoresSQL, u.ids, u.scored, u.values, u.successes, u.reasons, u.scoredAt, u.statuses); err != nil {
+				return fmt.Errorf("write %d score updates: %w", len(u.ids), err)
+			}
+		}
+		claimed = len(preds)
+		return nil
+	})
+	if err != nil {
+		if fnErr != nil && errors.Is(err, fnErr) {
+			return 0, fmt.Errorf("postgres store claim and score: %w", fnErr)
+		}
+		return 0, err
+	}
+	return claimed, nil
+}
+
+type scoreArrays struct {
+	ids       []string
+	scored    []bool
+	values    []*float64
+	successes []*bool
+	reasons   []*string
+	scoredAt  []*time.Time
+	statuses  []*string
+}
+
+// buildScoreUpdates validates fn's updates against the claimed set: each
+// must name a claimed prediction, at most once.
+func buildScoreUpdates(claimed []store.Prediction, updates []store.ScoreUpdate, at time.Time) (scoreArrays, error) {
+	var a scoreArrays
+	ids := make(map[string]bool, len(claimed))
+	for _, p := range claimed {
+		ids[p.ID] = true
+	}
+	index := make(map[string]int, len(updates))
+	defaultAt := orNow(at)
+	for i, u := range updates {
+		field := fmt.Sprintf("score update %d (prediction %q)", i, u.PredictionID)
+		if !ids[u.PredictionID] {
+			return a, fmt.Errorf("%s: expected the id of a claimed prediction, found one not claimed in this batch: %w", field, store.ErrInvalidValue)
+		}
+		var value *float64
+		var success *bool
+		var reason *string
+		var scoredAt *time.Time
+		scored := u.Score != nil
+		if scored {
+			if u.Score.Value != nil {
+				if err := checkFloat(field+".Score.Value", *u.Score.Value); err != nil {
+					return a, err
+				}
+				v := *u.Score.Value
+				value = &v
+			}
+			b := u.Score.Success
+			success = &b
+			reason = nullString(u.Score.FailedReason)
+			if reason == nil {
+				reason = nullString(u.Reason)
+			}
+			t := u.Score.ScoredAt
+			if t.IsZero() {
+				t = defaultAt
+			}
+			t = t.UTC()
+			scoredAt = &t
+		} else {
+			if u.Status == "" {
+				return a, fmt.Errorf("%s: expected a Score or a terminal Status, found neither: %w", field, store.ErrInvalidValue)
+			}
+			reason = nullString(u.Reason)
+		}
+		if _, ok := index[u.PredictionID]; ok {
+			return a, fmt.Errorf("%s: expected one update per prediction, found a second one: %w", field, store.ErrInvalidValue)
+		}
+		index[u.PredictionID] = len(a.ids)
+		a.ids = append(a.ids, u.PredictionID)
+		a.scored = append(a.scored, scored)
+		a.values = append(a.values, value)
+		a.successes = append(a.successes, success)
+		a.reasons = append(a.reasons, reason)
+		a.scoredAt = append(a.scoredAt, scoredAt)
+		a.statuses = append(a.statuses, nullString(u.Status))
+	}
+	return a, nil
+}
+
+// query builds a WHERE clause with numbered arguments.
+type query struct {
+	where []string
+	args  []any
+}
+
+func (q *query) add(cond string, arg any) {
+	q.args = append(q.args, arg)
+	q.where = append(q.where, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(q.args))))
+}
+
+func (q *query) clause() string {
+	if len(q.where) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(q.where, " AND ")
+}
+
+func (q *query) arg(v any) string {
+	q.args = append(q.args, v)
+	return fmt.Sprintf("$%d", len(q.args))
+}
+
+// ListPredictions returns predictions matching q ordered by performed_at
+// ascending, then id: ModelIDs empty = all models, zero From/To = unbounded
+// (bounds inclusive, on performed_at), ScoredOnly keeps scored ones, Status
+// filters exactly, Limit 0 = 1000, Offset skips. A negative Limit or Offset
+// fails with store.ErrInvalidValue.
+func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([]store.Prediction, error) {
+	limit, err := checkLimit("PredictionQuery.Limit", q.Limit, 1000)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store list predictions: %w", err)
+	}
+	if q.Offset < 0 {
+		return nil, fmt.Errorf("postgres store list predictions: PredictionQuery.Offset: expected >= 0, found %d: %w", q.Offset, store.ErrInvalidValue)
+	}
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	var b query
+	if len(q.ModelIDs) > 0 {
+		b.add("model_id = ANY(?::text[])", q.ModelIDs)
+	}
+	if !q.From.IsZero() {
+		b.add("performed_at >= ?", q.From.UTC())
+	}
+	if !q.To.IsZero() {
+		b.add("performed_at <= ?", q.To.UTC())
+	}
+	if q.ScoredOnly {
+		b.where = append(b.where, "(score_scored_at IS NOT NULL OR score_success IS NOT NULL)")
+	}
+	if q.Status != "" {
+		b.add("status = ?", q.Status)
+	}
+	sql := `SELECT ` + predictionColumns + ` FROM predictions` + b.clause() +
+		` ORDER BY performed_at, id LIMIT ` + b.arg(limit) + ` OFFSET ` + b.arg(q.Offset)
+	rows, err := s.pool.Query(ctx, sql, b.args...)
+	if err != nil {
+		return nil, s.wrap("list predictions", err)
+	}
+	out, err := pgx.CollectRows(rows, scanPrediction)
+	if err != nil {
+		return nil, s.wrap("list predictions", err)
+	}
+	return out, nil
+}
+
+// ScoredPredictions returns one model's scored predictions (successful or
+// not) with resolvable_at in [from, to] (zero = unbounded), ordered by
+// resolvable_at, then id, at most limit (0 = 1000): a page starting at
+// from, so callers wanting the newest window pass a from bound.
+func (s *Store) ScoredPredictions(ctx context.Context, modelID string, from, to time.Time, limit int) ([]store.Prediction, error) {
+	limit, err := checkLimit("limit", limit, 1000)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store scored predictions of model %q: %w", modelID, err)
+	}
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	var b query
+	b.add("model_id = ?", modelID)
+	b.where = append(b.where, "(score_scored_at IS NOT NULL OR score_success IS NOT NULL)")
+	if !from.IsZero() {
+		b.add("resolvable_at >= ?", from.UTC())
+	}
+	if !to.IsZero() {
+		b.add("resolvable_at <= ?", to.UTC())
+	}
+	sql := `SELECT ` + predictionColumns + ` FROM predictions` + b.clause() +
+		` ORDER BY resolvable_at, id LIMIT ` + b.arg(limit)
+	rows, err := s.pool.Query(ctx, sql, b.args...)
+	if err != nil {
+		return nil, s.wrap(fmt.Sprintf("scored predictions of model %q", modelID), err)
+	}
+	out, err := pgx.CollectRows(rows, scanPrediction)
+	if err != nil {
+		return nil, s.wrap(fmt.Sprintf("scored predictions of model %q", modelID), err)
+	}
+	return out, nil
+}
+
+// ModelScoreStats aggregates, per model, the SUCCESS predictions scored
+// successfully with a non-null value and resolvable_at in [from, to] (zero
+// = unbounded): count, sum and mean of score_value, ordered by model id.
+// Models without any are absent.
+func (s *Store) ModelScoreStats(ctx context.Context, from, to time.Time) ([]store.ModelScoreStat, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	var b query
+	b.where = append(b.where, "status = 'SUCCESS'", "score_success", "score_value IS NOT NULL")
+	if !from.IsZero() {
+		b.add("resolvable_at >= ?", from.UTC())
+	}
+	if !to.IsZero() {
+		b.add("resolvable_at <= ?", to.UTC())
+	}
+	rows, err := s.pool.Query(ctx, `SELECT model_id, count(*), sum(score_value), avg(score_value) FROM predictions`+
+		b.clause()+` GROUP BY model_id ORDER BY model_id`, b.args...)
+	if err != nil {
+		return nil, s.wrap("model score stats", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.ModelScoreStat, error) {
+		var st store.ModelScoreStat
+		var n int64
+		err := r.Scan(&st.ModelID, &n, &st.Sum, &st.Mean)
+		st.Count = int(n)
+		return st, err
+	})
+	if err != nil {
+		return nil, s.wrap("model score stats", err)
+	}
+	return out, nil
+}
+
+// LatestPerformedAt returns the newest performed_at (UTC) of the
+// schedule's predictions, or the zero time and an error wrapping
+// store.ErrNotFound when it has none.
+func (s *Store) LatestPerformedAt(ctx context.Context, configID string) (time.Time, error) {
+	if err := s.ready(ctx); err != nil {
+		return time.Time{}, err
+	}
+	var t *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT max(performed_at) FROM predictions WHERE prediction_config_id = $1`, configID).Scan(&t); err != nil {
+		return time.Time{}, s.wrap(fmt.Sprintf("latest performed_at of schedule %q", configID), err)
+	}
+	if t == nil {
+		return time.Time{}, fmt.Errorf("postgres store: latest performed_at of schedule %q: no predictions: %w", configID, store.ErrNotFound)
+	}
+	return t.UTC(), nil
+}
+
+// CountPredictions counts predictions with the given status (all when
+// status is empty).
+func (s *Store) CountPredictions(ctx context.Context, status string) (int64, error) {
+	if err := s.ready(ctx); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM predictions WHERE $1 = '' OR status = $1`, status).Scan(&n)
+	if err != nil {
+		return 0, s.wrap("count predictions", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,441 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/internal/store"
+)
+
+const predictionCols = `id, model_id, prediction_config_id, scope_key, scope_jsonb, status, exec_time_ms,
+inference_input_jsonb, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
+score_value, score_success, score_failed_reason, score_scored_at`
+
+// scored is the SQL predicate "this prediction has a score" (reference 7.1.2).
+const scored = `(score_scored_at IS NOT NULL OR score_success IS NOT NULL)`
+
+type predictionRow struct {
+	p                          store.Prediction
+	cfg                        sql.NullString
+	scope, input, output, meta string
+	performed, resolvable      int64
+	value                      sql.NullFloat64
+	success                    sql.NullBool
+	reason                     sql.NullString
+	scoredAt                   sql.NullInt64
+}
+
+// preparePrediction validates p and converts it to column values. A zero
+// PerformedAt becomes now; a zero ResolvableAt falls back to PerformedAt
+// (reference 3.3).
+func preparePrediction(i int, p store.Prediction) (predictionRow, error) {
+	f := func(name string) string { return fmt.Sprintf("predictions[%d] (%s).%s", i, p.ID, name) }
+	var r predictionRow
+	if err := required(fmt.Sprintf("predictions[%d].ID", i), p.ID); err != nil {
+		return r, err
+	}
+	if err := required(f("ModelID"), p.ModelID); err != nil {
+		return r, err
+	}
+	if err := required(f("Status"), p.Status); err != nil {
+		return r, err
+	}
+	if err := finite(f("ExecTimeMs"), p.ExecTimeMs); err != nil {
+		return r, err
+	}
+	var err error
+	if r.scope, err = jsonText(f("Scope"), p.Scope, "{}"); err != nil {
+		return r, err
+	}
+	if r.input, err = jsonText(f("InferenceInput"), p.InferenceInput, "{}"); err != nil {
+		return r, err
+	}
+	if r.output, err = jsonText(f("InferenceOutput"), p.InferenceOutput, "{}"); err != nil {
+		return r, err
+	}
+	if r.meta, err = jsonText(f("Meta"), p.Meta, "{}"); err != nil {
+		return r, err
+	}
+	performed := orNow(p.PerformedAt)
+	resolvable := p.ResolvableAt
+	if resolvable.IsZero() {
+		resolvable = performed
+	}
+	r.performed, r.resolvable = micros(performed), micros(resolvable)
+	if p.PredictionConfigID != "" {
+		r.cfg = sql.NullString{String: p.PredictionConfigID, Valid: true}
+	}
+	if sc := p.Score; sc != nil {
+		if sc.Value != nil {
+			if err := finite(f("Score.Value"), *sc.Value); err != nil {
+				return r, err
+			}
+			r.value = sql.NullFloat64{Float64: *sc.Value, Valid: true}
+		}
+		r.success = sql.NullBool{Bool: sc.Success, Valid: true}
+		if sc.FailedReason != "" {
+			r.reason = sql.NullString{String: sc.FailedReason, Valid: true}
+		}
+		r.scoredAt = sql.NullInt64{Int64: micros(orNow(sc.ScoredAt)), Valid: true}
+	}
+	r.p = p
+	return r, nil
+}
+
+// SavePredictCycle upserts models and inserts the predictions that do not
+// exist yet (by id) in one transaction; it returns how many were new. Any
+// invalid value (empty id/model/status, NaN/±Inf, invalid JSON) is refused
+// with store.ErrInvalidValue before anything is written; on any error
+// nothing is written.
+func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, predictions []store.Prediction) (int, error) {
+	mrows, err := prepareModels(models)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite save predict cycle (%s): %w", s.path, err)
+	}
+	prows := make([]predictionRow, 0, len(predictions))
+	for i, p := range predictions {
+		r, err := preparePrediction(i, p)
+		if err != nil {
+			return 0, fmt.Errorf("sqlite save predict cycle (%s): %w", s.path, err)
+		}
+		prows = append(prows, r)
+	}
+	inserted := 0
+	err = s.writeTx(ctx, "save predict cycle", func(tx *sql.Tx) error {
+		if len(mrows) > 0 {
+			if err := upsertModelsTx(ctx, s, tx, mrows); err != nil {
+				return err
+			}
+		}
+		if len(prows) == 0 {
+			return nil
+		}
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO predictions (`+predictionCols+`)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+		if err != nil {
+			return s.wrap("save predict cycle: prepare", err)
+		}
+		defer stmt.Close()
+		for _, r := range prows {
+			p := r.p
+			res, err := stmt.ExecContext(ctx, p.ID, p.ModelID, r.cfg, p.ScopeKey, r.scope, p.Status, p.ExecTimeMs,
+				r.input, r.output, r.meta, r.performed, r.resolvable, r.value, r.success, r.reason, r.scoredAt)
+			if err != nil {
+				return s.wrap(fmt.Sprintf("save predict cycle: insert prediction %q", p.ID), err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return s.wrap("save predict cycle: rows affected", err)
+			}
+			inserted += int(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return inserted, nil
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanPrediction(sc rowScanner) (store.Prediction, error) {
+	var p store.Prediction
+	var cfg, scope, input, output, meta, reason sql.NullString
+	var performed, resolvable int64
+	var value sql.NullFloat64
+	var success sql.NullBool
+	var scoredAt sql.NullInt64
+	if err := sc.Scan(&p.ID, &p.ModelID, &cfg, &p.ScopeKey, &scope, &p.Status, &p.ExecTimeMs,
+		&input, &output, &meta, &performed, &resolvable, &value, &success, &reason, &scoredAt); err != nil {
+		return p, err
+	}
+	p.PredictionConfigID = cfg.String
+	p.Scope, p.InferenceInput, p.InferenceOutput, p.Meta = rawJSON(scope, "{}"), rawJSON(input, "{}"), rawJSON(output, "{}"), rawJSON(meta, "{}")
+	p.PerformedAt, p.ResolvableAt = fromMicros(performed), fromMicros(resolvable)
+	if scoredAt.Valid || success.Valid {
+		sc := &store.Score{Success: success.Bool, FailedReason: reason.String}
+		if value.Valid {
+			v := value.Float64
+			sc.Value = &v
+		}
+		if scoredAt.Valid {
+			sc.ScoredAt = fromMicros(scoredAt.Int64)
+		}
+		p.Score = sc
+	}
+	return p, nil
+}
+
+func (s *Store) queryPredictions(ctx context.Context, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, op, q string, args ...any) ([]store.Prediction, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, s.wrap(op, err)
+	}
+	defer rows.Close()
+	var out []store.Prediction
+	for rows.Next() {
+		p, err := scanPrediction(rows)
+		if err != nil {
+			return nil, s.wrap(op+": scan", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap(op, err)
+	}
+	return out, nil
+}
+
+// ClaimAndScore claims up to limit (> 0) predictions with status SUCCESS,
+// resolvable_at <= now and no score, oldest resolvable_at (then id) first,
+// inside one BEGIN IMMEDIATE transaction, which holds SQLite's write lock:
+// a concurrent claimer (any Store, any process) waits until this one
+// commits and then sees these predictions as scored, so no prediction is
+// handed out twice. fn must not write through the store (the writer is busy
+// with this transaction); reading is fine. fn is not called when nothing is
+// due.
+//
+// Each update either scores the prediction (Score non-nil; a zero ScoredAt
+// becomes now; Status, if set, also replaces the status) or sets a terminal
+// Status (Score nil, e.g. store.StatusUnresolved) with Reason stored in
+// score_failed_reason; such a prediction stays unscored (Score nil on read)
+// and is never claimed again. Updates of already-scored predictions are
+// no-ops. An update for an id that was not claimed, a duplicate, or one with
+// neither Score nor Status is refused with store.ErrInvalidValue. When fn or
+// any write fails, nothing is written and (0, err) is returned.
+func (s *Store) ClaimAndScore(ctx context.Context, now time.Time, limit int, fn func(ctx context.Context, claimed []store.Prediction) ([]store.ScoreUpdate, error)) (int, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("sqlite claim and score (%s): limit: expected > 0, found %d: %w", s.path, limit, store.ErrInvalidValue)
+	}
+	if fn == nil {
+		return 0, fmt.Errorf("sqlite claim and score (%s): nil score function: %w", s.path, store.ErrInvalidValue)
+	}
+	now = now.UTC()
+	claimedN := 0
+	err := s.writeTx(ctx, "claim and score", func(tx *sql.Tx) error {
+		claimed, err := s.queryPredictions(ctx, tx, "claim and score: claim", `SELECT `+predictionCols+` FROM predictions
+WHERE status = ? AND score_scored_at IS NULL AND score_success IS NULL AND resolvable_at <= ?
+ORDER BY resolvable_at, id LIMIT ?`, store.StatusSuccess, micros(now), limit)
+		if err != nil {
+			return err
+		}
+		if len(claimed) == 0 {
+			return nil
+		}
+		ids := make(map[string]bool, len(claimed))
+		for _, p := range claimed {
+			ids[p.ID] = false
+		}
+		updates, err := fn(ctx, claimed)
+		if err != nil {
+			return fmt.Errorf("sqlite claim and score (%s): score function failed for %d claimed predictions: %w", s.path, len(claimed), err)
+		}
+		scoreStmt, err := tx.PrepareContext(ctx, `UPDATE predictions SET
+    score_value = ?, score_success = ?, score_failed_reason = ?, score_scored_at = ?,
+    status = CASE WHEN ? <> '' THEN ? ELSE status END
+WHERE id = ? AND score_scored_at IS NULL AND score_success IS NULL`)
+		if err != nil {
+			return s.wrap("claim and score: prepare", err)
+		}
+		defer scoreStmt.Close()
+		statusStmt, err := tx.PrepareContext(ctx, `UPDATE predictions SET status = ?, score_failed_reason = ?
+WHERE id = ? AND score_scored_at IS NULL AND score_success IS NULL`)
+		if err != nil {
+			return s.wrap("claim and score: prepare", err)
+		}
+		defer statusStmt.Close()
+		for i, u := range updates {
+			done, ok := ids[u.PredictionID]
+			switch {
+			case !ok:
+				return fmt.Errorf("sqlite claim and score (%s): updates[%d]: prediction %q was not claimed in this call: %w", s.path, i, u.PredictionID, store.ErrInvalidValue)
+			case done:
+				return fmt.Errorf("sqlite claim and score (%s): updates[%d]: prediction %q updated twice: %w", s.path, i, u.PredictionID, store.ErrInvalidValue)
+			}
+			ids[u.PredictionID] = true
+			reason := sql.NullString{String: u.Reason, Valid: u.Reason != ""}
+			switch {
+			case u.Score != nil:
+				sc := u.Score
+				var value sql.NullFloat64
+				if sc.Value != nil {
+					if err := finite(fmt.Sprintf("updates[%d] (%s).Score.Value", i, u.PredictionID), *sc.Value); err != nil {
+						return fmt.Errorf("sqlite claim and score (%s): %w", s.path, err)
+					}
+					value = sql.NullFloat64{Float64: *sc.Value, Valid: true}
+				}
+				fr := sc.FailedReason
+				if fr == "" {
+					fr = u.Reason
+				}
+				scoredAt := sc.ScoredAt
+				if scoredAt.IsZero() {
+					scoredAt = now
+				}
+				if _, err := scoreStmt.ExecContext(ctx, value, sc.Success, sql.NullString{String: fr, Valid: fr != ""}, micros(scoredAt),
+					u.Status, u.Status, u.PredictionID); err != nil {
+					return s.wrap(fmt.Sprintf("claim and score: score %q", u.PredictionID), err)
+				}
+			case u.Status != "":
+				if _, err := statusStmt.ExecContext(ctx, u.Status, reason, u.PredictionID); err != nil {
+					return s.wrap(fmt.Sprintf("claim and score: set status of %q", u.PredictionID), err)
+				}
+			default:
+				return fmt.Errorf("sqlite claim and score (%s): updates[%d] (%s): expected a Score or a Status, found neither: %w", s.path, i, u.PredictionID, store.ErrInvalidValue)
+			}
+		}
+		claimedN = len(claimed)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return claimedN, nil
+}
+
+// ListPredictions returns predictions matching q ordered by performed_at,
+// then id. Zero From/To mean no bound; Limit 0 means 1000; negative Limit
+// or Offset is refused with store.ErrInvalidValue.
+func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([]store.Prediction, error) {
+	if err := s.checkSchema(ctx); err != nil {
+		return nil, err
+	}
+	limit, err := limitOr("PredictionQuery.Limit", q.Limit, defaultLimit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite list predictions (%s): %w", s.path, err)
+	}
+	if q.Offset < 0 {
+		return nil, fmt.Errorf("sqlite list predictions (%s): PredictionQuery.Offset: expected >= 0, found %d: %w", s.path, q.Offset, store.ErrInvalidValue)
+	}
+	var where []string
+	var args []any
+	if len(q.ModelIDs) > 0 {
+		where = append(where, `model_id IN (SELECT value FROM json_each(?))`)
+		args = append(args, jsonArray(q.ModelIDs))
+	}
+	if !q.From.IsZero() {
+		where = append(where, `performed_at >= ?`)
+		args = append(args, micros(q.From))
+	}
+	if !q.To.IsZero() {
+		where = append(where, `performed_at <= ?`)
+		args = append(args, micros(q.To))
+	}
+	if q.ScoredOnly {
+		where = append(where, scored)
+	}
+	if q.Status != "" {
+		where = append(where, `status = ?`)
+		args = append(args, q.Status)
+	}
+	sqlText := `SELECT ` + predictionCols + ` FROM predictions`
+	if len(where) > 0 {
+		sqlText += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	sqlText += ` ORDER BY performed_at, id LIMIT ? OFFSET ?`
+	args = append(args, limit, q.Offset)
+	return s.queryPredictions(ctx, s.r, "list predictions", sqlText, args...)
+}
+
+// ScoredPredictions returns modelID's scored predictions (successful or
+// not) with resolvable_at in [from, to] (zero = no bound), ordered by
+// resolvable_at then id, at most limit (0 = 1000).
+func (s *Store) ScoredPredictions(ctx context.Context, modelID string, from, to time.Time, limit int) ([]store.Prediction, error) {
+	if err := s.checkSchema(ctx); err != nil {
+		return nil, err
+	}
+	limit, err := limitOr("limit", limit, defaultLimit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite scored predictions (%s): %w", s.path, err)
+	}
+	lo, hi := bounds(from, to)
+	return s.queryPredictions(ctx, s.r, "scored predictions", `SELECT `+predictionCols+` FROM predictions
+WHERE model_id = ? AND resolvable_at >= ? AND resolvable_at <= ? AND `+scored+`
+ORDER BY resolvable_at, id LIMIT ?`, modelID, lo, hi, limit)
+}
+
+// bounds converts an inclusive time range (zero = unbounded) to microsecond
+// bounds.
+func bounds(from, to time.Time) (int64, int64) {
+	lo, hi := int64(-1<<63), int64(1<<63-1)
+	if !from.IsZero() {
+		lo = micros(from)
+	}
+	if !to.IsZero() {
+		hi = micros(to)
+	}
+	return lo, hi
+}
+
+// ModelScoreStats aggregates successful, non-null score values per model
+// over predictions with resolvable_at in [from, to] (zero = no bound),
+// ordered by model id. Models without such scores are absent.
+func (s *Store) ModelScoreStats(ctx context.Context, from, to time.Time) ([]store.ModelScoreStat, error) {
+	if err := s.checkSchema(ctx); err != nil {
+		return nil, err
+	}
+	lo, hi := bounds(from, to)
+	rows, err := s.r.QueryContext(ctx, `SELECT model_id, COUNT(*), SUM(score_value) FROM predictions
+WHERE resolvable_at >= ? AND resolvable_at <= ? AND score_success = 1 AND score_value IS NOT NULL
+GROUP BY model_id ORDER BY model_id`, lo, hi)
+	if err != nil {
+		return nil, s.wrap("model score stats", err)
+	}
+	defer rows.Close()
+	var out []store.ModelScoreStat
+	for rows.Next() {
+		var st store.ModelScoreStat
+		if err := rows.Scan(&st.ModelID, &st.Count, &st.Sum); err != nil {
+			return nil, s.wrap("model score stats: scan", err)
+		}
+		if st.Count > 0 {
+			st.Mean = st.Sum / float64(st.Count)
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("model score stats", err)
+	}
+	return out, nil
+}
+
+// LatestPerformedAt returns the newest performed_at of configID's
+// predictions, or the zero time and an error wrapping store.ErrNotFound.
+func (s *Store) LatestPerformedAt(ctx context.Context, configID string) (time.Time, error) {
+	if err := s.checkSchema(ctx); err != nil {
+		return time.Time{}, err
+	}
+	var v sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, `SELECT MAX(performed_at) FROM predictions WHERE prediction_config_id = ?`, configID).Scan(&v); err != nil {
+		return time.Time{}, s.wrap("latest performed_at", err)
+	}
+	if !v.Valid {
+		return time.Time{}, fmt.Errorf("sqlite latest performed_at (%s): no predictions of schedule %q: %w", s.path, configID, store.ErrNotFound)
+	}
+	return fromMicros(v.Int64), nil
+}
+
+// CountPredictions counts predictions with the given status (all when
+// status is empty).
+func (s *Store) CountPredictions(ctx context.Context, status string) (int64, error) {
+	if err := s.checkSchema(ctx); err != nil {
+		return 0, err
+	}
+	var n int64
+	var err error
+	if status == "" {
+		err = s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM predictions`).Scan(&n)
+	} else {
+		err = s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM predictions WHERE status = ?`, status).Scan(&n)
+	}
+	if err != nil {
+		return 0, s.wrap("count predictions", err)
+	}
+	return n, nil
+}
