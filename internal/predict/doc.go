@@ -1,0 +1,44 @@
+// Package predict is the predict worker: on each due schedule slot it builds
+// the inference input, sends Tick and Predict to every model, validates the
+// outputs and stores one prediction per known model in one transaction.
+//
+// One cycle (Worker.RunOnce) at now = clock.Now():
+//
+//  1. Due rows. A schedule row is due when its grid slot
+//     schedule.SlotAt(row, now) has no prediction yet. "Already done" is read
+//     from the store (LatestPerformedAt of the row >= slot start), never kept
+//     in memory, so a restarted worker neither skips nor repeats the current
+//     slot (reference defect 14.2 #17). Slots missed while the node was down
+//     are logged and not back-filled. No due row: the cycle ends.
+//  2. Feed freshness. When a gate is configured, every asset the due rows
+//     need (Config.Assets plus the rows' scope_template "asset") must be
+//     fresh; otherwise the cycle is skipped with a logged reason and nothing
+//     is called or stored (never predict on stale data).
+//  3. ProvideRawInput(now) (null becomes {}, any non-object aborts) and
+//     BuildInferenceInput (must return an object), then Tick to every model.
+//  4. Per due row: BuildPredictionScope (normalised to a scope envelope),
+//     BuildPredictCall (args and kwargs both reach the models, reference
+//     defect 14.1 #10), Predict fan-out, output normalisation (object as-is,
+//     anything else {"result": v}), one ValidateInferenceOutput batch for the
+//     SUCCESS outputs.
+//  5. One stored prediction per known model and due row, id
+//     store.PredictionID(row.ID, modelID, slot) (insert-if-absent, so a
+//     retried cycle inserts nothing new), status SUCCESS, FAILED (plugin
+//     error, or validation failure with output {"_validation_error": msg,
+//     "raw_output": output}), TIMEOUT, CRASHED, BAD_IMPLEMENTATION or ABSENT
+//     (model down or not in the answer), exec_time_ms in milliseconds,
+//     performed_at = now, resolvable_at = now + resolve_after_seconds.
+//  6. store.SavePredictCycle writes the changed model rows and the
+//     predictions in one transaction; on failure nothing is written and the
+//     next cycle runs.
+//
+// A challenge callable error (FAILED, CRASHED, TIMEOUT, BAD_IMPLEMENTATION)
+// aborts the cycle with a *CycleError naming the callable and its status.
+//
+// Known models are the host's ModelState list plus any model that answered.
+// A model that has been down (not running) for longer than
+// Config.AbsentGrace gets no more ABSENT rows (reference defect 14.2 #16);
+// the down-since time is tracked in memory from the first cycle that sees
+// the model down, so after a restart a stopped model gets at most one more
+// grace period of ABSENT rows.
+package predict

@@ -1,0 +1,54 @@
+// Package score is the score worker: it scores resolvable predictions and
+// rebuilds the leaderboard.
+//
+// Scoring (Worker.Score), at now = clock.Now(): store.ClaimAndScore claims
+// up to BatchSize unscored SUCCESS predictions with resolvable_at <= now,
+// oldest first, and this package, inside the claim's transaction:
+//
+//  1. calls ResolveGroundTruth once for the batch;
+//  2. sends the resolved ones to ScorePredictions in one batch and records
+//     each score (value, success, failed_reason, scored_at = now);
+//  3. records a terminal UNRESOLVED status with a reason for a prediction
+//     whose resolver returned an error, or which is still not resolvable
+//     more than GroundTruthMaxWait after its resolvable_at (reference defect
+//     14.2 #14: no prediction is retried forever);
+//  4. leaves the others (not resolvable yet, within the wait) unscored, so
+//     they are claimed again by a later cycle.
+//
+// Batches repeat until a claim returns fewer than BatchSize predictions or a
+// full batch changed nothing (every claimed prediction still waiting for its
+// ground truth). A callable error or a store error rolls the batch back
+// (nothing of it is written) and ends the cycle with the error; the next
+// cycle retries.
+//
+// Which predictions are scored: only SUCCESS predictions (the store's claim
+// selects them; reference defect 14.2 #13). FAILED, TIMEOUT, CRASHED,
+// BAD_IMPLEMENTATION and ABSENT predictions are never passed to the scoring
+// function: they stay "not scored", do not enter any score mean or the
+// leaderboard, and remain visible with their status through the report API.
+// A scored prediction with success false or a null value is stored but, like
+// the non-SUCCESS ones, does not enter the means either (store.ModelScoreStats
+// counts successful non-null values only).
+//
+// Leaderboard (Worker.RebuildLeaderboard) runs on its own interval, whether
+// or not anything new was scored (reference defect 14.2 #18), under the
+// store leader lock "leaderboard", and is written with its per-model score
+// history points in one transaction (store.SaveLeaderboard). Aggregation:
+//
+//   - UseDefaultAggregation: computed in-process from SQL aggregates
+//     (store.ModelScoreStats per window of sdk.DefaultWindows(): recent 24 h,
+//     steady 72 h, anchor 7 d ending at now; reference defect 14.1 #9 copied
+//     one all-time mean into all three). The result equals what
+//     sdk.Defaults.AggregateModelScores returns for the model's scored
+//     predictions of the longest window.
+//   - otherwise: each model's scored predictions of the longest window
+//     (store.ScoredPredictions, at most AggregationLimit per model) go to the
+//     challenge's AggregateModelScores; its entries are validated.
+//
+// Every known model without an entry is appended with an empty score
+// envelope; ranking uses the challenge's RankLeaderboard or, with
+// UseDefaultRanking, sdk.Defaults in-process (ties by model id). The
+// worker checks the ranker returned every entry exactly once, keeps its order
+// but lists the appended models without a score last, and numbers ranks
+// 1..n by position, so no model is dropped and ranks are unique.
+package score

@@ -1,0 +1,312 @@
+package score
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/sdk"
+)
+
+// RebuildLeaderboard rebuilds the leaderboard at clock.Now() under the
+// leader lock "leaderboard" and saves it with the score-history points in
+// one transaction (see the package doc). Result.Ran is false when another
+// process holds the lock. Errors come from the store, the challenge's
+// AggregateModelScores / RankLeaderboard, or an invalid entry (named).
+func (w *Worker) RebuildLeaderboard(ctx context.Context) (LeaderboardResult, error) {
+	start := time.Now()
+	var res LeaderboardResult
+	ran, err := w.cfg.Store.WithLeaderLock(ctx, LeaderLockName, func(ctx context.Context) error {
+		var err error
+		res, err = w.rebuild(ctx)
+		return err
+	})
+	res.Ran = ran
+	res.Elapsed = time.Since(start)
+	if err != nil {
+		return res, fmt.Errorf("leaderboard rebuild: %w", err)
+	}
+	if ran {
+		w.log.Debug("leaderboard rebuilt", "id", res.ID, "entries", len(res.Entries), "scored_models", res.ScoredModels, "elapsed", res.Elapsed)
+	}
+	return res, nil
+}
+
+func (w *Worker) rebuild(ctx context.Context) (LeaderboardResult, error) {
+	now := w.cfg.Clock.Now().UTC()
+	res := LeaderboardResult{ID: LeaderboardID(now), CreatedAt: now}
+	stored, err := w.cfg.Store.ListModels(ctx)
+	if err != nil {
+		return res, fmt.Errorf("list models: %w", err)
+	}
+	models := make(map[string]sdk.ModelRecord, len(stored))
+	for _, m := range stored {
+		models[m.ID] = sdk.ModelRecord{ID: m.ID, Name: m.Name, PlayerID: m.PlayerID, PlayerName: m.PlayerName, DeploymentID: m.DeploymentID}
+	}
+
+	var entries []sdk.LeaderboardEntry
+	if w.cfg.UseDefaultAggregation {
+		entries, err = DefaultAggregate(ctx, w.cfg.Store, now, models)
+	} else {
+		entries, err = w.pluginAggregate(ctx, now, stored, models)
+	}
+	if err != nil {
+		return res, err
+	}
+	scored := make(map[string]bool, len(entries))
+	for i := range entries {
+		e := &entries[i]
+		if e.ModelID == "" {
+			return res, fmt.Errorf("aggregation entry %d: model_id: required", i)
+		}
+		m, known := models[e.ModelID]
+		if !known {
+			return res, fmt.Errorf("aggregation entry %d: model_id %q: not a known model", i, e.ModelID)
+		}
+		if scored[e.ModelID] {
+			return res, fmt.Errorf("aggregation entry %d: model_id %q: listed twice", i, e.ModelID)
+		}
+		scored[e.ModelID] = true
+		if err := e.Score.Validate(); err != nil {
+			return res, fmt.Errorf("aggregation entry %d (model %q): %w", i, e.ModelID, err)
+		}
+		normaliseScore(&e.Score)
+		e.ModelName = cmp.Or(e.ModelName, m.Name)
+		e.CruncherName = cmp.Or(e.CruncherName, m.PlayerName)
+		e.Rank = 0
+	}
+	res.ScoredModels = len(entries)
+	for _, m := range stored {
+		if scored[m.ID] {
+			continue
+		}
+		entries = append(entries, sdk.LeaderboardEntry{
+			ModelID:      m.ID,
+			Score:        sdk.ScoreEnvelope{Metrics: map[string]*float64{}, Ranking: sdk.Ranking{Direction: sdk.DirectionDesc, TieBreakers: []string{}}},
+			ModelName:    m.Name,
+			CruncherName: m.PlayerName,
+		})
+		res.UnscoredAdded++
+	}
+	// Deterministic input order for the ranker: by model id.
+	slices.SortStableFunc(entries, func(a, b sdk.LeaderboardEntry) int { return cmp.Compare(a.ModelID, b.ModelID) })
+
+	ranked, err := w.rank(ctx, entries)
+	if err != nil {
+		return res, err
+	}
+	ranked = FinishRanking(ranked, scored)
+	res.Entries = ranked
+
+	entriesJSON, err := json.Marshal(ranked)
+	if err != nil {
+		return res, fmt.Errorf("encode leaderboard entries: %w", err)
+	}
+	aggregation, ranking := "challenge", "challenge"
+	if w.cfg.UseDefaultAggregation {
+		aggregation = "default"
+	}
+	if w.cfg.UseDefaultRanking {
+		ranking = "default"
+	}
+	windows := make([]map[string]any, 0, 3)
+	for _, win := range sdk.DefaultWindows() {
+		windows = append(windows, map[string]any{"name": win.Name, "seconds": int64(win.Length / time.Second)})
+	}
+	meta, err := json.Marshal(map[string]any{
+		"generated_by":  "coordinator/score",
+		"aggregation":   aggregation,
+		"ranking":       ranking,
+		"windows":       windows,
+		"models":        len(ranked),
+		"scored_models": res.ScoredModels,
+	})
+	if err != nil {
+		return res, fmt.Errorf("encode leaderboard meta: %w", err)
+	}
+	var points []store.ModelScore
+	for _, e := range ranked {
+		if !scored[e.ModelID] {
+			continue
+		}
+		sj, err := json.Marshal(e.Score)
+		if err != nil {
+			return res, fmt.Errorf("encode score of model %q: %w", e.ModelID, err)
+		}
+		points = append(points, store.ModelScore{ID: ModelScoreID(e.ModelID, now), ModelID: e.ModelID, Score: sj, ComputedAt: now})
+	}
+	if err := w.cfg.Store.SaveLeaderboard(ctx, store.Leaderboard{ID: res.ID, CreatedAt: now, Entries: entriesJSON, Meta: meta}, points); err != nil {
+		return res, fmt.Errorf("save leaderboard %s (%d entries): %w", res.ID, len(ranked), err)
+	}
+	return res, nil
+}
+
+// pluginAggregate passes each model's scored predictions of the longest
+// default window to the challenge's AggregateModelScores.
+func (w *Worker) pluginAggregate(ctx context.Context, now time.Time, stored []store.Model, models map[string]sdk.ModelRecord) ([]sdk.LeaderboardEntry, error) {
+	from := now.Add(-longestWindow())
+	var all []sdk.PredictionRecord
+	for _, m := range stored {
+		preds, err := w.cfg.Store.ScoredPredictions(ctx, m.ID, from, now, w.cfg.AggregationLimit)
+		if err != nil {
+			return nil, fmt.Errorf("scored predictions of model %q: %w", m.ID, err)
+		}
+		if len(preds) >= w.cfg.AggregationLimit {
+			w.log.Warn("aggregation input truncated: the model has more scored predictions in the window than AggregationLimit",
+				"model_id", m.ID, "limit", w.cfg.AggregationLimit, "from", from, "to", now)
+		}
+		for _, p := range preds {
+			all = append(all, Record(p))
+		}
+	}
+	entries, err := w.cfg.Challenge.AggregateModelScores(ctx, now, all, models)
+	if err != nil {
+		return nil, fmt.Errorf("%s over %d scored predictions: %w", sdk.CallableAggregateModelScores, len(all), err)
+	}
+	return entries, nil
+}
+
+// rank orders entries with the challenge's RankLeaderboard, or sdk.Defaults
+// in-process, and checks the ranker returned every entry exactly once.
+func (w *Worker) rank(ctx context.Context, entries []sdk.LeaderboardEntry) ([]sdk.LeaderboardEntry, error) {
+	var ranked []sdk.LeaderboardEntry
+	var err error
+	if w.cfg.UseDefaultRanking {
+		ranked, err = sdk.Defaults{}.RankLeaderboard(ctx, entries)
+	} else {
+		ranked, err = w.cfg.Challenge.RankLeaderboard(ctx, entries)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s over %d entries: %w", sdk.CallableRankLeaderboard, len(entries), err)
+	}
+	if len(ranked) != len(entries) {
+		return nil, fmt.Errorf("%s: expected %d entries back (every model exactly once), found %d", sdk.CallableRankLeaderboard, len(entries), len(ranked))
+	}
+	in := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		in[e.ModelID] = true
+	}
+	for i, e := range ranked {
+		if !in[e.ModelID] {
+			return nil, fmt.Errorf("%s: entry %d: model_id %q was not given or is listed twice", sdk.CallableRankLeaderboard, i, e.ModelID)
+		}
+		delete(in, e.ModelID)
+		if err := e.Score.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: entry %d (model %q): %w", sdk.CallableRankLeaderboard, i, e.ModelID, err)
+		}
+	}
+	return ranked, nil
+}
+
+// FinishRanking keeps the ranker's order but moves entries of models not in
+// scored after the scored ones (stable), then sets Rank = position + 1.
+func FinishRanking(ranked []sdk.LeaderboardEntry, scored map[string]bool) []sdk.LeaderboardEntry {
+	out := make([]sdk.LeaderboardEntry, 0, len(ranked))
+	for _, e := range ranked {
+		if scored[e.ModelID] {
+			out = append(out, e)
+		}
+	}
+	for _, e := range ranked {
+		if !scored[e.ModelID] {
+			out = append(out, e)
+		}
+	}
+	for i := range out {
+		out[i].Rank = i + 1
+	}
+	return out
+}
+
+// DefaultAggregate computes the default aggregation in-process from SQL
+// aggregates (one store.ModelScoreStats query per window of
+// sdk.DefaultWindows, each [now-Length, now]). It returns exactly what
+// sdk.Defaults.AggregateModelScores returns when given every scored
+// prediction of the longest window: one entry per model with at least one
+// successful non-null score in that window, metrics = the window means
+// (null when a window has none), ranking key and value = the last window
+// ("anchor"), direction desc, payload {"predictions": count in the longest
+// window}, ordered by model id.
+func DefaultAggregate(ctx context.Context, st interface {
+	ModelScoreStats(ctx context.Context, from, to time.Time) ([]store.ModelScoreStat, error)
+}, now time.Time, models map[string]sdk.ModelRecord) ([]sdk.LeaderboardEntry, error) {
+	windows := sdk.DefaultWindows()
+	longest := 0
+	for i, win := range windows {
+		if win.Length > windows[longest].Length {
+			longest = i
+		}
+	}
+	stats := make([]map[string]store.ModelScoreStat, len(windows))
+	for i, win := range windows {
+		rows, err := st.ModelScoreStats(ctx, now.Add(-win.Length), now)
+		if err != nil {
+			return nil, fmt.Errorf("score stats of window %s (%s): %w", win.Name, win.Length, err)
+		}
+		stats[i] = make(map[string]store.ModelScoreStat, len(rows))
+		for _, r := range rows {
+			stats[i][r.ModelID] = r
+		}
+	}
+	entries := make([]sdk.LeaderboardEntry, 0, len(stats[longest]))
+	for modelID, all := range stats[longest] {
+		if all.Count == 0 {
+			continue
+		}
+		metrics := make(map[string]*float64, len(windows))
+		for i, win := range windows {
+			s, ok := stats[i][modelID]
+			if !ok || s.Count == 0 || math.IsNaN(s.Mean) || math.IsInf(s.Mean, 0) {
+				metrics[win.Name] = nil
+				continue
+			}
+			mean := s.Sum / float64(s.Count)
+			metrics[win.Name] = &mean
+		}
+		key := windows[len(windows)-1].Name
+		payload, err := json.Marshal(map[string]int{"predictions": all.Count})
+		if err != nil {
+			return nil, fmt.Errorf("model %q payload: %w", modelID, err)
+		}
+		m := models[modelID]
+		entries = append(entries, sdk.LeaderboardEntry{
+			ModelID: modelID,
+			Score: sdk.ScoreEnvelope{
+				Metrics: metrics,
+				Ranking: sdk.Ranking{Key: key, Value: metrics[key], Direction: sdk.DirectionDesc, TieBreakers: []string{}},
+				Payload: payload,
+			},
+			ModelName:    m.Name,
+			CruncherName: m.PlayerName,
+		})
+	}
+	slices.SortFunc(entries, func(a, b sdk.LeaderboardEntry) int { return cmp.Compare(a.ModelID, b.ModelID) })
+	return entries, nil
+}
+
+func longestWindow() time.Duration {
+	var l time.Duration
+	for _, w := range sdk.DefaultWindows() {
+		l = max(l, w.Length)
+	}
+	return l
+}
+
+// normaliseScore fills the envelope defaults: direction desc, non-nil
+// metrics and tie-breakers.
+func normaliseScore(s *sdk.ScoreEnvelope) {
+	if s.Ranking.Direction == "" {
+		s.Ranking.Direction = sdk.DirectionDesc
+	}
+	if s.Metrics == nil {
+		s.Metrics = map[string]*float64{}
+	}
+	if s.Ranking.TieBreakers == nil {
+		s.Ranking.TieBreakers = []string{}
+	}
+}

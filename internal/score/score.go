@@ -1,0 +1,344 @@
+package score
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/crunch-coordinator/coordinator/internal/clock"
+	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/sdk"
+)
+
+// Store is the part of store.Store the score worker uses.
+type Store interface {
+	ClaimAndScore(ctx context.Context, now time.Time, limit int, fn func(ctx context.Context, claimed []store.Prediction) ([]store.ScoreUpdate, error)) (int, error)
+	ModelScoreStats(ctx context.Context, from, to time.Time) ([]store.ModelScoreStat, error)
+	ScoredPredictions(ctx context.Context, modelID string, from, to time.Time, limit int) ([]store.Prediction, error)
+	ListModels(ctx context.Context) ([]store.Model, error)
+	SaveLeaderboard(ctx context.Context, lb store.Leaderboard, scores []store.ModelScore) error
+	WithLeaderLock(ctx context.Context, name string, fn func(ctx context.Context) error) (bool, error)
+}
+
+// Defaults of Config.
+const (
+	DefaultBatchSize           = 100
+	DefaultGroundTruthMaxWait  = time.Hour // GROUND_TRUTH_MAX_WAIT_SECONDS
+	DefaultScoreInterval       = time.Minute
+	DefaultLeaderboardInterval = time.Minute
+	DefaultAggregationLimit    = 50000
+)
+
+// LeaderLockName is the store leader lock held while rebuilding.
+const LeaderLockName = "leaderboard"
+
+// Config configures a Worker. Challenge, Store and Clock are required.
+type Config struct {
+	Challenge sdk.Challenge
+	Store     Store
+	Clock     clock.Clock
+	// Logger defaults to hclog.NewNullLogger().
+	Logger hclog.Logger
+	// Data is passed to ResolveGroundTruth; nil lets the challenge plugin use
+	// the host data service it was given at launch.
+	Data sdk.HostData
+	// BatchSize is the number of predictions claimed per transaction
+	// (0 = DefaultBatchSize).
+	BatchSize int
+	// GroundTruthMaxWait: a prediction still not resolvable this long after
+	// its resolvable_at becomes UNRESOLVED (0 = DefaultGroundTruthMaxWait).
+	GroundTruthMaxWait time.Duration
+	// ScoreInterval and LeaderboardInterval are the periods of the two
+	// loops of Run (0 = one minute each).
+	ScoreInterval       time.Duration
+	LeaderboardInterval time.Duration
+	// UseDefaultAggregation computes the default windowed aggregation
+	// in-process from SQL aggregates instead of calling the challenge's
+	// AggregateModelScores (set it when the challenge does not implement it).
+	UseDefaultAggregation bool
+	// UseDefaultRanking ranks with sdk.Defaults in-process instead of the
+	// challenge's RankLeaderboard.
+	UseDefaultRanking bool
+	// AggregationLimit caps the scored predictions per model passed to the
+	// challenge's AggregateModelScores (0 = DefaultAggregationLimit).
+	AggregationLimit int
+}
+
+// Worker is the score worker. Create it with New.
+type Worker struct {
+	cfg Config
+	log hclog.Logger
+}
+
+// New checks cfg and returns a Worker, or an error naming the missing field.
+func New(cfg Config) (*Worker, error) {
+	switch {
+	case cfg.Challenge == nil:
+		return nil, errors.New("score worker: Config.Challenge is required")
+	case cfg.Store == nil:
+		return nil, errors.New("score worker: Config.Store is required")
+	case cfg.Clock == nil:
+		return nil, errors.New("score worker: Config.Clock is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.GroundTruthMaxWait <= 0 {
+		cfg.GroundTruthMaxWait = DefaultGroundTruthMaxWait
+	}
+	if cfg.ScoreInterval <= 0 {
+		cfg.ScoreInterval = DefaultScoreInterval
+	}
+	if cfg.LeaderboardInterval <= 0 {
+		cfg.LeaderboardInterval = DefaultLeaderboardInterval
+	}
+	if cfg.AggregationLimit <= 0 {
+		cfg.AggregationLimit = DefaultAggregationLimit
+	}
+	return &Worker{cfg: cfg, log: cfg.Logger.Named("score")}, nil
+}
+
+// ScoreResult describes one scoring cycle.
+type ScoreResult struct {
+	Now     time.Time
+	Batches int
+	// Claimed counts claims (a prediction still waiting is counted once per
+	// batch that claimed it).
+	Claimed int
+	// Scored counts scores written (success true or false).
+	Scored int
+	// ScoreFailed counts scores written with success false.
+	ScoreFailed int
+	// Unresolved counts predictions marked UNRESOLVED.
+	Unresolved int
+	// Waiting counts claimed predictions left for a later cycle in the last batch.
+	Waiting int
+	// Elapsed is the wall time of the cycle.
+	Elapsed time.Duration
+}
+
+// LeaderboardResult describes one rebuild.
+type LeaderboardResult struct {
+	// Ran is false when another process holds the leader lock.
+	Ran           bool
+	ID            string
+	CreatedAt     time.Time
+	Entries       []sdk.LeaderboardEntry
+	ScoredModels  int
+	UnscoredAdded int
+	Elapsed       time.Duration
+}
+
+// Result is the outcome of RunOnce.
+type Result struct {
+	Score       ScoreResult
+	Leaderboard LeaderboardResult
+}
+
+// RunOnce runs one scoring cycle and one leaderboard rebuild at
+// clock.Now(). The rebuild runs even when scoring fails; the returned error
+// joins both failures.
+func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
+	var res Result
+	var errs []error
+	sr, err := w.Score(ctx)
+	res.Score = sr
+	if err != nil {
+		errs = append(errs, err)
+	}
+	lr, err := w.RebuildLeaderboard(ctx)
+	res.Leaderboard = lr
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return res, errors.Join(errs...)
+}
+
+// Run runs the scoring loop (every ScoreInterval) and the leaderboard loop
+// (every LeaderboardInterval) until ctx is done, each sleeping on the
+// clock. A failed cycle is logged and the next one runs. It returns nil when
+// ctx is done, after both loops have stopped.
+func (w *Worker) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		w.loop(ctx, "scoring", w.cfg.ScoreInterval, func(ctx context.Context) error {
+			_, err := w.Score(ctx)
+			return err
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		w.loop(ctx, "leaderboard rebuild", w.cfg.LeaderboardInterval, func(ctx context.Context) error {
+			_, err := w.RebuildLeaderboard(ctx)
+			return err
+		})
+	}()
+	wg.Wait()
+	return nil
+}
+
+func (w *Worker) loop(ctx context.Context, what string, every time.Duration, fn func(context.Context) error) {
+	for {
+		if err := fn(ctx); err != nil && ctx.Err() == nil {
+			w.log.Error(what+" failed; the next cycle runs on schedule", "error", err, "next_in", every)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err := w.cfg.Clock.Sleep(ctx, every); err != nil {
+			return
+		}
+	}
+}
+
+// Score runs one scoring cycle at clock.Now() (see the package doc). It
+// returns the first batch error (a challenge callable error, a result count
+// mismatch, or a store error); batches before it stay written.
+func (w *Worker) Score(ctx context.Context) (ScoreResult, error) {
+	start := time.Now()
+	now := w.cfg.Clock.Now().UTC()
+	res := ScoreResult{Now: now}
+	defer func() { res.Elapsed = time.Since(start) }()
+	for {
+		var b batchOutcome
+		claimed, err := w.cfg.Store.ClaimAndScore(ctx, now, w.cfg.BatchSize, func(ctx context.Context, preds []store.Prediction) ([]store.ScoreUpdate, error) {
+			var err error
+			b, err = w.scoreBatch(ctx, now, preds)
+			return b.updates, err
+		})
+		if err != nil {
+			res.Elapsed = time.Since(start)
+			return res, fmt.Errorf("score cycle at %s: batch %d: %w", now.Format(time.RFC3339), res.Batches+1, err)
+		}
+		res.Batches++
+		res.Claimed += claimed
+		res.Scored += b.scored
+		res.ScoreFailed += b.scoreFailed
+		res.Unresolved += b.unresolved
+		res.Waiting = b.waiting
+		if claimed < w.cfg.BatchSize || len(b.updates) == 0 {
+			break
+		}
+	}
+	res.Elapsed = time.Since(start)
+	if res.Claimed > 0 {
+		w.log.Info("score cycle", "now", now, "claimed", res.Claimed, "scored", res.Scored, "score_failed", res.ScoreFailed,
+			"unresolved", res.Unresolved, "waiting", res.Waiting, "elapsed", res.Elapsed)
+	}
+	return res, nil
+}
+
+type batchOutcome struct {
+	updates                         []store.ScoreUpdate
+	scored, scoreFailed, unresolved int
+	waiting                         int
+}
+
+// scoreBatch resolves and scores one claimed batch and returns its updates.
+func (w *Worker) scoreBatch(ctx context.Context, now time.Time, preds []store.Prediction) (batchOutcome, error) {
+	var out batchOutcome
+	records := make([]sdk.PredictionRecord, len(preds))
+	for i, p := range preds {
+		records[i] = Record(p)
+	}
+	gts, err := w.cfg.Challenge.ResolveGroundTruth(ctx, now, records, w.cfg.Data)
+	if err != nil {
+		return out, fmt.Errorf("%s for %d predictions: %w", sdk.CallableResolveGroundTruth, len(records), err)
+	}
+	if len(gts) != len(records) {
+		return out, fmt.Errorf("%s: expected %d results (one per prediction, in order), found %d", sdk.CallableResolveGroundTruth, len(records), len(gts))
+	}
+	var items []sdk.ScoreItem
+	for i, p := range preds {
+		gt := gts[i]
+		switch {
+		case gt.Error != "":
+			out.updates = append(out.updates, store.ScoreUpdate{PredictionID: p.ID, Status: store.StatusUnresolved,
+				Reason: "ground truth resolver: " + gt.Error})
+			out.unresolved++
+			w.log.Warn("prediction unresolvable", "prediction_id", p.ID, "model_id", p.ModelID, "reason", gt.Error)
+		case gt.Resolved:
+			truth := gt.GroundTruth
+			if len(truth) == 0 {
+				truth = json.RawMessage(`{}`)
+			}
+			items = append(items, sdk.ScoreItem{PredictionID: p.ID, Prediction: p.InferenceOutput, GroundTruth: truth})
+		case now.Sub(p.ResolvableAt) > w.cfg.GroundTruthMaxWait:
+			reason := fmt.Sprintf("ground truth not available %s after resolvable_at %s (GROUND_TRUTH_MAX_WAIT %s)",
+				now.Sub(p.ResolvableAt).Round(time.Second), p.ResolvableAt.Format(time.RFC3339), w.cfg.GroundTruthMaxWait)
+			out.updates = append(out.updates, store.ScoreUpdate{PredictionID: p.ID, Status: store.StatusUnresolved, Reason: reason})
+			out.unresolved++
+			w.log.Warn("prediction unresolved after the maximum wait", "prediction_id", p.ID, "model_id", p.ModelID, "reason", reason)
+		default:
+			out.waiting++
+		}
+	}
+	if len(items) == 0 {
+		return out, nil
+	}
+	scores, err := w.cfg.Challenge.ScorePredictions(ctx, items)
+	if err != nil {
+		return out, fmt.Errorf("%s for %d predictions: %w", sdk.CallableScorePredictions, len(items), err)
+	}
+	if len(scores) != len(items) {
+		return out, fmt.Errorf("%s: expected %d results (one per item, in order), found %d", sdk.CallableScorePredictions, len(items), len(scores))
+	}
+	for i, s := range scores {
+		id := items[i].PredictionID
+		if s.PredictionID != "" && s.PredictionID != id {
+			return out, fmt.Errorf("%s: result %d: expected prediction_id %q, found %q", sdk.CallableScorePredictions, i, id, s.PredictionID)
+		}
+		sc := &store.Score{Value: s.Value, Success: s.Success, FailedReason: s.FailedReason, ScoredAt: now}
+		if s.Value != nil && (math.IsNaN(*s.Value) || math.IsInf(*s.Value, 0)) {
+			sc.Value, sc.Success = nil, false
+			sc.FailedReason = fmt.Sprintf("score value is not a finite number (%v)", *s.Value)
+		}
+		if !sc.Success {
+			out.scoreFailed++
+		}
+		out.scored++
+		out.updates = append(out.updates, store.ScoreUpdate{PredictionID: id, Score: sc})
+	}
+	return out, nil
+}
+
+// Record converts a stored prediction to the record callables receive.
+func Record(p store.Prediction) sdk.PredictionRecord {
+	r := sdk.PredictionRecord{
+		ID: p.ID, ModelID: p.ModelID, PredictionConfigID: p.PredictionConfigID, ScopeKey: p.ScopeKey,
+		Scope: p.Scope, Status: p.Status, ExecTimeMs: p.ExecTimeMs, InferenceInput: p.InferenceInput,
+		InferenceOutput: p.InferenceOutput, Meta: p.Meta, PerformedAt: p.PerformedAt.UTC(), ResolvableAt: p.ResolvableAt.UTC(),
+	}
+	if p.Score != nil {
+		r.Score = &sdk.PredictionScore{Value: p.Score.Value, Success: p.Score.Success, FailedReason: p.Score.FailedReason, ScoredAt: p.Score.ScoredAt.UTC()}
+	}
+	return r
+}
+
+// LeaderboardID is the id of the leaderboard rebuilt at t:
+// "LBR_<YYYYMMDDTHHMMSS.ffffffZ>" (microseconds, the store's time
+// resolution), so a retried rebuild at the same time overwrites itself and
+// rebuilds at different times never collide (reference defect 14.2 #19).
+func LeaderboardID(t time.Time) string {
+	return "LBR_" + t.UTC().Format("20060102T150405.000000Z")
+}
+
+// ModelScoreID is the id of a model's score-history point at t:
+// "MSC_<YYYYMMDDTHHMMSS.ffffffZ>_<first 16 hex of SHA-256(model id)>".
+func ModelScoreID(modelID string, t time.Time) string {
+	h := sha256.Sum256([]byte(modelID))
+	return "MSC_" + t.UTC().Format("20060102T150405.000000Z") + "_" + hex.EncodeToString(h[:8])
+}
