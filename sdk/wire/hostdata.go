@@ -1,0 +1,76 @@
+package wire
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hostdatav1 "github.com/crunch-coordinator/coordinator/proto/hostdata/v1"
+	"github.com/crunch-coordinator/coordinator/sdk"
+)
+
+// RegisterHostDataServer registers coordinator.hostdata.v1.HostData on s,
+// answering from data. ReadFeedRecords passes the query through (a negative
+// limit is codes.InvalidArgument; data applies the default and the cap).
+// Now answers from data when it implements sdk.HostClock, else
+// codes.Unimplemented. Errors from data become codes.Unknown with their text
+// (the context's code when the call's context is done).
+func RegisterHostDataServer(s *grpc.Server, data sdk.HostData) {
+	hostdatav1.RegisterHostDataServer(s, &hostDataServer{data: data})
+}
+
+type hostDataServer struct {
+	hostdatav1.UnimplementedHostDataServer
+	data sdk.HostData
+}
+
+func (s *hostDataServer) ReadFeedRecords(ctx context.Context, req *hostdatav1.ReadFeedRecordsRequest) (*hostdatav1.ReadFeedRecordsResponse, error) {
+	if req.GetLimit() < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "ReadFeedRecords: limit: expected >= 0, found %d", req.GetLimit())
+	}
+	q := sdk.FeedQuery{
+		Provider: req.GetProvider(), Asset: req.GetAsset(), Kind: req.GetKind(), Granularity: req.GetGranularity(),
+		Limit: int(req.GetLimit()), Descending: req.GetDescending(),
+	}
+	if req.GetStart() != nil {
+		q.Start = req.GetStart().AsTime().UTC()
+	}
+	if req.GetEnd() != nil {
+		q.End = req.GetEnd().AsTime().UTC()
+	}
+	records, err := s.data.ReadFeedRecords(ctx, q)
+	if err != nil {
+		return nil, hostStatus(ctx, "ReadFeedRecords", err)
+	}
+	resp := &hostdatav1.ReadFeedRecordsResponse{Records: make([]*hostdatav1.FeedRecord, 0, len(records))}
+	for _, r := range records {
+		resp.Records = append(resp.Records, &hostdatav1.FeedRecord{
+			Provider: r.Provider, Asset: r.Asset, Kind: r.Kind, Granularity: r.Granularity,
+			TsEvent: timestamppb.New(r.TsEvent), ValuesJson: r.Values,
+		})
+	}
+	return resp, nil
+}
+
+func (s *hostDataServer) Now(ctx context.Context, _ *hostdatav1.NowRequest) (*hostdatav1.NowResponse, error) {
+	clock, ok := s.data.(sdk.HostClock)
+	if !ok {
+		return nil, status.Errorf(codes.Unimplemented, "Now: host data of type %T exposes no clock (sdk.HostClock)", s.data)
+	}
+	now, err := clock.Now(ctx)
+	if err != nil {
+		return nil, hostStatus(ctx, "Now", err)
+	}
+	return &hostdatav1.NowResponse{Now: timestamppb.New(now)}, nil
+}
+
+func hostStatus(ctx context.Context, method string, err error) error {
+	if ctx.Err() != nil {
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	return status.Error(codes.Unknown, fmt.Sprintf("%s: %v", method, err))
+}
