@@ -1,0 +1,60 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// benchModels starts n well-behaved model plugins for a benchmark.
+func benchModels(b *testing.B, n int) *ModelSet {
+	b.Helper()
+	specs := make([]PluginSpec, n)
+	for i := range specs {
+		specs[i] = PluginSpec{ID: fmt.Sprintf("m%03d", i), Path: modelBin, Args: []string{"-name", fmt.Sprintf("m%03d", i)}, StartTimeout: time.Minute}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ms, err := StartModels(ctx, specs, Options{Logger: hclog.NewNullLogger(), CallTimeout: 30 * time.Second, MaxParallelStarts: 4})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = ms.Close() })
+	for _, st := range ms.States() {
+		if !st.Running {
+			b.Fatalf("model %s did not start: %s", st.ID, st.LastError)
+		}
+	}
+	return ms
+}
+
+func benchPredict(b *testing.B, n int) {
+	ms := benchModels(b, n)
+	args := []json.RawMessage{json.RawMessage(`"BTC"`), json.RawMessage(`60`)}
+	kwargs := json.RawMessage(`{"horizon":60}`)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		res := ms.Predict(ctx, args, kwargs)
+		for id, r := range res {
+			if r.Status != StatusSuccess {
+				b.Fatalf("%s: %s %v", id, r.Status, r.Err)
+			}
+		}
+	}
+}
+
+// BenchmarkPredictRoundTrip measures one Predict to one model plugin
+// (gRPC over a Unix socket with mTLS, classification, result map).
+func BenchmarkPredictRoundTrip(b *testing.B) { benchPredict(b, 1) }
+
+// BenchmarkFanOut10 measures one Predict fan-out to 10 model plugins.
+func BenchmarkFanOut10(b *testing.B) { benchPredict(b, 10) }
+
+// BenchmarkFanOut100 measures one Predict fan-out to 100 model plugins.
+func BenchmarkFanOut100(b *testing.B) { benchPredict(b, 100) }

@@ -1,0 +1,189 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/crunch-coordinator/coordinator/sdk"
+)
+
+// ModelSet supervises N participant model plugins and fans calls out to
+// them concurrently. Every result map has exactly one entry per model id,
+// in every case: a stopped model (or one between restarts) gets ABSENT with
+// the reason in Err. Safe for concurrent use.
+type ModelSet struct {
+	order []string
+	sups  map[string]*supervisor
+	once  sync.Once
+}
+
+// StartModels launches every model plugin (at most opts.MaxParallelStarts
+// at a time) and returns once each has finished its first start attempt.
+// A model that fails to start does not fail the set: a BAD_IMPLEMENTATION
+// start (bad path, checksum, handshake, contract) stops it at once; a
+// CRASHED or TIMEOUT start counts toward the stop rules and is retried with
+// backoff. The only errors are invalid specs (ErrInvalidSpec: empty or
+// duplicate ID) and ctx ending before every first attempt finished (the set
+// is then closed).
+func StartModels(ctx context.Context, specs []PluginSpec, opts Options) (*ModelSet, error) {
+	opts = opts.withDefaults()
+	ms := &ModelSet{sups: make(map[string]*supervisor, len(specs))}
+	for i, sp := range specs {
+		if sp.ID == "" {
+			return nil, fmt.Errorf("%w: specs[%d] (%s) has an empty ID", ErrInvalidSpec, i, sp.Path)
+		}
+		if _, dup := ms.sups[sp.ID]; dup {
+			return nil, fmt.Errorf("%w: specs[%d] repeats model id %q", ErrInvalidSpec, i, sp.ID)
+		}
+		ms.sups[sp.ID] = nil
+		ms.order = append(ms.order, sp.ID)
+	}
+	sem := make(chan struct{}, opts.MaxParallelStarts)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, sp := range specs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		s := newSupervisor(sdk.PluginModel, sp, nil, opts)
+		mu.Lock()
+		ms.sups[sp.ID] = s
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			select {
+			case <-s.firstDone:
+			case <-ctx.Done():
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		_ = ms.Close()
+		return nil, fmt.Errorf("start %d model plugins: %w", len(specs), ctx.Err())
+	}
+	return ms, nil
+}
+
+// IDs returns the model ids in spec order.
+func (m *ModelSet) IDs() []string { return append([]string(nil), m.order...) }
+
+// Tick sends input (a JSON object) to every model concurrently, each call
+// with its own Options.CallTimeout (or CallTimeouts[sdk.MethodTick]) deadline.
+// The map has one CallResult per model id; Output is nil for Tick.
+func (m *ModelSet) Tick(ctx context.Context, input json.RawMessage) map[string]CallResult {
+	return m.fanOut(ctx, sdk.MethodTick, len(input), func(ctx context.Context, in *instance) (json.RawMessage, error) {
+		return nil, in.model.Tick(ctx, input)
+	})
+}
+
+// Predict sends the same args (JSON values) and kwargs (a JSON object) to
+// every model concurrently, each call with its own deadline. A SUCCESS
+// result's Output is the model's answer, checked to be valid JSON; anything
+// else is BAD_IMPLEMENTATION.
+func (m *ModelSet) Predict(ctx context.Context, args []json.RawMessage, kwargs json.RawMessage) map[string]CallResult {
+	size := len(kwargs)
+	for _, a := range args {
+		size += len(a) + 8
+	}
+	return m.fanOut(ctx, sdk.MethodPredict, size, func(ctx context.Context, in *instance) (json.RawMessage, error) {
+		out, err := in.model.Predict(ctx, args, kwargs)
+		if err != nil {
+			return nil, err
+		}
+		if len(out) == 0 || !json.Valid(out) {
+			return nil, fmt.Errorf("%w: Predict answered %d bytes that are not one JSON value", ErrBadEnvelope, len(out))
+		}
+		return out, nil
+	})
+}
+
+func (m *ModelSet) fanOut(ctx context.Context, method string, reqBytes int, fn func(context.Context, *instance) (json.RawMessage, error)) map[string]CallResult {
+	out := make(map[string]CallResult, len(m.order))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, id := range m.order {
+		s := m.sups[id]
+		if s == nil {
+			out[id] = CallResult{Status: StatusAbsent, Err: &CallError{Plugin: id, Callable: method, Status: StatusAbsent, Err: fmt.Errorf("%w: never started", ErrStopped)}}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var output json.RawMessage
+			res := s.call(ctx, method, false, reqBytes, func(cctx context.Context, in *instance) error {
+				o, err := fn(cctx, in)
+				output = o
+				return err
+			})
+			if res.Status == StatusSuccess {
+				res.Output = output
+			}
+			mu.Lock()
+			out[id] = res
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// States returns the supervisor's view of every model, in spec order.
+func (m *ModelSet) States() []ModelState {
+	out := make([]ModelState, 0, len(m.order))
+	for _, id := range m.order {
+		if s := m.sups[id]; s != nil {
+			out = append(out, s.state())
+		} else {
+			out = append(out, ModelState{ID: id, Stopped: true, LastError: "never started"})
+		}
+	}
+	return out
+}
+
+// WaitReady blocks until model id has a running generation. It returns an
+// error wrapping ErrStopped when the model is stopped or the set closed,
+// ctx's error when ctx ends first, and ErrInvalidSpec for an unknown id.
+func (m *ModelSet) WaitReady(ctx context.Context, id string) error {
+	s := m.sups[id]
+	if s == nil {
+		return fmt.Errorf("%w: unknown model id %q", ErrInvalidSpec, id)
+	}
+	err := s.waitReady(ctx)
+	if err != nil && !errors.Is(err, ErrStopped) && ctx.Err() != nil {
+		return fmt.Errorf("model %s: %w", id, ctx.Err())
+	}
+	return err
+}
+
+// Close shuts every model down in parallel (graceful gRPC shutdown, then a
+// SIGKILL to each process group, each phase bounded by Options.KillTimeout)
+// and returns when every child process is reaped. Calls after Close return
+// ABSENT. Close is idempotent and always returns nil.
+func (m *ModelSet) Close() error {
+	m.once.Do(func() {
+		var wg sync.WaitGroup
+		for _, s := range m.sups {
+			if s == nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.close()
+			}()
+		}
+		wg.Wait()
+	})
+	return nil
+}

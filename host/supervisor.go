@@ -1,0 +1,474 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/crunch-coordinator/coordinator/sdk"
+	"github.com/crunch-coordinator/coordinator/sdk/wire"
+)
+
+// restartRequest asks the supervisor loop to kill instance in and start a
+// new generation, because a call on it ended with st (TIMEOUT or CRASHED).
+type restartRequest struct {
+	in  *instance
+	st  Status
+	err error
+}
+
+// supervisor owns one plugin: a loop goroutine launches generation after
+// generation, restarting with capped exponential backoff after a crash or a
+// timeout kill, until the stop rules (models only) or Close end it.
+type supervisor struct {
+	kind      string
+	spec      PluginSpec
+	opts      Options
+	data      sdk.HostData
+	log       hclog.Logger
+	stopRules bool // model stop rules (MULTIPLE_FAILED, MULTIPLE_TIMEOUT, BAD_IMPLEMENTATION)
+	retry     bool // retry a failed first start (models); a challenge fails fast
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	kick   chan restartRequest
+
+	firstDone chan struct{}
+	firstErr  *StartError
+
+	mu          sync.Mutex
+	cur         *instance
+	ready       chan struct{}
+	readyClosed bool
+	gen         int
+	restarts    int
+	streak      int // consecutive restarts since the last success (backoff exponent)
+	stopped     bool
+	closed      bool
+	reason      StopReason
+	consecFail  int
+	consecTO    int
+	lastErr     string
+	cdesc       wire.ChallengeDescription
+	mdesc       wire.ModelDescription
+}
+
+func newSupervisor(kind string, spec PluginSpec, data sdk.HostData, opts Options) *supervisor {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &supervisor{
+		kind: kind, spec: spec, opts: opts, data: data,
+		log:       opts.Logger.Named("host").With("plugin_kind", kind, "plugin_id", spec.ID),
+		stopRules: kind == sdk.PluginModel,
+		retry:     kind == sdk.PluginModel,
+		ctx:       ctx, cancel: cancel,
+		kick:      make(chan restartRequest, 1),
+		firstDone: make(chan struct{}),
+		ready:     make(chan struct{}),
+	}
+	s.wg.Add(1)
+	go s.loop()
+	return s
+}
+
+func (s *supervisor) loop() {
+	defer s.wg.Done()
+	first := true
+	finishFirst := func(se *StartError) {
+		if first {
+			first = false
+			s.firstErr = se
+			close(s.firstDone)
+		}
+	}
+	defer finishFirst(nil)
+	for s.ctx.Err() == nil {
+		s.mu.Lock()
+		s.gen++
+		gen := s.gen
+		s.mu.Unlock()
+
+		in, se := launch(s.ctx, s.kind, s.spec, gen, s.data, s.opts)
+		if se != nil {
+			if s.ctx.Err() != nil {
+				finishFirst(se)
+				return
+			}
+			s.event(EventStartFailed, gen, se.Status, "", 0, se)
+			isFirst := first
+			finishFirst(se)
+			if se.Status == StatusBadImplementation || (isFirst && !s.retry) {
+				s.stopFor(StopBadImplementation, se.Status, se)
+				return
+			}
+			if s.record(se.Status, true, se) {
+				return // stop rules fired
+			}
+			if !s.sleepBackoff(gen, se.Status, se) {
+				return
+			}
+			continue
+		}
+		s.setReady(in)
+		s.event(EventStarted, gen, "", "", 0, nil)
+		finishFirst(nil)
+
+		var cause restartRequest
+	wait:
+		for {
+			select {
+			case <-s.ctx.Done():
+				s.clearReady(in)
+				s.mu.Lock()
+				graceful := !s.stopped
+				s.mu.Unlock()
+				in.stop(s.opts.KillTimeout, graceful)
+				return
+			case <-in.done:
+				cause = restartRequest{in: in, st: StatusCrashed, err: fmt.Errorf("%w (%s)", ErrPluginExited, in.run.exitState())}
+				s.event(EventExited, gen, StatusCrashed, "", 0, cause.err)
+				break wait
+			case req := <-s.kick:
+				if req.in == in {
+					cause = req
+					break wait
+				}
+			}
+		}
+		s.clearReady(in)
+		in.stop(s.opts.KillTimeout, false)
+		if s.ctx.Err() != nil {
+			return
+		}
+		if !s.sleepBackoff(gen, cause.st, cause.err) {
+			return
+		}
+	}
+}
+
+// sleepBackoff logs the restart and waits for the backoff delay; false
+// means the supervisor is shutting down.
+func (s *supervisor) sleepBackoff(gen int, st Status, cause error) bool {
+	s.mu.Lock()
+	s.restarts++
+	s.streak++
+	d := backoff(s.streak, s.opts.RestartBackoffMin, s.opts.RestartBackoffMax)
+	s.mu.Unlock()
+	s.event(EventRestart, gen, st, "", d, cause)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
+// backoff returns the delay before restart number n (n >= 1) of a streak:
+// min*2^(n-1) capped at max, with jitter in [d/2, d].
+func backoff(n int, min, max time.Duration) time.Duration {
+	d := min
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	half := d / 2
+	if half <= 0 {
+		return d
+	}
+	return half + rand.N(d-half+1)
+}
+
+func (s *supervisor) setReady(in *instance) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cur = in
+	if in.chal != nil {
+		s.cdesc = in.cdesc
+	}
+	if in.model != nil {
+		s.mdesc = in.mdesc
+	}
+	if !s.readyClosed {
+		close(s.ready)
+		s.readyClosed = true
+	}
+}
+
+func (s *supervisor) clearReady(in *instance) {
+	in.retired.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != in {
+		return
+	}
+	s.cur = nil
+	if s.readyClosed && !s.stopped && !s.closed {
+		s.ready = make(chan struct{})
+		s.readyClosed = false
+	}
+}
+
+// acquire returns the ready instance. With wait it blocks until a restart
+// completes or ctx ends; without, it fails fast with ErrRestarting.
+func (s *supervisor) acquire(ctx context.Context, wait bool) (*instance, error) {
+	for {
+		s.mu.Lock()
+		if s.stopped {
+			err := fmt.Errorf("%w: %s: %s", ErrStopped, s.reason, s.lastErr)
+			s.mu.Unlock()
+			return nil, err
+		}
+		if s.closed {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: closed", ErrStopped)
+		}
+		if in := s.cur; in != nil && !in.exited() {
+			s.mu.Unlock()
+			return in, nil
+		}
+		ready := s.ready
+		s.mu.Unlock()
+		if !wait {
+			return nil, ErrRestarting
+		}
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: not ready before the call deadline: %w", ErrRestarting, ctx.Err())
+		}
+	}
+}
+
+// requestRestart asks the loop to kill in and start a new generation. It
+// never blocks; a request for an old generation is ignored by the loop.
+func (s *supervisor) requestRestart(in *instance, st Status, err error) {
+	s.clearReady(in) // no new call may pick the retiring generation
+	select {
+	case s.kick <- restartRequest{in: in, st: st, err: err}:
+	default:
+		// A request is pending; replace it if it is for an older generation.
+		select {
+		case old := <-s.kick:
+			if old.in != in {
+				old = restartRequest{in: in, st: st, err: err}
+			}
+			select {
+			case s.kick <- old:
+			default:
+			}
+		default:
+		}
+	}
+}
+
+// call runs one RPC on the current instance with its own deadline and
+// classifies the outcome. wait says whether to wait for a restart in
+// progress (challenge) or to answer ABSENT at once (models). reqBytes is
+// the JSON payload size, checked against wire.MaxMessageBytes before sending.
+func (s *supervisor) call(ctx context.Context, name string, wait bool, reqBytes int, fn func(context.Context, *instance) error) CallResult {
+	if reqBytes > maxRequestPayload() {
+		err := fmt.Errorf("%w: %d bytes of JSON, limit %d", ErrRequestTooLarge, reqBytes, wire.MaxMessageBytes)
+		return CallResult{Status: StatusFailed, Err: &CallError{Plugin: s.spec.ID, Callable: name, Status: StatusFailed, Err: err}}
+	}
+	callCtx, cancel := context.WithTimeout(ctx, s.opts.timeoutFor(name))
+	defer cancel()
+	in, err := s.acquire(callCtx, wait)
+	if err != nil {
+		st := StatusAbsent
+		if wait && !errors.Is(err, ErrStopped) {
+			st = StatusCrashed
+		}
+		return CallResult{Status: st, Err: &CallError{Plugin: s.spec.ID, Callable: name, Status: st, Err: err}}
+	}
+	start := time.Now()
+	err = fn(callCtx, in)
+	dur := time.Since(start)
+	st, charge := classifyCall(ctx, callCtx, err, in.done)
+	if st == StatusFailed && charge && in.retired.Load() {
+		// The generation was retired (killed for a restart) under the call.
+		st = StatusCrashed
+	}
+	res := CallResult{Status: st, Duration: dur}
+	if err != nil {
+		res.Err = &CallError{Plugin: s.spec.ID, Callable: name, Status: st, Err: explain(st, err)}
+	}
+	switch st {
+	case StatusTimeout, StatusCrashed:
+		s.requestRestart(in, st, res.Err)
+	case StatusSuccess:
+		s.mu.Lock()
+		s.streak = 0
+		s.mu.Unlock()
+	}
+	s.record(st, charge, res.Err)
+	return res
+}
+
+// maxRequestPayload leaves room for the protobuf framing around the JSON.
+func maxRequestPayload() int { return wire.MaxMessageBytes - 64<<10 }
+
+// record applies the stop rules to one classified result and reports
+// whether the plugin is now stopped. Outcomes with charge false, and every
+// outcome of a plugin without stop rules, change nothing.
+func (s *supervisor) record(st Status, charge bool, err error) bool {
+	if !charge {
+		return false
+	}
+	s.mu.Lock()
+	if err != nil {
+		s.lastErr = err.Error()
+	}
+	if !s.stopRules || s.stopped {
+		stopped := s.stopped
+		s.mu.Unlock()
+		return stopped
+	}
+	var reason StopReason
+	switch st {
+	case StatusSuccess:
+		s.consecFail, s.consecTO = 0, 0
+	case StatusFailed, StatusCrashed:
+		s.consecFail++
+		if max := s.opts.MaxConsecutiveFailures; max >= 0 && s.consecFail > max {
+			reason = StopMultipleFailed
+		}
+	case StatusTimeout:
+		s.consecTO++
+		if max := s.opts.MaxConsecutiveTimeouts; max >= 0 && s.consecTO > max {
+			reason = StopMultipleTimeout
+		}
+	case StatusBadImplementation:
+		reason = StopBadImplementation
+	}
+	s.mu.Unlock()
+	if reason == "" {
+		return false
+	}
+	s.stopFor(reason, st, err)
+	return true
+}
+
+// stopFor stops the plugin for good: no more calls, no restart. The loop
+// SIGKILLs the current instance's process group.
+func (s *supervisor) stopFor(reason StopReason, st Status, err error) {
+	s.mu.Lock()
+	if s.stopped || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = true
+	s.reason = reason
+	if s.cur != nil {
+		s.cur.retired.Store(true)
+		s.cur = nil // the loop kills it
+	}
+	if err != nil {
+		s.lastErr = err.Error()
+	}
+	if !s.readyClosed {
+		close(s.ready)
+		s.readyClosed = true
+	}
+	gen := s.gen
+	cf, ct := s.consecFail, s.consecTO
+	s.mu.Unlock()
+	s.log.Error("plugin stopped", "generation", gen, "failure_code", string(reason), "status", string(st),
+		"consecutive_failures", cf, "consecutive_timeouts", ct, "reason", errString(err))
+	s.emit(Event{Time: time.Now().UTC(), Kind: EventStopped, PluginID: s.spec.ID, Generation: gen, Status: st, Reason: reason, Err: err})
+	s.cancel()
+}
+
+// close shuts the plugin down and waits for the loop (and so the process)
+// to end.
+func (s *supervisor) close() {
+	s.mu.Lock()
+	already := s.closed
+	s.closed = true
+	if !s.readyClosed {
+		close(s.ready)
+		s.readyClosed = true
+	}
+	gen := s.gen
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	if !already {
+		s.log.Debug("plugin closed", "generation", gen)
+		s.emit(Event{Time: time.Now().UTC(), Kind: EventClosed, PluginID: s.spec.ID, Generation: gen})
+	}
+}
+
+// event logs a lifecycle event with the plugin id, failure code and reason,
+// and forwards it to Options.OnEvent.
+func (s *supervisor) event(kind EventKind, gen int, st Status, reason StopReason, delay time.Duration, err error) {
+	args := []any{"generation", gen}
+	if st != "" {
+		args = append(args, "failure_code", string(st))
+	}
+	if reason != "" {
+		args = append(args, "stop_reason", string(reason))
+	}
+	if delay > 0 {
+		args = append(args, "backoff", delay.String())
+	}
+	if err != nil {
+		args = append(args, "reason", err.Error())
+	}
+	switch kind {
+	case EventStarted:
+		s.log.Info("plugin started", args...)
+	case EventRestart:
+		s.log.Warn("plugin restart scheduled", args...)
+	case EventExited:
+		s.log.Warn("plugin process exited", args...)
+	default:
+		s.log.Warn("plugin "+string(kind), args...)
+	}
+	s.emit(Event{Time: time.Now().UTC(), Kind: kind, PluginID: s.spec.ID, Generation: gen, Status: st, Reason: reason, Delay: delay, Err: err})
+}
+
+func (s *supervisor) emit(e Event) {
+	if s.opts.OnEvent != nil {
+		s.opts.OnEvent(e)
+	}
+}
+
+// waitReady blocks until a generation is ready, the plugin is stopped or
+// closed, or ctx ends.
+func (s *supervisor) waitReady(ctx context.Context) error {
+	_, err := s.acquire(ctx, true)
+	return err
+}
+
+func (s *supervisor) state() ModelState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return ModelState{
+		ID:                  s.spec.ID,
+		Name:                s.mdesc.ModelName,
+		Version:             s.mdesc.ModelVersion,
+		Running:             s.cur != nil && !s.cur.exited(),
+		Stopped:             s.stopped,
+		Reason:              s.reason,
+		Restarts:            s.restarts,
+		ConsecutiveFailures: s.consecFail,
+		ConsecutiveTimeouts: s.consecTO,
+		LastError:           s.lastErr,
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

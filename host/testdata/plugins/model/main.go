@@ -1,0 +1,114 @@
+// Command model is a test model plugin built by the host tests. Its
+// behaviour is chosen by flags:
+//
+//	-mode ok          answer Predict with {"model":NAME,"n":len(args),"tick":lastTickInput}
+//	-mode fail        Predict returns an error (FAILED)
+//	-mode panic       Predict panics (CRASHED)
+//	-mode exit        Predict calls os.Exit(3) (CRASHED)
+//	-mode sleep       Predict sleeps -sleep ignoring its context (TIMEOUT)
+//	-mode garbage     prints a line to stdout before the handshake
+//	-mode panicstart  panics before serving
+//	-mode bigout      Predict answers a JSON string of -size bytes
+//	-crash-once FILE  with -mode exit/panic/sleep: misbehave only while FILE does not exist
+//	                  (it is created first), then answer like ok
+//	-spawn            start a grandchild (sleep 300) that shares stdout/stderr
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/sdk"
+)
+
+type model struct {
+	name      string
+	mode      string
+	sleep     time.Duration
+	size      int
+	crashOnce string
+
+	mu   sync.Mutex
+	tick json.RawMessage
+}
+
+func (m *model) Tick(_ context.Context, input json.RawMessage) error {
+	m.mu.Lock()
+	m.tick = append(json.RawMessage(nil), input...)
+	m.mu.Unlock()
+	return nil
+}
+
+// misbehave reports whether this call should run the failure mode.
+func (m *model) misbehave() bool {
+	if m.crashOnce == "" {
+		return true
+	}
+	f, err := os.OpenFile(m.crashOnce, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return false // already crashed once
+	}
+	_ = f.Close()
+	return true
+}
+
+func (m *model) Predict(ctx context.Context, args []json.RawMessage, kwargs json.RawMessage) (json.RawMessage, error) {
+	switch m.mode {
+	case "fail":
+		return nil, errors.New("model refuses to predict")
+	case "panic":
+		if m.misbehave() {
+			panic("model panics in Predict")
+		}
+	case "exit":
+		if m.misbehave() {
+			os.Exit(3)
+		}
+	case "sleep":
+		if m.misbehave() {
+			time.Sleep(m.sleep)
+		}
+	case "bigout":
+		return json.Marshal(strings.Repeat("x", m.size))
+	}
+	m.mu.Lock()
+	tick := m.tick
+	m.mu.Unlock()
+	if len(tick) == 0 {
+		tick = json.RawMessage("null")
+	}
+	return json.Marshal(map[string]any{"model": m.name, "n": len(args), "tick": tick, "kwargs": kwargs})
+}
+
+func main() {
+	m := &model{}
+	flag.StringVar(&m.name, "name", "testmodel", "model name")
+	flag.StringVar(&m.mode, "mode", "ok", "behaviour")
+	flag.DurationVar(&m.sleep, "sleep", 30*time.Second, "sleep in Predict (mode sleep)")
+	flag.IntVar(&m.size, "size", 0, "answer size (mode bigout)")
+	flag.StringVar(&m.crashOnce, "crash-once", "", "marker file")
+	spawn := flag.Bool("spawn", false, "start a grandchild holding the pipes")
+	flag.Parse()
+	switch m.mode {
+	case "garbage":
+		fmt.Println("hello from a model that prints before the handshake")
+	case "panicstart":
+		panic("model panics at start")
+	}
+	if *spawn {
+		c := exec.Command("sleep", "300")
+		c.Stdout, c.Stderr = os.Stdout, os.Stderr
+		if err := c.Start(); err != nil {
+			panic(err)
+		}
+	}
+	sdk.ServeModel(m, sdk.ModelInfo{Name: m.name, Version: "1.0.0"})
+}

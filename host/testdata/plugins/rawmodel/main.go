@@ -1,0 +1,82 @@
+// Command rawmodel is a test model plugin that speaks the gRPC contract
+// without the SDK, to break it on purpose. -mode:
+//
+//	wrongversion   Describe reports contract version "999"
+//	missingmethod  Describe lists only Tick
+//	unimplemented  Describe lists Tick and Predict, Predict is not implemented (Unimplemented)
+//	badjson        Predict answers bytes that are not JSON
+//	wrongcookie    handshakes with another magic cookie value
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	modelv1 "github.com/crunch-coordinator/coordinator/proto/model/v1"
+	"github.com/crunch-coordinator/coordinator/sdk"
+)
+
+type server struct {
+	modelv1.UnimplementedModelServer
+	mode string
+}
+
+func (s *server) Describe(context.Context, *modelv1.DescribeRequest) (*modelv1.DescribeResponse, error) {
+	d := &modelv1.DescribeResponse{ContractVersion: sdk.ContractVersion, ModelName: "raw-" + s.mode, ModelVersion: "0.1",
+		Methods: []string{sdk.MethodTick, sdk.MethodPredict}}
+	switch s.mode {
+	case "wrongversion":
+		d.ContractVersion = "999"
+	case "missingmethod":
+		d.Methods = []string{sdk.MethodTick}
+	}
+	return d, nil
+}
+
+func (s *server) Tick(context.Context, *modelv1.TickRequest) (*modelv1.TickResponse, error) {
+	return &modelv1.TickResponse{}, nil
+}
+
+func (s *server) Predict(context.Context, *modelv1.PredictRequest) (*modelv1.PredictResponse, error) {
+	switch s.mode {
+	case "unimplemented":
+		return nil, status.Error(codes.Unimplemented, "method Predict not implemented")
+	case "badjson":
+		return &modelv1.PredictResponse{ResultJson: []byte("this {is not json")}, nil
+	}
+	return &modelv1.PredictResponse{ResultJson: []byte(`{"ok":true}`)}, nil
+}
+
+type rawPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	srv *server
+}
+
+func (p *rawPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	modelv1.RegisterModelServer(s, p.srv)
+	return nil
+}
+
+func (p *rawPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, fmt.Errorf("server only")
+}
+
+func main() {
+	mode := flag.String("mode", "ok", "behaviour")
+	flag.Parse()
+	hc := plugin.HandshakeConfig{ProtocolVersion: sdk.ProtocolVersion, MagicCookieKey: sdk.MagicCookieKey, MagicCookieValue: sdk.MagicCookieValue}
+	if *mode == "wrongcookie" {
+		hc.MagicCookieValue = "not-the-coordinator-cookie"
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: hc,
+		Plugins:         plugin.PluginSet{sdk.PluginModel: &rawPlugin{srv: &server{mode: *mode}}},
+		GRPCServer:      plugin.DefaultGRPCServer,
+	})
+}
