@@ -1,0 +1,358 @@
+package report
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/internal/store"
+)
+
+// chartQuery is the parsed projectIds/start/end of a chart request.
+type chartQuery struct {
+	ids        []string
+	start, end time.Time
+}
+
+func (s *server) chartQuery(r *http.Request, p *params) chartQuery {
+	q := r.URL.Query()
+	start, end := timeRange(q, p, s.opts.Clock.Now(), s.opts.MaxRange)
+	return chartQuery{ids: projectIDs(q), start: start, end: end}
+}
+
+// scoreHistory reads every score point of ids (all when empty) with
+// computed_at in [from, to], paging through the store with a time cursor:
+// the next page starts at the last instant read, skipping the points of
+// that instant already taken. A page holding a single instant cannot be
+// paged within, so the cursor moves 1 µs past it (store times have
+// microsecond precision) and truncated is set, since points beyond a page
+// at that instant may be missing. truncated is also set when MaxScanRows
+// is reached.
+func (s *server) scoreHistory(ctx context.Context, ids []string, from, to time.Time) (out []store.ModelScore, truncated bool, err error) {
+	page := s.opts.MaxPageSize
+	cursor := from
+	seen := map[string]bool{} // points taken at the cursor instant
+	key := func(ms store.ModelScore) string { return ms.ID + "|" + ms.ModelID }
+	for {
+		batch, err := s.opts.Store.ModelScoreHistory(ctx, ids, cursor, to, page)
+		if err != nil {
+			return nil, false, fmt.Errorf("reading model score history from %s to %s: %w", cursor.Format(TimeLayout), to.Format(TimeLayout), err)
+		}
+		for _, ms := range batch {
+			if !(ms.ComputedAt.Equal(cursor) && seen[key(ms)]) {
+				out = append(out, ms)
+			}
+		}
+		if len(batch) < page {
+			return out, truncated, nil
+		}
+		if len(out) >= s.opts.MaxScanRows {
+			return out, true, nil
+		}
+		last := batch[len(batch)-1].ComputedAt
+		if batch[0].ComputedAt.Equal(last) {
+			truncated = true
+			cursor, seen = last.Add(time.Microsecond), map[string]bool{}
+			continue
+		}
+		cursor, seen = last, map[string]bool{}
+		for _, ms := range batch {
+			if ms.ComputedAt.Equal(last) {
+				seen[key(ms)] = true
+			}
+		}
+	}
+}
+
+// scanPredictions reads every prediction matching q (Limit and Offset are
+// set here), page by page, up to MaxScanRows.
+func (s *server) scanPredictions(ctx context.Context, q store.PredictionQuery) (out []store.Prediction, truncated bool, err error) {
+	q.Limit = s.opts.MaxPageSize
+	seen := map[string]bool{}
+	for q.Offset = 0; ; q.Offset += q.Limit {
+		batch, err := s.opts.Store.ListPredictions(ctx, q)
+		if err != nil {
+			return nil, false, fmt.Errorf("listing predictions from %s to %s (offset %d): %w", q.From.Format(TimeLayout), q.To.Format(TimeLayout), q.Offset, err)
+		}
+		for _, p := range batch {
+			if !seen[p.ID] {
+				seen[p.ID] = true
+				out = append(out, p)
+			}
+		}
+		if len(batch) < q.Limit {
+			return out, false, nil
+		}
+		if len(out) >= s.opts.MaxScanRows {
+			return out, true, nil
+		}
+	}
+}
+
+// thin keeps at most max rows of one series, evenly spaced, always the
+// first and the last.
+func thin[T any](rows []T, max int) []T {
+	n := len(rows)
+	if n <= max || max <= 0 {
+		return rows
+	}
+	if max == 1 {
+		return rows[n-1:]
+	}
+	out := make([]T, 0, max)
+	for i := range max {
+		out = append(out, rows[i*(n-1)/(max-1)])
+	}
+	return out
+}
+
+// seriesRow is one chart row with its series key and sort keys.
+type seriesRow struct {
+	series string
+	at     time.Time
+	row    map[string]any
+}
+
+// finishSeries thins each series, orders rows by time then series key and
+// writes them, with X-Downsampled-From / X-Truncated headers when rows were
+// dropped.
+func (s *server) finishSeries(w http.ResponseWriter, rows []seriesRow, truncated bool) {
+	bySeries := map[string][]seriesRow{}
+	var order []string
+	for _, r := range rows {
+		if _, ok := bySeries[r.series]; !ok {
+			order = append(order, r.series)
+		}
+		bySeries[r.series] = append(bySeries[r.series], r)
+	}
+	kept := make([]seriesRow, 0, len(rows))
+	for _, k := range order {
+		kept = append(kept, thin(bySeries[k], s.opts.MaxSeriesPoints)...)
+	}
+	slices.SortStableFunc(kept, func(a, b seriesRow) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.series, b.series)
+	})
+	if len(kept) < len(rows) {
+		w.Header().Set("X-Downsampled-From", strconv.Itoa(len(rows)))
+	}
+	if truncated {
+		w.Header().Set("X-Truncated", "true")
+	}
+	out := make([]map[string]any, len(kept))
+	for i, r := range kept {
+		out[i] = r.row
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// modelsGlobal serves GET /reports/models/global: a time series, one flat
+// row per model per score point (model_scores, written at every
+// leaderboard rebuild) with performed_at (the point's computed_at) in
+// [start, end]. Row: model_id, model_name, cruncher_name, performed_at,
+// score_metrics, score_ranking, then score_<metric> for each metric
+// (score_recent, score_steady, score_anchor with the default aggregation).
+// Ordered by performed_at, then model_id.
+func (s *server) modelsGlobal(w http.ResponseWriter, r *http.Request) error {
+	var p params
+	cq := s.chartQuery(r, &p)
+	if err := p.err(); err != nil {
+		return err
+	}
+	idx, err := s.modelIndex(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.ctx(r)
+	defer cancel()
+	points, truncated, err := s.scoreHistory(ctx, cq.ids, cq.start, cq.end)
+	if err != nil {
+		return err
+	}
+	rows := make([]seriesRow, 0, len(points))
+	for _, ms := range points {
+		score, err := decodeScore(ms.Score)
+		if err != nil {
+			s.log.Warn("skipping malformed model score point", "model_id", ms.ModelID, "computed_at", ms.ComputedAt, "error", err)
+			continue
+		}
+		info := idx[ms.ModelID]
+		row := map[string]any{
+			"model_id":      ms.ModelID,
+			"model_name":    info.name,
+			"cruncher_name": info.cruncher,
+			"performed_at":  ts(ms.ComputedAt),
+			"score_metrics": score.Metrics,
+			"score_ranking": score.Ranking,
+		}
+		flattenMetrics(row, score.Metrics)
+		rows = append(rows, seriesRow{series: ms.ModelID, at: ms.ComputedAt, row: row})
+	}
+	s.finishSeries(w, rows, truncated)
+	return nil
+}
+
+// scopeObject decodes a scope; anything but a JSON object gives {}.
+func scopeObject(raw json.RawMessage) map[string]any {
+	var obj map[string]any
+	if t := bytes.TrimSpace(raw); len(t) > 0 {
+		if err := json.Unmarshal(t, &obj); err != nil || obj == nil {
+			return map[string]any{}
+		}
+	}
+	if obj == nil {
+		obj = map[string]any{}
+	}
+	return obj
+}
+
+// flattenScope copies the scope's top-level keys (asset, horizon, step, ...)
+// into row without replacing keys already set, and adds "subject" as an
+// alias of "asset" (the UI's filter name) when the scope has none.
+func flattenScope(row map[string]any, scope map[string]any) {
+	keys := make([]string, 0, len(scope))
+	for k := range scope {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if _, taken := row[k]; !taken && k != "" {
+			row[k] = scope[k]
+		}
+	}
+	if _, ok := row["subject"]; !ok {
+		if a, ok := scope["asset"]; ok {
+			row["subject"] = a
+		}
+	}
+}
+
+// modelsParams serves GET /reports/models/params: a time series per model
+// and scope_key. Each scored prediction with performed_at in [start, end]
+// gives one row whose window keys (Options.Windows, by default
+// score_recent / score_steady / score_anchor over 24 h / 72 h / 7 days) are
+// the mean of the successful non-null score values of the same model and
+// scope_key with performed_at in (performed_at - window, performed_at]
+// (null when there are none). Row: model_id, model_name, cruncher_name,
+// scope_key, param (= scope_key, the UI's default groupByProperty), scope,
+// the scope's keys flattened (asset, horizon, step, ... and subject = asset),
+// performed_at, score_value (this prediction's score or null),
+// score_metrics (window name without "score_" -> mean), the window keys,
+// and count (successful scores in the longest window). Ordered by
+// performed_at, then model_id and scope_key.
+func (s *server) modelsParams(w http.ResponseWriter, r *http.Request) error {
+	var p params
+	cq := s.chartQuery(r, &p)
+	if err := p.err(); err != nil {
+		return err
+	}
+	idx, err := s.modelIndex(r)
+	if err != nil {
+		return err
+	}
+	var longest time.Duration
+	for _, win := range s.opts.Windows {
+		longest = max(longest, win.Length)
+	}
+	ctx, cancel := s.ctx(r)
+	defer cancel()
+	preds, truncated, err := s.scanPredictions(ctx, store.PredictionQuery{
+		ModelIDs: cq.ids, From: cq.start.Add(-longest), To: cq.end, ScoredOnly: true,
+	})
+	if err != nil {
+		return err
+	}
+	groups := map[string][]store.Prediction{}
+	var order []string
+	for _, pr := range preds {
+		if pr.Score == nil {
+			continue
+		}
+		k := pr.ModelID + "\x00" + pr.ScopeKey
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], pr)
+	}
+	var rows []seriesRow
+	type acc struct {
+		lo       int
+		sum      float64
+		n        int
+		length   time.Duration
+		name     string
+		longest  bool
+		metricNm string
+	}
+	for _, k := range order {
+		g := groups[k]
+		accs := make([]acc, len(s.opts.Windows))
+		for i, win := range s.opts.Windows {
+			accs[i] = acc{length: win.Length, name: win.Name, longest: win.Length == longest, metricNm: strings.TrimPrefix(win.Name, "score_")}
+		}
+		for i, pr := range g {
+			ok := pr.Score.Success && pr.Score.Value != nil
+			for a := range accs {
+				if ok {
+					accs[a].sum += *pr.Score.Value
+					accs[a].n++
+				}
+				for accs[a].lo <= i && !g[accs[a].lo].PerformedAt.After(pr.PerformedAt.Add(-accs[a].length)) {
+					old := g[accs[a].lo]
+					if old.Score.Success && old.Score.Value != nil {
+						accs[a].sum -= *old.Score.Value
+						accs[a].n--
+					}
+					accs[a].lo++
+				}
+			}
+			if pr.PerformedAt.Before(cq.start) {
+				continue
+			}
+			info := idx[pr.ModelID]
+			scope := scopeObject(pr.Scope)
+			metrics := map[string]any{}
+			row := map[string]any{
+				"model_id":      pr.ModelID,
+				"model_name":    info.name,
+				"cruncher_name": info.cruncher,
+				"scope_key":     pr.ScopeKey,
+				"param":         pr.ScopeKey,
+				"scope":         scope,
+				"performed_at":  ts(pr.PerformedAt),
+				"score_value":   nil,
+				"score_metrics": metrics,
+				"count":         0,
+			}
+			if ok {
+				row["score_value"] = *pr.Score.Value
+			}
+			for _, a := range accs {
+				var mean any
+				if a.n > 0 {
+					mean = a.sum / float64(a.n)
+				}
+				metrics[a.metricNm] = mean
+				if _, taken := row[a.name]; !taken {
+					row[a.name] = mean
+				}
+				if a.longest {
+					row["count"] = a.n
+				}
+			}
+			flattenScope(row, scope)
+			rows = append(rows, seriesRow{series: k, at: pr.PerformedAt, row: row})
+		}
+	}
+	s.finishSeries(w, rows, truncated)
+	return nil
+}

@@ -1,0 +1,287 @@
+// Package report serves the read-only JSON report API that the report UI
+// (crunchdao/coordinator-webapp, see report-ui-contract.md) and operators
+// read: the report schema, models, leaderboard, chart time series,
+// predictions, feeds and checkpoints.
+//
+// Guarantees every endpoint keeps (report-ui-contract.md section 5):
+//   - list endpoints answer a top-level JSON array, never null and never
+//     with null elements;
+//   - every timestamp the API produces is RFC 3339 in UTC with a "Z" suffix
+//     and millisecond precision ("2026-11-30T08:01:45.123Z"), the form
+//     JavaScript's Date.toISOString produces (challenge- or feed-supplied
+//     JSON passed through unchanged, such as score_payload, feed values and
+//     meta, is not rewritten);
+//   - chart endpoints answer flat rows (one per model per point in time);
+//   - errors are JSON: {"error": "...", "detail": [{"param": ..., "problem": ...}]}
+//     with 400 (bad query parameter), 404 (unknown path), 405 (not GET),
+//     503 (database unavailable or not migrated) or 500.
+//
+// Common query parameters of the chart and prediction endpoints
+// (/reports/models/global, /reports/models/params, /reports/predictions):
+//   - projectIds: model ids, comma-separated and/or repeated; parts are
+//     trimmed, empty parts dropped, duplicates removed. An empty list means
+//     all models.
+//   - start, end: ISO-8601 / RFC 3339 with optional fractional seconds and
+//     "Z" or an offset (a naive time is read as UTC; a "+" turned into a
+//     space by form decoding is restored), a plain date, or epoch seconds.
+//     Defaults: end = now, start = end - 24 h. end before start, or a range
+//     longer than Options.MaxRange, is a 400.
+//
+// The API is read-only, needs no authentication and allows any origin
+// (Access-Control-Allow-Origin: *), since the UI may run on another port.
+package report
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/crunch-coordinator/coordinator/host"
+	"github.com/crunch-coordinator/coordinator/internal/clock"
+	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/sdk"
+)
+
+// Defaults applied by New to zero-valued Options fields.
+const (
+	// DefaultMaxPageSize is the largest page (rows per store call and the
+	// largest accepted limit on /reports/predictions).
+	DefaultMaxPageSize = 1000
+	// DefaultMaxRange is the longest accepted start..end range.
+	DefaultMaxRange = 31 * 24 * time.Hour
+	// DefaultRange is the range used when start is absent (start = end - 24 h).
+	DefaultRange = 24 * time.Hour
+	// DefaultMaxScanRows bounds how many store rows one chart request reads.
+	DefaultMaxScanRows = 200_000
+	// DefaultMaxSeriesPoints bounds the points of one chart series (one
+	// model, or one model and scope); longer series are thinned evenly,
+	// always keeping the first and the last point.
+	DefaultMaxSeriesPoints = 1000
+	// DefaultQueryTimeout is the deadline of the store calls of one request.
+	DefaultQueryTimeout = 10 * time.Second
+	// DefaultCheckpointKind is the checkpoint kind /reports/checkpoints lists
+	// when the request names none.
+	DefaultCheckpointKind = "emission"
+)
+
+// Store is the subset of store.Store the report API reads. Both
+// internal/store implementations satisfy it.
+type Store interface {
+	ListModels(ctx context.Context) ([]store.Model, error)
+	LatestLeaderboard(ctx context.Context) (store.Leaderboard, error)
+	ModelScoreHistory(ctx context.Context, modelIDs []string, from, to time.Time, limit int) ([]store.ModelScore, error)
+	ListPredictions(ctx context.Context, q store.PredictionQuery) ([]store.Prediction, error)
+	CountPredictions(ctx context.Context, status string) (int64, error)
+	FeedSummaries(ctx context.Context) ([]store.FeedSummary, error)
+	QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]store.MarketRecord, error)
+	ListCheckpoints(ctx context.Context, kind string, limit int) ([]store.Checkpoint, error)
+	Ping(ctx context.Context) error
+	Backend() string
+}
+
+// FeedHealth is the live state of one configured feed as the feed worker
+// sees it. LastEventAt is the event time (UTC) of the newest record
+// received; zero when none yet. LastError is the last poll error ("" = none).
+type FeedHealth struct {
+	Provider    string
+	Asset       string
+	Kind        string
+	Granularity string
+	Stale       bool
+	LastError   string
+	LastEventAt time.Time
+}
+
+// Window is one rolling-mean window of /reports/models/params: the row key
+// (e.g. "score_recent") and its length.
+type Window struct {
+	Name   string
+	Length time.Duration
+}
+
+// DefaultWindows are the runtime's default aggregation windows
+// (reference-system.md 8.6): recent 24 h, steady 72 h, anchor 7 days.
+var DefaultWindows = []Window{
+	{Name: "score_recent", Length: 24 * time.Hour},
+	{Name: "score_steady", Length: 72 * time.Hour},
+	{Name: "score_anchor", Length: 7 * 24 * time.Hour},
+}
+
+// Options configures the report API. Store is required; every other field
+// has a default.
+type Options struct {
+	// Store is read by every data endpoint. Required.
+	Store Store
+	// Schema is the validated report schema of the challenge, served by
+	// /reports/schema. Nil lists are served as []. A column of type MODEL
+	// is served as PROJECT (what the current UI knows) unless
+	// KeepModelColumnType is set.
+	Schema sdk.ReportSchema
+	// KeepModelColumnType serves MODEL columns unchanged, for UI versions
+	// before 2026-03-18.
+	KeepModelColumnType bool
+	// FeedHealth returns the live feed states (nil: none known).
+	FeedHealth func() []FeedHealth
+	// ModelStates returns the supervisor's view of the model plugins (nil:
+	// none known; model status is then "unknown").
+	ModelStates func() []host.ModelState
+	// Clock gives "now" for default ranges and staleness (default clock.Wall).
+	Clock clock.Clock
+	// Logger receives the debug request log and store errors (default: null).
+	Logger hclog.Logger
+	// MaxPageSize: default DefaultMaxPageSize.
+	MaxPageSize int
+	// MaxRange: default DefaultMaxRange.
+	MaxRange time.Duration
+	// MaxScanRows: default DefaultMaxScanRows.
+	MaxScanRows int
+	// MaxSeriesPoints: default DefaultMaxSeriesPoints.
+	MaxSeriesPoints int
+	// QueryTimeout: default DefaultQueryTimeout.
+	QueryTimeout time.Duration
+	// Windows are the rolling windows of /reports/models/params (default
+	// DefaultWindows).
+	Windows []Window
+	// CheckpointKind: default DefaultCheckpointKind.
+	CheckpointKind string
+	// FeedStaleAfter is the minimum staleness bound used when a feed has no
+	// FeedHealth entry: a feed is stale when its watermark is older than
+	// max(FeedStaleAfter, 6 x granularity) (default 120 s, the UI's rule).
+	FeedStaleAfter time.Duration
+}
+
+type server struct {
+	opts Options
+	log  hclog.Logger
+	lb   lbCache
+}
+
+// New returns the report API handler (GET and HEAD only). It panics if
+// opts.Store is nil, a programming error.
+func New(opts Options) http.Handler {
+	if opts.Store == nil {
+		panic("report.New: Options.Store is nil")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Wall{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.MaxPageSize <= 0 {
+		opts.MaxPageSize = DefaultMaxPageSize
+	}
+	if opts.MaxRange <= 0 {
+		opts.MaxRange = DefaultMaxRange
+	}
+	if opts.MaxScanRows <= 0 {
+		opts.MaxScanRows = DefaultMaxScanRows
+	}
+	if opts.MaxSeriesPoints <= 0 {
+		opts.MaxSeriesPoints = DefaultMaxSeriesPoints
+	}
+	if opts.QueryTimeout <= 0 {
+		opts.QueryTimeout = DefaultQueryTimeout
+	}
+	if len(opts.Windows) == 0 {
+		opts.Windows = DefaultWindows
+	}
+	if opts.CheckpointKind == "" {
+		opts.CheckpointKind = DefaultCheckpointKind
+	}
+	if opts.FeedStaleAfter <= 0 {
+		opts.FeedStaleAfter = 120 * time.Second
+	}
+	s := &server{opts: opts, log: opts.Logger.Named("report")}
+
+	routes := []struct {
+		path string
+		h    func(w http.ResponseWriter, r *http.Request) error
+	}{
+		{"/healthz", s.healthz},
+		{"/reports/schema", s.schema},
+		{"/reports/schema/leaderboard-columns", s.schemaColumns},
+		{"/reports/schema/metrics-widgets", s.schemaWidgets},
+		{"/reports/models", s.models},
+		{"/reports/leaderboard", s.leaderboard},
+		{"/reports/models/global", s.modelsGlobal},
+		{"/reports/models/params", s.modelsParams},
+		{"/reports/predictions", s.predictions},
+		{"/reports/feeds", s.feeds},
+		{"/reports/feeds/tail", s.feedsTail},
+		{"/reports/checkpoints", s.checkpoints},
+	}
+	mux := http.NewServeMux()
+	for _, rt := range routes {
+		h := rt.h
+		mux.HandleFunc("GET "+rt.path, func(w http.ResponseWriter, r *http.Request) {
+			if err := h(w, r); err != nil {
+				s.writeErr(w, r, err)
+			}
+		})
+		// Same path, any other method: the GET pattern is more specific, so
+		// this only sees non-GET requests.
+		mux.HandleFunc(rt.path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSON(w, http.StatusMethodNotAllowed, errorBody{
+				Error:  fmt.Sprintf("method %s not allowed on %s: the report API is read-only (GET)", r.Method, r.URL.Path),
+				Detail: []problem{},
+			})
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody{
+			Error:  fmt.Sprintf("no report endpoint at %s", r.URL.Path),
+			Detail: []problem{},
+		})
+	})
+	return s.middleware(mux)
+}
+
+// statusRecorder remembers the status code for the request log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// middleware adds CORS headers, answers CORS preflights, recovers panics as
+// 500 JSON and logs each request at debug level.
+func (s *server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Expose-Headers", "X-Next-Offset, X-Downsampled-From, X-Truncated")
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("report handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+				writeJSON(rec, http.StatusInternalServerError, errorBody{Error: "internal error", Detail: []problem{}})
+			}
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
+				"status", rec.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+		}()
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "*")
+			h.Set("Access-Control-Max-Age", "600")
+			rec.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// ctx returns the request context bounded by the query timeout.
+func (s *server) ctx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), s.opts.QueryTimeout)
+}
