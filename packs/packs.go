@@ -1,0 +1,292 @@
+// Package packs embeds the built-in scaffold packs used by `coordinator init`.
+//
+// Layout of the embedded tree (adding a pack = adding a folder, nothing else):
+//
+//	<id>/pack.json                  the pack definition (see [Pack])
+//	<id>/templates/<scope>/...      optional templates overriding the shared set
+//	templates/<template_set>/<scope>/...   shared Go text/template files
+//
+// Template files end in ".tmpl" (the suffix is removed when rendering; it
+// also keeps Go templates out of this module's build). The first path
+// segment under a template set is the scope: "workspace" (workspace root),
+// "challenge" (crunch-<name>/) or "node" (crunch-node-<name>/).
+package packs
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/crunch-coordinator/coordinator/internal/schedule"
+	"github.com/crunch-coordinator/coordinator/sdk"
+)
+
+//go:embed all:*
+var embedded embed.FS
+
+// FS returns the embedded pack tree (read-only).
+func FS() fs.FS { return embedded }
+
+// Callable wiring values in pack.json, spec files and config/callables.env.
+const (
+	// WiringChallenge means the hook is served by the challenge plugin, whose
+	// Describe must list the callable.
+	WiringChallenge = "challenge"
+	// WiringDefault means the coordinator's built-in default is used.
+	WiringDefault = "default"
+)
+
+// Hook is one callable hook: its env var name in callables.env and the SDK
+// callable name.
+type Hook struct {
+	Env      string
+	Callable string
+}
+
+// Hooks lists the ten hooks in canonical order (workspace contract).
+var Hooks = []Hook{
+	{"INFERENCE_INPUT_BUILDER", sdk.CallableBuildInferenceInput},
+	{"INFERENCE_OUTPUT_VALIDATOR", sdk.CallableValidateInferenceOutput},
+	{"SCORING_FUNCTION", sdk.CallableScorePredictions},
+	{"MODEL_SCORE_AGGREGATOR", sdk.CallableAggregateModelScores},
+	{"REPORT_SCHEMA_PROVIDER", sdk.CallableReportSchema},
+	{"LEADERBOARD_RANKER", sdk.CallableRankLeaderboard},
+	{"RAW_INPUT_PROVIDER", sdk.CallableProvideRawInput},
+	{"GROUND_TRUTH_RESOLVER", sdk.CallableResolveGroundTruth},
+	{"PREDICTION_SCOPE_BUILDER", sdk.CallableBuildPredictionScope},
+	{"PREDICT_CALL_BUILDER", sdk.CallableBuildPredictCall},
+}
+
+// HookEnvNames returns the hook env var names, sorted, for error messages.
+func HookEnvNames() []string {
+	out := make([]string, len(Hooks))
+	for i, h := range Hooks {
+		out[i] = h.Env
+	}
+	sort.Strings(out)
+	return out
+}
+
+// IsHook reports whether env is one of the ten hook env var names.
+func IsHook(env string) bool {
+	for _, h := range Hooks {
+		if h.Env == env {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidateWiring checks one hook wiring value: "challenge" or "default".
+// Required callables (sdk.RequiredCallables) must be "challenge".
+func ValidateWiring(env, value string) error {
+	if !IsHook(env) {
+		return fmt.Errorf("unknown callable key %q (allowed: %s)", env, strings.Join(HookEnvNames(), ", "))
+	}
+	switch value {
+	case WiringChallenge:
+		return nil
+	case WiringDefault:
+		for _, h := range Hooks {
+			if h.Env == env {
+				for _, req := range sdk.RequiredCallables {
+					if req == h.Callable {
+						return fmt.Errorf("%s: %s has no coordinator default; expected %q, found %q", env, h.Callable, WiringChallenge, value)
+					}
+				}
+			}
+		}
+		return nil
+	default:
+		return fmt.Errorf("%s: expected %q or %q, found %q", env, WiringChallenge, WiringDefault, value)
+	}
+}
+
+// Pack is one parsed pack.json.
+type Pack struct {
+	// ID is the pack id (the folder name; lowercase slug).
+	ID string
+	// Description is printed by `coordinator init --list-packs`.
+	Description string
+	// TemplateSet names templates/<TemplateSet>/ (default "default").
+	TemplateSet string
+	// CheckpointIntervalSeconds is the CHECKPOINT_INTERVAL_SECONDS value (> 0).
+	CheckpointIntervalSeconds int
+	// Callables maps each of the ten hook env vars to "challenge" or "default".
+	Callables map[string]string
+	// ScheduledPredictionConfigs is the schedule list as written in pack.json
+	// (validated with internal/schedule.Parse).
+	ScheduledPredictionConfigs json.RawMessage
+}
+
+var packKeys = map[string]bool{"id": true, "description": true, "template_set": true, "checkpoint_interval_seconds": true, "callables": true, "scheduled_prediction_configs": true}
+
+// Parse parses and validates one pack.json strictly. dir is the pack's
+// folder name, which must equal the id. Errors name the file and field.
+func Parse(dir string, b []byte) (Pack, error) {
+	file := dir + "/pack.json"
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil || raw == nil {
+		return Pack{}, fmt.Errorf("%s: expected a JSON object: %v", file, err)
+	}
+	for k := range raw {
+		if !packKeys[k] {
+			return Pack{}, fmt.Errorf("%s: unknown key %q (allowed: callables, checkpoint_interval_seconds, description, id, scheduled_prediction_configs, template_set)", file, k)
+		}
+	}
+	p := Pack{TemplateSet: "default", CheckpointIntervalSeconds: 60}
+	if err := field(raw, "id", &p.ID); err != nil {
+		return Pack{}, fmt.Errorf("%s: %w", file, err)
+	}
+	if p.ID == "" || p.ID != dir {
+		return Pack{}, fmt.Errorf("%s: id: expected the folder name %q, found %q", file, dir, p.ID)
+	}
+	if err := field(raw, "description", &p.Description); err != nil {
+		return Pack{}, fmt.Errorf("%s: %w", file, err)
+	}
+	if err := field(raw, "template_set", &p.TemplateSet); err != nil {
+		return Pack{}, fmt.Errorf("%s: %w", file, err)
+	}
+	if p.TemplateSet == "" || strings.ContainsAny(p.TemplateSet, `/\.`) {
+		return Pack{}, fmt.Errorf("%s: template_set: expected a folder name under templates/, found %q", file, p.TemplateSet)
+	}
+	if err := field(raw, "checkpoint_interval_seconds", &p.CheckpointIntervalSeconds); err != nil {
+		return Pack{}, fmt.Errorf("%s: %w", file, err)
+	}
+	if p.CheckpointIntervalSeconds <= 0 {
+		return Pack{}, fmt.Errorf("%s: checkpoint_interval_seconds: expected an integer > 0, found %d", file, p.CheckpointIntervalSeconds)
+	}
+	if err := field(raw, "callables", &p.Callables); err != nil {
+		return Pack{}, fmt.Errorf("%s: %w", file, err)
+	}
+	for _, h := range Hooks {
+		v, ok := p.Callables[h.Env]
+		if !ok {
+			return Pack{}, fmt.Errorf("%s: callables: missing required key %s (all ten hooks must be wired)", file, h.Env)
+		}
+		if err := ValidateWiring(h.Env, v); err != nil {
+			return Pack{}, fmt.Errorf("%s: callables.%w", file, err)
+		}
+	}
+	for k := range p.Callables {
+		if !IsHook(k) {
+			return Pack{}, fmt.Errorf("%s: callables: unknown key %q (allowed: %s)", file, k, strings.Join(HookEnvNames(), ", "))
+		}
+	}
+	sched, ok := raw["scheduled_prediction_configs"]
+	if !ok {
+		return Pack{}, fmt.Errorf("%s: scheduled_prediction_configs: required non-empty list", file)
+	}
+	if _, err := schedule.Parse(sched); err != nil {
+		return Pack{}, fmt.Errorf("%s: scheduled_prediction_configs: %w", file, err)
+	}
+	p.ScheduledPredictionConfigs = sched
+	return p, nil
+}
+
+func field(raw map[string]json.RawMessage, key string, dst any) error {
+	v, ok := raw[key]
+	if !ok || string(v) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(v, dst); err != nil {
+		return fmt.Errorf("%s: expected %s: %v", key, typeName(dst), err)
+	}
+	return nil
+}
+
+func typeName(dst any) string {
+	switch dst.(type) {
+	case *string:
+		return "a string"
+	case *int:
+		return "an integer"
+	case *map[string]string:
+		return "an object of strings"
+	}
+	return fmt.Sprintf("%T", dst)
+}
+
+// Load discovers every <dir>/pack.json in fsys, parses it and checks that
+// its template set exists. The result is sorted by id. Any invalid pack is
+// an error naming its file.
+func Load(fsys fs.FS) ([]Pack, error) {
+	matches, err := fs.Glob(fsys, "*/pack.json")
+	if err != nil {
+		return nil, fmt.Errorf("list packs: %w", err)
+	}
+	sort.Strings(matches)
+	out := make([]Pack, 0, len(matches))
+	for _, m := range matches {
+		b, err := fs.ReadFile(fsys, m)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", m, err)
+		}
+		p, err := Parse(path.Dir(m), b)
+		if err != nil {
+			return nil, err
+		}
+		if st, err := fs.Stat(fsys, path.Join("templates", p.TemplateSet)); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("%s: template_set: templates/%s/ not found", m, p.TemplateSet)
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no packs found (expected <id>/pack.json folders)")
+	}
+	return out, nil
+}
+
+// Builtin loads the embedded packs.
+func Builtin() ([]Pack, error) { return Load(embedded) }
+
+// Find returns the pack with id from list, or an error listing the allowed
+// ids.
+func Find(list []Pack, id string) (Pack, error) {
+	ids := make([]string, 0, len(list))
+	for _, p := range list {
+		if p.ID == id {
+			return p, nil
+		}
+		ids = append(ids, p.ID)
+	}
+	return Pack{}, fmt.Errorf("unknown pack %q (allowed packs: %s)", id, strings.Join(ids, ", "))
+}
+
+// TemplateFiles returns the templates of pack p in fsys: every *.tmpl file
+// under templates/<template_set>/, overlaid by the pack's own <id>/templates/.
+// Keys are slash paths relative to the set (scope first, ".tmpl" kept);
+// values are the template texts.
+func TemplateFiles(fsys fs.FS, p Pack) (map[string]string, error) {
+	out := map[string]string{}
+	for _, root := range []string{path.Join("templates", p.TemplateSet), path.Join(p.ID, "templates")} {
+		if _, err := fs.Stat(fsys, root); err != nil {
+			continue // the pack's own override folder is optional
+		}
+		err := fs.WalkDir(fsys, root, func(name string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() || !strings.HasSuffix(name, ".tmpl") {
+				return nil
+			}
+			b, err := fs.ReadFile(fsys, name)
+			if err != nil {
+				return err
+			}
+			out[strings.TrimPrefix(name, root+"/")] = string(b)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read templates of pack %s under %s: %w", p.ID, root, err)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("pack %s: no *.tmpl files under templates/%s/", p.ID, p.TemplateSet)
+	}
+	return out, nil
+}
