@@ -15,6 +15,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,9 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
+
+// defaultMaxConns is the pool size when the URL has no pool_max_conns.
+const defaultMaxConns = 10
 
 // Store is the PostgreSQL implementation of store.Store. It is safe for
 // concurrent use; each Store owns one connection pool.
@@ -33,8 +37,10 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Open parses url (a postgres:// URL or key=value DSN understood by pgx),
-// creates a connection pool and pings the database within ctx. Errors name
+// Open parses url (a postgres:// URL or key=value DSN understood by pgx,
+// including pool_max_conns (default 10) and runtime parameters such as
+// search_path), creates a connection pool and pings the database within
+// ctx (connect_timeout defaults to 10 s). Errors name
 // the URL with its password redacted; a refused or lost connection wraps
 // store.ErrUnavailable, a wrong password or unknown database does not (it
 // will not fix itself). Open does not check or apply migrations: call
@@ -44,6 +50,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: parse database URL %s: %w: %w", red, store.ErrInvalidValue, scrub(err, url))
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgxpool's default (max(4, NumCPU)) is tight once a leader lock
+		// holds a connection while its work runs queries on others.
+		cfg.MaxConns = defaultMaxConns
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
