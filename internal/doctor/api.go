@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // apiChecks are the endpoints probed on a running node and the JSON shape
@@ -115,4 +117,62 @@ func abbreviate(b []byte) string {
 		s = s[:120] + "…"
 	}
 	return s
+}
+
+// VerifyNode is the end-to-end check `coordinator dev` runs once the node
+// is up: every API check of doctor, plus a non-empty leaderboard in which
+// every row is ranked and at least one scored prediction in the API's
+// default window (the last 24 hours of the node's clock). The results say
+// what is missing.
+func VerifyNode(ctx context.Context, client *http.Client, base string) []Result {
+	if client == nil {
+		client = &http.Client{Timeout: 5 * time.Second}
+	}
+	base = strings.TrimRight(base, "/")
+	running, out := checkAPI(ctx, Options{HTTPClient: client, APIExplicit: true}, base)
+	if !running {
+		return out
+	}
+	get := func(path string, v any) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			return fmt.Errorf("HTTP %d: %s", resp.StatusCode, abbreviate(b))
+		}
+		return json.NewDecoder(resp.Body).Decode(v)
+	}
+	var lb []map[string]any
+	switch err := get("/reports/leaderboard", &lb); {
+	case err != nil:
+		out = append(out, Result{Group: "e2e", Check: "leaderboard", Status: Fail, Where: base + "/reports/leaderboard", Message: err.Error(), Fix: "see the node's log"})
+	case len(lb) == 0:
+		out = append(out, Result{Group: "e2e", Check: "leaderboard", Status: Fail, Where: base + "/reports/leaderboard", Message: "empty: no leaderboard has been built",
+			Fix: "let the node run past the first horizon (predictions must resolve and be scored), or check the score worker's log lines"})
+	default:
+		out = append(out, Result{Group: "e2e", Check: "leaderboard", Status: Pass, Message: fmt.Sprintf("%d models ranked", len(lb))})
+	}
+	var preds []map[string]any
+	if err := get("/reports/predictions?status=SUCCESS&limit=1000", &preds); err != nil {
+		out = append(out, Result{Group: "e2e", Check: "scored predictions", Status: Fail, Where: base + "/reports/predictions", Message: err.Error(), Fix: "see the node's log"})
+		return out
+	}
+	scored := 0
+	for _, p := range preds {
+		if v, ok := p["score_value"].(float64); ok && !math.IsNaN(v) {
+			scored++
+		}
+	}
+	if scored == 0 {
+		out = append(out, Result{Group: "e2e", Check: "scored predictions", Status: Fail, Where: base + "/reports/predictions",
+			Message: fmt.Sprintf("%d successful predictions, none scored yet", len(preds)),
+			Fix:     "predictions are scored once resolvable_at has passed and ground truth exists; check the feed and the ground-truth resolver"})
+	} else {
+		out = append(out, Result{Group: "e2e", Check: "scored predictions", Status: Pass, Message: fmt.Sprintf("%d scored in the first page", scored)})
+	}
+	return out
 }

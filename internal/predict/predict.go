@@ -327,7 +327,7 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	res.Timing.Total = time.Since(start)
 	res.Inserted = inserted
 	res.ModelsWritten = len(models)
-	w.log.Info("predict cycle stored", "now", now, "due", res.Due, "predictions", len(preds), "inserted", inserted,
+	w.log.Debug("predict cycle stored", "now", now, "due", res.Due, "predictions", len(preds), "inserted", inserted,
 		"by_status", res.ByStatus, "total", res.Timing.Total)
 	return res, nil
 }

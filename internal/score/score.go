@@ -235,7 +235,7 @@ func (w *Worker) Score(ctx context.Context) (ScoreResult, error) {
 	}
 	res.Elapsed = time.Since(start)
 	if res.Claimed > 0 {
-		w.log.Info("score cycle", "now", now, "claimed", res.Claimed, "scored", res.Scored, "score_failed", res.ScoreFailed,
+		w.log.Debug("score cycle", "now", now, "claimed", res.Claimed, "scored", res.Scored, "score_failed", res.ScoreFailed,
 			"unresolved", res.Unresolved, "waiting", res.Waiting, "elapsed", res.Elapsed)
 	}
 	return res, nil

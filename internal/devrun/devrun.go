@@ -1,0 +1,466 @@
+// Package devrun is `coordinator dev`: run a whole competition node locally
+// from a workspace with one command. It loads the workspace, opens and
+// migrates the store (embedded SQLite by default), builds the challenge and
+// model plugins, starts the node (plugins, workers, report API), replays
+// real candles on a simulated clock or follows a live feed, verifies the
+// result end to end and prints the leaderboard.
+package devrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/mod/modfile"
+
+	"github.com/crunch-coordinator/coordinator/internal/clock"
+	"github.com/crunch-coordinator/coordinator/internal/config"
+	"github.com/crunch-coordinator/coordinator/internal/doctor"
+	"github.com/crunch-coordinator/coordinator/internal/feed"
+	"github.com/crunch-coordinator/coordinator/internal/feed/providers"
+	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
+	"github.com/crunch-coordinator/coordinator/internal/node"
+	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
+	"github.com/crunch-coordinator/coordinator/internal/report"
+	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
+)
+
+// Feed names accepted by --feed.
+const (
+	FeedPyth    = "pyth"
+	FeedBinance = "binance"
+	FeedReplay  = "replay"
+)
+
+// Options are dev's flags and IO.
+type Options struct {
+	NodeDir    string
+	Feed       string // pyth (default), binance or replay
+	ReplayFile string
+	// Speed: simulated seconds per wall second in replay; 0 = as fast as possible.
+	Speed           float64
+	From, Until     time.Time
+	DBURL           string
+	APIAddr         string
+	SkipBuild       bool
+	SkipE2E         bool
+	TailLogs        bool
+	ExitAfterVerify bool
+	// VerifyTimeout bounds the live end-to-end wait (default 10 min).
+	VerifyTimeout time.Duration
+	Getenv        func(string) string
+	Out, ErrOut   io.Writer
+	IsTerminal    bool
+}
+
+// ErrVerifyFailed is returned (wrapped) when the end-to-end check fails.
+var ErrVerifyFailed = errors.New("end-to-end verification failed")
+
+// Run runs dev until ctx is done (or, with ExitAfterVerify, until the
+// verification is done). Plugins are stopped before it returns.
+func Run(ctx context.Context, o Options) error {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Feed == "" {
+		o.Feed = FeedPyth
+	}
+	p := printer{out: o.Out}
+	ws, err := config.LoadWorkspace(o.NodeDir, o.Getenv)
+	if err != nil {
+		return fmt.Errorf("workspace %s has configuration errors (run `coordinator doctor` for fixes):\n%w", o.NodeDir, err)
+	}
+	if o.APIAddr != "" {
+		ws.Settings.APIAddr = o.APIAddr
+	}
+	dbURL := o.DBURL
+	if dbURL == "" {
+		dbURL = ws.DatabaseURL()
+	}
+	stateDir := filepath.Join(ws.NodeDir, config.StateDir)
+	logDir := filepath.Join(ws.NodeDir, doctor.LogDir)
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", logDir, err)
+	}
+	logFile, err := os.OpenFile(filepath.Join(logDir, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open node log: %w", err)
+	}
+	defer logFile.Close()
+	log := newLogger(ws.Settings, logFile, o)
+
+	feedCfg, rp, err := feedConfig(ws, o)
+	if err != nil {
+		return err
+	}
+
+	// Store.
+	st, err := dburl.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate %s: %w", dburl.Redact(dbURL), err)
+	}
+	cur, _, _ := st.SchemaVersion(ctx)
+	p.linef("store     %s %s (schema v%d)", st.Backend(), dburl.Redact(dbURL), cur)
+
+	// Plugins.
+	bins, err := buildPlugins(ctx, ws, stateDir, o, p)
+	if err != nil {
+		return err
+	}
+
+	// Clock and feed.
+	var clk clock.Clock = clock.Wall{}
+	var sim *clock.Simulated
+	var poller *feed.Poller
+	if rp != nil {
+		start := o.From
+		if start.IsZero() {
+			start = rp.First()
+		}
+		sim = clock.NewSimulated(start)
+		clk = sim
+	}
+	cfg := node.Config{
+		Workspace: ws, Store: st, Clock: clk, Logger: log,
+		ChallengeBinary: bins.challenge, ModelBinaries: bins.models, Feed: feedCfg,
+		PluginEnv: []string{"COORDINATOR_PLUGIN_LOG_LEVEL=" + ws.Settings.LogLevel},
+	}
+	if rp == nil {
+		prov, err := providers.New(feedCfg, providers.Options{Clock: clk})
+		if err != nil {
+			return err
+		}
+		poller, err = feed.NewPoller(feedCfg.PollerOptions(prov, st, clk, log.Named("feed")))
+		if err != nil {
+			return err
+		}
+		cfg.Freshness = poller
+		cfg.FeedHealth = func() []report.FeedHealth { return reportHealth(poller.Health()) }
+	}
+	p.linef("starting  challenge plugin and %d model plugins", len(ws.Models))
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+
+	// Report API.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stop()
+	addrc := make(chan net.Addr, 1)
+	apiErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		apiErr <- n.ListenAndServe(runCtx, ws.Settings.APIAddr, func(a net.Addr) { addrc <- a })
+	}()
+	var apiURL string
+	select {
+	case a := <-addrc:
+		apiURL = "http://" + a.String()
+	case err := <-apiErr:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p.linef("api       %s", apiURL)
+	printModels(p, n)
+
+	// Run.
+	var verify []doctor.Result
+	if rp != nil {
+		res, err := runReplay(runCtx, n, rp, sim, o, p)
+		if err != nil {
+			return err
+		}
+		p.linef("replayed  %d candles to %s: %d predict cycles, %d predictions, %d scored, %d failed cycles",
+			res.Candles, res.SimTime.Format(time.RFC3339), res.Cycles, res.Predictions, res.Scored, res.CycleErrors)
+		if !o.SkipE2E {
+			verify = doctor.VerifyNode(ctx, nil, apiURL)
+		}
+	} else {
+		wg.Add(2)
+		go func() { defer wg.Done(); _ = poller.Run(runCtx) }()
+		go func() { defer wg.Done(); _ = n.RunWorkers(runCtx) }()
+		stopStatus := startLiveStatus(runCtx, n, o, p)
+		defer stopStatus()
+		if !o.SkipE2E {
+			verify, err = waitVerified(runCtx, apiURL, o.VerifyTimeout, p)
+			if err != nil {
+				return err
+			}
+		}
+	}
+	printModels(p, n)
+	verified := true
+	if !o.SkipE2E {
+		verified = printVerify(p, verify)
+		printLeaderboard(ctx, p, apiURL)
+	}
+	if o.ExitAfterVerify {
+		if !verified {
+			return fmt.Errorf("%w: see the failed checks above and %s", ErrVerifyFailed, filepath.Join(logDir, "node.log"))
+		}
+		return nil
+	}
+	if rp != nil {
+		p.linef("replay done; the report API stays up at %s until Ctrl-C", apiURL)
+	} else {
+		p.linef("running; Ctrl-C stops the node")
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-apiErr:
+		if err != nil {
+			return err
+		}
+	}
+	p.linef("stopping  (finishing the in-flight cycle, stopping plugins)")
+	return nil
+}
+
+// feedConfig builds the feed settings: --feed overrides FEED_PROVIDER; when
+// it names another provider than .local.env, FEED_KIND and FEED_GRANULARITY
+// follow the new provider's defaults. Replay opens and validates the CSV.
+func feedConfig(ws *config.Workspace, o Options) (feed.Config, *replay.Replay, error) {
+	env := map[string]string{}
+	for k, v := range ws.Settings.Env {
+		env[k] = v
+	}
+	switch o.Feed {
+	case FeedPyth, FeedBinance, FeedReplay:
+	default:
+		return feed.Config{}, nil, fmt.Errorf("--feed: expected pyth, binance or replay, found %q", o.Feed)
+	}
+	if !strings.EqualFold(strings.TrimSpace(env["FEED_PROVIDER"]), o.Feed) {
+		delete(env, "FEED_KIND")
+		delete(env, "FEED_GRANULARITY")
+	}
+	env["FEED_PROVIDER"] = o.Feed
+	var rp *replay.Replay
+	if o.Feed == FeedReplay {
+		if o.ReplayFile == "" {
+			return feed.Config{}, nil, errors.New("--feed replay needs --replay-file FILE (a CSV of candles: open_time,open,high,low,close,volume)")
+		}
+		env["FEED_REPLAY_FILE"] = o.ReplayFile
+		delete(env, "FEED_KIND")
+		delete(env, "FEED_GRANULARITY")
+	}
+	cfg, err := feed.ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		return cfg, nil, err
+	}
+	if o.Feed == FeedReplay {
+		asset := "BTC"
+		if len(cfg.Assets) > 0 {
+			asset = cfg.Assets[0]
+		}
+		rp, err = replay.Open(o.ReplayFile, asset)
+		if err != nil {
+			return cfg, nil, err
+		}
+		cfg.Granularity = rp.Granularity()
+	}
+	return cfg, rp, nil
+}
+
+type builtPlugins struct {
+	challenge string
+	models    map[string]string
+}
+
+// buildPlugins builds (or, with SkipBuild, finds) every plugin binary under
+// <node>/.coordinator/bin.
+func buildPlugins(ctx context.Context, ws *config.Workspace, stateDir string, o Options, p printer) (builtPlugins, error) {
+	binDir := filepath.Join(stateDir, "bin")
+	out := builtPlugins{challenge: filepath.Join(binDir, "challenge"), models: map[string]string{}}
+	targets := []pluginbuild.Target{{Name: "challenge", Dir: ws.Callables.ChallengePlugin, Out: out.challenge}}
+	for _, m := range ws.Models {
+		bin := filepath.Join(binDir, "models", m.ID)
+		out.models[m.ID] = bin
+		targets = append(targets, pluginbuild.Target{Name: "model " + m.ID, Dir: m.Path, Out: bin})
+	}
+	if o.SkipBuild {
+		for _, t := range targets {
+			if _, err := os.Stat(t.Out); err != nil {
+				return out, fmt.Errorf("--skip-build: %s has no built binary at %s; run once without --skip-build", t.Name, t.Out)
+			}
+		}
+		p.linef("build     skipped (--skip-build)")
+		return out, nil
+	}
+	root := filepath.Dir(ws.NodeDir)
+	roots := append([]string{root}, workUses(root)...)
+	err := pluginbuild.Build(ctx, targets, pluginbuild.Options{
+		WorkDir: root, Roots: roots, Env: []string{"GOFLAGS="},
+		Progress: func(e pluginbuild.Event) {
+			switch e.Phase {
+			case "skip":
+				p.linef("build     %-28s up to date", e.Target.Name)
+			case "done":
+				p.linef("build     %-28s built in %s", e.Target.Name, e.Duration.Round(10*time.Millisecond))
+			case "build":
+				if o.IsTerminal {
+					p.linef("build     %-28s building…", e.Target.Name)
+				}
+			}
+		},
+	})
+	return out, err
+}
+
+// workUses returns the absolute module directories a go.work in root uses
+// that lie outside root (e.g. the coordinator checkout).
+func workUses(root string) []string {
+	path := filepath.Join(root, "go.work")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	wf, err := modfile.ParseWork(path, b, nil)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, u := range wf.Use {
+		d := u.Path
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(root, d)
+		}
+		d = filepath.Clean(d)
+		if rel, err := filepath.Rel(root, d); err == nil && !strings.HasPrefix(rel, "..") {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func newLogger(s config.Settings, file io.Writer, o Options) hclog.Logger {
+	level := hclog.LevelFromString(s.LogLevel)
+	if level == hclog.NoLevel {
+		level = hclog.Info
+	}
+	base := hclog.NewInterceptLogger(&hclog.LoggerOptions{
+		Name: "coordinator", Level: level, Output: file, JSONFormat: true, TimeFormat: time.RFC3339Nano,
+	})
+	if o.TailLogs || !o.IsTerminal {
+		base.RegisterSink(hclog.NewSinkAdapter(&hclog.LoggerOptions{
+			Level: level, Output: o.ErrOut, JSONFormat: s.LogFormat == "json", Color: hclog.ColorOff,
+		}))
+	}
+	return base
+}
+
+func reportHealth(hs []feed.FeedHealth) []report.FeedHealth {
+	out := make([]report.FeedHealth, len(hs))
+	for i, h := range hs {
+		out[i] = report.FeedHealth{Provider: h.Provider, Asset: h.Asset, Kind: h.Kind, Granularity: h.Granularity,
+			Stale: h.Stale, LastError: h.LastError, LastEventAt: h.LastEventTs}
+	}
+	return out
+}
+
+// waitVerified polls the end-to-end check until it passes or timeout.
+func waitVerified(ctx context.Context, apiURL string, timeout time.Duration, p printer) ([]doctor.Result, error) {
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	deadline := time.Now().Add(timeout)
+	var last []doctor.Result
+	for {
+		last = doctor.VerifyNode(ctx, nil, apiURL)
+		if !doctor.Failed(last) || time.Now().After(deadline) {
+			return last, nil
+		}
+		t := time.NewTimer(5 * time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return last, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func printModels(p printer, n *node.Node) {
+	states := n.Models()
+	sort.Slice(states, func(i, j int) bool { return states[i].ID < states[j].ID })
+	for _, m := range states {
+		state := "running"
+		switch {
+		case m.Stopped:
+			state = "STOPPED " + string(m.Reason)
+		case !m.Running:
+			state = "not running"
+		}
+		extra := ""
+		if m.Restarts > 0 {
+			extra = fmt.Sprintf(", %d restarts", m.Restarts)
+		}
+		if m.LastError != "" && (m.Stopped || !m.Running) {
+			extra += ": " + m.LastError
+		}
+		p.linef("model     %-22s %s%s", m.ID, state, extra)
+	}
+}
+
+func printVerify(p printer, rs []doctor.Result) bool {
+	ok := true
+	for _, r := range rs {
+		mark := "ok  "
+		if r.Status == doctor.Fail {
+			mark, ok = "FAIL", false
+		}
+		line := fmt.Sprintf("verify    %s %s: %s", mark, r.Check, r.Message)
+		if r.Status == doctor.Fail && r.Fix != "" {
+			line += " (fix: " + r.Fix + ")"
+		}
+		p.linef("%s", line)
+	}
+	if ok {
+		p.linef("verify    PASSED: scored predictions and a ranked leaderboard are served")
+	}
+	return ok
+}
+
+func printLeaderboard(ctx context.Context, p printer, apiURL string) {
+	rows, err := fetchLeaderboard(ctx, apiURL)
+	if err != nil {
+		p.linef("leaderboard unavailable: %v", err)
+		return
+	}
+	p.linef("")
+	p.linef("%-5s %-24s %12s %12s %12s", "rank", "model", "recent 24h", "steady 72h", "anchor 7d")
+	for _, r := range rows {
+		p.linef("%-5v %-24s %12s %12s %12s", r["rank"], r["model_id"], num(r["score_recent"]), num(r["score_steady"]), num(r["score_anchor"]))
+	}
+	p.linef("")
+}
+
+func num(v any) string {
+	if f, ok := v.(float64); ok {
+		return fmt.Sprintf("%.4f", f)
+	}
+	return "-"
+}
+
+// httpClient is used for the API calls dev makes itself.
+var httpClient = &http.Client{Timeout: 5 * time.Second}

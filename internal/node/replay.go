@@ -1,0 +1,165 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/internal/clock"
+	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
+	"github.com/crunch-coordinator/coordinator/internal/store"
+)
+
+// ReplayScoreEvery is the minimum simulated time between score cycles of a
+// full-speed replay.
+const ReplayScoreEvery = 15 * time.Minute
+
+// ReplayOptions control a replay.
+type ReplayOptions struct {
+	// From and Until bound the candles replayed by open time (inclusive;
+	// zero = the file's first / last candle).
+	From, Until time.Time
+	// Speed is the simulated seconds per wall-clock second; 0 = as fast as
+	// possible.
+	Speed float64
+	// LeaderboardEvery is the simulated time between leaderboard rebuilds
+	// and checkpoint checks during the replay (default: the workspace's
+	// LEADERBOARD_INTERVAL_SECONDS, at least one hour at max speed). The
+	// leaderboard is always rebuilt once more at the end.
+	LeaderboardEvery time.Duration
+	// Progress, when set, is called after every replayed candle.
+	Progress func(ReplayProgress)
+}
+
+// ReplayProgress reports the replay's position.
+type ReplayProgress struct {
+	SimTime     time.Time
+	Candles     int
+	Total       int
+	Cycles      int // predict cycles that ran
+	Predictions int // prediction rows inserted
+	Scored      int // scores written
+	CycleErrors int
+}
+
+// Replay feeds the candles of r to the node one at a time on the simulated
+// clock sim: each candle is stored, then the clock moves to the candle's
+// close time (open + granularity, the moment a live feed could have stored
+// it), a predict cycle runs when a slot is due, scoring runs every
+// SCORE_INTERVAL_SECONDS of simulated time and the leaderboard is rebuilt
+// every LeaderboardEvery. A failed cycle is logged and counted; the replay
+// goes on, as a live node would. It returns ctx's error when cancelled.
+func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulated, opts ReplayOptions) (ReplayProgress, error) {
+	w := n.cfg.Workspace
+	// At full speed, scoring runs every ReplayScoreEvery of simulated time
+	// (bigger batches, same results: ground truth is read at resolvable_at
+	// whatever the time it is scored).
+	scoreEvery := w.Settings.ScoreInterval
+	if opts.Speed == 0 && scoreEvery < ReplayScoreEvery {
+		scoreEvery = ReplayScoreEvery
+	}
+	lbEvery := opts.LeaderboardEvery
+	if lbEvery <= 0 {
+		lbEvery = w.Settings.LeaderboardInterval
+		if opts.Speed == 0 && lbEvery < time.Hour {
+			lbEvery = time.Hour
+		}
+	}
+	it := r.Iter(opts.From, opts.Until)
+	p := ReplayProgress{Total: it.Remaining()}
+	var nextScore, nextLB time.Time
+	wallStart, simStart := time.Now(), time.Time{}
+	for {
+		rec, ok := it.Next()
+		if !ok {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return p, err
+		}
+		at := rec.TsEvent.Add(r.Step())
+		if simStart.IsZero() {
+			simStart = at
+			nextScore, nextLB = at, at.Add(lbEvery)
+		}
+		if opts.Speed > 0 {
+			due := wallStart.Add(time.Duration(float64(at.Sub(simStart)) / opts.Speed))
+			if d := time.Until(due); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return p, ctx.Err()
+				case <-t.C:
+				}
+			}
+		}
+		rec.TsIngested = at
+		if _, err := n.cfg.Store.UpsertMarketRecords(ctx, []store.MarketRecord{rec}); err != nil {
+			return p, fmt.Errorf("replay: store candle %s: %w", rec.TsEvent.Format(time.RFC3339), err)
+		}
+		sim.Set(at)
+		p.SimTime, p.Candles = at, p.Candles+1
+
+		res, err := n.predict.RunOnce(ctx)
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return p, err
+			}
+			p.CycleErrors++
+			n.log.Warn("replay: predict cycle failed", "sim_time", at, "error", err)
+		} else if len(res.Due) > 0 && res.SkipReason == "" {
+			p.Cycles++
+			p.Predictions += res.Inserted
+		}
+		if !at.Before(nextScore) {
+			sr, err := n.score.Score(ctx)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				p.CycleErrors++
+				n.log.Warn("replay: score cycle failed", "sim_time", at, "error", err)
+			}
+			p.Scored += sr.Scored
+			nextScore = at.Add(scoreEvery)
+		}
+		if !at.Before(nextLB) {
+			n.finishPeriod(ctx, at)
+			nextLB = at.Add(lbEvery)
+		}
+		if opts.Progress != nil {
+			opts.Progress(p)
+		}
+	}
+	if p.Candles == 0 {
+		return p, fmt.Errorf("replay: no candles in %s between %s and %s (file covers %s to %s)",
+			r.File(), fmtTime(opts.From), fmtTime(opts.Until), r.First().Format(time.RFC3339), r.Last().Format(time.RFC3339))
+	}
+	sr, err := n.score.Score(ctx)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		p.CycleErrors++
+		n.log.Warn("replay: final score cycle failed", "error", err)
+	}
+	p.Scored += sr.Scored
+	n.finishPeriod(ctx, p.SimTime)
+	if opts.Progress != nil {
+		opts.Progress(p)
+	}
+	return p, ctx.Err()
+}
+
+// finishPeriod rebuilds the leaderboard and writes a checkpoint when due.
+func (n *Node) finishPeriod(ctx context.Context, at time.Time) {
+	if _, err := n.score.RebuildLeaderboard(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		n.log.Warn("replay: leaderboard rebuild failed", "sim_time", at, "error", err)
+	}
+	if _, err := n.checkpoint.RunOnce(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		n.log.Warn("replay: checkpoint failed", "sim_time", at, "error", err)
+	}
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "the open end"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
