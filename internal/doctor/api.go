@@ -87,7 +87,7 @@ func checkAPI(ctx context.Context, opts Options, base string) (bool, []Result) {
 				if opts.APIExplicit {
 					return false, []Result{{Group: "api", Check: "GET " + c.path, Status: Fail, Where: url,
 						Message: "the node's API does not answer: " + err.Error(),
-						Fix: "start the node (`coordinator dev`) or pass the right --api URL"}}
+						Fix:     "start the node (`coordinator dev`) or pass the right --api URL"}}
 				}
 				return false, []Result{{Group: "api", Check: "node", Status: Skip, Where: base, Message: "node not running (API does not answer); API checks skipped"}}
 			}

@@ -120,7 +120,9 @@ func TestAPIChecks(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`{"status":"ok"}`)) })
 	mux.HandleFunc("/reports/models", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`[{"model_id":"a"}]`)) })
-	mux.HandleFunc("/reports/leaderboard", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`[{"model_id":"a","rank":2},{"model_id":"b","rank":1}]`)) })
+	mux.HandleFunc("/reports/leaderboard", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte(`[{"model_id":"a","rank":2},{"model_id":"b","rank":1}]`))
+	})
 	mux.HandleFunc("/reports/schema", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte(`{"leaderboard_columns":[{"id":1}],"metrics_widgets":[]}`))
 	})

@@ -22,7 +22,7 @@ func checkStorage(ctx context.Context, w *WorkspaceInfo) []Result {
 			if err := writableDir(dir); err != nil {
 				return []Result{{Group: "storage", Check: "database", Status: Fail, Where: path,
 					Message: fmt.Sprintf("SQLite file cannot be created: %v", err),
-					Fix: "make " + dir + " writable or set DATABASE_URL in .local.env"}}
+					Fix:     "make " + dir + " writable or set DATABASE_URL in .local.env"}}
 			}
 			return []Result{{Group: "storage", Check: "database", Status: Warn, Where: path,
 				Message: "SQLite file does not exist yet", Fix: "`coordinator dev` creates and migrates it (or run `coordinator migrate`)"}}
@@ -48,11 +48,11 @@ func checkStorage(ctx context.Context, w *WorkspaceInfo) []Result {
 	case cur < want:
 		out = append(out, Result{Group: "storage", Check: "schema", Status: Fail, Where: where,
 			Message: fmt.Sprintf("not migrated: schema version %d, this coordinator needs %d", cur, want),
-			Fix: "run `coordinator migrate` (dev migrates automatically)"})
+			Fix:     "run `coordinator migrate` (dev migrates automatically)"})
 	case cur > want:
 		out = append(out, Result{Group: "storage", Check: "schema", Status: Fail, Where: where,
 			Message: fmt.Sprintf("schema version %d is newer than this coordinator (%d)", cur, want),
-			Fix: "upgrade the coordinator binary"})
+			Fix:     "upgrade the coordinator binary"})
 	default:
 		out = append(out, Result{Group: "storage", Check: "schema", Status: Pass, Where: where, Message: fmt.Sprintf("schema version %d (up to date)", cur)})
 	}

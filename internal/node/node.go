@@ -212,7 +212,9 @@ func (n *Node) Models() []host.ModelState { return n.models.States() }
 func (n *Node) Challenge() sdk.Challenge { return n.routed }
 
 // PredictOnce runs one predict cycle at the clock's time.
-func (n *Node) PredictOnce(ctx context.Context) (predict.Result, error) { return n.predict.RunOnce(ctx) }
+func (n *Node) PredictOnce(ctx context.Context) (predict.Result, error) {
+	return n.predict.RunOnce(ctx)
+}
 
 // ScoreOnce scores what is resolvable at the clock's time.
 func (n *Node) ScoreOnce(ctx context.Context) (score.ScoreResult, error) { return n.score.Score(ctx) }
