@@ -6,7 +6,9 @@ package doctor
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -27,6 +29,9 @@ type Result struct {
 	Message string `json:"message"`
 	Where   string `json:"where,omitempty"`
 	Fix     string `json:"fix,omitempty"`
+	// Detail is supporting text too long for one line (a plugin's stderr
+	// tail, full compiler output); JSON only.
+	Detail string `json:"detail,omitempty"`
 }
 
 // Options select what to check.
@@ -34,7 +39,8 @@ type Options struct {
 	// NodeDir is the node workspace (crunch-node-<name>); empty skips the
 	// workspace, plugin, model, storage and log checks.
 	NodeDir string
-	// SpecFile and Pack: validate an init spec (check 1) when SpecFile is set.
+	// SpecFile and Pack: validate an init spec and/or pack (check 1) when
+	// either is set.
 	SpecFile string
 	Pack     string
 	// Getenv reads process variables that override .local.env.
@@ -48,11 +54,11 @@ type Options struct {
 	HTTPClient *http.Client
 	// SkipPlugins skips building and handshaking plugins (checks 3-4).
 	SkipPlugins bool
-	// Probe launches plugins for checks 3-4; set by the CLI (it needs the
-	// plugin host). Nil skips those checks with a note.
+	// Probe builds and launches plugins for checks 3-4 (Prober is the
+	// implementation; set by the CLI). Nil skips those checks with a note.
 	Probe PluginProber
-	// SpecCheck validates a spec file for check 1; set by the CLI. Nil
-	// skips check 1.
+	// SpecCheck validates a spec file and pack for check 1 (CheckSpec is
+	// the implementation; set by the CLI). Nil skips check 1.
 	SpecCheck func(specFile, pack string) []Result
 	// LogTail is how many trailing lines of each log file are scanned.
 	LogTail int
@@ -75,7 +81,7 @@ func Run(ctx context.Context, opts Options) []Result {
 		opts.Getenv = func(string) string { return "" }
 	}
 	var out []Result
-	if opts.SpecFile != "" && opts.SpecCheck != nil {
+	if (opts.SpecFile != "" || opts.Pack != "") && opts.SpecCheck != nil {
 		out = append(out, opts.SpecCheck(opts.SpecFile, opts.Pack)...)
 	}
 	var ws *WorkspaceInfo
@@ -86,6 +92,8 @@ func Run(ctx context.Context, opts Options) []Result {
 		if ws != nil && !opts.SkipPlugins {
 			if opts.Probe != nil {
 				out = append(out, opts.Probe.ProbePlugins(ctx, ws)...)
+			} else {
+				out = append(out, Result{Group: groupPlugins, Check: "plugins", Status: Skip, Message: "no plugin prober configured; plugin and model handshakes not checked"})
 			}
 		}
 		if ws != nil {
@@ -119,4 +127,65 @@ func Failed(rs []Result) bool {
 		}
 	}
 	return false
+}
+
+// statusLabels are the text labels of the statuses; failures stand out.
+var statusLabels = map[string]string{Pass: "[pass]", Fail: "[FAIL]", Warn: "[warn]", Skip: "[skip]"}
+
+// Line renders one result as the single text line `coordinator doctor`
+// prints: "[status] group  check  message", then for a failure or warning
+// "  at <where>" (when Where is set and not already in the message) and
+// "  fix: <fix>". Line breaks inside fields are folded to " | ".
+func Line(r Result) string {
+	label, ok := statusLabels[r.Status]
+	if !ok {
+		label = "[" + r.Status + "]"
+	}
+	s := fmt.Sprintf("%s %-9s  %s  %s", label, r.Group, oneLine(r.Check), oneLine(r.Message))
+	if r.Status == Fail || r.Status == Warn {
+		if r.Where != "" && !strings.Contains(r.Message, r.Where) {
+			s += "  at " + oneLine(r.Where)
+		}
+		if r.Fix != "" {
+			s += "  fix: " + oneLine(r.Fix)
+		}
+	}
+	return s
+}
+
+// Summary renders the closing line: counts per status and the verdict.
+func Summary(rs []Result) string {
+	n := map[string]int{}
+	for _, r := range rs {
+		n[r.Status]++
+	}
+	verdict := "all checks passed"
+	if n[Warn] > 0 {
+		verdict = "passed with warnings: read the [warn] lines"
+	}
+	if n[Fail] > 0 {
+		verdict = "FAILED: fix the [FAIL] lines above, then run `coordinator doctor` again"
+	}
+	return fmt.Sprintf("doctor: %d passed, %d failed, %d warning%s, %d skipped; %s", n[Pass], n[Fail], n[Warn], plural(n[Warn]), n[Skip], verdict)
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	var parts []string
+	for _, l := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " | ")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

@@ -12,8 +12,12 @@ import (
 
 // WorkspaceInfo is what the workspace checks learned, for later checks.
 type WorkspaceInfo struct {
-	NodeDir     string
-	Workspace   *config.Workspace // nil when the configuration does not load
+	NodeDir   string
+	Workspace *config.Workspace // nil when the configuration does not load
+	// Loaded is what did load, even with configuration errors: Callables
+	// and Models may be partial or empty (the plugin checks use what is
+	// there).
+	Loaded      *config.Workspace
 	DatabaseURL string
 	APIAddr     string
 }
@@ -55,7 +59,7 @@ func checkWorkspace(opts Options) (*WorkspaceInfo, []Result) {
 		out = append(out, Result{Group: "workspace", Check: "configuration", Status: Pass,
 			Message: fmt.Sprintf("%d models, %d schedules, %d callables from the challenge plugin", len(w.Models), len(w.Schedules), len(w.Callables.FromPlugin()))})
 	}
-	info := &WorkspaceInfo{NodeDir: node, APIAddr: w.Settings.APIAddr}
+	info := &WorkspaceInfo{NodeDir: node, APIAddr: w.Settings.APIAddr, Loaded: w}
 	if info.APIAddr == "" {
 		info.APIAddr = "127.0.0.1:8000"
 	}

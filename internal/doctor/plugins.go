@@ -1,0 +1,375 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/host"
+	"github.com/crunch-coordinator/coordinator/internal/config"
+	"github.com/crunch-coordinator/coordinator/internal/pluginbin"
+	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
+	"github.com/crunch-coordinator/coordinator/sdk"
+)
+
+// Prober is the PluginProber of checks 3 and 4. For the challenge plugin
+// and every model plugin of the workspace it builds the binary with
+// internal/pluginbuild into the layout `coordinator dev` uses
+// (internal/pluginbin: <node>/.coordinator/bin), so dev and doctor share
+// builds, then launches it once with host.Probe: the same checks,
+// handshake, Describe and host.VerifyChallenge / host.VerifyModel as the
+// node's plugin host. Beyond the host's own verification it checks that
+// every hook routed "challenge" in config/callables.env is listed by the
+// challenge's Describe, naming each missing callable with its variable.
+//
+// Results use Group "plugins" and Check "challenge" or "model <id>".
+// The zero value is ready to use.
+type Prober struct {
+	// Host are the plugin host options of each probe (StartTimeout,
+	// DescribeTimeout, KillTimeout, Logger); zero fields take the host
+	// defaults.
+	Host host.Options
+	// BuildTimeout bounds one plugin build (default 5 minutes).
+	BuildTimeout time.Duration
+	// ProbeTimeout bounds one probe: launch, handshake, Describe, health
+	// check and stop (default 30 s).
+	ProbeTimeout time.Duration
+	// Progress, when set, receives build progress events.
+	Progress func(pluginbuild.Event)
+}
+
+const groupPlugins = "plugins"
+
+// ProbePlugins builds and probes the challenge plugin, then each model
+// plugin in config/models.json order, and returns one or more results per
+// plugin. Plugins whose configuration did not load (CHALLENGE_PLUGIN unset,
+// models.json invalid) are skipped: the workspace checks already report
+// why.
+func (p Prober) ProbePlugins(ctx context.Context, w *WorkspaceInfo) []Result {
+	if p.BuildTimeout <= 0 {
+		p.BuildTimeout = 5 * time.Minute
+	}
+	if p.ProbeTimeout <= 0 {
+		p.ProbeTimeout = 30 * time.Second
+	}
+	ws := w.Workspace
+	if ws == nil {
+		ws = w.Loaded
+	}
+	if ws == nil {
+		return []Result{{Group: groupPlugins, Check: "plugins", Status: Skip, Message: "the workspace configuration did not load; fix the workspace failures first"}}
+	}
+	bopts := pluginbin.BuildOptions(ws.NodeDir, p.Progress)
+	var out []Result
+	if ws.Callables.ChallengePlugin == "" {
+		out = append(out, Result{Group: groupPlugins, Check: "challenge", Status: Skip,
+			Message: config.ChallengePluginVar + " is not set in " + config.CallablesFile + "; see the workspace failure"})
+	} else {
+		out = append(out, p.challenge(ctx, ws, bopts)...)
+	}
+	if len(ws.Models) == 0 {
+		out = append(out, Result{Group: groupPlugins, Check: "models", Status: Skip,
+			Message: config.ModelsFile + " did not load; see the workspace failure"})
+	}
+	for i, m := range ws.Models {
+		out = append(out, p.model(ctx, ws, i, m, bopts)...)
+	}
+	return out
+}
+
+// build builds one target, with its own deadline. It returns a failing
+// result (nil on success).
+// ref names the setting that points at the plugin, for messages.
+func (p Prober) build(ctx context.Context, t pluginbuild.Target, bopts pluginbuild.Options, check, ref, where, dirFix string) *Result {
+	if st, err := os.Stat(t.Dir); err != nil || !st.IsDir() {
+		found := "a missing directory"
+		if err == nil {
+			found = "a file"
+		}
+		return &Result{Group: groupPlugins, Check: check, Status: Fail, Where: where,
+			Message: fmt.Sprintf("%s points at %s, %s (expected the plugin's Go main package directory)", ref, found, t.Dir),
+			Fix:     dirFix}
+	}
+	bctx, cancel := context.WithTimeout(ctx, p.BuildTimeout)
+	defer cancel()
+	if err := pluginbuild.Build(bctx, []pluginbuild.Target{t}, bopts); err != nil {
+		return &Result{Group: groupPlugins, Check: check, Status: Fail, Where: where,
+			Message: fmt.Sprintf("does not build (go build in %s): %s", t.Dir, compilerLines(err, 3)),
+			Fix:     fmt.Sprintf("fix the compile errors (run `go build .` in %s to see them all)", t.Dir),
+			Detail:  err.Error()}
+	}
+	return nil
+}
+
+func (p Prober) probe(ctx context.Context, bin, id, kind string) (host.ProbeReport, error) {
+	pctx, cancel := context.WithTimeout(ctx, p.ProbeTimeout)
+	defer cancel()
+	return host.Probe(pctx, host.PluginSpec{ID: id, Path: bin}, kind, p.Host)
+}
+
+func (p Prober) challenge(ctx context.Context, ws *config.Workspace, bopts pluginbuild.Options) []Result {
+	callables := filepath.Join(ws.NodeDir, config.CallablesFile)
+	rel := relTo(ws.NodeDir, ws.Callables.ChallengePlugin)
+	where := fmt.Sprintf("%s %s=%s", callables, config.ChallengePluginVar, rel)
+	t := pluginbin.ChallengeTarget(ws)
+	dirFix := fmt.Sprintf("set %s in %s to the challenge plugin's Go main package directory, relative to the node directory%s",
+		config.ChallengePluginVar, config.CallablesFile, candidates(ws.NodeDir, "cmd/challenge"))
+	ref := fmt.Sprintf("%s %s=%s", config.CallablesFile, config.ChallengePluginVar, rel)
+	if r := p.build(ctx, t, bopts, "challenge", ref, where, dirFix); r != nil {
+		return []Result{*r}
+	}
+	rep, err := p.probe(ctx, t.Out, "challenge", sdk.PluginChallenge)
+	var out []Result
+	if err != nil && rep.Stage != host.StageVerify {
+		return []Result{startFailure("challenge", sdk.PluginChallenge, t.Out, rep, err)}
+	}
+	reported := map[string]bool{}
+	var listed []string
+	if rep.Challenge != nil {
+		listed = rep.Challenge.Callables
+	}
+	for _, pr := range rep.Problems {
+		r := Result{Group: groupPlugins, Check: "challenge", Status: Warn, Where: t.Out, Message: pr.Message, Fix: pr.Fix}
+		if pr.Fatal {
+			r.Status = Fail
+		}
+		if pr.Code == host.ProblemMissingCallable {
+			env := hookVar(pr.Callable)
+			reported[pr.Callable] = true
+			r.Where = callables + " " + env
+			r.Message = fmt.Sprintf("%s not implemented (%s %s=%s); Describe lists %s",
+				pr.Callable, config.CallablesFile, env, ws.Callables.Routes[pr.Callable], listOrNone(listed))
+		}
+		out = append(out, r)
+	}
+	if rep.Challenge == nil {
+		return out
+	}
+	d := rep.Challenge
+	routedOK := 0
+	for _, h := range config.Hooks {
+		route, listed := ws.Callables.Routes[h.Callable], slices.Contains(d.Callables, h.Callable)
+		switch {
+		case route == config.RouteChallenge && !listed && !reported[h.Callable]:
+			out = append(out, Result{Group: groupPlugins, Check: "challenge", Status: Fail, Where: callables + " " + h.EnvVar,
+				Message: fmt.Sprintf("%s not implemented (%s %s=challenge); Describe lists %s", h.Callable, config.CallablesFile, h.EnvVar, listOrNone(d.Callables)),
+				Fix: fmt.Sprintf("implement (*Challenge).%s in the challenge package (%s) and rebuild, or set %s=default in %s to use the coordinator's default",
+					h.Callable, filepath.Dir(filepath.Dir(ws.Callables.ChallengePlugin)), h.EnvVar, config.CallablesFile)})
+		case route == config.RouteDefault && listed:
+			out = append(out, Result{Group: groupPlugins, Check: "challenge", Status: Warn, Where: callables + " " + h.EnvVar,
+				Message: fmt.Sprintf("the plugin implements %s but %s %s=default, so the node ignores it and uses the coordinator's default", h.Callable, config.CallablesFile, h.EnvVar),
+				Fix:     fmt.Sprintf("set %s=challenge to use the plugin's %s, or delete the method to silence this warning", h.EnvVar, h.Callable)})
+		case route == config.RouteChallenge:
+			routedOK++
+		}
+	}
+	if err != nil {
+		return out
+	}
+	out = append([]Result{{Group: groupPlugins, Check: "challenge", Status: Pass, Where: t.Out,
+		Message: fmt.Sprintf("%s %s: built, handshake ok, contract %s, implements %s", d.PluginName, d.PluginVersion, d.ContractVersion, listOrNone(d.Callables))}}, out...)
+	if !Failed(out) {
+		out = append(out, Result{Group: groupPlugins, Check: "challenge callables", Status: Pass, Where: callables,
+			Message: fmt.Sprintf("all %d hooks routed to the challenge in %s are implemented", routedOK, config.CallablesFile)})
+	}
+	return out
+}
+
+func (p Prober) model(ctx context.Context, ws *config.Workspace, i int, m config.ModelConfig, bopts pluginbuild.Options) []Result {
+	check := "model " + m.ID
+	where := fmt.Sprintf("%s models[%d] (id %q, path %q)", filepath.Join(ws.NodeDir, config.ModelsFile), i, m.ID, relTo(ws.NodeDir, m.Path))
+	t := pluginbin.ModelTarget(ws, m)
+	dirFix := fmt.Sprintf("set models[%d].path in %s to the model plugin's Go main package directory, relative to the node directory%s",
+		i, config.ModelsFile, candidates(ws.NodeDir, "examples/*"))
+	ref := fmt.Sprintf("%s models[%d].path %q", config.ModelsFile, i, relTo(ws.NodeDir, m.Path))
+	if r := p.build(ctx, t, bopts, check, ref, where, dirFix); r != nil {
+		return []Result{*r}
+	}
+	rep, err := p.probe(ctx, t.Out, m.ID, sdk.PluginModel)
+	if err != nil && rep.Stage != host.StageVerify {
+		return []Result{startFailure(check, sdk.PluginModel, t.Out, rep, err)}
+	}
+	var out []Result
+	var methods []string
+	if rep.Model != nil {
+		methods = rep.Model.Methods
+	}
+	for _, pr := range rep.Problems {
+		r := Result{Group: groupPlugins, Check: check, Status: Warn, Where: t.Out, Message: pr.Message, Fix: pr.Fix}
+		if pr.Fatal {
+			r.Status = Fail
+		}
+		if pr.Code == host.ProblemMissingMethod {
+			r.Message = fmt.Sprintf("%s not implemented; Describe lists %s", pr.Callable, listOrNone(methods))
+			r.Where = m.Path
+		}
+		out = append(out, r)
+	}
+	if err != nil || rep.Model == nil {
+		return out
+	}
+	d := rep.Model
+	return append([]Result{{Group: groupPlugins, Check: check, Status: Pass, Where: t.Out,
+		Message: fmt.Sprintf("%s %s: built, handshake ok, contract %s, implements %s", d.ModelName, d.ModelVersion, d.ContractVersion, listOrNone(d.Methods))}}, out...)
+}
+
+// startFailure explains a launch that failed before a Describe answer was
+// verified: bad binary, handshake (wrong cookie, noise on stdout, crash at
+// start), timeout or Describe failure. The stderr tail goes into Detail and,
+// condensed, into the message.
+func startFailure(check, kind, bin string, rep host.ProbeReport, err error) Result {
+	r := Result{Group: groupPlugins, Check: check, Status: Fail, Where: bin, Detail: rep.StderrTail}
+	serve := "sdk.ServeModel"
+	if kind == sdk.PluginChallenge {
+		serve = "sdk.ServeChallenge"
+	}
+	cause := err.Error()
+	var se *host.StartError
+	if errors.As(err, &se) && se.Err != nil {
+		cause = se.Err.Error()
+	}
+	tail := condense(rep.StderrTail)
+	switch {
+	case rep.Stage == host.StageCheck:
+		r.Message = fmt.Sprintf("binary unusable (%s): %s", rep.Status, cause)
+		r.Fix = "rebuild it: delete " + bin + " and run `coordinator doctor` again"
+	case strings.Contains(rep.StderrTail, "This binary is a plugin"):
+		r.Message = fmt.Sprintf("handshake failed (%s): the plugin rejected the host's magic cookie %s (it was built with another cookie or protocol); stderr: %s",
+			rep.Status, sdk.MagicCookieKey, tail)
+		r.Fix = fmt.Sprintf("serve the plugin with %s from the coordinator SDK (github.com/crunch-coordinator/coordinator/sdk) instead of a hand-written go-plugin handshake, and rebuild", serve)
+	case rep.Status == host.StatusCrashed:
+		exit := ""
+		if m := exitStatusRe.FindString(cause); m != "" {
+			exit = ", " + m
+		}
+		r.Message = fmt.Sprintf("crashed at start, before the handshake (%s%s); stderr: %s", rep.Status, exit, tail)
+		r.Fix = fmt.Sprintf("the plugin's main exits or panics before %s: run `go run .` in its directory to reproduce, and fix the code the stderr points at", serve)
+	case rep.Status == host.StatusTimeout:
+		r.Message = fmt.Sprintf("no handshake in time (%s): %s; stderr: %s", rep.Status, cause, tail)
+		r.Fix = fmt.Sprintf("call %s at the start of main; do slow set-up lazily, after the handshake", serve)
+	case rep.Stage == host.StageHandshake:
+		r.Message = fmt.Sprintf("handshake failed (%s): %s", rep.Status, cause)
+		if rep.FirstStdoutLine != "" {
+			r.Message += fmt.Sprintf("; first stdout line %q", rep.FirstStdoutLine)
+		}
+		if tail != "" {
+			r.Message += "; stderr: " + tail
+		}
+		r.Fix = fmt.Sprintf("the plugin must call %s (built against this coordinator's SDK) and print nothing to stdout before it", serve)
+	case rep.Stage == host.StageDescribe || rep.Stage == host.StageDispense:
+		r.Message = fmt.Sprintf("%s plugin handshake ok but Describe failed (%s): %s", kind, rep.Status, cause)
+		if kind == sdk.PluginChallenge {
+			r.Fix = "CHALLENGE_PLUGIN must name a challenge plugin served with sdk.ServeChallenge (is it a model?)"
+		} else {
+			r.Fix = "the model must be served with sdk.ServeModel (is this path the challenge plugin?)"
+		}
+	default:
+		r.Message = fmt.Sprintf("%s at %s: %s", rep.Status, rep.Stage, cause)
+		r.Fix = fmt.Sprintf("serve the plugin with %s from this coordinator's SDK and rebuild", serve)
+	}
+	return r
+}
+
+var exitStatusRe = regexp.MustCompile(`exit status \d+|signal: [a-z ]+`)
+
+// condense keeps the telling lines of a stderr tail on one line: the
+// panic / fatal error line (if any) and the last three lines.
+func condense(tail string) string {
+	var lines []string
+	for _, l := range strings.Split(tail, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return "(empty)"
+	}
+	var keep []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") || strings.Contains(l, "This binary is a plugin") {
+			keep = append(keep, l)
+			break
+		}
+	}
+	start := max(0, len(lines)-3)
+	for _, l := range lines[start:] {
+		if !slices.Contains(keep, l) {
+			keep = append(keep, l)
+		}
+	}
+	s := strings.Join(keep, " | ")
+	if len(s) > 400 {
+		s = s[:400] + "…"
+	}
+	return s
+}
+
+// compilerLines returns the first n lines of go build output in a build
+// error, joined on one line.
+func compilerLines(err error, n int) string {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	if len(lines) == 1 {
+		return lines[0]
+	}
+	var out []string
+	for _, l := range lines[1:] {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+		if len(out) == n {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return lines[0]
+	}
+	return strings.Join(out, "; ")
+}
+
+// hookVar is the callables.env variable of callable.
+func hookVar(callable string) string {
+	for _, h := range config.Hooks {
+		if h.Callable == callable {
+			return h.EnvVar
+		}
+	}
+	return callable
+}
+
+func listOrNone(xs []string) string {
+	if len(xs) == 0 {
+		return "none"
+	}
+	return strings.Join(xs, ", ")
+}
+
+// relTo renders path relative to the node directory when it can.
+func relTo(nodeDir, path string) string {
+	if rel, err := filepath.Rel(nodeDir, path); err == nil {
+		return rel
+	}
+	return path
+}
+
+// candidates suggests directories matching crunch-*/<pattern> in the
+// workspace root that hold a main.go, as "; e.g. a, b".
+func candidates(nodeDir, pattern string) string {
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(nodeDir), "crunch-*", pattern, "main.go"))
+	var rels []string
+	for _, m := range matches {
+		rels = append(rels, relTo(nodeDir, filepath.Dir(m)))
+		if len(rels) == 3 {
+			break
+		}
+	}
+	if len(rels) == 0 {
+		return ""
+	}
+	return "; e.g. " + strings.Join(rels, ", ")
+}

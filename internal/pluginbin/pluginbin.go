@@ -1,0 +1,107 @@
+// Package pluginbin is the layout and build of a node workspace's plugin
+// binaries, shared by `coordinator dev` and `coordinator doctor` so that one
+// command reuses what the other built:
+//
+//	<node>/.coordinator/bin/challenge          the challenge plugin
+//	<node>/.coordinator/bin/models/<model id>  one binary per model plugin
+//
+// Builds run `go build` through internal/pluginbuild from the workspace
+// root (the parent of the node directory, which holds go.work), with the
+// workspace modules and every module go.work uses outside it (e.g. the
+// coordinator checkout) fingerprinted, so an unchanged plugin is not
+// rebuilt.
+package pluginbin
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/mod/modfile"
+
+	"github.com/crunch-coordinator/coordinator/internal/config"
+	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
+)
+
+// Dir is the binaries directory, relative to the node directory.
+const Dir = config.StateDir + "/bin"
+
+// Binaries are the absolute paths of a workspace's plugin binaries.
+type Binaries struct {
+	// Challenge is <node>/.coordinator/bin/challenge.
+	Challenge string
+	// Models maps model id → <node>/.coordinator/bin/models/<id>.
+	Models map[string]string
+}
+
+// ChallengeTarget is the build target of the challenge plugin: the main
+// package directory named by CHALLENGE_PLUGIN (absolute, from
+// ws.Callables) and its binary path.
+func ChallengeTarget(ws *config.Workspace) pluginbuild.Target {
+	return pluginbuild.Target{Name: "challenge", Dir: ws.Callables.ChallengePlugin,
+		Out: filepath.Join(ws.NodeDir, Dir, "challenge")}
+}
+
+// ModelTarget is the build target of model plugin m (m.Path absolute, as
+// config.ParseModels returns it).
+func ModelTarget(ws *config.Workspace, m config.ModelConfig) pluginbuild.Target {
+	return pluginbuild.Target{Name: "model " + m.ID, Dir: m.Path,
+		Out: filepath.Join(ws.NodeDir, Dir, "models", m.ID)}
+}
+
+// Targets returns every plugin's build target (challenge first, then the
+// models in config order) and the resulting binary paths.
+func Targets(ws *config.Workspace) (Binaries, []pluginbuild.Target) {
+	ct := ChallengeTarget(ws)
+	bins := Binaries{Challenge: ct.Out, Models: map[string]string{}}
+	targets := []pluginbuild.Target{ct}
+	for _, m := range ws.Models {
+		t := ModelTarget(ws, m)
+		bins.Models[m.ID] = t.Out
+		targets = append(targets, t)
+	}
+	return bins, targets
+}
+
+// BuildOptions returns the pluginbuild options for the workspace of
+// nodeDir: `go build` runs from the workspace root (filepath.Dir(nodeDir)),
+// the fingerprint covers that root plus the modules its go.work uses
+// outside it, and GOFLAGS is cleared so a caller's flags (e.g. -race from
+// `go test`) do not leak into plugin builds. progress may be nil.
+func BuildOptions(nodeDir string, progress func(pluginbuild.Event)) pluginbuild.Options {
+	root := filepath.Dir(nodeDir)
+	return pluginbuild.Options{
+		WorkDir:  root,
+		Roots:    append([]string{root}, WorkUses(root)...),
+		Env:      []string{"GOFLAGS="},
+		Progress: progress,
+	}
+}
+
+// WorkUses returns the absolute module directories the go.work in root
+// uses that lie outside root (e.g. the coordinator checkout). A missing or
+// unparsable go.work yields nil: `go build` then reports the problem itself.
+func WorkUses(root string) []string {
+	path := filepath.Join(root, "go.work")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	wf, err := modfile.ParseWork(path, b, nil)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, u := range wf.Use {
+		d := u.Path
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(root, d)
+		}
+		d = filepath.Clean(d)
+		if rel, err := filepath.Rel(root, d); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}

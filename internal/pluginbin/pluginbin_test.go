@@ -1,0 +1,51 @@
+package pluginbin
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/crunch-coordinator/coordinator/internal/config"
+)
+
+func TestTargetsLayout(t *testing.T) {
+	node := filepath.Join(t.TempDir(), "ws", "crunch-node-x")
+	ws := &config.Workspace{NodeDir: node,
+		Callables: config.Callables{ChallengePlugin: "/src/crunch-x/cmd/challenge"},
+		Models:    []config.ModelConfig{{ID: "m1", Path: "/src/crunch-x/examples/a"}, {ID: "m2", Path: "/src/crunch-x/examples/b"}}}
+	bins, targets := Targets(ws)
+	if bins.Challenge != filepath.Join(node, ".coordinator", "bin", "challenge") || bins.Models["m2"] != filepath.Join(node, ".coordinator", "bin", "models", "m2") {
+		t.Fatalf("binaries %+v", bins)
+	}
+	if len(targets) != 3 || targets[0].Dir != "/src/crunch-x/cmd/challenge" || targets[2].Name != "model m2" || targets[2].Out != bins.Models["m2"] {
+		t.Fatalf("targets %+v", targets)
+	}
+	if ChallengeTarget(ws) != targets[0] || ModelTarget(ws, ws.Models[0]) != targets[1] {
+		t.Fatal("single-target helpers disagree with Targets")
+	}
+}
+
+func TestWorkUsesOutsideRoot(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "ws")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	work := "go 1.26.0\n\nuse (\n\t./crunch-x\n\t./crunch-node-x\n\t../checkout\n\t/abs/coordinator\n)\n"
+	if err := os.WriteFile(filepath.Join(root, "go.work"), []byte(work), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := WorkUses(root)
+	want := []string{filepath.Join(base, "checkout"), "/abs/coordinator"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("WorkUses = %v, want %v", got, want)
+	}
+	opts := BuildOptions(filepath.Join(root, "crunch-node-x"), nil)
+	if opts.WorkDir != root || !slices.Equal(opts.Roots, append([]string{root}, want...)) || !slices.Contains(opts.Env, "GOFLAGS=") {
+		t.Fatalf("BuildOptions = %+v", opts)
+	}
+	if WorkUses(base) != nil {
+		t.Fatal("no go.work should yield nil")
+	}
+}
