@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"golang.org/x/mod/modfile"
 
 	"github.com/crunch-coordinator/coordinator/internal/clock"
 	"github.com/crunch-coordinator/coordinator/internal/config"
@@ -30,6 +29,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/feed/providers"
 	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
 	"github.com/crunch-coordinator/coordinator/internal/node"
+	"github.com/crunch-coordinator/coordinator/internal/pluginbin"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
 	"github.com/crunch-coordinator/coordinator/internal/report"
 	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
@@ -87,7 +87,6 @@ func Run(ctx context.Context, o Options) error {
 	if dbURL == "" {
 		dbURL = ws.DatabaseURL()
 	}
-	stateDir := filepath.Join(ws.NodeDir, config.StateDir)
 	logDir := filepath.Join(ws.NodeDir, doctor.LogDir)
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", logDir, err)
@@ -117,7 +116,7 @@ func Run(ctx context.Context, o Options) error {
 	p.linef("store     %s %s (schema v%d)", st.Backend(), dburl.Redact(dbURL), cur)
 
 	// Plugins.
-	bins, err := buildPlugins(ctx, ws, stateDir, o, p)
+	bins, err := buildPlugins(ctx, ws, o, p)
 	if err != nil {
 		return err
 	}
@@ -136,7 +135,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	cfg := node.Config{
 		Workspace: ws, Store: st, Clock: clk, Logger: log,
-		ChallengeBinary: bins.challenge, ModelBinaries: bins.models, Feed: feedCfg,
+		ChallengeBinary: bins.Challenge, ModelBinaries: bins.Models, Feed: feedCfg,
 		PluginEnv: []string{"COORDINATOR_PLUGIN_LOG_LEVEL=" + ws.Settings.LogLevel},
 	}
 	if rp == nil {
@@ -281,76 +280,32 @@ func feedConfig(ws *config.Workspace, o Options) (feed.Config, *replay.Replay, e
 	return cfg, rp, nil
 }
 
-type builtPlugins struct {
-	challenge string
-	models    map[string]string
-}
-
-// buildPlugins builds (or, with SkipBuild, finds) every plugin binary under
-// <node>/.coordinator/bin.
-func buildPlugins(ctx context.Context, ws *config.Workspace, stateDir string, o Options, p printer) (builtPlugins, error) {
-	binDir := filepath.Join(stateDir, "bin")
-	out := builtPlugins{challenge: filepath.Join(binDir, "challenge"), models: map[string]string{}}
-	targets := []pluginbuild.Target{{Name: "challenge", Dir: ws.Callables.ChallengePlugin, Out: out.challenge}}
-	for _, m := range ws.Models {
-		bin := filepath.Join(binDir, "models", m.ID)
-		out.models[m.ID] = bin
-		targets = append(targets, pluginbuild.Target{Name: "model " + m.ID, Dir: m.Path, Out: bin})
-	}
+// buildPlugins builds (or, with SkipBuild, finds) every plugin binary in
+// the layout of internal/pluginbin (shared with doctor and serve).
+func buildPlugins(ctx context.Context, ws *config.Workspace, o Options, p printer) (pluginbin.Binaries, error) {
+	bins, targets := pluginbin.Targets(ws)
 	if o.SkipBuild {
 		for _, t := range targets {
 			if _, err := os.Stat(t.Out); err != nil {
-				return out, fmt.Errorf("--skip-build: %s has no built binary at %s; run once without --skip-build", t.Name, t.Out)
+				return bins, fmt.Errorf("--skip-build: %s has no built binary at %s; run once without --skip-build", t.Name, t.Out)
 			}
 		}
 		p.linef("build     skipped (--skip-build)")
-		return out, nil
+		return bins, nil
 	}
-	root := filepath.Dir(ws.NodeDir)
-	roots := append([]string{root}, workUses(root)...)
-	err := pluginbuild.Build(ctx, targets, pluginbuild.Options{
-		WorkDir: root, Roots: roots, Env: []string{"GOFLAGS="},
-		Progress: func(e pluginbuild.Event) {
-			switch e.Phase {
-			case "skip":
-				p.linef("build     %-28s up to date", e.Target.Name)
-			case "done":
-				p.linef("build     %-28s built in %s", e.Target.Name, e.Duration.Round(10*time.Millisecond))
-			case "build":
-				if o.IsTerminal {
-					p.linef("build     %-28s building…", e.Target.Name)
-				}
+	err := pluginbuild.Build(ctx, targets, pluginbin.BuildOptions(ws.NodeDir, func(e pluginbuild.Event) {
+		switch e.Phase {
+		case "skip":
+			p.linef("build     %-28s up to date", e.Target.Name)
+		case "done":
+			p.linef("build     %-28s built in %s", e.Target.Name, e.Duration.Round(10*time.Millisecond))
+		case "build":
+			if o.IsTerminal {
+				p.linef("build     %-28s building…", e.Target.Name)
 			}
-		},
-	})
-	return out, err
-}
-
-// workUses returns the absolute module directories a go.work in root uses
-// that lie outside root (e.g. the coordinator checkout).
-func workUses(root string) []string {
-	path := filepath.Join(root, "go.work")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	wf, err := modfile.ParseWork(path, b, nil)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, u := range wf.Use {
-		d := u.Path
-		if !filepath.IsAbs(d) {
-			d = filepath.Join(root, d)
 		}
-		d = filepath.Clean(d)
-		if rel, err := filepath.Rel(root, d); err == nil && !strings.HasPrefix(rel, "..") {
-			continue
-		}
-		out = append(out, d)
-	}
-	return out
+	}))
+	return bins, err
 }
 
 func newLogger(s config.Settings, file io.Writer, o Options) hclog.Logger {

@@ -63,6 +63,10 @@ func Targets(ws *config.Workspace) (Binaries, []pluginbuild.Target) {
 	return bins, targets
 }
 
+// SDKCopyDir is where init writes the SDK module copy, relative to the
+// workspace root.
+const SDKCopyDir = ".coordinator/sdk"
+
 // BuildOptions returns the pluginbuild options for the workspace of
 // nodeDir: `go build` runs from the workspace root (filepath.Dir(nodeDir)),
 // the fingerprint covers that root plus the modules its go.work uses
@@ -70,9 +74,16 @@ func Targets(ws *config.Workspace) (Binaries, []pluginbuild.Target) {
 // `go test`) do not leak into plugin builds. progress may be nil.
 func BuildOptions(nodeDir string, progress func(pluginbuild.Event)) pluginbuild.Options {
 	root := filepath.Dir(nodeDir)
+	roots := append([]string{root}, WorkUses(root)...)
+	// The SDK copy lives under .coordinator/, which the fingerprint walk
+	// skips (it also holds binaries and the database): add it explicitly so
+	// a refreshed copy triggers a rebuild.
+	if st, err := os.Stat(filepath.Join(root, SDKCopyDir)); err == nil && st.IsDir() {
+		roots = append(roots, filepath.Join(root, SDKCopyDir))
+	}
 	return pluginbuild.Options{
 		WorkDir:  root,
-		Roots:    append([]string{root}, WorkUses(root)...),
+		Roots:    roots,
 		Env:      []string{"GOFLAGS="},
 		Progress: progress,
 	}

@@ -49,3 +49,21 @@ func TestWorkUsesOutsideRoot(t *testing.T) {
 		t.Fatal("no go.work should yield nil")
 	}
 }
+
+func TestBuildOptionsFingerprintsSDKCopy(t *testing.T) {
+	root := t.TempDir()
+	node := filepath.Join(root, "crunch-node-x")
+	if err := os.MkdirAll(filepath.Join(root, SDKCopyDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opts := BuildOptions(node, nil)
+	found := false
+	for _, r := range opts.Roots {
+		if r == filepath.Join(root, SDKCopyDir) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("roots %v do not include the SDK copy", opts.Roots)
+	}
+}
