@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/schedule"
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
@@ -31,41 +32,28 @@ var embedded embed.FS
 // FS returns the embedded pack tree (read-only).
 func FS() fs.FS { return embedded }
 
-// Callable wiring values in pack.json, spec files and config/callables.env.
+// Callable wiring values in pack.json, spec files and config/callables.env
+// (the same values internal/config parses).
 const (
 	// WiringChallenge means the hook is served by the challenge plugin, whose
 	// Describe must list the callable.
-	WiringChallenge = "challenge"
+	WiringChallenge = config.RouteChallenge
 	// WiringDefault means the coordinator's built-in default is used.
-	WiringDefault = "default"
+	WiringDefault = config.RouteDefault
 )
 
 // Hook is one callable hook: its env var name in callables.env and the SDK
-// callable name.
-type Hook struct {
-	Env      string
-	Callable string
-}
+// callable name (defined once, in internal/config).
+type Hook = config.Hook
 
-// Hooks lists the ten hooks in canonical order (workspace contract).
-var Hooks = []Hook{
-	{"INFERENCE_INPUT_BUILDER", sdk.CallableBuildInferenceInput},
-	{"INFERENCE_OUTPUT_VALIDATOR", sdk.CallableValidateInferenceOutput},
-	{"SCORING_FUNCTION", sdk.CallableScorePredictions},
-	{"MODEL_SCORE_AGGREGATOR", sdk.CallableAggregateModelScores},
-	{"REPORT_SCHEMA_PROVIDER", sdk.CallableReportSchema},
-	{"LEADERBOARD_RANKER", sdk.CallableRankLeaderboard},
-	{"RAW_INPUT_PROVIDER", sdk.CallableProvideRawInput},
-	{"GROUND_TRUTH_RESOLVER", sdk.CallableResolveGroundTruth},
-	{"PREDICTION_SCOPE_BUILDER", sdk.CallableBuildPredictionScope},
-	{"PREDICT_CALL_BUILDER", sdk.CallableBuildPredictCall},
-}
+// Hooks lists the ten hooks in canonical order.
+var Hooks = config.Hooks
 
 // HookEnvNames returns the hook env var names, sorted, for error messages.
 func HookEnvNames() []string {
 	out := make([]string, len(Hooks))
 	for i, h := range Hooks {
-		out[i] = h.Env
+		out[i] = h.EnvVar
 	}
 	sort.Strings(out)
 	return out
@@ -74,7 +62,7 @@ func HookEnvNames() []string {
 // IsHook reports whether env is one of the ten hook env var names.
 func IsHook(env string) bool {
 	for _, h := range Hooks {
-		if h.Env == env {
+		if h.EnvVar == env {
 			return true
 		}
 	}
@@ -92,7 +80,7 @@ func ValidateWiring(env, value string) error {
 		return nil
 	case WiringDefault:
 		for _, h := range Hooks {
-			if h.Env == env {
+			if h.EnvVar == env {
 				for _, req := range sdk.RequiredCallables {
 					if req == h.Callable {
 						return fmt.Errorf("%s: %s has no coordinator default; expected %q, found %q", env, h.Callable, WiringChallenge, value)
@@ -164,11 +152,11 @@ func Parse(dir string, b []byte) (Pack, error) {
 		return Pack{}, fmt.Errorf("%s: %w", file, err)
 	}
 	for _, h := range Hooks {
-		v, ok := p.Callables[h.Env]
+		v, ok := p.Callables[h.EnvVar]
 		if !ok {
-			return Pack{}, fmt.Errorf("%s: callables: missing required key %s (all ten hooks must be wired)", file, h.Env)
+			return Pack{}, fmt.Errorf("%s: callables: missing required key %s (all ten hooks must be wired)", file, h.EnvVar)
 		}
-		if err := ValidateWiring(h.Env, v); err != nil {
+		if err := ValidateWiring(h.EnvVar, v); err != nil {
 			return Pack{}, fmt.Errorf("%s: callables.%w", file, err)
 		}
 	}

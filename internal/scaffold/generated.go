@@ -72,7 +72,7 @@ use (
 	b.WriteString("# computed in-process). Keep this file and the challenge package in sync:\n")
 	fmt.Fprintf(&b, "# `go test ./...` in ../%s checks that Describe lists every `challenge` hook.\n", d.ChallengeModule)
 	for _, h := range packs.Hooks {
-		v := cfg.Callables[h.Env]
+		v := cfg.Callables[h.EnvVar]
 		b.WriteString("\n")
 		if v == packs.WiringChallenge {
 			file := callableFile[h.Callable]
@@ -84,7 +84,7 @@ use (
 			fmt.Fprintf(&b, "# TODO(%s): %s uses the coordinator default. To customise it, implement\n", d.Name, h.Callable)
 			fmt.Fprintf(&b, "# (*Challenge).%s in ../%s and set this to `challenge`.\n", h.Callable, d.ChallengeModule)
 		}
-		fmt.Fprintf(&b, "%s=%s\n", h.Env, v)
+		fmt.Fprintf(&b, "%s=%s\n", h.EnvVar, v)
 	}
 	out[node+"config/callables.env"] = []byte(b.String())
 

@@ -102,7 +102,7 @@ func Render(cfg Config, packFS fs.FS, src SDKSource) (map[string][]byte, error) 
 		SourceDir:                 src.SourceDir,
 	}
 	for _, h := range packs.Hooks {
-		if cfg.Callables[h.Env] == packs.WiringChallenge {
+		if cfg.Callables[h.EnvVar] == packs.WiringChallenge {
 			d.ChallengeCallables = append(d.ChallengeCallables, h.Callable)
 		} else {
 			d.DefaultCallables = append(d.DefaultCallables, h.Callable)

@@ -317,7 +317,7 @@ func TestGeneratedFiles(t *testing.T) {
 	}
 	wantKeys := []string{"CHALLENGE_PLUGIN"}
 	for _, h := range packs.Hooks {
-		wantKeys = append(wantKeys, h.Env)
+		wantKeys = append(wantKeys, h.EnvVar)
 	}
 	if strings.Join(keys, ",") != strings.Join(wantKeys, ",") {
 		t.Errorf("callables.env keys %v, want %v", keys, wantKeys)
