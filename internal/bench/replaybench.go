@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/internal/clock"
+	"github.com/crunch-coordinator/coordinator/internal/config"
+	"github.com/crunch-coordinator/coordinator/internal/feed"
+	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
+	"github.com/crunch-coordinator/coordinator/internal/node"
+	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
+	"github.com/crunch-coordinator/coordinator/internal/scaffold"
+	"github.com/crunch-coordinator/coordinator/internal/store"
+)
+
+// replayWorkspace is a generated baseline workspace with built plugins.
+type replayWorkspace struct {
+	ws        *config.Workspace
+	feed      feed.Config
+	challenge string
+	models    map[string]string
+}
+
+// replayEnv is the node environment of the replay: the CSV feed.
+var replayEnv = map[string]string{"FEED_PROVIDER": "replay", "FEED_ASSETS": "BTC", "FEED_KIND": "candle", "FEED_GRANULARITY": "1m"}
+
+// prepareReplay generates the baseline pack's workspace (`coordinator init
+// btc-up --pack baseline`, using this checkout as the SDK module), loads
+// its node configuration with the replay feed, and builds its challenge
+// plugin and example model plugins.
+func prepareReplay(ctx context.Context, root, dir, csv string) (*replayWorkspace, error) {
+	res, err := scaffold.Init(ctx, scaffold.Options{Request: scaffold.Request{Name: "btc-up", Pack: "baseline"},
+		OutputDir: dir, SDK: scaffold.SDKSource{SourceDir: root}})
+	if err != nil {
+		return nil, fmt.Errorf("replay: generate the baseline workspace in %s: %w", dir, err)
+	}
+	getenv := func(k string) string {
+		if k == "FEED_REPLAY_FILE" {
+			return csv
+		}
+		return replayEnv[k]
+	}
+	ws, err := config.LoadWorkspace(res.NodeDir, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("replay: load the generated node configuration %s: %w", res.NodeDir, err)
+	}
+	fc, err := feed.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("replay: feed configuration %v: %w", replayEnv, err)
+	}
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	rw := &replayWorkspace{ws: ws, feed: fc, challenge: filepath.Join(bin, "challenge"), models: map[string]string{}}
+	targets := []pluginbuild.Target{{Name: "challenge", Dir: ws.Callables.ChallengePlugin, Out: rw.challenge}}
+	for _, m := range ws.Models {
+		out := filepath.Join(bin, "model-"+m.ID)
+		rw.models[m.ID] = out
+		targets = append(targets, pluginbuild.Target{Name: m.ID, Dir: m.Path, Out: out})
+	}
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := pluginbuild.Build(bctx, targets, pluginbuild.Options{WorkDir: res.Workspace, Roots: []string{res.Workspace, root}}); err != nil {
+		return nil, fmt.Errorf("replay: build the baseline plugins: %w", err)
+	}
+	return rw, nil
+}
+
+// replayOutcome is one replay run.
+type replayOutcome struct {
+	Wall      time.Duration
+	SimDays   float64
+	Progress  node.ReplayProgress
+	Models    int
+	StartTime time.Duration
+	// CPU used during the replay by the host process, the node's plugin
+	// processes and the PostgreSQL server processes.
+	HostCPU, PluginCPU, PGCPU time.Duration
+}
+
+// replayRun starts a node on st (all roles) and replays the candles with
+// open time in [from, until] at full speed. The node's start-up is not
+// part of Wall.
+func replayRun(ctx context.Context, rw *replayWorkspace, rp *replay.Replay, st store.Store, from, until time.Time) (replayOutcome, error) {
+	sim := clock.NewSimulated(from)
+	t := time.Now()
+	n, err := node.Start(ctx, node.Config{Workspace: rw.ws, Store: st, Clock: sim, ChallengeBinary: rw.challenge,
+		ModelBinaries: rw.models, Feed: rw.feed, Logger: nil})
+	if err != nil {
+		return replayOutcome{}, fmt.Errorf("replay: start the node: %w", err)
+	}
+	defer n.Close()
+	out := replayOutcome{StartTime: time.Since(t), Models: len(rw.ws.Models)}
+	h0, pl0, pg0 := cpuSnapshot()
+	t = time.Now()
+	p, err := n.Replay(ctx, rp, sim, node.ReplayOptions{From: from, Until: until})
+	out.Wall = time.Since(t)
+	h1, pl1, pg1 := cpuSnapshot()
+	out.HostCPU, out.PluginCPU, out.PGCPU = h1-h0, pl1-pl0, pg1-pg0
+	out.Progress = p
+	if err != nil {
+		return out, fmt.Errorf("replay %s..%s: %w", from.Format(time.RFC3339), until.Format(time.RFC3339), err)
+	}
+	if p.CycleErrors > 0 || p.Predictions == 0 || p.Scored == 0 {
+		return out, fmt.Errorf("replay %s..%s: expected predictions, scores and no failed cycle, found %d candles, %d cycles, %d predictions, %d scored, %d failed cycles",
+			from.Format(time.RFC3339), until.Format(time.RFC3339), p.Candles, p.Cycles, p.Predictions, p.Scored, p.CycleErrors)
+	}
+	out.SimDays = p.SimTime.Sub(from).Hours() / 24
+	return out, nil
+}
