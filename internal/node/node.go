@@ -31,8 +31,31 @@ import (
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
 
+// Role is one part of a node that Start assembles: `coordinator serve
+// <role>` runs one or more of them in a process; dev runs them all.
+type Role string
+
+// Roles of a node.
+const (
+	// RolePredict: the model plugins and the predict loop (and the schedule
+	// seeding from config/scheduled_prediction_configs.json).
+	RolePredict Role = "predict"
+	// RoleScore: the score, leaderboard and checkpoint loops (no model
+	// plugins).
+	RoleScore Role = "score"
+	// RoleReport: the report API (no model plugins).
+	RoleReport Role = "report"
+)
+
+// AllRoles lists every role, in start-up order.
+var AllRoles = []Role{RolePredict, RoleScore, RoleReport}
+
 // Config is what a Node needs. Store must be open and migrated.
 type Config struct {
+	// Roles selects what Start assembles; empty means every role (dev).
+	// The challenge plugin is started for every role; model plugins only
+	// with RolePredict.
+	Roles     []Role
 	Workspace *config.Workspace
 	Store     store.Store
 	Clock     clock.Clock
@@ -55,6 +78,25 @@ type Config struct {
 	HostEvents func(host.Event)
 }
 
+// HasRole reports whether c selects r (an empty Roles selects every role).
+func (c Config) HasRole(r Role) bool {
+	if len(c.Roles) == 0 {
+		return true
+	}
+	for _, have := range c.Roles {
+		if have == r {
+			return true
+		}
+	}
+	return false
+}
+
+// errNoRole is returned by the methods of a role this node was not started
+// with.
+func errNoRole(r Role) error {
+	return fmt.Errorf("node: started without the %s role", r)
+}
+
 // Node is a running node. Create it with Start and release it with Close.
 type Node struct {
 	cfg        Config
@@ -74,7 +116,10 @@ type Node struct {
 
 // Start launches the plugins, checks the callable routing against what
 // the challenge plugin implements, seeds the schedules and builds the
-// workers. Errors name the plugin, callable or file at fault; on error
+// workers of cfg.Roles: every role starts the challenge plugin; RolePredict
+// seeds the schedules, starts the model plugins and builds the predict
+// worker; RoleScore builds the score and checkpoint workers; RoleReport
+// builds the report API handler. Errors name the plugin, callable or file at fault; on error
 // every plugin started so far is stopped.
 func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.Workspace == nil || cfg.Store == nil || cfg.Clock == nil {
@@ -82,6 +127,11 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
+	}
+	for _, r := range cfg.Roles {
+		if r != RolePredict && r != RoleScore && r != RoleReport {
+			return nil, fmt.Errorf("node: unknown role %q: expected %s, %s or %s", r, RolePredict, RoleScore, RoleReport)
+		}
 	}
 	w := cfg.Workspace
 	n := &Node{cfg: cfg, log: cfg.Logger}
@@ -91,12 +141,14 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 	}()
 
-	rows, err := scheduleRows(w.Schedules)
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.Store.ReplaceSchedules(ctx, rows); err != nil {
-		return nil, fmt.Errorf("seed schedules from %s: %w", config.SchedulesFile, err)
+	if cfg.HasRole(RolePredict) {
+		rows, err := scheduleRows(w.Schedules)
+		if err != nil {
+			return nil, err
+		}
+		if err := cfg.Store.ReplaceSchedules(ctx, rows); err != nil {
+			return nil, fmt.Errorf("seed schedules from %s: %w", config.SchedulesFile, err)
+		}
 	}
 
 	hopts := host.Options{
@@ -126,29 +178,74 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 
 	specs := make([]host.PluginSpec, 0, len(w.Models))
+	if cfg.HasRole(RolePredict) {
+		if err := n.startPredict(ctx, &specs, hopts); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.HasRole(RoleScore) {
+		if err := n.startScore(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.HasRole(RoleReport) {
+		var states func() []host.ModelState
+		if n.models != nil {
+			states = n.models.States
+		}
+		n.handler = report.New(report.Options{
+			Store: cfg.Store, Schema: n.schema, FeedHealth: cfg.FeedHealth, ModelStates: states,
+			Clock: cfg.Clock, Logger: cfg.Logger.Named("report"),
+		})
+	}
+	desc := n.challenge.Description()
+	n.log.Info("node started", "roles", n.roleNames(), "challenge", desc.PluginName, "challenge_version", desc.PluginVersion,
+		"callables_from_plugin", w.Callables.FromPlugin(), "models", len(specs), "store", cfg.Store.Backend())
+	return n, nil
+}
+
+// roleNames lists the node's roles for logs.
+func (n *Node) roleNames() []string {
+	var out []string
+	for _, r := range AllRoles {
+		if n.cfg.HasRole(r) {
+			out = append(out, string(r))
+		}
+	}
+	return out
+}
+
+// startPredict starts the model plugins and builds the predict worker;
+// specs receives the started plugins.
+func (n *Node) startPredict(ctx context.Context, specs *[]host.PluginSpec, hopts host.Options) error {
+	cfg, w := n.cfg, n.cfg.Workspace
 	directory := map[string]store.Model{}
 	for _, m := range w.Models {
 		bin, ok := cfg.ModelBinaries[m.ID]
 		if !ok {
-			return nil, fmt.Errorf("model %s: no built plugin binary", m.ID)
+			return fmt.Errorf("model %s: no built plugin binary", m.ID)
 		}
-		specs = append(specs, host.PluginSpec{ID: m.ID, Path: bin, Env: cfg.PluginEnv})
+		*specs = append(*specs, host.PluginSpec{ID: m.ID, Path: bin, Env: cfg.PluginEnv})
 		directory[m.ID] = store.Model{ID: m.ID, Name: m.Name, PlayerID: m.PlayerID, PlayerName: m.PlayerName, DeploymentID: "local:" + m.ID}
 	}
-	n.models, err = host.StartModels(ctx, specs, hopts)
+	var err error
+	n.models, err = host.StartModels(ctx, *specs, hopts)
 	if err != nil {
-		return nil, fmt.Errorf("start model plugins: %w", err)
+		return fmt.Errorf("start model plugins: %w", err)
 	}
-
-	routes := w.Callables.Routes
 	n.predict, err = predict.New(predict.Config{
 		Challenge: n.routed, Models: n.models, Store: cfg.Store, Clock: cfg.Clock,
 		Logger: cfg.Logger.Named("predict"), Freshness: cfg.Freshness, Assets: cfg.Feed.Assets,
 		Directory: directory,
 	})
-	if err != nil {
-		return nil, err
-	}
+	return err
+}
+
+// startScore builds the score (and leaderboard) and checkpoint workers.
+func (n *Node) startScore() error {
+	cfg, w := n.cfg, n.cfg.Workspace
+	routes := w.Callables.Routes
+	var err error
 	n.score, err = score.New(score.Config{
 		Challenge: n.routed, Store: cfg.Store, Clock: cfg.Clock, Logger: cfg.Logger.Named("score"),
 		GroundTruthMaxWait:    w.Settings.GroundTruthMaxWait,
@@ -158,20 +255,10 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		UseDefaultRanking:     !n.fromPlugin(routes, sdk.CallableRankLeaderboard),
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	n.checkpoint, err = checkpoint.New(checkpoint.Config{Store: cfg.Store, Clock: cfg.Clock, Interval: w.Settings.CheckpointInterval, Logger: cfg.Logger.Named("checkpoint")})
-	if err != nil {
-		return nil, err
-	}
-	n.handler = report.New(report.Options{
-		Store: cfg.Store, Schema: n.schema, FeedHealth: cfg.FeedHealth, ModelStates: n.models.States,
-		Clock: cfg.Clock, Logger: cfg.Logger.Named("report"),
-	})
-	desc := n.challenge.Description()
-	n.log.Info("node started", "challenge", desc.PluginName, "challenge_version", desc.PluginVersion,
-		"callables_from_plugin", w.Callables.FromPlugin(), "models", len(specs), "store", cfg.Store.Backend())
-	return n, nil
+	return err
 }
 
 func (n *Node) fromPlugin(routes map[string]string, callable string) bool {
@@ -199,38 +286,64 @@ func scheduleRows(cfgs []sdk.ScheduleConfig) ([]store.ScheduleRow, error) {
 	return rows, nil
 }
 
-// Handler returns the report API.
+// Handler returns the report API (nil without RoleReport).
 func (n *Node) Handler() http.Handler { return n.handler }
 
 // Schema returns the challenge's validated report schema.
 func (n *Node) Schema() sdk.ReportSchema { return n.schema }
 
-// Models returns the plugin host's view of every model.
-func (n *Node) Models() []host.ModelState { return n.models.States() }
+// Models returns the plugin host's view of every model (nil without
+// RolePredict).
+func (n *Node) Models() []host.ModelState {
+	if n.models == nil {
+		return nil
+	}
+	return n.models.States()
+}
 
 // Challenge returns the routed challenge (plugin callables and defaults).
 func (n *Node) Challenge() sdk.Challenge { return n.routed }
 
-// PredictOnce runs one predict cycle at the clock's time.
+// PredictOnce runs one predict cycle at the clock's time (an error
+// without RolePredict).
 func (n *Node) PredictOnce(ctx context.Context) (predict.Result, error) {
+	if n.predict == nil {
+		return predict.Result{}, errNoRole(RolePredict)
+	}
 	return n.predict.RunOnce(ctx)
 }
 
-// ScoreOnce scores what is resolvable at the clock's time.
-func (n *Node) ScoreOnce(ctx context.Context) (score.ScoreResult, error) { return n.score.Score(ctx) }
+// ScoreOnce scores what is resolvable at the clock's time (an error
+// without RoleScore).
+func (n *Node) ScoreOnce(ctx context.Context) (score.ScoreResult, error) {
+	if n.score == nil {
+		return score.ScoreResult{}, errNoRole(RoleScore)
+	}
+	return n.score.Score(ctx)
+}
 
-// RebuildLeaderboard rebuilds the leaderboard at the clock's time.
+// RebuildLeaderboard rebuilds the leaderboard at the clock's time (an
+// error without RoleScore).
 func (n *Node) RebuildLeaderboard(ctx context.Context) (score.LeaderboardResult, error) {
+	if n.score == nil {
+		return score.LeaderboardResult{}, errNoRole(RoleScore)
+	}
 	return n.score.RebuildLeaderboard(ctx)
 }
 
-// CheckpointOnce writes a checkpoint when one is due.
+// CheckpointOnce writes a checkpoint when one is due (an error without
+// RoleScore).
 func (n *Node) CheckpointOnce(ctx context.Context) (checkpoint.Result, error) {
+	if n.checkpoint == nil {
+		return checkpoint.Result{}, errNoRole(RoleScore)
+	}
 	return n.checkpoint.RunOnce(ctx)
 }
 
-// RunWorkers runs the predict, score and checkpoint loops on the node's
-// clock until ctx is done. It returns nil on cancellation.
+// RunWorkers runs the loops of the node's roles on the node's clock until
+// ctx is done: predict (RolePredict), score, leaderboard and checkpoint
+// (RoleScore); with neither role it returns at once. It returns nil on
+// cancellation.
 func (n *Node) RunWorkers(ctx context.Context) error {
 	var wg sync.WaitGroup
 	run := func(name string, f func(context.Context) error) {
@@ -242,9 +355,15 @@ func (n *Node) RunWorkers(ctx context.Context) error {
 			}
 		}()
 	}
-	run("predict", n.predict.Run)
-	run("score", n.score.Run)
-	run("checkpoint", n.checkpoint.Run)
+	if n.predict != nil {
+		run("predict", n.predict.Run)
+	}
+	if n.score != nil {
+		run("score", n.score.Run)
+	}
+	if n.checkpoint != nil {
+		run("checkpoint", n.checkpoint.Run)
+	}
 	wg.Wait()
 	return nil
 }
@@ -253,6 +372,9 @@ func (n *Node) RunWorkers(ctx context.Context) error {
 // shuts the server down gracefully (5 s). ready, when non-nil, receives the
 // bound address once listening.
 func (n *Node) ListenAndServe(ctx context.Context, addr string, ready func(net.Addr)) error {
+	if n.handler == nil {
+		return errNoRole(RoleReport)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("report API: listen on %s: %w (is another node running? try `coordinator preflight` or --api-addr)", addr, err)
@@ -296,7 +418,7 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	if s.Scored, err = countScored(ctx, n.cfg.Store); err != nil {
 		return s, err
 	}
-	for _, m := range n.models.States() {
+	for _, m := range n.Models() {
 		s.Models++
 		switch {
 		case m.Stopped:
