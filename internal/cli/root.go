@@ -55,7 +55,8 @@ happened, and a ranked leaderboard is served over a JSON API.
 
 Start a new competition:   coordinator init <name>
 Check a workspace:         coordinator doctor
-Run it locally:            coordinator dev`,
+Run it locally:            coordinator dev
+Run it in production:      coordinator migrate && coordinator serve all`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
