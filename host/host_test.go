@@ -435,6 +435,29 @@ func TestStopRules(t *testing.T) {
 			t.Fatalf("state %+v, want MULTIPLE_TIMEOUT", st)
 		}
 	})
+	t.Run("successful ticks do not reset", func(t *testing.T) {
+		// Every Tick succeeds and every Predict fails: the Tick successes
+		// between the Predict failures must not keep the model alive.
+		opts := testOptions(t)
+		opts.MaxConsecutiveFailures = 2
+		ms, err := StartModels(ctxT(t, 20*time.Second), []PluginSpec{mspec(marker, "t", modelBin, "-mode", "fail")}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ms.Close() })
+		ctx := ctxT(t, 20*time.Second)
+		for i := 1; i <= 3; i++ {
+			if r := ms.Tick(ctx, []byte(`{}`))["t"]; r.Status != StatusSuccess {
+				t.Fatalf("tick %d: %s %v", i, r.Status, r.Err)
+			}
+			if r := ms.Predict(ctx, nil, nil)["t"]; r.Status != StatusFailed {
+				t.Fatalf("predict %d: %s %v", i, r.Status, r.Err)
+			}
+		}
+		if st := ms.States()[0]; !st.Stopped || st.Reason != StopMultipleFailed {
+			t.Fatalf("state %+v, want MULTIPLE_FAILED after 3 failed predicts between successful ticks", st)
+		}
+	})
 	t.Run("success resets", func(t *testing.T) {
 		opts := testOptions(t)
 		opts.MaxConsecutiveFailures = 1

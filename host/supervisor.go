@@ -106,7 +106,7 @@ func (s *supervisor) loop() {
 				s.stopFor(StopBadImplementation, se.Status, se)
 				return
 			}
-			if s.record(se.Status, true, se) {
+			if s.record("", se.Status, true, se) {
 				return // stop rules fired
 			}
 			if !s.sleepBackoff(gen, se.Status, se) {
@@ -309,7 +309,7 @@ func (s *supervisor) call(ctx context.Context, name string, wait bool, reqBytes 
 		s.streak = 0
 		s.mu.Unlock()
 	}
-	s.record(st, charge, res.Err)
+	s.record(name, st, charge, res.Err)
 	return res
 }
 
@@ -319,7 +319,11 @@ func maxRequestPayload() int { return wire.MaxMessageBytes - 64<<10 }
 // record applies the stop rules to one classified result and reports
 // whether the plugin is now stopped. Outcomes with charge false, and every
 // outcome of a plugin without stop rules, change nothing.
-func (s *supervisor) record(st Status, charge bool, err error) bool {
+//
+// A successful Tick does not reset the counters: Tick only delivers data,
+// so a model that accepts every Tick but crashes or fails on every Predict
+// must still reach MULTIPLE_FAILED (a success of any other call resets).
+func (s *supervisor) record(name string, st Status, charge bool, err error) bool {
 	if !charge {
 		return false
 	}
@@ -335,7 +339,9 @@ func (s *supervisor) record(st Status, charge bool, err error) bool {
 	var reason StopReason
 	switch st {
 	case StatusSuccess:
-		s.consecFail, s.consecTO = 0, 0
+		if name != sdk.MethodTick {
+			s.consecFail, s.consecTO = 0, 0
+		}
 	case StatusFailed, StatusCrashed:
 		s.consecFail++
 		if max := s.opts.MaxConsecutiveFailures; max >= 0 && s.consecFail > max {

@@ -1,0 +1,936 @@
+package node_test
+
+// End-to-end test of a node (issue 4): the real baseline workspace, built by
+// scaffold.Init against this checkout, with the real challenge plugin, the
+// three example model plugins and a fourth model that panics on every
+// Predict, replaying real BTC candles on a simulated clock against SQLite
+// and PostgreSQL. Every expected value is computed independently of the
+// node: ticks from the replay window, Brier scores and window means from
+// the CSV itself.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/crunch-coordinator/coordinator/host"
+	"github.com/crunch-coordinator/coordinator/internal/clock"
+	"github.com/crunch-coordinator/coordinator/internal/config"
+	"github.com/crunch-coordinator/coordinator/internal/feed"
+	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
+	"github.com/crunch-coordinator/coordinator/internal/node"
+	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
+	"github.com/crunch-coordinator/coordinator/internal/predict"
+	"github.com/crunch-coordinator/coordinator/internal/scaffold"
+	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
+)
+
+const (
+	e2eCSV = "binance-us-BTCUSDT-1m-2023-03-01..21.csv"
+	// panickerID is the fourth model: it panics on every Predict.
+	panickerID = "panicker"
+	// groundTruthStaleness is the generated challenge's MaxStaleness
+	// (crunch-btc-up/challenge.go: New).
+	groundTruthStaleness = 120 * time.Second
+	// scoreTolerance bounds float differences between our independent
+	// computation and the node's stored values (same formula, same inputs).
+	scoreTolerance = 1e-9
+)
+
+// exampleModels are the baseline pack's three example models
+// (config/models.json of the generated node).
+var exampleModels = []string{"mean-reversion", "trend-following", "volatility-regime"}
+
+const panickerSource = `// Command panicker is a model plugin for the end-to-end test: it panics on
+// every Predict, so its process dies mid-call (CRASHED).
+package main
+
+import (
+	"context"
+
+	challenge "crunch-btc-up"
+
+	"github.com/crunch-coordinator/coordinator/sdk"
+)
+
+type panicker struct{}
+
+func (panicker) PredictUp(context.Context, challenge.Question, []challenge.Candle) (float64, error) {
+	panic("panicker: this model panics on every Predict")
+}
+
+func main() {
+	sdk.ServeModel(challenge.NewAdapter(panicker{}), sdk.ModelInfo{Name: "panicker", Version: "0.0.1"})
+}
+`
+
+// e2eWorkspace is the generated, built workspace shared by the subtests.
+type e2eWorkspace struct {
+	nodeDir   string
+	binDir    string
+	challenge string
+	models    map[string]string
+	csvPath   string
+}
+
+// TestE2EReplay is issue 4's end-to-end test; see the file comment.
+func TestE2EReplay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end replay with real plugins (slow); run without -short")
+	}
+	root := repoRoot(t)
+	csvPath := filepath.Join(filepath.Dir(root), "shared", "data", e2eCSV)
+	prices := loadPrices(t, csvPath)
+	ws := buildE2EWorkspace(t, root, csvPath)
+
+	t.Run("sqlite", func(t *testing.T) {
+		st := openStore(t, "sqlite://"+filepath.Join(t.TempDir(), "e2e.db"))
+		// SQLite also replays 12 h more, so recent (24 h) holds other
+		// predictions than steady and anchor.
+		runE2E(t, ws, st, prices, 36*time.Hour)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		base := os.Getenv("TEST_DATABASE_URL")
+		if base == "" {
+			t.Skip("TEST_DATABASE_URL is unset; skipping the PostgreSQL end-to-end replay")
+		}
+		st := openStore(t, scratchDatabase(t, base))
+		runE2E(t, ws, st, prices, 0)
+	})
+}
+
+// runE2E replays the first 24 h through a fresh node on st and checks
+// everything issue 4 lists; extendTo > 24 h continues the same node up to
+// that much replayed time and checks the windows.
+func runE2E(t *testing.T, ws *e2eWorkspace, st store.Store, prices priceSeries, extendTo time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+
+	w, err := config.LoadWorkspace(ws.nodeDir, func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("load workspace: %v", err)
+	}
+	rp, err := replay.Open(ws.csvPath, "BTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			// The panicker's stack traces are left out.
+			var kept []string
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if !strings.Contains(l, "host.model.panicker:") {
+					kept = append(kept, l)
+				}
+			}
+			t.Logf("node log (last 40 lines, panicker stderr left out):\n%s", tailLines(strings.Join(kept, "\n"), 40))
+		}
+	})
+	logger := hclog.New(&hclog.LoggerOptions{Name: "e2e", Level: hclog.Info, Output: logs})
+	var evMu sync.Mutex
+	var events []host.Event
+	first := rp.First()
+	sim := clock.NewSimulated(first)
+	n, err := node.Start(ctx, node.Config{
+		Workspace: w, Store: st, Clock: sim, Logger: logger,
+		ChallengeBinary: ws.challenge, ModelBinaries: ws.models,
+		Feed: feed.Config{Provider: replay.Name, Assets: []string{"BTC"}, Kind: feed.KindCandle, Granularity: rp.Granularity()},
+		HostEvents: func(e host.Event) {
+			evMu.Lock()
+			events = append(events, e)
+			evMu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatalf("node.Start: %v", err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			n.Close()
+		}
+	}()
+
+	// Day 1.
+	dayEnd := first.Add(24 * time.Hour)
+	start := time.Now()
+	prog, err := n.Replay(ctx, rp, sim, node.ReplayOptions{Until: dayEnd.Add(-rp.Step())})
+	if err != nil {
+		t.Fatalf("replay day 1: %v", err)
+	}
+	if prog.Candles != 1440 || prog.CycleErrors != 0 || !sim.Now().Equal(dayEnd) {
+		t.Fatalf("replay day 1: expected 1440 candles, 0 failed cycles, clock at %s; found %d candles, %d failed cycles, clock at %s",
+			dayEnd, prog.Candles, prog.CycleErrors, sim.Now())
+	}
+	t.Logf("%s: replayed 24 h (%d candles, %d predictions, %d scored) in %s", st.Backend(), prog.Candles, prog.Predictions, prog.Scored, time.Since(start).Round(time.Millisecond))
+	preds := listPredictions(t, ctx, st)
+	checkRows(t, preds, first, dayEnd, w.Settings.MaxConsecutiveFailures)
+	checkScored(t, preds, prices, dayEnd)
+	checkModelStates(t, n.Models(), w.Settings.MaxConsecutiveFailures)
+	want := windowMeans(preds, dayEnd)
+	lb := checkLeaderboard(t, ctx, st, want)
+	// After 24 h every window holds the same predictions.
+	for _, id := range exampleModels {
+		m := want[id]
+		if m.recent != m.anchor || m.steady != m.anchor {
+			t.Errorf("model %s after 24 h: expected recent = steady = anchor, found %v %v %v", id, m.recent, m.steady, m.anchor)
+		}
+	}
+	checkReportAPI(t, n.Handler(), lb, preds, first)
+	stats, err := n.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Predictions != int64(len(preds)) || stats.Healthy != 3 || len(stats.Failed) != 1 || stats.Failed[0] != "panicker (MULTIPLE_FAILED)" {
+		t.Errorf("node.Stats: expected %d predictions, 3 healthy, failed [panicker (MULTIPLE_FAILED)]; found %+v", len(preds), stats)
+	}
+	evMu.Lock()
+	checkEvents(t, events)
+	evMu.Unlock()
+
+	if extendTo > 24*time.Hour {
+		// Continue the same node: the windows now cover different data.
+		end := first.Add(extendTo)
+		start := time.Now()
+		prog, err := n.Replay(ctx, rp, sim, node.ReplayOptions{From: dayEnd, Until: end.Add(-rp.Step())})
+		if err != nil {
+			t.Fatalf("replay to %s: %v", end, err)
+		}
+		if prog.CycleErrors != 0 || !sim.Now().Equal(end) {
+			t.Fatalf("replay to %s: %d failed cycles, clock at %s", end, prog.CycleErrors, sim.Now())
+		}
+		t.Logf("%s: replayed on to %s (%d candles) in %s", st.Backend(), end, prog.Candles, time.Since(start).Round(time.Millisecond))
+		preds := listPredictions(t, ctx, st)
+		checkRows(t, preds, first, end, w.Settings.MaxConsecutiveFailures)
+		checkScored(t, preds, prices, end)
+		want := windowMeans(preds, end)
+		checkLeaderboard(t, ctx, st, want)
+		differ := false
+		for _, id := range exampleModels {
+			m := want[id]
+			// 36 h replayed: steady (72 h) and anchor (7 d) hold the same
+			// predictions, recent (24 h) only the last 24 h of them.
+			if m.nRecent >= m.nAnchor || m.nSteady != m.nAnchor || m.steady != m.anchor {
+				t.Errorf("model %s after %s: expected recent ⊂ steady = anchor; found %d, %d, %d scored predictions, means %v, %v, %v",
+					id, extendTo, m.nRecent, m.nSteady, m.nAnchor, m.recent, m.steady, m.anchor)
+			}
+			if math.Abs(m.recent-m.anchor) > 1e-6 {
+				differ = true
+			}
+		}
+		if !differ {
+			t.Errorf("after %s recent equals anchor for every model: the windows do not differ", extendTo)
+		}
+	}
+
+	if err := n.Close(); err != nil {
+		t.Errorf("node.Close: %v", err)
+	}
+	closed = true
+	checkNoPluginProcesses(t, ws.binDir)
+}
+
+// buildE2EWorkspace renders the baseline pack into a temp dir (go.work
+// uses this checkout), adds the panicker model, builds every plugin and
+// returns the binaries.
+func buildE2EWorkspace(t *testing.T, root, csvPath string) *e2eWorkspace {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	res, err := scaffold.Init(ctx, scaffold.Options{
+		Request:   scaffold.Request{Name: "btc-up", Pack: "baseline"},
+		OutputDir: t.TempDir(),
+		SDK:       scaffold.SDKSource{SourceDir: root, Version: "e2e-test"},
+	})
+	if err != nil {
+		t.Fatalf("scaffold.Init: %v", err)
+	}
+	dir := filepath.Join(res.ChallengeDir, "examples", "panicker")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(panickerSource), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	modelsFile := filepath.Join(res.NodeDir, config.ModelsFile)
+	raw, err := os.ReadFile(modelsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var models []map[string]any
+	if err := json.Unmarshal(raw, &models); err != nil {
+		t.Fatalf("%s: %v", modelsFile, err)
+	}
+	var ids []string
+	for _, m := range models {
+		ids = append(ids, fmt.Sprint(m["id"]))
+	}
+	if strings.Join(ids, ",") != strings.Join(exampleModels, ",") {
+		t.Fatalf("%s: expected models %v, found %v", modelsFile, exampleModels, ids)
+	}
+	models = append(models, map[string]any{"id": panickerID, "path": "../crunch-btc-up/examples/panicker", "name": panickerID, "player_id": "local-0002", "player_name": "e2e"})
+	raw, err = json.MarshalIndent(models, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(modelsFile, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	w, err := config.LoadWorkspace(res.NodeDir, func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("load generated workspace: %v", err)
+	}
+	ws := &e2eWorkspace{nodeDir: res.NodeDir, binDir: filepath.Join(t.TempDir(), "bin"), models: map[string]string{}, csvPath: csvPath}
+	ws.challenge = filepath.Join(ws.binDir, "challenge")
+	targets := []pluginbuild.Target{{Name: "challenge", Dir: w.Callables.ChallengePlugin, Out: ws.challenge}}
+	for _, m := range w.Models {
+		ws.models[m.ID] = filepath.Join(ws.binDir, "models", m.ID)
+		targets = append(targets, pluginbuild.Target{Name: "model " + m.ID, Dir: m.Path, Out: ws.models[m.ID]})
+	}
+	if len(ws.models) != 4 {
+		t.Fatalf("expected 4 models in the workspace, found %d", len(ws.models))
+	}
+	start := time.Now()
+	err = pluginbuild.Build(ctx, targets, pluginbuild.Options{
+		WorkDir: res.Workspace, Roots: []string{res.Workspace, root},
+		Env: []string{"GOFLAGS=-buildvcs=false", "GOWORK=" + filepath.Join(res.Workspace, "go.work")},
+	})
+	if err != nil {
+		t.Fatalf("build plugins: %v", err)
+	}
+	t.Logf("built %d plugins in %s", len(targets), time.Since(start).Round(time.Millisecond))
+	return ws
+}
+
+// checkRows checks one prediction per model per schedule tick over the
+// replayed span (first, end]: every candle close is a tick; the three
+// example models have exactly one SUCCESS row per tick, performed at the
+// tick (no missing or delayed rows); the panicker has CRASHED rows (more
+// than the failure threshold), ABSENT rows while restarting and after its
+// stop for at most the ABSENT grace, and never two rows for one tick.
+func checkRows(t *testing.T, preds []store.Prediction, first, end time.Time, maxFailures int) {
+	t.Helper()
+	var ticks []time.Time
+	for at := first.Add(time.Minute); !at.After(end); at = at.Add(time.Minute) {
+		ticks = append(ticks, at)
+	}
+	isTick := map[time.Time]bool{}
+	for _, at := range ticks {
+		isTick[at] = true
+	}
+	byModel := map[string][]store.Prediction{}
+	for _, p := range preds {
+		byModel[p.ModelID] = append(byModel[p.ModelID], p)
+	}
+	if len(byModel) != 4 {
+		t.Errorf("expected predictions of 4 models, found %d", len(byModel))
+	}
+	for _, id := range exampleModels {
+		rows := byModel[id]
+		seen := map[time.Time]bool{}
+		bad := 0
+		for _, p := range rows {
+			at := p.PerformedAt.UTC()
+			switch {
+			case !isTick[at]:
+				t.Errorf("model %s: prediction %s performed at %s, which is no schedule tick (delayed?)", id, p.ID, at)
+			case seen[at]:
+				t.Errorf("model %s: two predictions at tick %s", id, at)
+			case p.Status != store.StatusSuccess:
+				if bad++; bad <= 3 {
+					t.Errorf("model %s: prediction at %s has status %s (meta %s), expected SUCCESS", id, at, p.Status, p.Meta)
+				}
+			}
+			seen[at] = true
+			if !p.ResolvableAt.Equal(p.PerformedAt.Add(time.Minute)) {
+				t.Errorf("model %s: prediction at %s: resolvable_at %s, expected performed_at + 60 s", id, at, p.ResolvableAt)
+			}
+		}
+		if len(rows) != len(ticks) || bad > 0 {
+			t.Errorf("model %s: expected %d SUCCESS predictions (one per tick from %s to %s), found %d rows, %d not SUCCESS",
+				id, len(ticks), ticks[0], end, len(rows), bad)
+		}
+	}
+
+	rows := byModel[panickerID]
+	seen := map[time.Time]bool{}
+	counts := map[string]int{}
+	var lastCrash, last time.Time
+	for _, p := range rows {
+		at := p.PerformedAt.UTC()
+		if !isTick[at] || seen[at] {
+			t.Errorf("panicker: prediction at %s is off the tick grid or a duplicate", at)
+		}
+		seen[at] = true
+		counts[p.Status]++
+		if p.Status == store.StatusCrashed {
+			lastCrash = at
+		}
+		if at.After(last) {
+			last = at
+		}
+		if p.Score != nil {
+			t.Errorf("panicker: %s prediction at %s was scored", p.Status, at)
+		}
+	}
+	if counts[store.StatusCrashed] <= maxFailures || counts[store.StatusSuccess] != 0 || counts[store.StatusCrashed]+counts[store.StatusAbsent] != len(rows) {
+		t.Errorf("panicker: expected more than %d CRASHED rows, the rest ABSENT, no SUCCESS; found %v", maxFailures, counts)
+	}
+	if !lastCrash.IsZero() && last.After(lastCrash.Add(predict.DefaultAbsentGrace+2*time.Minute)) {
+		t.Errorf("panicker: rows go on until %s, more than the ABSENT grace %s after its last crash at %s", last, predict.DefaultAbsentGrace, lastCrash)
+	}
+	if len(rows) >= len(ticks)/2 {
+		t.Errorf("panicker: %d rows for %d ticks: it should get no rows once stopped for longer than the ABSENT grace", len(rows), len(ticks))
+	}
+}
+
+// checkScored checks that every SUCCESS prediction whose resolvable_at has
+// passed (is before now) is scored successfully and no other is, and that
+// every score equals the Brier score computed here from the CSV.
+func checkScored(t *testing.T, preds []store.Prediction, prices priceSeries, now time.Time) {
+	t.Helper()
+	checked, ups, downs := 0, 0, 0
+	for _, p := range preds {
+		if p.Status != store.StatusSuccess {
+			continue
+		}
+		due := p.ResolvableAt.Before(now)
+		if !due {
+			if p.Score != nil {
+				t.Errorf("model %s: prediction at %s (resolvable_at %s, now %s) is scored before its ground truth exists", p.ModelID, p.PerformedAt, p.ResolvableAt, now)
+			}
+			continue
+		}
+		if p.Score == nil || !p.Score.Success || p.Score.Value == nil {
+			t.Errorf("model %s: prediction at %s (resolvable_at %s < now %s) is not scored successfully: %+v", p.ModelID, p.PerformedAt, p.ResolvableAt, now, p.Score)
+			continue
+		}
+		var out struct {
+			PUp *float64 `json:"p_up"`
+		}
+		if err := json.Unmarshal(p.InferenceOutput, &out); err != nil || out.PUp == nil {
+			t.Errorf("model %s: prediction at %s: output %s: expected {\"p_up\": x}", p.ModelID, p.PerformedAt, p.InferenceOutput)
+			continue
+		}
+		entry, err := prices.at(p.PerformedAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resolved, err := prices.at(p.ResolvableAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := 0.0
+		if resolved > entry {
+			y = 1
+			ups++
+		} else {
+			downs++
+		}
+		want := 1 - (*out.PUp-y)*(*out.PUp-y)
+		if math.Abs(*p.Score.Value-want) > scoreTolerance {
+			t.Errorf("model %s: prediction at %s: p_up %v, price %v -> %v: expected Brier %v, stored %v",
+				p.ModelID, p.PerformedAt, *out.PUp, entry, resolved, want, *p.Score.Value)
+		}
+		checked++
+	}
+	if checked == 0 || ups == 0 || downs == 0 {
+		t.Errorf("expected scored predictions with both outcomes, found %d checked (%d up, %d not up)", checked, ups, downs)
+	}
+	t.Logf("checked %d Brier scores against the CSV (%d up, %d not up)", checked, ups, downs)
+}
+
+// means are one model's expected window means (resolvable_at in
+// [now-length, now], successful scores only) and counts.
+type means struct {
+	recent, steady, anchor    float64
+	nRecent, nSteady, nAnchor int
+}
+
+// windowMeans computes the expected recent (24 h), steady (72 h) and
+// anchor (7 d) means from the stored scored predictions.
+func windowMeans(preds []store.Prediction, now time.Time) map[string]means {
+	type acc struct {
+		sum [3]float64
+		n   [3]int
+	}
+	lengths := [3]time.Duration{24 * time.Hour, 72 * time.Hour, 7 * 24 * time.Hour}
+	accs := map[string]*acc{}
+	for _, p := range preds {
+		if p.Score == nil || !p.Score.Success || p.Score.Value == nil {
+			continue
+		}
+		a := accs[p.ModelID]
+		if a == nil {
+			a = &acc{}
+			accs[p.ModelID] = a
+		}
+		for i, l := range lengths {
+			if !p.ResolvableAt.Before(now.Add(-l)) && !p.ResolvableAt.After(now) {
+				a.sum[i] += *p.Score.Value
+				a.n[i]++
+			}
+		}
+	}
+	out := map[string]means{}
+	for id, a := range accs {
+		out[id] = means{
+			recent: a.sum[0] / float64(a.n[0]), steady: a.sum[1] / float64(a.n[1]), anchor: a.sum[2] / float64(a.n[2]),
+			nRecent: a.n[0], nSteady: a.n[1], nAnchor: a.n[2],
+		}
+	}
+	return out
+}
+
+// lbRow is one parsed stored leaderboard entry.
+type lbRow struct {
+	ModelID string `json:"model_id"`
+	Rank    int    `json:"rank"`
+	Score   struct {
+		Metrics map[string]*float64 `json:"metrics"`
+		Ranking struct {
+			Key   string   `json:"key"`
+			Value *float64 `json:"value"`
+		} `json:"ranking"`
+	} `json:"score"`
+}
+
+// checkLeaderboard checks the latest leaderboard: the three example models
+// ranked 1-3 by anchor (descending) with the expected window means, the
+// panicker last without a score.
+func checkLeaderboard(t *testing.T, ctx context.Context, st store.Store, want map[string]means) []lbRow {
+	t.Helper()
+	lb, err := st.LatestLeaderboard(ctx)
+	if err != nil {
+		t.Fatalf("latest leaderboard: %v", err)
+	}
+	var rows []lbRow
+	if err := json.Unmarshal(lb.Entries, &rows); err != nil {
+		t.Fatalf("leaderboard entries %s: %v", lb.Entries, err)
+	}
+	if len(rows) != 4 {
+		t.Fatalf("leaderboard: expected 4 entries, found %d: %s", len(rows), lb.Entries)
+	}
+	expected := append([]string(nil), exampleModels...)
+	sort.SliceStable(expected, func(i, j int) bool { return want[expected[i]].anchor > want[expected[j]].anchor })
+	expected = append(expected, panickerID)
+	for i, r := range rows {
+		if r.Rank != i+1 || r.ModelID != expected[i] {
+			t.Errorf("leaderboard entry %d: expected rank %d %s, found rank %d %s", i, i+1, expected[i], r.Rank, r.ModelID)
+		}
+		if r.ModelID == panickerID {
+			if r.Score.Ranking.Value != nil || len(r.Score.Metrics) != 0 {
+				t.Errorf("leaderboard: panicker has a score: %+v", r.Score)
+			}
+			continue
+		}
+		m, ok := want[r.ModelID]
+		if !ok {
+			t.Errorf("leaderboard: unexpected model %s", r.ModelID)
+			continue
+		}
+		for name, v := range map[string]float64{"recent": m.recent, "steady": m.steady, "anchor": m.anchor} {
+			got := r.Score.Metrics[name]
+			if got == nil || math.Abs(*got-v) > scoreTolerance {
+				t.Errorf("leaderboard %s: metric %s: expected %v (mean of its scored predictions in the window), found %v", r.ModelID, name, v, ptrString(got))
+			}
+		}
+		if r.Score.Ranking.Key != "anchor" || r.Score.Ranking.Value == nil || math.Abs(*r.Score.Ranking.Value-m.anchor) > scoreTolerance {
+			t.Errorf("leaderboard %s: expected ranking key anchor = %v, found %s = %v", r.ModelID, m.anchor, r.Score.Ranking.Key, ptrString(r.Score.Ranking.Value))
+		}
+	}
+	return rows
+}
+
+// checkModelStates checks the supervisor: the panicker was restarted and
+// then stopped with MULTIPLE_FAILED; the three others never failed.
+func checkModelStates(t *testing.T, states []host.ModelState, maxFailures int) {
+	t.Helper()
+	for _, s := range states {
+		if s.ID == panickerID {
+			if !s.Stopped || s.Reason != host.StopMultipleFailed || s.Restarts < 1 || s.ConsecutiveFailures <= maxFailures {
+				t.Errorf("panicker: expected restarted then stopped with %s after more than %d consecutive failures; found %+v", host.StopMultipleFailed, maxFailures, s)
+			}
+			continue
+		}
+		if !s.Running || s.Stopped || s.Restarts != 0 || s.ConsecutiveFailures != 0 || s.ConsecutiveTimeouts != 0 {
+			t.Errorf("model %s: expected running, never restarted or failing; found %+v", s.ID, s)
+		}
+	}
+	if len(states) != 4 {
+		t.Errorf("expected 4 model states, found %d", len(states))
+	}
+}
+
+// checkEvents checks the host's lifecycle events: the panicker was
+// restarted after CRASHED calls and stopped with MULTIPLE_FAILED; no other
+// plugin exited, failed to start, was restarted or stopped.
+func checkEvents(t *testing.T, events []host.Event) {
+	t.Helper()
+	restarts, stopped := 0, false
+	for _, e := range events {
+		switch {
+		case e.PluginID == panickerID && e.Kind == host.EventRestart && e.Status == host.StatusCrashed:
+			restarts++
+		case e.PluginID == panickerID && e.Kind == host.EventStopped && e.Reason == host.StopMultipleFailed:
+			stopped = true
+		case e.PluginID != panickerID && e.Kind != host.EventStarted:
+			t.Errorf("host event %s of plugin %s (status %s, reason %s, error %v): only the panicker should have lifecycle trouble",
+				e.Kind, e.PluginID, e.Status, e.Reason, e.Err)
+		}
+	}
+	if restarts == 0 || !stopped {
+		t.Errorf("host events: expected the panicker restarted after CRASHED calls and stopped with %s; found %d restarts, stopped %v (%d events)",
+			host.StopMultipleFailed, restarts, stopped, len(events))
+	}
+}
+
+// checkReportAPI queries the report API in-process and checks it serves
+// the leaderboard, the models and the predictions.
+func checkReportAPI(t *testing.T, h http.Handler, lb []lbRow, preds []store.Prediction, first time.Time) {
+	t.Helper()
+	get := func(path string, v any) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET %s: status %d: %s", path, rec.Code, rec.Body)
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
+			t.Fatalf("GET %s: %v: %s", path, err, rec.Body)
+		}
+	}
+
+	var board []map[string]any
+	get("/reports/leaderboard", &board)
+	if len(board) != len(lb) {
+		t.Fatalf("/reports/leaderboard: expected %d rows, found %d", len(lb), len(board))
+	}
+	for i, row := range board {
+		if row["model_id"] != lb[i].ModelID || row["rank"] != float64(lb[i].Rank) {
+			t.Errorf("/reports/leaderboard row %d: expected rank %d %s, found %v %v", i, lb[i].Rank, lb[i].ModelID, row["rank"], row["model_id"])
+		}
+		if lb[i].ModelID == panickerID {
+			continue
+		}
+		for _, name := range []string{"recent", "steady", "anchor"} {
+			v, ok := row["score_"+name].(float64)
+			if want := lb[i].Score.Metrics[name]; !ok || want == nil || math.Abs(v-*want) > scoreTolerance {
+				t.Errorf("/reports/leaderboard %s: score_%s = %v, expected %v", lb[i].ModelID, name, row["score_"+name], ptrString(lb[i].Score.Metrics[name]))
+			}
+		}
+		if row["status"] != "active" {
+			t.Errorf("/reports/leaderboard %s: status %v, expected active", lb[i].ModelID, row["status"])
+		}
+	}
+
+	var models []map[string]any
+	get("/reports/models", &models)
+	byID := map[string]map[string]any{}
+	for _, m := range models {
+		byID[fmt.Sprint(m["model_id"])] = m
+	}
+	if len(models) != 4 {
+		t.Errorf("/reports/models: expected 4 models, found %d", len(models))
+	}
+	for _, id := range exampleModels {
+		if m := byID[id]; m == nil || m["status"] != "running" || m["active"] != true {
+			t.Errorf("/reports/models %s: expected running and active, found %v", id, m)
+		}
+	}
+	if m := byID[panickerID]; m == nil || m["status"] != "failed" || m["stop_reason"] != string(host.StopMultipleFailed) || m["active"] != false {
+		t.Errorf("/reports/models panicker: expected failed with stop_reason %s, found %v", host.StopMultipleFailed, m)
+	}
+
+	// The first hour of predictions of the three models, page by page.
+	q := url.Values{
+		"projectIds": {strings.Join(exampleModels, ",")},
+		"start":      {first.Format(time.RFC3339)},
+		"end":        {first.Add(time.Hour).Format(time.RFC3339)},
+		"limit":      {"100"},
+	}
+	var all []map[string]any
+	for offset := 0; ; offset += 100 {
+		q.Set("offset", strconv.Itoa(offset))
+		var page []map[string]any
+		get("/reports/predictions?"+q.Encode(), &page)
+		all = append(all, page...)
+		if len(page) < 100 {
+			break
+		}
+	}
+	if len(all) != 3*60 {
+		t.Errorf("/reports/predictions: expected 180 predictions of the three models in the first hour (60 ticks each), found %d", len(all))
+	}
+	stored := map[string]store.Prediction{}
+	for _, p := range preds {
+		stored[p.ID] = p
+	}
+	for _, row := range all {
+		p, ok := stored[fmt.Sprint(row["id"])]
+		if !ok || row["status"] != store.StatusSuccess || row["scored"] != true || p.Score == nil || p.Score.Value == nil {
+			t.Errorf("/reports/predictions: row %v does not match a scored SUCCESS prediction", row)
+			continue
+		}
+		if v, ok := row["score_value"].(float64); !ok || v != *p.Score.Value {
+			t.Errorf("/reports/predictions %s: score_value %v, stored %v", p.ID, row["score_value"], *p.Score.Value)
+		}
+	}
+}
+
+// checkNoPluginProcesses fails when any process of the OS process table
+// runs a binary from binDir (Linux /proc).
+func checkNoPluginProcesses(t *testing.T, binDir string) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Logf("process table check skipped on %s", runtime.GOOS)
+		return
+	}
+	var left []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		left = processesUnder(t, binDir)
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(left) > 0 {
+		t.Errorf("plugin processes still running after node.Close:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+// processesUnder lists "pid exe" of every process whose executable lies
+// under dir.
+func processesUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatalf("read the process table: %v", err)
+	}
+	var out []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err != nil {
+			// Zombies and other users' processes have no readable exe;
+			// fall back to the command line.
+			b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			exe, _, _ = strings.Cut(string(b), "\x00")
+		}
+		exe = strings.TrimSuffix(exe, " (deleted)")
+		if exe != "" && strings.HasPrefix(exe, dir+string(filepath.Separator)) {
+			out = append(out, fmt.Sprintf("pid %d %s", pid, exe))
+		}
+	}
+	return out
+}
+
+// priceSeries holds the CSV's candle closes by close time (open + 1 m).
+type priceSeries struct {
+	closeAt map[time.Time]float64
+}
+
+// at returns the price at t the way the generated challenge defines it
+// (crunch-btc-up/groundtruth.go PriceAt): the close of the newest candle
+// that closed at or before t, no older than the staleness limit.
+func (s priceSeries) at(t time.Time) (float64, error) {
+	t = t.UTC()
+	for closed := t.Truncate(time.Minute); t.Sub(closed) <= groundTruthStaleness; closed = closed.Add(-time.Minute) {
+		if p, ok := s.closeAt[closed]; ok {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no candle of the CSV closed within %s before %s", groundTruthStaleness, t)
+}
+
+// loadPrices reads the CSV with encoding/csv, independently of the replay
+// package.
+func loadPrices(t *testing.T, path string) priceSeries {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("the shared candles %s: %v", path, err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	header, err := r.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[h] = i
+	}
+	s := priceSeries{closeAt: map[time.Time]float64{}}
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		open, err := time.Parse("2006-01-02 15:04:05-07:00", rec[col["open_time"]])
+		if err != nil {
+			t.Fatalf("%s: open_time %q: %v", path, rec[col["open_time"]], err)
+		}
+		c, err := strconv.ParseFloat(rec[col["close"]], 64)
+		if err != nil {
+			t.Fatalf("%s: close %q: %v", path, rec[col["close"]], err)
+		}
+		s.closeAt[open.UTC().Add(time.Minute)] = c
+	}
+	return s
+}
+
+// listPredictions returns every stored prediction.
+func listPredictions(t *testing.T, ctx context.Context, st store.Store) []store.Prediction {
+	t.Helper()
+	var out []store.Prediction
+	const page = 5000
+	for offset := 0; ; offset += page {
+		ps, err := st.ListPredictions(ctx, store.PredictionQuery{Limit: page, Offset: offset})
+		if err != nil {
+			t.Fatalf("list predictions: %v", err)
+		}
+		out = append(out, ps...)
+		if len(ps) < page {
+			return out
+		}
+	}
+}
+
+// openStore opens and migrates the store at rawURL and closes it when the
+// test ends.
+func openStore(t *testing.T, rawURL string) store.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := dburl.Open(ctx, rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("migrate %s: %v", dburl.Redact(rawURL), err)
+	}
+	return st
+}
+
+// scratchDatabase creates a uniquely named database on the server of base,
+// drops it (forcibly) when the test ends and returns its URL. An
+// unreachable server fails the test.
+func scratchDatabase(t *testing.T, base string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to TEST_DATABASE_URL %s: %v", dburl.Redact(base), err)
+	}
+	defer admin.Close(ctx)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "coordinator_e2e_" + hex.EncodeToString(b[:])
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("create scratch database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("drop scratch database %s: connect: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop scratch database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("TEST_DATABASE_URL %s: expected a postgres:// URL: %v", dburl.Redact(base), err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// repoRoot walks up from the working directory to the folder holding go.mod.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's working directory")
+		}
+		dir = parent
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers (the node log).
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func ptrString(v *float64) string {
+	if v == nil {
+		return "null"
+	}
+	return strconv.FormatFloat(*v, 'g', -1, 64)
+}
