@@ -570,3 +570,90 @@ func TestBackoffIsCappedExponential(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadRevivesStoppedModel: a model stopped by the stop rules is
+// started again from a rebuilt binary by Reload, with fresh counters; the
+// other model keeps answering throughout.
+func TestReloadRevivesStoppedModel(t *testing.T) {
+	t.Parallel()
+	marker := testMarker(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "model")
+	copyFile := func(src string) {
+		t.Helper()
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmp := bin + ".tmp"
+		if err := os.WriteFile(tmp, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, bin); err != nil { // as go build -o does
+			t.Fatal(err)
+		}
+	}
+	copyFile(modelBin)
+	opts := testOptions(t)
+	opts.MaxConsecutiveFailures = 1
+	ms, err := StartModels(ctxT(t, 20*time.Second), []PluginSpec{
+		mspec(marker, "r", bin, "-mode", "fail"),
+		mspec(marker, "ok", modelBin),
+	}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ms.Close() })
+	ctx := ctxT(t, 20*time.Second)
+	for i := 0; i < 2; i++ {
+		ms.Predict(ctx, nil, nil)
+	}
+	if st := stateOf(ms, "r"); !st.Stopped || st.Reason != StopMultipleFailed {
+		t.Fatalf("state %+v, want stopped", st)
+	}
+	if err := ms.Reload("r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ms.WaitReady(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	st := stateOf(ms, "r")
+	if st.Stopped || st.ConsecutiveFailures != 0 || st.Reason != "" {
+		t.Fatalf("after reload %+v, want running with fresh counters", st)
+	}
+	res := ms.Predict(ctx, nil, nil)
+	if res["ok"].Status != StatusSuccess {
+		t.Fatalf("other model: %s %v", res["ok"].Status, res["ok"].Err)
+	}
+	if res["r"].Status != StatusFailed {
+		t.Fatalf("reloaded model answers %s %v, want FAILED (same -mode fail args)", res["r"].Status, res["r"].Err)
+	}
+	// Reloading a running model relaunches it (a new generation) and it
+	// answers again.
+	before := stateOf(ms, "ok").Restarts
+	if err := ms.Reload("ok"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for stateOf(ms, "ok").Restarts == before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := ms.WaitReady(ctx, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	if r := ms.Predict(ctx, nil, nil)["ok"]; r.Status != StatusSuccess || stateOf(ms, "ok").Restarts != before+1 {
+		t.Fatalf("after reloading a running model: %s %v, restarts %d (before %d)", r.Status, r.Err, stateOf(ms, "ok").Restarts, before)
+	}
+	if err := ms.Reload("nope"); err == nil {
+		t.Fatal("Reload of an unknown id succeeded")
+	}
+}
+
+func stateOf(ms *ModelSet, id string) ModelState {
+	for _, s := range ms.States() {
+		if s.ID == id {
+			return s
+		}
+	}
+	return ModelState{}
+}

@@ -34,8 +34,7 @@ type supervisor struct {
 	stopRules bool // model stop rules (MULTIPLE_FAILED, MULTIPLE_TIMEOUT, BAD_IMPLEMENTATION)
 	retry     bool // retry a failed first start (models); a challenge fails fast
 
-	ctx    context.Context
-	cancel context.CancelFunc
+	cancel context.CancelFunc // ends the current loop; guarded by mu
 	wg     sync.WaitGroup
 	kick   chan restartRequest
 
@@ -66,17 +65,18 @@ func newSupervisor(kind string, spec PluginSpec, data sdk.HostData, opts Options
 		log:       opts.Logger.Named("host").With("plugin_kind", kind, "plugin_id", spec.ID),
 		stopRules: kind == sdk.PluginModel,
 		retry:     kind == sdk.PluginModel,
-		ctx:       ctx, cancel: cancel,
+		cancel:    cancel,
 		kick:      make(chan restartRequest, 1),
 		firstDone: make(chan struct{}),
 		ready:     make(chan struct{}),
 	}
 	s.wg.Add(1)
-	go s.loop()
+	go s.loop(ctx)
 	return s
 }
 
-func (s *supervisor) loop() {
+// loop launches generation after generation until ctx ends.
+func (s *supervisor) loop(ctx context.Context) {
 	defer s.wg.Done()
 	first := true
 	finishFirst := func(se *StartError) {
@@ -87,15 +87,15 @@ func (s *supervisor) loop() {
 		}
 	}
 	defer finishFirst(nil)
-	for s.ctx.Err() == nil {
+	for ctx.Err() == nil {
 		s.mu.Lock()
 		s.gen++
 		gen := s.gen
 		s.mu.Unlock()
 
-		in, se := launch(s.ctx, s.kind, s.spec, gen, s.data, s.opts)
+		in, se := launch(ctx, s.kind, s.spec, gen, s.data, s.opts)
 		if se != nil {
-			if s.ctx.Err() != nil {
+			if ctx.Err() != nil {
 				finishFirst(se)
 				return
 			}
@@ -109,7 +109,7 @@ func (s *supervisor) loop() {
 			if s.record("", se.Status, true, se) {
 				return // stop rules fired
 			}
-			if !s.sleepBackoff(gen, se.Status, se) {
+			if !s.sleepBackoff(ctx, gen, se.Status, se) {
 				return
 			}
 			continue
@@ -122,7 +122,7 @@ func (s *supervisor) loop() {
 	wait:
 		for {
 			select {
-			case <-s.ctx.Done():
+			case <-ctx.Done():
 				s.clearReady(in)
 				s.mu.Lock()
 				graceful := !s.stopped
@@ -142,10 +142,10 @@ func (s *supervisor) loop() {
 		}
 		s.clearReady(in)
 		in.stop(s.opts.KillTimeout, false)
-		if s.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return
 		}
-		if !s.sleepBackoff(gen, cause.st, cause.err) {
+		if !s.sleepBackoff(ctx, gen, cause.st, cause.err) {
 			return
 		}
 	}
@@ -153,7 +153,7 @@ func (s *supervisor) loop() {
 
 // sleepBackoff logs the restart and waits for the backoff delay; false
 // means the supervisor is shutting down.
-func (s *supervisor) sleepBackoff(gen int, st Status, cause error) bool {
+func (s *supervisor) sleepBackoff(ctx context.Context, gen int, st Status, cause error) bool {
 	s.mu.Lock()
 	s.restarts++
 	s.streak++
@@ -165,7 +165,7 @@ func (s *supervisor) sleepBackoff(gen int, st Status, cause error) bool {
 	select {
 	case <-t.C:
 		return true
-	case <-s.ctx.Done():
+	case <-ctx.Done():
 		return false
 	}
 }
@@ -386,11 +386,54 @@ func (s *supervisor) stopFor(reason StopReason, st Status, err error) {
 	}
 	gen := s.gen
 	cf, ct := s.consecFail, s.consecTO
+	cancel := s.cancel
 	s.mu.Unlock()
 	s.log.Error("plugin stopped", "generation", gen, "failure_code", string(reason), "status", string(st),
 		"consecutive_failures", cf, "consecutive_timeouts", ct, "reason", errString(err))
 	s.emit(Event{Time: time.Now().UTC(), Kind: EventStopped, PluginID: s.spec.ID, Generation: gen, Status: st, Reason: reason, Err: err})
-	s.cancel()
+	cancel()
+}
+
+// errReloaded is the restart cause of a reload.
+var errReloaded = errors.New("reloaded: binary rebuilt")
+
+// reload starts the plugin again from its binary path, e.g. after a
+// rebuild: a running plugin is killed and relaunched (calls in between
+// answer ABSENT for models, wait for challenges); a plugin stopped by the
+// stop rules is revived with fresh counters. It fails only after close.
+func (s *supervisor) reload() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: closed", ErrStopped)
+	}
+	s.consecFail, s.consecTO, s.streak = 0, 0, 0
+	if !s.stopped {
+		in := s.cur
+		s.mu.Unlock()
+		if in != nil {
+			s.requestRestart(in, StatusSuccess, errReloaded)
+		}
+		return nil
+	}
+	cancel := s.cancel
+	s.mu.Unlock()
+	cancel()
+	s.wg.Wait() // the stopped generation's loop has ended
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("%w: closed", ErrStopped)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.stopped, s.reason, s.lastErr = false, "", ""
+	s.ready, s.readyClosed = make(chan struct{}), false
+	s.firstDone = make(chan struct{})
+	s.wg.Add(1)
+	go s.loop(ctx)
+	s.log.Info("plugin reloaded after being stopped", "generation", s.gen)
+	return nil
 }
 
 // close shuts the plugin down and waits for the loop (and so the process)
@@ -404,8 +447,9 @@ func (s *supervisor) close() {
 		s.readyClosed = true
 	}
 	gen := s.gen
+	cancel := s.cancel
 	s.mu.Unlock()
-	s.cancel()
+	cancel()
 	s.wg.Wait()
 	if !already {
 		s.log.Debug("plugin closed", "generation", gen)
