@@ -94,6 +94,7 @@ candles on a simulated clock: --speed max replays weeks in seconds.`,
 	fl.BoolVar(&o.SkipE2E, "skip-e2e", false, "skip the end-to-end verification")
 	fl.BoolVar(&o.TailLogs, "tail-logs", false, "also print the node's log lines (always on when output is not a terminal)")
 	fl.BoolVar(&o.ExitAfterVerify, "exit-after-verify", false, "exit after the verification (0 passed, 1 failed) instead of running until Ctrl-C")
+	fl.BoolVar(&o.Watch, "watch", false, "on a source change, rebuild and restart only the plugin that changed while the node keeps running")
 	fl.DurationVar(&o.VerifyTimeout, "verify-timeout", 10*time.Minute, "live mode: how long to wait for the end-to-end verification to pass")
 	return cmd
 }

@@ -56,6 +56,9 @@ type Options struct {
 	SkipE2E         bool
 	TailLogs        bool
 	ExitAfterVerify bool
+	// Watch rebuilds and reloads a plugin when its sources change, while
+	// the node and the other plugins keep running.
+	Watch bool
 	// VerifyTimeout bounds the live end-to-end wait (default 10 min).
 	VerifyTimeout time.Duration
 	Getenv        func(string) string
@@ -76,6 +79,9 @@ func Run(ctx context.Context, o Options) error {
 		o.Feed = FeedPyth
 	}
 	p := printer{out: o.Out}
+	if o.Watch && o.SkipBuild {
+		return errors.New("--watch rebuilds plugins: it cannot be combined with --skip-build")
+	}
 	ws, err := config.LoadWorkspace(o.NodeDir, o.Getenv)
 	if err != nil {
 		return fmt.Errorf("workspace %s has configuration errors (run `coordinator doctor` for fixes):\n%w", o.NodeDir, err)
@@ -181,6 +187,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	p.linef("api       %s", apiURL)
 	printModels(p, n)
+	if o.Watch {
+		p.linef("watch     watching the workspace sources; a change rebuilds and reloads only the plugin it affects")
+		wg.Add(1)
+		go func() { defer wg.Done(); watch(runCtx, n, ws, p) }()
+	}
 
 	// Run.
 	var verify []doctor.Result

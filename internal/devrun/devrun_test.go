@@ -1,0 +1,133 @@
+package devrun
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/internal/scaffold"
+)
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of dev's
+// printer and logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		if filepath.Dir(dir) == dir {
+			t.Fatal("no go.mod above the test's working directory")
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestWatchReloadsOnlyTheChangedModel runs dev on a slow replay with
+// --watch, edits one example model's source and expects that model, and
+// only it, to be rebuilt and reloaded while the node keeps running.
+func TestWatchReloadsOnlyTheChangedModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a workspace")
+	}
+	root := repoRoot(t)
+	csv := filepath.Join(root, "..", "shared", "data", "binance-us-BTCUSDT-1m-2023-03-01..21.csv")
+	if _, err := os.Stat(csv); err != nil {
+		t.Skipf("shared data not found: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := scaffold.Init(ctx, scaffold.Options{
+		Request:   scaffold.Request{Name: "btc-up", Pack: "baseline"},
+		OutputDir: t.TempDir(),
+		SDK:       scaffold.SDKSource{SourceDir: root, Version: "watch-test"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(runCtx, Options{
+			NodeDir: res.NodeDir, Feed: FeedReplay, ReplayFile: csv, Speed: 60,
+			APIAddr: freeAddr(t), SkipE2E: true, Watch: true,
+			Getenv: func(string) string { return "" }, Out: out, ErrOut: &syncBuffer{},
+		})
+	}()
+	waitFor := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Minute)
+		for !strings.Contains(out.String(), what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %q; output:\n%s", what, out.String())
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("dev ended early (%v) waiting for %q; output:\n%s", err, what, out.String())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	waitFor("watch     watching")
+
+	// Change one model's source (a comment changes nothing in the binary,
+	// so change code: a different constant).
+	src := filepath.Join(res.ChallengeDir, "examples", "trend_following", "main.go")
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, []byte("\n// watchTestMarker forces a new binary.\nvar watchTestMarker = \"changed\"\n\nfunc init() { _ = watchTestMarker }\n")...)
+	later := time.Now().Add(2 * time.Second)
+	if err := os.WriteFile(src, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chtimes(src, later, later)
+	waitFor("watch     reloaded model trend-following")
+
+	stop()
+	if err := <-done; err != nil && !strings.Contains(err.Error(), "context canceled") {
+		t.Fatalf("dev: %v", err)
+	}
+	text := out.String()
+	for _, other := range []string{"reloaded challenge", "reloaded model mean-reversion", "reloaded model volatility-regime"} {
+		if strings.Contains(text, other) {
+			t.Fatalf("an unchanged plugin was reloaded (%q); output:\n%s", other, text)
+		}
+	}
+}
