@@ -129,6 +129,70 @@ func marshalSize(v any) int {
 	return len(b)
 }
 
+// sizeOrBound returns bound when it is within the request limit, else the
+// exact JSON size of v. bound must be an upper bound of that size: the
+// limit check (supervisor.call) then decides as it would on the exact size,
+// but a request that is clearly small is not encoded just to be measured.
+func sizeOrBound(bound int, v any) int {
+	if bound <= maxRequestPayload() {
+		return bound
+	}
+	return marshalSize(v)
+}
+
+// JSON encoding writes at most 6 bytes per byte of a string or raw value
+// (\u00XX escapes, \ufffd for invalid UTF-8, \u003c for HTML characters).
+const maxEscape = 6
+
+// recordsBound is an upper bound of the JSON size of predictions: escaped
+// strings and raw values plus a fixed allowance per record for the keys,
+// numbers, times and nulls.
+func recordsBound(ps []sdk.PredictionRecord) int {
+	n := 2
+	for _, p := range ps {
+		n += 512 + maxEscape*(len(p.ID)+len(p.ModelID)+len(p.PredictionConfigID)+len(p.ScopeKey)+len(p.Status)+
+			len(p.Scope)+len(p.InferenceInput)+len(p.InferenceOutput)+len(p.Meta))
+		if p.Score != nil {
+			n += 128 + maxEscape*len(p.Score.FailedReason)
+		}
+	}
+	return n
+}
+
+// validationBound is an upper bound of the JSON size of items.
+func validationBound(items []sdk.ValidationItem) int {
+	n := 2
+	for _, it := range items {
+		n += 64 + maxEscape*(len(it.ModelID)+len(it.ScopeKey)+len(it.InferenceOutput))
+	}
+	return n
+}
+
+// scoreItemsBound is an upper bound of the JSON size of items.
+func scoreItemsBound(items []sdk.ScoreItem) int {
+	n := 2
+	for _, it := range items {
+		n += 64 + maxEscape*(len(it.PredictionID)+len(it.Prediction)+len(it.GroundTruth))
+	}
+	return n
+}
+
+// isObject reports whether b is valid JSON whose top-level value is an
+// object: exactly the documents json.Unmarshal decodes into a non-nil
+// map[string]json.RawMessage.
+func isObject(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '{':
+			return json.Valid(b)
+		}
+		return false
+	}
+	return false
+}
+
 func countCheck[T any](want int, what string) func([]T) error {
 	return func(got []T) error {
 		if len(got) != want {
@@ -142,6 +206,9 @@ func objectCheck(b json.RawMessage) error {
 	var obj map[string]json.RawMessage
 	if len(b) == 0 || string(b) == "null" {
 		return nil // nil is read as {}
+	}
+	if isObject(b) {
+		return nil // what Unmarshal into a map accepts, without building the map
 	}
 	if err := json.Unmarshal(b, &obj); err != nil {
 		return fmt.Errorf("expected a JSON object: %w", err)
@@ -178,7 +245,7 @@ func (c *Challenge) BuildInferenceInput(ctx context.Context, rawInput json.RawMe
 
 // ValidateInferenceOutput implements sdk.Challenge.
 func (c *Challenge) ValidateInferenceOutput(ctx context.Context, items []sdk.ValidationItem) ([]sdk.ValidationResult, error) {
-	return invoke(c, ctx, sdk.CallableValidateInferenceOutput, marshalSize(items),
+	return invoke(c, ctx, sdk.CallableValidateInferenceOutput, sizeOrBound(validationBound(items), items),
 		func(ctx context.Context, cl *wire.ChallengeClient) ([]sdk.ValidationResult, error) {
 			return cl.ValidateInferenceOutput(ctx, items)
 		},
@@ -210,7 +277,7 @@ func (c *Challenge) BuildPredictCall(ctx context.Context, config sdk.ScheduleCon
 
 // ResolveGroundTruth implements sdk.Challenge.
 func (c *Challenge) ResolveGroundTruth(ctx context.Context, now time.Time, predictions []sdk.PredictionRecord, data sdk.HostData) ([]sdk.GroundTruthResult, error) {
-	return invoke(c, ctx, sdk.CallableResolveGroundTruth, marshalSize(predictions),
+	return invoke(c, ctx, sdk.CallableResolveGroundTruth, sizeOrBound(recordsBound(predictions), predictions),
 		func(ctx context.Context, cl *wire.ChallengeClient) ([]sdk.GroundTruthResult, error) {
 			return cl.ResolveGroundTruth(ctx, now, predictions, data)
 		},
@@ -222,7 +289,7 @@ func (c *Challenge) ResolveGroundTruth(ctx context.Context, now time.Time, predi
 
 // ScorePredictions implements sdk.Challenge.
 func (c *Challenge) ScorePredictions(ctx context.Context, items []sdk.ScoreItem) ([]sdk.ScoreResult, error) {
-	return invoke(c, ctx, sdk.CallableScorePredictions, marshalSize(items),
+	return invoke(c, ctx, sdk.CallableScorePredictions, sizeOrBound(scoreItemsBound(items), items),
 		func(ctx context.Context, cl *wire.ChallengeClient) ([]sdk.ScoreResult, error) {
 			return cl.ScorePredictions(ctx, items)
 		},
@@ -232,7 +299,7 @@ func (c *Challenge) ScorePredictions(ctx context.Context, items []sdk.ScoreItem)
 
 // AggregateModelScores implements sdk.Challenge.
 func (c *Challenge) AggregateModelScores(ctx context.Context, now time.Time, scored []sdk.PredictionRecord, models map[string]sdk.ModelRecord) ([]sdk.LeaderboardEntry, error) {
-	return invoke(c, ctx, sdk.CallableAggregateModelScores, marshalSize(scored)+marshalSize(models),
+	return invoke(c, ctx, sdk.CallableAggregateModelScores, sizeOrBound(recordsBound(scored), scored)+marshalSize(models),
 		func(ctx context.Context, cl *wire.ChallengeClient) ([]sdk.LeaderboardEntry, error) {
 			return cl.AggregateModelScores(ctx, now, scored, models)
 		},

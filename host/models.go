@@ -111,28 +111,47 @@ func (m *ModelSet) fanOut(ctx context.Context, method string, reqBytes int, fn f
 	out := make(map[string]CallResult, len(m.order))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, id := range m.order {
+	one := func(id string, s *supervisor) {
+		var output json.RawMessage
+		res := s.call(ctx, method, false, reqBytes, func(cctx context.Context, in *instance) error {
+			o, err := fn(cctx, in)
+			output = o
+			return err
+		})
+		if res.Status == StatusSuccess {
+			res.Output = output
+		}
+		mu.Lock()
+		out[id] = res
+		mu.Unlock()
+	}
+	// Every model but the last gets its own goroutine; the last one's call
+	// runs on this goroutine, which would otherwise only wait (a set of one
+	// model then starts no goroutine at all).
+	last := -1
+	for i, id := range m.order {
+		if m.sups[id] != nil {
+			last = i
+		}
+	}
+	for i, id := range m.order {
 		s := m.sups[id]
 		if s == nil {
 			out[id] = CallResult{Status: StatusAbsent, Err: &CallError{Plugin: id, Callable: method, Status: StatusAbsent, Err: fmt.Errorf("%w: never started", ErrStopped)}}
 			continue
 		}
+		if i == last {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var output json.RawMessage
-			res := s.call(ctx, method, false, reqBytes, func(cctx context.Context, in *instance) error {
-				o, err := fn(cctx, in)
-				output = o
-				return err
-			})
-			if res.Status == StatusSuccess {
-				res.Output = output
-			}
-			mu.Lock()
-			out[id] = res
-			mu.Unlock()
+			one(id, s)
 		}()
+	}
+	if last >= 0 {
+		id := m.order[last]
+		one(id, m.sups[id])
 	}
 	wg.Wait()
 	return out

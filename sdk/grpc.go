@@ -1,6 +1,8 @@
 package sdk
 
 import (
+	"runtime"
+
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 )
@@ -44,7 +46,19 @@ func handshakeConfig() plugin.HandshakeConfig {
 }
 
 // newGRPCServer is the ServeConfig.GRPCServer factory: go-plugin's options
-// (TLS when AutoMTLS is on) plus the size caps.
+// (TLS when AutoMTLS is on), the size caps and StreamWorkers.
 func newGRPCServer(opts []grpc.ServerOption) *grpc.Server {
-	return grpc.NewServer(append(opts, GRPCServerOptions()...)...)
+	return grpc.NewServer(append(append(opts, GRPCServerOptions()...), StreamWorkers())...)
+}
+
+// StreamWorkers returns a gRPC server option that serves calls on a fixed
+// set of GOMAXPROCS+4 reusable goroutines instead of a new goroutine per
+// call, which saves the goroutine start and stack growth of every call.
+// Long-lived streams (go-plugin's broker and stdio streams) keep a worker
+// for their lifetime, hence the 4 extra. When every worker is busy a call
+// still gets its own goroutine, so concurrency is unchanged. The workers
+// stop with the server. Plugin servers use it, and so does the host's
+// brokered host-data server.
+func StreamWorkers() grpc.ServerOption {
+	return grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0) + 4))
 }

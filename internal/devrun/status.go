@@ -78,7 +78,12 @@ func runReplay(ctx context.Context, n *node.Node, rp *replay.Replay, sim *clock.
 		speed = fmt.Sprintf("%gx", o.Speed)
 	}
 	p.linef("replay    %s (%d candles, %s to %s) at speed %s", rp.File(), rp.Len(), rp.First().Format(time.RFC3339), rp.Last().Format(time.RFC3339), speed)
+	stopProfile, err := startCPUProfile(o.Getenv)
+	if err != nil {
+		return node.ReplayProgress{}, err
+	}
 	res, err := n.Replay(ctx, rp, sim, node.ReplayOptions{From: o.From, Until: o.Until, Speed: o.Speed, Progress: progress})
+	stopProfile()
 	if bar != nil {
 		printMu.Lock()
 		_ = bar.Finish()

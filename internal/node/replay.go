@@ -51,6 +51,9 @@ type ReplayProgress struct {
 // every LeaderboardEvery. A failed cycle is logged and counted; the replay
 // goes on, as a live node would. It returns ctx's error when cancelled.
 func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulated, opts ReplayOptions) (ReplayProgress, error) {
+	if n.predict == nil || n.score == nil {
+		return ReplayProgress{}, fmt.Errorf("replay: the node needs the %s and %s roles", RolePredict, RoleScore)
+	}
 	w := n.cfg.Workspace
 	// At full speed, scoring runs every ReplayScoreEvery of simulated time
 	// (bigger batches, same results: ground truth is read at resolvable_at

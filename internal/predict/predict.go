@@ -162,6 +162,88 @@ type Worker struct {
 
 	mu        sync.Mutex
 	downSince map[string]time.Time
+
+	// Run-local caches (see dueRows and modelRows), guarded by cacheMu.
+	cacheMu sync.Mutex
+	// parsed holds the last parsed ScheduleConfig of each schedule row,
+	// reused while the stored row is unchanged.
+	parsed map[string]parsedRow
+	// performed is the newest performed_at of each schedule's predictions:
+	// read from the store the first time the schedule is checked, then
+	// advanced by this worker's own saves.
+	performed map[string]time.Time
+	// models mirrors the stored model rows, read once and then kept up to
+	// date with this worker's own upserts; reread when an unknown model
+	// predicts.
+	models map[string]store.Model
+}
+
+// parsedRow is a schedule row and its parsed config.
+type parsedRow struct {
+	row store.ScheduleRow
+	cfg sdk.ScheduleConfig
+}
+
+// sameRow reports whether two stored schedule rows are identical.
+func sameRow(a, b store.ScheduleRow) bool {
+	return a.ID == b.ID && a.ScopeKey == b.ScopeKey && a.Active == b.Active && a.Order == b.Order &&
+		bytes.Equal(a.ScopeTemplate, b.ScopeTemplate) && bytes.Equal(a.Schedule, b.Schedule) && bytes.Equal(a.Meta, b.Meta)
+}
+
+// scheduleConfig returns the parsed config of r, parsing it only when the
+// row changed since the last call.
+func (w *Worker) scheduleConfig(r store.ScheduleRow) (sdk.ScheduleConfig, error) {
+	w.cacheMu.Lock()
+	p, ok := w.parsed[r.ID]
+	w.cacheMu.Unlock()
+	if ok && sameRow(p.row, r) {
+		cfg := p.cfg // callables get their own raw bytes, never the cached ones
+		cfg.ScopeTemplate = bytes.Clone(cfg.ScopeTemplate)
+		cfg.Meta = bytes.Clone(cfg.Meta)
+		return cfg, nil
+	}
+	cfg, err := ScheduleConfig(r)
+	if err != nil {
+		return cfg, err
+	}
+	row := r
+	row.ScopeTemplate = bytes.Clone(r.ScopeTemplate)
+	row.Schedule = bytes.Clone(r.Schedule)
+	row.Meta = bytes.Clone(r.Meta)
+	cached := cfg
+	cached.ScopeTemplate = bytes.Clone(cfg.ScopeTemplate)
+	cached.Meta = bytes.Clone(cfg.Meta)
+	w.cacheMu.Lock()
+	w.parsed[r.ID] = parsedRow{row: row, cfg: cached}
+	w.cacheMu.Unlock()
+	return cfg, nil
+}
+
+// latestPerformed returns the newest performed_at of configID's
+// predictions: from the worker's memory once known, else from the store
+// (then remembered). It wraps store.ErrNotFound when there is none.
+func (w *Worker) latestPerformed(ctx context.Context, configID string) (time.Time, error) {
+	w.cacheMu.Lock()
+	last, ok := w.performed[configID]
+	w.cacheMu.Unlock()
+	if ok {
+		return last, nil
+	}
+	last, err := w.cfg.Store.LatestPerformedAt(ctx, configID)
+	if err != nil {
+		return last, err
+	}
+	w.notePerformed(configID, last)
+	return last, nil
+}
+
+// notePerformed advances the remembered newest performed_at of configID.
+func (w *Worker) notePerformed(configID string, at time.Time) {
+	w.cacheMu.Lock()
+	defer w.cacheMu.Unlock()
+	if old, ok := w.performed[configID]; !ok || at.After(old) {
+		w.performed[configID] = at
+	}
 }
 
 // New checks cfg and returns a Worker. It returns an error naming the first
@@ -186,7 +268,8 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = DefaultRetryInterval
 	}
-	return &Worker{cfg: cfg, log: cfg.Logger.Named("predict"), downSince: map[string]time.Time{}}, nil
+	return &Worker{cfg: cfg, log: cfg.Logger.Named("predict"), downSince: map[string]time.Time{},
+		parsed: map[string]parsedRow{}, performed: map[string]time.Time{}}, nil
 }
 
 // Run runs cycles until ctx is done, sleeping on the clock until the next
@@ -294,6 +377,7 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 
 	var preds []store.Prediction
 	seen := map[string]bool{}
+	predicted := make([]string, 0, len(due)) // rows with at least one prediction
 	for _, d := range due {
 		rowPreds, tm, err := w.predictRow(ctx, d, now, input, inputObj, states)
 		res.Timing.Predict += tm.Predict
@@ -304,6 +388,9 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 		for _, p := range rowPreds {
 			seen[p.ModelID] = true
 			res.ByStatus[p.Status]++
+		}
+		if len(rowPreds) > 0 {
+			predicted = append(predicted, d.cfg.ID)
 		}
 		preds = append(preds, rowPreds...)
 	}
@@ -325,6 +412,10 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	}
 	res.Timing.Persist = time.Since(t)
 	res.Timing.Total = time.Since(start)
+	for _, id := range predicted {
+		w.notePerformed(id, now) // the store now holds predictions of this slot
+	}
+	w.noteModels(models)
 	res.Inserted = inserted
 	res.ModelsWritten = len(models)
 	w.log.Debug("predict cycle stored", "now", now, "due", res.Due, "predictions", len(preds), "inserted", inserted,
@@ -353,7 +444,7 @@ func (w *Worker) dueRows(ctx context.Context, now time.Time) ([]dueRow, time.Tim
 	var due []dueRow
 	var next time.Time
 	for _, r := range rows {
-		cfg, err := ScheduleConfig(r)
+		cfg, err := w.scheduleConfig(r)
 		if err != nil {
 			w.log.Error("schedule row skipped: invalid", "schedule_id", r.ID, "error", err)
 			continue
@@ -365,7 +456,7 @@ func (w *Worker) dueRows(ctx context.Context, now time.Time) ([]dueRow, time.Tim
 		if n := schedule.NextSlot(cfg, now); next.IsZero() || n.Before(next) {
 			next = n
 		}
-		last, err := w.cfg.Store.LatestPerformedAt(ctx, cfg.ID)
+		last, err := w.latestPerformed(ctx, cfg.ID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
@@ -580,7 +671,7 @@ func (w *Worker) predictRow(ctx context.Context, d dueRow, now time.Time, input 
 			v := verdicts[dr.itemIdx]
 			msg := v.Error
 			if msg == "" && len(v.Output) > 0 && !isNull(v.Output) {
-				if _, err := decodeObject(v.Output); err != nil {
+				if err := checkObject(v.Output); err != nil {
 					msg = fmt.Sprintf("validator rewrote the output to a non-object: %v", err)
 				} else {
 					dr.output = compactJSON(v.Output)
@@ -634,13 +725,9 @@ func (w *Worker) predictRow(ctx context.Context, d dueRow, now time.Time, input 
 // Empty values never overwrite stored ones and a missing name becomes the
 // model id (never the text "None", reference defect 14.2 #21).
 func (w *Worker) modelRows(ctx context.Context, seen map[string]bool, states []host.ModelState, now time.Time) ([]store.Model, error) {
-	existing, err := w.cfg.Store.ListModels(ctx)
+	byID, err := w.knownModels(ctx, seen)
 	if err != nil {
-		return nil, fmt.Errorf("predict cycle: list models: %w", err)
-	}
-	byID := make(map[string]store.Model, len(existing))
-	for _, m := range existing {
-		byID[m.ID] = m
+		return nil, err
 	}
 	described := map[string]string{}
 	for _, st := range states {
@@ -674,6 +761,60 @@ func (w *Worker) modelRows(ctx context.Context, seen map[string]bool, states []h
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// knownModels returns the stored model rows by id: the worker's copy, read
+// from the store on first use and again whenever a model in seen is not in
+// it (a model this worker has not stored yet may have been stored by
+// another process).
+func (w *Worker) knownModels(ctx context.Context, seen map[string]bool) (map[string]store.Model, error) {
+	w.cacheMu.Lock()
+	fresh := w.models != nil
+	for id := range seen {
+		if _, ok := w.models[id]; !ok {
+			fresh = false
+			break
+		}
+	}
+	if fresh {
+		byID := make(map[string]store.Model, len(w.models))
+		for id, m := range w.models {
+			byID[id] = m
+		}
+		w.cacheMu.Unlock()
+		return byID, nil
+	}
+	w.cacheMu.Unlock()
+	existing, err := w.cfg.Store.ListModels(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("predict cycle: list models: %w", err)
+	}
+	byID := make(map[string]store.Model, len(existing))
+	for _, m := range existing {
+		byID[m.ID] = m
+	}
+	w.cacheMu.Lock()
+	w.models = make(map[string]store.Model, len(byID))
+	for id, m := range byID {
+		w.models[id] = m
+	}
+	w.cacheMu.Unlock()
+	return byID, nil
+}
+
+// noteModels records model rows this worker stored.
+func (w *Worker) noteModels(ms []store.Model) {
+	if len(ms) == 0 {
+		return
+	}
+	w.cacheMu.Lock()
+	defer w.cacheMu.Unlock()
+	if w.models == nil {
+		return // never read: the next cycle reads the store
+	}
+	for _, m := range ms {
+		w.models[m.ID] = m
+	}
 }
 
 // ScheduleConfig converts a stored schedule row into the callable view,
@@ -714,7 +855,7 @@ func normaliseScope(s sdk.ScopeEnvelope, cfg sdk.ScheduleConfig) (sdk.ScopeEnvel
 		s.Scope = json.RawMessage(`{}`)
 		return s, nil
 	}
-	if _, err := decodeObject(s.Scope); err != nil {
+	if err := checkObject(s.Scope); err != nil {
 		return s, fmt.Errorf("scope: %w", err)
 	}
 	s.Scope = compactJSON(s.Scope)
@@ -737,7 +878,7 @@ func normaliseCall(c sdk.PredictCall) (sdk.PredictCall, error) {
 		c.Kwargs = json.RawMessage(`{}`)
 		return c, nil
 	}
-	if _, err := decodeObject(c.Kwargs); err != nil {
+	if err := checkObject(c.Kwargs); err != nil {
 		return c, fmt.Errorf("kwargs: %w", err)
 	}
 	return c, nil
@@ -747,7 +888,7 @@ func normaliseCall(c sdk.PredictCall) (sdk.PredictCall, error) {
 // anything else (number, string, list, null, undecodable bytes) as
 // {"result": v}.
 func normaliseOutput(out json.RawMessage) json.RawMessage {
-	if _, err := decodeObject(out); err == nil {
+	if checkObject(out) == nil {
 		return compactJSON(out)
 	}
 	var v json.RawMessage = json.RawMessage(`null`)
@@ -784,10 +925,35 @@ func objectOrEmpty(b json.RawMessage) (json.RawMessage, error) {
 	if len(bytes.TrimSpace(b)) == 0 || isNull(b) {
 		return json.RawMessage(`{}`), nil
 	}
-	if _, err := decodeObject(b); err != nil {
+	if err := checkObject(b); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// checkObject returns nil when b is a JSON object and decodeObject's error
+// otherwise, without decoding a valid object.
+func checkObject(b json.RawMessage) error {
+	if isObject(b) {
+		return nil
+	}
+	_, err := decodeObject(b)
+	return err
+}
+
+// isObject reports whether b is valid JSON whose top-level value is an
+// object: exactly the documents decodeObject accepts.
+func isObject(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '{':
+			return json.Valid(b)
+		}
+		return false
+	}
+	return false
 }
 
 // decodeObject decodes b as a JSON object; the error says what was found.

@@ -52,5 +52,5 @@ func DialOptions() []grpc.DialOption { return sdk.GRPCDialOptions() }
 
 // newServer is the gRPC server factory for brokered servers.
 func newServer(opts []grpc.ServerOption) *grpc.Server {
-	return grpc.NewServer(append(opts, ServerOptions()...)...)
+	return grpc.NewServer(append(append(opts, ServerOptions()...), sdk.StreamWorkers())...)
 }

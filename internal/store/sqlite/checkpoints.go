@@ -48,7 +48,7 @@ func (s *Store) SaveCheckpoint(ctx context.Context, c store.Checkpoint) error {
 		em = &e
 	}
 	return s.writeTx(ctx, "save checkpoint", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (id, checkpoint_kind, interval_seconds, last_run_at, next_run_at, meta_jsonb)
+		if _, err := s.txExec(ctx, tx, `INSERT INTO checkpoints (id, checkpoint_kind, interval_seconds, last_run_at, next_run_at, meta_jsonb)
 VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET checkpoint_kind = excluded.checkpoint_kind, interval_seconds = excluded.interval_seconds,
     last_run_at = excluded.last_run_at, next_run_at = excluded.next_run_at, meta_jsonb = excluded.meta_jsonb`,
@@ -58,7 +58,7 @@ ON CONFLICT (id) DO UPDATE SET checkpoint_kind = excluded.checkpoint_kind, inter
 		if em == nil {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO emission_checkpoints (id, checkpoint_id, emitted_at, payload_jsonb) VALUES (?, ?, ?, ?)
+		if _, err := s.txExec(ctx, tx, `INSERT INTO emission_checkpoints (id, checkpoint_id, emitted_at, payload_jsonb) VALUES (?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET checkpoint_id = excluded.checkpoint_id, emitted_at = excluded.emitted_at, payload_jsonb = excluded.payload_jsonb`,
 			em.ID, em.CheckpointID, micros(em.EmittedAt), payload); err != nil {
 			return s.wrap(fmt.Sprintf("save checkpoint %q: emission %q", c.ID, em.ID), err)
@@ -104,7 +104,7 @@ LEFT JOIN emission_checkpoints e ON e.id = (
 	}
 	q += ` ORDER BY c.last_run_at DESC NULLS LAST, c.id DESC LIMIT ?`
 	args = append(args, limit)
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, s.wrap("list checkpoints", err)
 	}

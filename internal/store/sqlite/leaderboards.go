@@ -58,7 +58,7 @@ func (s *Store) SaveLeaderboard(ctx context.Context, lb store.Leaderboard, score
 		created = now
 	}
 	return s.writeTx(ctx, "save leaderboard", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO leaderboards (id, created_at, entries_jsonb, meta_jsonb) VALUES (?, ?, ?, ?)
+		if _, err := s.txExec(ctx, tx, `INSERT INTO leaderboards (id, created_at, entries_jsonb, meta_jsonb) VALUES (?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, entries_jsonb = excluded.entries_jsonb, meta_jsonb = excluded.meta_jsonb`,
 			lb.ID, micros(created), entries, meta); err != nil {
 			return s.wrap(fmt.Sprintf("save leaderboard %q", lb.ID), err)
@@ -66,7 +66,7 @@ ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, entries_jsonb =
 		if len(srows) == 0 {
 			return nil
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO model_scores (id, model_id, score_payload_jsonb, computed_at) VALUES (?, ?, ?, ?)
+		stmt, err := s.txStmt(ctx, tx, `INSERT INTO model_scores (id, model_id, score_payload_jsonb, computed_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET model_id = excluded.model_id, score_payload_jsonb = excluded.score_payload_jsonb, computed_at = excluded.computed_at`)
 		if err != nil {
 			return s.wrap("save leaderboard: prepare", err)
@@ -90,7 +90,7 @@ func (s *Store) LatestLeaderboard(ctx context.Context) (store.Leaderboard, error
 	}
 	var created int64
 	var entries, meta sql.NullString
-	err := s.r.QueryRowContext(ctx, `SELECT id, created_at, entries_jsonb, meta_jsonb FROM leaderboards ORDER BY created_at DESC, id DESC LIMIT 1`).
+	err := s.queryRow(ctx, `SELECT id, created_at, entries_jsonb, meta_jsonb FROM leaderboards ORDER BY created_at DESC, id DESC LIMIT 1`).
 		Scan(&lb.ID, &created, &entries, &meta)
 	if err == sql.ErrNoRows {
 		return lb, fmt.Errorf("sqlite latest leaderboard (%s): no leaderboard saved yet: %w", s.path, store.ErrNotFound)
@@ -123,7 +123,7 @@ func (s *Store) ModelScoreHistory(ctx context.Context, modelIDs []string, from, 
 	}
 	q += ` ORDER BY computed_at, model_id, id LIMIT ?`
 	args = append(args, limit)
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, s.wrap("model score history", err)
 	}

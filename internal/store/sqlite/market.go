@@ -65,7 +65,7 @@ func (s *Store) UpsertMarketRecords(ctx context.Context, records []store.MarketR
 	}
 	written := 0
 	err := s.writeTx(ctx, "upsert market records", func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO market_records (id, provider, asset, kind, granularity, ts_event, ts_ingested, values_jsonb, meta_jsonb)
+		stmt, err := s.txStmt(ctx, tx, `INSERT INTO market_records (id, provider, asset, kind, granularity, ts_event, ts_ingested, values_jsonb, meta_jsonb)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (provider, asset, kind, granularity, ts_event) DO UPDATE SET
     ts_ingested = excluded.ts_ingested, values_jsonb = excluded.values_jsonb, meta_jsonb = excluded.meta_jsonb`)
@@ -78,7 +78,7 @@ ON CONFLICT (provider, asset, kind, granularity, ts_event) DO UPDATE SET
 				return s.wrap(fmt.Sprintf("upsert market record %s/%s/%s/%s at %s", r.r.Provider, r.r.Asset, r.r.Kind, r.r.Granularity, fromMicros(r.ev).Format("2006-01-02T15:04:05.999999Z07:00")), err)
 			}
 		}
-		wm, err := tx.PrepareContext(ctx, `INSERT INTO market_ingestion_state (id, provider, asset, kind, granularity, last_event_ts, updated_at, meta_jsonb)
+		wm, err := s.txStmt(ctx, tx, `INSERT INTO market_ingestion_state (id, provider, asset, kind, granularity, last_event_ts, updated_at, meta_jsonb)
 VALUES (?, ?, ?, ?, ?, ?, ?, '{}')
 ON CONFLICT (id) DO UPDATE SET
     last_event_ts = MAX(COALESCE(market_ingestion_state.last_event_ts, excluded.last_event_ts), excluded.last_event_ts),
@@ -142,7 +142,7 @@ func (s *Store) QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]
 	}
 	sqlText += fmt.Sprintf(" ORDER BY ts_event %[1]s, provider %[1]s, asset %[1]s, kind %[1]s, granularity %[1]s LIMIT ?", dir)
 	args = append(args, limit)
-	rows, err := s.r.QueryContext(ctx, sqlText, args...)
+	rows, err := s.query(ctx, sqlText, args...)
 	if err != nil {
 		return nil, s.wrap("query market records", err)
 	}
@@ -172,7 +172,7 @@ func (s *Store) FeedSummaries(ctx context.Context) ([]store.FeedSummary, error) 
 	if err := s.checkSchema(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT f.provider, f.asset, f.kind, f.granularity, f.n, f.oldest, f.newest, w.last_event_ts, w.updated_at
+	rows, err := s.query(ctx, `SELECT f.provider, f.asset, f.kind, f.granularity, f.n, f.oldest, f.newest, w.last_event_ts, w.updated_at
 FROM (SELECT provider, asset, kind, granularity, COUNT(*) AS n, MIN(ts_event) AS oldest, MAX(ts_event) AS newest
       FROM market_records GROUP BY provider, asset, kind, granularity) f
 LEFT JOIN market_ingestion_state w
@@ -206,7 +206,7 @@ func (s *Store) IngestionStates(ctx context.Context) ([]store.IngestionState, er
 	if err := s.checkSchema(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT provider, asset, kind, granularity, last_event_ts, updated_at, meta_jsonb
+	rows, err := s.query(ctx, `SELECT provider, asset, kind, granularity, last_event_ts, updated_at, meta_jsonb
 FROM market_ingestion_state ORDER BY provider, asset, kind, granularity`)
 	if err != nil {
 		return nil, s.wrap("ingestion states", err)

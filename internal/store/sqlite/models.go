@@ -59,7 +59,7 @@ func prepareModels(models []store.Model) ([]modelRow, error) {
 }
 
 func upsertModelsTx(ctx context.Context, s *Store, tx *sql.Tx, rows []modelRow) error {
-	stmt, err := tx.PrepareContext(ctx, `
+	stmt, err := s.txStmt(ctx, tx, `
 INSERT INTO models (id, name, deployment_identifier, player_id, player_name, meta_jsonb, created_at, updated_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
 ON CONFLICT (id) DO UPDATE SET
@@ -87,7 +87,7 @@ func (s *Store) ListModels(ctx context.Context) ([]store.Model, error) {
 	if err := s.checkSchema(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, name, deployment_identifier, player_id, player_name, meta_jsonb, created_at, updated_at FROM models ORDER BY id`)
+	rows, err := s.query(ctx, `SELECT id, name, deployment_identifier, player_id, player_name, meta_jsonb, created_at, updated_at FROM models ORDER BY id`)
 	if err != nil {
 		return nil, s.wrap("list models", err)
 	}
@@ -140,7 +140,7 @@ func (s *Store) ReplaceSchedules(ctx context.Context, rows []store.ScheduleRow) 
 		ids = append(ids, r.ID)
 	}
 	return s.writeTx(ctx, "replace schedules", func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `
+		stmt, err := s.txStmt(ctx, tx, `
 INSERT INTO scheduled_prediction_configs (id, scope_key, scope_template_jsonb, schedule_jsonb, active, "order", meta_jsonb)
 VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
@@ -159,7 +159,7 @@ ON CONFLICT (id) DO UPDATE SET
 				return s.wrap(fmt.Sprintf("replace schedules: upsert %q", p.r.ID), err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE scheduled_prediction_configs SET active = 0 WHERE active <> 0 AND id NOT IN (SELECT value FROM json_each(?))`, jsonArray(ids)); err != nil {
+		if _, err := s.txExec(ctx, tx, `UPDATE scheduled_prediction_configs SET active = 0 WHERE active <> 0 AND id NOT IN (SELECT value FROM json_each(?))`, jsonArray(ids)); err != nil {
 			return s.wrap("replace schedules: deactivate", err)
 		}
 		return nil
@@ -177,7 +177,7 @@ func (s *Store) ListSchedules(ctx context.Context, activeOnly bool) ([]store.Sch
 		q += ` WHERE active <> 0`
 	}
 	q += ` ORDER BY "order", id`
-	rows, err := s.r.QueryContext(ctx, q)
+	rows, err := s.query(ctx, q)
 	if err != nil {
 		return nil, s.wrap("list schedules", err)
 	}

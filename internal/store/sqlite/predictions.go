@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
@@ -16,6 +18,34 @@ score_value, score_success, score_failed_reason, score_scored_at`
 
 // scored is the SQL predicate "this prediction has a score" (reference 7.1.2).
 const scored = `(score_scored_at IS NOT NULL OR score_success IS NOT NULL)`
+
+// jsonMemo remembers the text of raw JSON values already validated by
+// jsonText within one call, by backing array and length: the predictions
+// of one predict cycle share one inference input (kilobytes), which is then
+// validated and copied once instead of once per model. A nil jsonMemo
+// remembers nothing.
+type jsonMemo map[jsonKey]string
+
+type jsonKey struct {
+	p *byte
+	n int
+}
+
+// text is jsonText, memoised for raw values sharing their bytes.
+func (m jsonMemo) text(field string, raw json.RawMessage, def string) (string, error) {
+	if m == nil || len(raw) == 0 {
+		return jsonText(field, raw, def)
+	}
+	k := jsonKey{unsafe.SliceData(raw), len(raw)}
+	if s, ok := m[k]; ok {
+		return s, nil
+	}
+	s, err := jsonText(field, raw, def)
+	if err == nil {
+		m[k] = s
+	}
+	return s, err
+}
 
 type predictionRow struct {
 	p                          store.Prediction
@@ -31,7 +61,7 @@ type predictionRow struct {
 // preparePrediction validates p and converts it to column values. A zero
 // PerformedAt becomes now; a zero ResolvableAt falls back to PerformedAt
 // (reference 3.3).
-func preparePrediction(i int, p store.Prediction) (predictionRow, error) {
+func preparePrediction(i int, p store.Prediction, memo jsonMemo) (predictionRow, error) {
 	f := func(name string) string { return fmt.Sprintf("predictions[%d] (%s).%s", i, p.ID, name) }
 	var r predictionRow
 	if err := required(fmt.Sprintf("predictions[%d].ID", i), p.ID); err != nil {
@@ -47,16 +77,16 @@ func preparePrediction(i int, p store.Prediction) (predictionRow, error) {
 		return r, err
 	}
 	var err error
-	if r.scope, err = jsonText(f("Scope"), p.Scope, "{}"); err != nil {
+	if r.scope, err = memo.text(f("Scope"), p.Scope, "{}"); err != nil {
 		return r, err
 	}
-	if r.input, err = jsonText(f("InferenceInput"), p.InferenceInput, "{}"); err != nil {
+	if r.input, err = memo.text(f("InferenceInput"), p.InferenceInput, "{}"); err != nil {
 		return r, err
 	}
-	if r.output, err = jsonText(f("InferenceOutput"), p.InferenceOutput, "{}"); err != nil {
+	if r.output, err = memo.text(f("InferenceOutput"), p.InferenceOutput, "{}"); err != nil {
 		return r, err
 	}
-	if r.meta, err = jsonText(f("Meta"), p.Meta, "{}"); err != nil {
+	if r.meta, err = memo.text(f("Meta"), p.Meta, "{}"); err != nil {
 		return r, err
 	}
 	performed := orNow(p.PerformedAt)
@@ -96,8 +126,9 @@ func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, pred
 		return 0, fmt.Errorf("sqlite save predict cycle (%s): %w", s.path, err)
 	}
 	prows := make([]predictionRow, 0, len(predictions))
+	memo := jsonMemo{}
 	for i, p := range predictions {
-		r, err := preparePrediction(i, p)
+		r, err := preparePrediction(i, p, memo)
 		if err != nil {
 			return 0, fmt.Errorf("sqlite save predict cycle (%s): %w", s.path, err)
 		}
@@ -113,7 +144,7 @@ func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, pred
 		if len(prows) == 0 {
 			return nil
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO predictions (`+predictionCols+`)
+		stmt, err := s.txStmt(ctx, tx, `INSERT INTO predictions (`+predictionCols+`)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
 		if err != nil {
 			return s.wrap("save predict cycle: prepare", err)
@@ -170,10 +201,15 @@ func scanPrediction(sc rowScanner) (store.Prediction, error) {
 	return p, nil
 }
 
-func (s *Store) queryPredictions(ctx context.Context, db interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, op, q string, args ...any) ([]store.Prediction, error) {
-	rows, err := db.QueryContext(ctx, q, args...)
+// queryPredictions runs q in tx, or on the reader pool when tx is nil.
+func (s *Store) queryPredictions(ctx context.Context, tx *sql.Tx, op, q string, args ...any) ([]store.Prediction, error) {
+	var rows *sql.Rows
+	var err error
+	if tx != nil {
+		rows, err = s.txQuery(ctx, tx, q, args...)
+	} else {
+		rows, err = s.query(ctx, q, args...)
+	}
 	if err != nil {
 		return nil, s.wrap(op, err)
 	}
@@ -236,7 +272,7 @@ ORDER BY resolvable_at, id LIMIT ?`, store.StatusSuccess, micros(now), limit)
 		if err != nil {
 			return fmt.Errorf("sqlite claim and score (%s): score function failed for %d claimed predictions: %w", s.path, len(claimed), err)
 		}
-		scoreStmt, err := tx.PrepareContext(ctx, `UPDATE predictions SET
+		scoreStmt, err := s.txStmt(ctx, tx, `UPDATE predictions SET
     score_value = ?, score_success = ?, score_failed_reason = ?, score_scored_at = ?,
     status = CASE WHEN ? <> '' THEN ? ELSE status END
 WHERE id = ? AND score_scored_at IS NULL AND score_success IS NULL`)
@@ -244,7 +280,7 @@ WHERE id = ? AND score_scored_at IS NULL AND score_success IS NULL`)
 			return s.wrap("claim and score: prepare", err)
 		}
 		defer scoreStmt.Close()
-		statusStmt, err := tx.PrepareContext(ctx, `UPDATE predictions SET status = ?, score_failed_reason = ?
+		statusStmt, err := s.txStmt(ctx, tx, `UPDATE predictions SET status = ?, score_failed_reason = ?
 WHERE id = ? AND score_scored_at IS NULL AND score_success IS NULL`)
 		if err != nil {
 			return s.wrap("claim and score: prepare", err)
@@ -340,7 +376,7 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 	}
 	sqlText += ` ORDER BY performed_at, id LIMIT ? OFFSET ?`
 	args = append(args, limit, q.Offset)
-	return s.queryPredictions(ctx, s.r, "list predictions", sqlText, args...)
+	return s.queryPredictions(ctx, nil, "list predictions", sqlText, args...)
 }
 
 // ScoredPredictions returns modelID's scored predictions (successful or
@@ -355,7 +391,7 @@ func (s *Store) ScoredPredictions(ctx context.Context, modelID string, from, to 
 		return nil, fmt.Errorf("sqlite scored predictions (%s): %w", s.path, err)
 	}
 	lo, hi := bounds(from, to)
-	return s.queryPredictions(ctx, s.r, "scored predictions", `SELECT `+predictionCols+` FROM predictions
+	return s.queryPredictions(ctx, nil, "scored predictions", `SELECT `+predictionCols+` FROM predictions
 WHERE model_id = ? AND resolvable_at >= ? AND resolvable_at <= ? AND `+scored+`
 ORDER BY resolvable_at, id LIMIT ?`, modelID, lo, hi, limit)
 }
@@ -373,6 +409,12 @@ func bounds(from, to time.Time) (int64, int64) {
 	return lo, hi
 }
 
+// modelScoreStatsSQL is answered from the covering index
+// idx_predictions_score_stats (migration 00002).
+const modelScoreStatsSQL = `SELECT model_id, COUNT(*), SUM(score_value) FROM predictions
+WHERE resolvable_at >= ? AND resolvable_at <= ? AND score_success = 1 AND score_value IS NOT NULL
+GROUP BY model_id ORDER BY model_id`
+
 // ModelScoreStats aggregates successful, non-null score values per model
 // over predictions with resolvable_at in [from, to] (zero = no bound),
 // ordered by model id. Models without such scores are absent.
@@ -381,9 +423,7 @@ func (s *Store) ModelScoreStats(ctx context.Context, from, to time.Time) ([]stor
 		return nil, err
 	}
 	lo, hi := bounds(from, to)
-	rows, err := s.r.QueryContext(ctx, `SELECT model_id, COUNT(*), SUM(score_value) FROM predictions
-WHERE resolvable_at >= ? AND resolvable_at <= ? AND score_success = 1 AND score_value IS NOT NULL
-GROUP BY model_id ORDER BY model_id`, lo, hi)
+	rows, err := s.query(ctx, modelScoreStatsSQL, lo, hi)
 	if err != nil {
 		return nil, s.wrap("model score stats", err)
 	}
@@ -412,7 +452,7 @@ func (s *Store) LatestPerformedAt(ctx context.Context, configID string) (time.Ti
 		return time.Time{}, err
 	}
 	var v sql.NullInt64
-	if err := s.r.QueryRowContext(ctx, `SELECT MAX(performed_at) FROM predictions WHERE prediction_config_id = ?`, configID).Scan(&v); err != nil {
+	if err := s.queryRow(ctx, `SELECT MAX(performed_at) FROM predictions WHERE prediction_config_id = ?`, configID).Scan(&v); err != nil {
 		return time.Time{}, s.wrap("latest performed_at", err)
 	}
 	if !v.Valid {
@@ -430,9 +470,9 @@ func (s *Store) CountPredictions(ctx context.Context, status string) (int64, err
 	var n int64
 	var err error
 	if status == "" {
-		err = s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM predictions`).Scan(&n)
+		err = s.queryRow(ctx, `SELECT COUNT(*) FROM predictions`).Scan(&n)
 	} else {
-		err = s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM predictions WHERE status = ?`, status).Scan(&n)
+		err = s.queryRow(ctx, `SELECT COUNT(*) FROM predictions WHERE status = ?`, status).Scan(&n)
 	}
 	if err != nil {
 		return 0, s.wrap("count predictions", err)

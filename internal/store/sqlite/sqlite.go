@@ -51,6 +51,13 @@ var migrationFiles embed.FS
 // lock before giving up with an error wrapping store.ErrUnavailable.
 const BusyTimeout = 30 * time.Second
 
+// mmapSize is the SQLite mmap_size (bytes) of every connection: pages of
+// the database file are read through a memory map instead of one pread
+// system call per page. Readers of a WAL database drop their page cache
+// whenever another connection commits, so without it every query after a
+// write re-reads its pages with system calls.
+const mmapSize = "268435456"
+
 // maxReaders is the size of the reader pool.
 const maxReaders = 4
 
@@ -66,6 +73,8 @@ type Store struct {
 	goose  *goose.Provider
 	shared *fileShared
 	ready  atomic.Bool // schema known to be at (or past) the expected version
+	// Prepared statements of the writer and reader pools (stmtcache.go).
+	wstmts, rstmts *stmtCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -130,8 +139,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds())
-	wdsn := abs + "?" + busy + "&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	rdsn := abs + "?" + busy + "&_pragma=foreign_keys(1)&_pragma=query_only(1)"
+	wdsn := abs + "?" + busy + "&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=mmap_size(" + mmapSize + ")&_txlock=immediate"
+	rdsn := abs + "?" + busy + "&_pragma=foreign_keys(1)&_pragma=query_only(1)&_pragma=mmap_size(" + mmapSize + ")"
 
 	w, err := sql.Open("sqlite", wdsn)
 	if err != nil {
@@ -180,7 +189,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = r.Close()
 		return nil, fmt.Errorf("sqlite: open %q: loading migrations: %w", abs, err)
 	}
-	return &Store{path: abs, w: w, r: r, goose: prov, shared: sharedFor(abs)}, nil
+	return &Store{path: abs, w: w, r: r, goose: prov, shared: sharedFor(abs), wstmts: newStmtCache(w), rstmts: newStmtCache(r)}, nil
 }
 
 // Path returns the absolute path of the database file.
@@ -191,7 +200,7 @@ func (s *Store) Backend() string { return "sqlite" }
 
 // Close closes the writer and reader connections.
 func (s *Store) Close() error {
-	return errors.Join(s.w.Close(), s.r.Close())
+	return errors.Join(s.wstmts.close(), s.rstmts.close(), s.w.Close(), s.r.Close())
 }
 
 // Ping checks that both connection pools can reach the file.
@@ -233,13 +242,13 @@ func (s *Store) SchemaVersion(ctx context.Context) (current, expected int64, err
 		expected = srcs[len(srcs)-1].Version
 	}
 	var n int
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'goose_db_version'`).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'goose_db_version'`).Scan(&n); err != nil {
 		return 0, expected, s.wrap("schema version", err)
 	}
 	if n == 0 {
 		return 0, expected, nil
 	}
-	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&current); err != nil {
+	if err := s.queryRow(ctx, `SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&current); err != nil {
 		return 0, expected, s.wrap("schema version", err)
 	}
 	return current, expected, nil
@@ -300,6 +309,7 @@ func (s *Store) writeTx(ctx context.Context, op string, fn func(tx *sql.Tx) erro
 	if err := s.checkSchema(ctx); err != nil {
 		return err
 	}
+	s.wstmts.prepareWanted(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap(op+": begin", err)

@@ -1,0 +1,89 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func openMigrated(t *testing.T) *Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// ModelScoreStats must not read predictions rows (their score columns sit
+// behind the inference input, in overflow pages).
+func TestModelScoreStatsUsesCoveringIndex(t *testing.T) {
+	s := openMigrated(t)
+	rows, err := s.r.Query("EXPLAIN QUERY PLAN "+modelScoreStatsSQL, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if got := strings.Join(plan, "; "); !strings.Contains(got, "COVERING INDEX idx_predictions_score_stats") {
+		t.Errorf("query plan %q: expected the covering index idx_predictions_score_stats", got)
+	}
+}
+
+func TestStatementsArePreparedOnce(t *testing.T) {
+	ctx := context.Background()
+	s := openMigrated(t)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				if _, err := s.CountPredictions(ctx, "SUCCESS"); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := s.ReplaceSchedules(ctx, nil); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	s.rstmts.mu.Lock()
+	readers := len(s.rstmts.stmts)
+	s.rstmts.mu.Unlock()
+	s.wstmts.mu.Lock()
+	writers := len(s.wstmts.stmts)
+	s.wstmts.mu.Unlock()
+	// CountPredictions by status, plus the schema check's queries at most.
+	if readers < 1 || readers > 3 {
+		t.Errorf("reader statements cached = %d, want 1 to 3", readers)
+	}
+	// ReplaceSchedules' upsert and deactivation, cached after their first transaction.
+	if writers != 2 {
+		t.Errorf("writer statements cached = %d, want 2", writers)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CountPredictions(ctx, ""); err == nil {
+		t.Error("CountPredictions after Close: expected an error")
+	}
+}
