@@ -168,7 +168,7 @@ func (s *server) modelsGlobal(w http.ResponseWriter, r *http.Request) error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	idx, err := s.modelIndex(r)
+	idx, err := s.modelIndex(r.Context())
 	if err != nil {
 		return err
 	}
@@ -255,7 +255,7 @@ func (s *server) modelsParams(w http.ResponseWriter, r *http.Request) error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	idx, err := s.modelIndex(r)
+	idx, err := s.modelIndex(r.Context())
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,16 +116,22 @@ func flattenMetrics(row map[string]any, metrics map[string]any) {
 	}
 }
 
-// lbEntry is one parsed leaderboard entry.
+// lbEntry is one parsed leaderboard entry. The parts of its row that do
+// not depend on the stored models or the supervisor are encoded once, when
+// the leaderboard is parsed.
 type lbEntry struct {
 	modelID                 string
 	rank                    int // 0 = none
 	modelName, cruncherName string
 	score                   looseScore
+	// scoreKeys is the encoded run of every row key starting with "score_"
+	// (score_metrics, score_payload, score_ranking and the flattened
+	// metrics), in key order, without braces: `"score_a":1,"score_b":{...}`.
+	scoreKeys []byte
 }
 
 // lbCache keeps the parsed entries of the last leaderboard served: the
-// latest leaderboard only changes at each rebuild, so most requests skip
+// latest leaderboard only changes at each rebuild, so most refreshes skip
 // decoding. The parsed values are never modified after parsing.
 type lbCache struct {
 	mu      sync.Mutex
@@ -151,6 +158,7 @@ func (s *server) parseLeaderboard(lb store.Leaderboard) ([]lbEntry, error) {
 		}
 	}
 	out := make([]lbEntry, 0, len(raws))
+	var enc jsonEncoder
 	for i, raw := range raws {
 		var e struct {
 			ModelID      json.RawMessage `json:"model_id"`
@@ -185,6 +193,9 @@ func (s *server) parseLeaderboard(lb store.Leaderboard) ([]lbEntry, error) {
 		if e.Rank != nil && *e.Rank >= 1 && *e.Rank <= math.MaxInt32 && *e.Rank == math.Trunc(*e.Rank) {
 			ent.rank = int(*e.Rank)
 		}
+		if ent.scoreKeys, err = encodeScoreKeys(&enc, ent.score); err != nil {
+			return nil, fmt.Errorf("leaderboard %s entry %d (model %q): encoding its score: %w", lb.ID, i, ent.modelID, err)
+		}
 		out = append(out, ent)
 	}
 	slices.SortStableFunc(out, func(a, b lbEntry) int {
@@ -204,36 +215,71 @@ func (s *server) parseLeaderboard(lb store.Leaderboard) ([]lbEntry, error) {
 	return out, nil
 }
 
-// leaderboard serves GET /reports/leaderboard: the rows of the latest
-// leaderboard sorted by rank (entries without a rank last, in stored
-// order); [] when no leaderboard exists yet. Row keys: created_at, model_id,
-// model_name, cruncher_name, username (= cruncher_name), rank (integer or
-// null), score_metrics, score_ranking, score_payload, status ("active"
-// when the model plugin runs, else the /reports/models status), active,
-// then one score_<metric> key per metric (never replacing those keys).
-// Names missing from an entry come from the stored models.
-func (s *server) leaderboard(w http.ResponseWriter, r *http.Request) error {
-	ctx, cancel := s.ctx(r)
-	defer cancel()
-	lb, err := s.opts.Store.LatestLeaderboard(ctx)
-	if errors.Is(err, store.ErrNotFound) {
-		writeJSON(w, http.StatusOK, []any{})
-		return nil
+// lbFixedKeys are the leaderboard row keys a flattened metric never
+// replaces (reference defect 14.5 #37).
+var lbFixedKeys = map[string]bool{
+	"created_at": true, "model_id": true, "model_name": true, "cruncher_name": true, "username": true,
+	"rank": true, "score_metrics": true, "score_ranking": true, "score_payload": true, "status": true, "active": true,
+}
+
+// encodeScoreKeys encodes the "score_" keys of a leaderboard row in key
+// order: score_metrics, score_ranking and score_payload (the score
+// envelope's parts) merged with one metricKey per metric, resolved like
+// flattenMetrics (fixed keys win, then the metric whose name sorts first).
+// metricKey always starts with "score_", so these keys form one contiguous
+// run of the sorted row keys (between "rank" and "status").
+func encodeScoreKeys(enc *jsonEncoder, sc looseScore) ([]byte, error) {
+	type kv struct {
+		key string
+		val any
 	}
-	if err != nil {
-		return fmt.Errorf("reading the latest leaderboard: %w", err)
+	kvs := []kv{{"score_metrics", sc.Metrics}, {"score_payload", sc.Payload}, {"score_ranking", sc.Ranking}}
+	names := make([]string, 0, len(sc.Metrics))
+	for k := range sc.Metrics {
+		names = append(names, k)
 	}
-	entries, err := s.parseLeaderboard(lb)
-	if err != nil {
-		return err
+	slices.Sort(names)
+	taken := map[string]bool{}
+	for _, name := range names {
+		k := metricKey(name)
+		if lbFixedKeys[k] || taken[k] {
+			continue
+		}
+		taken[k] = true
+		kvs = append(kvs, kv{k, sc.Metrics[name]})
 	}
-	idx, err := s.modelIndex(r)
-	if err != nil {
-		return err
+	slices.SortFunc(kvs, func(a, b kv) int { return strings.Compare(a.key, b.key) })
+	var out []byte
+	for i, e := range kvs {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = appendJSONString(out, e.key)
+		out = append(out, ':')
+		var err error
+		if out, err = enc.append(out, e.val); err != nil {
+			return nil, fmt.Errorf("key %s: %w", e.key, err)
+		}
 	}
-	created := ts(lb.CreatedAt)
-	rows := make([]map[string]any, 0, len(entries))
+	return out, nil
+}
+
+// encodeLeaderboard encodes the /reports/leaderboard answer for entries
+// joined with idx: a JSON array of rows with their keys in sorted order
+// (what encoding/json produced for the former map rows, byte for byte),
+// and a final newline.
+func encodeLeaderboard(entries []lbEntry, created time.Time, idx map[string]modelInfo) []byte {
+	createdJSON := []byte("null")
+	if !created.IsZero() {
+		createdJSON = appendJSONString(nil, created.UTC().Format(TimeLayout))
+	}
+	size := 3
 	for _, e := range entries {
+		size += 256 + len(e.scoreKeys) + 2*len(e.modelID)
+	}
+	out := make([]byte, 0, size)
+	out = append(out, '[')
+	for i, e := range entries {
 		info, known := idx[e.modelID]
 		name, cruncher := info.name, info.cruncher
 		if e.modelName != "" {
@@ -249,26 +295,76 @@ func (s *server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 		if info.active {
 			status = "active"
 		}
-		row := make(map[string]any, 12+len(e.score.Metrics))
-		row["created_at"] = created
-		row["model_id"] = e.modelID
-		row["model_name"] = name
-		row["cruncher_name"] = cruncher
-		row["username"] = cruncher
-		row["rank"] = nil
-		if e.rank > 0 {
-			row["rank"] = e.rank
+		if i > 0 {
+			out = append(out, ',')
 		}
-		row["score_metrics"] = e.score.Metrics
-		row["score_ranking"] = e.score.Ranking
-		row["score_payload"] = e.score.Payload
-		row["status"] = status
-		row["active"] = info.active
-		flattenMetrics(row, e.score.Metrics)
-		rows = append(rows, row)
+		out = append(out, `{"active":`...)
+		out = strconv.AppendBool(out, info.active)
+		out = append(out, `,"created_at":`...)
+		out = append(out, createdJSON...)
+		out = append(out, `,"cruncher_name":`...)
+		out = appendJSONString(out, cruncher)
+		out = append(out, `,"model_id":`...)
+		out = appendJSONString(out, e.modelID)
+		out = append(out, `,"model_name":`...)
+		out = appendJSONString(out, name)
+		out = append(out, `,"rank":`...)
+		if e.rank > 0 {
+			out = strconv.AppendInt(out, int64(e.rank), 10)
+		} else {
+			out = append(out, "null"...)
+		}
+		out = append(out, ',')
+		out = append(out, e.scoreKeys...)
+		out = append(out, `,"status":`...)
+		out = appendJSONString(out, status)
+		out = append(out, `,"username":`...)
+		out = appendJSONString(out, cruncher)
+		out = append(out, '}')
 	}
-	writeJSON(w, http.StatusOK, rows)
+	return append(out, ']', '\n')
+}
+
+// leaderboard serves GET /reports/leaderboard: the rows of the latest
+// leaderboard sorted by rank (entries without a rank last, in stored
+// order); [] when no leaderboard exists yet. Row keys: created_at, model_id,
+// model_name, cruncher_name, username (= cruncher_name), rank (integer or
+// null), score_metrics, score_ranking, score_payload, status ("active"
+// when the model plugin runs, else the /reports/models status), active,
+// then one score_<metric> key per metric (never replacing those keys).
+// Names missing from an entry come from the stored models.
+//
+// The encoded answer is shared by all requests for Options.CacheTTL: a new
+// leaderboard, renamed models or a changed model status show up within
+// that time. No request reads predictions.
+func (s *server) leaderboard(w http.ResponseWriter, r *http.Request) error {
+	body, err := s.lbBody.get(r.Context(), s.opts.QueryTimeout, s.loadLeaderboard)
+	if err != nil {
+		return err
+	}
+	writeBody(w, http.StatusOK, body)
 	return nil
+}
+
+// loadLeaderboard reads the latest leaderboard, the stored models and the
+// supervisor states and encodes the /reports/leaderboard answer.
+func (s *server) loadLeaderboard(ctx context.Context) ([]byte, error) {
+	lb, err := s.opts.Store.LatestLeaderboard(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return []byte("[]\n"), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the latest leaderboard: %w", err)
+	}
+	entries, err := s.parseLeaderboard(lb)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := s.modelIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return encodeLeaderboard(entries, lb.CreatedAt, idx), nil
 }
 
 // jsonID reads an id given as a JSON string or number ("" when neither).

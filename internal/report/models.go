@@ -1,10 +1,12 @@
 package report
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/crunch-coordinator/coordinator/host"
 	"github.com/crunch-coordinator/coordinator/internal/store"
@@ -59,13 +61,24 @@ type modelInfo struct {
 	active         bool
 }
 
-// modelIndex loads the stored models and supervisor states keyed by id.
-func (s *server) modelIndex(r *http.Request) (map[string]modelInfo, error) {
-	ctx, cancel := s.ctx(r)
-	defer cancel()
-	models, err := s.opts.Store.ListModels(ctx)
+// storedModels returns the stored models, read from the store at most once
+// per Options.CacheTTL (the list is shared and must not be modified).
+func (s *server) storedModels(ctx context.Context) ([]store.Model, error) {
+	return s.modelList.get(ctx, s.opts.QueryTimeout, func(ctx context.Context) ([]store.Model, error) {
+		models, err := s.opts.Store.ListModels(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing models: %w", err)
+		}
+		return models, nil
+	})
+}
+
+// modelIndex joins the stored models (see storedModels) with the current
+// supervisor states, keyed by model id.
+func (s *server) modelIndex(ctx context.Context) (map[string]modelInfo, error) {
+	models, err := s.storedModels(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing models: %w", err)
+		return nil, err
 	}
 	states := s.modelStates()
 	idx := make(map[string]modelInfo, len(models)+len(states))
@@ -88,16 +101,28 @@ func (s *server) modelIndex(r *http.Request) (map[string]modelInfo, error) {
 // (string or null), restarts, consecutive_failures, consecutive_timeouts,
 // last_error (string or null), version, created_at, updated_at (null when
 // not stored).
+//
+// The encoded answer is shared by all requests for Options.CacheTTL, so a
+// model's status is at most that old.
 func (s *server) models(w http.ResponseWriter, r *http.Request) error {
-	ctx, cancel := s.ctx(r)
-	defer cancel()
-	models, err := s.opts.Store.ListModels(ctx)
+	body, err := s.modelsBody.get(r.Context(), s.opts.QueryTimeout, s.loadModels)
 	if err != nil {
-		return fmt.Errorf("listing models: %w", err)
+		return err
+	}
+	writeBody(w, http.StatusOK, body)
+	return nil
+}
+
+// loadModels encodes the /reports/models answer from the stored models and
+// the supervisor states.
+func (s *server) loadModels(ctx context.Context) ([]byte, error) {
+	models, err := s.storedModels(ctx)
+	if err != nil {
+		return nil, err
 	}
 	states := s.modelStates()
-	rows := make([]map[string]any, 0, len(models)+len(states))
-	seen := map[string]bool{}
+	rows := make([]modelRowJSON, 0, len(models)+len(states))
+	seen := make(map[string]bool, len(models))
 	for _, m := range models {
 		if m.ID == "" {
 			continue
@@ -111,39 +136,70 @@ func (s *server) models(w http.ResponseWriter, r *http.Request) error {
 			rows = append(rows, modelRow(store.Model{ID: id, Name: st.Name}, st, true))
 		}
 	}
-	slices.SortFunc(rows, func(a, b map[string]any) int {
-		return strings.Compare(a["model_id"].(string), b["model_id"].(string))
-	})
-	writeJSON(w, http.StatusOK, rows)
-	return nil
+	slices.SortFunc(rows, func(a, b modelRowJSON) int { return strings.Compare(a.ModelID, b.ModelID) })
+	var enc jsonEncoder
+	body, err := enc.append(make([]byte, 0, 384*len(rows)+3), rows)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %d model rows: %w", len(rows), err)
+	}
+	return append(body, '\n'), nil
 }
 
-func modelRow(m store.Model, st host.ModelState, ok bool) map[string]any {
-	row := map[string]any{
-		"model_id":             m.ID,
-		"model_name":           m.Name,
-		"cruncher_name":        m.PlayerName,
-		"cruncher_id":          m.PlayerID,
-		"deployment_id":        m.DeploymentID,
-		"status":               modelStatus(st, ok),
-		"active":               ok && st.Running && !st.Stopped,
-		"stop_reason":          nil,
-		"restarts":             st.Restarts,
-		"consecutive_failures": st.ConsecutiveFailures,
-		"consecutive_timeouts": st.ConsecutiveTimeouts,
-		"last_error":           nil,
-		"version":              st.Version,
-		"created_at":           ts(m.CreatedAt),
-		"updated_at":           ts(m.UpdatedAt),
+// modelRowJSON is one /reports/models row. Fields are declared in key
+// order, so the encoding equals that of the same row as a map.
+type modelRowJSON struct {
+	Active              bool    `json:"active"`
+	ConsecutiveFailures int     `json:"consecutive_failures"`
+	ConsecutiveTimeouts int     `json:"consecutive_timeouts"`
+	CreatedAt           *string `json:"created_at"`
+	CruncherID          string  `json:"cruncher_id"`
+	CruncherName        string  `json:"cruncher_name"`
+	DeploymentID        string  `json:"deployment_id"`
+	LastError           *string `json:"last_error"`
+	ModelID             string  `json:"model_id"`
+	ModelName           string  `json:"model_name"`
+	Restarts            int     `json:"restarts"`
+	Status              string  `json:"status"`
+	StopReason          *string `json:"stop_reason"`
+	UpdatedAt           *string `json:"updated_at"`
+	Version             string  `json:"version"`
+}
+
+// tsString is ts for struct fields: nil for the zero time.
+func tsString(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	v := t.UTC().Format(TimeLayout)
+	return &v
+}
+
+func modelRow(m store.Model, st host.ModelState, ok bool) modelRowJSON {
+	row := modelRowJSON{
+		ModelID:             m.ID,
+		ModelName:           m.Name,
+		CruncherName:        m.PlayerName,
+		CruncherID:          m.PlayerID,
+		DeploymentID:        m.DeploymentID,
+		Status:              modelStatus(st, ok),
+		Active:              ok && st.Running && !st.Stopped,
+		Restarts:            st.Restarts,
+		ConsecutiveFailures: st.ConsecutiveFailures,
+		ConsecutiveTimeouts: st.ConsecutiveTimeouts,
+		Version:             st.Version,
+		CreatedAt:           tsString(m.CreatedAt),
+		UpdatedAt:           tsString(m.UpdatedAt),
 	}
 	if st.Reason != "" {
-		row["stop_reason"] = string(st.Reason)
+		reason := string(st.Reason)
+		row.StopReason = &reason
 	}
 	if st.LastError != "" {
-		row["last_error"] = st.LastError
+		lastErr := st.LastError
+		row.LastError = &lastErr
 	}
-	if row["model_name"] == "" && st.Name != "" {
-		row["model_name"] = st.Name
+	if row.ModelName == "" && st.Name != "" {
+		row.ModelName = st.Name
 	}
 	return row
 }

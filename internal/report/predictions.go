@@ -46,7 +46,7 @@ func (s *server) predictions(w http.ResponseWriter, r *http.Request) error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	idx, err := s.modelIndex(r)
+	idx, err := s.modelIndex(r.Context())
 	if err != nil {
 		return err
 	}

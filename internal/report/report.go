@@ -148,6 +148,13 @@ type Options struct {
 	Windows []Window
 	// CheckpointKind: default DefaultCheckpointKind.
 	CheckpointKind string
+	// CacheTTL is how long the encoded /reports/leaderboard and
+	// /reports/models answers and the stored model list (joined by the
+	// chart and prediction endpoints) are reused before being read again:
+	// a new leaderboard, a renamed model or a changed model status shows up
+	// within this time (wall time). Default DefaultCacheTTL; negative
+	// disables the caching (every request reads the store).
+	CacheTTL time.Duration
 	// FeedStaleAfter is the minimum staleness bound used when a feed has no
 	// FeedHealth entry: a feed is stale when its watermark is older than
 	// max(FeedStaleAfter, 6 x granularity) (default 120 s, the UI's rule).
@@ -158,11 +165,20 @@ type server struct {
 	opts Options
 	log  hclog.Logger
 	lb   lbCache
+
+	lbBody     ttlCache[[]byte]        // encoded /reports/leaderboard answer
+	modelsBody ttlCache[[]byte]        // encoded /reports/models answer
+	modelList  ttlCache[[]store.Model] // stored models
 }
 
 // New returns the report API handler (GET and HEAD only). It panics if
 // opts.Store is nil, a programming error.
 func New(opts Options) http.Handler {
+	return newServer(opts).handler()
+}
+
+// newServer applies the defaults of opts and returns the server.
+func newServer(opts Options) *server {
 	if opts.Store == nil {
 		panic("report.New: Options.Store is nil")
 	}
@@ -196,7 +212,16 @@ func New(opts Options) http.Handler {
 	if opts.FeedStaleAfter <= 0 {
 		opts.FeedStaleAfter = 120 * time.Second
 	}
+	if opts.CacheTTL == 0 {
+		opts.CacheTTL = DefaultCacheTTL
+	}
 	s := &server{opts: opts, log: opts.Logger.Named("report")}
+	s.lbBody.ttl, s.modelsBody.ttl, s.modelList.ttl = opts.CacheTTL, opts.CacheTTL, opts.CacheTTL
+	return s
+}
+
+// handler routes the endpoints of s.
+func (s *server) handler() http.Handler {
 
 	routes := []struct {
 		path string
@@ -267,8 +292,10 @@ func (s *server) middleware(next http.Handler) http.Handler {
 				s.log.Error("report handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
 				writeJSON(rec, http.StatusInternalServerError, errorBody{Error: "internal error", Detail: []problem{}})
 			}
-			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
-				"status", rec.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+			if s.log.IsDebug() {
+				s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
+					"status", rec.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+			}
 		}()
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")

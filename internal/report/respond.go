@@ -107,3 +107,55 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
+
+// writeBody writes an already encoded JSON answer (as writeJSON would have
+// encoded it, final newline included) with status.
+func writeBody(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// jsonEncoder encodes values exactly like writeJSON does (encoding/json,
+// HTML characters not escaped), reusing one buffer. Not safe for
+// concurrent use.
+type jsonEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+// append appends the JSON encoding of v (without writeJSON's final
+// newline) to out.
+func (e *jsonEncoder) append(out []byte, v any) ([]byte, error) {
+	if e.enc == nil {
+		e.enc = json.NewEncoder(&e.buf)
+		e.enc.SetEscapeHTML(false)
+	}
+	e.buf.Reset()
+	if err := e.enc.Encode(v); err != nil {
+		return out, err
+	}
+	return append(out, bytes.TrimSuffix(e.buf.Bytes(), []byte("\n"))...), nil
+}
+
+// appendJSONString appends s as a JSON string exactly as writeJSON encodes
+// it: printable ASCII without quote or backslash is copied as is, anything
+// else goes through encoding/json.
+func appendJSONString(out []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			var e jsonEncoder
+			enc, err := e.append(out, s)
+			if err != nil { // a string always encodes; keep the output valid regardless
+				return append(out, `""`...)
+			}
+			return enc
+		}
+	}
+	out = append(out, '"')
+	out = append(out, s...)
+	return append(out, '"')
+}

@@ -17,7 +17,10 @@
 //
 // Batches repeat until a claim returns fewer than BatchSize predictions or a
 // full batch changed nothing (every claimed prediction still waiting for its
-// ground truth). A callable error or a store error rolls the batch back
+// ground truth). Each full batch that changed something may start one more
+// concurrent lane of batches, up to Config.Concurrency (default 2), so one
+// batch's store work overlaps another's plugin calls; concurrent claims
+// never share a prediction (store.ClaimAndScore). A callable error or a store error rolls the batch back
 // (nothing of it is written) and ends the cycle with the error; the next
 // cycle retries.
 //

@@ -30,7 +30,18 @@ type Store interface {
 
 // Defaults of Config.
 const (
-	DefaultBatchSize           = 100
+	// DefaultBatchSize is the number of predictions claimed, resolved,
+	// scored and written per transaction. Each batch costs a fixed
+	// overhead (a transaction with its commit, one ResolveGroundTruth and
+	// one ScorePredictions plugin call), so larger batches score faster:
+	// 1000 keeps one batch's plugin request well below a megabyte for
+	// typical predictions.
+	DefaultBatchSize = 1000
+	// DefaultConcurrency is the number of batches scored at the same time.
+	// Two lets one batch's store work (claim, score write, commit) overlap
+	// the other's plugin calls; claims never overlap (FOR UPDATE SKIP
+	// LOCKED on PostgreSQL, one writer on SQLite).
+	DefaultConcurrency         = 2
 	DefaultGroundTruthMaxWait  = time.Hour // GROUND_TRUTH_MAX_WAIT_SECONDS
 	DefaultScoreInterval       = time.Minute
 	DefaultLeaderboardInterval = time.Minute
@@ -51,8 +62,13 @@ type Config struct {
 	// the host data service it was given at launch.
 	Data sdk.HostData
 	// BatchSize is the number of predictions claimed per transaction
-	// (0 = DefaultBatchSize).
+	// (0 = DefaultBatchSize). Smaller batches hold fewer row locks for a
+	// shorter time; larger ones amortise the per-batch overhead.
 	BatchSize int
+	// Concurrency is the number of batches in flight at once, each in its
+	// own claim transaction (0 = DefaultConcurrency; 1 = one batch after
+	// the other, strictly oldest first).
+	Concurrency int
 	// GroundTruthMaxWait: a prediction still not resolvable this long after
 	// its resolvable_at becomes UNRESOLVED (0 = DefaultGroundTruthMaxWait).
 	GroundTruthMaxWait time.Duration
@@ -94,6 +110,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultBatchSize
 	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
 	if cfg.GroundTruthMaxWait <= 0 {
 		cfg.GroundTruthMaxWait = DefaultGroundTruthMaxWait
 	}
@@ -111,7 +130,9 @@ func New(cfg Config) (*Worker, error) {
 
 // ScoreResult describes one scoring cycle.
 type ScoreResult struct {
-	Now     time.Time
+	Now time.Time
+	// Batches counts the claim transactions that claimed at least one
+	// prediction.
 	Batches int
 	// Claimed counts claims (a prediction still waiting is counted once per
 	// batch that claimed it).
@@ -122,7 +143,10 @@ type ScoreResult struct {
 	ScoreFailed int
 	// Unresolved counts predictions marked UNRESOLVED.
 	Unresolved int
-	// Waiting counts claimed predictions left for a later cycle in the last batch.
+	// Waiting counts claimed predictions left for a later cycle in the
+	// batch that ended the cycle (with concurrent lanes, the largest count
+	// of their last batches: the waiting predictions are the oldest
+	// unscored ones, so each lane's last batch sees the same ones).
 	Waiting int
 	// Elapsed is the wall time of the cycle.
 	Elapsed time.Duration
@@ -205,38 +229,82 @@ func (w *Worker) loop(ctx context.Context, what string, every time.Duration, fn 
 }
 
 // Score runs one scoring cycle at clock.Now() (see the package doc). It
-// returns the first batch error (a challenge callable error, a result count
-// mismatch, or a store error); batches before it stay written.
+// starts with one batch; each full batch that changed something starts
+// another concurrent lane of batches, up to Config.Concurrency, so a cycle
+// smaller than one batch runs exactly as with Concurrency 1. It returns the
+// first batch error (a challenge callable error, a result count mismatch,
+// or a store error); batches written before it, or by a concurrent lane,
+// stay written.
 func (w *Worker) Score(ctx context.Context) (ScoreResult, error) {
 	start := time.Now()
 	now := w.cfg.Clock.Now().UTC()
 	res := ScoreResult{Now: now}
-	defer func() { res.Elapsed = time.Since(start) }()
-	for {
-		var b batchOutcome
-		claimed, err := w.cfg.Store.ClaimAndScore(ctx, now, w.cfg.BatchSize, func(ctx context.Context, preds []store.Prediction) ([]store.ScoreUpdate, error) {
-			var err error
-			b, err = w.scoreBatch(ctx, now, preds)
-			return b.updates, err
-		})
-		if err != nil {
-			res.Elapsed = time.Since(start)
-			return res, fmt.Errorf("score cycle at %s: batch %d: %w", now.Format(time.RFC3339), res.Batches+1, err)
-		}
-		res.Batches++
-		res.Claimed += claimed
-		res.Scored += b.scored
-		res.ScoreFailed += b.scoreFailed
-		res.Unresolved += b.unresolved
-		res.Waiting = b.waiting
-		if claimed < w.cfg.BatchSize || len(b.updates) == 0 {
-			break
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex // guards everything below and res
+		firstErr error
+		done     bool // a claim came back short or changed nothing, or a batch failed
+		lanes    = 1
+		calls    int // claim transactions run, including empty ones
+	)
+	var lane func()
+	lane = func() {
+		var buf batchBuffers
+		for {
+			mu.Lock()
+			stop := done
+			mu.Unlock()
+			if stop || ctx.Err() != nil {
+				return
+			}
+			var b batchOutcome
+			claimed, err := w.cfg.Store.ClaimAndScore(ctx, now, w.cfg.BatchSize, func(ctx context.Context, preds []store.Prediction) ([]store.ScoreUpdate, error) {
+				var err error
+				b, err = w.scoreBatch(ctx, now, preds, &buf)
+				return b.updates, err
+			})
+			mu.Lock()
+			calls++
+			if err != nil {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("score cycle at %s: batch %d: %w", now.Format(time.RFC3339), calls, err)
+				}
+				done = true
+				mu.Unlock()
+				return
+			}
+			if claimed > 0 {
+				res.Batches++
+			}
+			res.Claimed += claimed
+			res.Scored += b.scored
+			res.ScoreFailed += b.scoreFailed
+			res.Unresolved += b.unresolved
+			if claimed < w.cfg.BatchSize || len(b.updates) == 0 {
+				res.Waiting = max(res.Waiting, b.waiting)
+				done = true
+				mu.Unlock()
+				return
+			}
+			if lanes < w.cfg.Concurrency {
+				lanes++
+				wg.Go(lane)
+			}
+			mu.Unlock()
 		}
 	}
+	wg.Go(lane)
+	wg.Wait()
 	res.Elapsed = time.Since(start)
+	if firstErr == nil && calls == 0 && ctx.Err() != nil {
+		firstErr = fmt.Errorf("score cycle at %s: %w", now.Format(time.RFC3339), ctx.Err())
+	}
+	if firstErr != nil {
+		return res, firstErr
+	}
 	if res.Claimed > 0 {
 		w.log.Debug("score cycle", "now", now, "claimed", res.Claimed, "scored", res.Scored, "score_failed", res.ScoreFailed,
-			"unresolved", res.Unresolved, "waiting", res.Waiting, "elapsed", res.Elapsed)
+			"unresolved", res.Unresolved, "waiting", res.Waiting, "lanes", lanes, "elapsed", res.Elapsed)
 	}
 	return res, nil
 }
@@ -247,13 +315,35 @@ type batchOutcome struct {
 	waiting                         int
 }
 
-// scoreBatch resolves and scores one claimed batch and returns its updates.
-func (w *Worker) scoreBatch(ctx context.Context, now time.Time, preds []store.Prediction) (batchOutcome, error) {
-	var out batchOutcome
-	records := make([]sdk.PredictionRecord, len(preds))
-	for i, p := range preds {
-		records[i] = Record(p)
+// batchBuffers are the slices of one scoring cycle, reused from batch to
+// batch (a batch's updates are written before the next batch starts).
+type batchBuffers struct {
+	records []sdk.PredictionRecord
+	items   []sdk.ScoreItem
+	updates []store.ScoreUpdate
+	scores  []store.Score
+}
+
+// grow returns s emptied, with capacity for at least n elements.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, 0, n)
 	}
+	clear(s[:cap(s)]) // drop references to the previous batch
+	return s[:0]
+}
+
+// emptyTruth is the ground truth passed when the resolver returned none.
+var emptyTruth = json.RawMessage(`{}`)
+
+// scoreBatch resolves and scores one claimed batch and returns its updates.
+func (w *Worker) scoreBatch(ctx context.Context, now time.Time, preds []store.Prediction, buf *batchBuffers) (batchOutcome, error) {
+	var out batchOutcome
+	buf.records = grow(buf.records, len(preds))
+	for _, p := range preds {
+		buf.records = append(buf.records, Record(p))
+	}
+	records := buf.records
 	gts, err := w.cfg.Challenge.ResolveGroundTruth(ctx, now, records, w.cfg.Data)
 	if err != nil {
 		return out, fmt.Errorf("%s for %d predictions: %w", sdk.CallableResolveGroundTruth, len(records), err)
@@ -261,9 +351,13 @@ func (w *Worker) scoreBatch(ctx context.Context, now time.Time, preds []store.Pr
 	if len(gts) != len(records) {
 		return out, fmt.Errorf("%s: expected %d results (one per prediction, in order), found %d", sdk.CallableResolveGroundTruth, len(records), len(gts))
 	}
-	var items []sdk.ScoreItem
-	for i, p := range preds {
-		gt := gts[i]
+	buf.items = grow(buf.items, len(preds))
+	buf.updates = grow(buf.updates, len(preds))
+	items := buf.items
+	out.updates = buf.updates
+	for i := range preds {
+		p := &preds[i]
+		gt := &gts[i]
 		switch {
 		case gt.Error != "":
 			out.updates = append(out.updates, store.ScoreUpdate{PredictionID: p.ID, Status: store.StatusUnresolved,
@@ -273,7 +367,7 @@ func (w *Worker) scoreBatch(ctx context.Context, now time.Time, preds []store.Pr
 		case gt.Resolved:
 			truth := gt.GroundTruth
 			if len(truth) == 0 {
-				truth = json.RawMessage(`{}`)
+				truth = emptyTruth
 			}
 			items = append(items, sdk.ScoreItem{PredictionID: p.ID, Prediction: p.InferenceOutput, GroundTruth: truth})
 		case now.Sub(p.ResolvableAt) > w.cfg.GroundTruthMaxWait:
@@ -286,6 +380,7 @@ func (w *Worker) scoreBatch(ctx context.Context, now time.Time, preds []store.Pr
 			out.waiting++
 		}
 	}
+	buf.items = items
 	if len(items) == 0 {
 		return out, nil
 	}
@@ -296,12 +391,17 @@ func (w *Worker) scoreBatch(ctx context.Context, now time.Time, preds []store.Pr
 	if len(scores) != len(items) {
 		return out, fmt.Errorf("%s: expected %d results (one per item, in order), found %d", sdk.CallableScorePredictions, len(items), len(scores))
 	}
-	for i, s := range scores {
+	// One backing array for the batch's scores instead of one allocation
+	// per prediction; the store copies what it needs before the next batch.
+	buf.scores = grow(buf.scores, len(scores))[:len(scores)]
+	for i := range scores {
+		s := &scores[i]
 		id := items[i].PredictionID
 		if s.PredictionID != "" && s.PredictionID != id {
 			return out, fmt.Errorf("%s: result %d: expected prediction_id %q, found %q", sdk.CallableScorePredictions, i, id, s.PredictionID)
 		}
-		sc := &store.Score{Value: s.Value, Success: s.Success, FailedReason: s.FailedReason, ScoredAt: now}
+		sc := &buf.scores[i]
+		*sc = store.Score{Value: s.Value, Success: s.Success, FailedReason: s.FailedReason, ScoredAt: now}
 		if s.Value != nil && (math.IsNaN(*s.Value) || math.IsInf(*s.Value, 0)) {
 			sc.Value, sc.Success = nil, false
 			sc.FailedReason = fmt.Sprintf("score value is not a finite number (%v)", *s.Value)
@@ -312,6 +412,7 @@ func (w *Worker) scoreBatch(ctx context.Context, now time.Time, preds []store.Pr
 		out.scored++
 		out.updates = append(out.updates, store.ScoreUpdate{PredictionID: id, Score: sc})
 	}
+	buf.updates = out.updates
 	return out, nil
 }
 

@@ -477,3 +477,65 @@ func TestRunScoresAndRebuildsUntilCancelled(t *testing.T) {
 		t.Fatalf("Run returned %v", err)
 	}
 }
+
+// countingBrier counts how often each prediction reaches ScorePredictions.
+type countingBrier struct {
+	brier
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (c *countingBrier) ScorePredictions(ctx context.Context, items []sdk.ScoreItem) ([]sdk.ScoreResult, error) {
+	c.mu.Lock()
+	for _, it := range items {
+		c.seen[it.PredictionID]++
+	}
+	c.mu.Unlock()
+	return c.brier.ScorePredictions(ctx, items)
+}
+
+// TestConcurrentLanesScoreEachPredictionOnce scores 3 models x 40 slots in
+// batches of 7 with up to 3 lanes: every prediction is scored exactly once
+// with its own value, and the counts add up.
+func TestConcurrentLanesScoreEachPredictionOnce(t *testing.T) {
+	for _, conc := range []int{1, 3} {
+		t.Run(fmt.Sprintf("concurrency=%d", conc), func(t *testing.T) {
+			ctx := context.Background()
+			st := openStore(t)
+			models := []string{"a", "b", "c"}
+			var preds []store.Prediction
+			for i := range 40 {
+				at := now0.Add(-time.Duration(100-i) * time.Minute)
+				for j, m := range models {
+					preds = append(preds, pred(m, at, store.StatusSuccess, float64((i+j)%5)/4, at.Add(time.Minute)))
+				}
+			}
+			save(t, st, models, preds...)
+			ch := &countingBrier{seen: map[string]int{}}
+			w := newWorker(t, st, ch, clock.NewSimulated(now0), func(c *score.Config) { c.BatchSize, c.Concurrency = 7, conc })
+			r, err := w.Score(ctx)
+			if err != nil {
+				t.Fatalf("Score: %v", err)
+			}
+			if r.Scored != 120 || r.Claimed != 120 || r.Batches != 18 || r.Waiting != 0 || r.ScoreFailed != 0 {
+				t.Errorf("Score = %+v; want 120 scored and claimed in 18 batches", r)
+			}
+			got := byID(t, st)
+			for _, p := range preds {
+				if n := ch.seen[p.ID]; n != 1 {
+					t.Errorf("prediction %s scored %d times, want once", p.ID, n)
+				}
+				var out struct {
+					PUp float64 `json:"p_up"`
+				}
+				if err := json.Unmarshal(p.InferenceOutput, &out); err != nil {
+					t.Fatal(err)
+				}
+				want := 1 - (out.PUp-1)*(out.PUp-1)
+				if sc := got[p.ID].Score; sc == nil || sc.Value == nil || math.Abs(*sc.Value-want) > 1e-12 || !sc.Success {
+					t.Errorf("prediction %s score = %+v, want %v", p.ID, sc, want)
+				}
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -266,8 +267,12 @@ ORDER BY resolvable_at, id
 LIMIT $2
 FOR UPDATE SKIP LOCKED`
 
-// applyScoresSQL writes a batch of score updates; rows scored meanwhile are
-// left alone (scoring twice is a no-op).
+// applyScoresSQL writes a batch of score updates in one statement. Every
+// row it names was claimed unscored by claimSQL in the same transaction and
+// stays row-locked until commit, so nobody can have scored it meanwhile;
+// the join is on the primary key alone, because an extra "still unscored"
+// filter made the planner estimate almost no matching rows and pick a
+// sequential scan of the whole table for every batch.
 const applyScoresSQL = `
 UPDATE predictions AS p SET
     status = COALESCE(u.status, p.status),
@@ -277,7 +282,7 @@ UPDATE predictions AS p SET
     score_scored_at = CASE WHEN u.scored THEN u.scored_at ELSE p.score_scored_at END
 FROM unnest($1::text[], $2::bool[], $3::float8[], $4::bool[], $5::text[], $6::timestamptz[], $7::text[])
      AS u(id, scored, value, success, reason, scored_at, status)
-WHERE p.id = u.id AND p.score_scored_at IS NULL AND p.score_success IS NULL`
+WHERE p.id = u.id`
 
 // ClaimAndScore claims up to limit (> 0) SUCCESS predictions with
 // resolvable_at <= now and no score, oldest resolvable_at first, with
@@ -354,19 +359,41 @@ type scoreArrays struct {
 }
 
 // buildScoreUpdates validates fn's updates against the claimed set: each
-// must name a claimed prediction, at most once.
+// must name a claimed prediction, at most once. The pointed-to values live
+// in one backing array per column (no allocation per update).
 func buildScoreUpdates(claimed []store.Prediction, updates []store.ScoreUpdate, at time.Time) (scoreArrays, error) {
-	var a scoreArrays
-	ids := make(map[string]bool, len(claimed))
-	for _, p := range claimed {
-		ids[p.ID] = true
+	n := len(updates)
+	a := scoreArrays{
+		ids: make([]string, 0, n), scored: make([]bool, 0, n), values: make([]*float64, 0, n),
+		successes: make([]*bool, 0, n), reasons: make([]*string, 0, n), scoredAt: make([]*time.Time, 0, n),
+		statuses: make([]*string, 0, n),
 	}
-	index := make(map[string]int, len(updates))
+	valueBuf := make([]float64, n)
+	successBuf := make([]bool, n)
+	timeBuf := make([]time.Time, n)
+	stringBuf := make([]string, 0, 2*n)
+	str := func(v string) *string {
+		if v == "" {
+			return nil
+		}
+		stringBuf = append(stringBuf, v)
+		return &stringBuf[len(stringBuf)-1]
+	}
+	// state: 1 = claimed, 2 = claimed and already updated in this call.
+	state := make(map[string]uint8, len(claimed))
+	for _, p := range claimed {
+		state[p.ID] = 1
+	}
+	field := func(i int, u store.ScoreUpdate) string {
+		return fmt.Sprintf("score update %d (prediction %q)", i, u.PredictionID)
+	}
 	defaultAt := orNow(at)
 	for i, u := range updates {
-		field := fmt.Sprintf("score update %d (prediction %q)", i, u.PredictionID)
-		if !ids[u.PredictionID] {
-			return a, fmt.Errorf("%s: expected the id of a claimed prediction, found one not claimed in this batch: %w", field, store.ErrInvalidValue)
+		switch state[u.PredictionID] {
+		case 0:
+			return a, fmt.Errorf("%s: expected the id of a claimed prediction, found one not claimed in this batch: %w", field(i, u), store.ErrInvalidValue)
+		case 2:
+			return a, fmt.Errorf("%s: expected one update per prediction, found a second one: %w", field(i, u), store.ErrInvalidValue)
 		}
 		var value *float64
 		var success *bool
@@ -375,41 +402,38 @@ func buildScoreUpdates(claimed []store.Prediction, updates []store.ScoreUpdate, 
 		scored := u.Score != nil
 		if scored {
 			if u.Score.Value != nil {
-				if err := checkFloat(field+".Score.Value", *u.Score.Value); err != nil {
-					return a, err
+				if v := *u.Score.Value; math.IsNaN(v) || math.IsInf(v, 0) {
+					return a, checkFloat(field(i, u)+".Score.Value", v)
 				}
-				v := *u.Score.Value
-				value = &v
+				valueBuf[i] = *u.Score.Value
+				value = &valueBuf[i]
 			}
-			b := u.Score.Success
-			success = &b
-			reason = nullString(u.Score.FailedReason)
+			successBuf[i] = u.Score.Success
+			success = &successBuf[i]
+			reason = str(u.Score.FailedReason)
 			if reason == nil {
-				reason = nullString(u.Reason)
+				reason = str(u.Reason)
 			}
 			t := u.Score.ScoredAt
 			if t.IsZero() {
 				t = defaultAt
 			}
-			t = t.UTC()
-			scoredAt = &t
+			timeBuf[i] = t.UTC()
+			scoredAt = &timeBuf[i]
 		} else {
 			if u.Status == "" {
-				return a, fmt.Errorf("%s: expected a Score or a terminal Status, found neither: %w", field, store.ErrInvalidValue)
+				return a, fmt.Errorf("%s: expected a Score or a terminal Status, found neither: %w", field(i, u), store.ErrInvalidValue)
 			}
-			reason = nullString(u.Reason)
+			reason = str(u.Reason)
 		}
-		if _, ok := index[u.PredictionID]; ok {
-			return a, fmt.Errorf("%s: expected one update per prediction, found a second one: %w", field, store.ErrInvalidValue)
-		}
-		index[u.PredictionID] = len(a.ids)
+		state[u.PredictionID] = 2
 		a.ids = append(a.ids, u.PredictionID)
 		a.scored = append(a.scored, scored)
 		a.values = append(a.values, value)
 		a.successes = append(a.successes, success)
 		a.reasons = append(a.reasons, reason)
 		a.scoredAt = append(a.scoredAt, scoredAt)
-		a.statuses = append(a.statuses, nullString(u.Status))
+		a.statuses = append(a.statuses, str(u.Status))
 	}
 	return a, nil
 }
