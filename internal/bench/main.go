@@ -20,6 +20,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/crunch-coordinator/coordinator/internal/score"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -438,10 +439,10 @@ func (h *harness) scoring(ctx context.Context) {
 	}
 	defer ch.Close()
 	for _, b := range h.backends() {
-		for _, batch := range []int{100, 1000} {
+		for _, batch := range []int{100, score.DefaultBatchSize} {
 			progress("scoring, %s, batch %d", b, batch)
 			name := fmt.Sprintf("Score %d predictions, batch %d", h.sz.scoreCount, batch)
-			if batch == 100 {
+			if batch == score.DefaultBatchSize {
 				name += " (score.DefaultBatchSize)"
 			}
 			st, err := h.openStore(ctx, b, fmt.Sprintf("score%d", batch))

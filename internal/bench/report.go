@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/crunch-coordinator/coordinator/internal/score"
 	"math"
 	"path/filepath"
 	"slices"
@@ -185,11 +186,11 @@ func (r *Report) evaluate() {
 	}
 	var scorePG float64 = nan
 	for _, x := range r.Results {
-		if x.Section == secScoring && x.Backend == "postgres" && x.Batch == 100 && x.Err == nil {
+		if x.Section == secScoring && x.Backend == "postgres" && x.Batch == score.DefaultBatchSize && x.Err == nil {
 			scorePG = x.median("throughput")
 		}
 	}
-	r.Targets = append(r.Targets, atLeast("Scoring throughput, PostgreSQL, default batch (100)", scorePG, 20000, "predictions/s", ""))
+	r.Targets = append(r.Targets, atLeast(fmt.Sprintf("Scoring throughput, PostgreSQL, default batch (%d)", score.DefaultBatchSize), scorePG, 20000, "predictions/s", ""))
 	var lb *Result
 	for _, x := range r.Results {
 		if x.Section == secAPI && strings.HasPrefix(x.Name, "GET /reports/leaderboard") && x.Err == nil {

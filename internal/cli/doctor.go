@@ -15,8 +15,8 @@ func init() { register("doctor", newDoctorCmd) }
 
 func newDoctorCmd(f *Factory) *cobra.Command {
 	var (
-		workspace, spec, pack, api string
-		asJSON, skipPlugins        bool
+		workspace, spec, pack, api   string
+		asJSON, skipPlugins, offline bool
 	)
 	cmd := &cobra.Command{
 		Use:   "doctor",
@@ -56,7 +56,7 @@ builds. Exit code 0 when nothing failed, 1 when a check failed, 2 for bad usage.
 			}
 			opts := doctor.Options{
 				SpecFile: resolvePath(f.WorkDir, spec), Pack: pack,
-				Getenv: f.Getenv, SkipPlugins: skipPlugins,
+				Getenv: f.Getenv, SkipPlugins: skipPlugins, ProbeFeed: !offline,
 				APIURL: api, APIExplicit: api != "",
 				Probe: doctor.Prober{}, SpecCheck: doctor.CheckSpec,
 			}
@@ -117,5 +117,6 @@ builds. Exit code 0 when nothing failed, 1 when a check failed, 2 for bad usage.
 	fl.BoolVar(&asJSON, "json", false, "print the results as a JSON array instead of lines")
 	fl.StringVar(&api, "api", "", "base URL of the running node's API (default: http://API_ADDR; when given, a node that does not answer fails)")
 	fl.BoolVar(&skipPlugins, "skip-plugins", false, "do not build or handshake the plugins (checks 3-4)")
+	fl.BoolVar(&offline, "offline", false, "do not probe the live feed (Pyth or Binance) over the network")
 	return cmd
 }

@@ -60,6 +60,9 @@ type Options struct {
 	// SpecCheck validates a spec file and pack for check 1 (CheckSpec is
 	// the implementation; set by the CLI). Nil skips check 1.
 	SpecCheck func(specFile, pack string) []Result
+	// ProbeFeed fetches one record from the configured live feed (Pyth or
+	// Binance); the CLI turns it off with --offline.
+	ProbeFeed bool
 	// LogTail is how many trailing lines of each log file are scanned.
 	LogTail int
 }
@@ -98,6 +101,9 @@ func Run(ctx context.Context, opts Options) []Result {
 		}
 		if ws != nil {
 			out = append(out, checkStorage(ctx, ws)...)
+			if opts.ProbeFeed && ws.Loaded != nil {
+				out = append(out, checkFeed(ctx, ws.Loaded.Settings.Env)...)
+			}
 		}
 	}
 	apiURL := opts.APIURL

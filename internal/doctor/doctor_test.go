@@ -176,3 +176,25 @@ func TestBusyPortWhenNodeNotRunning(t *testing.T) {
 		t.Fatalf("busy port not reported: %+v", rs)
 	}
 }
+
+func TestFeedCheck(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	cases := []struct {
+		name, env, status, want string
+	}{
+		{"unreachable pyth warns", "PYTH_HERMES_URL=" + closed + "\nFEED_TIMEOUT_SECONDS=1\n", Warn, "did not deliver"},
+		{"bad setting fails", "FEED_PROVIDER=kraken\n", Fail, "kraken"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := writeWorkspace(t, func(f map[string]string) { f[config.LocalEnvFile] = c.env })
+			rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true, ProbeFeed: true})
+			r := find(rs, c.status, c.want)
+			if r == nil || r.Group != "feed" {
+				t.Fatalf("want a %s feed result mentioning %q, got %+v", c.status, c.want, rs)
+			}
+		})
+	}
+}
