@@ -31,7 +31,6 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/node"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbin"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
-	"github.com/crunch-coordinator/coordinator/internal/report"
 	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
 )
 
@@ -154,7 +153,12 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 		cfg.Freshness = poller
-		cfg.FeedHealth = func() []report.FeedHealth { return reportHealth(poller.Health()) }
+		cfg.FeedHealth = node.PollerHealth(poller)
+		if rec, err := node.ProbeFeed(ctx, feedCfg, log); err != nil {
+			p.linef("feed      %s did not deliver a record yet (%v); predictions wait until it does", feedCfg.Provider, err)
+		} else {
+			p.linef("feed      %s %s %s at %s", feedCfg.Provider, rec.Asset, string(rec.Values), rec.TsEvent.Format(time.RFC3339))
+		}
 	}
 	p.linef("starting  challenge plugin and %d model plugins", len(ws.Models))
 	n, err := node.Start(ctx, cfg)
@@ -294,17 +298,7 @@ func feedConfig(ws *config.Workspace, o Options) (feed.Config, *replay.Replay, e
 // buildPlugins builds (or, with SkipBuild, finds) every plugin binary in
 // the layout of internal/pluginbin (shared with doctor and serve).
 func buildPlugins(ctx context.Context, ws *config.Workspace, o Options, p printer) (pluginbin.Binaries, error) {
-	bins, targets := pluginbin.Targets(ws)
-	if o.SkipBuild {
-		for _, t := range targets {
-			if _, err := os.Stat(t.Out); err != nil {
-				return bins, fmt.Errorf("--skip-build: %s has no built binary at %s; run once without --skip-build", t.Name, t.Out)
-			}
-		}
-		p.linef("build     skipped (--skip-build)")
-		return bins, nil
-	}
-	err := pluginbuild.Build(ctx, targets, pluginbin.BuildOptions(ws.NodeDir, func(e pluginbuild.Event) {
+	bins, err := pluginbin.Build(ctx, ws, true, o.SkipBuild, func(e pluginbuild.Event) {
 		switch e.Phase {
 		case "skip":
 			p.linef("build     %-28s up to date", e.Target.Name)
@@ -315,7 +309,10 @@ func buildPlugins(ctx context.Context, ws *config.Workspace, o Options, p printe
 				p.linef("build     %-28s building…", e.Target.Name)
 			}
 		}
-	}))
+	})
+	if err == nil && o.SkipBuild {
+		p.linef("build     skipped (--skip-build)")
+	}
 	return bins, err
 }
 
@@ -333,15 +330,6 @@ func newLogger(s config.Settings, file io.Writer, o Options) hclog.Logger {
 		}))
 	}
 	return base
-}
-
-func reportHealth(hs []feed.FeedHealth) []report.FeedHealth {
-	out := make([]report.FeedHealth, len(hs))
-	for i, h := range hs {
-		out[i] = report.FeedHealth{Provider: h.Provider, Asset: h.Asset, Kind: h.Kind, Granularity: h.Granularity,
-			Stale: h.Stale, LastError: h.LastError, LastEventAt: h.LastEventTs}
-	}
-	return out
 }
 
 // waitVerified polls the end-to-end check until it passes or timeout.

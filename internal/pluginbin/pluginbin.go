@@ -13,6 +13,8 @@
 package pluginbin
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,4 +117,25 @@ func WorkUses(root string) []string {
 		out = append(out, d)
 	}
 	return out
+}
+
+// Build builds the plugins of ws into the shared layout: the challenge
+// plugin always, the model plugins when withModels; unchanged plugins are
+// not rebuilt. With skip nothing is built and every binary must already
+// exist (the error names the plugin and the path). progress may be nil.
+func Build(ctx context.Context, ws *config.Workspace, withModels, skip bool, progress func(pluginbuild.Event)) (Binaries, error) {
+	bins, targets := Targets(ws)
+	if !withModels {
+		bins.Models = map[string]string{}
+		targets = targets[:1]
+	}
+	if skip {
+		for _, t := range targets {
+			if _, err := os.Stat(t.Out); err != nil {
+				return bins, fmt.Errorf("--skip-build: %s has no built binary at %s; run once without --skip-build", t.Name, t.Out)
+			}
+		}
+		return bins, nil
+	}
+	return bins, pluginbuild.Build(ctx, targets, BuildOptions(ws.NodeDir, progress))
 }

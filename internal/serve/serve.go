@@ -34,7 +34,6 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/node"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbin"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
-	"github.com/crunch-coordinator/coordinator/internal/report"
 )
 
 // Role names accepted by `coordinator serve`.
@@ -149,7 +148,7 @@ func Run(ctx context.Context, o Options) error {
 
 	cfg := node.Config{
 		Roles: roles, Workspace: ws, Store: st, Clock: clk, Logger: log,
-		ChallengeBinary: bins.challenge, ModelBinaries: bins.models, Feed: feedCfg,
+		ChallengeBinary: bins.Challenge, ModelBinaries: bins.Models, Feed: feedCfg,
 		PluginEnv: []string{"COORDINATOR_PLUGIN_LOG_LEVEL=" + ws.Settings.LogLevel},
 	}
 	var poller *feed.Poller
@@ -163,7 +162,8 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("%w: feed: %w", ErrConfig, err)
 		}
 		cfg.Freshness = poller
-		cfg.FeedHealth = func() []report.FeedHealth { return reportHealth(poller.Health()) }
+		cfg.FeedHealth = node.PollerHealth(poller)
+		node.ProbeFeed(ctx, feedCfg, log)
 	}
 	n, err := node.Start(ctx, cfg)
 	if err != nil {
@@ -276,45 +276,10 @@ func NewLogger(s config.Settings, w io.Writer) hclog.Logger {
 	})
 }
 
-func reportHealth(hs []feed.FeedHealth) []report.FeedHealth {
-	out := make([]report.FeedHealth, len(hs))
-	for i, h := range hs {
-		out[i] = report.FeedHealth{Provider: h.Provider, Asset: h.Asset, Kind: h.Kind, Granularity: h.Granularity,
-			Stale: h.Stale, LastError: h.LastError, LastEventAt: h.LastEventTs}
-	}
-	return out
-}
-
-type builtPlugins struct {
-	challenge string
-	models    map[string]string
-}
-
 // buildPlugins builds (or, with skip, finds) the plugin binaries the roles
-// need in the shared layout of internal/pluginbin
-// (<node>/.coordinator/bin): the challenge plugin always, the model
-// plugins when withModels. Unchanged plugins are not rebuilt.
-func buildPlugins(ctx context.Context, ws *config.Workspace, withModels, skip bool, log hclog.Logger) (builtPlugins, error) {
-	ct := pluginbin.ChallengeTarget(ws)
-	out := builtPlugins{challenge: ct.Out, models: map[string]string{}}
-	targets := []pluginbuild.Target{ct}
-	if withModels {
-		for _, m := range ws.Models {
-			t := pluginbin.ModelTarget(ws, m)
-			out.models[m.ID] = t.Out
-			targets = append(targets, t)
-		}
-	}
-	if skip {
-		for _, t := range targets {
-			if _, err := os.Stat(t.Out); err != nil {
-				return out, fmt.Errorf("--skip-build: %s has no built binary at %s; run once without --skip-build (or `coordinator dev`)", t.Name, t.Out)
-			}
-		}
-		log.Info("plugin build skipped (--skip-build)", "bin_dir", filepath.Join(ws.NodeDir, pluginbin.Dir))
-		return out, nil
-	}
-	err := pluginbuild.Build(ctx, targets, pluginbin.BuildOptions(ws.NodeDir, func(e pluginbuild.Event) {
+// need: the challenge plugin always, the model plugins when withModels.
+func buildPlugins(ctx context.Context, ws *config.Workspace, withModels, skip bool, log hclog.Logger) (pluginbin.Binaries, error) {
+	bins, err := pluginbin.Build(ctx, ws, withModels, skip, func(e pluginbuild.Event) {
 		switch e.Phase {
 		case "skip":
 			log.Info("plugin up to date", "plugin", e.Target.Name)
@@ -323,8 +288,11 @@ func buildPlugins(ctx context.Context, ws *config.Workspace, withModels, skip bo
 		case "done":
 			log.Info("plugin built", "plugin", e.Target.Name, "elapsed", e.Duration.Round(10*time.Millisecond))
 		}
-	}))
-	return out, err
+	})
+	if err == nil && skip {
+		log.Info("plugin build skipped (--skip-build)", "bin_dir", filepath.Join(ws.NodeDir, pluginbin.Dir))
+	}
+	return bins, err
 }
 
 // drainClock is the wall clock whose Sleep also ends (with
