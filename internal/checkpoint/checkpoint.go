@@ -194,7 +194,7 @@ func (w *Worker) cycle(ctx context.Context, now time.Time, res *Result) error {
 		}
 		if latest.NextRunAt != nil {
 			if missed := int(slot.Sub(*latest.NextRunAt) / w.cfg.Interval); missed > 0 {
-				w.log.Warn("checkpoint periods missed while the node was down (not back-filled)", "missed", missed, "last", latest.ID)
+				w.log.Debug("checkpoint periods skipped since the last checkpoint (not back-filled)", "missed", missed, "last", latest.ID)
 			}
 		}
 	}

@@ -33,9 +33,14 @@ checkpoint workers, verifies the result end to end (scored predictions and a
 ranked leaderboard served by the API) and prints the leaderboard.
 
 The default feed is live Pyth prices. --feed replay replays a CSV of real
-candles on a simulated clock: --speed max replays weeks in seconds.`,
-		Example: `  coordinator dev
-  coordinator dev --feed replay --replay-file ../../shared/data/binance-us-BTCUSDT-1m-2023-03-01..21.csv \
+candles on a simulated clock (--speed max: as fast as the plugins answer).
+A replay on the default store writes a fresh .coordinator/replay.db each time;
+live runs keep .coordinator/coordinator.db. One dev runs per workspace.`,
+		Example: `  # live Pyth prices (needs internet access)
+  coordinator dev
+
+  # replay a week of real candles as fast as possible, verify, exit
+  coordinator dev --feed replay --replay-file /path/to/binance-us-BTCUSDT-1m-2023-03-01..21.csv \
       --speed max --until 2023-03-08T00:00:00Z --exit-after-verify`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -86,8 +91,8 @@ candles on a simulated clock: --speed max replays weeks in seconds.`,
 	fl.StringVar(&o.Feed, "feed", "", "feed: pyth (live, default), binance (live) or replay")
 	fl.StringVar(&o.ReplayFile, "replay-file", "", "CSV of candles to replay (implies --feed replay)")
 	fl.StringVar(&speed, "speed", "max", "replay speed: N (N× real time) or max")
-	fl.StringVar(&from, "from", "", "replay from this time (RFC 3339 or YYYY-MM-DD, UTC)")
-	fl.StringVar(&until, "until", "", "replay until this time (RFC 3339 or YYYY-MM-DD, UTC)")
+	fl.StringVar(&from, "from", "", "replay the candles opening at or after this time (RFC 3339 or YYYY-MM-DD, UTC)")
+	fl.StringVar(&until, "until", "", "replay the candles opening at or before this time (RFC 3339 or YYYY-MM-DD, UTC)")
 	fl.StringVar(&o.DBURL, "db", "", "database URL (default: DATABASE_URL, else SQLite under .coordinator/)")
 	fl.StringVar(&o.APIAddr, "api-addr", "", "report API listen address (default: API_ADDR, else 127.0.0.1:8000)")
 	fl.BoolVar(&o.SkipBuild, "skip-build", false, "use the plugin binaries of the previous build")

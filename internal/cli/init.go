@@ -88,7 +88,7 @@ COORDINATOR_SOURCE_DIR=off to force the copy.`,
 	fl.StringVar(&opts.SpecPath, "spec", "", "spec file (JSON object with \"spec_version\": \"1\")")
 	fl.StringVar(&opts.AnswersPath, "answers", "", "answers file (JSON if *.json, else YAML)")
 	fl.StringVar(&opts.OutputDir, "output", ".", "parent folder of the workspace")
-	fl.BoolVar(&opts.Force, "force", false, "replace an existing workspace (only after the new one rendered)")
+	fl.BoolVar(&opts.Force, "force", false, "replace an existing workspace, discarding its edits (only after the new one rendered)")
 	return cmd
 }
 
@@ -113,7 +113,12 @@ func printCreated(f *Factory, res scaffold.Result) {
 	fmt.Fprintf(tw, "  crunch-%s/\tpublic challenge package, example models, tests\n", name)
 	fmt.Fprintf(tw, "  crunch-node-%s/\tprivate node: .local.env, config/, deployment/\n", name)
 	_ = tw.Flush()
+	if res.Replaced {
+		fmt.Fprintln(out, "  (the previous workspace and any edits in it were replaced)")
+	}
 	fmt.Fprintln(out, "\nNext:")
 	fmt.Fprintf(out, "  cd %s\n", res.NodeDir)
-	fmt.Fprintln(out, "  coordinator dev")
+	fmt.Fprintln(out, "  coordinator doctor                   # check the wiring")
+	fmt.Fprintln(out, "  coordinator dev                      # run it on live Pyth prices (needs internet access)")
+	fmt.Fprintln(out, "  coordinator dev --replay-file FILE   # or replay a CSV of candles (offline)")
 }

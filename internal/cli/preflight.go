@@ -41,9 +41,9 @@ Exit code 0 when all are free, 1 when any is busy, 2 for a bad --ports value.`,
 				busy++
 				holder := r.Holder
 				if holder == "" {
-					holder = "holder unknown; try: lsof -nP -iTCP:" + fmt.Sprint(r.Port) + " -sTCP:LISTEN"
+					holder = "an unknown process; try: lsof -nP -iTCP:" + fmt.Sprint(r.Port) + " -sTCP:LISTEN"
 				}
-				fmt.Fprintf(f.IO.Out, "FAIL  %d busy (%s)\n", r.Port, holder)
+				fmt.Fprintf(f.IO.Out, "FAIL  %d busy, held by %s\n", r.Port, holder)
 			}
 			if busy > 0 {
 				return &ExitError{Code: 1, Err: fmt.Errorf("preflight failed: %d of %d ports busy; stop the process holding it or pick another port (e.g. coordinator dev --api-addr 127.0.0.1:8001)", busy, len(res))}

@@ -25,7 +25,7 @@ func TestPreflight(t *testing.T) {
 		want  string
 	}{
 		{"free", freePort, 0, "preflight passed"},
-		{"busy", busy + "," + freePort, 1, "FAIL  " + busy + " busy (pid "},
+		{"busy", busy + "," + freePort, 1, "FAIL  " + busy + " busy, held by pid "},
 		{"bad", "80x", 2, "invalid port"},
 	}
 	for _, c := range cases {

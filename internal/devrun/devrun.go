@@ -65,6 +65,10 @@ type Options struct {
 	IsTerminal    bool
 }
 
+// ReplayDBFile is the SQLite file a replay on the default store uses,
+// relative to the node directory; it is recreated at every replay.
+const ReplayDBFile = ".coordinator/replay.db"
+
 // ErrVerifyFailed is returned (wrapped) when the end-to-end check fails.
 var ErrVerifyFailed = errors.New("end-to-end verification failed")
 
@@ -88,14 +92,15 @@ func Run(ctx context.Context, o Options) error {
 	if o.APIAddr != "" {
 		ws.Settings.APIAddr = o.APIAddr
 	}
-	dbURL := o.DBURL
-	if dbURL == "" {
-		dbURL = ws.DatabaseURL()
-	}
 	logDir := filepath.Join(ws.NodeDir, doctor.LogDir)
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", logDir, err)
 	}
+	unlock, err := lockWorkspace(ws.NodeDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	logFile, err := os.OpenFile(filepath.Join(logDir, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open node log: %w", err)
@@ -108,7 +113,24 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
-	// Store.
+	// Store. A replay on the default store gets a fresh SQLite file of its
+	// own (ReplayDBFile), so re-running it replays from scratch and never
+	// touches the live database; an explicit --db / DATABASE_URL is used as is.
+	dbURL := o.DBURL
+	fresh := false
+	switch {
+	case dbURL != "":
+	case rp != nil && ws.Settings.DatabaseURL == "":
+		path := filepath.Join(ws.NodeDir, ReplayDBFile)
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			if err := os.Remove(path + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("reset the replay database %s: %w", path, err)
+			}
+		}
+		dbURL, fresh = "sqlite://"+path, true
+	default:
+		dbURL = ws.DatabaseURL()
+	}
 	st, err := dburl.Open(ctx, dbURL)
 	if err != nil {
 		return err
@@ -118,7 +140,13 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("migrate %s: %w", dburl.Redact(dbURL), err)
 	}
 	cur, _, _ := st.SchemaVersion(ctx)
-	p.linef("store     %s %s (schema v%d)", st.Backend(), dburl.Redact(dbURL), cur)
+	note := ""
+	if fresh {
+		note = ", fresh for this replay"
+	} else if n, err := st.CountPredictions(ctx, ""); err == nil && n > 0 {
+		note = fmt.Sprintf(", already holds %d predictions: slots predicted before are skipped", n)
+	}
+	p.linef("store     %s %s (schema v%d%s)", st.Backend(), dburl.Redact(dbURL), cur, note)
 
 	// Plugins.
 	bins, err := buildPlugins(ctx, ws, o, p)
@@ -202,12 +230,15 @@ func Run(ctx context.Context, o Options) error {
 	if rp != nil {
 		res, err := runReplay(runCtx, n, rp, sim, o, p)
 		if err != nil {
+			if ctx.Err() != nil {
+				p.linef("stopping  (replay interrupted at %s; stopping plugins)", res.SimTime.Format(time.RFC3339))
+			}
 			return err
 		}
 		p.linef("replayed  %d candles to %s: %d predict cycles, %d predictions, %d scored, %d failed cycles",
 			res.Candles, res.SimTime.Format(time.RFC3339), res.Cycles, res.Predictions, res.Scored, res.CycleErrors)
 		if !o.SkipE2E {
-			verify = doctor.VerifyNode(ctx, nil, apiURL)
+			verify = doctor.VerifyNode(ctx, nil, apiURL, modelIDs(ws)...)
 		}
 	} else {
 		wg.Add(2)
@@ -216,7 +247,7 @@ func Run(ctx context.Context, o Options) error {
 		stopStatus := startLiveStatus(runCtx, n, o, p)
 		defer stopStatus()
 		if !o.SkipE2E {
-			verify, err = waitVerified(runCtx, apiURL, o.VerifyTimeout, p)
+			verify, err = waitVerified(runCtx, apiURL, modelIDs(ws), o.VerifyTimeout, p)
 			if err != nil {
 				return err
 			}
@@ -310,10 +341,13 @@ func buildPlugins(ctx context.Context, ws *config.Workspace, o Options, p printe
 			}
 		}
 	})
-	if err == nil && o.SkipBuild {
+	if err != nil {
+		return bins, fmt.Errorf("%w\n(plugin folders come from %s and %s; `coordinator doctor` checks them and names the fix)", err, config.CallablesFile, config.ModelsFile)
+	}
+	if o.SkipBuild {
 		p.linef("build     skipped (--skip-build)")
 	}
-	return bins, err
+	return bins, nil
 }
 
 func newLogger(s config.Settings, file io.Writer, o Options) hclog.Logger {
@@ -333,14 +367,14 @@ func newLogger(s config.Settings, file io.Writer, o Options) hclog.Logger {
 }
 
 // waitVerified polls the end-to-end check until it passes or timeout.
-func waitVerified(ctx context.Context, apiURL string, timeout time.Duration, p printer) ([]doctor.Result, error) {
+func waitVerified(ctx context.Context, apiURL string, models []string, timeout time.Duration, p printer) ([]doctor.Result, error) {
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
 	}
 	deadline := time.Now().Add(timeout)
 	var last []doctor.Result
 	for {
-		last = doctor.VerifyNode(ctx, nil, apiURL)
+		last = doctor.VerifyNode(ctx, nil, apiURL, models...)
 		if !doctor.Failed(last) || time.Now().After(deadline) {
 			return last, nil
 		}
@@ -418,3 +452,12 @@ func num(v any) string {
 
 // httpClient is used for the API calls dev makes itself.
 var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+// modelIDs lists the configured model ids.
+func modelIDs(ws *config.Workspace) []string {
+	out := make([]string, len(ws.Models))
+	for i, m := range ws.Models {
+		out[i] = m.ID
+	}
+	return out
+}

@@ -131,3 +131,75 @@ func TestWatchReloadsOnlyTheChangedModel(t *testing.T) {
 		}
 	}
 }
+
+func TestLockWorkspace(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := lockWorkspace(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockWorkspace(dir); err == nil || !strings.Contains(err.Error(), "another `coordinator dev` is running") || !strings.Contains(err.Error(), "pid ") {
+		t.Fatalf("second lock: %v", err)
+	}
+	unlock()
+	unlock2, err := lockWorkspace(dir)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	unlock2()
+}
+
+// TestReplayTwiceStartsFresh: a second replay of the same window on the
+// default store predicts again (fresh replay database) and a model added
+// in between is verified on the leaderboard.
+func TestReplayTwiceStartsFresh(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a workspace")
+	}
+	root := repoRoot(t)
+	csv := filepath.Join(root, "..", "shared", "data", "binance-us-BTCUSDT-1m-2023-03-01..21.csv")
+	if _, err := os.Stat(csv); err != nil {
+		t.Skipf("shared data not found: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := scaffold.Init(ctx, scaffold.Options{
+		Request:   scaffold.Request{Name: "btc-up", Pack: "baseline"},
+		OutputDir: t.TempDir(),
+		SDK:       scaffold.SDKSource{SourceDir: root, Version: "fresh-test"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := time.Date(2023, 3, 1, 1, 0, 0, 0, time.UTC)
+	run := func() string {
+		t.Helper()
+		out := &syncBuffer{}
+		err := Run(ctx, Options{
+			NodeDir: res.NodeDir, Feed: FeedReplay, ReplayFile: csv, Until: until, APIAddr: freeAddr(t),
+			ExitAfterVerify: true, Getenv: func(string) string { return "" }, Out: out, ErrOut: &syncBuffer{},
+		})
+		if err != nil {
+			t.Fatalf("dev: %v\n%s", err, out.String())
+		}
+		return out.String()
+	}
+	first := run()
+	if !strings.Contains(first, "fresh for this replay") || !strings.Contains(first, "61 predict cycles") {
+		t.Fatalf("first replay:\n%s", first)
+	}
+	// Add a fourth model (a copy of an example) between the two runs.
+	models := filepath.Join(res.NodeDir, "config", "models.json")
+	b, err := os.ReadFile(models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = []byte(strings.Replace(string(b), "[", `[{"id": "trend-copy", "path": "../crunch-btc-up/examples/trend_following"},`, 1))
+	if err := os.WriteFile(models, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := run()
+	if !strings.Contains(second, "61 predict cycles") || !strings.Contains(second, "trend-copy") || !strings.Contains(second, "verify    PASSED") {
+		t.Fatalf("second replay did not start fresh with the new model:\n%s", second)
+	}
+}

@@ -124,7 +124,10 @@ func abbreviate(b []byte) string {
 // every row is ranked and at least one scored prediction in the API's
 // default window (the last 24 hours of the node's clock). The results say
 // what is missing.
-func VerifyNode(ctx context.Context, client *http.Client, base string) []Result {
+//
+// expectModels, when set, are the models the node is configured with: each
+// must be on the leaderboard (ranked, or listed unscored at the end).
+func VerifyNode(ctx context.Context, client *http.Client, base string, expectModels ...string) []Result {
 	if client == nil {
 		client = &http.Client{Timeout: 5 * time.Second}
 	}
@@ -154,7 +157,25 @@ func VerifyNode(ctx context.Context, client *http.Client, base string) []Result 
 		out = append(out, Result{Group: "e2e", Check: "leaderboard", Status: Fail, Where: base + "/reports/leaderboard", Message: "empty: no leaderboard has been built",
 			Fix: "let the node run past the first horizon (predictions must resolve and be scored), or check the score worker's log lines"})
 	default:
-		out = append(out, Result{Group: "e2e", Check: "leaderboard", Status: Pass, Message: fmt.Sprintf("%d models ranked", len(lb))})
+		on := map[string]bool{}
+		for _, r := range lb {
+			if id, ok := r["model_id"].(string); ok {
+				on[id] = true
+			}
+		}
+		var missing []string
+		for _, m := range expectModels {
+			if !on[m] {
+				missing = append(missing, m)
+			}
+		}
+		if len(missing) > 0 {
+			out = append(out, Result{Group: "e2e", Check: "leaderboard", Status: Fail, Where: base + "/reports/leaderboard",
+				Message: fmt.Sprintf("configured models missing from the leaderboard: %s (%d rows)", strings.Join(missing, ", "), len(lb)),
+				Fix:     "a model that never took part in a predict cycle is not on the leaderboard: check its log lines, and that the store is not reused from an earlier run whose slots are already predicted"})
+		} else {
+			out = append(out, Result{Group: "e2e", Check: "leaderboard", Status: Pass, Message: fmt.Sprintf("%d models ranked", len(lb))})
+		}
 	}
 	var preds []map[string]any
 	if err := get("/reports/predictions?status=SUCCESS&limit=1000", &preds); err != nil {

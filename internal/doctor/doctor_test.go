@@ -198,3 +198,23 @@ func TestFeedCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestVerifyNodeNamesMissingModels(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`{"status":"ok"}`)) })
+	mux.HandleFunc("/reports/models", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`[{"model_id":"a"}]`)) })
+	mux.HandleFunc("/reports/leaderboard", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`[{"model_id":"a","rank":1}]`)) })
+	mux.HandleFunc("/reports/schema", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte(`{"leaderboard_columns":[{"id":1}],"metrics_widgets":[]}`))
+	})
+	mux.HandleFunc("/reports/predictions", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`[{"score_value":0.7}]`)) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	rs := VerifyNode(context.Background(), nil, srv.URL, "a", "coin-flip")
+	if r := find(rs, Fail, "missing from the leaderboard: coin-flip"); r == nil {
+		t.Fatalf("missing model not reported: %+v", rs)
+	}
+	if rs := VerifyNode(context.Background(), nil, srv.URL, "a"); Failed(rs) {
+		t.Fatalf("all configured models present, yet: %+v", rs)
+	}
+}
