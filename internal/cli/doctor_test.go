@@ -26,11 +26,17 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
-// runDoctorCLI runs `coordinator doctor args...` from workDir and returns
-// the exit code, stdout and stderr.
+// runDoctorCLI runs `coordinator doctor --offline args...` from workDir
+// and returns the exit code, stdout and stderr. The live feed probe is off:
+// test machines have no network (TestDoctorCLIFeedProbe covers it).
 func runDoctorCLI(t *testing.T, workDir string, args ...string) (int, string, string) {
 	t.Helper()
-	f, out, errOut := newTestFactory(t, nil)
+	return runDoctorCLIEnv(t, workDir, nil, append([]string{"--offline"}, args...)...)
+}
+
+func runDoctorCLIEnv(t *testing.T, workDir string, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	f, out, errOut := newTestFactory(t, env)
 	f.WorkDir = workDir
 	code := Execute(f, append([]string{"doctor"}, args...))
 	return code, out.String(), errOut.String()
@@ -146,6 +152,19 @@ func TestDoctorCLIGeneratedWorkspace(t *testing.T) {
 	rs := checkJSONMatchesText(t, text, js)
 	if !doctor.Failed(rs) {
 		t.Fatal("JSON results show no failure")
+	}
+}
+
+// TestDoctorCLIFeedProbe: without --offline doctor probes the live feed; an
+// unreachable Pyth endpoint is a warning naming the URL, not a failure.
+func TestDoctorCLIFeedProbe(t *testing.T) {
+	closed := "http://" + closedAddr(t)
+	node := writeNode(t, func(f map[string]string) {
+		f[config.LocalEnvFile] += "PYTH_HERMES_URL=" + closed + "\nFEED_TIMEOUT_SECONDS=1\n"
+	})
+	code, text, stderr := runDoctorCLIEnv(t, node, nil, "--skip-plugins")
+	if code != 0 || !strings.Contains(text, "[warn] feed       probe pyth") || !strings.Contains(text, strings.TrimPrefix(closed, "http://")) {
+		t.Fatalf("exit %d, output:\n%s%s", code, text, stderr)
 	}
 }
 
