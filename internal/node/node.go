@@ -408,7 +408,7 @@ type Stats struct {
 }
 
 // Stats counts predictions and model health. Scored counts predictions
-// with a score (success or not).
+// scored successfully with a value (the ones that enter the leaderboard).
 func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	s := Stats{Now: n.cfg.Clock.Now()}
 	var err error
@@ -431,9 +431,8 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	return s, nil
 }
 
-// countScored counts predictions that carry a score: SUCCESS rows whose
-// score was written. CountPredictions counts by status, so this uses the
-// report query with ScoredOnly over all time in pages.
+// countScored counts the predictions scored successfully with a value, over
+// all time, from the per-model score aggregates (one grouped query).
 func countScored(ctx context.Context, st store.Store) (int64, error) {
 	stats, err := st.ModelScoreStats(ctx, time.Time{}, time.Time{})
 	if err != nil {
