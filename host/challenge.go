@@ -177,22 +177,6 @@ func scoreItemsBound(items []sdk.ScoreItem) int {
 	return n
 }
 
-// isObject reports whether b is valid JSON whose top-level value is an
-// object: exactly the documents json.Unmarshal decodes into a non-nil
-// map[string]json.RawMessage.
-func isObject(b []byte) bool {
-	for _, c := range b {
-		switch c {
-		case ' ', '\t', '\n', '\r':
-			continue
-		case '{':
-			return json.Valid(b)
-		}
-		return false
-	}
-	return false
-}
-
 func countCheck[T any](want int, what string) func([]T) error {
 	return func(got []T) error {
 		if len(got) != want {
@@ -207,7 +191,7 @@ func objectCheck(b json.RawMessage) error {
 	if len(b) == 0 || string(b) == "null" {
 		return nil // nil is read as {}
 	}
-	if isObject(b) {
+	if sdk.IsJSONObject(b) {
 		return nil // what Unmarshal into a map accepts, without building the map
 	}
 	if err := json.Unmarshal(b, &obj); err != nil {

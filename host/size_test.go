@@ -55,8 +55,8 @@ func TestIsObjectMatchesUnmarshal(t *testing.T) {
 	for _, doc := range []string{``, ` `, `null`, ` null `, `{}`, ` {"a":1} `, `{"a":}`, `{"a":1}x`, `[]`, `"{"`, `1`, `{"a":"\xff"}`, "\t{\n}\r"} {
 		var m map[string]json.RawMessage
 		want := json.Unmarshal([]byte(doc), &m) == nil && m != nil
-		if got := isObject([]byte(doc)); got != want {
-			t.Errorf("isObject(%q) = %v, want %v", doc, got, want)
+		if got := sdk.IsJSONObject([]byte(doc)); got != want {
+			t.Errorf("sdk.IsJSONObject(%q) = %v, want %v", doc, got, want)
 		}
 	}
 }

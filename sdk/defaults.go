@@ -1,7 +1,6 @@
 package sdk
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -59,7 +58,7 @@ func (Defaults) ProvideRawInput(context.Context, time.Time, HostData) (json.RawM
 // object, {} when it is null or empty, and an error wrapping ErrInvalidInput
 // for any other JSON value.
 func (Defaults) BuildInferenceInput(_ context.Context, rawInput json.RawMessage) (json.RawMessage, error) {
-	switch kind := jsonKind(rawInput); kind {
+	switch kind := JSONKind(rawInput); kind {
 	case "null":
 		return json.RawMessage("{}"), nil
 	case "object":
@@ -84,7 +83,7 @@ func (Defaults) BuildPredictionScope(_ context.Context, config ScheduleConfig, _
 		key = DefaultScopeKey
 	}
 	scope := json.RawMessage("{}")
-	switch kind := jsonKind(config.ScopeTemplate); kind {
+	switch kind := JSONKind(config.ScopeTemplate); kind {
 	case "null":
 	case "object":
 		scope = append(json.RawMessage(nil), config.ScopeTemplate...)
@@ -102,7 +101,7 @@ func (Defaults) BuildPredictionScope(_ context.Context, config ScheduleConfig, _
 // is an error wrapping ErrInvalidInput naming the key.
 func (Defaults) BuildPredictCall(_ context.Context, _ ScheduleConfig, _ json.RawMessage, scope ScopeEnvelope) (PredictCall, error) {
 	fields := map[string]json.RawMessage{}
-	switch kind := jsonKind(scope.Scope); kind {
+	switch kind := JSONKind(scope.Scope); kind {
 	case "null":
 	case "object":
 		if err := json.Unmarshal(scope.Scope, &fields); err != nil {
@@ -112,7 +111,7 @@ func (Defaults) BuildPredictCall(_ context.Context, _ ScheduleConfig, _ json.Raw
 		return PredictCall{}, fmt.Errorf("scope %q: expected a JSON object, found %s: %w", scope.ScopeKey, kind, ErrInvalidInput)
 	}
 	asset := json.RawMessage(strconv.Quote(DefaultAsset))
-	if v, ok := fields["asset"]; ok && jsonKind(v) != "null" {
+	if v, ok := fields["asset"]; ok && JSONKind(v) != "null" {
 		asset = v
 	}
 	horizon, found, err := firstSeconds(scope.ScopeKey, fields, "horizon", "horizon_seconds")
@@ -144,7 +143,7 @@ func (Defaults) BuildPredictCall(_ context.Context, _ ScheduleConfig, _ json.Raw
 func firstSeconds(scopeKey string, fields map[string]json.RawMessage, keys ...string) (int64, bool, error) {
 	for _, k := range keys {
 		v, ok := fields[k]
-		if !ok || jsonKind(v) == "null" {
+		if !ok || JSONKind(v) == "null" {
 			continue
 		}
 		n, err := wholeSeconds(v)
@@ -159,12 +158,12 @@ func firstSeconds(scopeKey string, fields map[string]json.RawMessage, keys ...st
 // wholeSeconds reads a JSON integer (or numeric string) >= 1.
 func wholeSeconds(v json.RawMessage) (int64, error) {
 	text := strings.TrimSpace(string(v))
-	if jsonKind(v) == "string" {
+	if JSONKind(v) == "string" {
 		if err := json.Unmarshal(v, &text); err != nil {
 			return 0, err
 		}
-	} else if jsonKind(v) != "number" {
-		return 0, fmt.Errorf("expected whole seconds (integer >= 1), found %s", jsonKind(v))
+	} else if JSONKind(v) != "number" {
+		return 0, fmt.Errorf("expected whole seconds (integer >= 1), found %s", JSONKind(v))
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f != math.Trunc(f) || f > math.MaxInt32 {
@@ -403,29 +402,4 @@ func mustJSON(v any) json.RawMessage {
 		panic(fmt.Sprintf("sdk: encode built-in report schema: %v", err))
 	}
 	return b
-}
-
-// jsonKind names the kind of a JSON value: "null" (also for empty input),
-// "object", "array", "string", "number", "bool", or "invalid JSON".
-func jsonKind(b json.RawMessage) string {
-	t := bytes.TrimSpace(b)
-	if len(t) == 0 {
-		return "null"
-	}
-	if !json.Valid(t) {
-		return "invalid JSON"
-	}
-	switch t[0] {
-	case 'n':
-		return "null"
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "bool"
-	}
-	return "number"
 }

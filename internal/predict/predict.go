@@ -934,26 +934,11 @@ func objectOrEmpty(b json.RawMessage) (json.RawMessage, error) {
 // checkObject returns nil when b is a JSON object and decodeObject's error
 // otherwise, without decoding a valid object.
 func checkObject(b json.RawMessage) error {
-	if isObject(b) {
+	if sdk.IsJSONObject(b) {
 		return nil
 	}
 	_, err := decodeObject(b)
 	return err
-}
-
-// isObject reports whether b is valid JSON whose top-level value is an
-// object: exactly the documents decodeObject accepts.
-func isObject(b []byte) bool {
-	for _, c := range b {
-		switch c {
-		case ' ', '\t', '\n', '\r':
-			continue
-		case '{':
-			return json.Valid(b)
-		}
-		return false
-	}
-	return false
 }
 
 // decodeObject decodes b as a JSON object; the error says what was found.

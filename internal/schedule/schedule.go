@@ -113,7 +113,7 @@ func ParseRow(b []byte) (sdk.ScheduleConfig, error) {
 	}
 	for _, k := range []string{"scope_template", "meta"} {
 		if v, ok := fields[k]; ok && !isNull(v) {
-			if !isObject(v) {
+			if !sdk.IsJSONObject(v) {
 				return row, fmt.Errorf("%s: expected a JSON object, found %s", k, abbreviate(v))
 			}
 			if k == "scope_template" {
@@ -214,11 +214,6 @@ func decodeField(fields map[string]json.RawMessage, key string, dst any) error {
 }
 
 func isNull(b json.RawMessage) bool { return string(bytes.TrimSpace(b)) == "null" }
-
-func isObject(b json.RawMessage) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && b[0] == '{'
-}
 
 func compact(b json.RawMessage) json.RawMessage {
 	var buf bytes.Buffer

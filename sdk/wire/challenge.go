@@ -136,7 +136,7 @@ func (c *ChallengeClient) ProvideRawInput(ctx context.Context, now time.Time, _ 
 	if err != nil {
 		return nil, err
 	}
-	kind := kindOf(resp.GetJson())
+	kind := sdk.JSONKind(resp.GetJson())
 	switch kind {
 	case "null":
 		return json.RawMessage("{}"), nil
@@ -153,7 +153,7 @@ func (c *ChallengeClient) BuildInferenceInput(ctx context.Context, rawInput json
 	if err != nil {
 		return nil, err
 	}
-	if kind := kindOf(resp.GetJson()); kind != "object" {
+	if kind := sdk.JSONKind(resp.GetJson()); kind != "object" {
 		return nil, badOutput(sdk.CallableBuildInferenceInput, "a JSON object", kind)
 	}
 	return json.RawMessage(resp.GetJson()), nil
@@ -178,7 +178,7 @@ func (c *ChallengeClient) ValidateInferenceOutput(ctx context.Context, items []s
 	out := make([]sdk.ValidationResult, len(items))
 	for i, r := range resp.GetResults() {
 		out[i].Error = r.GetError()
-		switch kind := kindOf(r.GetOutputJson()); kind {
+		switch kind := sdk.JSONKind(r.GetOutputJson()); kind {
 		case "null":
 		case "object":
 			if out[i].Error == "" {
@@ -225,7 +225,7 @@ func (c *ChallengeClient) BuildPredictionScope(ctx context.Context, config sdk.S
 	if env.ScopeKey == "" {
 		env.ScopeKey = sdk.DefaultScopeKey
 	}
-	switch kind := kindOf(env.Scope); kind {
+	switch kind := sdk.JSONKind(env.Scope); kind {
 	case "null":
 		env.Scope = json.RawMessage("{}")
 	case "object":
@@ -258,7 +258,7 @@ func (c *ChallengeClient) BuildPredictCall(ctx context.Context, config sdk.Sched
 		return sdk.PredictCall{}, err
 	}
 	call := sdk.PredictCall{Args: []json.RawMessage{}, Kwargs: json.RawMessage("{}")}
-	switch kind := kindOf(raw.Args); kind {
+	switch kind := sdk.JSONKind(raw.Args); kind {
 	case "null":
 	case "array":
 		if err := json.Unmarshal(raw.Args, &call.Args); err != nil {
@@ -267,7 +267,7 @@ func (c *ChallengeClient) BuildPredictCall(ctx context.Context, config sdk.Sched
 	default:
 		return sdk.PredictCall{}, badOutput(sdk.CallableBuildPredictCall, "args to be a JSON array or null", kind)
 	}
-	switch kind := kindOf(raw.Kwargs); kind {
+	switch kind := sdk.JSONKind(raw.Kwargs); kind {
 	case "null":
 	case "object":
 		call.Kwargs = raw.Kwargs
@@ -302,7 +302,7 @@ func (c *ChallengeClient) ResolveGroundTruth(ctx context.Context, now time.Time,
 		if !r.GetResolved() {
 			continue
 		}
-		switch kind := kindOf(r.GetGroundTruthJson()); kind {
+		switch kind := sdk.JSONKind(r.GetGroundTruthJson()); kind {
 		case "null":
 			out[i].GroundTruth = json.RawMessage("{}")
 		case "object":
@@ -416,7 +416,7 @@ func (c *ChallengeClient) ReportSchema(ctx context.Context) (sdk.ReportSchema, e
 }
 
 func decodeEntries(callable string, b []byte) ([]sdk.LeaderboardEntry, error) {
-	switch kind := kindOf(b); kind {
+	switch kind := sdk.JSONKind(b); kind {
 	case "null":
 		return []sdk.LeaderboardEntry{}, nil
 	case "array":
@@ -443,7 +443,7 @@ func decodeEntries(callable string, b []byte) ([]sdk.LeaderboardEntry, error) {
 
 // decodeObject requires b to be a JSON object and decodes it into v.
 func decodeObject(callable string, b []byte, v any) error {
-	if kind := kindOf(b); kind != "object" {
+	if kind := sdk.JSONKind(b); kind != "object" {
 		return badOutput(callable, "a JSON object", kind)
 	}
 	if err := json.Unmarshal(b, v); err != nil {

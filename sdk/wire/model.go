@@ -107,28 +107,3 @@ func prefix(b []byte, n int) string {
 	}
 	return string(b)
 }
-
-// kindOf names the kind of a JSON document: "null" (also for empty
-// bytes), "object", "array", "string", "number", "bool" or "invalid JSON".
-func kindOf(b []byte) string {
-	t := bytes.TrimSpace(b)
-	if len(t) == 0 {
-		return "null"
-	}
-	if !json.Valid(t) {
-		return "invalid JSON"
-	}
-	switch t[0] {
-	case 'n':
-		return "null"
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "bool"
-	}
-	return "number"
-}
