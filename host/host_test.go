@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,24 +19,6 @@ import (
 	"github.com/crunch-coordinator/coordinator/sdk"
 	"github.com/crunch-coordinator/coordinator/sdk/wire"
 )
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestCheckBinaryRejectsBadPaths(t *testing.T) {
 	t.Parallel()
@@ -334,7 +317,7 @@ func TestCrashedModelAnswersAfterRestart(t *testing.T) {
 	for _, mode := range []string{"exit", "panic"} {
 		t.Run(mode, func(t *testing.T) {
 			opts := testOptions(t)
-			logs := &syncBuffer{}
+			logs := &testutil.SyncBuffer{}
 			opts.Logger = hclog.New(&hclog.LoggerOptions{Name: "host", Level: hclog.Debug, Output: logs, JSONFormat: true})
 			spec := mspec(marker, "m", modelBin, "-mode", mode, "-crash-once", filepath.Join(t.TempDir(), "marker"))
 			spec.SHA256 = hex.EncodeToString(sum[:]) // the pin must hold on every restart (fresh hash)

@@ -1,61 +1,16 @@
 package devrun
 
 import (
-	"bytes"
 	"context"
-	"net"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/crunch-coordinator/coordinator/internal/scaffold"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of dev's
-// printer and logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod above the test's working directory")
-		}
-		dir = filepath.Dir(dir)
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // TestWatchReloadsOnlyTheChangedModel runs dev on a slow replay with
 // --watch, edits one example model's source and expects that model, and
@@ -64,11 +19,8 @@ func TestWatchReloadsOnlyTheChangedModel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a workspace")
 	}
-	root := repoRoot(t)
-	csv := filepath.Join(root, "..", "shared", "data", "binance-us-BTCUSDT-1m-2023-03-01..21.csv")
-	if _, err := os.Stat(csv); err != nil {
-		t.Skipf("shared data not found: %v", err)
-	}
+	root := testutil.RepoRoot(t)
+	csv := testutil.SharedCSV(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	res, err := scaffold.Init(ctx, scaffold.Options{
@@ -79,14 +31,14 @@ func TestWatchReloadsOnlyTheChangedModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(runCtx, Options{
 			NodeDir: res.NodeDir, Feed: FeedReplay, ReplayFile: csv, Speed: 60,
-			APIAddr: freeAddr(t), SkipE2E: true, Watch: true,
-			Getenv: func(string) string { return "" }, Out: out, ErrOut: &syncBuffer{},
+			APIAddr: testutil.FreeAddr(t), SkipE2E: true, Watch: true,
+			Getenv: func(string) string { return "" }, Out: out, ErrOut: &testutil.SyncBuffer{},
 		})
 	}()
 	waitFor := func(what string) {
@@ -156,11 +108,8 @@ func TestReplayTwiceStartsFresh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a workspace")
 	}
-	root := repoRoot(t)
-	csv := filepath.Join(root, "..", "shared", "data", "binance-us-BTCUSDT-1m-2023-03-01..21.csv")
-	if _, err := os.Stat(csv); err != nil {
-		t.Skipf("shared data not found: %v", err)
-	}
+	root := testutil.RepoRoot(t)
+	csv := testutil.SharedCSV(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	res, err := scaffold.Init(ctx, scaffold.Options{
@@ -174,10 +123,10 @@ func TestReplayTwiceStartsFresh(t *testing.T) {
 	until := time.Date(2023, 3, 1, 1, 0, 0, 0, time.UTC)
 	run := func() string {
 		t.Helper()
-		out := &syncBuffer{}
+		out := &testutil.SyncBuffer{}
 		err := Run(ctx, Options{
-			NodeDir: res.NodeDir, Feed: FeedReplay, ReplayFile: csv, Until: until, APIAddr: freeAddr(t),
-			ExitAfterVerify: true, Getenv: func(string) string { return "" }, Out: out, ErrOut: &syncBuffer{},
+			NodeDir: res.NodeDir, Feed: FeedReplay, ReplayFile: csv, Until: until, APIAddr: testutil.FreeAddr(t),
+			ExitAfterVerify: true, Getenv: func(string) string { return "" }, Out: out, ErrOut: &testutil.SyncBuffer{},
 		})
 		if err != nil {
 			t.Fatalf("dev: %v\n%s", err, out.String())

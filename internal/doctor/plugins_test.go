@@ -2,7 +2,7 @@ package doctor
 
 import (
 	"context"
-	"net"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -81,7 +81,7 @@ func generated(t *testing.T) scaffold.Result {
 			genErr = err
 			return
 		}
-		env = []byte(strings.Replace(string(env), "API_ADDR=127.0.0.1:8000", "API_ADDR="+freeAddr(t), 1))
+		env = []byte(strings.Replace(string(env), "API_ADDR=127.0.0.1:8000", "API_ADDR="+testutil.FreeAddr(t), 1))
 		if genErr = os.WriteFile(envPath, env, 0o600); genErr != nil {
 			return
 		}
@@ -100,15 +100,6 @@ func generated(t *testing.T) scaffold.Result {
 		t.Fatalf("generate the test workspace: %v", genErr)
 	}
 	return genWS
-}
-
-func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // withConfig rewrites the shared workspace's callables.env (edit maps a
@@ -304,7 +295,7 @@ func TestDoctorUnmigratedDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := writeWorkspace(t, func(f map[string]string) { f[config.LocalEnvFile] = "DATABASE_URL=sqlite://" + db + "\n" })
-	rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true, APIURL: "http://" + freeAddr(t)})
+	rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true, APIURL: "http://" + testutil.FreeAddr(t)})
 	r := find(rs, Fail, "not migrated")
 	if r == nil || r.Group != "storage" || !strings.Contains(r.Fix, "coordinator migrate") || r.Where != "sqlite://"+db {
 		t.Fatalf("want an unmigrated-storage failure naming the file, got %+v", rs)

@@ -1,10 +1,10 @@
 package feed_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -25,26 +25,8 @@ import (
 
 var day1 = time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)
 
-// syncBuffer is a log sink safe for the poller's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func logger() (hclog.Logger, *syncBuffer) {
-	buf := &syncBuffer{}
+func logger() (hclog.Logger, *testutil.SyncBuffer) {
+	buf := &testutil.SyncBuffer{}
 	return hclog.New(&hclog.LoggerOptions{Name: "feed", Output: buf, Level: hclog.Debug}), buf
 }
 

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 	"io"
 	"math"
 	"net/http"
@@ -101,7 +102,7 @@ func TestE2EReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end replay with real plugins (slow); run without -short")
 	}
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	csvPath := filepath.Join(filepath.Dir(root), "shared", "data", e2eCSV)
 	prices := loadPrices(t, csvPath)
 	ws := buildE2EWorkspace(t, root, csvPath)
@@ -881,25 +882,6 @@ func scratchDatabase(t *testing.T, base string) string {
 	}
 	u.Path = "/" + name
 	return u.String()
-}
-
-// repoRoot walks up from the working directory to the folder holding go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's working directory")
-		}
-		dir = parent
-	}
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers (the node log).

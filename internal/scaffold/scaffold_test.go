@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,25 +14,6 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/schedule"
 	"github.com/crunch-coordinator/coordinator/packs"
 )
-
-// repoRoot walks up from the package folder to the folder holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test folder")
-		}
-		dir = parent
-	}
-}
 
 func writeFile(t *testing.T, dir, name, content string) string {
 	t.Helper()
@@ -426,7 +408,7 @@ func TestInitWritesOnlyInsideOutput(t *testing.T) {
 }
 
 func TestDetectSourceDir(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	env := func(v string) func(string) string {
 		return func(k string) string {
 			if k == EnvSourceDir {

@@ -3,6 +3,7 @@ package scaffold
 import (
 	"context"
 	"flag"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,7 +67,7 @@ func TestGeneratedWorkspacesBuildAndPass(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds generated workspaces (slow); run without -short")
 	}
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	for _, pack := range []string{"baseline", "realtime", "tournament"} {
 		t.Run(pack, func(t *testing.T) {
 			t.Parallel()
