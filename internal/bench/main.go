@@ -2,7 +2,9 @@
 // measures, in one run and side by side, the physical floor of this machine
 // (plugin round trip, fan-out, batch insert), the predict pipeline from a
 // feed record's arrival to persisted predictions, scoring throughput, the
-// report API, replay speed and memory, and writes docs/benchmarks.md.
+// report API, replay speed and memory, plus the host and store packages'
+// own Go benchmarks (issues 2 and 3, run first with go test -bench), and
+// writes docs/benchmarks.md.
 //
 //	go run ./internal/bench -out docs/benchmarks.md [-runs 5] [-quick] [-skip-pg]
 //
@@ -153,6 +155,9 @@ func run(ctx context.Context, cfg options) (err error) {
 		h.rep.Machine.PostgreSQL = "not measured (-skip-pg)"
 	}
 
+	// The Go benchmarks first, on a quiet machine and a PostgreSQL server
+	// without the report API's 1M-row database (and its autovacuum).
+	h.goBenchmarks(ctx)
 	h.insertFloors(ctx)
 	if err := h.pipelines(ctx); err != nil {
 		return err
