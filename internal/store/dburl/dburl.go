@@ -15,8 +15,8 @@ package dburl
 import (
 	"context"
 	"fmt"
+	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/crunch-coordinator/coordinator/internal/store"
@@ -103,27 +103,6 @@ func Open(ctx context.Context, rawURL string) (store.Store, error) {
 	}
 }
 
-var kvPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]*)`)
-
-// Redact returns rawURL with any password replaced by "xxxxx": the user
-// info password of a URL (postgres://user:secret@host → user:xxxxx@host),
-// a password query parameter, and password=... in a key/value DSN. Other
-// text is returned unchanged.
-func Redact(rawURL string) string {
-	if strings.Contains(rawURL, "://") {
-		u, err := url.Parse(rawURL)
-		if err == nil {
-			q := u.Query()
-			if q.Has("password") {
-				q.Set("password", "xxxxx")
-				u.RawQuery = q.Encode()
-			}
-			return u.Redacted()
-		}
-		// Unparseable URL: blank out anything between "://" and the last '@'.
-		if i, j := strings.Index(rawURL, "://"), strings.LastIndex(rawURL, "@"); i >= 0 && j > i {
-			return rawURL[:i+3] + "xxxxx" + rawURL[j:]
-		}
-	}
-	return kvPassword.ReplaceAllString(rawURL, "${1}xxxxx")
-}
+// Redact returns rawURL with any password replaced by "xxxxx" (see
+// internal/redact).
+func Redact(rawURL string) string { return redact.URL(rawURL) }

@@ -71,7 +71,7 @@ func TestRedact(t *testing.T) {
 		{"host=h password='s3 cret' dbname=d", "host=h password=xxxxx dbname=d"},
 		{"sqlite:///tmp/c.db", "sqlite:///tmp/c.db"},
 		{"/tmp/c.db", "/tmp/c.db"},
-		{"postgres://u:p%zz@h/db", "postgres://xxxxx@h/db"},
+		{"postgres://u:p%zz@h/db", "postgres://u:xxxxx@h/db"},
 	}
 	for _, c := range cases {
 		if got := Redact(c.in); got != c.want {

@@ -6,64 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
-	"regexp"
 	"strings"
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
-
-// redactedPassword replaces passwords in URLs and error messages.
-const redactedPassword = "xxxxx"
-
-var (
-	dsnPassword      = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)`)
-	userInfoPassword = regexp.MustCompile(`(://[^:/@\s]*:)([^@\s]*)(@)`)
-)
-
-// redact returns the database URL with any password replaced by "xxxxx":
-// the user-info password of a postgres:// URL, a password query parameter,
-// or password=... in a key=value DSN. Text that does not parse as a URL is
-// redacted by pattern (user:password@ and password=...).
-func redact(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.Scheme != "" {
-		if u.User != nil {
-			if _, ok := u.User.Password(); ok {
-				u.User = url.UserPassword(u.User.Username(), redactedPassword)
-			}
-		}
-		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", redactedPassword)
-			u.RawQuery = q.Encode()
-		}
-		return u.String()
-	}
-	raw = userInfoPassword.ReplaceAllString(raw, "${1}"+redactedPassword+"${3}")
-	return dsnPassword.ReplaceAllString(raw, "${1}"+redactedPassword)
-}
-
-// passwordOf extracts the password of a URL or DSN ("" when none).
-func passwordOf(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.Scheme != "" {
-		if u.User != nil {
-			if p, ok := u.User.Password(); ok {
-				return p
-			}
-		}
-		return u.Query().Get("password")
-	}
-	if m := userInfoPassword.FindStringSubmatch(raw); m != nil {
-		return m[2]
-	}
-	if m := dsnPassword.FindStringSubmatch(raw); m != nil {
-		return strings.Trim(m[2], "'")
-	}
-	return ""
-}
 
 // scrubbedError hides a password in an error message while keeping the
 // error chain for errors.Is / errors.As.
@@ -80,11 +30,11 @@ func scrub(err error, rawURL string) error {
 	if err == nil {
 		return nil
 	}
-	pw := passwordOf(rawURL)
+	pw := redact.Password(rawURL)
 	if pw == "" || !strings.Contains(err.Error(), pw) {
 		return err
 	}
-	return &scrubbedError{msg: strings.ReplaceAll(err.Error(), pw, redactedPassword), err: err}
+	return &scrubbedError{msg: strings.ReplaceAll(err.Error(), pw, redact.Mask), err: err}
 }
 
 // classify maps a pgx/pgconn error to the store sentinel it means, or nil

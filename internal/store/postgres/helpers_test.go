@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"net/url"
 	"os"
 	"testing"
@@ -31,7 +32,7 @@ func newDatabase(tb testing.TB) string {
 	defer cancel()
 	admin, err := pgx.Connect(ctx, base)
 	if err != nil {
-		tb.Fatalf("connect to TEST_DATABASE_URL %s: %v", redact(base), err)
+		tb.Fatalf("connect to TEST_DATABASE_URL %s: %v", redact.URL(base), err)
 	}
 	defer admin.Close(ctx)
 	var b [6]byte
@@ -55,7 +56,7 @@ func newDatabase(tb testing.TB) string {
 	})
 	u, err := url.Parse(base)
 	if err != nil {
-		tb.Fatalf("TEST_DATABASE_URL %s: expected a postgres:// URL: %v", redact(base), err)
+		tb.Fatalf("TEST_DATABASE_URL %s: expected a postgres:// URL: %v", redact.URL(base), err)
 	}
 	u.Path = "/" + name
 	return u.String()
@@ -72,7 +73,7 @@ func newSchema(tb testing.TB) string {
 	defer cancel()
 	admin, err := pgx.Connect(ctx, base)
 	if err != nil {
-		tb.Fatalf("connect to TEST_DATABASE_URL %s: %v", redact(base), err)
+		tb.Fatalf("connect to TEST_DATABASE_URL %s: %v", redact.URL(base), err)
 	}
 	defer admin.Close(ctx)
 	var b [6]byte
@@ -96,7 +97,7 @@ func newSchema(tb testing.TB) string {
 	})
 	u, err := url.Parse(base)
 	if err != nil {
-		tb.Fatalf("TEST_DATABASE_URL %s: expected a postgres:// URL: %v", redact(base), err)
+		tb.Fatalf("TEST_DATABASE_URL %s: expected a postgres:// URL: %v", redact.URL(base), err)
 	}
 	q := u.Query()
 	q.Set("search_path", name)

@@ -15,6 +15,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -46,7 +47,7 @@ var _ store.Store = (*Store)(nil)
 // will not fix itself). Open does not check or apply migrations: call
 // Migrate, or expect store.ErrNotMigrated from the first query.
 func Open(ctx context.Context, url string) (*Store, error) {
-	red := redact(url)
+	red := redact.URL(url)
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: parse database URL %s: %w: %w", red, store.ErrInvalidValue, scrub(err, url))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"io"
 	"math"
 	"net"
@@ -29,11 +30,11 @@ func TestRedact(t *testing.T) {
 		{"postgres://u:s3cret@h:notaport/db", "postgres://u:xxxxx@h:notaport/db"},
 	}
 	for _, tt := range tests {
-		if got := redact(tt.in); got != tt.want {
-			t.Errorf("redact(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := redact.URL(tt.in); got != tt.want {
+			t.Errorf("redact.URL(%q) = %q, want %q", tt.in, got, tt.want)
 		}
-		if strings.Contains(redact(tt.in), "s3cret") {
-			t.Errorf("redact(%q) leaks the password", tt.in)
+		if strings.Contains(redact.URL(tt.in), "s3cret") {
+			t.Errorf("redact.URL(%q) leaks the password", tt.in)
 		}
 	}
 }

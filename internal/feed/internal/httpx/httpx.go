@@ -7,9 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -31,15 +31,9 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("GET %s: HTTP %d: %s", e.URL, e.StatusCode, e.Body)
 }
 
-// Redact returns raw with any password in its user info replaced by
-// "xxxxx", for error messages.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "<unparsable URL>"
-	}
-	return u.Redacted()
-}
+// Redact returns raw with any password replaced by "xxxxx", for error
+// messages (see internal/redact).
+func Redact(raw string) string { return redact.URL(raw) }
 
 // Get performs GET rawURL with the given timeout (added to ctx) and returns
 // the body. Errors name the URL (password redacted); non-2xx statuses
