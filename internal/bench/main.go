@@ -22,7 +22,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/crunch-coordinator/coordinator/internal/score"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,6 +34,7 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/host"
 	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
+	"github.com/crunch-coordinator/coordinator/internal/score"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
 	"github.com/crunch-coordinator/coordinator/internal/store/postgres"

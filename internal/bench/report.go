@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"github.com/crunch-coordinator/coordinator/internal/score"
 	"math"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", for the version only
+
+	"github.com/crunch-coordinator/coordinator/internal/score"
 )
 
 // Report sections.

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/crunch-coordinator/coordinator/internal/ports"
 	"github.com/spf13/cobra"
+
+	"github.com/crunch-coordinator/coordinator/internal/ports"
 )
 
 func init() { register("preflight", newPreflightCmd) }

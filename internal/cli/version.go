@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"runtime"
 
+	"github.com/spf13/cobra"
+
 	"github.com/crunch-coordinator/coordinator/internal/buildinfo"
 	"github.com/crunch-coordinator/coordinator/sdk"
-	"github.com/spf13/cobra"
 )
 
 func init() { register("version", newVersionCmd) }

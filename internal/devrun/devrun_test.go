@@ -2,7 +2,6 @@ package devrun
 
 import (
 	"context"
-	"github.com/crunch-coordinator/coordinator/internal/testutil"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crunch-coordinator/coordinator/internal/scaffold"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
 
 // TestWatchReloadsOnlyTheChangedModel runs dev on a slow replay with

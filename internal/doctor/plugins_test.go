@@ -2,7 +2,6 @@ package doctor
 
 import (
 	"context"
-	"github.com/crunch-coordinator/coordinator/internal/testutil"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/scaffold"
 	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
 
 // The generated workspace is created and its plugins built once per test

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/crunch-coordinator/coordinator/internal/testutil"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/feed/pyth"
 	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
 	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
 
 var day1 = time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)

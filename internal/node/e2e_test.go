@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/crunch-coordinator/coordinator/internal/testutil"
 	"io"
 	"math"
 	"net/http"
@@ -47,6 +46,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/scaffold"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
 
 const (

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/crunch-coordinator/coordinator/internal/testutil"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"testing/fstest"
 
 	"github.com/crunch-coordinator/coordinator/internal/schedule"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 	"github.com/crunch-coordinator/coordinator/packs"
 )
 

@@ -3,7 +3,6 @@ package scaffold
 import (
 	"context"
 	"flag"
-	"github.com/crunch-coordinator/coordinator/internal/testutil"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden/<pack>.txt from the generated trees")

@@ -15,10 +15,10 @@ package dburl
 import (
 	"context"
 	"fmt"
-	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"net/url"
 	"strings"
 
+	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 	"github.com/crunch-coordinator/coordinator/internal/store/postgres"
 	"github.com/crunch-coordinator/coordinator/internal/store/sqlite"

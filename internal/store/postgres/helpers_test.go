@@ -4,13 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"net/url"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/crunch-coordinator/coordinator/internal/redact"
 )
 
 // testURL returns TEST_DATABASE_URL or skips the test when it is unset.

@@ -15,13 +15,13 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"io"
 	"math"
 	"net"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
 

@@ -7,11 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"io"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/crunch-coordinator/coordinator/internal/redact"
 )
 
 // MaxBody is the largest response body read (8 MiB); a longer body is an error.
