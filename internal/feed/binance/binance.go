@@ -68,32 +68,18 @@ type Config struct {
 // Client is the Binance provider; it implements feed.Provider and is safe
 // for concurrent use.
 type Client struct {
-	base    string
-	timeout time.Duration
+	ep      httpx.Endpoint
 	symbols map[string]string
-	http    *http.Client
-	clock   clock.Clock
 }
 
 // New validates cfg and returns a client. Errors: a base URL that is not
 // http(s), an empty or lower-case symbol.
 func New(cfg Config) (*Client, error) {
-	c := &Client{base: strings.TrimRight(cfg.BaseURL, "/"), timeout: cfg.Timeout, http: cfg.HTTPClient, clock: cfg.Clock, symbols: map[string]string{}}
-	if c.base == "" {
-		c.base = feed.DefaultBinanceAPIURL
+	ep, err := httpx.NewEndpoint("binance: API URL", cfg.BaseURL, feed.DefaultBinanceAPIURL, cfg.Timeout, time.Duration(feed.DefaultTimeoutSeconds)*time.Second, cfg.HTTPClient, cfg.Clock)
+	if err != nil {
+		return nil, err
 	}
-	if u, err := url.Parse(c.base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("binance: API URL %q: expected an http(s) URL with a host", c.base)
-	}
-	if c.timeout <= 0 {
-		c.timeout = time.Duration(feed.DefaultTimeoutSeconds) * time.Second
-	}
-	if c.http == nil {
-		c.http = &http.Client{}
-	}
-	if c.clock == nil {
-		c.clock = clock.Wall{}
-	}
+	c := &Client{ep: ep, symbols: map[string]string{}}
 	for a, s := range DefaultSymbols {
 		c.symbols[a] = s
 	}
@@ -193,7 +179,7 @@ func (c *Client) fetchAsset(ctx context.Context, asset string, q feed.Query) ([]
 	if limit == 0 {
 		limit = MaxLimit
 	}
-	now := c.clock.Now()
+	now := c.ep.Clock.Now()
 	until := q.Until
 	if until.IsZero() || until.After(now) {
 		until = now
@@ -267,8 +253,8 @@ func (c *Client) Klines(ctx context.Context, symbol, interval string, start, end
 		params.Set("endTime", strconv.FormatInt(end.UnixMilli(), 10))
 	}
 	params.Set("limit", strconv.Itoa(limit))
-	u := c.base + "/api/v3/klines?" + params.Encode()
-	body, err := httpx.Get(ctx, c.http, u, c.timeout)
+	u := c.ep.Base + "/api/v3/klines?" + params.Encode()
+	body, err := httpx.Get(ctx, c.ep.HTTP, u, c.ep.Timeout)
 	if err != nil {
 		return nil, fmt.Errorf("binance: %w", err)
 	}

@@ -55,32 +55,18 @@ type Config struct {
 // Client is the Pyth provider; it implements feed.Provider and is safe for
 // concurrent use.
 type Client struct {
-	base    string
-	timeout time.Duration
-	ids     map[string]string // asset → normalised feed id
-	http    *http.Client
-	clock   clock.Clock
+	ep  httpx.Endpoint
+	ids map[string]string // asset → normalised feed id
 }
 
 // New validates cfg and returns a client. Errors: a base URL that is not
 // http(s), a feed id that is not 64 hex digits.
 func New(cfg Config) (*Client, error) {
-	c := &Client{base: strings.TrimRight(cfg.BaseURL, "/"), timeout: cfg.Timeout, http: cfg.HTTPClient, clock: cfg.Clock, ids: map[string]string{}}
-	if c.base == "" {
-		c.base = feed.DefaultPythHermesURL
+	ep, err := httpx.NewEndpoint("pyth: Hermes URL", cfg.BaseURL, feed.DefaultPythHermesURL, cfg.Timeout, time.Duration(feed.DefaultTimeoutSeconds)*time.Second, cfg.HTTPClient, cfg.Clock)
+	if err != nil {
+		return nil, err
 	}
-	if u, err := url.Parse(c.base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("pyth: Hermes URL %q: expected an http(s) URL with a host", c.base)
-	}
-	if c.timeout <= 0 {
-		c.timeout = time.Duration(feed.DefaultTimeoutSeconds) * time.Second
-	}
-	if c.http == nil {
-		c.http = &http.Client{}
-	}
-	if c.clock == nil {
-		c.clock = clock.Wall{}
-	}
+	c := &Client{ep: ep, ids: map[string]string{}}
 	for a, id := range DefaultFeedIDs {
 		c.ids[a] = id
 	}
@@ -168,8 +154,8 @@ func (c *Client) Latest(ctx context.Context, assets []string, granularity string
 		params.Add("ids[]", id)
 	}
 	params.Set("parsed", "true")
-	u := c.base + "/v2/updates/price/latest?" + params.Encode()
-	body, err := httpx.Get(ctx, c.http, u, c.timeout)
+	u := c.ep.Base + "/v2/updates/price/latest?" + params.Encode()
+	body, err := httpx.Get(ctx, c.ep.HTTP, u, c.ep.Timeout)
 	if err != nil {
 		return nil, fmt.Errorf("pyth: %w", err)
 	}
@@ -185,7 +171,7 @@ func (c *Client) Latest(ctx context.Context, assets []string, granularity string
 		}
 		got[id] = t
 	}
-	now := c.clock.Now()
+	now := c.ep.Clock.Now()
 	out := make([]store.MarketRecord, 0, len(assets))
 	for _, a := range assets {
 		id, _ := c.FeedID(a)
@@ -296,7 +282,7 @@ func Probe(ctx context.Context, cfg Config, asset string, maxAge time.Duration) 
 		return store.MarketRecord{}, fmt.Errorf("pyth probe: %w", err)
 	}
 	r := recs[0]
-	if age := c.clock.Now().Sub(r.TsEvent); maxAge > 0 && age > maxAge {
+	if age := c.ep.Clock.Now().Sub(r.TsEvent); maxAge > 0 && age > maxAge {
 		return store.MarketRecord{}, fmt.Errorf("pyth probe: %s price published at %s is %v old (limit %v)",
 			r.Asset, r.TsEvent.Format(time.RFC3339), age.Round(time.Second), maxAge)
 	}

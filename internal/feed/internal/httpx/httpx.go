@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/crunch-coordinator/coordinator/internal/clock"
 	"github.com/crunch-coordinator/coordinator/internal/redact"
 )
 
@@ -84,4 +86,36 @@ func Snippet(b []byte) string {
 		return string(b[:512]) + "…"
 	}
 	return string(b)
+}
+
+// Endpoint is what every live provider needs to call its REST API: a base
+// URL, a per-request timeout, an HTTP client and a clock.
+type Endpoint struct {
+	Base    string // http(s) URL with a host, no trailing slash
+	Timeout time.Duration
+	HTTP    *http.Client
+	Clock   clock.Clock
+}
+
+// NewEndpoint applies the defaults (defBase, defTimeout, a new http.Client,
+// the wall clock) and checks the base URL. what names the setting in
+// errors, e.g. "pyth: Hermes URL".
+func NewEndpoint(what, base, defBase string, timeout, defTimeout time.Duration, client *http.Client, clk clock.Clock) (Endpoint, error) {
+	if base == "" {
+		base = defBase
+	}
+	e := Endpoint{Base: strings.TrimRight(base, "/"), Timeout: timeout, HTTP: client, Clock: clk}
+	if u, err := url.Parse(e.Base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return Endpoint{}, fmt.Errorf("%s %q: expected an http(s) URL with a host", what, Redact(e.Base))
+	}
+	if e.Timeout <= 0 {
+		e.Timeout = defTimeout
+	}
+	if e.HTTP == nil {
+		e.HTTP = &http.Client{}
+	}
+	if e.Clock == nil {
+		e.Clock = clock.Wall{}
+	}
+	return e, nil
 }

@@ -44,3 +44,18 @@ func TestGet(t *testing.T) {
 		t.Fatalf("connection error leaks the password or is nil: %v", err)
 	}
 }
+
+func TestNewEndpoint(t *testing.T) {
+	e, err := NewEndpoint("test: URL", "", "https://api.example/", 0, 3*time.Second, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Base != "https://api.example" || e.Timeout != 3*time.Second || e.HTTP == nil || e.Clock == nil {
+		t.Fatalf("defaults not applied: %+v", e)
+	}
+	for _, bad := range []string{"ftp://x", "hermes", "http://"} {
+		if _, err := NewEndpoint("test: URL", bad, "", time.Second, time.Second, nil, nil); err == nil || !strings.Contains(err.Error(), "test: URL") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
