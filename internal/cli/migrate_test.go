@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/crunch-coordinator/coordinator/internal/dbmigrate"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
 
 // expectedVersion is the schema version this binary's migrations reach
@@ -117,7 +118,7 @@ func TestMigrateSQLite(t *testing.T) {
 }
 
 func TestMigratePostgres(t *testing.T) {
-	runMigrateLifecycle(t, cliScratchDB(t), true)
+	runMigrateLifecycle(t, testutil.ScratchDatabase(t, "coordinator_cli"), true)
 }
 
 func TestMigrateErrors(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/internal/dbmigrate"
 	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
 
 // migratedSQLite returns the URL of a new migrated SQLite database.
@@ -88,7 +89,7 @@ func TestServeRefusesUnmigrated(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			u := c.url
 			if u == "postgres" {
-				u = cliScratchDB(t)
+				u = testutil.ScratchDatabase(t, "coordinator_cli")
 			}
 			f, out, errOut := newTestFactory(t, map[string]string{"DATABASE_URL": u, "COORDINATOR_WORKSPACE": node})
 			code := Execute(f, []string{"serve", c.role})
@@ -122,7 +123,7 @@ func TestServeReportSIGTERM(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			var u string
 			if b.name == "postgres" {
-				u = cliScratchDB(t)
+				u = testutil.ScratchDatabase(t, "coordinator_cli")
 				if _, err := dbmigrate.Apply(context.Background(), u); err != nil {
 					t.Fatal(err)
 				}

@@ -9,11 +9,8 @@ package node_test
 // the CSV itself.
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,7 +30,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/crunch-coordinator/coordinator/host"
 	"github.com/crunch-coordinator/coordinator/internal/clock"
@@ -118,7 +114,7 @@ func TestE2EReplay(t *testing.T) {
 		if base == "" {
 			t.Skip("TEST_DATABASE_URL is unset; skipping the PostgreSQL end-to-end replay")
 		}
-		st := openStore(t, scratchDatabase(t, base))
+		st := openStore(t, testutil.ScratchDatabaseAt(t, base, "coordinator_e2e"))
 		runE2E(t, ws, st, prices, 0)
 	})
 }
@@ -138,7 +134,7 @@ func runE2E(t *testing.T, ws *e2eWorkspace, st store.Store, prices priceSeries, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			// The panicker's stack traces are left out.
@@ -843,63 +839,6 @@ func openStore(t *testing.T, rawURL string) store.Store {
 		t.Fatalf("migrate %s: %v", dburl.Redact(rawURL), err)
 	}
 	return st
-}
-
-// scratchDatabase creates a uniquely named database on the server of base,
-// drops it (forcibly) when the test ends and returns its URL. An
-// unreachable server fails the test.
-func scratchDatabase(t *testing.T, base string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to TEST_DATABASE_URL %s: %v", dburl.Redact(base), err)
-	}
-	defer admin.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "coordinator_e2e_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("create scratch database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop scratch database %s: connect: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop scratch database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("TEST_DATABASE_URL %s: expected a postgres:// URL: %v", dburl.Redact(base), err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers (the node log).
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func tailLines(s string, n int) string {
