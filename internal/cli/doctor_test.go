@@ -13,6 +13,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/doctor"
 	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
 
 func closedAddr(t *testing.T) string {
@@ -159,42 +160,13 @@ func TestDoctorCLIGeneratedWorkspace(t *testing.T) {
 // unreachable Pyth endpoint is a warning naming the URL, not a failure.
 func TestDoctorCLIFeedProbe(t *testing.T) {
 	closed := "http://" + closedAddr(t)
-	node := writeNode(t, func(f map[string]string) {
+	node := testutil.WriteNode(t, closedAddr(t), func(f map[string]string) {
 		f[config.LocalEnvFile] += "PYTH_HERMES_URL=" + closed + "\nFEED_TIMEOUT_SECONDS=1\n"
 	})
 	code, text, stderr := runDoctorCLIEnv(t, node, nil, "--skip-plugins")
 	if code != 0 || !strings.Contains(text, "[warn] feed       probe pyth") || !strings.Contains(text, strings.TrimPrefix(closed, "http://")) {
 		t.Fatalf("exit %d, output:\n%s%s", code, text, stderr)
 	}
-}
-
-// writeNode writes a minimal node workspace (plugins are not built in the
-// tests that use it: --skip-plugins).
-func writeNode(t *testing.T, mutate func(map[string]string)) string {
-	t.Helper()
-	dir := t.TempDir()
-	files := map[string]string{
-		config.LocalEnvFile: "API_ADDR=" + closedAddr(t) + "\n",
-		config.CallablesFile: "CHALLENGE_PLUGIN=../c/cmd/challenge\n" +
-			"INFERENCE_INPUT_BUILDER=challenge\nINFERENCE_OUTPUT_VALIDATOR=default\nSCORING_FUNCTION=challenge\n" +
-			"MODEL_SCORE_AGGREGATOR=default\nREPORT_SCHEMA_PROVIDER=default\nLEADERBOARD_RANKER=default\n" +
-			"RAW_INPUT_PROVIDER=default\nGROUND_TRUTH_RESOLVER=default\nPREDICTION_SCOPE_BUILDER=default\nPREDICT_CALL_BUILDER=default\n",
-		config.ModelsFile:    `[{"id":"m1","path":"../c/examples/m1"}]`,
-		config.SchedulesFile: `[{"scope_key":"default","scope_template":{"asset":"BTC","horizon_seconds":60},"schedule":{"every_seconds":60}}]`,
-	}
-	if mutate != nil {
-		mutate(files)
-	}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
 }
 
 func TestDoctorCLIMiswiring(t *testing.T) {
@@ -231,7 +203,7 @@ func TestDoctorCLIMiswiring(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := writeNode(t, tc.mutate)
+			dir := testutil.WriteNode(t, closedAddr(t), tc.mutate)
 			code, text, stderr := runDoctorCLI(t, dir, append([]string{"--skip-plugins"}, tc.args...)...)
 			if code != 1 {
 				t.Fatalf("exit %d, want 1\n%s%s", code, text, stderr)

@@ -23,14 +23,7 @@ func TestWatchReloadsOnlyTheChangedModel(t *testing.T) {
 	csv := testutil.SharedCSV(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	res, err := scaffold.Init(ctx, scaffold.Options{
-		Request:   scaffold.Request{Name: "btc-up", Pack: "baseline"},
-		OutputDir: t.TempDir(),
-		SDK:       scaffold.SDKSource{SourceDir: root, Version: "watch-test"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := newBaselineWorkspace(ctx, t, root)
 	out := &testutil.SyncBuffer{}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -112,14 +105,7 @@ func TestReplayTwiceStartsFresh(t *testing.T) {
 	csv := testutil.SharedCSV(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	res, err := scaffold.Init(ctx, scaffold.Options{
-		Request:   scaffold.Request{Name: "btc-up", Pack: "baseline"},
-		OutputDir: t.TempDir(),
-		SDK:       scaffold.SDKSource{SourceDir: root, Version: "fresh-test"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := newBaselineWorkspace(ctx, t, root)
 	until := time.Date(2023, 3, 1, 1, 0, 0, 0, time.UTC)
 	run := func() string {
 		t.Helper()
@@ -151,4 +137,19 @@ func TestReplayTwiceStartsFresh(t *testing.T) {
 	if !strings.Contains(second, "61 predict cycles") || !strings.Contains(second, "trend-copy") || !strings.Contains(second, "verify    PASSED") {
 		t.Fatalf("second replay did not start fresh with the new model:\n%s", second)
 	}
+}
+
+// newBaselineWorkspace scaffolds the baseline btc-up workspace into a
+// temporary directory with go.work pointing at this checkout (root).
+func newBaselineWorkspace(ctx context.Context, t *testing.T, root string) scaffold.Result {
+	t.Helper()
+	res, err := scaffold.Init(ctx, scaffold.Options{
+		Request:   scaffold.Request{Name: "btc-up", Pack: "baseline"},
+		OutputDir: t.TempDir(),
+		SDK:       scaffold.SDKSource{SourceDir: root, Version: "devrun-test"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }

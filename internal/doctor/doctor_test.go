@@ -12,35 +12,8 @@ import (
 	"testing"
 
 	"github.com/crunch-coordinator/coordinator/internal/config"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
-
-// writeWorkspace writes a minimal valid node workspace and returns its dir.
-func writeWorkspace(t *testing.T, mutate func(files map[string]string)) string {
-	t.Helper()
-	dir := t.TempDir()
-	files := map[string]string{
-		config.LocalEnvFile: "API_ADDR=127.0.0.1:0\nCHECKPOINT_INTERVAL_SECONDS=60\n",
-		config.CallablesFile: "CHALLENGE_PLUGIN=../c/cmd/challenge\n" +
-			"INFERENCE_INPUT_BUILDER=challenge\nINFERENCE_OUTPUT_VALIDATOR=default\nSCORING_FUNCTION=challenge\n" +
-			"MODEL_SCORE_AGGREGATOR=default\nREPORT_SCHEMA_PROVIDER=default\nLEADERBOARD_RANKER=default\n" +
-			"RAW_INPUT_PROVIDER=default\nGROUND_TRUTH_RESOLVER=default\nPREDICTION_SCOPE_BUILDER=default\nPREDICT_CALL_BUILDER=default\n",
-		config.ModelsFile:    `[{"id":"m1","path":"../c/examples/m1"}]`,
-		config.SchedulesFile: `[{"scope_key":"default","scope_template":{"asset":"BTC","horizon_seconds":60},"schedule":{"every_seconds":60}}]`,
-	}
-	if mutate != nil {
-		mutate(files)
-	}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 func find(rs []Result, status, substr string) *Result {
 	for i, r := range rs {
@@ -68,7 +41,7 @@ func TestWorkspaceMiswiring(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dir := writeWorkspace(t, c.mutate)
+			dir := testutil.WriteNode(t, "127.0.0.1:0", c.mutate)
 			rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true})
 			r := find(rs, Fail, c.want)
 			if r == nil {
@@ -85,7 +58,7 @@ func TestWorkspaceMiswiring(t *testing.T) {
 }
 
 func TestHealthyWorkspaceStorageWarnsUntilCreated(t *testing.T) {
-	dir := writeWorkspace(t, nil)
+	dir := testutil.WriteNode(t, "127.0.0.1:0", nil)
 	rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true})
 	if r := find(rs, Warn, "SQLite file does not exist yet"); r == nil {
 		t.Fatalf("want storage warning, got %+v", rs)
@@ -101,7 +74,7 @@ func TestUnreachableDatabase(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close() // nothing listens there now
-	dir := writeWorkspace(t, func(f map[string]string) {
+	dir := testutil.WriteNode(t, "127.0.0.1:0", func(f map[string]string) {
 		f[config.LocalEnvFile] = "DATABASE_URL=postgres://u:secret@127.0.0.1:" + itoa(port) + "/db?connect_timeout=2\n"
 	})
 	rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true})
@@ -144,7 +117,7 @@ func TestAPIChecks(t *testing.T) {
 }
 
 func TestLogMarkers(t *testing.T) {
-	dir := writeWorkspace(t, nil)
+	dir := testutil.WriteNode(t, "127.0.0.1:0", nil)
 	logDir := filepath.Join(dir, LogDir)
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -169,7 +142,7 @@ func TestBusyPortWhenNodeNotRunning(t *testing.T) {
 	}
 	defer ln.Close()
 	addr := ln.Addr().String()
-	dir := writeWorkspace(t, func(f map[string]string) { f[config.LocalEnvFile] = "API_ADDR=" + addr + "\n" })
+	dir := testutil.WriteNode(t, "127.0.0.1:0", func(f map[string]string) { f[config.LocalEnvFile] = "API_ADDR=" + addr + "\n" })
 	// The listener answers no HTTP: the API check sees a non-answering node.
 	rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true, APIURL: "http://127.0.0.1:1"})
 	if r := find(rs, Fail, "busy, held by pid"); r == nil {
@@ -189,7 +162,7 @@ func TestFeedCheck(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dir := writeWorkspace(t, func(f map[string]string) { f[config.LocalEnvFile] = c.env })
+			dir := testutil.WriteNode(t, "127.0.0.1:0", func(f map[string]string) { f[config.LocalEnvFile] = c.env })
 			rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true, ProbeFeed: true})
 			r := find(rs, c.status, c.want)
 			if r == nil || r.Group != "feed" {

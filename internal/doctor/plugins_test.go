@@ -294,7 +294,7 @@ func TestDoctorUnmigratedDatabase(t *testing.T) {
 	if err := os.WriteFile(db, nil, 0o644); err != nil { // an empty SQLite database
 		t.Fatal(err)
 	}
-	dir := writeWorkspace(t, func(f map[string]string) { f[config.LocalEnvFile] = "DATABASE_URL=sqlite://" + db + "\n" })
+	dir := testutil.WriteNode(t, "127.0.0.1:0", func(f map[string]string) { f[config.LocalEnvFile] = "DATABASE_URL=sqlite://" + db + "\n" })
 	rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true, APIURL: "http://" + testutil.FreeAddr(t)})
 	r := find(rs, Fail, "not migrated")
 	if r == nil || r.Group != "storage" || !strings.Contains(r.Fix, "coordinator migrate") || r.Where != "sqlite://"+db {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -173,6 +174,24 @@ func TickValues(t Tick) []byte {
 
 // NormalizeAsset trims and upper-cases an asset name ("btc " → "BTC").
 func NormalizeAsset(a string) string { return strings.ToUpper(strings.TrimSpace(a)) }
+
+// LookupAsset returns the provider key (feed id, symbol) of asset in m. An
+// unknown asset is an error wrapping ErrUnsupported that lists the known
+// assets and names the variable that adds one (envPrefix + asset), e.g.
+// `pyth: no feed id for asset "DOGE" (known: BTC, ETH; add PYTH_FEED_ID_DOGE)`.
+func LookupAsset(m map[string]string, asset, provider, what, envPrefix string) (string, error) {
+	a := NormalizeAsset(asset)
+	if v, ok := m[a]; ok {
+		return v, nil
+	}
+	known := make([]string, 0, len(m))
+	for k := range m {
+		known = append(known, k)
+	}
+	sort.Strings(known)
+	return "", fmt.Errorf("%s: no %s for asset %q (known: %s; add %s%s): %w",
+		provider, what, asset, strings.Join(known, ", "), envPrefix, a, ErrUnsupported)
+}
 
 // InWindow reports whether t lies in the inclusive window [since, until]
 // (zero bounds are open).

@@ -118,17 +118,7 @@ func intervalNames() []string {
 // Symbol returns the Binance symbol of asset or an error wrapping
 // feed.ErrUnsupported listing the known assets.
 func (c *Client) Symbol(asset string) (string, error) {
-	s, ok := c.symbols[feed.NormalizeAsset(asset)]
-	if !ok {
-		known := make([]string, 0, len(c.symbols))
-		for a := range c.symbols {
-			known = append(known, a)
-		}
-		sort.Strings(known)
-		return "", fmt.Errorf("binance: no symbol for asset %q (known: %s; add BINANCE_SYMBOL_%s): %w",
-			asset, strings.Join(known, ", "), feed.NormalizeAsset(asset), feed.ErrUnsupported)
-	}
-	return s, nil
+	return feed.LookupAsset(c.symbols, asset, "binance", "symbol", "BINANCE_SYMBOL_")
 }
 
 // Kline is one parsed kline row.

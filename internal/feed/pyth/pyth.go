@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -98,17 +97,7 @@ func (c *Client) Supports(kind, granularity string) error {
 // FeedID returns the normalised feed id of asset, or an error wrapping
 // feed.ErrUnsupported listing the known assets.
 func (c *Client) FeedID(asset string) (string, error) {
-	id, ok := c.ids[feed.NormalizeAsset(asset)]
-	if !ok {
-		known := make([]string, 0, len(c.ids))
-		for a := range c.ids {
-			known = append(known, a)
-		}
-		sort.Strings(known)
-		return "", fmt.Errorf("pyth: no feed id for asset %q (known: %s; add PYTH_FEED_ID_%s): %w",
-			asset, strings.Join(known, ", "), feed.NormalizeAsset(asset), feed.ErrUnsupported)
-	}
-	return id, nil
+	return feed.LookupAsset(c.ids, asset, "pyth", "feed id", "PYTH_FEED_ID_")
 }
 
 // Fetch returns the latest tick of every asset in q whose publish time lies

@@ -6,13 +6,14 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/internal/store"
 	"github.com/crunch-coordinator/coordinator/internal/store/storetest"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
 
 // TestConformance runs the shared storage conformance suite with a fresh
 // schema per subtest (search_path in the URL); a second open with the same t returns a second
 // Store (its own pool) on the same database.
 func TestConformance(t *testing.T) {
-	testURL(t)
+	testutil.TestDatabaseURL(t)
 	var mu sync.Mutex
 	dbs := map[*testing.T]string{}
 	storetest.Run(t, func(t *testing.T) store.Store {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
 
 func TestRedact(t *testing.T) {
@@ -58,7 +59,7 @@ func TestInfiniteNumber(t *testing.T) {
 }
 
 func TestOpenFaults(t *testing.T) {
-	base := testURL(t)
+	base := testutil.TestDatabaseURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
