@@ -215,11 +215,16 @@ func TestEncodedAnswersMatchMapEncoding(t *testing.T) {
 	}
 }
 
-// countingStore counts the store reads of the leaderboard and models
-// endpoints.
+// countingStore counts the store reads of the leaderboard, models and
+// health endpoints.
 type countingStore struct {
 	Store
-	listModels, latest atomic.Int64
+	listModels, latest, counts atomic.Int64
+}
+
+func (c *countingStore) CountPredictions(ctx context.Context, status string) (int64, error) {
+	c.counts.Add(1)
+	return c.Store.CountPredictions(ctx, status)
 }
 
 func (c *countingStore) ListModels(ctx context.Context) ([]store.Model, error) {
@@ -464,4 +469,21 @@ func TestTTLCache(t *testing.T) {
 			t.Errorf("disabled cache loaded %d times for 3 gets, want 3", n)
 		}
 	})
+}
+
+// TestHealthzCountsOncePerTTL: health probes cost a ping; the prediction
+// count (a table scan) is loaded at most once per cache TTL.
+func TestHealthzCountsOncePerTTL(t *testing.T) {
+	cs := &countingStore{Store: newFixtureStore(t, "fake")}
+	h := New(Options{Store: cs, CacheTTL: time.Hour})
+	for i := 0; i < 5; i++ {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"predictions":`) {
+			t.Fatalf("healthz %d: %s", rec.Code, rec.Body.String())
+		}
+	}
+	if n := cs.counts.Load(); n != 1 {
+		t.Fatalf("CountPredictions called %d times for 5 probes within the TTL, want 1", n)
+	}
 }

@@ -169,6 +169,7 @@ type server struct {
 	lbBody     ttlCache[[]byte]        // encoded /reports/leaderboard answer
 	modelsBody ttlCache[[]byte]        // encoded /reports/models answer
 	modelList  ttlCache[[]store.Model] // stored models
+	predCount  ttlCache[int64]         // prediction count shown by /healthz
 }
 
 // New returns the report API handler (GET and HEAD only). It panics if
@@ -216,7 +217,7 @@ func newServer(opts Options) *server {
 		opts.CacheTTL = DefaultCacheTTL
 	}
 	s := &server{opts: opts, log: opts.Logger.Named("report")}
-	s.lbBody.ttl, s.modelsBody.ttl, s.modelList.ttl = opts.CacheTTL, opts.CacheTTL, opts.CacheTTL
+	s.lbBody.ttl, s.modelsBody.ttl, s.modelList.ttl, s.predCount.ttl = opts.CacheTTL, opts.CacheTTL, opts.CacheTTL, opts.CacheTTL
 	return s
 }
 
