@@ -8,13 +8,6 @@ import (
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
 
-// Host-data limits: a query without a limit gets DefaultFeedLimit rows; no
-// query gets more than MaxFeedLimit.
-const (
-	DefaultFeedLimit = 1000
-	MaxFeedLimit     = 10000
-)
-
 // FeedDefaults fill the empty fields of a plugin's feed query: the node's
 // configured feed.
 type FeedDefaults struct {
@@ -39,11 +32,10 @@ func (h StoreHostData) ReadFeedRecords(ctx context.Context, q sdk.FeedQuery) ([]
 	if q.Granularity == "" {
 		q.Granularity = h.Defaults.Granularity
 	}
-	if q.Limit <= 0 {
-		q.Limit = DefaultFeedLimit
-	}
-	if q.Limit > MaxFeedLimit {
-		q.Limit = MaxFeedLimit
+	// Limits as documented on sdk.FeedQuery: 0 = sdk.DefaultFeedLimit,
+	// capped at sdk.MaxFeedLimit, negative = no rows.
+	if q.Limit = q.EffectiveLimit(); q.Limit == 0 {
+		return []sdk.FeedRecord{}, nil
 	}
 	recs, err := h.Market.QueryMarketRecords(ctx, store.MarketQuery{
 		Provider: q.Provider, Asset: q.Asset, Kind: q.Kind, Granularity: q.Granularity,
