@@ -249,7 +249,7 @@ func (w *testLogWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.stopped {
-		w.t.Log(fmt.Sprintf("go-plugin: %s", p))
+		w.t.Logf("go-plugin: %s", p)
 	}
 	return len(p), nil
 }
