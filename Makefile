@@ -2,7 +2,18 @@
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 TOOLS_BIN := $(CURDIR)/.tools/bin
+MODULE    := github.com/crunch-coordinator/coordinator
 PROTO_FILES := proto/challenge/v1/challenge.proto proto/model/v1/model.proto proto/hostdata/v1/hostdata.proto
+# The model-runner protocol (reference-system.md §6), rooted at proto/modelrunner
+# so its imports match CrunchDAO's files ("commons.proto").
+MR_PROTO_DIR   := proto/modelrunner
+MR_PROTO_FILES := commons.proto dynamic_subclass.proto
+# Python stubs of the local model runner (sdk/python). Messages come from
+# protoc (3.21, matching Debian's python3-protobuf 4.21); the gRPC service
+# stubs from Debian's python3-grpc-tools. health.proto is Python-only (Go uses
+# grpc's own health package).
+PY_PROTO_OUT := sdk/python/coordinator_runner/_proto
+PYTHON_GRPC  ?= /usr/bin/python3
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -32,10 +43,20 @@ proto: tools
 	  --go_out=proto --go_opt=paths=source_relative \
 	  --go-grpc_out=proto --go-grpc_opt=paths=source_relative \
 	  $(PROTO_FILES)
+	PATH="$(TOOLS_BIN):$$PATH" protoc -I $(MR_PROTO_DIR) \
+	  --go_out=. --go_opt=module=$(MODULE) \
+	  --go-grpc_out=. --go-grpc_opt=module=$(MODULE) \
+	  $(MR_PROTO_FILES)
+	rm -f $(PY_PROTO_OUT)/*_pb2*.py
+	protoc -I $(MR_PROTO_DIR) --python_out=$(PY_PROTO_OUT) $(MR_PROTO_FILES) health.proto
+	$(PYTHON_GRPC) -m grpc_tools.protoc -I $(MR_PROTO_DIR) -I /usr/include \
+	  --grpc_python_out=$(PY_PROTO_OUT) dynamic_subclass.proto health.proto
+	# The generators write top-level imports; the stubs live in a package.
+	sed -i -E 's/^import (commons_pb2|dynamic_subclass_pb2|health_pb2) as /from . import \1 as /' $(PY_PROTO_OUT)/*_pb2*.py
 
 # Fails when the committed generated code differs from a fresh `make proto`.
 proto-check: proto
-	git diff --exit-code -- proto/
+	git diff --exit-code -- proto/ $(PY_PROTO_OUT)
 
 vet:
 	go vet ./...

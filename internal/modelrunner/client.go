@@ -1,0 +1,245 @@
+package modelrunner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/crunch-coordinator/coordinator/proto/modelrunner/commonspb"
+	"github.com/crunch-coordinator/coordinator/proto/modelrunner/dynamicsubclasspb"
+)
+
+// Status codes of commons.Status (reference-system.md §6.1, §6.6).
+const (
+	CodeSuccess            = "SUCCESS"
+	CodeInvalidArgument    = "INVALID_ARGUMENT"
+	CodeFailedPrecondition = "FAILED_PRECONDITION"
+	CodeBadImplementation  = "BAD_IMPLEMENTATION"
+	CodeModelFailed        = "MODEL_FAILED"
+	CodeSetupFailed        = "SETUP_FAILED"
+)
+
+// Method names the coordinator calls on a model (§6.2).
+const (
+	MethodTick    = "tick"
+	MethodPredict = "predict"
+)
+
+// MaxMessageBytes caps gRPC messages both ways (64 MiB, as the protocol's
+// servers do, §6.6).
+const MaxMessageBytes = 64 << 20
+
+// StatusError is a non-SUCCESS commons.Status answered by Setup or Call.
+// Code is the protocol's code string; Message the runner's explanation
+// (for a participant's exception, its type, message and traceback tail).
+type StatusError struct {
+	Method  string // "Setup" or the called method ("tick", "predict")
+	Code    string
+	Message string
+}
+
+// Error formats "<method>: <CODE>: <message>".
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%s: %s: %s", e.Method, e.Code, e.Message)
+}
+
+// Misuse reports whether the code blames the coordinator, not the model
+// (INVALID_ARGUMENT, FAILED_PRECONDITION; §6.1).
+func (e *StatusError) Misuse() bool {
+	return e.Code == CodeInvalidArgument || e.Code == CodeFailedPrecondition
+}
+
+// BadImplementation reports whether the code blames the participant's code
+// as a whole (missing subclass or method, import error).
+func (e *StatusError) BadImplementation() bool { return e.Code == CodeBadImplementation }
+
+// Client talks to one model runner: a main channel for DynamicSubclassService
+// and a second, separate channel for grpc.health.v1 (§6.1). Safe for
+// concurrent use; every call takes its deadline from ctx.
+type Client struct {
+	target string
+	main   *grpc.ClientConn
+	health *grpc.ClientConn
+	svc    dynamicsubclasspb.DynamicSubclassServiceClient
+	hc     healthpb.HealthClient
+}
+
+// DialOptions are the channel options of both channels: plaintext (local
+// or trusted network), 64 MiB message caps, reconnect backoff 100 ms to
+// 1 s, keepalive pings every 300 s with a 500 ms ack timeout and no pings
+// without calls (§6.4 item 5).
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: 100 * time.Millisecond,
+		}),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 300 * time.Second, Timeout: 500 * time.Millisecond}),
+	}
+}
+
+// Dial opens both channels to target (a gRPC target such as
+// "unix:///path/model.sock" or "127.0.0.1:50051"). It does not wait for the
+// runner: use WaitHealthy. extra options are appended to DialOptions.
+func Dial(target string, extra ...grpc.DialOption) (*Client, error) {
+	opts := append(DialOptions(), extra...)
+	main, err := grpc.NewClient(target, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("model runner %s: main channel: %w", target, err)
+	}
+	health, err := grpc.NewClient(target, opts...)
+	if err != nil {
+		_ = main.Close()
+		return nil, fmt.Errorf("model runner %s: health channel: %w", target, err)
+	}
+	return &Client{
+		target: target, main: main, health: health,
+		svc: dynamicsubclasspb.NewDynamicSubclassServiceClient(main),
+		hc:  healthpb.NewHealthClient(health),
+	}, nil
+}
+
+// Target returns the address the client dials.
+func (c *Client) Target() string { return c.target }
+
+// Close closes both channels.
+func (c *Client) Close() error {
+	return errors.Join(c.main.Close(), c.health.Close())
+}
+
+// Health runs grpc.health.v1 Check (service "") on the health channel
+// without wait-for-ready; nil means SERVING.
+func (c *Client) Health(ctx context.Context) error {
+	return c.check(ctx, false)
+}
+
+// WaitHealthy waits (wait-for-ready) until the runner answers SERVING or
+// ctx ends.
+func (c *Client) WaitHealthy(ctx context.Context) error {
+	for {
+		err := c.check(ctx, true)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+		}
+	}
+}
+
+func (c *Client) check(ctx context.Context, wait bool) error {
+	resp, err := c.hc.Check(ctx, &healthpb.HealthCheckRequest{Service: ""}, grpc.WaitForReady(wait))
+	if err != nil {
+		return fmt.Errorf("health check of model runner %s: %w", c.target, err)
+	}
+	if s := resp.GetStatus(); s != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("health check of model runner %s: expected SERVING, found %s", c.target, s)
+	}
+	return nil
+}
+
+// Setup asks the runner to find and instantiate the single subclass of
+// className ("module.ClassName", the challenge's base class). A non-SUCCESS
+// status returns a *StatusError.
+func (c *Client) Setup(ctx context.Context, className string) error {
+	resp, err := c.svc.Setup(ctx, &dynamicsubclasspb.SetupRequest{ClassName: className}, grpc.WaitForReady(true))
+	if err != nil {
+		return err
+	}
+	return statusErr("Setup", resp.GetStatus())
+}
+
+// Call invokes method with positional args (positions 1..n) and keyword
+// args, and decodes its result (null for a method that returned None).
+// Errors: gRPC status errors unchanged, *StatusError for a non-SUCCESS
+// status, or a Decode error.
+func (c *Client) Call(ctx context.Context, method string, args []*commonspb.Variant, kwargs map[string]*commonspb.Variant) (json.RawMessage, error) {
+	req := &dynamicsubclasspb.CallRequest{MethodName: method}
+	for i, a := range args {
+		req.MethodArguments = append(req.MethodArguments, &commonspb.Argument{Position: uint32(i + 1), Data: a})
+	}
+	keys := make([]string, 0, len(kwargs))
+	for k := range kwargs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		req.MethodKwArguments = append(req.MethodKwArguments, &commonspb.KwArgument{Keyword: k, Data: kwargs[k]})
+	}
+	resp, err := c.svc.Call(ctx, req, grpc.WaitForReady(true))
+	if err != nil {
+		return nil, err
+	}
+	if err := statusErr(method, resp.GetStatus()); err != nil {
+		return nil, err
+	}
+	out, err := Decode(resp.MethodResponse)
+	if err != nil {
+		return nil, fmt.Errorf("%s result: %w", method, err)
+	}
+	return out, nil
+}
+
+// Tick sends the inference input (a JSON object) as the single JSON
+// argument of tick (§6.2). The result is ignored.
+func (c *Client) Tick(ctx context.Context, input json.RawMessage) error {
+	v, err := JSONVariant(input)
+	if err != nil {
+		return fmt.Errorf("tick input: %w", err)
+	}
+	_, err = c.Call(ctx, MethodTick, []*commonspb.Variant{v}, nil)
+	return err
+}
+
+// Predict sends the call builder's args as positions 1..n (ArgVariant) and
+// the keys of kwargs (a JSON object; null or {} for none) as keyword
+// arguments, and returns the decoded result.
+func (c *Client) Predict(ctx context.Context, args []json.RawMessage, kwargs json.RawMessage) (json.RawMessage, error) {
+	vs := make([]*commonspb.Variant, len(args))
+	for i, a := range args {
+		v, err := ArgVariant(a)
+		if err != nil {
+			return nil, fmt.Errorf("predict args[%d]: %w", i, err)
+		}
+		vs[i] = v
+	}
+	var kw map[string]json.RawMessage
+	if len(kwargs) > 0 && string(kwargs) != "null" {
+		if err := json.Unmarshal(kwargs, &kw); err != nil {
+			return nil, fmt.Errorf("predict kwargs: expected a JSON object: %w", err)
+		}
+	}
+	kvs := make(map[string]*commonspb.Variant, len(kw))
+	for k, a := range kw {
+		v, err := ArgVariant(a)
+		if err != nil {
+			return nil, fmt.Errorf("predict kwargs[%q]: %w", k, err)
+		}
+		kvs[k] = v
+	}
+	return c.Call(ctx, MethodPredict, vs, kvs)
+}
+
+func statusErr(method string, st *commonspb.Status) error {
+	if st.GetCode() == CodeSuccess {
+		return nil
+	}
+	code := st.GetCode()
+	if code == "" {
+		code = "UNKNOWN"
+	}
+	return &StatusError{Method: method, Code: code, Message: st.GetMessage()}
+}
