@@ -12,6 +12,7 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/doctor"
+	"github.com/crunch-coordinator/coordinator/internal/layout"
 	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
 	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
@@ -106,10 +107,10 @@ func TestDoctorCLIGeneratedWorkspace(t *testing.T) {
 	}
 
 	// A migrated store, so that storage passes too.
-	if err := os.MkdirAll(filepath.Join(node, config.StateDir), 0o755); err != nil {
+	if err := os.MkdirAll(layout.Of(node).StateDir(), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	st, err := dburl.Open(context.Background(), "sqlite://"+filepath.Join(node, config.DefaultSQLiteFile))
+	st, err := dburl.Open(context.Background(), "sqlite://"+layout.Of(node).Database())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestDoctorCLIMiswiring(t *testing.T) {
 		}, nil, []string{"[FAIL] storage    schema  not migrated: schema version 0", "fix: run `coordinator migrate`"}, ""},
 		{"API down", nil, []string{"--api", "http://" + apiAddr}, []string{"[FAIL] api        GET /healthz  the node's API does not answer", "fix: start the node"}, ""},
 		{"BAD_IMPLEMENTATION in the log", func(f map[string]string) {
-			f[doctor.LogDir+"/node.log"] = `{"@level":"info","@message":"predict cycle done"}` + "\n" +
+			f[filepath.ToSlash(layout.Layout{}.NodeLog())] = `{"@level":"info","@message":"predict cycle done"}` + "\n" +
 				`{"@level":"error","@message":"model stopped","model_id":"trend-following","code":"BAD_IMPLEMENTATION"}` + "\n"
 		}, nil, []string{"[FAIL] logs       marker BAD_IMPLEMENTATION  model trend-following: ", "(line 2 of the last 2)", "fix: the plugin breaks the contract"}, ""},
 	}

@@ -31,8 +31,6 @@ const (
 	CallablesFile      = "config/callables.env"
 	ModelsFile         = "config/models.json"
 	SchedulesFile      = "config/scheduled_prediction_configs.json"
-	StateDir           = ".coordinator"
-	DefaultSQLiteFile  = ".coordinator/coordinator.db"
 	ChallengePluginVar = "CHALLENGE_PLUGIN"
 )
 
@@ -66,7 +64,7 @@ var Hooks = []Hook{
 // the environment.
 type Settings struct {
 	// DatabaseURL: postgres://… or sqlite://… or a file path. Empty in a
-	// workspace means the SQLite file DefaultSQLiteFile under the node dir.
+	// workspace means the SQLite file layout.Layout.Database of the node.
 	DatabaseURL string
 	// APIAddr is the report API listen address (host:port).
 	APIAddr  string

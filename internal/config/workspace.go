@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/crunch-coordinator/coordinator/internal/layout"
 	"github.com/crunch-coordinator/coordinator/internal/schedule"
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
@@ -26,7 +27,7 @@ func (w *Workspace) DatabaseURL() string {
 	if w.Settings.DatabaseURL != "" {
 		return w.Settings.DatabaseURL
 	}
-	return "sqlite://" + filepath.Join(w.NodeDir, DefaultSQLiteFile)
+	return "sqlite://" + layout.Of(w.NodeDir).Database()
 }
 
 // LoadWorkspace loads every configuration file of the node workspace in

@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -28,6 +27,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/feed"
 	"github.com/crunch-coordinator/coordinator/internal/feed/providers"
 	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
+	"github.com/crunch-coordinator/coordinator/internal/layout"
 	"github.com/crunch-coordinator/coordinator/internal/node"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbin"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
@@ -65,10 +65,6 @@ type Options struct {
 	IsTerminal    bool
 }
 
-// ReplayDBFile is the SQLite file a replay on the default store uses,
-// relative to the node directory; it is recreated at every replay.
-const ReplayDBFile = ".coordinator/replay.db"
-
 // ErrVerifyFailed is returned (wrapped) when the end-to-end check fails.
 var ErrVerifyFailed = errors.New("end-to-end verification failed")
 
@@ -92,7 +88,8 @@ func Run(ctx context.Context, o Options) error {
 	if o.APIAddr != "" {
 		ws.Settings.APIAddr = o.APIAddr
 	}
-	logDir := filepath.Join(ws.NodeDir, doctor.LogDir)
+	paths := layout.Of(ws.NodeDir)
+	logDir := paths.LogDir()
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", logDir, err)
 	}
@@ -101,7 +98,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer unlock()
-	logFile, err := os.OpenFile(filepath.Join(logDir, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(paths.NodeLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open node log: %w", err)
 	}
@@ -114,14 +111,14 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	// Store. A replay on the default store gets a fresh SQLite file of its
-	// own (ReplayDBFile), so re-running it replays from scratch and never
+	// own (layout.Layout.ReplayDatabase), so re-running it replays from scratch and never
 	// touches the live database; an explicit --db / DATABASE_URL is used as is.
 	dbURL := o.DBURL
 	fresh := false
 	switch {
 	case dbURL != "":
 	case rp != nil && ws.Settings.DatabaseURL == "":
-		path := filepath.Join(ws.NodeDir, ReplayDBFile)
+		path := paths.ReplayDatabase()
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			if err := os.Remove(path + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("reset the replay database %s: %w", path, err)
@@ -261,7 +258,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.ExitAfterVerify {
 		if !verified {
-			return fmt.Errorf("%w: see the failed checks above and %s", ErrVerifyFailed, filepath.Join(logDir, "node.log"))
+			return fmt.Errorf("%w: see the failed checks above and %s", ErrVerifyFailed, paths.NodeLog())
 		}
 		return nil
 	}

@@ -8,18 +8,16 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/crunch-coordinator/coordinator/internal/config"
+	"github.com/crunch-coordinator/coordinator/internal/layout"
 )
 
-// LockFile is the lock `coordinator dev` holds on a node workspace while it
-// runs (relative to the node directory), so two dev runs never share one
-// database and plugin directory. The lock is an flock(2): the kernel
-// releases it when the process exits, even on SIGKILL.
-const LockFile = config.StateDir + "/dev.lock"
-
-// lockWorkspace takes the workspace lock or says which process holds it.
+// lockWorkspace takes the lock `coordinator dev` holds on a node workspace
+// while it runs (layout.Layout.DevLock), so two dev runs never share one
+// database and plugin directory, or says which process holds it. The lock
+// is an flock(2): the kernel releases it when the process exits, even on
+// SIGKILL.
 func lockWorkspace(nodeDir string) (unlock func(), err error) {
-	path := filepath.Join(nodeDir, LockFile)
+	path := layout.Of(nodeDir).DevLock()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 	}

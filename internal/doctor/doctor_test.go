@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/crunch-coordinator/coordinator/internal/config"
+	"github.com/crunch-coordinator/coordinator/internal/layout"
 	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
 
@@ -118,7 +119,7 @@ func TestAPIChecks(t *testing.T) {
 
 func TestLogMarkers(t *testing.T) {
 	dir := testutil.WriteNode(t, "127.0.0.1:0", nil)
-	logDir := filepath.Join(dir, LogDir)
+	logDir := layout.Of(dir).LogDir()
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -8,12 +8,9 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/crunch-coordinator/coordinator/internal/layout"
 	"github.com/crunch-coordinator/coordinator/internal/ports"
 )
-
-// LogDir is where `coordinator dev` writes the node's logs, relative to the
-// node directory.
-const LogDir = ".coordinator/logs"
 
 // FailureMarkers are the log markers doctor reports (reference-system.md
 // 10.6.3 and 6.5, plus the plugin host's classifications).
@@ -22,7 +19,7 @@ var FailureMarkers = []string{"BAD_IMPLEMENTATION", "MULTIPLE_FAILED", "MULTIPLE
 var modelIDPattern = regexp.MustCompile(`"?model(?:_id)?"?\s*[=:]\s*"?([A-Za-z0-9_.\-]+)"?`)
 
 func checkLogs(opts Options) []Result {
-	dir := filepath.Join(opts.NodeDir, LogDir)
+	dir := layout.Of(opts.NodeDir).LogDir()
 	files, _ := filepath.Glob(filepath.Join(dir, "*.log"))
 	if len(files) == 0 {
 		return []Result{{Group: "logs", Check: "failure markers", Status: Skip, Where: dir, Message: "no node logs yet"}}

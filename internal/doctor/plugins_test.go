@@ -12,6 +12,7 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/host"
 	"github.com/crunch-coordinator/coordinator/internal/config"
+	"github.com/crunch-coordinator/coordinator/internal/layout"
 	"github.com/crunch-coordinator/coordinator/internal/scaffold"
 	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
 	"github.com/crunch-coordinator/coordinator/internal/testutil"
@@ -85,10 +86,10 @@ func generated(t *testing.T) scaffold.Result {
 		if genErr = os.WriteFile(envPath, env, 0o600); genErr != nil {
 			return
 		}
-		if genErr = os.MkdirAll(filepath.Join(genWS.NodeDir, config.StateDir), 0o755); genErr != nil {
+		if genErr = os.MkdirAll(layout.Of(genWS.NodeDir).StateDir(), 0o755); genErr != nil {
 			return
 		}
-		st, err := dburl.Open(ctx, "sqlite://"+filepath.Join(genWS.NodeDir, config.DefaultSQLiteFile))
+		st, err := dburl.Open(ctx, "sqlite://"+layout.Of(genWS.NodeDir).Database())
 		if err != nil {
 			genErr = err
 			return

@@ -22,13 +22,12 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/crunch-coordinator/coordinator/internal/config"
+	"github.com/crunch-coordinator/coordinator/internal/layout"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
 )
 
-// Dir is the binaries directory, relative to the node directory.
-const Dir = config.StateDir + "/bin"
-
-// Binaries are the absolute paths of a workspace's plugin binaries.
+// Binaries are the absolute paths of a workspace's plugin binaries (in the
+// layout of internal/layout).
 type Binaries struct {
 	// Challenge is <node>/.coordinator/bin/challenge.
 	Challenge string
@@ -41,14 +40,14 @@ type Binaries struct {
 // ws.Callables) and its binary path.
 func ChallengeTarget(ws *config.Workspace) pluginbuild.Target {
 	return pluginbuild.Target{Name: "challenge", Dir: ws.Callables.ChallengePlugin,
-		Out: filepath.Join(ws.NodeDir, Dir, "challenge")}
+		Out: layout.Of(ws.NodeDir).ChallengeBinary()}
 }
 
 // ModelTarget is the build target of model plugin m (m.Path absolute, as
 // config.ParseModels returns it).
 func ModelTarget(ws *config.Workspace, m config.ModelConfig) pluginbuild.Target {
 	return pluginbuild.Target{Name: "model " + m.ID, Dir: m.Path,
-		Out: filepath.Join(ws.NodeDir, Dir, "models", m.ID)}
+		Out: layout.Of(ws.NodeDir).ModelBinary(m.ID)}
 }
 
 // Targets returns every plugin's build target (challenge first, then the
@@ -65,10 +64,6 @@ func Targets(ws *config.Workspace) (Binaries, []pluginbuild.Target) {
 	return bins, targets
 }
 
-// SDKCopyDir is where init writes the SDK module copy, relative to the
-// workspace root.
-const SDKCopyDir = ".coordinator/sdk"
-
 // BuildOptions returns the pluginbuild options for the workspace of
 // nodeDir: `go build` runs from the workspace root (filepath.Dir(nodeDir)),
 // the fingerprint covers that root plus the modules its go.work uses
@@ -80,8 +75,8 @@ func BuildOptions(nodeDir string, progress func(pluginbuild.Event)) pluginbuild.
 	// The SDK copy lives under .coordinator/, which the fingerprint walk
 	// skips (it also holds binaries and the database): add it explicitly so
 	// a refreshed copy triggers a rebuild.
-	if st, err := os.Stat(filepath.Join(root, SDKCopyDir)); err == nil && st.IsDir() {
-		roots = append(roots, filepath.Join(root, SDKCopyDir))
+	if sdkCopy := layout.Of(nodeDir).SDKCopy(); isDir(sdkCopy) {
+		roots = append(roots, sdkCopy)
 	}
 	return pluginbuild.Options{
 		WorkDir:  root,
@@ -89,6 +84,11 @@ func BuildOptions(nodeDir string, progress func(pluginbuild.Event)) pluginbuild.
 		Env:      []string{"GOFLAGS="},
 		Progress: progress,
 	}
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }
 
 // WorkUses returns the absolute module directories the go.work in root

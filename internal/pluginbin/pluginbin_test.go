@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/crunch-coordinator/coordinator/internal/config"
+	"github.com/crunch-coordinator/coordinator/internal/layout"
 )
 
 func TestTargetsLayout(t *testing.T) {
@@ -53,13 +54,13 @@ func TestWorkUsesOutsideRoot(t *testing.T) {
 func TestBuildOptionsFingerprintsSDKCopy(t *testing.T) {
 	root := t.TempDir()
 	node := filepath.Join(root, "crunch-node-x")
-	if err := os.MkdirAll(filepath.Join(root, SDKCopyDir), 0o755); err != nil {
+	if err := os.MkdirAll(layout.Of(node).SDKCopy(), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	opts := BuildOptions(node, nil)
 	found := false
 	for _, r := range opts.Roots {
-		if r == filepath.Join(root, SDKCopyDir) {
+		if r == layout.Of(node).SDKCopy() {
 			found = true
 		}
 	}

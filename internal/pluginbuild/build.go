@@ -24,6 +24,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/crunch-coordinator/coordinator/internal/layout"
 )
 
 // Target is one plugin to build: the Go main package directory and the
@@ -133,7 +135,7 @@ func Fingerprint(roots []string) (string, error) {
 			}
 			if d.IsDir() {
 				switch d.Name() {
-				case ".git", ".coordinator", "testdata", "vendor", "node_modules", "bin":
+				case ".git", layout.StateDirName, "testdata", "vendor", "node_modules", "bin":
 					if p != root {
 						return filepath.SkipDir
 					}

@@ -7,11 +7,13 @@ import (
 	"go/format"
 	"io/fs"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/template"
 
 	coordinator "github.com/crunch-coordinator/coordinator"
+	"github.com/crunch-coordinator/coordinator/internal/layout"
 	"github.com/crunch-coordinator/coordinator/packs"
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
@@ -23,8 +25,9 @@ const (
 	rightDelim = "]]"
 )
 
-// SDKCopyDir is where init writes the SDK copy, relative to the workspace.
-const SDKCopyDir = ".coordinator/sdk"
+// SDKCopyDir is where init writes the SDK copy, relative to the workspace
+// root, as a slash path (layout.Layout.SDKCopy decides it).
+var SDKCopyDir = filepath.ToSlash(layout.Layout{}.SDKCopy())
 
 // Data is what templates see (fields are referenced as [[.Name]] etc.).
 type Data struct {

@@ -20,7 +20,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +30,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/dbmigrate"
 	"github.com/crunch-coordinator/coordinator/internal/feed"
 	"github.com/crunch-coordinator/coordinator/internal/feed/providers"
+	"github.com/crunch-coordinator/coordinator/internal/layout"
 	"github.com/crunch-coordinator/coordinator/internal/node"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbin"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
@@ -290,7 +290,7 @@ func buildPlugins(ctx context.Context, ws *config.Workspace, withModels, skip bo
 		}
 	})
 	if err == nil && skip {
-		log.Info("plugin build skipped (--skip-build)", "bin_dir", filepath.Join(ws.NodeDir, pluginbin.Dir))
+		log.Info("plugin build skipped (--skip-build)", "bin_dir", layout.Of(ws.NodeDir).BinDir())
 	}
 	return bins, err
 }

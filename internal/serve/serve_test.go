@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/crunch-coordinator/coordinator/internal/config"
+	"github.com/crunch-coordinator/coordinator/internal/layout"
 	"github.com/crunch-coordinator/coordinator/internal/node"
 )
 
@@ -125,7 +126,7 @@ func TestLoadWorkspaceReadsTheEnvironmentOnly(t *testing.T) {
 	if w.Settings.APIAddr != "127.0.0.1:8000" || w.Settings.DatabaseURL != "" {
 		t.Errorf(".local.env leaked into serve's settings: api %q db %q", w.Settings.APIAddr, w.Settings.DatabaseURL)
 	}
-	if want := "sqlite://" + filepath.Join(dir, config.DefaultSQLiteFile); w.DatabaseURL() != want {
+	if want := "sqlite://" + layout.Of(dir).Database(); w.DatabaseURL() != want {
 		t.Errorf("default database %q, want %q", w.DatabaseURL(), want)
 	}
 	if len(w.Models) != 1 || w.Models[0].Path != filepath.Join(filepath.Dir(dir), "crunch-x", "examples", "m1") || len(w.Schedules) != 1 {
