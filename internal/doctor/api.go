@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/crunch-coordinator/coordinator/internal/jsonx"
 )
 
 // apiChecks are the endpoints probed on a running node and the JSON shape
@@ -23,7 +25,7 @@ var apiChecks = []struct {
 			Status string `json:"status"`
 		}
 		if err := json.Unmarshal(b, &h); err != nil || h.Status != "ok" {
-			return fmt.Errorf(`expected {"status":"ok"}, found %s`, abbreviate(b))
+			return fmt.Errorf(`expected {"status":"ok"}, found %s`, jsonx.Abbreviate(b))
 		}
 		return nil
 	}},
@@ -98,7 +100,7 @@ func checkAPI(ctx context.Context, opts Options, base string) (bool, []Result) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			out = append(out, Result{Group: "api", Check: "GET " + c.path, Status: Fail, Where: url,
-				Message: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, abbreviate(body)), Fix: "see the node's log for the error"})
+				Message: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, jsonx.Abbreviate(body)), Fix: "see the node's log for the error"})
 			continue
 		}
 		if err := c.check(body); err != nil {
@@ -109,14 +111,6 @@ func checkAPI(ctx context.Context, opts Options, base string) (bool, []Result) {
 		out = append(out, Result{Group: "api", Check: "GET " + c.path, Status: Pass, Where: url, Message: "answers the expected " + c.shape})
 	}
 	return true, out
-}
-
-func abbreviate(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 120 {
-		s = s[:120] + "…"
-	}
-	return s
 }
 
 // VerifyNode is the end-to-end check `coordinator dev` runs once the node
@@ -145,7 +139,7 @@ func VerifyNode(ctx context.Context, client *http.Client, base string, expectMod
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			return fmt.Errorf("HTTP %d: %s", resp.StatusCode, abbreviate(b))
+			return fmt.Errorf("HTTP %d: %s", resp.StatusCode, jsonx.Abbreviate(b))
 		}
 		return json.NewDecoder(resp.Body).Decode(v)
 	}

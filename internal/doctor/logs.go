@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/crunch-coordinator/coordinator/internal/jsonx"
 	"github.com/crunch-coordinator/coordinator/internal/layout"
 	"github.com/crunch-coordinator/coordinator/internal/ports"
 )
@@ -50,7 +51,7 @@ func checkLogs(opts Options) []Result {
 				found++
 				out = append(out, Result{Group: "logs", Check: "marker " + m, Status: Fail,
 					Where:   fmt.Sprintf("%s (line %d of the last %d)", f, i+1, len(lines)),
-					Message: fmt.Sprintf("model %s: %s", model, abbreviate([]byte(l))),
+					Message: fmt.Sprintf("model %s: %s", model, jsonx.Abbreviate([]byte(l))),
 					Fix:     markerFix(m)})
 				break
 			}

@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/crunch-coordinator/coordinator/internal/jsonx"
 	"github.com/crunch-coordinator/coordinator/internal/schedule"
 	"github.com/crunch-coordinator/coordinator/packs"
 	"github.com/crunch-coordinator/coordinator/sdk"
@@ -242,7 +243,7 @@ func Resolve(req Request, packList []packs.Pack) (Config, error) {
 	if v, ok := merged["callables"]; ok {
 		var over map[string]json.RawMessage
 		if err := json.Unmarshal(v, &over); err != nil || over == nil {
-			return fail("callables", "expected an object of hook name → \"challenge\" or \"default\", found %s", abbreviate(v))
+			return fail("callables", "expected an object of hook name → \"challenge\" or \"default\", found %s", jsonx.Abbreviate(v))
 		}
 		hooks := make([]string, 0, len(over))
 		for k := range over {
@@ -294,12 +295,4 @@ func containsStr(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func abbreviate(b []byte) string {
-	s := string(bytes.TrimSpace(b))
-	if len(s) > 60 {
-		s = s[:60] + "…"
-	}
-	return s
 }

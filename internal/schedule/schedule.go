@@ -17,13 +17,13 @@
 package schedule
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
 	"time"
 
+	"github.com/crunch-coordinator/coordinator/internal/jsonx"
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
 
@@ -112,14 +112,14 @@ func ParseRow(b []byte) (sdk.ScheduleConfig, error) {
 		}
 	}
 	for _, k := range []string{"scope_template", "meta"} {
-		if v, ok := fields[k]; ok && !isNull(v) {
+		if v, ok := fields[k]; ok && !jsonx.IsNull(v) {
 			if !sdk.IsJSONObject(v) {
-				return row, fmt.Errorf("%s: expected a JSON object, found %s", k, abbreviate(v))
+				return row, fmt.Errorf("%s: expected a JSON object, found %s", k, jsonx.Abbreviate(v))
 			}
 			if k == "scope_template" {
-				row.ScopeTemplate = compact(v)
+				row.ScopeTemplate = jsonx.Compact(v)
 			} else {
-				row.Meta = compact(v)
+				row.Meta = jsonx.Compact(v)
 			}
 		}
 	}
@@ -130,7 +130,7 @@ func ParseRow(b []byte) (sdk.ScheduleConfig, error) {
 		return row, err
 	}
 	sched, ok := fields["schedule"]
-	if !ok || isNull(sched) {
+	if !ok || jsonx.IsNull(sched) {
 		return row, fmt.Errorf("schedule: required object with every_seconds")
 	}
 	s, err := parseSchedule(sched, row.ScopeTemplate)
@@ -144,7 +144,7 @@ func ParseRow(b []byte) (sdk.ScheduleConfig, error) {
 func parseSchedule(b json.RawMessage, scopeTemplate json.RawMessage) (sdk.Schedule, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(b, &fields); err != nil || fields == nil {
-		return sdk.Schedule{}, fmt.Errorf("expected a JSON object, found %s", abbreviate(b))
+		return sdk.Schedule{}, fmt.Errorf("expected a JSON object, found %s", jsonx.Abbreviate(b))
 	}
 	vals := map[string]int{}
 	for k, v := range fields {
@@ -154,7 +154,7 @@ func parseSchedule(b json.RawMessage, scopeTemplate json.RawMessage) (sdk.Schedu
 		}
 		var n int
 		if err := json.Unmarshal(v, &n); err != nil {
-			return sdk.Schedule{}, fmt.Errorf("%s: expected an integer number of seconds, found %s", k, abbreviate(v))
+			return sdk.Schedule{}, fmt.Errorf("%s: expected an integer number of seconds, found %s", k, jsonx.Abbreviate(v))
 		}
 		if prev, dup := vals[canon]; dup && prev != n {
 			return sdk.Schedule{}, fmt.Errorf("%s: conflicts with its alias (%d vs %d)", k, n, prev)
@@ -191,10 +191,10 @@ func scopeHorizon(tpl json.RawMessage) (int, bool, error) {
 		return 0, false, nil
 	}
 	for _, k := range []string{"horizon_seconds", "horizon"} {
-		if v, ok := m[k]; ok && !isNull(v) {
+		if v, ok := m[k]; ok && !jsonx.IsNull(v) {
 			var n int
 			if err := json.Unmarshal(v, &n); err != nil {
-				return 0, false, fmt.Errorf("scope_template.%s: expected an integer number of seconds, found %s", k, abbreviate(v))
+				return 0, false, fmt.Errorf("scope_template.%s: expected an integer number of seconds, found %s", k, jsonx.Abbreviate(v))
 			}
 			return n, true, nil
 		}
@@ -204,31 +204,13 @@ func scopeHorizon(tpl json.RawMessage) (int, bool, error) {
 
 func decodeField(fields map[string]json.RawMessage, key string, dst any) error {
 	v, ok := fields[key]
-	if !ok || isNull(v) {
+	if !ok || jsonx.IsNull(v) {
 		return nil
 	}
 	if err := json.Unmarshal(v, dst); err != nil {
-		return fmt.Errorf("%s: expected %T, found %s", key, dst, abbreviate(v))
+		return fmt.Errorf("%s: expected %T, found %s", key, dst, jsonx.Abbreviate(v))
 	}
 	return nil
-}
-
-func isNull(b json.RawMessage) bool { return string(bytes.TrimSpace(b)) == "null" }
-
-func compact(b json.RawMessage) json.RawMessage {
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
-		return b
-	}
-	return buf.Bytes()
-}
-
-func abbreviate(b []byte) string {
-	s := string(bytes.TrimSpace(b))
-	if len(s) > 40 {
-		s = s[:40] + "…"
-	}
-	return s
 }
 
 // Every returns the row's interval.

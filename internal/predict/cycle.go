@@ -1,0 +1,237 @@
+package predict
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/host"
+	"github.com/crunch-coordinator/coordinator/internal/jsonx"
+	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/sdk"
+)
+
+// Timing is the wall-clock duration of each stage of one cycle (real time,
+// also under a simulated clock). Total runs from ProvideRawInput to the end
+// of the store transaction (feed → persisted).
+type Timing struct {
+	RawInput       time.Duration
+	InferenceInput time.Duration
+	Tick           time.Duration
+	Predict        time.Duration // scope + call builders and Predict fan-out, all due rows
+	Validate       time.Duration
+	Persist        time.Duration
+	Total          time.Duration
+}
+
+// Result describes one cycle.
+type Result struct {
+	// Now is the cycle's time (UTC).
+	Now time.Time
+	// Due lists the ids of the schedule rows predicted in this cycle, with
+	// their slot start times in Slots.
+	Due   []string
+	Slots map[string]time.Time
+	// SkipReason is set when due rows were found but the cycle did not
+	// predict (stale feed, no known model).
+	SkipReason string
+	// Predictions is the number of prediction rows built; Inserted how many
+	// were new in the store (a retried cycle inserts 0).
+	Predictions int
+	Inserted    int
+	// ByStatus counts built predictions per status.
+	ByStatus map[string]int
+	// ModelsWritten is the number of model rows upserted (new or changed).
+	ModelsWritten int
+	// NextDue is the earliest next slot start over the active rows (zero
+	// when there is none).
+	NextDue time.Time
+	Timing  Timing
+}
+
+// CycleError is a challenge callable failure that aborted a cycle. Status
+// is the host's classification (FAILED, CRASHED, TIMEOUT,
+// BAD_IMPLEMENTATION); ScheduleID is set for per-row callables.
+type CycleError struct {
+	Callable   string
+	ScheduleID string
+	Status     host.Status
+	Err        error
+}
+
+// Error formats "predict cycle aborted: <callable> [schedule <id>]: <STATUS>: <cause>".
+func (e *CycleError) Error() string {
+	where := e.Callable
+	if e.ScheduleID != "" {
+		where += " (schedule " + e.ScheduleID + ")"
+	}
+	return fmt.Sprintf("predict cycle aborted: %s: %s: %v", where, e.Status, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *CycleError) Unwrap() error { return e.Err }
+
+func callableErr(callable, scheduleID string, err error) error {
+	return &CycleError{Callable: callable, ScheduleID: scheduleID, Status: host.StatusOf(err), Err: err}
+}
+
+func shapeErr(callable, scheduleID string, format string, args ...any) error {
+	return &CycleError{Callable: callable, ScheduleID: scheduleID, Status: host.StatusBadImplementation, Err: fmt.Errorf(format, args...)}
+}
+
+// Run runs cycles until ctx is done, sleeping on the clock until the next
+// due slot (or RetryInterval after a failed or skipped cycle). A failed
+// cycle is logged and the next one runs. It returns nil when ctx is done.
+func (w *Worker) Run(ctx context.Context) error {
+	for {
+		res, err := w.RunOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			w.log.Error("predict cycle failed; retrying", "error", err, "retry_in", w.cfg.RetryInterval)
+		}
+		if err := w.cfg.Clock.Sleep(ctx, w.nextWait(res, err)); err != nil {
+			return nil
+		}
+	}
+}
+
+func (w *Worker) nextWait(res Result, err error) time.Duration {
+	now := w.cfg.Clock.Now()
+	retry := err != nil || res.SkipReason != "" || res.NextDue.IsZero()
+	if !retry {
+		return res.NextDue.Sub(now)
+	}
+	wait := w.cfg.RetryInterval
+	if !res.NextDue.IsZero() && res.NextDue.Sub(now) < wait {
+		wait = res.NextDue.Sub(now)
+	}
+	return wait
+}
+
+// RunOnce runs one cycle at clock.Now() (see the package doc). It returns
+// a *CycleError when a challenge callable fails, a store error when reading
+// schedules or saving fails (nothing is written then), and ctx.Err() when
+// cancelled. A skipped cycle (stale feed, no models) is not an error:
+// Result.SkipReason says why.
+func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
+	now := w.cfg.Clock.Now().UTC()
+	res := Result{Now: now, Slots: map[string]time.Time{}, ByStatus: map[string]int{}}
+	states := w.cfg.Models.States()
+	w.trackDown(states, now)
+
+	due, next, err := w.dueRows(ctx, now)
+	res.NextDue = next
+	if err != nil {
+		return res, err
+	}
+	if len(due) == 0 {
+		return res, nil
+	}
+	for _, d := range due {
+		res.Due = append(res.Due, d.cfg.ID)
+		res.Slots[d.cfg.ID] = d.slot
+	}
+	if reason := w.checkFresh(due, now); reason != "" {
+		res.SkipReason = reason
+		w.log.Warn("predict cycle skipped: feed not fresh, not predicting on stale data", "now", now, "reason", reason, "due", res.Due)
+		return res, nil
+	}
+	if len(states) == 0 {
+		res.SkipReason = "no known models"
+		w.log.Warn("predict cycle skipped: no known models", "now", now, "due", res.Due)
+		return res, nil
+	}
+
+	start := time.Now()
+	t := start
+	raw, err := w.cfg.Challenge.ProvideRawInput(ctx, now, w.cfg.Data)
+	if err != nil {
+		return res, w.abort(ctx, callableErr(sdk.CallableProvideRawInput, "", err))
+	}
+	raw, err = jsonx.ObjectOrEmpty(raw)
+	if err != nil {
+		return res, w.abort(ctx, shapeErr(sdk.CallableProvideRawInput, "", "raw input: %w", err))
+	}
+	res.Timing.RawInput = time.Since(t)
+
+	t = time.Now()
+	input, err := w.cfg.Challenge.BuildInferenceInput(ctx, raw)
+	if err != nil {
+		return res, w.abort(ctx, callableErr(sdk.CallableBuildInferenceInput, "", err))
+	}
+	inputObj, err := jsonx.DecodeObject(input)
+	if err != nil {
+		return res, w.abort(ctx, shapeErr(sdk.CallableBuildInferenceInput, "", "inference input: %w", err))
+	}
+	input = jsonx.Compact(input)
+	res.Timing.InferenceInput = time.Since(t)
+
+	t = time.Now()
+	for id, r := range w.cfg.Models.Tick(ctx, input) {
+		if r.Status != host.StatusSuccess {
+			w.log.Warn("tick not delivered", "model_id", id, "status", r.Status, "error", errString(r.Err))
+		}
+	}
+	res.Timing.Tick = time.Since(t)
+
+	var preds []store.Prediction
+	seen := map[string]bool{}
+	predicted := make([]string, 0, len(due)) // rows with at least one prediction
+	for _, d := range due {
+		rowPreds, tm, err := w.predictRow(ctx, d, now, input, inputObj, states)
+		res.Timing.Predict += tm.Predict
+		res.Timing.Validate += tm.Validate
+		if err != nil {
+			return res, w.abort(ctx, err)
+		}
+		for _, p := range rowPreds {
+			seen[p.ModelID] = true
+			res.ByStatus[p.Status]++
+		}
+		if len(rowPreds) > 0 {
+			predicted = append(predicted, d.cfg.ID)
+		}
+		preds = append(preds, rowPreds...)
+	}
+	res.Predictions = len(preds)
+	if len(preds) == 0 {
+		res.SkipReason = "every known model has been down for longer than the ABSENT grace period"
+		w.log.Warn("predict cycle produced no prediction", "now", now, "reason", res.SkipReason)
+		return res, nil
+	}
+
+	t = time.Now()
+	models, err := w.modelRows(ctx, seen, states, now)
+	if err != nil {
+		return res, err
+	}
+	inserted, err := w.cfg.Store.SavePredictCycle(ctx, models, preds)
+	if err != nil {
+		return res, fmt.Errorf("predict cycle at %s: save %d predictions and %d models: %w", now.Format(time.RFC3339), len(preds), len(models), err)
+	}
+	res.Timing.Persist = time.Since(t)
+	res.Timing.Total = time.Since(start)
+	for _, id := range predicted {
+		w.notePerformed(id, now) // the store now holds predictions of this slot
+	}
+	w.noteModels(models)
+	res.Inserted = inserted
+	res.ModelsWritten = len(models)
+	w.log.Debug("predict cycle stored", "now", now, "due", res.Due, "predictions", len(preds), "inserted", inserted,
+		"by_status", res.ByStatus, "total", res.Timing.Total)
+	return res, nil
+}
+
+func (w *Worker) abort(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ce *CycleError
+	if errors.As(err, &ce) {
+		w.log.Error("predict cycle aborted", "callable", ce.Callable, "schedule_id", ce.ScheduleID, "status", ce.Status, "error", ce.Err)
+	}
+	return err
+}

@@ -1,0 +1,275 @@
+package predict
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/host"
+	"github.com/crunch-coordinator/coordinator/internal/jsonx"
+	"github.com/crunch-coordinator/coordinator/internal/schedule"
+	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/sdk"
+)
+
+type rowTiming struct{ Predict, Validate time.Duration }
+
+// predictRow builds the scope and call of one due row, calls every model and
+// returns one prediction per known model (minus models past the grace).
+func (w *Worker) predictRow(ctx context.Context, d dueRow, now time.Time, input json.RawMessage, inputObj map[string]json.RawMessage, states []host.ModelState) ([]store.Prediction, rowTiming, error) {
+	var tm rowTiming
+	t := time.Now()
+	cfg := d.cfg
+	scope, err := w.cfg.Challenge.BuildPredictionScope(ctx, cfg, input)
+	if err != nil {
+		return nil, tm, callableErr(sdk.CallableBuildPredictionScope, cfg.ID, err)
+	}
+	scope, err = normaliseScope(scope, cfg)
+	if err != nil {
+		return nil, tm, shapeErr(sdk.CallableBuildPredictionScope, cfg.ID, "%w", err)
+	}
+	call, err := w.cfg.Challenge.BuildPredictCall(ctx, cfg, input, scope)
+	if err != nil {
+		return nil, tm, callableErr(sdk.CallableBuildPredictCall, cfg.ID, err)
+	}
+	call, err = normaliseCall(call)
+	if err != nil {
+		return nil, tm, shapeErr(sdk.CallableBuildPredictCall, cfg.ID, "%w", err)
+	}
+	results := w.cfg.Models.Predict(ctx, call.Args, call.Kwargs)
+	tm.Predict = time.Since(t)
+	if ctx.Err() != nil {
+		return nil, tm, ctx.Err()
+	}
+
+	// Inference input stored with every prediction: the input plus _scope.
+	withScope := make(map[string]json.RawMessage, len(inputObj)+1)
+	for k, v := range inputObj {
+		withScope[k] = v
+	}
+	envJSON, err := json.Marshal(scope)
+	if err != nil {
+		return nil, tm, fmt.Errorf("encode scope envelope of schedule %q: %w", cfg.ID, err)
+	}
+	withScope["_scope"] = envJSON
+	storedInput, err := json.Marshal(withScope)
+	if err != nil {
+		return nil, tm, fmt.Errorf("encode inference input of schedule %q: %w", cfg.ID, err)
+	}
+
+	// Known models, in id order: every model the host knows plus any model
+	// that answered.
+	stateByID := map[string]host.ModelState{}
+	ids := map[string]bool{}
+	for _, st := range states {
+		stateByID[st.ID] = st
+		ids[st.ID] = true
+	}
+	for id := range results {
+		ids[id] = true
+	}
+	order := make([]string, 0, len(ids))
+	for id := range ids {
+		order = append(order, id)
+	}
+	sort.Strings(order)
+
+	type draft struct {
+		id      string
+		status  string
+		output  json.RawMessage
+		errMsg  string
+		execMs  float64
+		itemIdx int // index into the validation batch, -1 when not validated
+	}
+	var drafts []draft
+	var items []sdk.ValidationItem
+	for _, id := range order {
+		r, answered := results[id]
+		if (!answered || r.Status == host.StatusAbsent) && w.expired(id, now) {
+			continue
+		}
+		dr := draft{id: id, itemIdx: -1, output: json.RawMessage(`{}`)}
+		if !answered {
+			dr.status = store.StatusAbsent
+			dr.errMsg = "model did not answer the predict call"
+			if st, ok := stateByID[id]; ok && !st.Running {
+				dr.errMsg = "model is not running"
+				if st.Stopped {
+					dr.errMsg = fmt.Sprintf("model stopped (%s)", st.Reason)
+				}
+			}
+			drafts = append(drafts, dr)
+			continue
+		}
+		dr.execMs = float64(r.Duration) / float64(time.Millisecond)
+		if math.IsNaN(dr.execMs) || math.IsInf(dr.execMs, 0) || dr.execMs < 0 {
+			dr.execMs = 0
+		}
+		dr.status = statusOf(r.Status)
+		if dr.status != store.StatusSuccess {
+			dr.errMsg = errString(r.Err)
+			if dr.status == store.StatusFailed && r.Status != host.StatusFailed {
+				dr.errMsg = fmt.Sprintf("unknown call status %q: %s", r.Status, dr.errMsg)
+			}
+			drafts = append(drafts, dr)
+			continue
+		}
+		dr.output = normaliseOutput(r.Output)
+		dr.itemIdx = len(items)
+		items = append(items, sdk.ValidationItem{ModelID: id, ScopeKey: scope.ScopeKey, InferenceOutput: dr.output})
+		drafts = append(drafts, dr)
+	}
+
+	if len(items) > 0 {
+		t = time.Now()
+		verdicts, err := w.cfg.Challenge.ValidateInferenceOutput(ctx, items)
+		tm.Validate = time.Since(t)
+		if err != nil {
+			return nil, tm, callableErr(sdk.CallableValidateInferenceOutput, cfg.ID, err)
+		}
+		if len(verdicts) != len(items) {
+			return nil, tm, shapeErr(sdk.CallableValidateInferenceOutput, cfg.ID, "expected %d validation results (one per output), found %d", len(items), len(verdicts))
+		}
+		for i := range drafts {
+			dr := &drafts[i]
+			if dr.itemIdx < 0 {
+				continue
+			}
+			v := verdicts[dr.itemIdx]
+			msg := v.Error
+			if msg == "" && len(v.Output) > 0 && !jsonx.IsNull(v.Output) {
+				if err := jsonx.CheckObject(v.Output); err != nil {
+					msg = fmt.Sprintf("validator rewrote the output to a non-object: %v", err)
+				} else {
+					dr.output = jsonx.Compact(v.Output)
+				}
+			}
+			if msg != "" {
+				w.log.Error("INFERENCE_OUTPUT_VALIDATION_ERROR", "model_id", dr.id, "scope_key", scope.ScopeKey, "schedule_id", cfg.ID,
+					"error", msg, "raw_output", string(dr.output))
+				wrapped, err := json.Marshal(map[string]any{"_validation_error": msg, "raw_output": dr.output})
+				if err != nil {
+					return nil, tm, fmt.Errorf("encode validation failure of model %q: %w", dr.id, err)
+				}
+				dr.status = store.StatusFailed
+				dr.errMsg = "output validation failed"
+				dr.output = wrapped
+			}
+		}
+	}
+
+	resolvable := now.Add(schedule.Horizon(cfg))
+	preds := make([]store.Prediction, 0, len(drafts))
+	for _, dr := range drafts {
+		meta := map[string]any{"slot": d.slot.Format(time.RFC3339)}
+		if dr.errMsg != "" {
+			meta["error"] = dr.errMsg
+		}
+		metaJSON, err := json.Marshal(meta)
+		if err != nil {
+			return nil, tm, fmt.Errorf("encode meta of model %q: %w", dr.id, err)
+		}
+		preds = append(preds, store.Prediction{
+			ID:                 store.PredictionID(cfg.ID, dr.id, d.slot),
+			ModelID:            dr.id,
+			PredictionConfigID: cfg.ID,
+			ScopeKey:           scope.ScopeKey,
+			Scope:              scope.Scope,
+			Status:             dr.status,
+			ExecTimeMs:         dr.execMs,
+			InferenceInput:     storedInput,
+			InferenceOutput:    dr.output,
+			Meta:               metaJSON,
+			PerformedAt:        now,
+			ResolvableAt:       resolvable,
+		})
+	}
+	return preds, tm, nil
+}
+
+// normaliseScope applies reference-system.md 2.3.3: scope_key falls back to
+// the row's scope_key, then DefaultScopeKey; scope defaults to {} and must
+// be an object.
+func normaliseScope(s sdk.ScopeEnvelope, cfg sdk.ScheduleConfig) (sdk.ScopeEnvelope, error) {
+	s.ScopeKey = firstNonEmpty(s.ScopeKey, cfg.ScopeKey, DefaultScopeKey)
+	if len(s.Scope) == 0 || jsonx.IsNull(s.Scope) {
+		s.Scope = json.RawMessage(`{}`)
+		return s, nil
+	}
+	if err := jsonx.CheckObject(s.Scope); err != nil {
+		return s, fmt.Errorf("scope: %w", err)
+	}
+	s.Scope = jsonx.Compact(s.Scope)
+	return s, nil
+}
+
+// normaliseCall applies reference-system.md 2.3.4 without its defects:
+// nil args become [], each arg must be valid JSON, nil kwargs become {} and
+// kwargs must be an object. Both are sent to the models.
+func normaliseCall(c sdk.PredictCall) (sdk.PredictCall, error) {
+	if c.Args == nil {
+		c.Args = []json.RawMessage{}
+	}
+	for i, a := range c.Args {
+		if !json.Valid(a) {
+			return c, fmt.Errorf("args[%d]: expected a JSON value, found %q", i, jsonx.Abbreviate(a))
+		}
+	}
+	if len(c.Kwargs) == 0 || jsonx.IsNull(c.Kwargs) {
+		c.Kwargs = json.RawMessage(`{}`)
+		return c, nil
+	}
+	if err := jsonx.CheckObject(c.Kwargs); err != nil {
+		return c, fmt.Errorf("kwargs: %w", err)
+	}
+	return c, nil
+}
+
+// normaliseOutput returns an object output as-is (compacted) and wraps
+// anything else (number, string, list, null, undecodable bytes) as
+// {"result": v}.
+func normaliseOutput(out json.RawMessage) json.RawMessage {
+	if jsonx.CheckObject(out) == nil {
+		return jsonx.Compact(out)
+	}
+	var v json.RawMessage = json.RawMessage(`null`)
+	if len(bytes.TrimSpace(out)) > 0 && json.Valid(out) {
+		v = jsonx.Compact(out)
+	}
+	b, err := json.Marshal(map[string]json.RawMessage{"result": v})
+	if err != nil {
+		return json.RawMessage(`{"result":null}`)
+	}
+	return b
+}
+
+// statusOf maps a host call status to a prediction status; an unknown
+// status is stored as FAILED.
+func statusOf(s host.Status) string {
+	switch s {
+	case host.StatusSuccess:
+		return store.StatusSuccess
+	case host.StatusTimeout:
+		return store.StatusTimeout
+	case host.StatusCrashed:
+		return store.StatusCrashed
+	case host.StatusBadImplementation:
+		return store.StatusBadImplementation
+	case host.StatusAbsent:
+		return store.StatusAbsent
+	default:
+		return store.StatusFailed
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
