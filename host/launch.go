@@ -149,9 +149,9 @@ func launch(ctx context.Context, kind string, spec PluginSpec, gen int, data sdk
 	var ps plugin.Plugin
 	switch kind {
 	case sdk.PluginChallenge:
-		ps = &wire.ChallengePlugin{HostData: data}
+		ps = wire.NewChallengePlugin(nil, sdk.ChallengeInfo{}, data)
 	case sdk.PluginModel:
-		ps = &wire.ModelPlugin{}
+		ps = wire.NewModelPlugin(nil, sdk.ModelInfo{})
 	default:
 		return nil, fail(StageCheck, StatusBadImplementation, fmt.Errorf("%w %q (expected %q or %q)", ErrUnsupportedKind, kind, sdk.PluginChallenge, sdk.PluginModel))
 	}

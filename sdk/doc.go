@@ -16,25 +16,27 @@
 // (score results, score envelope, leaderboard entry, report schema) are typed.
 package sdk
 
+import "github.com/crunch-coordinator/coordinator/sdk/internal/seam"
+
 // ContractVersion is the plugin contract version this SDK speaks. The host
 // refuses plugins that report another version in Describe.
 const ContractVersion = "1"
 
 // ProtocolVersion is the go-plugin application protocol version used in the
 // handshake. It changes only with an incompatible change of the gRPC services.
-const ProtocolVersion = 1
+const ProtocolVersion = seam.ProtocolVersion
 
 // Magic cookie exchanged in the go-plugin handshake. It is not a security
 // measure; it only stops a plugin binary from being run by accident.
 const (
-	MagicCookieKey   = "COORDINATOR_PLUGIN"
-	MagicCookieValue = "crunch-coordinator-7b1f3c2e"
+	MagicCookieKey   = seam.MagicCookieKey
+	MagicCookieValue = seam.MagicCookieValue
 )
 
-// Plugin names in the go-plugin plugin set.
+// Plugin kinds: the names in the go-plugin plugin set.
 const (
-	PluginChallenge = "challenge"
-	PluginModel     = "model"
+	PluginChallenge = seam.KindChallenge
+	PluginModel     = seam.KindModel
 )
 
 // Callable names, as listed by Describe and used in diagnostics.

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hostdatav1 "github.com/crunch-coordinator/coordinator/proto/hostdata/v1"
+	"github.com/crunch-coordinator/coordinator/sdk/internal/seam"
 )
 
 // Feed query limits (rows). FeedQuery.Limit 0 means DefaultFeedLimit; the
@@ -61,24 +62,21 @@ type brokeredHostData struct {
 }
 
 // connect dials broker id (once per id; a new id replaces the old
-// connection). The broker waits at most 5 s for the host's connection info.
+// connection; see seam.DialHostData).
 func (b *brokeredHostData) connect(id uint32) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.conn != nil && b.id == id {
 		return nil
 	}
-	if b.broker == nil {
-		return fmt.Errorf("dial host data on broker id %d: no go-plugin broker in this server", id)
-	}
-	conn, err := b.broker.DialWithOptions(id, GRPCDialOptions()...)
+	conn, client, err := seam.DialHostData(b.broker, id)
 	if err != nil {
-		return fmt.Errorf("dial host data on broker id %d: %w", id, err)
+		return err
 	}
 	if b.conn != nil {
 		_ = b.conn.Close()
 	}
-	b.id, b.conn, b.client = id, conn, hostdatav1.NewHostDataClient(conn)
+	b.id, b.conn, b.client = id, conn, client
 	return nil
 }
 

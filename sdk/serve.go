@@ -10,7 +10,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
+
+	"github.com/crunch-coordinator/coordinator/sdk/internal/seam"
 )
 
 // EnvPluginLogLevel names the environment variable holding the plugin's log
@@ -65,7 +66,7 @@ func newPluginLogger(name string, out *os.File) hclog.Logger {
 // go-plugin handshake.
 //
 // It logs (hclog JSON, level from EnvPluginLogLevel) to the real stderr,
-// serves gRPC with MaxMessageBytes caps, answers Describe with the callables
+// serves gRPC with 16 MiB message caps in both directions, answers Describe with the callables
 // c implements itself (see [ImplementedCallables]) and exits the process
 // when its parent process changes (the host was killed; polled every 500 ms).
 //
@@ -76,7 +77,7 @@ func ServeChallenge(c Challenge, info ChallengeInfo) {
 	if c == nil {
 		fatalf(info.Name, "ServeChallenge: expected a Challenge implementation, found nil")
 	}
-	serve(info.Name, PluginChallenge, &challengePlugin{impl: c, info: info})
+	serve(info.Name, PluginChallenge, &seam.ChallengePlugin{Impl: challengeServerFor(c, info)})
 }
 
 // ServeModel serves m as a model plugin; see [ServeChallenge] for logging,
@@ -87,7 +88,7 @@ func ServeModel(m Model, info ModelInfo) {
 	if m == nil {
 		fatalf(info.Name, "ServeModel: expected a Model implementation, found nil")
 	}
-	serve(info.Name, PluginModel, &modelPlugin{impl: m, info: info})
+	serve(info.Name, PluginModel, &seam.ModelPlugin{Impl: newModelServer(m, info)})
 }
 
 func fatalf(name, format string, args ...any) {
@@ -112,9 +113,9 @@ func serve(name, kind string, p plugin.Plugin) {
 	}()
 
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig: handshakeConfig(),
+		HandshakeConfig: seam.Handshake(),
 		Plugins:         plugin.PluginSet{kind: p},
-		GRPCServer:      newGRPCServer,
+		GRPCServer:      seam.NewServer,
 		Logger:          logger,
 	})
 	cancel()
@@ -136,37 +137,4 @@ func watchParent(ctx context.Context, initial int, getppid func() int, interval 
 			}
 		}
 	}
-}
-
-// challengePlugin is the server half used by ServeChallenge (the client half
-// lives in sdk/wire, which depends on this package).
-type challengePlugin struct {
-	plugin.NetRPCUnsupportedPlugin
-	impl Challenge
-	info ChallengeInfo
-}
-
-func (p *challengePlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
-	RegisterChallengeServer(s, broker, p.impl, p.info)
-	return nil
-}
-
-func (p *challengePlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
-	return nil, fmt.Errorf("challenge plugin client: use sdk/wire.ChallengePlugin on the host side")
-}
-
-// modelPlugin is the server half used by ServeModel.
-type modelPlugin struct {
-	plugin.NetRPCUnsupportedPlugin
-	impl Model
-	info ModelInfo
-}
-
-func (p *modelPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	RegisterModelServer(s, p.impl, p.info)
-	return nil
-}
-
-func (p *modelPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
-	return nil, fmt.Errorf("model plugin client: use sdk/wire.ModelPlugin on the host side")
 }

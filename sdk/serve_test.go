@@ -96,7 +96,7 @@ func startSubprocess(t *testing.T, kind string, p plugin.Plugin) (any, *plugin.C
 }
 
 func TestServeChallengeSubprocess(t *testing.T) {
-	raw, client, stderr := startSubprocess(t, sdk.PluginChallenge, &wire.ChallengePlugin{})
+	raw, client, stderr := startSubprocess(t, sdk.PluginChallenge, wire.NewChallengePlugin(nil, sdk.ChallengeInfo{}, nil))
 	c := raw.(*wire.ChallengeClient)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -136,7 +136,7 @@ func TestServeChallengeSubprocess(t *testing.T) {
 }
 
 func TestServeModelSubprocess(t *testing.T) {
-	raw, _, _ := startSubprocess(t, sdk.PluginModel, &wire.ModelPlugin{})
+	raw, _, _ := startSubprocess(t, sdk.PluginModel, wire.NewModelPlugin(nil, sdk.ModelInfo{}))
 	m := raw.(*wire.ModelClient)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

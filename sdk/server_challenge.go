@@ -8,20 +8,29 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	challengev1 "github.com/crunch-coordinator/coordinator/proto/challenge/v1"
+	modelv1 "github.com/crunch-coordinator/coordinator/proto/model/v1"
+	"github.com/crunch-coordinator/coordinator/sdk/internal/seam"
 )
 
-// RegisterChallengeServer registers the coordinator.challenge.v1.Challenge
-// service for c on s. broker is the go-plugin broker of the plugin's gRPC
-// server; the HostData handed to ProvideRawInput and ResolveGroundTruth dials
-// the host's host-data service over it when Describe carries a broker id.
-// Authors call [ServeChallenge] instead; this is the seam sdk/wire and
-// sdk/sdktest use.
+func init() {
+	seam.ChallengeServer = func(impl, info any) func(*plugin.GRPCBroker) challengev1.ChallengeServer {
+		return challengeServerFor(impl.(Challenge), info.(ChallengeInfo))
+	}
+	seam.ModelServer = func(impl, info any) modelv1.ModelServer {
+		return newModelServer(impl.(Model), info.(ModelInfo))
+	}
+}
+
+// challengeServerFor returns the constructor of the
+// coordinator.challenge.v1.Challenge service for c, given the plugin
+// server's go-plugin broker: the HostData handed to ProvideRawInput and
+// ResolveGroundTruth dials the host's host-data service over it when
+// Describe carries a broker id.
 //
 // Wire rules: JSON travels as bytes (empty = JSON null). A callable's error
 // becomes codes.Unknown with the error text (codes.InvalidArgument when it
@@ -30,13 +39,11 @@ import (
 // Requests that do not decode are answered codes.InvalidArgument; output the
 // plugin cannot encode, codes.Internal. Panics are not recovered: the process
 // dies and the host sees the call as crashed.
-func RegisterChallengeServer(s *grpc.Server, broker *plugin.GRPCBroker, c Challenge, info ChallengeInfo) {
-	challengev1.RegisterChallengeServer(s, &challengeServer{
-		impl:      c,
-		info:      info,
-		callables: ImplementedCallables(c),
-		data:      &brokeredHostData{broker: broker},
-	})
+func challengeServerFor(c Challenge, info ChallengeInfo) func(*plugin.GRPCBroker) challengev1.ChallengeServer {
+	callables := ImplementedCallables(c)
+	return func(broker *plugin.GRPCBroker) challengev1.ChallengeServer {
+		return &challengeServer{impl: c, info: info, callables: callables, data: &brokeredHostData{broker: broker}}
+	}
 }
 
 type challengeServer struct {

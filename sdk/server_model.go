@@ -5,18 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"google.golang.org/grpc"
-
 	modelv1 "github.com/crunch-coordinator/coordinator/proto/model/v1"
 )
 
-// RegisterModelServer registers the coordinator.model.v1.Model service for m
-// on s. Authors call [ServeModel] instead; this is the seam sdk/wire and
-// sdk/sdktest use. Error, size and panic rules are those of
-// [RegisterChallengeServer]. Predict receives empty args as JSON null and
-// empty kwargs as {}; its result is sent as is (nil = JSON null).
-func RegisterModelServer(s *grpc.Server, m Model, info ModelInfo) {
-	modelv1.RegisterModelServer(s, &modelServer{impl: m, info: info})
+// newModelServer returns the coordinator.model.v1.Model service for m.
+// Error, size and panic rules are those of challengeServerFor. Predict
+// receives empty args as JSON null and empty kwargs as {}; its result is
+// sent as is (nil = JSON null).
+func newModelServer(m Model, info ModelInfo) modelv1.ModelServer {
+	return &modelServer{impl: m, info: info}
 }
 
 type modelServer struct {

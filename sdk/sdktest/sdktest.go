@@ -1,8 +1,9 @@
 // Package sdktest runs challenges and models in-process through the same
 // go-plugin gRPC seam the coordinator host uses (plugin.Serve in test mode,
-// a reattached plugin.Client, sdk/wire's plugins, size limits and host-data
-// broker), without building binaries. It also offers an in-memory HostData
-// and a loader for the shared candle CSV format.
+// a reattached plugin.Client, the contract's Plugin values, gRPC server
+// constructor, size limits and host-data broker), without building
+// binaries. It also offers an in-memory HostData and a loader for the
+// shared candle CSV format.
 //
 // In-process plugins cannot show crashes: a panic in a callable kills the
 // test binary. Crash behaviour needs a real subprocess (see the host's tests).
@@ -22,9 +23,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
-	"google.golang.org/grpc"
 
 	"github.com/crunch-coordinator/coordinator/sdk"
+	"github.com/crunch-coordinator/coordinator/sdk/internal/seam"
 	"github.com/crunch-coordinator/coordinator/sdk/wire"
 )
 
@@ -46,8 +47,8 @@ func StartChallenge(t testing.TB, c sdk.Challenge, data sdk.HostData) *wire.Chal
 func StartChallengeWithInfo(t testing.TB, c sdk.Challenge, info sdk.ChallengeInfo, data sdk.HostData) *wire.ChallengeClient {
 	t.Helper()
 	raw := start(t, sdk.PluginChallenge,
-		&wire.ChallengePlugin{Impl: c, Info: info},
-		&wire.ChallengePlugin{HostData: data})
+		wire.NewChallengePlugin(c, info, nil),
+		wire.NewChallengePlugin(nil, sdk.ChallengeInfo{}, data))
 	client, ok := raw.(*wire.ChallengeClient)
 	if !ok {
 		t.Fatalf("sdktest: dispense %q: expected *wire.ChallengeClient, found %T", sdk.PluginChallenge, raw)
@@ -66,7 +67,7 @@ func StartModel(t testing.TB, m sdk.Model) *wire.ModelClient {
 // StartModelWithInfo is StartModel with the ModelInfo reported by Describe.
 func StartModelWithInfo(t testing.TB, m sdk.Model, info sdk.ModelInfo) *wire.ModelClient {
 	t.Helper()
-	raw := start(t, sdk.PluginModel, &wire.ModelPlugin{Impl: m, Info: info}, &wire.ModelPlugin{})
+	raw := start(t, sdk.PluginModel, wire.NewModelPlugin(m, info), wire.NewModelPlugin(nil, sdk.ModelInfo{}))
 	client, ok := raw.(*wire.ModelClient)
 	if !ok {
 		t.Fatalf("sdktest: dispense %q: expected *wire.ModelClient, found %T", sdk.PluginModel, raw)
@@ -91,8 +92,8 @@ func typeName(v any) string {
 // calls return the first result). go-plugin warnings go to stderr.
 func RunChallenge(c sdk.Challenge, info sdk.ChallengeInfo, data sdk.HostData) (*wire.ChallengeClient, func() error, error) {
 	raw, stop, err := launch(sdk.PluginChallenge,
-		&wire.ChallengePlugin{Impl: c, Info: info},
-		&wire.ChallengePlugin{HostData: data}, os.Stderr)
+		wire.NewChallengePlugin(c, info, nil),
+		wire.NewChallengePlugin(nil, sdk.ChallengeInfo{}, data), os.Stderr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -106,7 +107,7 @@ func RunChallenge(c sdk.Challenge, info sdk.ChallengeInfo, data sdk.HostData) (*
 
 // RunModel is StartModel without a testing.TB; see RunChallenge.
 func RunModel(m sdk.Model, info sdk.ModelInfo) (*wire.ModelClient, func() error, error) {
-	raw, stop, err := launch(sdk.PluginModel, &wire.ModelPlugin{Impl: m, Info: info}, &wire.ModelPlugin{}, os.Stderr)
+	raw, stop, err := launch(sdk.PluginModel, wire.NewModelPlugin(m, info), wire.NewModelPlugin(nil, sdk.ModelInfo{}), os.Stderr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -148,13 +149,11 @@ func launch(kind string, serverSide, clientSide plugin.Plugin, logOut io.Writer)
 	reattach := make(chan *plugin.ReattachConfig, 1)
 	closed := make(chan struct{})
 	go plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig: wire.HandshakeConfig(),
+		HandshakeConfig: seam.Handshake(),
 		Plugins:         plugin.PluginSet{kind: serverSide},
-		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, wire.ServerOptions()...)...)
-		},
-		Logger: logger,
-		Test:   &plugin.ServeTestConfig{Context: ctx, ReattachConfigCh: reattach, CloseCh: closed},
+		GRPCServer:      seam.NewServer,
+		Logger:          logger,
+		Test:            &plugin.ServeTestConfig{Context: ctx, ReattachConfigCh: reattach, CloseCh: closed},
 	})
 	stopServer := func() error {
 		cancel()
@@ -179,11 +178,11 @@ func launch(kind string, serverSide, clientSide plugin.Plugin, logOut io.Writer)
 	rc.ReattachFunc = func() (runner.AttachedRunner, error) { return &inProcess{stopped: closed}, nil }
 
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  wire.HandshakeConfig(),
+		HandshakeConfig:  seam.Handshake(),
 		Plugins:          plugin.PluginSet{kind: clientSide},
 		Reattach:         rc,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		GRPCDialOptions:  wire.DialOptions(),
+		GRPCDialOptions:  seam.DialOptions(),
 		Logger:           logger,
 	})
 	rpc, err := client.Client()

@@ -5,45 +5,31 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	challengev1 "github.com/crunch-coordinator/coordinator/proto/challenge/v1"
 	"github.com/crunch-coordinator/coordinator/sdk"
+	"github.com/crunch-coordinator/coordinator/sdk/internal/seam"
 )
 
-// ChallengePlugin is the go-plugin Plugin of a challenge. The plugin side
-// uses Impl and Info (GRPCServer); the host side uses HostData (GRPCClient),
-// which ChallengeClient serves to the plugin over the go-plugin broker.
-type ChallengePlugin struct {
-	plugin.NetRPCUnsupportedPlugin
-	Impl     sdk.Challenge
-	Info     sdk.ChallengeInfo
-	HostData sdk.HostData
-}
-
-// GRPCServer registers the challenge service for Impl (plugin side).
-func (p *ChallengePlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
-	if p.Impl == nil {
-		return fmt.Errorf("challenge plugin %q: Impl: expected an sdk.Challenge, found nil", p.Info.Name)
+// NewChallengePlugin returns the go-plugin Plugin of the challenge kind.
+// The plugin side (an in-process plugin, see sdk/sdktest) passes impl and
+// info and serves them exactly as sdk.ServeChallenge does; the host side
+// passes nil, the zero info and data, which the client serves to the plugin
+// over the go-plugin broker (nil: no host data). Dispense returns a
+// *ChallengeClient.
+func NewChallengePlugin(impl sdk.Challenge, info sdk.ChallengeInfo, data sdk.HostData) plugin.Plugin {
+	p := &seam.ChallengePlugin{Wrap: func(conn *seam.ChallengeConn) any { return &ChallengeClient{conn: conn} }}
+	if impl != nil {
+		p.Impl = seam.ChallengeServer(impl, info)
 	}
-	sdk.RegisterChallengeServer(s, broker, p.Impl, p.Info)
-	return nil
-}
-
-// GRPCClient returns a *ChallengeClient (host side). ctx is go-plugin's
-// done-context, cancelled when the plugin process exits.
-func (p *ChallengePlugin) GRPCClient(ctx context.Context, broker *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
-	return &ChallengeClient{
-		rpc:      challengev1.NewChallengeClient(conn),
-		broker:   broker,
-		hostData: p.HostData,
-		done:     ctx,
-	}, nil
+	if data != nil {
+		p.HostData = &hostDataServer{data: data}
+	}
+	return p
 }
 
 // ChallengeDescription is a challenge plugin's answer to Describe.
@@ -63,61 +49,23 @@ type ChallengeDescription struct {
 // call); RPC errors are returned unchanged as gRPC status errors, and
 // answers of the wrong shape as errors wrapping ErrBadOutput.
 type ChallengeClient struct {
-	rpc      challengev1.ChallengeClient
-	broker   *plugin.GRPCBroker
-	hostData sdk.HostData
-	done     context.Context
-
-	mu         sync.Mutex
-	hostDataID uint32
+	conn *seam.ChallengeConn
 }
 
 var _ sdk.Challenge = (*ChallengeClient)(nil)
 
 // Done is closed when the plugin process exits.
-func (c *ChallengeClient) Done() <-chan struct{} { return c.done.Done() }
-
-// hostDataBrokerID starts the host-data server on the broker (once per
-// successful Describe) and returns its id, 0 when the host has no HostData.
-// Each AcceptAndServe goroutine stops when the broker closes (client Kill).
-func (c *ChallengeClient) hostDataBrokerID() uint32 {
-	if c.hostData == nil || c.broker == nil {
-		return 0
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.hostDataID == 0 {
-		id := c.broker.NextId()
-		data := c.hostData
-		go c.broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
-			s := newServer(opts)
-			RegisterHostDataServer(s, data)
-			return s
-		})
-		c.hostDataID = id
-	}
-	return c.hostDataID
-}
-
-// forgetHostData makes the next Describe offer a fresh broker id (the
-// plugin may not have picked up the previous one before it expired).
-func (c *ChallengeClient) forgetHostData(id uint32) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.hostDataID == id {
-		c.hostDataID = 0
-	}
-}
+func (c *ChallengeClient) Done() <-chan struct{} { return c.conn.Done() }
 
 // Describe asks the plugin for its contract version, name, version and
 // implemented callables, and hands it the broker id of the host-data
 // service (when the host has HostData). Call it before any other method.
 func (c *ChallengeClient) Describe(ctx context.Context) (ChallengeDescription, error) {
-	id := c.hostDataBrokerID()
-	resp, err := c.rpc.Describe(ctx, &challengev1.DescribeRequest{HostDataBrokerId: id, HostContractVersion: sdk.ContractVersion})
+	id := c.conn.HostDataBrokerID()
+	resp, err := c.conn.RPC.Describe(ctx, &challengev1.DescribeRequest{HostDataBrokerId: id, HostContractVersion: sdk.ContractVersion})
 	if err != nil {
 		if id != 0 {
-			c.forgetHostData(id)
+			c.conn.ForgetHostData(id)
 		}
 		return ChallengeDescription{}, err
 	}
@@ -132,7 +80,7 @@ func (c *ChallengeClient) Describe(ctx context.Context) (ChallengeDescription, e
 // ProvideRawInput calls the plugin's ProvideRawInput. The answer must be a
 // JSON object or null; null (or empty) is returned as {}.
 func (c *ChallengeClient) ProvideRawInput(ctx context.Context, now time.Time, _ sdk.HostData) (json.RawMessage, error) {
-	resp, err := c.rpc.ProvideRawInput(ctx, &challengev1.ProvideRawInputRequest{Now: timestamppb.New(now)})
+	resp, err := c.conn.RPC.ProvideRawInput(ctx, &challengev1.ProvideRawInputRequest{Now: timestamppb.New(now)})
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +97,7 @@ func (c *ChallengeClient) ProvideRawInput(ctx context.Context, now time.Time, _ 
 // BuildInferenceInput calls the plugin's BuildInferenceInput. The answer
 // must be a JSON object.
 func (c *ChallengeClient) BuildInferenceInput(ctx context.Context, rawInput json.RawMessage) (json.RawMessage, error) {
-	resp, err := c.rpc.BuildInferenceInput(ctx, &challengev1.BuildInferenceInputRequest{RawInputJson: rawInput})
+	resp, err := c.conn.RPC.BuildInferenceInput(ctx, &challengev1.BuildInferenceInputRequest{RawInputJson: rawInput})
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +116,7 @@ func (c *ChallengeClient) ValidateInferenceOutput(ctx context.Context, items []s
 	for _, it := range items {
 		req.Items = append(req.Items, &challengev1.ValidationItem{ModelId: it.ModelID, ScopeKey: it.ScopeKey, InferenceOutputJson: it.InferenceOutput})
 	}
-	resp, err := c.rpc.ValidateInferenceOutput(ctx, req)
+	resp, err := c.conn.RPC.ValidateInferenceOutput(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +152,7 @@ func (c *ChallengeClient) BuildPredictionScope(ctx context.Context, config sdk.S
 	if err != nil {
 		return sdk.ScopeEnvelope{}, fmt.Errorf("BuildPredictionScope: encode schedule %q: %w", config.ID, err)
 	}
-	resp, err := c.rpc.BuildPredictionScope(ctx, &challengev1.BuildPredictionScopeRequest{ConfigJson: configJSON, InferenceInputJson: inferenceInput})
+	resp, err := c.conn.RPC.BuildPredictionScope(ctx, &challengev1.BuildPredictionScopeRequest{ConfigJson: configJSON, InferenceInputJson: inferenceInput})
 	if err != nil {
 		return sdk.ScopeEnvelope{}, err
 	}
@@ -246,7 +194,7 @@ func (c *ChallengeClient) BuildPredictCall(ctx context.Context, config sdk.Sched
 	if err != nil {
 		return sdk.PredictCall{}, fmt.Errorf("BuildPredictCall: encode scope %q: %w", scope.ScopeKey, err)
 	}
-	resp, err := c.rpc.BuildPredictCall(ctx, &challengev1.BuildPredictCallRequest{ConfigJson: configJSON, InferenceInputJson: inferenceInput, ScopeJson: scopeJSON})
+	resp, err := c.conn.RPC.BuildPredictCall(ctx, &challengev1.BuildPredictCallRequest{ConfigJson: configJSON, InferenceInputJson: inferenceInput, ScopeJson: scopeJSON})
 	if err != nil {
 		return sdk.PredictCall{}, err
 	}
@@ -289,7 +237,7 @@ func (c *ChallengeClient) ResolveGroundTruth(ctx context.Context, now time.Time,
 		}
 		req.PredictionsJson = append(req.PredictionsJson, b)
 	}
-	resp, err := c.rpc.ResolveGroundTruth(ctx, req)
+	resp, err := c.conn.RPC.ResolveGroundTruth(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +270,7 @@ func (c *ChallengeClient) ScorePredictions(ctx context.Context, items []sdk.Scor
 	for _, it := range items {
 		req.Items = append(req.Items, &challengev1.ScoreItem{PredictionId: it.PredictionID, PredictionJson: it.Prediction, GroundTruthJson: it.GroundTruth})
 	}
-	resp, err := c.rpc.ScorePredictions(ctx, req)
+	resp, err := c.conn.RPC.ScorePredictions(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +318,7 @@ func (c *ChallengeClient) AggregateModelScores(ctx context.Context, now time.Tim
 		return nil, fmt.Errorf("AggregateModelScores: encode models: %w", err)
 	}
 	req.ModelsJson = modelsJSON
-	resp, err := c.rpc.AggregateModelScores(ctx, req)
+	resp, err := c.conn.RPC.AggregateModelScores(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -387,7 +335,7 @@ func (c *ChallengeClient) RankLeaderboard(ctx context.Context, entries []sdk.Lea
 	if err != nil {
 		return nil, fmt.Errorf("RankLeaderboard: encode entries: %w", err)
 	}
-	resp, err := c.rpc.RankLeaderboard(ctx, &challengev1.RankLeaderboardRequest{EntriesJson: b})
+	resp, err := c.conn.RPC.RankLeaderboard(ctx, &challengev1.RankLeaderboardRequest{EntriesJson: b})
 	if err != nil {
 		return nil, err
 	}
@@ -398,7 +346,7 @@ func (c *ChallengeClient) RankLeaderboard(ctx context.Context, entries []sdk.Lea
 // JSON object that passes sdk.ReportSchema.Validate; an empty
 // schema_version becomes "1".
 func (c *ChallengeClient) ReportSchema(ctx context.Context) (sdk.ReportSchema, error) {
-	resp, err := c.rpc.ReportSchema(ctx, &challengev1.ReportSchemaRequest{})
+	resp, err := c.conn.RPC.ReportSchema(ctx, &challengev1.ReportSchemaRequest{})
 	if err != nil {
 		return sdk.ReportSchema{}, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -13,16 +12,14 @@ import (
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
 
-// RegisterHostDataServer registers coordinator.hostdata.v1.HostData on s,
-// answering from data. ReadFeedRecords passes the query through (a negative
-// limit is codes.InvalidArgument; data applies the default and the cap).
-// Now answers from data when it implements sdk.HostClock, else
-// codes.Unimplemented. Errors from data become codes.Unknown with their text
-// (the context's code when the call's context is done).
-func RegisterHostDataServer(s *grpc.Server, data sdk.HostData) {
-	hostdatav1.RegisterHostDataServer(s, &hostDataServer{data: data})
-}
-
+// hostDataServer is the coordinator.hostdata.v1.HostData service (the
+// host-data kind), answering from data; NewChallengePlugin serves it to the
+// plugin over the go-plugin broker. ReadFeedRecords passes the query
+// through (a negative limit is codes.InvalidArgument; data applies the
+// default and the cap). Now answers from data when it implements
+// sdk.HostClock, else codes.Unimplemented. Errors from data become
+// codes.Unknown with their text (the context's code when the call's context
+// is done).
 type hostDataServer struct {
 	hostdatav1.UnimplementedHostDataServer
 	data sdk.HostData

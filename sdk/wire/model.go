@@ -7,33 +7,22 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
 
 	modelv1 "github.com/crunch-coordinator/coordinator/proto/model/v1"
 	"github.com/crunch-coordinator/coordinator/sdk"
+	"github.com/crunch-coordinator/coordinator/sdk/internal/seam"
 )
 
-// ModelPlugin is the go-plugin Plugin of a participant model. The plugin
-// side uses Impl and Info; GRPCClient returns a *ModelClient.
-type ModelPlugin struct {
-	plugin.NetRPCUnsupportedPlugin
-	Impl sdk.Model
-	Info sdk.ModelInfo
-}
-
-// GRPCServer registers the model service for Impl (plugin side).
-func (p *ModelPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	if p.Impl == nil {
-		return fmt.Errorf("model plugin %q: Impl: expected an sdk.Model, found nil", p.Info.Name)
+// NewModelPlugin returns the go-plugin Plugin of the model kind. The
+// plugin side (an in-process plugin, see sdk/sdktest) passes impl and info
+// and serves them exactly as sdk.ServeModel does; the host side passes nil
+// and the zero info. Dispense returns a *ModelClient.
+func NewModelPlugin(impl sdk.Model, info sdk.ModelInfo) plugin.Plugin {
+	p := &seam.ModelPlugin{Wrap: func(conn *seam.ModelConn) any { return &ModelClient{conn: conn} }}
+	if impl != nil {
+		p.Impl = seam.ModelServer(impl, info)
 	}
-	sdk.RegisterModelServer(s, p.Impl, p.Info)
-	return nil
-}
-
-// GRPCClient returns a *ModelClient (host side). ctx is go-plugin's
-// done-context, cancelled when the plugin process exits.
-func (p *ModelPlugin) GRPCClient(ctx context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
-	return &ModelClient{rpc: modelv1.NewModelClient(conn), done: ctx}, nil
+	return p
 }
 
 // ModelDescription is a model plugin's answer to Describe. Methods lists
@@ -49,19 +38,18 @@ type ModelDescription struct {
 // and adds Describe and Done. RPC errors are returned unchanged as gRPC
 // status errors; answers that are not JSON wrap ErrBadOutput.
 type ModelClient struct {
-	rpc  modelv1.ModelClient
-	done context.Context
+	conn *seam.ModelConn
 }
 
 var _ sdk.Model = (*ModelClient)(nil)
 
 // Done is closed when the plugin process exits.
-func (c *ModelClient) Done() <-chan struct{} { return c.done.Done() }
+func (c *ModelClient) Done() <-chan struct{} { return c.conn.Done() }
 
 // Describe asks the model for its contract version, name, version and
 // methods.
 func (c *ModelClient) Describe(ctx context.Context) (ModelDescription, error) {
-	resp, err := c.rpc.Describe(ctx, &modelv1.DescribeRequest{HostContractVersion: sdk.ContractVersion})
+	resp, err := c.conn.RPC.Describe(ctx, &modelv1.DescribeRequest{HostContractVersion: sdk.ContractVersion})
 	if err != nil {
 		return ModelDescription{}, err
 	}
@@ -75,7 +63,7 @@ func (c *ModelClient) Describe(ctx context.Context) (ModelDescription, error) {
 
 // Tick sends the cycle's inference input (a JSON object) to the model.
 func (c *ModelClient) Tick(ctx context.Context, input json.RawMessage) error {
-	_, err := c.rpc.Tick(ctx, &modelv1.TickRequest{InputJson: input})
+	_, err := c.conn.RPC.Tick(ctx, &modelv1.TickRequest{InputJson: input})
 	return err
 }
 
@@ -87,7 +75,7 @@ func (c *ModelClient) Predict(ctx context.Context, args []json.RawMessage, kwarg
 	for _, a := range args {
 		req.ArgsJson = append(req.ArgsJson, a)
 	}
-	resp, err := c.rpc.Predict(ctx, req)
+	resp, err := c.conn.RPC.Predict(ctx, req)
 	if err != nil {
 		return nil, err
 	}
