@@ -263,19 +263,44 @@ func (Defaults) AggregateModelScores(_ context.Context, now time.Time, scored []
 	return entries, nil
 }
 
-// RankLeaderboard returns copies of entries ordered best first with Rank
-// 1..n. Order: the rank value (ScoreEnvelope.RankValue, negated when the
-// entry's direction is "asc"; highest first, entries without one last);
-// then each of the entry's tie_breakers metrics in order, compared the same
-// way (0.0 is a real value; a missing or null metric sorts last); then
-// model_id ascending, so ties are deterministic.
+// RankLeaderboard returns copies of entries ordered best first, ranked by
+// CompareEntries: the rank value (ScoreEnvelope.RankValue, negated when the
+// entry's direction is "asc"), then each of the entry's declared
+// tie_breakers metrics in order. Entries that still compare equal are tied
+// and share a rank (standard competition ranking: 1, 1, 3); they are listed
+// by model_id only so the order is stable, and the rank they share never
+// depends on it. Entries without a rank value get Rank 0 (no rank) and are
+// listed last.
 func (Defaults) RankLeaderboard(_ context.Context, entries []LeaderboardEntry) ([]LeaderboardEntry, error) {
 	out := slices.Clone(entries)
-	slices.SortStableFunc(out, compareEntries)
-	for i := range out {
-		out[i].Rank = i + 1
-	}
+	slices.SortStableFunc(out, func(a, b LeaderboardEntry) int {
+		if c := CompareEntries(a, b); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ModelID, b.ModelID)
+	})
+	AssignRanks(out)
 	return out, nil
+}
+
+// AssignRanks numbers entries already ordered best first: an entry with a
+// rank value gets 1 + the number of entries before it that are strictly
+// better (CompareEntries < 0), so tied neighbours share a rank (1, 1, 3);
+// an entry without a rank value gets 0 (no rank).
+func AssignRanks(ordered []LeaderboardEntry) {
+	pos := 0 // entries with a rank value seen so far
+	for i := range ordered {
+		if _, ok := ordered[i].Score.RankValue(); !ok {
+			ordered[i].Rank = 0
+			continue
+		}
+		pos++
+		if i > 0 && ordered[i-1].Rank > 0 && CompareEntries(ordered[i-1], ordered[i]) == 0 {
+			ordered[i].Rank = ordered[i-1].Rank
+			continue
+		}
+		ordered[i].Rank = pos
+	}
 }
 
 // orientedValue returns v negated for asc, and whether v is usable.
@@ -302,7 +327,14 @@ func compareBest(a float64, aok bool, b float64, bok bool) int {
 	return cmp.Compare(b, a)
 }
 
-func compareEntries(a, b LeaderboardEntry) int {
+// CompareEntries orders two leaderboard entries best first: -1 when a
+// ranks better than b, 1 when worse, 0 when they are tied. It compares the
+// rank values (ScoreEnvelope.RankValue, negated for direction "asc"; an
+// entry without one is worse than any entry with one), then each declared
+// tie-breaker metric in order (compared the same way; 0.0 is a real value,
+// a missing or null metric is worse). Nothing else, in particular never the
+// model id, decides: entries equal on all of these are tied.
+func CompareEntries(a, b LeaderboardEntry) int {
 	av, aok := a.Score.RankValue()
 	bv, bok := b.Score.RankValue()
 	av, aok = orientedValue(av, aok, a.Score.Ranking.Direction)
@@ -318,7 +350,7 @@ func compareEntries(a, b LeaderboardEntry) int {
 			return c
 		}
 	}
-	return cmp.Compare(a.ModelID, b.ModelID)
+	return 0
 }
 
 // tieValue returns the entry's i-th tie-breaker metric, oriented.

@@ -245,43 +245,55 @@ func TestDefaultRankLeaderboard(t *testing.T) {
 		name    string
 		entries []LeaderboardEntry
 		want    []string
+		ranks   []int // nil: 1..n
 	}{
 		{"desc by key", []LeaderboardEntry{
 			entry("a", map[string]*float64{"s": fp(1)}, desc("s")),
 			entry("b", map[string]*float64{"s": fp(3)}, desc("s")),
 			entry("c", map[string]*float64{"s": fp(2)}, desc("s")),
-		}, []string{"b", "c", "a"}},
+		}, []string{"b", "c", "a"}, nil},
 		{"asc negates (case-insensitive)", []LeaderboardEntry{
 			entry("a", map[string]*float64{"loss": fp(0.3)}, Ranking{Key: "loss", Direction: "ASC"}),
 			entry("b", map[string]*float64{"loss": fp(0.1)}, Ranking{Key: "loss", Direction: "asc"}),
 			entry("c", map[string]*float64{"loss": fp(-0.2)}, Ranking{Key: "loss", Direction: "asc"}),
-		}, []string{"c", "b", "a"}},
+		}, []string{"c", "b", "a"}, nil},
 		{"explicit value beats key", []LeaderboardEntry{
 			entry("a", map[string]*float64{"s": fp(10)}, Ranking{Key: "s", Value: fp(1), Direction: DirectionDesc}),
 			entry("b", map[string]*float64{"s": fp(2)}, desc("s")),
-		}, []string{"b", "a"}},
+		}, []string{"b", "a"}, nil},
 		{"missing or null rank value sorts last", []LeaderboardEntry{
 			entry("a", map[string]*float64{"s": nil}, desc("s")),
 			entry("b", map[string]*float64{}, desc("s")),
 			entry("c", map[string]*float64{"s": fp(-5)}, desc("s")),
 			entry("d", nil, Ranking{Direction: DirectionDesc}),
-		}, []string{"c", "a", "b", "d"}},
+		}, []string{"c", "a", "b", "d"}, []int{1, 0, 0, 0}},
 		{"tie-breakers in order, 0.0 is a value, missing last", []LeaderboardEntry{
 			entry("a", map[string]*float64{"s": fp(1), "t1": fp(0), "t2": fp(9)}, desc("s", "t1", "t2")),
 			entry("b", map[string]*float64{"s": fp(1), "t1": nil, "t2": fp(100)}, desc("s", "t1", "t2")),
 			entry("c", map[string]*float64{"s": fp(1), "t1": fp(-1), "t2": fp(50)}, desc("s", "t1", "t2")),
 			entry("d", map[string]*float64{"s": fp(1), "t1": fp(0), "t2": fp(10)}, desc("s", "t1", "t2")),
-		}, []string{"d", "a", "c", "b"}},
+		}, []string{"d", "a", "c", "b"}, nil},
 		{"tie-breakers follow asc", []LeaderboardEntry{
 			entry("a", map[string]*float64{"s": fp(1), "t": fp(2)}, Ranking{Key: "s", Direction: DirectionAsc, TieBreakers: []string{"t"}}),
 			entry("b", map[string]*float64{"s": fp(1), "t": fp(1)}, Ranking{Key: "s", Direction: DirectionAsc, TieBreakers: []string{"t"}}),
-		}, []string{"b", "a"}},
-		{"full tie falls back to model_id", []LeaderboardEntry{
+		}, []string{"b", "a"}, nil},
+		{"full tie shares the rank, listed by model_id", []LeaderboardEntry{
 			entry("m10", map[string]*float64{"s": fp(1)}, desc("s")),
 			entry("m02", map[string]*float64{"s": fp(1)}, desc("s")),
 			entry("m1", map[string]*float64{"s": fp(1)}, desc("s")),
-		}, []string{"m02", "m1", "m10"}},
-		{"empty", nil, []string{}},
+		}, []string{"m02", "m1", "m10"}, []int{1, 1, 1}},
+		{"ties share, next rank skips (1, 1, 3)", []LeaderboardEntry{
+			entry("z", map[string]*float64{"s": fp(0.75)}, desc("s")),
+			entry("a", map[string]*float64{"s": fp(0.5)}, desc("s")),
+			entry("y", map[string]*float64{"s": fp(0.75)}, desc("s")),
+			entry("b", map[string]*float64{"s": fp(0.4)}, desc("s")),
+		}, []string{"y", "z", "a", "b"}, []int{1, 1, 3, 4}},
+		{"a declared tie-breaker splits a tie", []LeaderboardEntry{
+			entry("a", map[string]*float64{"s": fp(1), "t": fp(1)}, desc("s", "t")),
+			entry("b", map[string]*float64{"s": fp(1), "t": fp(2)}, desc("s", "t")),
+			entry("c", map[string]*float64{"s": fp(1), "t": fp(2)}, desc("s", "t")),
+		}, []string{"b", "c", "a"}, []int{1, 1, 3}},
+		{"empty", nil, []string{}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -293,8 +305,12 @@ func TestDefaultRankLeaderboard(t *testing.T) {
 			got := []string{}
 			for i, e := range out {
 				got = append(got, e.ModelID)
-				if e.Rank != i+1 {
-					t.Errorf("%s rank %d, want %d", e.ModelID, e.Rank, i+1)
+				want := i + 1
+				if tt.ranks != nil {
+					want = tt.ranks[i]
+				}
+				if e.Rank != want {
+					t.Errorf("%s rank %d, want %d", e.ModelID, e.Rank, want)
 				}
 			}
 			if !reflect.DeepEqual(got, tt.want) {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -49,8 +51,10 @@ func (s ScoreEnvelope) RankValue() (v float64, ok bool) {
 
 // Validate checks the envelope: direction is "asc" or "desc" (empty is read
 // as "desc"), metric values and the rank value are finite, the payload (when
-// set) is a JSON object, and tie-breakers name metrics. It returns an error
-// naming the offending field.
+// set) is a JSON object, the ranking key (when set) names a metric of
+// Metrics, and every tie-breaker names a metric of Metrics, once. A metric
+// may be null (no value in this window); it must be present. It returns an
+// error naming the offending field and the metrics there are.
 func (s ScoreEnvelope) Validate() error {
 	switch strings.ToLower(s.Ranking.Direction) {
 	case "", DirectionAsc, DirectionDesc:
@@ -68,6 +72,21 @@ func (s ScoreEnvelope) Validate() error {
 	if s.Ranking.Value != nil && (math.IsNaN(*s.Ranking.Value) || math.IsInf(*s.Ranking.Value, 0)) {
 		return fmt.Errorf("score.ranking.value: expected a finite number or null, found %v", *s.Ranking.Value)
 	}
+	if k := s.Ranking.Key; k != "" {
+		if _, ok := s.Metrics[k]; !ok {
+			return fmt.Errorf("score.ranking.key: %q names no metric (metrics: %s)", k, metricNames(s.Metrics))
+		}
+	}
+	seen := make(map[string]bool, len(s.Ranking.TieBreakers))
+	for i, tb := range s.Ranking.TieBreakers {
+		if _, ok := s.Metrics[tb]; !ok {
+			return fmt.Errorf("score.ranking.tie_breakers[%d]: %q names no metric (metrics: %s)", i, tb, metricNames(s.Metrics))
+		}
+		if seen[tb] {
+			return fmt.Errorf("score.ranking.tie_breakers[%d]: %q listed twice", i, tb)
+		}
+		seen[tb] = true
+	}
 	if len(s.Payload) > 0 && string(s.Payload) != "null" {
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(s.Payload, &obj); err != nil {
@@ -75,6 +94,19 @@ func (s ScoreEnvelope) Validate() error {
 		}
 	}
 	return nil
+}
+
+// metricNames lists the metric names, sorted, for error messages.
+func metricNames(m map[string]*float64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, strconv.Quote(k))
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }
 
 // UnmarshalJSON decodes an envelope strictly: keys other than metrics,
@@ -104,7 +136,9 @@ func (s *ScoreEnvelope) UnmarshalJSON(b []byte) error {
 }
 
 // LeaderboardEntry is one ranked row (reference-system.md 8.4). Rank is
-// 1-based after ranking, 0 before.
+// 1-based after ranking and shared by tied entries (1, 1, 3); 0 means no
+// rank (before ranking, or an entry without a rank value), encoded as an
+// absent key.
 type LeaderboardEntry struct {
 	ModelID      string        `json:"model_id"`
 	Score        ScoreEnvelope `json:"score"`

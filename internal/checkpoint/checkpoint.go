@@ -18,12 +18,15 @@
 // ranks 2–5 → 10 % each, ranks 6–10 → 5 % each (together exactly 100 %).
 // With fewer than 10 eligible entries the unassigned remainder is split
 // equally among all eligible entries and the integer rounding remainder goes
-// to rank 1, so the shares always sum to exactly 1e9. Ranks beyond 10 get 0:
+// to rank 1, so the shares always sum to exactly 1e9. Tied entries (equal
+// rank, see sdk.AssignRanks) pool the shares of the positions they occupy
+// and get exactly equal shares (see Rewards); the model id never decides a
+// share. Ranks beyond 10 get 0:
 // the ten tiers already distribute 100 % (reference defect 14.2 #22: the
 // reference documented "the rest split equally" but paid 0; here the rule
 // is explicit and every such entry is listed with reward 0 and the reason).
-// Eligible entries are those with a rank value (a score); models listed
-// without a score get 0 and do not count towards the ten tiers.
+// Eligible entries are those with a rank (a rank value); models listed
+// without a rank get 0 and do not count towards the ten tiers.
 package checkpoint
 
 import (
@@ -123,20 +126,23 @@ type Reward struct {
 // Payload is the emission checkpoint payload (JSON of
 // store.EmissionCheckpoint.Payload).
 type Payload struct {
-	CheckpointID         string                 `json:"checkpoint_id"`
-	Slot                 time.Time              `json:"slot"`
-	PeriodStart          *time.Time             `json:"period_start"`
-	PeriodEnd            time.Time              `json:"period_end"`
-	LeaderboardID        string                 `json:"leaderboard_id"`
-	LeaderboardCreatedAt time.Time              `json:"leaderboard_created_at"`
-	RewardUnit           string                 `json:"reward_unit"`
-	RewardPolicy         string                 `json:"reward_policy"`
-	CruncherRewards      []Reward               `json:"cruncher_rewards"`
-	Leaderboard          []sdk.LeaderboardEntry `json:"leaderboard"`
+	CheckpointID         string     `json:"checkpoint_id"`
+	Slot                 time.Time  `json:"slot"`
+	PeriodStart          *time.Time `json:"period_start"`
+	PeriodEnd            time.Time  `json:"period_end"`
+	LeaderboardID        string     `json:"leaderboard_id"`
+	LeaderboardCreatedAt time.Time  `json:"leaderboard_created_at"`
+	RewardUnit           string     `json:"reward_unit"`
+	RewardPolicy         string     `json:"reward_policy"`
+	CruncherRewards      []Reward   `json:"cruncher_rewards"`
+	// Undistributed is the frac64 units no entry got (see Rewards; almost
+	// always 0).
+	Undistributed uint64                 `json:"undistributed,omitempty"`
+	Leaderboard   []sdk.LeaderboardEntry `json:"leaderboard"`
 }
 
 // RewardPolicy describes RewardShares in the stored payload.
-const RewardPolicy = "tiers: rank 1 35%, ranks 2-5 10% each, ranks 6-10 5% each; with fewer than 10 ranked models the remainder is split equally among them and the rounding remainder goes to rank 1; ranks beyond 10 and models without a score get 0"
+const RewardPolicy = "tiers: rank 1 35%, ranks 2-5 10% each, ranks 6-10 5% each; with fewer than 10 ranked models the remainder is split equally among them; tied models pool the tiers of the positions they occupy and split them exactly equally, rounding units go to the best untied model; ranks beyond 10 and models without a rank get 0"
 
 // Result describes one cycle.
 type Result struct {
@@ -212,14 +218,17 @@ func (w *Worker) cycle(ctx context.Context, now time.Time, res *Result) error {
 	if err := json.Unmarshal(lb.Entries, &entries); err != nil {
 		return fmt.Errorf("leaderboard %s entries: expected a JSON array of leaderboard entries: %w", lb.ID, err)
 	}
-	rewards := Rewards(entries)
+	rewards, undistributed := Rewards(entries)
+	if undistributed > 0 {
+		w.log.Warn("emission shares: rounding units not assignable without breaking a tie", "undistributed_frac64", undistributed, "leaderboard_id", lb.ID)
+	}
 	next := slot.Add(w.cfg.Interval)
 	id := "CKP_" + slot.UTC().Format("20060102T150405Z")
 	payload, err := json.Marshal(Payload{
 		CheckpointID: id, Slot: slot, PeriodStart: periodStart, PeriodEnd: now,
 		LeaderboardID: lb.ID, LeaderboardCreatedAt: lb.CreatedAt.UTC(),
 		RewardUnit: "frac64 (1000000000 = 100%)", RewardPolicy: RewardPolicy,
-		CruncherRewards: rewards, Leaderboard: entries,
+		CruncherRewards: rewards, Undistributed: undistributed, Leaderboard: entries,
 	})
 	if err != nil {
 		return fmt.Errorf("encode emission payload: %w", err)
@@ -269,36 +278,79 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
-// Rewards assigns RewardShares to the entries in leaderboard order: the
-// eligible entries (with a rank value) take shares by their position among
-// eligible entries; others get 0 with a note.
-func Rewards(entries []sdk.LeaderboardEntry) []Reward {
-	eligible := 0
+// Rewards assigns the reward shares to the entries in leaderboard order.
+// Eligible entries (a rank >= 1 and a rank value) take the tier shares of
+// RewardShares by their position among eligible entries; tied entries (the
+// same rank) pool the shares of the positions they occupy and split the
+// pool exactly equally (twins at ranks 1 and 1 each get (35 % + 10 %) / 2).
+// When a pool does not divide evenly, the few frac64 units left over (fewer
+// than the group's size) move on to the next group's pool, and what is
+// left after the last group goes to the best-ranked untied entry, so the
+// shares still sum to exactly Frac64One. Only when every paid entry is in a
+// tie that cannot absorb them do those units stay unassigned (returned as
+// undistributed; at most a few billionths). Other entries get 0 with a note.
+// The model id never changes anyone's share.
+func Rewards(entries []sdk.LeaderboardEntry) (rewards []Reward, undistributed uint64) {
+	eligible := func(e sdk.LeaderboardEntry) bool {
+		_, ok := e.Score.RankValue()
+		return ok && e.Rank > 0
+	}
+	n := 0
 	for _, e := range entries {
-		if _, ok := e.Score.RankValue(); ok {
-			eligible++
+		if eligible(e) {
+			n++
 		}
 	}
-	shares := RewardShares(eligible)
-	out := make([]Reward, 0, len(entries))
+	shares := RewardShares(n)
+	out := make([]Reward, len(entries))
+	// groups of indexes into entries with the same rank, in order
+	var groups [][]int
 	pos := 0
 	for i, e := range entries {
-		r := Reward{Rank: e.Rank, ModelID: e.ModelID, ModelName: e.ModelName, CruncherName: e.CruncherName}
-		if r.Rank == 0 {
-			r.Rank = i + 1
+		out[i] = Reward{Rank: e.Rank, ModelID: e.ModelID, ModelName: e.ModelName, CruncherName: e.CruncherName}
+		if !eligible(e) {
+			out[i].Rank = 0
+			out[i].Note = "no rank (no score in the ranking window): not eligible"
+			continue
 		}
-		if _, ok := e.Score.RankValue(); !ok {
-			r.Note = "no score: not eligible"
+		if pos >= TieredRanks {
+			out[i].Note = "beyond the 10 rewarded ranks"
+		}
+		if len(groups) > 0 && entries[groups[len(groups)-1][0]].Rank == e.Rank {
+			groups[len(groups)-1] = append(groups[len(groups)-1], i)
 		} else {
-			r.RewardPct = shares[pos]
-			if pos >= TieredRanks {
-				r.Note = "beyond the 10 rewarded ranks"
-			}
+			groups = append(groups, []int{i})
+		}
+		pos++
+	}
+	var carry uint64
+	pos = 0
+	for _, g := range groups {
+		pool := carry
+		for range g {
+			pool += shares[pos]
 			pos++
 		}
-		out = append(out, r)
+		k := uint64(len(g))
+		each := pool / k
+		carry = pool - each*k
+		for _, i := range g {
+			out[i].RewardPct = each
+			if each > 0 && out[i].Note == "beyond the 10 rewarded ranks" {
+				out[i].Note = "tied with a rewarded rank"
+			}
+		}
 	}
-	return out
+	if carry > 0 {
+		for _, g := range groups {
+			if len(g) == 1 {
+				out[g[0]].RewardPct += carry
+				carry = 0
+				break
+			}
+		}
+	}
+	return out, carry
 }
 
 // RewardShares returns the frac64 shares of n ranked entries in rank order

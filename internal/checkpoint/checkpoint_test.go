@@ -172,7 +172,10 @@ func TestRewardsSkipUnscoredAndRanksBeyondTen(t *testing.T) {
 		entries = append(entries, entry(fmt.Sprintf("m%02d", i), i, &v))
 	}
 	entries = append(entries, entry("none", 13, nil))
-	rewards := checkpoint.Rewards(entries)
+	rewards, undistributed := checkpoint.Rewards(entries)
+	if undistributed != 0 {
+		t.Fatalf("undistributed = %d", undistributed)
+	}
 	var total uint64
 	for _, r := range rewards {
 		total += r.RewardPct
@@ -182,5 +185,47 @@ func TestRewardsSkipUnscoredAndRanksBeyondTen(t *testing.T) {
 	}
 	if rewards[10].RewardPct != 0 || rewards[10].Note == "" || rewards[12].RewardPct != 0 || rewards[12].Note == "" {
 		t.Fatalf("rank 11 / unscored rewards = %+v %+v", rewards[10], rewards[12])
+	}
+}
+
+func TestRewardsTiesShareEqually(t *testing.T) {
+	v := func(x float64) *float64 { return &x }
+	tests := []struct {
+		name          string
+		ranks         []int
+		want          []uint64 // per entry, in order
+		undistributed uint64
+	}{
+		{"no tie", []int{1, 2, 3}, []uint64{500_000_000, 250_000_000, 250_000_000}, 0},
+		// two models: 35 % + 10 % + 55 % split = 62.5 % and 37.5 %; twins pool them.
+		{"twins on top", []int{1, 1}, []uint64{500_000_000, 500_000_000}, 0},
+		// four models: 35, 10, 10, 10 % plus 8.75 % each of the remaining 35 %.
+		{"twins in the middle (1, 2, 2, 4)", []int{1, 2, 2, 4}, []uint64{437_500_000, 187_500_000, 187_500_000, 187_500_000}, 0},
+		// three-way tie at the top of four: pool 43.75 + 18.75 + 18.75 %; the
+		// unit that does not divide by 3 goes to the untied model.
+		{"three-way tie, remainder to the untied model", []int{1, 1, 1, 4}, []uint64{270_833_333, 270_833_333, 270_833_333, 187_500_001}, 0},
+		// everyone tied in a group of 3: 1e9 does not divide by 3.
+		{"all three tied", []int{1, 1, 1}, []uint64{333_333_333, 333_333_333, 333_333_333}, 1},
+		{"seven tied", []int{1, 1, 1, 1, 1, 1, 1}, []uint64{142_857_142, 142_857_142, 142_857_142, 142_857_142, 142_857_142, 142_857_142, 142_857_142}, 6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var entries []sdk.LeaderboardEntry
+			for i, r := range tt.ranks {
+				// the value is the same for tied entries; ids sort against the order
+				entries = append(entries, entry(fmt.Sprintf("z%02d", 99-i), r, v(float64(100-r))))
+			}
+			rewards, undistributed := checkpoint.Rewards(entries)
+			var total uint64
+			for i, r := range rewards {
+				total += r.RewardPct
+				if r.RewardPct != tt.want[i] {
+					t.Errorf("entry %d (rank %d) share %d, want %d", i, tt.ranks[i], r.RewardPct, tt.want[i])
+				}
+			}
+			if undistributed != tt.undistributed || total+undistributed != checkpoint.Frac64One {
+				t.Fatalf("sum %d + undistributed %d (want %d), want %d in all", total, undistributed, tt.undistributed, checkpoint.Frac64One)
+			}
+		})
 	}
 }

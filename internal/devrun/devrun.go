@@ -435,7 +435,11 @@ func printLeaderboard(ctx context.Context, p printer, apiURL string) {
 	p.linef("")
 	p.linef("%-5s %-24s %12s %12s %12s", "rank", "model", "recent 24h", "steady 72h", "anchor 7d")
 	for _, r := range rows {
-		p.linef("%-5v %-24s %12s %12s %12s", r["rank"], r["model_id"], num(r["score_recent"]), num(r["score_steady"]), num(r["score_anchor"]))
+		rank := "-" // no score in the ranking window: no rank
+		if f, ok := r["rank"].(float64); ok {
+			rank = fmt.Sprintf("%.0f", f)
+		}
+		p.linef("%-5s %-24s %12s %12s %12s", rank, r["model_id"], num(r["score_recent"]), num(r["score_steady"]), num(r["score_anchor"]))
 	}
 	p.linef("")
 }

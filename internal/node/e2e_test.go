@@ -537,8 +537,12 @@ func checkLeaderboard(t *testing.T, ctx context.Context, st store.Store, want ma
 	sort.SliceStable(expected, func(i, j int) bool { return want[expected[i]].anchor > want[expected[j]].anchor })
 	expected = append(expected, panickerID)
 	for i, r := range rows {
-		if r.Rank != i+1 || r.ModelID != expected[i] {
-			t.Errorf("leaderboard entry %d: expected rank %d %s, found rank %d %s", i, i+1, expected[i], r.Rank, r.ModelID)
+		wantRank := i + 1
+		if r.ModelID == panickerID {
+			wantRank = 0 // no score: no rank (null), listed last
+		}
+		if r.Rank != wantRank || r.ModelID != expected[i] {
+			t.Errorf("leaderboard entry %d: expected rank %d %s, found rank %d %s", i, wantRank, expected[i], r.Rank, r.ModelID)
 		}
 		if r.ModelID == panickerID {
 			if r.Score.Ranking.Value != nil || len(r.Score.Metrics) != 0 {
@@ -629,7 +633,11 @@ func checkReportAPI(t *testing.T, h http.Handler, lb []lbRow, preds []store.Pred
 		t.Fatalf("/reports/leaderboard: expected %d rows, found %d", len(lb), len(board))
 	}
 	for i, row := range board {
-		if row["model_id"] != lb[i].ModelID || row["rank"] != float64(lb[i].Rank) {
+		var wantRank any = float64(lb[i].Rank)
+		if lb[i].Rank == 0 {
+			wantRank = nil
+		}
+		if row["model_id"] != lb[i].ModelID || row["rank"] != wantRank {
 			t.Errorf("/reports/leaderboard row %d: expected rank %d %s, found %v %v", i, lb[i].Rank, lb[i].ModelID, row["rank"], row["model_id"])
 		}
 		if lb[i].ModelID == panickerID {

@@ -37,6 +37,7 @@ func refLeaderboardBody(t *testing.T, s *server) []byte {
 		t.Fatalf("reference leaderboard: %v", err)
 	}
 	idx := refModelIndex(t, s)
+	sum := summarise(lb, entries)
 	rows := make([]map[string]any, 0, len(entries))
 	for _, e := range entries {
 		info, known := idx[e.modelID]
@@ -58,6 +59,7 @@ func refLeaderboardBody(t *testing.T, s *server) []byte {
 			"created_at": ts(lb.CreatedAt), "model_id": e.modelID, "model_name": name, "cruncher_name": cruncher,
 			"username": cruncher, "rank": nil, "score_metrics": e.score.Metrics, "score_ranking": e.score.Ranking,
 			"score_payload": e.score.Payload, "status": status, "active": info.active,
+			"ranked_models": sum.ranked, "scores_exist": sum.scoresExist,
 		}
 		if e.rank > 0 {
 			row["rank"] = e.rank
@@ -323,11 +325,12 @@ func TestCacheRefreshAfterExpiry(t *testing.T) {
 	if body := serve("/reports/leaderboard"); strings.Contains(body, "score_fresh") {
 		t.Fatalf("new leaderboard served before the TTL ended: %s", body)
 	}
-	for _, c := range []*ttlCache[[]byte]{&srv.lbBody, &srv.modelsBody} {
-		c.mu.Lock()
-		c.expires = time.Time{}
-		c.mu.Unlock()
-	}
+	srv.lbBody.mu.Lock()
+	srv.lbBody.expires = time.Time{}
+	srv.lbBody.mu.Unlock()
+	srv.modelsBody.mu.Lock()
+	srv.modelsBody.expires = time.Time{}
+	srv.modelsBody.mu.Unlock()
 	srv.modelList.mu.Lock()
 	srv.modelList.expires = time.Time{}
 	srv.modelList.mu.Unlock()

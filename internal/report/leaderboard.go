@@ -219,7 +219,7 @@ func (s *server) parseLeaderboard(lb store.Leaderboard) ([]lbEntry, error) {
 // replaces (reference defect 14.5 #37).
 var lbFixedKeys = map[string]bool{
 	"created_at": true, "model_id": true, "model_name": true, "cruncher_name": true, "username": true,
-	"rank": true, "score_metrics": true, "score_ranking": true, "score_payload": true, "status": true, "active": true,
+	"rank": true, "ranked_models": true, "scores_exist": true, "score_metrics": true, "score_ranking": true, "score_payload": true, "status": true, "active": true,
 }
 
 // encodeScoreKeys encodes the "score_" keys of a leaderboard row in key
@@ -268,7 +268,7 @@ func encodeScoreKeys(enc *jsonEncoder, sc looseScore) ([]byte, error) {
 // joined with idx: a JSON array of rows with their keys in sorted order
 // (what encoding/json produced for the former map rows, byte for byte),
 // and a final newline.
-func encodeLeaderboard(entries []lbEntry, created time.Time, idx map[string]modelInfo) []byte {
+func encodeLeaderboard(entries []lbEntry, created time.Time, idx map[string]modelInfo, sum lbSummary) []byte {
 	createdJSON := []byte("null")
 	if !created.IsZero() {
 		createdJSON = appendJSONString(nil, created.UTC().Format(TimeLayout))
@@ -314,8 +314,12 @@ func encodeLeaderboard(entries []lbEntry, created time.Time, idx map[string]mode
 		} else {
 			out = append(out, "null"...)
 		}
+		out = append(out, `,"ranked_models":`...)
+		out = strconv.AppendInt(out, int64(sum.ranked), 10)
 		out = append(out, ',')
 		out = append(out, e.scoreKeys...)
+		out = append(out, `,"scores_exist":`...)
+		out = strconv.AppendBool(out, sum.scoresExist)
 		out = append(out, `,"status":`...)
 		out = appendJSONString(out, status)
 		out = append(out, `,"username":`...)
@@ -328,43 +332,84 @@ func encodeLeaderboard(entries []lbEntry, created time.Time, idx map[string]mode
 // leaderboard serves GET /reports/leaderboard: the rows of the latest
 // leaderboard sorted by rank (entries without a rank last, in stored
 // order); [] when no leaderboard exists yet. Row keys: created_at, model_id,
-// model_name, cruncher_name, username (= cruncher_name), rank (integer or
-// null), score_metrics, score_ranking, score_payload, status ("active"
-// when the model plugin runs, else the /reports/models status), active,
-// then one score_<metric> key per metric (never replacing those keys).
-// Names missing from an entry come from the stored models.
+// model_name, cruncher_name, username (= cruncher_name), rank (integer,
+// shared by tied models, or null for a model without a score in the
+// ranking window), ranked_models (how many rows have a rank), scores_exist
+// (whether any model has a score yet), score_metrics, score_ranking,
+// score_payload, status ("active" when the model plugin runs, else the
+// /reports/models status), active, then one score_<metric> key per metric
+// (never replacing those keys). The answer is a top-level array (the
+// report UI needs one), so the two counts are also sent as the headers
+// X-Ranked-Models and X-Scores-Exist, which hold even when the array is
+// empty. Names missing from an entry come from the stored models.
 //
 // The encoded answer is shared by all requests for Options.CacheTTL: a new
 // leaderboard, renamed models or a changed model status show up within
 // that time. No request reads predictions.
 func (s *server) leaderboard(w http.ResponseWriter, r *http.Request) error {
-	body, err := s.lbBody.get(r.Context(), s.opts.QueryTimeout, s.loadLeaderboard)
+	ans, err := s.lbBody.get(r.Context(), s.opts.QueryTimeout, s.loadLeaderboard)
 	if err != nil {
 		return err
 	}
-	writeBody(w, http.StatusOK, body)
+	w.Header().Set("X-Ranked-Models", strconv.Itoa(ans.sum.ranked))
+	w.Header().Set("X-Scores-Exist", strconv.FormatBool(ans.sum.scoresExist))
+	writeBody(w, http.StatusOK, ans.body)
 	return nil
+}
+
+// lbSummary is what the leaderboard answer says about itself.
+type lbSummary struct {
+	ranked      int  // rows with a rank
+	scoresExist bool // any model has a score
+}
+
+// lbAnswer is the cached /reports/leaderboard answer.
+type lbAnswer struct {
+	body []byte
+	sum  lbSummary
+}
+
+// summarise counts the ranked entries; scores exist when the leaderboard's
+// meta says a model was scored (scored_models > 0) or, for a leaderboard
+// stored without that key, when any entry has a rank.
+func summarise(lb store.Leaderboard, entries []lbEntry) lbSummary {
+	var sum lbSummary
+	for _, e := range entries {
+		if e.rank > 0 {
+			sum.ranked++
+		}
+	}
+	var meta struct {
+		ScoredModels *int `json:"scored_models"`
+	}
+	if json.Unmarshal(lb.Meta, &meta) == nil && meta.ScoredModels != nil {
+		sum.scoresExist = *meta.ScoredModels > 0
+	} else {
+		sum.scoresExist = sum.ranked > 0
+	}
+	return sum
 }
 
 // loadLeaderboard reads the latest leaderboard, the stored models and the
 // supervisor states and encodes the /reports/leaderboard answer.
-func (s *server) loadLeaderboard(ctx context.Context) ([]byte, error) {
+func (s *server) loadLeaderboard(ctx context.Context) (lbAnswer, error) {
 	lb, err := s.opts.Store.LatestLeaderboard(ctx)
 	if errors.Is(err, store.ErrNotFound) {
-		return []byte("[]\n"), nil
+		return lbAnswer{body: []byte("[]\n")}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the latest leaderboard: %w", err)
+		return lbAnswer{}, fmt.Errorf("reading the latest leaderboard: %w", err)
 	}
 	entries, err := s.parseLeaderboard(lb)
 	if err != nil {
-		return nil, err
+		return lbAnswer{}, err
 	}
 	idx, err := s.modelIndex(ctx)
 	if err != nil {
-		return nil, err
+		return lbAnswer{}, err
 	}
-	return encodeLeaderboard(entries, lb.CreatedAt, idx), nil
+	sum := summarise(lb, entries)
+	return lbAnswer{body: encodeLeaderboard(entries, lb.CreatedAt, idx, sum), sum: sum}, nil
 }
 
 // jsonID reads an id given as a JSON string or number ("" when neither).

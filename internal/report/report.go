@@ -166,7 +166,7 @@ type server struct {
 	log  hclog.Logger
 	lb   lbCache
 
-	lbBody     ttlCache[[]byte]        // encoded /reports/leaderboard answer
+	lbBody     ttlCache[lbAnswer]      // encoded /reports/leaderboard answer
 	modelsBody ttlCache[[]byte]        // encoded /reports/models answer
 	modelList  ttlCache[[]store.Model] // stored models
 	predCount  ttlCache[int64]         // prediction count shown by /healthz

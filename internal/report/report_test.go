@@ -147,12 +147,18 @@ func TestEndpoints(t *testing.T) {
 				t.Errorf("m4 / m1 rows = %v / %v", rows[3], rows[0])
 			}
 		}},
-		{"leaderboard", "/reports/leaderboard", 200, true, func(t *testing.T, rows []map[string]any, _ map[string]any, _ http.Header) {
+		{"leaderboard", "/reports/leaderboard", 200, true, func(t *testing.T, rows []map[string]any, _ map[string]any, h http.Header) {
 			if got := fmt.Sprint(column(rows, "model_id")); got != "[m2 m1 m3]" {
 				t.Fatalf("leaderboard order = %s, want [m2 m1 m3] (null entry dropped, unranked last)", got)
 			}
 			if got := fmt.Sprint(column(rows, "rank")); got != "[1 2 <nil>]" {
 				t.Errorf("ranks = %s", got)
+			}
+			if got := fmt.Sprint(column(rows, "ranked_models"), column(rows, "scores_exist")); got != "[2 2 2] [true true true]" {
+				t.Errorf("ranked_models, scores_exist = %s", got)
+			}
+			if h.Get("X-Ranked-Models") != "2" || h.Get("X-Scores-Exist") != "true" {
+				t.Errorf("headers X-Ranked-Models %q X-Scores-Exist %q, want 2 and true", h.Get("X-Ranked-Models"), h.Get("X-Scores-Exist"))
 			}
 			m2 := rows[0]
 			// Metrics named rank, model_id, metrics, status, score_recent must not
@@ -507,6 +513,10 @@ func TestEmptyStoreGivesArrays(t *testing.T) {
 		if status != 200 || strings.TrimSpace(string(body)) != "[]" {
 			t.Errorf("%s: status %d body %s, want 200 []", path, status, body)
 		}
+	}
+	_, h, _ := get(t, srv, http.MethodGet, "/reports/leaderboard")
+	if h.Get("X-Ranked-Models") != "0" || h.Get("X-Scores-Exist") != "false" {
+		t.Errorf("empty leaderboard headers X-Ranked-Models %q X-Scores-Exist %q, want 0 and false", h.Get("X-Ranked-Models"), h.Get("X-Scores-Exist"))
 	}
 	_, _, body := get(t, srv, http.MethodGet, "/reports/schema")
 	if !bytes.Contains(body, []byte(`"leaderboard_columns":[]`)) || !bytes.Contains(body, []byte(`"metrics_widgets":[]`)) {

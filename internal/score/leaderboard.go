@@ -102,6 +102,7 @@ func (w *Worker) rebuild(ctx context.Context) (LeaderboardResult, error) {
 	}
 	ranked = FinishRanking(ranked, scored)
 	res.Entries = ranked
+	res.RankedModels = RankedCount(ranked)
 
 	entriesJSON, err := json.Marshal(ranked)
 	if err != nil {
@@ -125,6 +126,8 @@ func (w *Worker) rebuild(ctx context.Context) (LeaderboardResult, error) {
 		"windows":       windows,
 		"models":        len(ranked),
 		"scored_models": res.ScoredModels,
+		"ranked_models": res.RankedModels,
+		"scores_exist":  res.ScoredModels > 0,
 	})
 	if err != nil {
 		return res, fmt.Errorf("encode leaderboard meta: %w", err)
@@ -204,7 +207,10 @@ func (w *Worker) rank(ctx context.Context, entries []sdk.LeaderboardEntry) ([]sd
 }
 
 // FinishRanking keeps the ranker's order but moves entries of models not in
-// scored after the scored ones (stable), then sets Rank = position + 1.
+// scored after the scored ones (stable), then numbers the ranks with
+// sdk.AssignRanks: tied neighbours (sdk.CompareEntries == 0) share a rank
+// (1, 1, 3), and an entry without a rank value, including every model not
+// in scored, has rank 0 (served as null: no fake ranks).
 func FinishRanking(ranked []sdk.LeaderboardEntry, scored map[string]bool) []sdk.LeaderboardEntry {
 	out := make([]sdk.LeaderboardEntry, 0, len(ranked))
 	for _, e := range ranked {
@@ -212,15 +218,28 @@ func FinishRanking(ranked []sdk.LeaderboardEntry, scored map[string]bool) []sdk.
 			out = append(out, e)
 		}
 	}
+	n := len(out)
 	for _, e := range ranked {
 		if !scored[e.ModelID] {
 			out = append(out, e)
 		}
 	}
-	for i := range out {
-		out[i].Rank = i + 1
+	sdk.AssignRanks(out[:n])
+	for i := n; i < len(out); i++ {
+		out[i].Rank = 0
 	}
 	return out
+}
+
+// RankedCount is the number of entries with a rank (Rank >= 1).
+func RankedCount(entries []sdk.LeaderboardEntry) int {
+	n := 0
+	for _, e := range entries {
+		if e.Rank > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // DefaultAggregate computes the default aggregation in-process from SQL

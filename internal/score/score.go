@@ -155,11 +155,14 @@ type ScoreResult struct {
 // LeaderboardResult describes one rebuild.
 type LeaderboardResult struct {
 	// Ran is false when another process holds the leader lock.
-	Ran           bool
-	ID            string
-	CreatedAt     time.Time
-	Entries       []sdk.LeaderboardEntry
-	ScoredModels  int
+	Ran          bool
+	ID           string
+	CreatedAt    time.Time
+	Entries      []sdk.LeaderboardEntry
+	ScoredModels int
+	// RankedModels counts entries with a rank (a rank value); the others
+	// have rank 0 (null) and are listed after them.
+	RankedModels  int
 	UnscoredAdded int
 	Elapsed       time.Duration
 }

@@ -299,11 +299,15 @@ func TestLeaderboardWindowsRanksAndUnscoredLast(t *testing.T) {
 		t.Fatalf("decode entries %s: %v", lb.Entries, err)
 	}
 	var order []string
+	wantRanks := []int{1, 2, 0, 0} // no fake ranks: unscored models have none
 	for i, e := range entries {
 		order = append(order, e.ModelID)
-		if e.Rank != i+1 {
-			t.Errorf("entry %d rank %d", i, e.Rank)
+		if e.Rank != wantRanks[i] {
+			t.Errorf("entry %d (%s) rank %d, want %d", i, e.ModelID, e.Rank, wantRanks[i])
 		}
+	}
+	if r.RankedModels != 2 {
+		t.Errorf("RankedModels = %d, want 2", r.RankedModels)
 	}
 	// a: anchor mean 0.6875; b: 0.75. Unscored c and d last, by id.
 	if got := strings.Join(order, ","); got != "b,a,c,d" {
