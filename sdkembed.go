@@ -17,6 +17,16 @@ const ModulePath = "github.com/crunch-coordinator/coordinator"
 //go:embed go.mod go.sum sdk proto
 var sdkFiles embed.FS
 
+// pythonRunner is the local Python model runner (sdk/python); "all:" keeps
+// the package's __init__.py, __main__.py and _proto/.
+//
+//go:embed all:sdk/python/coordinator_runner
+var pythonRunner embed.FS
+
+// PythonRunnerFiles returns the embedded Python model runner: the package
+// directory sdk/python/coordinator_runner (skip __pycache__ when copying).
+func PythonRunnerFiles() fs.FS { return pythonRunner }
+
 // SDKFiles returns the embedded SDK module tree: go.mod, go.sum, sdk/...
 // and proto/... (test files and testdata included; callers writing a copy
 // skip them).

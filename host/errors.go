@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/crunch-coordinator/coordinator/internal/modelrunner"
 	"github.com/crunch-coordinator/coordinator/sdk/wire"
 )
 
@@ -78,10 +79,28 @@ func classifyCall(parent, callCtx context.Context, err error, done <-chan struct
 		return StatusSuccess, true
 	}
 	switch {
-	case errors.Is(err, ErrRequestTooLarge):
+	case errors.Is(err, ErrRequestTooLarge), errors.Is(err, modelrunner.ErrArgument):
 		return StatusFailed, false
 	case errors.Is(err, wire.ErrBadOutput), errors.Is(err, ErrBadEnvelope), errors.Is(err, ErrResponseTooLarge):
 		return StatusBadImplementation, true
+	}
+	// A model runner's own status (reference-system.md §6.5): its
+	// BAD_IMPLEMENTATION blames the participant's code as a whole; misuse
+	// codes blame the coordinator and are not charged; any other code, and
+	// a result that does not decode (NaN, wrong length), fail this call.
+	var mse *modelrunner.StatusError
+	if errors.As(err, &mse) {
+		switch {
+		case mse.BadImplementation():
+			return StatusBadImplementation, true
+		case mse.Misuse():
+			return StatusFailed, false
+		default:
+			return StatusFailed, true
+		}
+	}
+	if errors.Is(err, modelrunner.ErrBadOutput) || errors.Is(err, modelrunner.ErrNonFinite) || errors.Is(err, modelrunner.ErrUnsupportedVariant) {
+		return StatusFailed, true
 	}
 	if parent.Err() != nil && !errors.Is(parent.Err(), context.DeadlineExceeded) {
 		return StatusFailed, false // the host cancelled

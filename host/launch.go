@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/crunch-coordinator/coordinator/internal/modelrunner"
 	"github.com/crunch-coordinator/coordinator/sdk"
 	"github.com/crunch-coordinator/coordinator/sdk/wire"
 )
@@ -125,11 +126,14 @@ type instance struct {
 	ring  *ringBuffer
 	conn  *grpc.ClientConn
 	chal  *wire.ChallengeClient
-	model *wire.ModelClient
-	done  <-chan struct{}
-	cdesc wire.ChallengeDescription
-	mdesc wire.ModelDescription
-	probs []Problem
+	model modelCaller // *wire.ModelClient, or runnerModel for a Python model
+	mr    *modelrunner.Client
+	// sockDir is a Python model's private socket directory, removed at stop.
+	sockDir string
+	done    <-chan struct{}
+	cdesc   wire.ChallengeDescription
+	mdesc   wire.ModelDescription
+	probs   []Problem
 	// retired is set when the supervisor takes the instance out of service.
 	retired atomic.Bool
 }
@@ -142,6 +146,12 @@ type instance struct {
 func launch(ctx context.Context, kind string, spec PluginSpec, gen int, data sdk.HostData, opts Options) (*instance, *StartError) {
 	fail := func(stage string, st Status, err error) *StartError {
 		return &StartError{Plugin: spec.ID, Path: spec.Path, Stage: stage, Status: st, Err: err}
+	}
+	if spec.Runner != nil {
+		if kind != sdk.PluginModel {
+			return nil, fail(StageCheck, StatusBadImplementation, fmt.Errorf("%w: only models can run in the Python model runner, not %q", ErrUnsupportedKind, kind))
+		}
+		return launchRunner(ctx, spec, gen, opts)
 	}
 	if err := CheckBinary(spec.Path, spec.SHA256); err != nil {
 		return nil, fail(StageCheck, StatusBadImplementation, err)
@@ -308,6 +318,10 @@ func classifyStart(err error, in *instance) Status {
 // hung ClientConn.Close), so it runs in a goroutine; the group SIGKILL is the
 // fallback, and a Kill that still does not return is logged as a leak.
 func (in *instance) stop(killTimeout time.Duration, graceful bool) {
+	if in.cl == nil {
+		in.stopRunner(killTimeout, graceful)
+		return
+	}
 	if !graceful && in.run != nil {
 		_ = in.run.Kill(context.Background())
 	}
@@ -343,6 +357,11 @@ func (in *instance) stop(killTimeout time.Duration, graceful bool) {
 // its own deadline and requires SERVING (go-plugin's Ping has no deadline and
 // ignores NOT_SERVING).
 func (in *instance) health(ctx context.Context, timeout time.Duration) error {
+	if in.mr != nil {
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return in.mr.Health(hctx)
+	}
 	if in.conn == nil {
 		return errors.New("no gRPC connection")
 	}

@@ -20,6 +20,9 @@ import (
 //   - SHA256, when non-empty, is the lowercase hex SHA-256 the binary must
 //     have (checked with a fresh go-plugin SecureConfig on every start).
 //   - StartTimeout bounds the handshake; 0 means Options.StartTimeout.
+//   - Runner, when set, makes this model a local Python model served by the
+//     model runner (Path and SHA256 are then unused; see RunnerSpec). Its
+//     start (serve, health, Setup) is bounded by StartTimeout.
 type PluginSpec struct {
 	ID           string
 	Path         string
@@ -27,6 +30,7 @@ type PluginSpec struct {
 	Env          []string
 	SHA256       string
 	StartTimeout time.Duration
+	Runner       *RunnerSpec
 }
 
 // Options tune the host. Zero fields take the defaults in parentheses.

@@ -74,7 +74,9 @@ func Probe(ctx context.Context, spec PluginSpec, kind string, opts Options) (Pro
 		}
 		return rep, se
 	}
-	rep.NegotiatedVersion = in.cl.NegotiatedVersion()
+	if in.cl != nil {
+		rep.NegotiatedVersion = in.cl.NegotiatedVersion()
+	}
 	herr := in.health(ctx, time.Second)
 	rep.Healthy = herr == nil
 	t := time.Now()

@@ -198,7 +198,7 @@ func (c *Client) Call(ctx context.Context, method string, args []*commonspb.Vari
 func (c *Client) Tick(ctx context.Context, input json.RawMessage) error {
 	v, err := JSONVariant(input)
 	if err != nil {
-		return fmt.Errorf("tick input: %w", err)
+		return fmt.Errorf("%w: tick input: %w", ErrArgument, err)
 	}
 	_, err = c.Call(ctx, MethodTick, []*commonspb.Variant{v}, nil)
 	return err
@@ -212,21 +212,21 @@ func (c *Client) Predict(ctx context.Context, args []json.RawMessage, kwargs jso
 	for i, a := range args {
 		v, err := ArgVariant(a)
 		if err != nil {
-			return nil, fmt.Errorf("predict args[%d]: %w", i, err)
+			return nil, fmt.Errorf("%w: predict args[%d]: %w", ErrArgument, i, err)
 		}
 		vs[i] = v
 	}
 	var kw map[string]json.RawMessage
 	if len(kwargs) > 0 && string(kwargs) != "null" {
 		if err := json.Unmarshal(kwargs, &kw); err != nil {
-			return nil, fmt.Errorf("predict kwargs: expected a JSON object: %w", err)
+			return nil, fmt.Errorf("%w: predict kwargs: expected a JSON object: %w", ErrArgument, err)
 		}
 	}
 	kvs := make(map[string]*commonspb.Variant, len(kw))
 	for k, a := range kw {
 		v, err := ArgVariant(a)
 		if err != nil {
-			return nil, fmt.Errorf("predict kwargs[%q]: %w", k, err)
+			return nil, fmt.Errorf("%w: predict kwargs[%q]: %w", ErrArgument, k, err)
 		}
 		kvs[k] = v
 	}

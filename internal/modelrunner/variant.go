@@ -24,6 +24,10 @@ var (
 	// ErrBadOutput: a model's result does not decode as its declared
 	// Variant type (wrong length, invalid UTF-8 or JSON).
 	ErrBadOutput = errors.New("model result does not decode")
+	// ErrArgument: the host could not encode a call's argument (a call
+	// builder value such as null or a non-finite number); the call was not
+	// sent and nothing is charged to the model.
+	ErrArgument = errors.New("argument cannot be encoded")
 )
 
 // NoneVariant returns the NONE Variant (empty value).

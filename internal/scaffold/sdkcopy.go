@@ -29,8 +29,8 @@ func addSDKCopy(out map[string][]byte, sdkFS fs.FS, version string) error {
 				return err
 			}
 			if d.IsDir() {
-				if d.Name() == "testdata" {
-					return fs.SkipDir
+				if d.Name() == "testdata" || name == "sdk/python" {
+					return fs.SkipDir // the Python model runner is not part of the Go SDK
 				}
 				return nil
 			}
