@@ -39,6 +39,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/crunch-coordinator/coordinator/internal/clock"
+	"github.com/crunch-coordinator/coordinator/internal/loop"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
@@ -261,21 +262,21 @@ func (w *Worker) cycle(ctx context.Context, now time.Time, res *Result) error {
 // next one is due (RetryInterval after a failure or when no leaderboard
 // exists yet). A failed cycle is logged. It returns nil when ctx is done.
 func (w *Worker) Run(ctx context.Context) error {
-	for {
-		res, err := w.RunOnce(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		wait := w.cfg.RetryInterval
-		if err != nil {
-			w.log.Error("checkpoint cycle failed; retrying", "error", err, "retry_in", wait)
-		} else if !res.NextRunAt.IsZero() {
-			wait = res.NextRunAt.Sub(w.cfg.Clock.Now())
-		}
-		if err := w.cfg.Clock.Sleep(ctx, wait); err != nil {
-			return nil
-		}
+	_ = loop.Run(ctx, w.cfg.Clock, w.RunOnce, w.nextWait) // ends only when ctx is done
+	return nil
+}
+
+// nextWait logs a failed cycle and returns the wait before the next one:
+// until NextRunAt, or RetryInterval after a failure or when no checkpoint
+// is scheduled yet.
+func (w *Worker) nextWait(res Result, err error) time.Duration {
+	wait := w.cfg.RetryInterval
+	if err != nil {
+		w.log.Error("checkpoint cycle failed; retrying", "error", err, "retry_in", wait)
+	} else if !res.NextRunAt.IsZero() {
+		wait = res.NextRunAt.Sub(w.cfg.Clock.Now())
 	}
+	return wait
 }
 
 // Rewards assigns the reward shares to the entries in leaderboard order.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/internal/clock"
 	"github.com/crunch-coordinator/coordinator/internal/feed/internal/httpx"
+	"github.com/crunch-coordinator/coordinator/internal/loop"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
 
@@ -176,20 +177,15 @@ func NewPoller(o PollerOptions) (*Poller, error) {
 // doubling per consecutive failure up to RetryMax (or the server's
 // Retry-After when longer); otherwise after PollInterval.
 func (p *Poller) Run(ctx context.Context) error {
-	for {
-		err := p.Sync(ctx)
-		if ctx.Err() != nil {
-			return ctx.Err()
+	once := func(ctx context.Context) (struct{}, error) { return struct{}{}, p.Sync(ctx) }
+	return loop.Run(ctx, p.o.Clock, once, func(_ struct{}, err error) time.Duration {
+		if err == nil {
+			return p.o.PollInterval
 		}
-		delay := p.o.PollInterval
-		if err != nil {
-			delay = p.retryDelay(err)
-			p.o.Logger.Debug("feed poll failed, retrying", "provider", p.name, "retry_in", delay)
-		}
-		if err := p.o.Clock.Sleep(ctx, delay); err != nil {
-			return err
-		}
-	}
+		delay := p.retryDelay(err)
+		p.o.Logger.Debug("feed poll failed, retrying", "provider", p.name, "retry_in", delay)
+		return delay
+	})
 }
 
 func (p *Poller) retryDelay(err error) time.Duration {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/host"
 	"github.com/crunch-coordinator/coordinator/internal/jsonx"
+	"github.com/crunch-coordinator/coordinator/internal/loop"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
@@ -84,21 +85,17 @@ func shapeErr(callable, scheduleID string, format string, args ...any) error {
 // due slot (or RetryInterval after a failed or skipped cycle). A failed
 // cycle is logged and the next one runs. It returns nil when ctx is done.
 func (w *Worker) Run(ctx context.Context) error {
-	for {
-		res, err := w.RunOnce(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			w.log.Error("predict cycle failed; retrying", "error", err, "retry_in", w.cfg.RetryInterval)
-		}
-		if err := w.cfg.Clock.Sleep(ctx, w.nextWait(res, err)); err != nil {
-			return nil
-		}
-	}
+	_ = loop.Run(ctx, w.cfg.Clock, w.RunOnce, w.nextWait) // ends only when ctx is done
+	return nil
 }
 
+// nextWait logs a failed cycle and returns the wait before the next one:
+// until the next due slot, or RetryInterval (capped at the next slot) after
+// a failed or skipped cycle or when no slot is known.
 func (w *Worker) nextWait(res Result, err error) time.Duration {
+	if err != nil {
+		w.log.Error("predict cycle failed; retrying", "error", err, "retry_in", w.cfg.RetryInterval)
+	}
 	now := w.cfg.Clock.Now()
 	retry := err != nil || res.SkipReason != "" || res.NextDue.IsZero()
 	if !retry {

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/crunch-coordinator/coordinator/internal/clock"
+	"github.com/crunch-coordinator/coordinator/internal/loop"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
@@ -201,14 +202,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		w.loop(ctx, "scoring", w.cfg.ScoreInterval, func(ctx context.Context) error {
+		w.runEvery(ctx, "scoring", w.cfg.ScoreInterval, func(ctx context.Context) error {
 			_, err := w.Score(ctx)
 			return err
 		})
 	}()
 	go func() {
 		defer wg.Done()
-		w.loop(ctx, "leaderboard rebuild", w.cfg.LeaderboardInterval, func(ctx context.Context) error {
+		w.runEvery(ctx, "leaderboard rebuild", w.cfg.LeaderboardInterval, func(ctx context.Context) error {
 			_, err := w.RebuildLeaderboard(ctx)
 			return err
 		})
@@ -217,18 +218,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-func (w *Worker) loop(ctx context.Context, what string, every time.Duration, fn func(context.Context) error) {
-	for {
-		if err := fn(ctx); err != nil && ctx.Err() == nil {
+// runEvery runs fn every interval until ctx is done, logging failures.
+func (w *Worker) runEvery(ctx context.Context, what string, every time.Duration, fn func(context.Context) error) {
+	once := func(ctx context.Context) (struct{}, error) { return struct{}{}, fn(ctx) }
+	_ = loop.Run(ctx, w.cfg.Clock, once, func(_ struct{}, err error) time.Duration {
+		if err != nil {
 			w.log.Error(what+" failed; the next cycle runs on schedule", "error", err, "next_in", every)
 		}
-		if ctx.Err() != nil {
-			return
-		}
-		if err := w.cfg.Clock.Sleep(ctx, every); err != nil {
-			return
-		}
-	}
+		return every
+	})
 }
 
 // Score runs one scoring cycle at clock.Now() (see the package doc). It
