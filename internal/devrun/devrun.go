@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"sort"
@@ -25,7 +24,6 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/doctor"
 	"github.com/crunch-coordinator/coordinator/internal/feed"
-	"github.com/crunch-coordinator/coordinator/internal/feed/providers"
 	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
 	"github.com/crunch-coordinator/coordinator/internal/layout"
 	"github.com/crunch-coordinator/coordinator/internal/node"
@@ -154,7 +152,6 @@ func Run(ctx context.Context, o Options) error {
 	// Clock and feed.
 	var clk clock.Clock = clock.Wall{}
 	var sim *clock.Simulated
-	var poller *feed.Poller
 	if rp != nil {
 		start := o.From
 		if start.IsZero() {
@@ -163,57 +160,35 @@ func Run(ctx context.Context, o Options) error {
 		sim = clock.NewSimulated(start)
 		clk = sim
 	}
-	cfg := node.Config{
+	p.linef("starting  challenge plugin and %d model plugins", len(ws.Models))
+	n, err := node.Start(ctx, node.Config{
 		Workspace: ws, Store: st, Clock: clk, Logger: log,
-		ChallengeBinary: bins.Challenge, ModelBinaries: bins.Models, Feed: feedCfg,
+		ChallengeBinary: bins.Challenge, ModelBinaries: bins.Models, Feed: feedCfg, LiveFeed: rp == nil,
 		PluginEnv: []string{"COORDINATOR_PLUGIN_LOG_LEVEL=" + ws.Settings.LogLevel},
+	})
+	if err != nil {
+		return err
 	}
+	defer n.Close()
 	if rp == nil {
-		prov, err := providers.New(feedCfg, providers.Options{Clock: clk})
-		if err != nil {
-			return err
-		}
-		poller, err = feed.NewPoller(feedCfg.PollerOptions(prov, st, clk, log.Named("feed")))
-		if err != nil {
-			return err
-		}
-		cfg.Freshness = poller
-		cfg.FeedHealth = node.PollerHealth(poller)
-		if rec, err := node.ProbeFeed(ctx, feedCfg, log); err != nil {
+		if rec, err := n.FeedProbe(); err != nil {
 			p.linef("feed      %s did not deliver a record yet (%v); predictions wait until it does", feedCfg.Provider, err)
 		} else {
 			p.linef("feed      %s %s %s at %s", feedCfg.Provider, rec.Asset, string(rec.Values), rec.TsEvent.Format(time.RFC3339))
 		}
 	}
-	p.linef("starting  challenge plugin and %d model plugins", len(ws.Models))
-	n, err := node.Start(ctx, cfg)
-	if err != nil {
+
+	// Services: the report API, and live the feed poller and the loops; a
+	// replay drives the cycles itself.
+	if err := n.StartServices(ctx, node.RunOptions{Replay: rp != nil}); err != nil {
 		return err
 	}
-	defer n.Close()
-
-	// Report API.
+	defer n.Drain(node.DefaultDrainTimeout)
 	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer stop()
-	addrc := make(chan net.Addr, 1)
-	apiErr := make(chan error, 1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		apiErr <- n.ListenAndServe(runCtx, ws.Settings.APIAddr, func(a net.Addr) { addrc <- a })
-	}()
-	var apiURL string
-	select {
-	case a := <-addrc:
-		apiURL = "http://" + a.String()
-	case err := <-apiErr:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	apiURL := "http://" + n.APIAddr().String()
 	p.linef("api       %s", apiURL)
 	printModels(p, n)
 	if o.Watch {
@@ -238,9 +213,6 @@ func Run(ctx context.Context, o Options) error {
 			verify = doctor.VerifyNode(ctx, nil, apiURL, modelIDs(ws)...)
 		}
 	} else {
-		wg.Add(2)
-		go func() { defer wg.Done(); _ = poller.Run(runCtx) }()
-		go func() { defer wg.Done(); _ = n.RunWorkers(runCtx) }()
 		stopStatus := startLiveStatus(runCtx, n, o, p)
 		defer stopStatus()
 		if !o.SkipE2E {
@@ -269,10 +241,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	select {
 	case <-ctx.Done():
-	case err := <-apiErr:
-		if err != nil {
-			return err
-		}
+	case err := <-n.Failed():
+		return err
 	}
 	p.linef("stopping  (finishing the in-flight cycle, stopping plugins)")
 	return nil

@@ -1,9 +1,12 @@
 // Package node assembles a running competition node from a workspace's
-// configuration: the challenge plugin and the model plugins (through the
-// plugin host), the store, the feed, the predict, score and checkpoint
-// workers and the report API. `coordinator dev` and `coordinator serve`
-// both run a Node; a Node runs live (wall clock, feed poller) or replays a
-// CSV on a simulated clock.
+// configuration and owns its lifecycle: Start launches the challenge
+// plugin and the model plugins (through the plugin host) and builds the
+// services of the node's roles (the predict service, the score service,
+// the report app and the live feed poller, each a Service);
+// StartServices starts them and Drain finishes their in-flight work and
+// stops the plugins. `coordinator dev` and `coordinator serve` both run a
+// Node this way; a Node runs live (wall clock, feed poller) or replays a
+// CSV on a simulated clock (Replay).
 package node
 
 import (
@@ -11,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"sort"
 	"sync"
@@ -24,6 +26,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/clock"
 	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/feed"
+	"github.com/crunch-coordinator/coordinator/internal/feed/providers"
 	"github.com/crunch-coordinator/coordinator/internal/predict"
 	"github.com/crunch-coordinator/coordinator/internal/report"
 	"github.com/crunch-coordinator/coordinator/internal/score"
@@ -65,13 +68,13 @@ type Config struct {
 	// ModelBinaries maps model id (config/models.json) to its built plugin.
 	ModelBinaries map[string]string
 	// Feed is the node's feed; it sets the defaults plugins get for feed
-	// queries and, in live mode, what the poller fetches.
+	// queries and, with LiveFeed, what the poller fetches.
 	Feed feed.Config
-	// Freshness gates predict cycles on fresh feed data (live mode); nil
-	// disables the gate (replay).
-	Freshness predict.FreshnessGate
-	// FeedHealth feeds /reports/feeds (nil: none).
-	FeedHealth func() []report.FeedHealth
+	// LiveFeed, with RolePredict, makes Start probe the feed (ProbeFeed)
+	// and build its poller: the feed service polls it, predict cycles wait
+	// for fresh data and /reports/feeds reports its health. Without it the
+	// predict cycles are not gated (a replay stores the candles itself).
+	LiveFeed bool
 	// PluginEnv is added to every plugin's environment.
 	PluginEnv []string
 	// HostEvents, when set, receives the plugin host's lifecycle events.
@@ -97,7 +100,12 @@ func errNoRole(r Role) error {
 	return fmt.Errorf("node: started without the %s role", r)
 }
 
-// Node is a running node. Create it with Start and release it with Close.
+// ErrConfig is wrapped by Start's errors that come from bad settings (the
+// live feed's provider or poller options) rather than a runtime failure.
+var ErrConfig = errors.New("configuration error")
+
+// Node is a running node. Create it with Start, run its services with
+// StartServices and end it with Drain (or Close).
 type Node struct {
 	cfg        Config
 	log        hclog.Logger
@@ -109,9 +117,26 @@ type Node struct {
 	checkpoint *checkpoint.Worker
 	handler    http.Handler
 	schema     sdk.ReportSchema
+	poller     *feed.Poller
+	probeRec   store.MarketRecord
+	probeErr   error
 
-	mu     sync.Mutex
-	closed bool
+	// The services of the node's roles (nil when the role is absent):
+	// the one place a replacement service would be put.
+	report     ReportApp
+	feed       Service
+	predictSvc Service
+	scoreSvc   Service
+
+	failed    chan error
+	draining  chan struct{}
+	drainOnce sync.Once
+	watchers  sync.WaitGroup
+
+	mu      sync.Mutex
+	started bool
+	running []namedService
+	closed  bool
 }
 
 // Start launches the plugins, checks the callable routing against what
@@ -134,7 +159,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 	}
 	w := cfg.Workspace
-	n := &Node{cfg: cfg, log: cfg.Logger}
+	n := &Node{cfg: cfg, log: cfg.Logger, failed: make(chan error, 1), draining: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -149,6 +174,22 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if err := cfg.Store.ReplaceSchedules(ctx, rows); err != nil {
 			return nil, fmt.Errorf("seed schedules from %s: %w", config.SchedulesFile, err)
 		}
+	}
+
+	var freshness predict.FreshnessGate
+	var feedHealth func() []report.FeedHealth
+	if cfg.LiveFeed && cfg.HasRole(RolePredict) {
+		prov, err := providers.New(cfg.Feed, providers.Options{Clock: cfg.Clock})
+		if err != nil {
+			return nil, fmt.Errorf("%w: feed: %w", ErrConfig, err)
+		}
+		n.poller, err = feed.NewPoller(cfg.Feed.PollerOptions(prov, cfg.Store, cfg.Clock, cfg.Logger.Named("feed")))
+		if err != nil {
+			return nil, fmt.Errorf("%w: feed: %w", ErrConfig, err)
+		}
+		n.probeRec, n.probeErr = ProbeFeed(ctx, cfg.Feed, cfg.Logger)
+		n.feed = &feedService{poller: n.poller, cfg: cfg.Feed, log: cfg.Logger}
+		freshness, feedHealth = n.poller, PollerHealth(n.poller)
 	}
 
 	hopts := host.Options{
@@ -179,7 +220,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 
 	specs := make([]host.PluginSpec, 0, len(w.Models))
 	if cfg.HasRole(RolePredict) {
-		if err := n.startPredict(ctx, &specs, hopts); err != nil {
+		if err := n.startPredict(ctx, &specs, hopts, freshness); err != nil {
 			return nil, err
 		}
 	}
@@ -194,9 +235,10 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			states = n.models.States
 		}
 		n.handler = report.New(report.Options{
-			Store: cfg.Store, Schema: n.schema, FeedHealth: cfg.FeedHealth, ModelStates: states,
+			Store: cfg.Store, Schema: n.schema, FeedHealth: feedHealth, ModelStates: states,
 			Clock: cfg.Clock, Logger: cfg.Logger.Named("report"),
 		})
+		n.report = newReportApp(n.handler, w.Settings.APIAddr, cfg.Logger)
 	}
 	desc := n.challenge.Description()
 	n.log.Info("node started", "roles", n.roleNames(), "challenge", desc.PluginName, "challenge_version", desc.PluginVersion,
@@ -215,9 +257,9 @@ func (n *Node) roleNames() []string {
 	return out
 }
 
-// startPredict starts the model plugins and builds the predict worker;
-// specs receives the started plugins.
-func (n *Node) startPredict(ctx context.Context, specs *[]host.PluginSpec, hopts host.Options) error {
+// startPredict starts the model plugins and builds the predict worker and
+// the predict service; specs receives the started plugins.
+func (n *Node) startPredict(ctx context.Context, specs *[]host.PluginSpec, hopts host.Options, freshness predict.FreshnessGate) error {
 	cfg, w := n.cfg, n.cfg.Workspace
 	directory := map[string]store.Model{}
 	for _, m := range w.Models {
@@ -233,21 +275,29 @@ func (n *Node) startPredict(ctx context.Context, specs *[]host.PluginSpec, hopts
 	if err != nil {
 		return fmt.Errorf("start model plugins: %w", err)
 	}
+	svc := newLoopService(cfg.Clock, n.log)
 	n.predict, err = predict.New(predict.Config{
-		Challenge: n.routed, Models: n.models, Store: cfg.Store, Clock: cfg.Clock,
-		Logger: cfg.Logger.Named("predict"), Freshness: cfg.Freshness, Assets: cfg.Feed.Assets,
+		Challenge: n.routed, Models: n.models, Store: cfg.Store, Clock: svc.clock,
+		Logger: cfg.Logger.Named("predict"), Freshness: freshness, Assets: cfg.Feed.Assets,
 		Directory: directory,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	svc.add("predict", n.predict.Run)
+	n.predictSvc = svc
+	return nil
 }
 
-// startScore builds the score (and leaderboard) and checkpoint workers.
+// startScore builds the score (and leaderboard) and checkpoint workers and
+// the score service that runs them.
 func (n *Node) startScore() error {
 	cfg, w := n.cfg, n.cfg.Workspace
 	routes := w.Callables.Routes
+	svc := newLoopService(cfg.Clock, n.log)
 	var err error
 	n.score, err = score.New(score.Config{
-		Challenge: n.routed, Store: cfg.Store, Clock: cfg.Clock, Logger: cfg.Logger.Named("score"),
+		Challenge: n.routed, Store: cfg.Store, Clock: svc.clock, Logger: cfg.Logger.Named("score"),
 		GroundTruthMaxWait:    w.Settings.GroundTruthMaxWait,
 		ScoreInterval:         w.Settings.ScoreInterval,
 		LeaderboardInterval:   w.Settings.LeaderboardInterval,
@@ -257,8 +307,14 @@ func (n *Node) startScore() error {
 	if err != nil {
 		return err
 	}
-	n.checkpoint, err = checkpoint.New(checkpoint.Config{Store: cfg.Store, Clock: cfg.Clock, Interval: w.Settings.CheckpointInterval, Logger: cfg.Logger.Named("checkpoint")})
-	return err
+	n.checkpoint, err = checkpoint.New(checkpoint.Config{Store: cfg.Store, Clock: svc.clock, Interval: w.Settings.CheckpointInterval, Logger: cfg.Logger.Named("checkpoint")})
+	if err != nil {
+		return err
+	}
+	svc.add("score", n.score.Run)
+	svc.add("checkpoint", n.checkpoint.Run)
+	n.scoreSvc = svc
+	return nil
 }
 
 func (n *Node) fromPlugin(routes map[string]string, callable string) bool {
@@ -340,62 +396,9 @@ func (n *Node) CheckpointOnce(ctx context.Context) (checkpoint.Result, error) {
 	return n.checkpoint.RunOnce(ctx)
 }
 
-// RunWorkers runs the loops of the node's roles on the node's clock until
-// ctx is done: predict (RolePredict), score, leaderboard and checkpoint
-// (RoleScore); with neither role it returns at once. It returns nil on
-// cancellation.
-func (n *Node) RunWorkers(ctx context.Context) error {
-	var wg sync.WaitGroup
-	run := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				n.log.Error("worker stopped", "worker", name, "error", err)
-			}
-		}()
-	}
-	if n.predict != nil {
-		run("predict", n.predict.Run)
-	}
-	if n.score != nil {
-		run("score", n.score.Run)
-	}
-	if n.checkpoint != nil {
-		run("checkpoint", n.checkpoint.Run)
-	}
-	wg.Wait()
-	return nil
-}
-
-// ListenAndServe serves the report API on addr until ctx is done, then
-// shuts the server down gracefully (5 s). ready, when non-nil, receives the
-// bound address once listening.
-func (n *Node) ListenAndServe(ctx context.Context, addr string, ready func(net.Addr)) error {
-	if n.handler == nil {
-		return errNoRole(RoleReport)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("report API: listen on %s: %w (is another node running? try `coordinator preflight` or --api-addr)", addr, err)
-	}
-	srv := &http.Server{Handler: n.handler, ReadHeaderTimeout: 5 * time.Second}
-	if ready != nil {
-		ready(ln.Addr())
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		<-errc
-		return nil
-	case err := <-errc:
-		return fmt.Errorf("report API on %s: %w", addr, err)
-	}
-}
+// FeedProbe returns the record (or the error) of the feed probe Start ran
+// with Config.LiveFeed; both are zero without it.
+func (n *Node) FeedProbe() (store.MarketRecord, error) { return n.probeRec, n.probeErr }
 
 // Stats is a snapshot for status lines.
 type Stats struct {
@@ -445,15 +448,26 @@ func countScored(ctx context.Context, st store.Store) (int64, error) {
 	return total, nil
 }
 
-// Close stops every plugin. Safe to call more than once.
+// Close stops the running services at once (without Drain's grace period)
+// and every plugin. Safe to call more than once.
 func (n *Node) Close() error {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.closed {
+		n.mu.Unlock()
 		return nil
 	}
 	n.closed = true
+	running := n.running
+	n.running = nil
+	n.mu.Unlock()
+	n.drainOnce.Do(func() { close(n.draining) })
 	var errs []error
+	for i := len(running) - 1; i >= 0; i-- {
+		if err := running[i].svc.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stop the %s service: %w", running[i].name, err))
+		}
+	}
+	n.watchers.Wait()
 	if n.models != nil {
 		errs = append(errs, n.models.Close())
 	}

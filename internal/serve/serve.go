@@ -21,15 +21,14 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/crunch-coordinator/coordinator/internal/clock"
 	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/dbmigrate"
 	"github.com/crunch-coordinator/coordinator/internal/feed"
-	"github.com/crunch-coordinator/coordinator/internal/feed/providers"
 	"github.com/crunch-coordinator/coordinator/internal/layout"
 	"github.com/crunch-coordinator/coordinator/internal/node"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbin"
@@ -55,7 +54,7 @@ var Roles = []string{RolePredict, RoleScore, RoleReport, RoleAll}
 
 // DefaultDrainTimeout bounds how long in-flight cycles may run after a
 // shutdown request before they are cancelled.
-const DefaultDrainTimeout = 30 * time.Second
+const DefaultDrainTimeout = node.DefaultDrainTimeout
 
 // NodeRoles maps a serve role name to the node roles it runs. An unknown
 // name is an error listing the accepted ones.
@@ -123,7 +122,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("%w: environment: %w", ErrConfig, err)
 	}
-	has := func(r node.Role) bool { return node.Config{Roles: roles}.HasRole(r) }
+	withModels := node.Config{Roles: roles}.HasRole(node.RolePredict)
 
 	st, status, err := dbmigrate.OpenMigrated(ctx, ws.DatabaseURL())
 	if err != nil {
@@ -132,127 +131,45 @@ func Run(ctx context.Context, o Options) error {
 	defer st.Close()
 	log.Info("store ready", "backend", status.Backend, "url", status.URL, "schema_version", status.Current)
 
-	bins, err := buildPlugins(ctx, ws, has(node.RolePredict), o.SkipBuild, log)
+	bins, err := buildPlugins(ctx, ws, withModels, o.SkipBuild, log)
 	if err != nil {
 		return err
 	}
 
-	// stop ends the loops (a signal, or a fatal API error); work is the
-	// context of the cycles themselves, cancelled only DrainTimeout after
-	// stop so an in-flight cycle can finish.
-	stop, stopAll := context.WithCancel(ctx)
-	defer stopAll()
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
-	clk := drainClock{stop: stop}
-
-	cfg := node.Config{
-		Roles: roles, Workspace: ws, Store: st, Clock: clk, Logger: log,
-		ChallengeBinary: bins.Challenge, ModelBinaries: bins.Models, Feed: feedCfg,
+	n, err := node.Start(ctx, node.Config{
+		Roles: roles, Workspace: ws, Store: st, Clock: clock.Wall{}, Logger: log,
+		ChallengeBinary: bins.Challenge, ModelBinaries: bins.Models, Feed: feedCfg, LiveFeed: true,
 		PluginEnv: []string{"COORDINATOR_PLUGIN_LOG_LEVEL=" + ws.Settings.LogLevel},
-	}
-	var poller *feed.Poller
-	if has(node.RolePredict) {
-		prov, err := providers.New(feedCfg, providers.Options{Clock: clk})
-		if err != nil {
-			return fmt.Errorf("%w: feed: %w", ErrConfig, err)
-		}
-		poller, err = feed.NewPoller(feedCfg.PollerOptions(prov, st, clk, log.Named("feed")))
-		if err != nil {
-			return fmt.Errorf("%w: feed: %w", ErrConfig, err)
-		}
-		cfg.Freshness = poller
-		cfg.FeedHealth = node.PollerHealth(poller)
-		node.ProbeFeed(ctx, feedCfg, log)
-	}
-	n, err := node.Start(ctx, cfg)
+	})
 	if err != nil {
 		return err
 	}
 	defer n.Close()
-
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer stopAll()
-	var api net.Addr
-	apiErr := make(chan error, 1)
-	if has(node.RoleReport) {
-		addrc := make(chan net.Addr, 1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := n.ListenAndServe(stop, ws.Settings.APIAddr, func(a net.Addr) { addrc <- a })
-			if err != nil {
-				apiErr <- err
-				stopAll()
-			}
-		}()
-		select {
-		case api = <-addrc:
-			log.Info("report API listening", "addr", api.String())
-		case err := <-apiErr:
-			return err
-		case <-ctx.Done():
+	if err := n.StartServices(ctx, node.RunOptions{}); err != nil {
+		if ctx.Err() != nil {
 			return nil
 		}
+		return err
 	}
-	if poller != nil {
-		// The poller stops with the shutdown request: an interrupted fetch
-		// loses nothing (pages are stored as they arrive, idempotently).
-		probeFeed(stop, poller, feedCfg, log)
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = poller.Run(stop) }()
-	}
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = n.RunWorkers(work) }()
 	log.Info("serving", "roles", roleList(roles), "models", len(n.Models()), "drain_timeout", o.DrainTimeout)
 	if o.Ready != nil {
-		o.Ready(api)
+		o.Ready(n.APIAddr())
 	}
 
-	<-stop.Done()
-	log.Info("shutting down: finishing in-flight cycles, then stopping plugins", "drain_timeout", o.DrainTimeout)
-	drain := time.AfterFunc(o.DrainTimeout, func() {
-		log.Warn("drain timeout reached: cancelling the in-flight cycles", "drain_timeout", o.DrainTimeout)
-		cancelWork()
-	})
-	wg.Wait()
-	drain.Stop()
-	if err := n.Close(); err != nil {
+	var failure error
+	select {
+	case <-ctx.Done():
+	case failure = <-n.Failed():
+		log.Error("stopping after a service failure", "error", failure)
+	}
+	if err := n.Drain(o.DrainTimeout); err != nil {
 		log.Warn("stopping plugins", "error", err)
 	}
-	select {
-	case err := <-apiErr:
-		return err
-	default:
+	if failure != nil {
+		return failure
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// probeFeed runs the poller's first sync at start-up so an unreachable
-// feed is reported at once, with the URL and the consequence; the poller
-// keeps retrying with backoff afterwards and predict cycles skip while the
-// feed is stale.
-func probeFeed(ctx context.Context, p *feed.Poller, c feed.Config, log hclog.Logger) {
-	err := p.Sync(ctx)
-	if err == nil || ctx.Err() != nil {
-		return
-	}
-	log.Error("feed unreachable at start-up: no predictions are made until it delivers fresh data (the poller keeps retrying with backoff)",
-		"provider", c.Provider, "url", feedURL(c), "assets", strings.Join(c.Assets, ","), "error", err)
-}
-
-func feedURL(c feed.Config) string {
-	switch c.Provider {
-	case feed.ProviderPyth:
-		return c.PythHermesURL
-	case feed.ProviderBinance:
-		return c.BinanceAPIURL
-	case feed.ProviderReplay:
-		return c.ReplayFile
-	}
-	return ""
 }
 
 func roleList(roles []node.Role) string {
@@ -293,36 +210,4 @@ func buildPlugins(ctx context.Context, ws *config.Workspace, withModels, skip bo
 		log.Info("plugin build skipped (--skip-build)", "bin_dir", layout.Of(ws.NodeDir).BinDir())
 	}
 	return bins, err
-}
-
-// drainClock is the wall clock whose Sleep also ends (with
-// context.Canceled) once stop is done: the workers get a work context that
-// outlives the shutdown request, finish the cycle they are in, and return
-// at their next sleep.
-type drainClock struct {
-	stop context.Context
-}
-
-// Now returns the wall time in UTC.
-func (drainClock) Now() time.Time { return time.Now().UTC() }
-
-// Sleep waits for d, until ctx is done (ctx.Err()) or until the shutdown
-// starts (context.Canceled).
-func (c drainClock) Sleep(ctx context.Context, d time.Duration) error {
-	if c.stop.Err() != nil {
-		return context.Canceled
-	}
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.stop.Done():
-		return context.Canceled
-	case <-t.C:
-		return nil
-	}
 }

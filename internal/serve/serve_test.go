@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -47,41 +46,6 @@ func TestNodeRoles(t *testing.T) {
 	}
 	if !(node.Config{}).HasRole(node.RoleScore) {
 		t.Error("empty Roles must select every role (dev)")
-	}
-}
-
-// TestDrainClock: a sleep ends when the shutdown starts, while the work
-// context of the in-flight cycle stays usable; every later sleep fails at
-// once so the loop returns.
-func TestDrainClock(t *testing.T) {
-	stop, shutdown := context.WithCancel(context.Background())
-	work := context.Background()
-	c := drainClock{stop: stop}
-	if err := c.Sleep(work, 0); err != nil {
-		t.Fatalf("Sleep(0) before shutdown: %v", err)
-	}
-	if err := c.Sleep(work, time.Millisecond); err != nil {
-		t.Fatalf("short sleep: %v", err)
-	}
-	slept := make(chan error, 1)
-	go func() { slept <- c.Sleep(work, time.Hour) }()
-	shutdown()
-	if err := <-slept; !errors.Is(err, context.Canceled) {
-		t.Fatalf("sleep across the shutdown: %v, want context.Canceled", err)
-	}
-	if work.Err() != nil {
-		t.Fatal("the work context must outlive the shutdown request")
-	}
-	if err := c.Sleep(work, 0); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Sleep(0) after shutdown: %v, want context.Canceled", err)
-	}
-	wctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := (drainClock{stop: context.Background()}).Sleep(wctx, time.Hour); !errors.Is(err, context.Canceled) {
-		t.Fatalf("sleep on a cancelled work context: %v", err)
-	}
-	if now := c.Now(); now.Location() != time.UTC {
-		t.Errorf("Now not UTC: %v", now)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/crunch-coordinator/coordinator/internal/config"
+	"github.com/crunch-coordinator/coordinator/internal/node"
 	"github.com/crunch-coordinator/coordinator/internal/schedule"
 )
 
@@ -16,7 +17,8 @@ const EnvWorkspace = "COORDINATOR_WORKSPACE"
 
 // ErrConfig is wrapped by configuration errors (a bad variable or config
 // file, no workspace found): bad input rather than a runtime failure.
-var ErrConfig = errors.New("configuration error")
+// It is node.ErrConfig, so the node's feed errors classify the same way.
+var ErrConfig = node.ErrConfig
 
 // FindNodeDir returns the node workspace directory: flagValue (--workspace)
 // when set, else $COORDINATOR_WORKSPACE, else workDir; relative paths
