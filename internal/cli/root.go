@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -26,9 +27,21 @@ func (e *ExitError) Error() string {
 func (e *ExitError) Unwrap() error { return e.Err }
 
 // UsageError returns an ExitError with code 2 (bad usage or bad input named
-// by field, file or flag).
+// by field, file or flag). Exit code 2 comes only from such typed errors,
+// never from an error's text: unknown commands, flag errors and argument
+// count errors are turned into them where cobra reports them (see
+// NewRootCommand).
 func UsageError(format string, args ...any) error {
 	return &ExitError{Code: 2, Err: fmt.Errorf(format, args...)}
+}
+
+// usageErr wraps err as a usage error (exit code 2).
+func usageErr(err error) error {
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return &ExitError{Code: 2, Err: err}
 }
 
 // commandBuilders are registered by each command's file (init functions), so
@@ -66,6 +79,20 @@ Run it in production:      coordinator migrate && coordinator serve all`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &ExitError{Code: 2, Err: fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
 	})
+	// With Args set, cobra hands an unknown subcommand to the root's Args
+	// instead of returning its own untyped error; a runnable root prints
+	// the help when called alone, as cobra does for a command group.
+	root.Args = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+		}
+		return UsageError("%s\nRun '%s --help' for usage.", msg, c.CommandPath())
+	}
+	root.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
 	names := make([]string, 0, len(commandBuilders))
 	for n := range commandBuilders {
 		names = append(names, n)
@@ -74,13 +101,36 @@ Run it in production:      coordinator migrate && coordinator serve all`,
 	for _, n := range names {
 		root.AddCommand(commandBuilders[n](f))
 	}
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	typeArgErrors(root)
 	return root
 }
 
+// typeArgErrors makes the argument validators of cmd's subcommands
+// (cobra.NoArgs, MaximumNArgs, ...) return usage errors.
+func typeArgErrors(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		if check := c.Args; check != nil {
+			c.Args = func(c *cobra.Command, args []string) error {
+				if err := check(c, args); err != nil {
+					return usageErr(err)
+				}
+				return nil
+			}
+		}
+		typeArgErrors(c)
+	}
+}
+
 // Execute runs the root command with args and returns the process exit
-// code, printing any error to f.IO.ErrOut.
+// code, printing any error to f.IO.ErrOut: an ExitError's code (2 for
+// usage errors), else 1.
 func Execute(f *Factory, args []string) int {
-	root := NewRootCommand(f)
+	return execute(NewRootCommand(f), f.IO.ErrOut, args)
+}
+
+func execute(root *cobra.Command, errOut io.Writer, args []string) int {
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
@@ -89,24 +139,10 @@ func Execute(f *Factory, args []string) int {
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		if ee.Err != nil {
-			fmt.Fprintln(f.IO.ErrOut, "Error:", ee.Err)
+			fmt.Fprintln(errOut, "Error:", ee.Err)
 		}
 		return ee.Code
 	}
-	fmt.Fprintln(f.IO.ErrOut, "Error:", err)
-	// Unknown commands and flag errors are usage errors.
-	if isUsageErr(err) {
-		return 2
-	}
+	fmt.Fprintln(errOut, "Error:", err)
 	return 1
-}
-
-func isUsageErr(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "requires at most", "invalid argument"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }
