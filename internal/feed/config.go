@@ -1,9 +1,11 @@
 package feed
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +26,7 @@ const (
 	DefaultBackfillMinutes = 180
 	DefaultStaleSeconds    = 120
 	DefaultTimeoutSeconds  = 8
+	DefaultMaxAgeSeconds   = 60
 	DefaultPythHermesURL   = "https://hermes.pyth.network"
 	DefaultBinanceAPIURL   = "https://api.binance.com"
 )
@@ -55,6 +58,10 @@ type Config struct {
 	// Timeout is FEED_TIMEOUT_SECONDS (default 8, >= 1): the deadline of one
 	// provider request.
 	Timeout time.Duration
+	// MaxAge is FEED_MAX_AGE_SECONDS (default 60, >= 1): a price (tick)
+	// published longer ago than this when polled is dropped, counted and
+	// logged, never stored as current.
+	MaxAge time.Duration
 	// PythHermesURL is PYTH_HERMES_URL (default https://hermes.pyth.network).
 	PythHermesURL string
 	// BinanceAPIURL is BINANCE_API_URL (default https://api.binance.com).
@@ -98,6 +105,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.BinanceAPIURL == "" {
 		c.BinanceAPIURL = DefaultBinanceAPIURL
 	}
+	var errs []error
 	assets := getenv("FEED_ASSETS")
 	if strings.TrimSpace(assets) == "" {
 		assets = DefaultAssets
@@ -115,10 +123,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		{"FEED_BACKFILL_MINUTES", DefaultBackfillMinutes, time.Minute, &c.Backfill},
 		{"FEED_STALE_AFTER_SECONDS", DefaultStaleSeconds, time.Second, &c.StaleAfter},
 		{"FEED_TIMEOUT_SECONDS", DefaultTimeoutSeconds, time.Second, &c.Timeout},
+		{"FEED_MAX_AGE_SECONDS", DefaultMaxAgeSeconds, time.Second, &c.MaxAge},
 	} {
 		v, err := envInt(getenv, n.name, n.def)
 		if err != nil {
-			return Config{}, err
+			errs = append(errs, err)
+			v = n.def // checked against the others as if unset, so each problem is reported once
 		}
 		*n.dst = time.Duration(v) * n.unit
 	}
@@ -149,7 +159,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	if err := c.Validate(); err != nil {
-		return Config{}, err
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
 	}
 	return c, nil
 }
@@ -170,69 +183,83 @@ func envInt(getenv func(string) string, name string, def int) (int, error) {
 }
 
 // Validate checks every field (the checks ConfigFromEnv applies) and
-// returns the first problem, naming the environment variable.
+// returns every problem found (errors.Join), each naming the environment
+// variable.
 func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	switch c.Provider {
 	case ProviderPyth, ProviderBinance, ProviderReplay:
 	case "":
-		return fmt.Errorf("FEED_PROVIDER is empty: expected one of %s, %s, %s", ProviderPyth, ProviderBinance, ProviderReplay)
+		bad("FEED_PROVIDER is empty: expected one of %s, %s, %s", ProviderPyth, ProviderBinance, ProviderReplay)
 	default:
-		return fmt.Errorf("FEED_PROVIDER=%q: unknown provider, expected one of %s, %s, %s", c.Provider, ProviderPyth, ProviderBinance, ProviderReplay)
+		bad("FEED_PROVIDER=%q: unknown provider, expected one of %s, %s, %s", c.Provider, ProviderPyth, ProviderBinance, ProviderReplay)
 	}
 	if len(c.Assets) == 0 {
-		return fmt.Errorf("FEED_ASSETS is empty: expected a comma-separated list such as BTC,ETH")
+		bad("FEED_ASSETS is empty: expected a comma-separated list such as BTC,ETH")
 	}
 	seen := map[string]bool{}
 	for _, a := range c.Assets {
 		if !assetRE.MatchString(a) {
-			return fmt.Errorf("FEED_ASSETS entry %q: expected an upper-case asset name such as BTC", a)
-		}
-		if seen[a] {
-			return fmt.Errorf("FEED_ASSETS lists %q twice", a)
+			bad("FEED_ASSETS entry %q: expected an upper-case asset name such as BTC", a)
+		} else if seen[a] {
+			bad("FEED_ASSETS lists %q twice", a)
 		}
 		seen[a] = true
 	}
 	if err := CheckKind(c.Kind); err != nil {
-		return fmt.Errorf("FEED_KIND: %w", err)
+		bad("FEED_KIND: %w", err)
 	}
 	g, err := ParseGranularity(c.Granularity)
 	if err != nil {
-		return fmt.Errorf("FEED_GRANULARITY: %w", err)
+		bad("FEED_GRANULARITY: %w", err)
 	}
 	if c.PollInterval < time.Second {
-		return fmt.Errorf("FEED_POLL_SECONDS: %v is below the minimum of 1s", c.PollInterval)
+		bad("FEED_POLL_SECONDS: %v is below the minimum of 1s", c.PollInterval)
 	}
 	if c.Backfill < time.Minute {
-		return fmt.Errorf("FEED_BACKFILL_MINUTES: %v is below the minimum of 1m", c.Backfill)
+		bad("FEED_BACKFILL_MINUTES: %v is below the minimum of 1m", c.Backfill)
 	}
 	if c.Timeout < time.Second {
-		return fmt.Errorf("FEED_TIMEOUT_SECONDS: %v is below the minimum of 1s", c.Timeout)
+		bad("FEED_TIMEOUT_SECONDS: %v is below the minimum of 1s", c.Timeout)
+	}
+	if c.MaxAge < time.Second {
+		bad("FEED_MAX_AGE_SECONDS: %v is below the minimum of 1s", c.MaxAge)
 	}
 	if c.StaleAfter <= c.PollInterval {
-		return fmt.Errorf("FEED_STALE_AFTER_SECONDS (%v) must exceed FEED_POLL_SECONDS (%v), or every feed would be stale between polls", c.StaleAfter, c.PollInterval)
+		bad("FEED_STALE_AFTER_SECONDS (%v) must exceed FEED_POLL_SECONDS (%v), or every feed would be stale between polls", c.StaleAfter, c.PollInterval)
 	}
-	if c.Kind == KindCandle && c.StaleAfter < g {
-		return fmt.Errorf("FEED_STALE_AFTER_SECONDS (%v) is shorter than one %s candle: expected at least %v", c.StaleAfter, c.Granularity, g)
+	if c.Kind == KindCandle && g > 0 && c.StaleAfter < g {
+		bad("FEED_STALE_AFTER_SECONDS (%v) is shorter than one %s candle: expected at least %v", c.StaleAfter, c.Granularity, g)
 	}
-	for name, raw := range map[string]string{"PYTH_HERMES_URL": c.PythHermesURL, "BINANCE_API_URL": c.BinanceAPIURL} {
-		if err := checkURL(raw); err != nil {
-			return fmt.Errorf("%s=%q: %w", name, raw, err)
+	for _, u := range []struct{ name, raw string }{{"PYTH_HERMES_URL", c.PythHermesURL}, {"BINANCE_API_URL", c.BinanceAPIURL}} {
+		if err := checkURL(u.raw); err != nil {
+			bad("%s=%q: %w", u.name, u.raw, err)
 		}
 	}
 	if c.Provider == ProviderReplay && c.ReplayFile == "" {
-		return fmt.Errorf("FEED_REPLAY_FILE is empty: the replay provider needs a CSV path")
+		bad("FEED_REPLAY_FILE is empty: the replay provider needs a CSV path")
 	}
-	for a, id := range c.PythFeedIDs {
-		if !hexIDRE.MatchString(NormalizeFeedID(id)) {
-			return fmt.Errorf("PYTH_FEED_ID_%s=%q: expected 64 hex digits (optional 0x prefix)", a, id)
+	for _, a := range sortedKeys(c.PythFeedIDs) {
+		if id := c.PythFeedIDs[a]; !hexIDRE.MatchString(NormalizeFeedID(id)) {
+			bad("PYTH_FEED_ID_%s=%q: expected 64 hex digits (optional 0x prefix)", a, id)
 		}
 	}
-	for a, s := range c.BinanceSymbols {
-		if !symbolRE.MatchString(s) {
-			return fmt.Errorf("BINANCE_SYMBOL_%s=%q: expected an upper-case Binance symbol such as BTCUSDT", a, s)
+	for _, a := range sortedKeys(c.BinanceSymbols) {
+		if s := c.BinanceSymbols[a]; !symbolRE.MatchString(s) {
+			bad("BINANCE_SYMBOL_%s=%q: expected an upper-case Binance symbol such as BTCUSDT", a, s)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func checkURL(raw string) error {

@@ -16,7 +16,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	want := Config{
 		Provider: "pyth", Assets: []string{"BTC"}, Kind: "tick", Granularity: "1s",
-		PollInterval: 5 * time.Second, Backfill: 180 * time.Minute, StaleAfter: 120 * time.Second, Timeout: 8 * time.Second,
+		PollInterval: 5 * time.Second, Backfill: 180 * time.Minute, StaleAfter: 120 * time.Second, Timeout: 8 * time.Second, MaxAge: time.Minute,
 		PythHermesURL: "https://hermes.pyth.network", BinanceAPIURL: "https://api.binance.com",
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -72,12 +72,29 @@ func TestConfigErrors(t *testing.T) {
 		{map[string]string{"FEED_PROVIDER": "replay"}, "FEED_REPLAY_FILE is empty"},
 		{map[string]string{"PYTH_FEED_ID_BTC": "0x1234"}, `PYTH_FEED_ID_BTC="0x1234": expected 64 hex digits`},
 		{map[string]string{"BINANCE_SYMBOL_BTC": "btc-usdt"}, `BINANCE_SYMBOL_BTC="btc-usdt"`},
+		{map[string]string{"FEED_MAX_AGE_SECONDS": "0"}, `FEED_MAX_AGE_SECONDS="0": expected a whole number >= 1`},
 	}
 	for _, tc := range tests {
 		_, err := ConfigFromEnv(env(tc.env))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("env %v: error %v, want it to contain %q", tc.env, err, tc.want)
 		}
+	}
+}
+
+// Every problem of the feed settings is reported at once, each once.
+func TestConfigErrorsAllAtOnce(t *testing.T) {
+	_, err := ConfigFromEnv(env(map[string]string{"FEED_POLL_SECONDS": "five", "FEED_KIND": "depth", "FEED_ASSETS": "BTC,btc", "FEED_MAX_AGE_SECONDS": "x"}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{`FEED_POLL_SECONDS="five"`, `FEED_KIND: feed kind "depth"`, `FEED_ASSETS lists "BTC" twice`, `FEED_MAX_AGE_SECONDS="x"`} {
+		if strings.Count(err.Error(), want) != 1 {
+			t.Errorf("error %q: want %q exactly once", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "below the minimum") {
+		t.Errorf("a malformed number reported twice: %v", err)
 	}
 }
 

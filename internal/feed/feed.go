@@ -18,8 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/crunch-coordinator/coordinator/internal/store"
 )
 
 // Record kinds (store.MarketRecord.Kind).
@@ -65,11 +63,14 @@ type Provider interface {
 	// else an error wrapping ErrUnsupported that says what it serves.
 	Supports(kind, granularity string) error
 	// Fetch returns the records matching q, ascending by TsEvent within
-	// each asset, at most q.Limit per asset. An empty result with a nil
-	// error means "no data in the window"; any failure (network, HTTP
-	// status, malformed payload, unknown asset) is an error and no partial
-	// or substitute data is returned.
-	Fetch(ctx context.Context, q Query) ([]store.MarketRecord, error)
+	// each asset, at most q.Limit per asset, in Page.Records. A row the
+	// provider cannot read (truncated, unparsable, failing validation) is
+	// left out alone and listed in Page.Dropped with its reason; the rows
+	// around it are returned. An empty page with a nil error means "no data
+	// in the window"; a failure of the whole answer (network, HTTP status, a
+	// body that is not the expected shape, unknown asset) is an error and
+	// no partial or substitute data is returned.
+	Fetch(ctx context.Context, q Query) (Page, error)
 }
 
 var granularityRE = regexp.MustCompile(`^([1-9][0-9]{0,4})([smhd])$`)

@@ -44,6 +44,11 @@ type PollerOptions struct {
 	StaleAfter   time.Duration // staleness bound, > 0 (see FeedHealth.Stale)
 	Backfill     time.Duration // history fetched at start when no watermark, > 0
 
+	// MaxAge bounds the age of an accepted price (ticks): a tick published
+	// more than MaxAge before the poll is dropped, counted and logged
+	// (FEED_MAX_AGE_SECONDS; 0 = no bound).
+	MaxAge time.Duration
+
 	PageSize      int           // records per request while catching up (default 1000)
 	RetryMin      time.Duration // first retry delay after a failure (default 1 s)
 	RetryMax      time.Duration // cap of the doubling retry delay (default 60 s)
@@ -57,6 +62,7 @@ func (c Config) PollerOptions(p Provider, m store.Market, clk clock.Clock, log h
 		Provider: p, Store: m, Clock: clk, Logger: log,
 		Assets: append([]string(nil), c.Assets...), Kind: c.Kind, Granularity: c.Granularity,
 		PollInterval: c.PollInterval, Timeout: c.Timeout, StaleAfter: c.StaleAfter, Backfill: c.Backfill,
+		MaxAge: c.MaxAge,
 	}
 }
 
@@ -83,18 +89,46 @@ type FeedHealth struct {
 	RecordsWritten int64
 	// Gaps counts missing candle runs observed while polling (logged).
 	Gaps int
+	// RowCounts count the rows of this feed left out or noticed since
+	// start (each poll's are logged once).
+	RowCounts
+	// LastDrop is the latest row left out and why (zero: none).
+	LastDrop Drop
+	// NextAttemptAt is when Run polls this feed next (its own backoff
+	// after failures; other feeds keep their cadence).
+	NextAttemptAt time.Time
+}
+
+// RowCounts are the per-feed counters of bad and notable rows.
+type RowCounts struct {
+	// Malformed rows were unreadable or invalid and left out alone.
+	Malformed int64
+	// Duplicates were exact repeats of a kept row, collapsed into it.
+	Duplicates int64
+	// Conflicts shared the event time of a kept row with other values;
+	// the first was kept.
+	Conflicts int64
+	// StalePrices were ticks older than MaxAge, left out.
+	StalePrices int64
+	// Placeholders were zero-volume placeholder candles (stored).
+	Placeholders int64
 }
 
 type feedState struct {
 	asset       string
 	loaded      bool
-	last        time.Time
+	last        time.Time // newest stored event time
+	cursor      time.Time // newest event time seen (stored or dropped): the next poll starts after it
 	lastSuccess time.Time
 	lastErr     string
 	lastErrAt   time.Time
 	consecutive int
+	retryHint   time.Duration // server's Retry-After of the latest failure
+	nextAt      time.Time     // when Run polls this feed next
 	written     int64
 	gaps        int
+	counts      RowCounts
+	lastDrop    Drop
 	staleLogged bool
 }
 
@@ -173,28 +207,47 @@ func NewPoller(o PollerOptions) (*Poller, error) {
 }
 
 // Run backfills every feed, then polls until ctx is done, returning
-// ctx.Err(). After a failed poll the next attempt comes after RetryMin
-// doubling per consecutive failure up to RetryMax (or the server's
-// Retry-After when longer); otherwise after PollInterval.
+// ctx.Err(). Each feed (provider, asset) keeps its own schedule: after a
+// successful poll it is polled again after PollInterval; after a failed one
+// after RetryMin doubling per consecutive failure of that feed up to
+// RetryMax (or the server's Retry-After when longer). One failing asset
+// never delays another.
 func (p *Poller) Run(ctx context.Context) error {
-	once := func(ctx context.Context) (struct{}, error) { return struct{}{}, p.Sync(ctx) }
-	return loop.Run(ctx, p.o.Clock, once, func(_ struct{}, err error) time.Duration {
-		if err == nil {
-			return p.o.PollInterval
-		}
-		delay := p.retryDelay(err)
-		p.o.Logger.Debug("feed poll failed, retrying", "provider", p.name, "retry_in", delay)
-		return delay
+	return loop.Run(ctx, p.o.Clock, p.pollDue, func(next time.Time, _ error) time.Duration {
+		return next.Sub(p.o.Clock.Now()) // each feed's failure is logged by pollFeed
 	})
 }
 
-func (p *Poller) retryDelay(err error) time.Duration {
-	p.mu.Lock()
-	n := 0
-	for _, s := range p.states {
-		n = max(n, s.consecutive)
+// pollDue polls every feed whose next attempt is due and returns the
+// earliest next attempt over all feeds.
+func (p *Poller) pollDue(ctx context.Context) (time.Time, error) {
+	now := p.o.Clock.Now()
+	var next time.Time
+	for _, st := range p.states {
+		if err := ctx.Err(); err != nil {
+			return next, err
+		}
+		p.mu.Lock()
+		due := !st.nextAt.After(now)
+		p.mu.Unlock()
+		if due {
+			p.syncMu.Lock()
+			_ = p.pollFeed(ctx, st) // logged and recorded in the feed's health
+			p.syncMu.Unlock()
+		}
+		p.mu.Lock()
+		if next.IsZero() || st.nextAt.Before(next) {
+			next = st.nextAt
+		}
+		p.mu.Unlock()
 	}
-	p.mu.Unlock()
+	return next, nil
+}
+
+// retryDelay is the wait before the next attempt of a feed that failed
+// consecutive times in a row; err may carry the server's Retry-After.
+func (p *Poller) retryDelay(consecutive int, err error) time.Duration {
+	n := consecutive
 	d := p.o.RetryMin
 	for i := 1; i < n && d < p.o.RetryMax; i++ {
 		d *= 2
@@ -224,35 +277,50 @@ func (p *Poller) Sync(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		err := p.syncFeed(ctx, st)
-		now := p.o.Clock.Now()
-		p.mu.Lock()
-		if err != nil && ctx.Err() == nil {
-			st.consecutive++
-			st.lastErr, st.lastErrAt = err.Error(), now
-			level := hclog.Warn
-			if st.consecutive >= p.o.EscalateAfter {
-				level = hclog.Error
-			}
-			p.o.Logger.Log(level, "feed poll failed", "provider", p.name, "asset", st.asset, "kind", p.o.Kind,
-				"granularity", p.o.Granularity, "consecutive_failures", st.consecutive, "error", err)
+		if err := p.pollFeed(ctx, st); err != nil {
 			errs = append(errs, err)
-		} else if err == nil {
-			st.consecutive, st.lastErr, st.lastErrAt, st.lastSuccess = 0, "", time.Time{}, now
 		}
-		stale, reason := p.staleness(st, now)
-		if stale && !st.staleLogged {
-			p.o.Logger.Warn("feed stale", "provider", p.name, "asset", st.asset, "reason", reason, "last_error", st.lastErr)
-		} else if !stale && st.staleLogged {
-			p.o.Logger.Info("feed fresh again", "provider", p.name, "asset", st.asset, "last_event", st.last)
-		}
-		st.staleLogged = stale
-		p.mu.Unlock()
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	return errors.Join(errs...)
+}
+
+// pollFeed runs one poll of st, records the outcome in its health and
+// schedules its next attempt. Caller holds syncMu.
+func (p *Poller) pollFeed(ctx context.Context, st *feedState) error {
+	err := p.syncFeed(ctx, st)
+	now := p.o.Clock.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case err != nil && ctx.Err() == nil:
+		st.consecutive++
+		st.lastErr, st.lastErrAt = err.Error(), now
+		level := hclog.Warn
+		if st.consecutive >= p.o.EscalateAfter {
+			level = hclog.Error
+		}
+		delay := p.retryDelay(st.consecutive, err)
+		st.nextAt = now.Add(delay)
+		p.o.Logger.Log(level, "feed poll failed", "provider", p.name, "asset", st.asset, "kind", p.o.Kind,
+			"granularity", p.o.Granularity, "consecutive_failures", st.consecutive, "retry_in", delay, "error", err)
+	case err == nil:
+		st.consecutive, st.lastErr, st.lastErrAt, st.lastSuccess = 0, "", time.Time{}, now
+		st.nextAt = now.Add(p.o.PollInterval)
+	}
+	stale, reason := p.staleness(st, now)
+	if stale && !st.staleLogged {
+		p.o.Logger.Warn("feed stale", "provider", p.name, "asset", st.asset, "reason", reason, "last_error", st.lastErr)
+	} else if !stale && st.staleLogged {
+		p.o.Logger.Info("feed fresh again", "provider", p.name, "asset", st.asset, "last_event", st.last)
+	}
+	st.staleLogged = stale
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 func (p *Poller) feedLabel(asset string) string {
@@ -284,7 +352,7 @@ func (p *Poller) loadWatermark(ctx context.Context, asset string) (time.Time, er
 
 func (p *Poller) syncFeed(ctx context.Context, st *feedState) error {
 	p.mu.Lock()
-	loaded, last := st.loaded, st.last
+	loaded, cursor := st.loaded, st.cursor
 	p.mu.Unlock()
 	phase := "poll"
 	if !loaded {
@@ -293,19 +361,19 @@ func (p *Poller) syncFeed(ctx context.Context, st *feedState) error {
 			return err
 		}
 		p.mu.Lock()
-		st.loaded, st.last = true, wm
+		st.loaded, st.last, st.cursor = true, wm, wm
 		p.mu.Unlock()
-		last, phase = wm, "backfill"
+		cursor, phase = wm, "backfill"
 	}
 	now := p.o.Clock.Now()
 	var since time.Time
-	if last.IsZero() {
+	if cursor.IsZero() {
 		since = now.Add(-p.o.Backfill)
 		if p.o.Kind == KindCandle {
 			since = since.Truncate(p.step)
 		}
 	} else {
-		since = last.Add(time.Nanosecond)
+		since = cursor.Add(time.Nanosecond)
 	}
 	// A candle opened after now − granularity has not closed yet: never ask for it.
 	until := now
@@ -314,75 +382,142 @@ func (p *Poller) syncFeed(ctx context.Context, st *feedState) error {
 	}
 	total := 0
 	first := since
+	var poll pollRows
+	defer func() { p.reportRows(st, phase, &poll) }()
 	for !since.After(until) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		rctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
-		recs, err := p.o.Provider.Fetch(rctx, Query{Assets: []string{st.asset}, Kind: p.o.Kind, Granularity: p.o.Granularity, Since: since, Until: until, Limit: p.o.PageSize})
+		page, err := p.o.Provider.Fetch(rctx, Query{Assets: []string{st.asset}, Kind: p.o.Kind, Granularity: p.o.Granularity, Since: since, Until: until, Limit: p.o.PageSize})
 		cancel()
 		if err != nil {
 			return fmt.Errorf("feed %s: fetching [%s, %s]: %w", p.feedLabel(st.asset), since.Format(time.RFC3339), until.Format(time.RFC3339), err)
 		}
-		if err := p.checkPage(st.asset, recs, since, until); err != nil {
-			return err
+		rows := len(page.Records) + len(page.Dropped)
+		if rows > p.o.PageSize {
+			return fmt.Errorf("feed %s: provider returned %d rows, asked for at most %d", p.feedLabel(st.asset), rows, p.o.PageSize)
 		}
-		if len(recs) == 0 {
-			break
+		recs, drops, counts := CleanPage(page.Records, CleanRules{Provider: p.name, Asset: st.asset, Kind: p.o.Kind, Granularity: p.o.Granularity,
+			Since: since, Until: until, Now: p.o.Clock.Now(), MaxAge: p.o.MaxAge})
+		drops = append(page.Dropped, drops...)
+		poll.add(drops, counts)
+		// The cursor moves past every row seen, good or dropped, so a bad
+		// row is not fetched (and reported) again on every poll.
+		seen := cursor
+		for _, r := range recs {
+			seen = maxTime(seen, r.TsEvent)
 		}
-		p.noteGaps(st, last, recs)
-		ingested := p.o.Clock.Now()
-		for i := range recs {
-			recs[i].TsIngested = ingested
+		for _, d := range drops {
+			if !d.Ts.IsZero() && InWindow(d.Ts, since, until) {
+				seen = maxTime(seen, d.Ts)
+			}
 		}
-		n, err := p.o.Store.UpsertMarketRecords(ctx, recs)
-		if err != nil {
-			return fmt.Errorf("feed %s: storing %d records [%s, %s]: %w", p.feedLabel(st.asset), len(recs),
-				recs[0].TsEvent.Format(time.RFC3339), recs[len(recs)-1].TsEvent.Format(time.RFC3339), err)
+		if len(recs) > 0 {
+			p.noteGaps(st, cursor, recs)
+			ingested := p.o.Clock.Now()
+			for i := range recs {
+				recs[i].TsIngested = ingested
+			}
+			n, err := p.o.Store.UpsertMarketRecords(ctx, recs)
+			if err != nil {
+				return fmt.Errorf("feed %s: storing %d records [%s, %s]: %w", p.feedLabel(st.asset), len(recs),
+					recs[0].TsEvent.Format(time.RFC3339), recs[len(recs)-1].TsEvent.Format(time.RFC3339), err)
+			}
+			total += len(recs)
+			p.mu.Lock()
+			st.last = maxTime(st.last, recs[len(recs)-1].TsEvent)
+			st.written += int64(n)
+			p.mu.Unlock()
 		}
-		last = recs[len(recs)-1].TsEvent
-		total += len(recs)
 		p.mu.Lock()
-		st.last = last
-		st.written += int64(n)
+		st.cursor = seen
 		p.mu.Unlock()
-		if len(recs) < p.o.PageSize {
+		if rows < p.o.PageSize || !seen.After(cursor) {
 			break
 		}
-		since = last.Add(time.Nanosecond)
+		cursor = seen
+		since = seen.Add(time.Nanosecond)
 	}
 	if total > 0 {
 		lvl := hclog.Debug
 		if phase == "backfill" {
 			lvl = hclog.Info
 		}
+		p.mu.Lock()
+		last := st.last
+		p.mu.Unlock()
 		p.o.Logger.Log(lvl, "feed records stored", "phase", phase, "provider", p.name, "asset", st.asset,
 			"records", total, "from", first, "newest", last)
 	}
 	return nil
 }
 
-// checkPage verifies a provider page: right feed, inside [since, until],
-// strictly ascending event times, at most PageSize records.
-func (p *Poller) checkPage(asset string, recs []store.MarketRecord, since, until time.Time) error {
-	label := p.feedLabel(asset)
-	if len(recs) > p.o.PageSize {
-		return fmt.Errorf("feed %s: provider returned %d records, asked for at most %d", label, len(recs), p.o.PageSize)
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
 	}
-	for i, r := range recs {
-		if r.Provider != p.name || r.Asset != asset || r.Kind != p.o.Kind || r.Granularity != p.o.Granularity {
-			return fmt.Errorf("feed %s: record %d is for %s/%s/%s/%s", label, i, r.Provider, r.Asset, r.Kind, r.Granularity)
-		}
-		if !InWindow(r.TsEvent, since, until) {
-			return fmt.Errorf("feed %s: record %d event time %s outside the requested window [%s, %s]", label, i,
-				r.TsEvent.Format(time.RFC3339Nano), since.Format(time.RFC3339Nano), until.Format(time.RFC3339Nano))
-		}
-		if i > 0 && !r.TsEvent.After(recs[i-1].TsEvent) {
-			return fmt.Errorf("feed %s: record %d event time %s not after record %d's %s (duplicate or out of order)", label, i,
-				r.TsEvent.Format(time.RFC3339Nano), i-1, recs[i-1].TsEvent.Format(time.RFC3339Nano))
+	return a
+}
+
+// maxLoggedDrops bounds the rows quoted in one poll's log line.
+const maxLoggedDrops = 10
+
+// pollRows gathers the rows one poll of one feed left out or noticed.
+type pollRows struct {
+	drops  []Drop
+	counts RowCounts
+}
+
+func (r *pollRows) add(drops []Drop, c PageCounts) {
+	r.drops = append(r.drops, drops...)
+	for _, d := range drops {
+		switch d.Cause {
+		case DropConflict:
+			r.counts.Conflicts++
+		case DropStale:
+			r.counts.StalePrices++
+		default:
+			r.counts.Malformed++
 		}
 	}
-	return nil
+	r.counts.Duplicates += int64(c.Duplicates)
+	r.counts.Placeholders += int64(c.Placeholders)
+}
+
+// reportRows adds one poll's row counts to st and logs them in one line:
+// the counts, and each row left out (up to maxLoggedDrops) with its reason.
+func (p *Poller) reportRows(st *feedState, phase string, r *pollRows) {
+	c := r.counts
+	if c == (RowCounts{}) {
+		return
+	}
+	p.mu.Lock()
+	st.counts.Malformed += c.Malformed
+	st.counts.Duplicates += c.Duplicates
+	st.counts.Conflicts += c.Conflicts
+	st.counts.StalePrices += c.StalePrices
+	st.counts.Placeholders += c.Placeholders
+	if len(r.drops) > 0 {
+		st.lastDrop = r.drops[len(r.drops)-1]
+	}
+	p.mu.Unlock()
+	args := []any{"provider", p.name, "asset", st.asset, "kind", p.o.Kind, "granularity", p.o.Granularity, "phase", phase}
+	if len(r.drops) == 0 {
+		// Only notices: exact duplicates collapsed, placeholder candles stored.
+		p.o.Logger.Info("feed rows noticed", append(args, "duplicates_collapsed", c.Duplicates, "zero_volume_placeholders", c.Placeholders)...)
+		return
+	}
+	rows := make([]string, 0, min(len(r.drops), maxLoggedDrops)+1)
+	for i, d := range r.drops {
+		if i == maxLoggedDrops {
+			rows = append(rows, fmt.Sprintf("… and %d more", len(r.drops)-maxLoggedDrops))
+			break
+		}
+		rows = append(rows, fmt.Sprintf("%s: %s (row %s)", d.Cause, d.Reason, d.Row))
+	}
+	p.o.Logger.Warn("feed rows dropped; the rest of the page is stored", append(args, "malformed", c.Malformed, "conflicts", c.Conflicts,
+		"stale_prices", c.StalePrices, "duplicates_collapsed", c.Duplicates, "zero_volume_placeholders", c.Placeholders, "rows", rows)...)
 }
 
 // noteGaps logs and counts missing candles between consecutive records
@@ -394,8 +529,8 @@ func (p *Poller) noteGaps(st *feedState, prev time.Time, recs []store.MarketReco
 	for _, r := range recs {
 		if !prev.IsZero() && r.TsEvent.Sub(prev) > p.step {
 			missing := int(r.TsEvent.Sub(prev)/p.step) - 1
-			p.o.Logger.Warn("feed gap: provider returned no candles for a span", "provider", p.name, "asset", st.asset,
-				"after", prev, "next", r.TsEvent, "missing_candles", missing)
+			p.o.Logger.Warn("feed data gap: no candles between two stored ones", "provider", p.name, "asset", st.asset,
+				"from", prev.Add(p.step), "to", r.TsEvent.Add(-p.step), "missing_candles", missing)
 			p.mu.Lock()
 			st.gaps++
 			p.mu.Unlock()
@@ -433,7 +568,7 @@ func (p *Poller) Health() []FeedHealth {
 			Provider: p.name, Asset: st.asset, Kind: p.o.Kind, Granularity: p.o.Granularity,
 			LastEventTs: st.last, LastSuccessAt: st.lastSuccess, Stale: stale, StaleReason: reason,
 			LastError: st.lastErr, LastErrorAt: st.lastErrAt, ConsecutiveErrors: st.consecutive,
-			RecordsWritten: st.written, Gaps: st.gaps,
+			RecordsWritten: st.written, Gaps: st.gaps, RowCounts: st.counts, LastDrop: st.lastDrop, NextAttemptAt: st.nextAt,
 		})
 	}
 	return out

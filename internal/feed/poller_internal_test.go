@@ -9,15 +9,14 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/internal/feed/internal/feedtest"
 	"github.com/crunch-coordinator/coordinator/internal/feed/internal/httpx"
-	"github.com/crunch-coordinator/coordinator/internal/store"
 )
 
 type nopProvider struct{}
 
 func (nopProvider) Name() string                  { return "nop" }
 func (nopProvider) Supports(string, string) error { return nil }
-func (nopProvider) Fetch(context.Context, Query) ([]store.MarketRecord, error) {
-	return nil, nil
+func (nopProvider) Fetch(context.Context, Query) (Page, error) {
+	return Page{}, nil
 }
 
 func TestRetryDelayDoublesAndCaps(t *testing.T) {
@@ -40,8 +39,7 @@ func TestRetryDelayDoublesAndCaps(t *testing.T) {
 		{1, fmt.Errorf("binance: %w", &httpx.StatusError{StatusCode: 429, RetryAfter: 90 * time.Second}), 90 * time.Second},
 		{7, fmt.Errorf("binance: %w", &httpx.StatusError{StatusCode: 429, RetryAfter: 10 * time.Second}), time.Minute},
 	} {
-		p.states[1].consecutive = tc.consecutive
-		if got := p.retryDelay(tc.err); got != tc.want {
+		if got := p.retryDelay(tc.consecutive, tc.err); got != tc.want {
 			t.Errorf("consecutive %d, %v: delay %v, want %v", tc.consecutive, tc.err, got, tc.want)
 		}
 	}

@@ -52,23 +52,23 @@ type wrapped struct {
 	feed.Provider
 	mu    sync.Mutex
 	calls int
-	fail  func(call int, q feed.Query) ([]store.MarketRecord, error, bool)
+	fail  func(call int, q feed.Query) (feed.Page, error, bool)
 }
 
-func (w *wrapped) Fetch(ctx context.Context, q feed.Query) ([]store.MarketRecord, error) {
+func (w *wrapped) Fetch(ctx context.Context, q feed.Query) (feed.Page, error) {
 	w.mu.Lock()
 	w.calls++
 	n, fail := w.calls, w.fail
 	w.mu.Unlock()
 	if fail != nil {
-		if recs, err, ok := fail(n, q); ok {
-			return recs, err
+		if page, err, ok := fail(n, q); ok {
+			return page, err
 		}
 	}
 	return w.Provider.Fetch(ctx, q)
 }
 
-func (w *wrapped) setFail(f func(int, feed.Query) ([]store.MarketRecord, error, bool)) {
+func (w *wrapped) setFail(f func(int, feed.Query) (feed.Page, error, bool)) {
 	w.mu.Lock()
 	w.fail = f
 	w.mu.Unlock()
@@ -134,11 +134,11 @@ func TestBackfillPagesThenPollsWithoutGaps(t *testing.T) {
 	clk.Advance(3 * time.Minute)
 	rp := &wrapped{Provider: openReplay(t)}
 	var firstSince time.Time
-	rp.setFail(func(call int, q feed.Query) ([]store.MarketRecord, error, bool) {
+	rp.setFail(func(call int, q feed.Query) (feed.Page, error, bool) {
 		if call == 1 {
 			firstSince = q.Since
 		}
-		return nil, nil, false
+		return feed.Page{}, nil, false
 	})
 	p2, err := feed.NewPoller(candleOptions(rp, m, clk, log))
 	if err != nil {
@@ -159,11 +159,11 @@ func TestInterruptedBackfillResumes(t *testing.T) {
 	m := feedtest.NewMarket()
 	log, buf := logger()
 	rp := &wrapped{Provider: openReplay(t)}
-	rp.setFail(func(call int, q feed.Query) ([]store.MarketRecord, error, bool) {
+	rp.setFail(func(call int, q feed.Query) (feed.Page, error, bool) {
 		if call == 3 {
-			return nil, errors.New("connection reset by peer"), true
+			return feed.Page{}, errors.New("connection reset by peer"), true
 		}
-		return nil, nil, false
+		return feed.Page{}, nil, false
 	})
 	p, err := feed.NewPoller(candleOptions(rp, m, clk, log))
 	if err != nil {
@@ -190,36 +190,79 @@ func TestInterruptedBackfillResumes(t *testing.T) {
 	}
 }
 
-func TestBadPagesAreRejectedNotStored(t *testing.T) {
-	rec := func(min int) store.MarketRecord {
-		return store.MarketRecord{Provider: "replay", Asset: "BTC", Kind: "candle", Granularity: "1m", TsEvent: day1.Add(time.Duration(min) * time.Minute), Values: []byte(`{"open":1,"high":1,"low":1,"close":1,"volume":0}`)}
+// A bad or conflicting row is dropped alone: the good rows of the page are
+// stored, the drop is counted and logged once with the row and the reason,
+// and the next poll starts after it.
+func TestBadRowsAreDroppedAlone(t *testing.T) {
+	rec := func(min int, close float64) store.MarketRecord {
+		return store.MarketRecord{Provider: "replay", Asset: "BTC", Kind: "candle", Granularity: "1m", TsEvent: day1.Add(time.Duration(min) * time.Minute),
+			Values: fmt.Appendf(nil, `{"open":1,"high":2,"low":1,"close":%g,"volume":3}`, close)}
 	}
+	eth := rec(902, 1)
+	eth.Asset = "ETH"
 	tests := []struct {
-		name string
-		recs []store.MarketRecord
-		want string
+		name    string
+		page    feed.Page
+		stored  int
+		counts  feed.RowCounts
+		wantLog string
 	}{
-		{"duplicate", []store.MarketRecord{rec(900), rec(900)}, "duplicate or out of order"},
-		{"out of order", []store.MarketRecord{rec(901), rec(900)}, "duplicate or out of order"},
-		{"outside window", []store.MarketRecord{rec(10)}, "outside the requested window"},
-		{"not yet closed", []store.MarketRecord{rec(1000)}, "outside the requested window"},
-		{"wrong asset", []store.MarketRecord{func() store.MarketRecord { r := rec(900); r.Asset = "ETH"; return r }()}, "is for replay/ETH/candle/1m"},
+		{"exact duplicate collapses", feed.Page{Records: []store.MarketRecord{rec(900, 1), rec(900, 1), rec(901, 1)}}, 2,
+			feed.RowCounts{Duplicates: 1}, "duplicates_collapsed=1"},
+		{"conflicting duplicate keeps the first", feed.Page{Records: []store.MarketRecord{rec(900, 1), rec(900, 2), rec(901, 1)}}, 2,
+			feed.RowCounts{Conflicts: 1}, `kept the first {\"open\":1,\"high\":2,\"low\":1,\"close\":1,\"volume\":3}, dropped {\"open\":1,\"high\":2,\"low\":1,\"close\":2,\"volume\":3}`},
+		{"out of order is sorted", feed.Page{Records: []store.MarketRecord{rec(901, 1), rec(900, 1)}}, 2, feed.RowCounts{}, ""},
+		{"outside window", feed.Page{Records: []store.MarketRecord{rec(10, 1), rec(900, 1)}}, 1, feed.RowCounts{Malformed: 1}, "outside the requested window"},
+		{"not yet closed", feed.Page{Records: []store.MarketRecord{rec(900, 1), rec(1000, 1)}}, 1, feed.RowCounts{Malformed: 1}, "outside the requested window"},
+		{"wrong asset", feed.Page{Records: []store.MarketRecord{rec(900, 1), eth}}, 1, feed.RowCounts{Malformed: 1}, "record is for feed replay/ETH/candle/1m"},
+		{"provider drop", feed.Page{Records: []store.MarketRecord{rec(900, 1), rec(902, 1)}, Dropped: []feed.Drop{{Cause: feed.DropMalformed, Ts: day1.Add(901 * time.Minute), Row: `[1677682860000,"1"]`, Reason: "kline 1: 2 fields, expected at least 7"}}},
+			2, feed.RowCounts{Malformed: 1}, `kline 1: 2 fields, expected at least 7 (row [1677682860000,\"1\"])`},
+		{"placeholder candle stored and counted", feed.Page{Records: []store.MarketRecord{rec(900, 1), {Provider: "replay", Asset: "BTC", Kind: "candle", Granularity: "1m",
+			TsEvent: day1.Add(901 * time.Minute), Values: []byte(`{"open":5,"high":5,"low":5,"close":5,"volume":0}`)}}}, 2, feed.RowCounts{Placeholders: 1}, "zero_volume_placeholders=1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := feedtest.NewMarket()
+			m.SetWatermark("replay", "BTC", "candle", "1m", day1.Add(899*time.Minute))
 			rp := &wrapped{Provider: openReplay(t)}
-			rp.setFail(func(int, feed.Query) ([]store.MarketRecord, error, bool) { return tc.recs, nil, true })
-			log, _ := logger()
-			p, err := feed.NewPoller(candleOptions(rp, m, clock.NewSimulated(day1.Add(1000*time.Minute)), log))
+			rp.setFail(func(n int, q feed.Query) (feed.Page, error, bool) {
+				if n == 1 {
+					return tc.page, nil, true
+				}
+				return feed.Page{}, nil, true
+			})
+			log, buf := logger()
+			clk := clock.NewSimulated(day1.Add(1000 * time.Minute))
+			p, err := feed.NewPoller(candleOptions(rp, m, clk, log))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := p.Sync(context.Background()); err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want %q", err, tc.want)
+			if err := p.Sync(context.Background()); err != nil {
+				t.Fatalf("a bad row failed the poll: %v", err)
 			}
-			if n := len(m.Records("replay", "BTC", "candle", "1m")) + len(m.Records("replay", "ETH", "candle", "1m")); n != 0 {
-				t.Fatalf("%d records stored from a bad page", n)
+			if n := len(m.Records("replay", "BTC", "candle", "1m")); n != tc.stored {
+				t.Fatalf("%d records stored, want %d", n, tc.stored)
+			}
+			if n := len(m.Records("replay", "ETH", "candle", "1m")); n != 0 {
+				t.Fatal("a wrong-feed record was stored")
+			}
+			h := p.Health()[0]
+			if h.RowCounts != tc.counts || h.LastError != "" || h.ConsecutiveErrors != 0 {
+				t.Fatalf("health %+v, want counts %+v", h, tc.counts)
+			}
+			if tc.wantLog != "" && !strings.Contains(buf.String(), tc.wantLog) {
+				t.Fatalf("log lacks %q:\n%s", tc.wantLog, buf)
+			}
+			if n := strings.Count(buf.String(), "feed rows dropped"); n > 1 {
+				t.Fatalf("%d drop lines for one poll", n)
+			}
+			// The next poll starts after every row seen, dropped ones included.
+			clk.Advance(5 * time.Second)
+			if err := p.Sync(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if h2 := p.Health()[0]; h2.RowCounts != tc.counts {
+				t.Fatalf("second poll re-counted rows: %+v", h2.RowCounts)
 			}
 		})
 	}
@@ -281,12 +324,12 @@ func TestStoredWatermarkIsUsed(t *testing.T) {
 func TestGapIsLoggedAndCounted(t *testing.T) {
 	m := feedtest.NewMarket()
 	rp := &wrapped{Provider: openReplay(t)}
-	rp.setFail(func(_ int, q feed.Query) ([]store.MarketRecord, error, bool) {
-		recs, err := rp.Provider.Fetch(context.Background(), q)
-		if len(recs) > 10 {
-			recs = append(recs[:5:5], recs[8:]...) // the exchange lost three candles
+	rp.setFail(func(_ int, q feed.Query) (feed.Page, error, bool) {
+		page, err := rp.Provider.Fetch(context.Background(), q)
+		if recs := page.Records; len(recs) > 10 {
+			page.Records = append(recs[:5:5], recs[8:]...) // the exchange lost three candles
 		}
-		return recs, err, true
+		return page, err, true
 	})
 	log, buf := logger()
 	p, err := feed.NewPoller(candleOptions(rp, m, clock.NewSimulated(day1.Add(30*time.Minute)), log))
@@ -326,8 +369,8 @@ func TestStalenessAndFresh(t *testing.T) {
 	if err := p.Fresh("BTC", day1.Add(62*time.Minute)); err != nil {
 		t.Fatalf("2 minutes after the end: %v", err)
 	}
-	rp.setFail(func(int, feed.Query) ([]store.MarketRecord, error, bool) {
-		return nil, errors.New("HTTP 503: maintenance"), true
+	rp.setFail(func(int, feed.Query) (feed.Page, error, bool) {
+		return feed.Page{}, errors.New("HTTP 503: maintenance"), true
 	})
 	clk.Advance(10 * time.Minute)
 	if err := p.Sync(context.Background()); err == nil {
@@ -373,7 +416,7 @@ func TestStalenessAndFresh(t *testing.T) {
 
 func TestRequestTimeout(t *testing.T) {
 	rp := &wrapped{Provider: openReplay(t)}
-	rp.setFail(func(int, feed.Query) ([]store.MarketRecord, error, bool) { return nil, nil, false })
+	rp.setFail(func(int, feed.Query) (feed.Page, error, bool) { return feed.Page{}, nil, false })
 	blocking := &blockingProvider{Provider: rp}
 	log, _ := logger()
 	o := candleOptions(blocking, feedtest.NewMarket(), clock.NewSimulated(day1.Add(time.Hour)), log)
@@ -389,9 +432,9 @@ func TestRequestTimeout(t *testing.T) {
 
 type blockingProvider struct{ feed.Provider }
 
-func (b *blockingProvider) Fetch(ctx context.Context, _ feed.Query) ([]store.MarketRecord, error) {
+func (b *blockingProvider) Fetch(ctx context.Context, _ feed.Query) (feed.Page, error) {
 	<-ctx.Done()
-	return nil, ctx.Err()
+	return feed.Page{}, ctx.Err()
 }
 
 func TestNewPollerRejects(t *testing.T) {
@@ -474,15 +517,15 @@ func TestPythTicksThroughPoller(t *testing.T) {
 func TestRunPollsUntilCancelled(t *testing.T) {
 	rp := &wrapped{Provider: openReplay(t)}
 	calls := make(chan int, 100)
-	rp.setFail(func(n int, q feed.Query) ([]store.MarketRecord, error, bool) {
+	rp.setFail(func(n int, q feed.Query) (feed.Page, error, bool) {
 		select {
 		case calls <- n:
 		default:
 		}
 		if n%2 == 0 {
-			return nil, errors.New("flaky"), true
+			return feed.Page{}, errors.New("flaky"), true
 		}
-		return nil, nil, false
+		return feed.Page{}, nil, false
 	})
 	o := candleOptions(rp, feedtest.NewMarket(), clock.NewSimulated(day1.Add(time.Hour)), nil)
 	log, _ := logger()

@@ -20,7 +20,10 @@ func PollerHealth(p *feed.Poller) func() []report.FeedHealth {
 		out := make([]report.FeedHealth, len(hs))
 		for i, h := range hs {
 			out[i] = report.FeedHealth{Provider: h.Provider, Asset: h.Asset, Kind: h.Kind, Granularity: h.Granularity,
-				Stale: h.Stale, LastError: h.LastError, LastEventAt: h.LastEventTs}
+				Stale: h.Stale, LastError: h.LastError, LastEventAt: h.LastEventTs, LastErrorAt: h.LastErrorAt,
+				ConsecutiveErrors: h.ConsecutiveErrors, NextAttemptAt: h.NextAttemptAt, Gaps: h.Gaps,
+				Malformed: h.Malformed, Conflicts: h.Conflicts, StalePrices: h.StalePrices, Duplicates: h.Duplicates, Placeholders: h.Placeholders,
+				LastDropReason: h.LastDrop.Reason, LastDropRow: h.LastDrop.Row}
 		}
 		return out
 	}

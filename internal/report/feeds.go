@@ -43,7 +43,13 @@ type feedKey struct{ provider, asset, kind, granularity string }
 // oldest_ts, newest_ts, watermark_ts, watermark_updated_at (or null),
 // stale (bool: the feed worker's verdict when known, else watermark older
 // than max(FeedStaleAfter, 6 x granularity)), last_error (string or null),
-// last_event_at (or null).
+// last_event_at (or null). When a live feed worker knows the feed, also:
+// health ("ok", "stale" or "failing": the latest poll failed),
+// last_error_at, consecutive_errors, next_attempt_at, gaps, and the row
+// counters rows_malformed, rows_conflicting, rows_duplicate (collapsed),
+// stale_prices (rejected, older than FEED_MAX_AGE_SECONDS) and
+// zero_volume_candles (placeholders stored), with last_dropped_row
+// ({"reason","row"} or null); without one these keys are null.
 func (s *server) feeds(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := s.ctx(r)
 	defer cancel()
@@ -120,13 +126,42 @@ func (s *server) feedRow(fs store.FeedSummary, h FeedHealth, known bool, now tim
 		"stale":                s.feedStale(fs, now),
 		"last_error":           nil,
 		"last_event_at":        nil,
+		"health":               nil,
+		"last_error_at":        nil,
+		"consecutive_errors":   nil,
+		"next_attempt_at":      nil,
+		"gaps":                 nil,
+		"rows_malformed":       nil,
+		"rows_conflicting":     nil,
+		"rows_duplicate":       nil,
+		"stale_prices":         nil,
+		"zero_volume_candles":  nil,
+		"last_dropped_row":     nil,
 	}
 	if known {
 		row["stale"] = h.Stale
+		health := "ok"
+		if h.Stale {
+			health = "stale"
+		}
 		if h.LastError != "" {
 			row["last_error"] = h.LastError
+			row["last_error_at"] = ts(h.LastErrorAt)
+			health = "failing"
 		}
+		row["health"] = health
 		row["last_event_at"] = ts(h.LastEventAt)
+		row["consecutive_errors"] = h.ConsecutiveErrors
+		row["next_attempt_at"] = ts(h.NextAttemptAt)
+		row["gaps"] = h.Gaps
+		row["rows_malformed"] = h.Malformed
+		row["rows_conflicting"] = h.Conflicts
+		row["rows_duplicate"] = h.Duplicates
+		row["stale_prices"] = h.StalePrices
+		row["zero_volume_candles"] = h.Placeholders
+		if h.LastDropReason != "" {
+			row["last_dropped_row"] = map[string]string{"reason": h.LastDropReason, "row": h.LastDropRow}
+		}
 	}
 	return row
 }

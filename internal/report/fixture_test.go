@@ -54,8 +54,10 @@ var fixtureStates = []host.ModelState{
 }
 
 var fixtureFeedHealth = []FeedHealth{
-	{Provider: "pyth", Asset: "BTC", Kind: "tick", Granularity: "1s", LastEventAt: ago(10 * time.Second)},
-	{Provider: "pyth", Asset: "ETH", Kind: "tick", Granularity: "1s", Stale: true, LastError: "GET https://hermes.example/v2: HTTP 503"},
+	{Provider: "pyth", Asset: "BTC", Kind: "tick", Granularity: "1s", LastEventAt: ago(10 * time.Second),
+		Malformed: 2, Conflicts: 1, StalePrices: 3, Duplicates: 4, LastDropReason: "parsed[0] (feed e62d): price: \"abc\": expected an integer", LastDropRow: `{"id":"e62d"}`},
+	{Provider: "pyth", Asset: "ETH", Kind: "tick", Granularity: "1s", Stale: true, LastError: "GET https://hermes.example/v2: HTTP 503",
+		LastErrorAt: ago(5 * time.Second), ConsecutiveErrors: 4, NextAttemptAt: ago(-8 * time.Second)},
 }
 
 var btcScope = json.RawMessage(`{"asset":"BTC","horizon":60,"step":60}`)

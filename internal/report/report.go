@@ -83,9 +83,10 @@ type Store interface {
 	Backend() string
 }
 
-// FeedHealth is the live state of one configured feed as the feed worker
-// sees it. LastEventAt is the event time (UTC) of the newest record
-// received; zero when none yet. LastError is the last poll error ("" = none).
+// FeedHealth is the live state of one configured feed (provider, asset) as
+// the feed worker sees it. LastEventAt is the event time (UTC) of the newest
+// record received; zero when none yet. LastError is the last poll error
+// ("" = none). The counters count since the worker started.
 type FeedHealth struct {
 	Provider    string
 	Asset       string
@@ -94,6 +95,22 @@ type FeedHealth struct {
 	Stale       bool
 	LastError   string
 	LastEventAt time.Time
+	// LastErrorAt is when LastError happened (zero: no error).
+	LastErrorAt time.Time
+	// ConsecutiveErrors counts failed polls of this feed since its last
+	// success; NextAttemptAt is when it is polled next (its own backoff).
+	ConsecutiveErrors int
+	NextAttemptAt     time.Time
+	// Gaps counts runs of missing candles seen while polling.
+	Gaps int
+	// Rows dropped alone: unreadable or invalid (Malformed), conflicting
+	// duplicates (Conflicts), prices older than FEED_MAX_AGE_SECONDS
+	// (StalePrices); rows noticed: exact duplicates collapsed (Duplicates),
+	// zero-volume placeholder candles stored (Placeholders).
+	Malformed, Conflicts, StalePrices, Duplicates, Placeholders int64
+	// LastDropReason and LastDropRow describe the latest row dropped
+	// ("" = none); the row is bounded by the feed worker.
+	LastDropReason, LastDropRow string
 }
 
 // Window is one rolling-mean window of /reports/models/params: the row key

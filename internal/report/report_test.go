@@ -306,6 +306,20 @@ func TestEndpoints(t *testing.T) {
 			if eth["stale"] != true || !near(eth["record_count"], 0) || eth["last_error"] == nil || eth["newest_ts"] != nil {
 				t.Errorf("health-only row = %v", eth)
 			}
+			// Per-asset health and row counters from the live feed worker.
+			if pyth["health"] != "ok" || !near(pyth["rows_malformed"], 2) || !near(pyth["rows_conflicting"], 1) || !near(pyth["stale_prices"], 3) ||
+				!near(pyth["rows_duplicate"], 4) || !near(pyth["zero_volume_candles"], 0) || pyth["last_error_at"] != nil {
+				t.Errorf("pyth counters = %v", pyth)
+			}
+			if d, ok := pyth["last_dropped_row"].(map[string]any); !ok || d["row"] != `{"id":"e62d"}` || !strings.Contains(fmt.Sprint(d["reason"]), "expected an integer") {
+				t.Errorf("pyth last dropped row = %v", pyth["last_dropped_row"])
+			}
+			if eth["health"] != "failing" || !near(eth["consecutive_errors"], 4) || eth["last_error_at"] == nil || eth["next_attempt_at"] == nil || eth["last_dropped_row"] != nil {
+				t.Errorf("eth health = %v", eth)
+			}
+			if bin["health"] != nil || bin["rows_malformed"] != nil {
+				t.Errorf("a feed without a live worker has counters: %v", bin)
+			}
 		}},
 		{"feeds tail UI request", "/reports/feeds/tail?source=pyth&subject=BTC&kind=tick&granularity=1s&limit=20", 200, true, func(t *testing.T, rows []map[string]any, _ map[string]any, _ http.Header) {
 			if len(rows) != 20 {

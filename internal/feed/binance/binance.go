@@ -132,37 +132,40 @@ type Kline struct {
 
 // Fetch returns the closed candles of each asset in q with open time in
 // [q.Since, q.Until] (Until zero or later than now: now), oldest first, at
-// most q.Limit per asset (0: MaxLimit), paging through Binance as needed.
-// With q.Since zero the newest closed candles up to Until are returned.
-// Values: {"open","high","low","close","volume"}; Meta: {"symbol": "<symbol>"}.
-// Errors: unsupported kind or interval, unknown asset, request failure,
-// HTTP status, malformed rows, rows out of order, duplicated or outside
-// the requested window.
-func (c *Client) Fetch(ctx context.Context, q feed.Query) ([]store.MarketRecord, error) {
+// most q.Limit rows per asset (0: MaxLimit), paging through Binance as
+// needed. With q.Since zero the newest closed candles up to Until are
+// returned. Values: {"open","high","low","close","volume"}; Meta:
+// {"symbol": "<symbol>"}. A kline row that cannot be read or fails
+// validation is left out alone and listed in Page.Dropped (duplicates,
+// order and window are the poller's to judge: feed.CleanPage). Errors:
+// unsupported kind or interval, unknown asset, request failure, HTTP
+// status, a body that is not an array.
+func (c *Client) Fetch(ctx context.Context, q feed.Query) (feed.Page, error) {
 	if err := c.Supports(q.Kind, q.Granularity); err != nil {
-		return nil, err
+		return feed.Page{}, err
 	}
 	if len(q.Assets) == 0 {
-		return nil, fmt.Errorf("binance: no assets requested")
+		return feed.Page{}, fmt.Errorf("binance: no assets requested")
 	}
 	if q.Limit < 0 {
-		return nil, fmt.Errorf("binance: limit %d: expected >= 0", q.Limit)
+		return feed.Page{}, fmt.Errorf("binance: limit %d: expected >= 0", q.Limit)
 	}
-	var out []store.MarketRecord
+	var out feed.Page
 	for _, a := range q.Assets {
-		recs, err := c.fetchAsset(ctx, a, q)
+		page, err := c.fetchAsset(ctx, a, q)
 		if err != nil {
-			return nil, err
+			return feed.Page{}, err
 		}
-		out = append(out, recs...)
+		out.Records = append(out.Records, page.Records...)
+		out.Dropped = append(out.Dropped, page.Dropped...)
 	}
 	return out, nil
 }
 
-func (c *Client) fetchAsset(ctx context.Context, asset string, q feed.Query) ([]store.MarketRecord, error) {
+func (c *Client) fetchAsset(ctx context.Context, asset string, q feed.Query) (feed.Page, error) {
 	symbol, err := c.Symbol(asset)
 	if err != nil {
-		return nil, err
+		return feed.Page{}, err
 	}
 	g := Intervals[q.Granularity]
 	limit := q.Limit
@@ -175,59 +178,63 @@ func (c *Client) fetchAsset(ctx context.Context, asset string, q feed.Query) ([]
 		until = now
 	}
 	meta := []byte(`{"symbol":"` + symbol + `"}`)
-	var out []store.MarketRecord
+	var out feed.Page
 	cursor := q.Since
-	var prev time.Time
-	for len(out) < limit {
+	for got := 0; got < limit; {
 		if !cursor.IsZero() && cursor.After(until) {
 			break
 		}
-		want := min(limit-len(out), MaxLimit)
-		rows, err := c.Klines(ctx, symbol, q.Granularity, cursor, until, want)
+		want := min(limit-got, MaxLimit)
+		rows, drops, err := c.Klines(ctx, symbol, q.Granularity, cursor, until, want)
 		if err != nil {
-			return nil, err
+			return feed.Page{}, err
 		}
-		if len(rows) > want {
-			return nil, fmt.Errorf("binance: %s %s: asked for %d klines, got %d", symbol, q.Granularity, want, len(rows))
+		if len(rows)+len(drops) > want {
+			return feed.Page{}, fmt.Errorf("binance: %s %s: asked for %d klines, got %d", symbol, q.Granularity, want, len(rows)+len(drops))
+		}
+		got += len(rows) + len(drops)
+		out.Dropped = append(out.Dropped, drops...)
+		newest := cursor
+		for _, d := range drops {
+			newest = later(newest, d.Ts)
 		}
 		unclosed := false
-		for i, k := range rows {
-			if !prev.IsZero() && !k.Time.After(prev) {
-				return nil, fmt.Errorf("binance: %s %s: kline %d open time %s is not after the previous one %s (duplicate or out of order)",
-					symbol, q.Granularity, i, k.Time.Format(time.RFC3339), prev.Format(time.RFC3339))
-			}
-			if !feed.InWindow(k.Time, cursor.Truncate(time.Millisecond), until) {
-				return nil, fmt.Errorf("binance: %s %s: kline %d open time %s outside the requested window [%s, %s]",
-					symbol, q.Granularity, i, k.Time.Format(time.RFC3339), cursor.Format(time.RFC3339), until.Format(time.RFC3339))
-			}
-			prev = k.Time
+		for _, k := range rows {
 			if !k.CloseTime.Before(now) {
-				// Still forming: never stored. Anything after it is newer still.
+				// Still forming: never stored, nor anything after it.
 				unclosed = true
-				break
+				continue
 			}
-			out = append(out, store.MarketRecord{
+			newest = later(newest, k.Time)
+			out.Records = append(out.Records, store.MarketRecord{
 				Provider: Name, Asset: feed.NormalizeAsset(asset), Kind: feed.KindCandle, Granularity: q.Granularity,
 				TsEvent: k.Time, TsIngested: now, Values: feed.CandleValues(k.Candle), Meta: meta,
 			})
 		}
-		if unclosed || len(rows) < want || q.Since.IsZero() {
+		if unclosed || len(rows)+len(drops) < want || q.Since.IsZero() || !newest.After(cursor) {
 			break
 		}
-		cursor = prev.Add(g)
+		cursor = newest.Truncate(time.Millisecond).Add(g)
 	}
 	return out, nil
 }
 
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 // Klines performs one klines request (start/end inclusive on open time,
-// zero = omitted; limit 1..1000) and returns the parsed rows, validated by
-// ParseKlines against the interval.
-func (c *Client) Klines(ctx context.Context, symbol, interval string, start, end time.Time, limit int) ([]Kline, error) {
+// zero = omitted; limit 1..1000) and returns the rows ParseKlines accepts
+// and the rows it left out.
+func (c *Client) Klines(ctx context.Context, symbol, interval string, start, end time.Time, limit int) ([]Kline, []feed.Drop, error) {
 	if _, ok := Intervals[interval]; !ok {
-		return nil, fmt.Errorf("binance: interval %q is not supported: %w", interval, feed.ErrUnsupported)
+		return nil, nil, fmt.Errorf("binance: interval %q is not supported: %w", interval, feed.ErrUnsupported)
 	}
 	if limit < 1 || limit > MaxLimit {
-		return nil, fmt.Errorf("binance: limit %d: expected 1..%d", limit, MaxLimit)
+		return nil, nil, fmt.Errorf("binance: limit %d: expected 1..%d", limit, MaxLimit)
 	}
 	params := url.Values{}
 	params.Set("symbol", symbol)
@@ -246,13 +253,16 @@ func (c *Client) Klines(ctx context.Context, symbol, interval string, start, end
 	u := c.ep.Base + "/api/v3/klines?" + params.Encode()
 	body, err := httpx.Get(ctx, c.ep.HTTP, u, c.ep.Timeout)
 	if err != nil {
-		return nil, fmt.Errorf("binance: %w", err)
+		return nil, nil, fmt.Errorf("binance: %w", err)
 	}
-	rows, err := ParseKlines(body, interval)
+	rows, drops, err := ParseKlines(body, interval)
 	if err != nil {
-		return nil, fmt.Errorf("binance: GET %s: %w", httpx.Redact(u), err)
+		return nil, nil, fmt.Errorf("binance: GET %s: %w", httpx.Redact(u), err)
 	}
-	return rows, nil
+	for i := range drops {
+		drops[i].Reason = symbol + " " + drops[i].Reason
+	}
+	return rows, drops, nil
 }
 
 // ParseKlines decodes a klines body: an array of arrays [open time ms,
@@ -260,59 +270,80 @@ func (c *Client) Klines(ctx context.Context, symbol, interval string, start, end
 // trades, ...]. Each row needs at least 7 fields; prices must be > 0,
 // high >= low, open and close within [low, high], volume >= 0, the open
 // time aligned to the interval and the close time open + interval − 1 ms.
-// Errors name the row index.
-func ParseKlines(body []byte, interval string) ([]Kline, error) {
+// A row failing any of these is returned as a feed.Drop (DropMalformed,
+// its open time when readable, the reason naming the row index); the
+// other rows are returned in order. The error is for a body that is not a
+// JSON array.
+func ParseKlines(body []byte, interval string) ([]Kline, []feed.Drop, error) {
 	g, ok := Intervals[interval]
 	if !ok {
-		return nil, fmt.Errorf("interval %q is not supported: %w", interval, feed.ErrUnsupported)
+		return nil, nil, fmt.Errorf("interval %q is not supported: %w", interval, feed.ErrUnsupported)
 	}
-	var raw [][]json.RawMessage
+	var raw []json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, fmt.Errorf("decoding klines %q: expected an array of arrays: %w", httpx.Snippet(body), err)
+		return nil, nil, fmt.Errorf("decoding klines %q: expected an array of arrays: %w", httpx.Snippet(body), err)
 	}
 	out := make([]Kline, 0, len(raw))
+	var drops []feed.Drop
 	for i, row := range raw {
-		if len(row) < 7 {
-			return nil, fmt.Errorf("kline %d: %d fields, expected at least 7", i, len(row))
-		}
-		var openMs, closeMs int64
-		if err := json.Unmarshal(row[0], &openMs); err != nil {
-			return nil, fmt.Errorf("kline %d: open time %s: expected integer milliseconds: %w", i, row[0], err)
-		}
-		if err := json.Unmarshal(row[6], &closeMs); err != nil {
-			return nil, fmt.Errorf("kline %d: close time %s: expected integer milliseconds: %w", i, row[6], err)
-		}
-		var k Kline
-		k.Time = time.UnixMilli(openMs).UTC()
-		k.CloseTime = time.UnixMilli(closeMs).UTC()
-		if openMs%g.Milliseconds() != 0 {
-			return nil, fmt.Errorf("kline %d: open time %s not aligned to %s", i, k.Time.Format(time.RFC3339Nano), interval)
-		}
-		if closeMs != openMs+g.Milliseconds()-1 {
-			return nil, fmt.Errorf("kline %d: close time %d, expected open time %d + %s − 1 ms", i, closeMs, openMs, interval)
-		}
-		for j, dst := range []*float64{&k.Open, &k.High, &k.Low, &k.Close, &k.Volume} {
-			var s string
-			if err := json.Unmarshal(row[j+1], &s); err != nil {
-				return nil, fmt.Errorf("kline %d field %d: %s: expected a decimal string: %w", i, j+1, row[j+1], err)
-			}
-			f, err := strconv.ParseFloat(s, 64)
-			if err != nil {
-				return nil, fmt.Errorf("kline %d field %d: %q: expected a decimal: %w", i, j+1, s, err)
-			}
-			*dst = f
-		}
-		if len(row) > 8 {
-			if err := json.Unmarshal(row[8], &k.Trades); err != nil {
-				return nil, fmt.Errorf("kline %d: trades %s: expected an integer: %w", i, row[8], err)
-			}
-		}
-		if err := k.Candle.Validate(); err != nil {
-			return nil, fmt.Errorf("kline %d (open %s): %w", i, k.Time.Format(time.RFC3339), err)
+		k, err := parseKline(row, g, interval)
+		if err != nil {
+			drops = append(drops, feed.Drop{Cause: feed.DropMalformed, Ts: k.Time, Row: feed.RowText(row), Reason: fmt.Sprintf("kline %d: %v", i, err)})
+			continue
 		}
 		out = append(out, k)
 	}
-	return out, nil
+	return out, drops, nil
+}
+
+// parseKline reads one row; on error k.Time holds the open time when it
+// could be read.
+func parseKline(raw json.RawMessage, g time.Duration, interval string) (Kline, error) {
+	var k Kline
+	var row []json.RawMessage
+	if err := json.Unmarshal(raw, &row); err != nil {
+		return k, fmt.Errorf("expected an array")
+	}
+	var openMs, closeMs int64
+	if len(row) > 0 && json.Unmarshal(row[0], &openMs) == nil && openMs > 0 && openMs%g.Milliseconds() == 0 {
+		k.Time = time.UnixMilli(openMs).UTC()
+	}
+	if len(row) < 7 {
+		return k, fmt.Errorf("%d fields, expected at least 7", len(row))
+	}
+	if err := json.Unmarshal(row[0], &openMs); err != nil {
+		return k, fmt.Errorf("open time %s: expected integer milliseconds", row[0])
+	}
+	if err := json.Unmarshal(row[6], &closeMs); err != nil {
+		return k, fmt.Errorf("close time %s: expected integer milliseconds", row[6])
+	}
+	k.CloseTime = time.UnixMilli(closeMs).UTC()
+	if openMs%g.Milliseconds() != 0 {
+		return k, fmt.Errorf("open time %s not aligned to %s", time.UnixMilli(openMs).UTC().Format(time.RFC3339Nano), interval)
+	}
+	if closeMs != openMs+g.Milliseconds()-1 {
+		return k, fmt.Errorf("close time %d, expected open time %d + %s − 1 ms", closeMs, openMs, interval)
+	}
+	for j, dst := range []*float64{&k.Open, &k.High, &k.Low, &k.Close, &k.Volume} {
+		var s string
+		if err := json.Unmarshal(row[j+1], &s); err != nil {
+			return k, fmt.Errorf("field %d: %s: expected a decimal string", j+1, row[j+1])
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return k, fmt.Errorf("field %d: %q: expected a decimal", j+1, s)
+		}
+		*dst = f
+	}
+	if len(row) > 8 {
+		if err := json.Unmarshal(row[8], &k.Trades); err != nil {
+			return k, fmt.Errorf("trades %s: expected an integer", row[8])
+		}
+	}
+	if err := k.Candle.Validate(); err != nil {
+		return k, fmt.Errorf("open %s: %w", k.Time.Format(time.RFC3339), err)
+	}
+	return k, nil
 }
 
 // Probe fetches the newest closed candle of asset at interval once (the
@@ -323,11 +354,16 @@ func Probe(ctx context.Context, cfg Config, asset, interval string) (store.Marke
 	if err != nil {
 		return store.MarketRecord{}, err
 	}
-	recs, err := c.Fetch(ctx, feed.Query{Assets: []string{asset}, Kind: feed.KindCandle, Granularity: interval, Limit: 2})
+	page, err := c.Fetch(ctx, feed.Query{Assets: []string{asset}, Kind: feed.KindCandle, Granularity: interval, Limit: 2})
 	if err != nil {
 		return store.MarketRecord{}, fmt.Errorf("binance probe: %w", err)
 	}
+	recs := page.Records
 	if len(recs) == 0 {
+		if len(page.Dropped) > 0 {
+			d := page.Dropped[len(page.Dropped)-1]
+			return store.MarketRecord{}, fmt.Errorf("binance probe: no readable closed %s candle for %s: %s (row %s)", interval, asset, d.Reason, d.Row)
+		}
 		return store.MarketRecord{}, fmt.Errorf("binance probe: no closed %s candle returned for %s", interval, asset)
 	}
 	return recs[len(recs)-1], nil

@@ -104,7 +104,8 @@ func TestFetchPagesClosedCandles(t *testing.T) {
 	now := day1.Add(2000*time.Minute + 30*time.Second) // the 2000th candle is still forming
 	e := newExchange(t, now)
 	c := e.client(t)
-	recs, err := c.Fetch(context.Background(), feed.Query{Assets: []string{"btc"}, Kind: feed.KindCandle, Granularity: "1m", Since: day1, Until: now, Limit: 5000})
+	page, err := c.Fetch(context.Background(), feed.Query{Assets: []string{"btc"}, Kind: feed.KindCandle, Granularity: "1m", Since: day1, Until: now, Limit: 5000})
+	recs := page.Records
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,9 +150,9 @@ func TestClosedBoundary(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newExchange(t, tc.now)
-			recs, err := e.client(t).Fetch(context.Background(), feed.Query{Assets: []string{"BTC"}, Kind: "candle", Granularity: "1m", Since: day1})
-			if err != nil || len(recs) != tc.want {
-				t.Fatalf("%d records, %v; want %d", len(recs), err, tc.want)
+			page, err := e.client(t).Fetch(context.Background(), feed.Query{Assets: []string{"BTC"}, Kind: "candle", Granularity: "1m", Since: day1})
+			if err != nil || len(page.Records) != tc.want || len(page.Dropped) != 0 {
+				t.Fatalf("%d records (%d dropped), %v; want %d", len(page.Records), len(page.Dropped), err, tc.want)
 			}
 		})
 	}
@@ -213,7 +214,6 @@ func row(openMin int, o, h, l, c string) string {
 }
 
 func TestResponseErrors(t *testing.T) {
-	good := row(0, "10", "11", "9", "10.5")
 	tests := []struct {
 		name   string
 		status int
@@ -224,26 +224,61 @@ func TestResponseErrors(t *testing.T) {
 		{"server error", 502, `bad gateway`, "HTTP 502"},
 		{"malformed json", 200, `[[1677628800000,"1"`, "decoding klines"},
 		{"object not array", 200, `{"code":0}`, "expected an array of arrays"},
-		{"short row", 200, `[[1677628800000,"1","2","0.5","1.5","3"]]`, "kline 0: 6 fields, expected at least 7"},
-		{"bad number", 200, `[` + row(0, "10", "eleven", "9", "10") + `]`, `kline 0 field 2: "eleven"`},
-		{"number not string", 200, `[[1677628800000,10,"11","9","10","1",1677628859999]]`, "expected a decimal string"},
-		{"high below low", 200, `[` + row(0, "10", "9", "11", "10") + `]`, "high 9 < low 11"},
-		{"zero price", 200, `[` + row(0, "0", "11", "9", "10") + `]`, "open price 0"},
-		{"close time mismatch", 200, `[[1677628800000,"10","11","9","10","1",1677628919999]]`, "close time 1677628919999"},
-		{"unaligned open", 200, `[[1677628801000,"10","11","9","10","1",1677628860999]]`, "not aligned to 1m"},
-		{"duplicate", 200, `[` + good + `,` + good + `]`, "kline 1 open time 2023-03-01T00:00:00Z is not after the previous one"},
-		{"out of order", 200, `[` + row(1, "10", "11", "9", "10") + `,` + good + `]`, "duplicate or out of order"},
-		{"outside window", 200, `[` + row(120, "10", "11", "9", "10") + `]`, "outside the requested window"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := serve(t, tc.status, nil, tc.body)
-			recs, err := c.Fetch(context.Background(), feed.Query{Assets: []string{"BTC"}, Kind: "candle", Granularity: "1m", Since: day1})
+			page, err := c.Fetch(context.Background(), feed.Query{Assets: []string{"BTC"}, Kind: "candle", Granularity: "1m", Since: day1})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.want)
 			}
-			if recs != nil {
-				t.Fatalf("records with an error: %d", len(recs))
+			if page.Records != nil || page.Dropped != nil {
+				t.Fatalf("rows with an error: %+v", page)
+			}
+		})
+	}
+}
+
+// A bad kline row is dropped alone: the good rows before and after it are
+// returned and the drop names the row, the reason and (when readable) its
+// open time.
+func TestBadRowIsDroppedAlone(t *testing.T) {
+	before, after := row(0, "10", "11", "9", "10.5"), row(2, "10", "11", "9", "10")
+	tests := []struct {
+		name    string
+		bad     string
+		want    string
+		tsKnown bool
+	}{
+		{"truncated row", `[1677628860000,"1"]`, "kline 1: 2 fields, expected at least 7", true},
+		{"short row", `[1677628860000,"1","2","0.5","1.5","3"]`, "kline 1: 6 fields, expected at least 7", true},
+		{"not an array", `"garbage"`, "kline 1: expected an array", false},
+		{"bad number", row(1, "10", "eleven", "9", "10"), `kline 1: field 2: "eleven"`, true},
+		{"number not string", `[1677628860000,10,"11","9","10","1",1677628919999]`, "expected a decimal string", true},
+		{"high below low", row(1, "10", "9", "11", "10"), "high 9 < low 11", true},
+		{"zero price", row(1, "0", "11", "9", "10"), "open price 0", true},
+		{"close time mismatch", `[1677628860000,"10","11","9","10","1",1677628979999]`, "close time 1677628979999", true},
+		{"unaligned open", `[1677628861000,"10","11","9","10","1",1677628920999]`, "not aligned to 1m", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := serve(t, 200, nil, `[`+before+`,`+tc.bad+`,`+after+`]`)
+			page, err := c.Fetch(context.Background(), feed.Query{Assets: []string{"BTC"}, Kind: "candle", Granularity: "1m", Since: day1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Records) != 2 || !page.Records[0].TsEvent.Equal(day1) || !page.Records[1].TsEvent.Equal(day1.Add(2*time.Minute)) {
+				t.Fatalf("records %+v, want the rows at 00:00 and 00:02", page.Records)
+			}
+			if len(page.Dropped) != 1 {
+				t.Fatalf("dropped %+v, want one", page.Dropped)
+			}
+			d := page.Dropped[0]
+			if d.Cause != feed.DropMalformed || !strings.Contains(d.Reason, tc.want) || !strings.Contains(d.Reason, "BTCUSDT") || d.Row == "" {
+				t.Fatalf("drop %+v, want reason containing %q", d, tc.want)
+			}
+			if tc.tsKnown != d.Ts.Equal(day1.Add(time.Minute)) {
+				t.Fatalf("drop time %v (known: %v)", d.Ts, tc.tsKnown)
 			}
 		})
 	}
@@ -251,9 +286,9 @@ func TestResponseErrors(t *testing.T) {
 
 func TestEmptyAndRateLimit(t *testing.T) {
 	c := serve(t, 200, nil, `[]`)
-	recs, err := c.Fetch(context.Background(), feed.Query{Assets: []string{"BTC"}, Kind: "candle", Granularity: "1m", Since: day1})
-	if err != nil || len(recs) != 0 {
-		t.Fatalf("empty response: %d records, %v", len(recs), err)
+	page, err := c.Fetch(context.Background(), feed.Query{Assets: []string{"BTC"}, Kind: "candle", Granularity: "1m", Since: day1})
+	if err != nil || len(page.Records) != 0 {
+		t.Fatalf("empty response: %d records, %v", len(page.Records), err)
 	}
 	c = serve(t, 200, nil, `[`+row(0, "10", "11", "9", "10")+`,`+row(1, "10", "11", "9", "10")+`]`)
 	if _, err := c.Fetch(context.Background(), feed.Query{Assets: []string{"BTC"}, Kind: "candle", Granularity: "1m", Since: day1, Limit: 1}); err == nil || !strings.Contains(err.Error(), "asked for 1 klines, got 2") {

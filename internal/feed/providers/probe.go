@@ -12,7 +12,7 @@ import (
 )
 
 // Probe fetches one record of the configured feed for its first asset: the
-// latest Pyth price (no older than cfg.StaleAfter), the newest closed
+// latest Pyth price (no older than cfg.MaxAge), the newest closed
 // Binance candle, or the first candle of the replay file. The node runs it
 // at start and `coordinator doctor` reports it, so a feed that cannot
 // deliver is found before any prediction cycle. Errors name the setting or
@@ -29,7 +29,7 @@ func Probe(ctx context.Context, cfg feed.Config, o Options) (store.MarketRecord,
 	defer cancel()
 	switch cfg.Provider {
 	case feed.ProviderPyth:
-		return pyth.Probe(ctx, pyth.Config{BaseURL: cfg.PythHermesURL, Timeout: cfg.Timeout, FeedIDs: cfg.PythFeedIDs, HTTPClient: o.HTTPClient, Clock: o.Clock}, asset, cfg.StaleAfter)
+		return pyth.Probe(ctx, pyth.Config{BaseURL: cfg.PythHermesURL, Timeout: cfg.Timeout, FeedIDs: cfg.PythFeedIDs, HTTPClient: o.HTTPClient, Clock: o.Clock}, asset, cfg.MaxAge)
 	case feed.ProviderBinance:
 		return binance.Probe(ctx, binance.Config{BaseURL: cfg.BinanceAPIURL, Timeout: cfg.Timeout, Symbols: cfg.BinanceSymbols, HTTPClient: o.HTTPClient, Clock: o.Clock}, asset, cfg.Granularity)
 	case feed.ProviderReplay:

@@ -101,43 +101,49 @@ func (c *Client) FeedID(asset string) (string, error) {
 }
 
 // Fetch returns the latest tick of every asset in q whose publish time lies
-// in [q.Since, q.Until]; q.Limit is irrelevant (at most one per asset).
-// Errors: unsupported kind, unknown asset, request failure, HTTP status,
-// malformed JSON, a requested id missing from the response, a bad price.
-func (c *Client) Fetch(ctx context.Context, q feed.Query) ([]store.MarketRecord, error) {
+// in [q.Since, q.Until]; q.Limit is irrelevant (at most one per asset and
+// response element). A price element that cannot be read is listed in
+// Page.Dropped. Errors: unsupported kind, unknown asset, request failure,
+// HTTP status, a body that is not a Hermes answer, a requested id missing
+// from the response (and not dropped).
+func (c *Client) Fetch(ctx context.Context, q feed.Query) (feed.Page, error) {
 	if err := c.Supports(q.Kind, q.Granularity); err != nil {
-		return nil, err
+		return feed.Page{}, err
 	}
-	recs, err := c.Latest(ctx, q.Assets, q.Granularity)
+	page, err := c.Latest(ctx, q.Assets, q.Granularity)
 	if err != nil {
-		return nil, err
+		return feed.Page{}, err
 	}
-	out := recs[:0]
-	for _, r := range recs {
+	out := page.Records[:0]
+	for _, r := range page.Records {
 		if feed.InWindow(r.TsEvent, q.Since, q.Until) {
 			out = append(out, r)
 		}
 	}
-	return out, nil
+	page.Records = out
+	return page, nil
 }
 
 // Latest fetches the latest price of each asset in one Hermes request and
-// returns one tick record per asset, in the order of assets, labelled with
-// granularity. Values: {"price","conf","expo","publish_time"}; price and
-// conf are scaled by 10^expo. Meta: {"feed_id": "<id>"}.
-func (c *Client) Latest(ctx context.Context, assets []string, granularity string) ([]store.MarketRecord, error) {
+// returns tick records labelled with granularity, in the order of assets
+// (an asset appearing twice in the answer yields two records, for
+// feed.CleanPage to collapse or reject). Values:
+// {"price","conf","expo","publish_time"}; price and conf are scaled by
+// 10^expo. Meta: {"feed_id": "<id>"}. Elements that cannot be read, or
+// that answer an id not asked for, are in Page.Dropped.
+func (c *Client) Latest(ctx context.Context, assets []string, granularity string) (feed.Page, error) {
 	if len(assets) == 0 {
-		return nil, fmt.Errorf("pyth: no assets requested")
+		return feed.Page{}, fmt.Errorf("pyth: no assets requested")
 	}
 	params := url.Values{}
 	byID := map[string]string{} // feed id → asset
 	for _, a := range assets {
 		id, err := c.FeedID(a)
 		if err != nil {
-			return nil, err
+			return feed.Page{}, err
 		}
 		if _, dup := byID[id]; dup {
-			return nil, fmt.Errorf("pyth: asset %q requested twice (feed id %s)", a, id)
+			return feed.Page{}, fmt.Errorf("pyth: asset %q requested twice (feed id %s)", a, id)
 		}
 		byID[id] = feed.NormalizeAsset(a)
 		params.Add("ids[]", id)
@@ -146,40 +152,60 @@ func (c *Client) Latest(ctx context.Context, assets []string, granularity string
 	u := c.ep.Base + "/v2/updates/price/latest?" + params.Encode()
 	body, err := httpx.Get(ctx, c.ep.HTTP, u, c.ep.Timeout)
 	if err != nil {
-		return nil, fmt.Errorf("pyth: %w", err)
+		return feed.Page{}, fmt.Errorf("pyth: %w", err)
 	}
-	ticks, err := ParseLatest(body)
+	prices, drops, err := ParseLatest(body)
 	if err != nil {
-		return nil, fmt.Errorf("pyth: GET %s: %w", httpx.Redact(u), err)
+		return feed.Page{}, fmt.Errorf("pyth: GET %s: %w", httpx.Redact(u), err)
 	}
 	u = httpx.Redact(u)
-	got := map[string]feed.Tick{}
-	for id, t := range ticks {
-		if _, ok := byID[id]; !ok {
-			return nil, fmt.Errorf("pyth: GET %s: response holds feed id %s that was not requested", u, id)
+	page := feed.Page{Dropped: drops}
+	got := map[string][]Price{}
+	for _, p := range prices {
+		if _, ok := byID[p.ID]; !ok {
+			page.Dropped = append(page.Dropped, feed.Drop{Cause: feed.DropMalformed, Row: p.Row,
+				Reason: fmt.Sprintf("feed id %s was not requested", p.ID)})
+			continue
 		}
-		got[id] = t
+		got[p.ID] = append(got[p.ID], p)
 	}
+	// An asset without a price is an error unless a dropped element may
+	// have been its price (same id, or an element whose id was unreadable).
+	dropped := map[string]bool{}
+	for _, d := range drops {
+		dropped[d.Key] = true
+	}
+	unknownDrop := dropped[""]
 	now := c.ep.Clock.Now()
-	out := make([]store.MarketRecord, 0, len(assets))
 	for _, a := range assets {
 		id, _ := c.FeedID(a)
-		t, ok := got[id]
-		if !ok {
-			return nil, fmt.Errorf("pyth: GET %s: no price for asset %s (feed id %s) in the response", u, feed.NormalizeAsset(a), id)
+		ps, ok := got[id]
+		if !ok && !dropped[id] && !unknownDrop {
+			return feed.Page{}, fmt.Errorf("pyth: GET %s: no price for asset %s (feed id %s) in the response", u, feed.NormalizeAsset(a), id)
 		}
-		out = append(out, store.MarketRecord{
-			Provider:    Name,
-			Asset:       feed.NormalizeAsset(a),
-			Kind:        feed.KindTick,
-			Granularity: granularity,
-			TsEvent:     t.PublishTime,
-			TsIngested:  now,
-			Values:      feed.TickValues(t),
-			Meta:        []byte(`{"feed_id":"` + id + `"}`),
-		})
+		for _, p := range ps {
+			page.Records = append(page.Records, store.MarketRecord{
+				Provider:    Name,
+				Asset:       feed.NormalizeAsset(a),
+				Kind:        feed.KindTick,
+				Granularity: granularity,
+				TsEvent:     p.PublishTime,
+				TsIngested:  now,
+				Values:      feed.TickValues(p.Tick),
+				Meta:        []byte(`{"feed_id":"` + id + `"}`),
+			})
+		}
 	}
-	return out, nil
+	return page, nil
+}
+
+// Price is one readable element of a Hermes answer.
+type Price struct {
+	// ID is the normalised feed id.
+	ID string
+	feed.Tick
+	// Row is the element as received (feed.RowText).
+	Row string
 }
 
 // hermesPrice is one price object of a Hermes parsed update. price and conf
@@ -191,62 +217,87 @@ type hermesPrice struct {
 	PublishTime *int64       `json:"publish_time"`
 }
 
-type hermesResponse struct {
-	Parsed *[]struct {
-		ID    string       `json:"id"`
-		Price *hermesPrice `json:"price"`
-	} `json:"parsed"`
+type hermesElement struct {
+	ID    string       `json:"id"`
+	Price *hermesPrice `json:"price"`
 }
 
-// ParseLatest decodes a /v2/updates/price/latest?parsed=true body into
-// ticks keyed by normalised feed id. Errors: invalid JSON, no "parsed"
-// array, an element without id or price fields, a non-integer price or
-// conf, a price <= 0, a negative conf, |expo| > 30, publish_time <= 0, or a
-// duplicated id.
-func ParseLatest(body []byte) (map[string]feed.Tick, error) {
-	var r hermesResponse
+// ParseLatest decodes a /v2/updates/price/latest?parsed=true body into its
+// price elements, in order. An element without id or price fields, with a
+// non-integer price or conf, a price <= 0, a negative conf, |expo| > 30 or
+// publish_time <= 0 is returned as a feed.Drop (Key: its feed id when
+// readable) and the others are kept. Errors: invalid JSON, no "parsed"
+// array.
+func ParseLatest(body []byte) ([]Price, []feed.Drop, error) {
+	var r struct {
+		Parsed *[]json.RawMessage `json:"parsed"`
+	}
 	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, fmt.Errorf("decoding Hermes response %q: %w", httpx.Snippet(body), err)
+		return nil, nil, fmt.Errorf("decoding Hermes response %q: %w", httpx.Snippet(body), err)
 	}
 	if r.Parsed == nil {
-		return nil, fmt.Errorf("Hermes response has no \"parsed\" array: %q", httpx.Snippet(body))
+		return nil, nil, fmt.Errorf("Hermes response has no \"parsed\" array: %q", httpx.Snippet(body))
 	}
-	out := make(map[string]feed.Tick, len(*r.Parsed))
-	for i, e := range *r.Parsed {
-		id := feed.NormalizeFeedID(e.ID)
-		if id == "" {
-			return nil, fmt.Errorf("parsed[%d]: missing id", i)
-		}
-		if _, dup := out[id]; dup {
-			return nil, fmt.Errorf("parsed[%d]: feed id %s appears twice", i, id)
-		}
-		p := e.Price
-		if p == nil || p.Price == nil || p.Conf == nil || p.Expo == nil || p.PublishTime == nil {
-			return nil, fmt.Errorf("parsed[%d] (feed %s): expected price.price, price.conf, price.expo and price.publish_time", i, id)
-		}
-		if *p.Expo < -30 || *p.Expo > 30 {
-			return nil, fmt.Errorf("parsed[%d] (feed %s): expo %d outside [-30, 30]", i, id, *p.Expo)
-		}
-		price, err := scaled(string(*p.Price), *p.Expo)
+	var out []Price
+	var drops []feed.Drop
+	for i, raw := range *r.Parsed {
+		p, err := parseElement(raw)
 		if err != nil {
-			return nil, fmt.Errorf("parsed[%d] (feed %s): price: %w", i, id, err)
+			d := feed.Drop{Cause: feed.DropMalformed, Key: p.ID, Ts: p.PublishTime, Row: feed.RowText(raw), Reason: fmt.Sprintf("parsed[%d]", i)}
+			if p.ID != "" {
+				d.Reason += " (feed " + p.ID + ")"
+			}
+			d.Reason += ": " + err.Error()
+			drops = append(drops, d)
+			continue
 		}
-		if price <= 0 {
-			return nil, fmt.Errorf("parsed[%d] (feed %s): price %s×10^%d: expected > 0", i, id, *p.Price, *p.Expo)
-		}
-		conf, err := scaled(string(*p.Conf), *p.Expo)
-		if err != nil {
-			return nil, fmt.Errorf("parsed[%d] (feed %s): conf: %w", i, id, err)
-		}
-		if conf < 0 {
-			return nil, fmt.Errorf("parsed[%d] (feed %s): conf %s: expected >= 0", i, id, *p.Conf)
-		}
-		if *p.PublishTime <= 0 {
-			return nil, fmt.Errorf("parsed[%d] (feed %s): publish_time %d: expected epoch seconds > 0", i, id, *p.PublishTime)
-		}
-		out[id] = feed.Tick{Price: price, Conf: conf, Expo: *p.Expo, PublishTime: time.Unix(*p.PublishTime, 0).UTC()}
+		out = append(out, p)
 	}
-	return out, nil
+	return out, drops, nil
+}
+
+// parseElement reads one element; on error p.ID (and p.PublishTime) hold
+// what could be read.
+func parseElement(raw json.RawMessage) (Price, error) {
+	var idOnly struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(raw, &idOnly) // the id, even when the price is unreadable
+	p := Price{ID: feed.NormalizeFeedID(idOnly.ID), Row: feed.RowText(raw)}
+	var e hermesElement
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return p, fmt.Errorf("expected an object with id and price")
+	}
+	if p.ID == "" {
+		return p, fmt.Errorf("missing id")
+	}
+	pr := e.Price
+	if pr == nil || pr.Price == nil || pr.Conf == nil || pr.Expo == nil || pr.PublishTime == nil {
+		return p, fmt.Errorf("expected price.price, price.conf, price.expo and price.publish_time")
+	}
+	if *pr.PublishTime <= 0 {
+		return p, fmt.Errorf("publish_time %d: expected epoch seconds > 0", *pr.PublishTime)
+	}
+	p.PublishTime = time.Unix(*pr.PublishTime, 0).UTC()
+	if *pr.Expo < -30 || *pr.Expo > 30 {
+		return p, fmt.Errorf("expo %d outside [-30, 30]", *pr.Expo)
+	}
+	price, err := scaled(string(*pr.Price), *pr.Expo)
+	if err != nil {
+		return p, fmt.Errorf("price: %w", err)
+	}
+	if price <= 0 {
+		return p, fmt.Errorf("price %s×10^%d: expected > 0", *pr.Price, *pr.Expo)
+	}
+	conf, err := scaled(string(*pr.Conf), *pr.Expo)
+	if err != nil {
+		return p, fmt.Errorf("conf: %w", err)
+	}
+	if conf < 0 {
+		return p, fmt.Errorf("conf %s: expected >= 0", *pr.Conf)
+	}
+	p.Price, p.Conf, p.Expo = price, conf, *pr.Expo
+	return p, nil
 }
 
 // scaled returns the integer mantissa × 10^expo, correctly rounded.
@@ -266,11 +317,15 @@ func Probe(ctx context.Context, cfg Config, asset string, maxAge time.Duration) 
 	if err != nil {
 		return store.MarketRecord{}, err
 	}
-	recs, err := c.Latest(ctx, []string{asset}, "1s")
+	page, err := c.Latest(ctx, []string{asset}, "1s")
 	if err != nil {
 		return store.MarketRecord{}, fmt.Errorf("pyth probe: %w", err)
 	}
-	r := recs[0]
+	if len(page.Records) == 0 {
+		d := page.Dropped[0]
+		return store.MarketRecord{}, fmt.Errorf("pyth probe: no readable %s price: %s (row %s)", asset, d.Reason, d.Row)
+	}
+	r := page.Records[0]
 	if age := c.ep.Clock.Now().Sub(r.TsEvent); maxAge > 0 && age > maxAge {
 		return store.MarketRecord{}, fmt.Errorf("pyth probe: %s price published at %s is %v old (limit %v)",
 			r.Asset, r.TsEvent.Format(time.RFC3339), age.Round(time.Second), maxAge)

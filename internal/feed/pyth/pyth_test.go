@@ -81,10 +81,11 @@ func TestLatestRealShape(t *testing.T) {
 		))
 	})
 	c := client(t, h.srv.URL, Config{})
-	recs, err := c.Latest(context.Background(), []string{"btc", "ETH"}, "1s")
+	page, err := c.Latest(context.Background(), []string{"btc", "ETH"}, "1s")
 	if err != nil {
 		t.Fatal(err)
 	}
+	recs := page.Records
 	ids, _ := h.lastIDs.Load().([]string)
 	if len(ids) != 2 || ids[0] != btcID || ids[1] != ethID {
 		t.Fatalf("requested ids %v", ids)
@@ -146,7 +147,6 @@ func TestFeedIDs(t *testing.T) {
 }
 
 func TestLatestErrors(t *testing.T) {
-	ok := element(btcID, "6743210000000", "3145223456", -8, publish.Unix())
 	tests := []struct {
 		name   string
 		status int
@@ -159,14 +159,6 @@ func TestLatestErrors(t *testing.T) {
 		{"malformed json", 200, `{"parsed":[{"id":`, "decoding Hermes response"},
 		{"not parsed", 200, `{"binary":{"encoding":"hex","data":[]}}`, `no "parsed" array`},
 		{"empty parsed", 200, hermesBody(), "no price for asset BTC"},
-		{"other id only", 200, hermesBody(element(ethID, "1", "1", -8, publish.Unix())), "not requested"},
-		{"duplicate id", 200, hermesBody(ok, ok), "appears twice"},
-		{"price not integer", 200, hermesBody(element(btcID, "67432.1", "1", -8, publish.Unix())), "expected an integer"},
-		{"price zero", 200, hermesBody(element(btcID, "0", "1", -8, publish.Unix())), "expected > 0"},
-		{"negative conf", 200, hermesBody(element(btcID, "10", "-1", -8, publish.Unix())), "conf -1"},
-		{"publish time zero", 200, hermesBody(element(btcID, "10", "1", -8, 0)), "publish_time 0"},
-		{"missing price object", 200, hermesBody(`{"id":"` + btcID + `"}`), "expected price.price"},
-		{"price a number string garbage", 200, hermesBody(`{"id":"` + btcID + `","price":{"price":"abc","conf":"1","expo":-8,"publish_time":1}}`), "decoding Hermes response"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,14 +167,66 @@ func TestLatestErrors(t *testing.T) {
 				fmt.Fprint(w, tc.body)
 			})
 			c := client(t, h.srv.URL, Config{})
-			recs, err := c.Latest(context.Background(), []string{"BTC"}, "1s")
+			page, err := c.Latest(context.Background(), []string{"BTC"}, "1s")
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.want)
 			}
-			if recs != nil {
-				t.Fatalf("records returned with an error: %v", recs)
+			if page.Records != nil || page.Dropped != nil {
+				t.Fatalf("rows returned with an error: %+v", page)
 			}
 		})
+	}
+}
+
+// A bad price element is dropped alone: the other asset's price in the same
+// answer is returned, the drop names the element and the reason.
+func TestBadElementIsDroppedAlone(t *testing.T) {
+	eth := element(ethID, "378912345678", "201234567", -8, publish.Unix())
+	tests := []struct {
+		name  string
+		bad   string
+		want  string
+		cause string
+	}{
+		{"price not integer", element(btcID, "67432.1", "1", -8, publish.Unix()), "expected an integer", feed.DropMalformed},
+		{"price zero", element(btcID, "0", "1", -8, publish.Unix()), "expected > 0", feed.DropMalformed},
+		{"negative conf", element(btcID, "10", "-1", -8, publish.Unix()), "conf -1", feed.DropMalformed},
+		{"publish time zero", element(btcID, "10", "1", -8, 0), "publish_time 0", feed.DropMalformed},
+		{"missing price object", `{"id":"` + btcID + `"}`, "expected price.price", feed.DropMalformed},
+		{"price garbage", `{"id":"` + btcID + `","price":{"price":"abc","conf":"1","expo":-8,"publish_time":1}}`, "expected an object", feed.DropMalformed},
+		{"truncated element", `{"id":"` + btcID + `"` + `,"price":{"price":"1"}}`, "expected price.price", feed.DropMalformed},
+		{"not an object", `17`, "parsed[0]: expected an object", feed.DropMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHermes(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, hermesBody(tc.bad, eth)) })
+			c := client(t, h.srv.URL, Config{})
+			page, err := c.Latest(context.Background(), []string{"BTC", "ETH"}, "1s")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Records) != 1 || page.Records[0].Asset != "ETH" {
+				t.Fatalf("records %+v, want ETH's only", page.Records)
+			}
+			if len(page.Dropped) != 1 || page.Dropped[0].Cause != tc.cause || !strings.Contains(page.Dropped[0].Reason, tc.want) || page.Dropped[0].Row == "" {
+				t.Fatalf("dropped %+v, want one with %q", page.Dropped, tc.want)
+			}
+		})
+	}
+	// An id that was not asked for is dropped; the requested one is kept.
+	h := newHermes(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, hermesBody(element(solID, "1", "1", -8, publish.Unix()), element(btcID, "10", "1", -8, publish.Unix())))
+	})
+	page, err := client(t, h.srv.URL, Config{}).Latest(context.Background(), []string{"BTC"}, "1s")
+	if err != nil || len(page.Records) != 1 || len(page.Dropped) != 1 || !strings.Contains(page.Dropped[0].Reason, "not requested") {
+		t.Fatalf("unrequested id: %+v, %v", page, err)
+	}
+	// The same id twice yields two records for feed.CleanPage to judge.
+	ok := element(btcID, "6743210000000", "3145223456", -8, publish.Unix())
+	h = newHermes(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, hermesBody(ok, ok)) })
+	page, err = client(t, h.srv.URL, Config{}).Latest(context.Background(), []string{"BTC"}, "1s")
+	if err != nil || len(page.Records) != 2 {
+		t.Fatalf("duplicate id: %+v, %v", page, err)
 	}
 }
 
@@ -214,13 +258,13 @@ func TestFetchWindowAndKind(t *testing.T) {
 	c := client(t, h.srv.URL, Config{})
 	ctx := context.Background()
 	q := feed.Query{Assets: []string{"BTC"}, Kind: feed.KindTick, Granularity: "1s", Since: publish, Until: publish}
-	if recs, err := c.Fetch(ctx, q); err != nil || len(recs) != 1 {
-		t.Fatalf("inclusive window: %d records, %v", len(recs), err)
+	if page, err := c.Fetch(ctx, q); err != nil || len(page.Records) != 1 {
+		t.Fatalf("inclusive window: %d records, %v", len(page.Records), err)
 	}
 	q.Since = publish.Add(time.Nanosecond)
 	q.Until = time.Time{}
-	if recs, err := c.Fetch(ctx, q); err != nil || len(recs) != 0 {
-		t.Fatalf("already-seen tick: %d records, %v", len(recs), err)
+	if page, err := c.Fetch(ctx, q); err != nil || len(page.Records) != 0 {
+		t.Fatalf("already-seen tick: %d records, %v", len(page.Records), err)
 	}
 	if _, err := c.Fetch(ctx, feed.Query{Assets: []string{"BTC"}, Kind: feed.KindCandle, Granularity: "1m"}); !errors.Is(err, feed.ErrUnsupported) {
 		t.Fatalf("candle request error %v", err)

@@ -14,16 +14,21 @@
 // Epoch integers of up to 13 digits are milliseconds, of 16 digits
 // microseconds (Binance's newer spot files); other lengths are an error.
 //
-// Every row is validated; the first bad row (unparsable time or number,
-// price <= 0, high < low, open/close outside [low, high], negative volume,
-// duplicate or out-of-order time, time off the bar grid, wrong field count)
-// fails the load with its 1-based line number. Nothing is skipped or
-// invented. Gaps (missing bars) are allowed and listed by Gaps.
+// Every row is validated. A bad row (unparsable time or number, price <= 0,
+// high < low, open/close outside [low, high], negative volume, out-of-order
+// time, wrong field count, a blank line) is dropped alone and listed by
+// Dropped with its 1-based line number and reason; the rows around it are
+// kept. A row repeating an earlier open time collapses into it when its
+// values are equal (counted by Duplicates) and is otherwise dropped as a
+// conflict (the first is kept, both are quoted). A bad header, a row off
+// the bar grid or a file without one good row fails the load. Nothing is
+// invented: gaps (missing bars, including dropped ones) are listed by Gaps.
 package replay
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -59,6 +64,8 @@ type Replay struct {
 	step        time.Duration
 	candles     []feed.Candle
 	gaps        []Gap
+	dropped     []feed.Drop
+	duplicates  int
 	meta        []byte
 }
 
@@ -86,6 +93,7 @@ func Parse(data []byte, file, asset string) (*Replay, error) {
 		return nil, err
 	}
 	r.candles = p.candles
+	r.dropped, r.duplicates = p.dropped, p.duplicates
 	if err := r.inferGrid(p.lines, p.closeSpan); err != nil {
 		return nil, err
 	}
@@ -101,12 +109,28 @@ type layout struct {
 var binanceLayout = layout{open: 0, o: 1, h: 2, l: 3, c: 4, v: 5, close: 6, fields: 7}
 
 type parser struct {
-	file      string
-	lay       layout
-	candles   []feed.Candle
-	lines     []int32       // line number of each candle
-	closeSpan time.Duration // close − open of the first row with a close time (0: none)
-	fields    []string
+	file       string
+	lay        layout
+	candles    []feed.Candle
+	lines      []int32       // line number of each candle
+	closeSpan  time.Duration // close − open of the first row with a close time (0: none)
+	fields     []string
+	dropped    []feed.Drop
+	duplicates int
+}
+
+// rowError is a problem with one data row: the row is dropped, the load
+// goes on. ts is the row's open time when it could be read.
+type rowError struct {
+	cause string
+	ts    time.Time
+	msg   string
+}
+
+func (e *rowError) Error() string { return e.msg }
+
+func (p *parser) rowErr(line int, format string, args ...any) error {
+	return &rowError{cause: feed.DropMalformed, msg: fmt.Sprintf("line %d: %s", line, fmt.Sprintf(format, args...))}
 }
 
 func (p *parser) errf(line int, format string, args ...any) error {
@@ -135,6 +159,10 @@ func (p *parser) parse(data []byte) error {
 			if len(text) == 0 {
 				break // trailing newline
 			}
+			if !first {
+				p.dropped = append(p.dropped, feed.Drop{Cause: feed.DropMalformed, Row: "", Reason: fmt.Sprintf("line %d: empty line", line)})
+				continue
+			}
 			return p.errf(line, "empty line")
 		}
 		p.fields = splitComma(p.fields[:0], row)
@@ -152,10 +180,18 @@ func (p *parser) parse(data []byte) error {
 			}
 		}
 		if err := p.row(line); err != nil {
-			return err
+			var re *rowError
+			if !errors.As(err, &re) {
+				return err
+			}
+			p.dropped = append(p.dropped, feed.Drop{Cause: re.cause, Ts: re.ts, Row: feed.RowText([]byte(row)), Reason: re.msg})
 		}
 	}
 	if len(p.candles) == 0 {
+		if len(p.dropped) > 0 {
+			d := p.dropped[0]
+			return fmt.Errorf("replay: %s: no valid data rows (%d dropped; first: %s)", p.file, len(p.dropped), d.Reason)
+		}
 		return fmt.Errorf("replay: %s: no data rows", p.file)
 	}
 	return nil
@@ -214,11 +250,11 @@ func (p *parser) header(line int) error {
 func (p *parser) row(line int) error {
 	f := p.fields
 	if len(f) < p.lay.fields {
-		return p.errf(line, "%d fields, expected %d", len(f), p.lay.fields)
+		return p.rowErr(line, "%d fields, expected %d", len(f), p.lay.fields)
 	}
 	open, err := parseTime(strings.TrimSpace(f[p.lay.open]))
 	if err != nil {
-		return p.errf(line, "open_time %q: %v", f[p.lay.open], err)
+		return p.rowErr(line, "open_time %q: %v", f[p.lay.open], err)
 	}
 	c := feed.Candle{Time: open}
 	for _, n := range []struct {
@@ -228,36 +264,41 @@ func (p *parser) row(line int) error {
 	}{{"open", p.lay.o, &c.Open}, {"high", p.lay.h, &c.High}, {"low", p.lay.l, &c.Low}, {"close", p.lay.c, &c.Close}, {"volume", p.lay.v, &c.Volume}} {
 		v, err := strconv.ParseFloat(strings.TrimSpace(f[n.i]), 64)
 		if err != nil {
-			return p.errf(line, "%s %q: expected a decimal number", n.name, f[n.i])
+			return p.rowErr(line, "%s %q: expected a decimal number", n.name, f[n.i])
 		}
 		*n.dst = v
 	}
 	if err := c.Validate(); err != nil {
-		return p.errf(line, "%v", err)
+		return p.rowErr(line, "%v", err)
 	}
 	if p.lay.close >= 0 {
 		ct, err := parseTime(strings.TrimSpace(f[p.lay.close]))
 		if err != nil {
-			return p.errf(line, "close_time %q: %v", f[p.lay.close], err)
+			return p.rowErr(line, "close_time %q: %v", f[p.lay.close], err)
 		}
 		span := ct.Sub(open)
 		if span <= 0 {
-			return p.errf(line, "close_time %s is not after open_time %s", ct.Format(time.RFC3339Nano), open.Format(time.RFC3339Nano))
+			return p.rowErr(line, "close_time %s is not after open_time %s", ct.Format(time.RFC3339Nano), open.Format(time.RFC3339Nano))
 		}
 		if p.closeSpan == 0 {
 			p.closeSpan = span
 		} else if span != p.closeSpan {
-			return p.errf(line, "bar length (close_time − open_time) %v differs from the first row's %v", span, p.closeSpan)
+			return p.rowErr(line, "bar length (close_time − open_time) %v differs from the first row's %v", span, p.closeSpan)
 		}
 	}
 	if n := len(p.candles); n > 0 {
-		prev := p.candles[n-1].Time
-		if open.Equal(prev) {
-			return p.errf(line, "duplicate open_time %s (also on line %d)", open.Format(time.RFC3339), p.lines[n-1])
+		prev := p.candles[n-1]
+		if open.Equal(prev.Time) {
+			if prev == c {
+				p.duplicates++ // an exact repeat: collapsed into the first
+				return nil
+			}
+			return &rowError{cause: feed.DropConflict, ts: open, msg: fmt.Sprintf("line %d: conflicting duplicate of open_time %s: kept line %d %s, dropped %s",
+				line, open.Format(time.RFC3339), p.lines[n-1], feed.CandleValues(prev), feed.CandleValues(c))}
 		}
-		if open.Before(prev) {
-			return p.errf(line, "open_time %s is before the previous row's %s (line %d): rows must be in ascending time order",
-				open.Format(time.RFC3339), prev.Format(time.RFC3339), p.lines[n-1])
+		if open.Before(prev.Time) {
+			return p.rowErr(line, "open_time %s is before the previous row's %s (line %d): rows must be in ascending time order",
+				open.Format(time.RFC3339), prev.Time.Format(time.RFC3339), p.lines[n-1])
 		}
 	}
 	p.candles = append(p.candles, c)
@@ -369,6 +410,39 @@ func (r *Replay) Last() time.Time { return r.candles[len(r.candles)-1].Time }
 // Gaps returns the runs of missing bars, oldest first (nil when contiguous).
 func (r *Replay) Gaps() []Gap { return append([]Gap(nil), r.gaps...) }
 
+// GapsIn returns the gaps lying inside the inclusive open-time window
+// [from, until] (zero = open): those whose bar before and bar after are
+// both in it.
+func (r *Replay) GapsIn(from, until time.Time) []Gap {
+	var out []Gap
+	for _, g := range r.gaps {
+		next := g.After.Add(time.Duration(g.Missing+1) * r.step)
+		if feed.InWindow(g.After, from, until) && feed.InWindow(next, from, until) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// Dropped returns the rows left out at load, in file order (nil when none).
+func (r *Replay) Dropped() []feed.Drop { return append([]feed.Drop(nil), r.dropped...) }
+
+// Duplicates returns how many rows exactly repeated an earlier one and
+// were collapsed into it.
+func (r *Replay) Duplicates() int { return r.duplicates }
+
+// Placeholders returns how many candles are zero-volume placeholders (see
+// feed.IsPlaceholderCandle).
+func (r *Replay) Placeholders() int {
+	n := 0
+	for _, c := range r.candles {
+		if feed.IsPlaceholderCandle(c) {
+			n++
+		}
+	}
+	return n
+}
+
 // Candles returns the candles with open time in the inclusive window
 // [from, until] (zero = open). The slice is shared: do not modify it.
 func (r *Replay) Candles(from, until time.Time) []feed.Candle {
@@ -411,21 +485,22 @@ func (r *Replay) Supports(kind, granularity string) error {
 }
 
 // Fetch returns records with open time in [q.Since, q.Until], oldest
-// first, at most q.Limit (0: DefaultLimit). Errors: another asset, kind or
-// granularity than the file holds.
-func (r *Replay) Fetch(ctx context.Context, q feed.Query) ([]store.MarketRecord, error) {
+// first, at most q.Limit (0: DefaultLimit). The rows dropped at load are
+// reported once by Dropped, not in every page. Errors: another asset, kind
+// or granularity than the file holds.
+func (r *Replay) Fetch(ctx context.Context, q feed.Query) (feed.Page, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return feed.Page{}, err
 	}
 	if err := r.Supports(q.Kind, q.Granularity); err != nil {
-		return nil, err
+		return feed.Page{}, err
 	}
 	if len(q.Assets) == 0 {
-		return nil, fmt.Errorf("replay: no assets requested")
+		return feed.Page{}, fmt.Errorf("replay: no assets requested")
 	}
 	for _, a := range q.Assets {
 		if feed.NormalizeAsset(a) != r.asset {
-			return nil, fmt.Errorf("replay file %s holds asset %s, not %q: %w", r.file, r.asset, a, feed.ErrUnsupported)
+			return feed.Page{}, fmt.Errorf("replay file %s holds asset %s, not %q: %w", r.file, r.asset, a, feed.ErrUnsupported)
 		}
 	}
 	limit := q.Limit
@@ -438,7 +513,7 @@ func (r *Replay) Fetch(ctx context.Context, q feed.Query) ([]store.MarketRecord,
 	for i := lo; i < hi; i++ {
 		out = append(out, r.Record(i))
 	}
-	return out, nil
+	return feed.Page{Records: out}, nil
 }
 
 // Iter returns an iterator over the records with open time in the

@@ -106,16 +106,17 @@ func TestIterAndFetchWindow(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	recs, err := r.Fetch(ctx, feed.Query{Assets: []string{"BTC"}, Kind: feed.KindCandle, Granularity: "1m", Since: from, Until: until, Limit: 10})
+	page, err := r.Fetch(ctx, feed.Query{Assets: []string{"BTC"}, Kind: feed.KindCandle, Granularity: "1m", Since: from, Until: until, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
+	recs := page.Records
 	if len(recs) != 10 || !recs[0].TsEvent.Equal(from) || !recs[9].TsEvent.Equal(from.Add(9*time.Minute)) {
 		t.Fatalf("Fetch limit 10: %d records from %v", len(recs), recs[0].TsEvent)
 	}
-	recs, err = r.Fetch(ctx, feed.Query{Assets: []string{"BTC"}, Kind: feed.KindCandle, Granularity: "1m"})
-	if err != nil || len(recs) != DefaultLimit {
-		t.Fatalf("Fetch default limit: %d records, %v", len(recs), err)
+	page, err = r.Fetch(ctx, feed.Query{Assets: []string{"BTC"}, Kind: feed.KindCandle, Granularity: "1m"})
+	if err != nil || len(page.Records) != DefaultLimit {
+		t.Fatalf("Fetch default limit: %d records, %v", len(page.Records), err)
 	}
 	for _, q := range []feed.Query{
 		{Assets: []string{"ETH"}, Kind: feed.KindCandle, Granularity: "1m"},
@@ -171,30 +172,71 @@ func TestAcceptedFormats(t *testing.T) {
 	}
 }
 
-func TestBadRowsReportLine(t *testing.T) {
+// A bad row is dropped alone with its line number and reason; the rows
+// around it are kept and the load goes on.
+func TestBadRowIsDroppedAlone(t *testing.T) {
+	ok1 := "2023-03-01 00:00:00+00:00,10,11,9,10.5,1\n"
+	ok2 := "2023-03-01 00:01:00+00:00,10,11,9,10.5,1\n"
+	ok4 := "2023-03-01 00:03:00+00:00,10,11,9,10.5,1\n"
+	tests := []struct {
+		name, bad, want, cause string
+	}{
+		{"unparsable time", "2023-03-01 00:0x:00+00:00,10,11,9,10.5,1\n", "line 4: open_time", feed.DropMalformed},
+		{"time without offset", "2023-03-01 00:02:00,10,11,9,10.5,1\n", "line 4: open_time", feed.DropMalformed},
+		{"unparsable number", "2023-03-01 00:02:00+00:00,10,eleven,9,10.5,1\n", `line 4: high "eleven"`, feed.DropMalformed},
+		{"empty number", "2023-03-01 00:02:00+00:00,10,11,9,,1\n", `line 4: close ""`, feed.DropMalformed},
+		{"zero price", "2023-03-01 00:02:00+00:00,0,11,9,10.5,1\n", "line 4: open price 0", feed.DropMalformed},
+		{"negative price", "2023-03-01 00:02:00+00:00,10,11,-9,10.5,1\n", "line 4: low price -9", feed.DropMalformed},
+		{"NaN price", "2023-03-01 00:02:00+00:00,NaN,11,9,10.5,1\n", "line 4: open price NaN", feed.DropMalformed},
+		{"high below low", "2023-03-01 00:02:00+00:00,10,9,11,10,1\n", "line 4: high 9 < low 11", feed.DropMalformed},
+		{"close above high", "2023-03-01 00:02:00+00:00,10,11,9,12,1\n", "line 4: open 10 / close 12 outside", feed.DropMalformed},
+		{"negative volume", "2023-03-01 00:02:00+00:00,10,11,9,10,-1\n", "line 4: volume -1", feed.DropMalformed},
+		{"truncated row", "2023-03-01 00:02:00+00:00,10\n", "line 4: 2 fields, expected 6", feed.DropMalformed},
+		{"missing field", "2023-03-01 00:02:00+00:00,10,11,9,10.5\n", "line 4: 5 fields, expected 6", feed.DropMalformed},
+		{"empty line inside", "\n", "line 4: empty line", feed.DropMalformed},
+		{"conflicting duplicate", "2023-03-01 00:01:00+00:00,10,12,9,10.5,1\n", "line 4: conflicting duplicate of open_time 2023-03-01T00:01:00Z: kept line 3", feed.DropConflict},
+		{"out of order", "2022-03-01 00:00:00+00:00,10,11,9,10.5,1\n", "line 4: open_time 2022-03-01T00:00:00Z is before", feed.DropMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Open(write(t, hdr+ok1+ok2+tc.bad+ok4), "BTC")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Len() != 3 || r.Granularity() != "1m" || !r.Last().Equal(time.Date(2023, 3, 1, 0, 3, 0, 0, time.UTC)) {
+				t.Fatalf("kept %d %s candles %v..%v, want 00:00, 00:01 and 00:03", r.Len(), r.Granularity(), r.First(), r.Last())
+			}
+			d := r.Dropped()
+			if len(d) != 1 || d[0].Cause != tc.cause || !strings.Contains(d[0].Reason, tc.want) {
+				t.Fatalf("dropped %+v, want one %s with %q", d, tc.cause, tc.want)
+			}
+			if g := r.Gaps(); len(g) != 1 || g[0].Missing != 1 {
+				t.Fatalf("gaps %+v: the dropped bar is a gap", g)
+			}
+		})
+	}
+	// An exact duplicate collapses into the first: counted, not dropped.
+	r, err := Open(write(t, hdr+ok1+ok2+ok2+ok4), "BTC")
+	if err != nil || r.Len() != 3 || r.Duplicates() != 1 || len(r.Dropped()) != 0 {
+		t.Fatalf("exact duplicate: %v, %d candles, %d duplicates, dropped %+v", err, r.Len(), r.Duplicates(), r.Dropped())
+	}
+	// Zero-volume placeholder candles are kept and counted.
+	r, err = Open(write(t, hdr+ok1+"2023-03-01 00:01:00+00:00,10,10,10,10,0\n"+ok4), "BTC")
+	if err != nil || r.Len() != 3 || r.Placeholders() != 1 || r.Granularity() != "1m" {
+		t.Fatalf("placeholder: %v, %d candles, %d placeholders", err, r.Len(), r.Placeholders())
+	}
+}
+
+func TestFileErrorsReportLine(t *testing.T) {
 	ok1 := "2023-03-01 00:00:00+00:00,10,11,9,10.5,1\n"
 	ok2 := "2023-03-01 00:01:00+00:00,10,11,9,10.5,1\n"
 	tests := []struct {
 		name, csv, want string
 	}{
-		{"unparsable time", hdr + ok1 + "2023-03-01 00:0x:00+00:00,10,11,9,10.5,1\n", "line 3: open_time"},
-		{"time without offset", hdr + ok1 + "2023-03-01 00:01:00,10,11,9,10.5,1\n", "line 3: open_time"},
-		{"unparsable number", hdr + ok1 + "2023-03-01 00:01:00+00:00,10,eleven,9,10.5,1\n", `line 3: high "eleven"`},
-		{"empty number", hdr + ok1 + "2023-03-01 00:01:00+00:00,10,11,9,,1\n", `line 3: close ""`},
-		{"zero price", hdr + ok1 + ok2 + "2023-03-01 00:02:00+00:00,0,11,9,10.5,1\n", "line 4: open price 0"},
-		{"negative price", hdr + "2023-03-01 00:00:00+00:00,10,11,-9,10.5,1\n", "line 2: low price -9"},
-		{"NaN price", hdr + "2023-03-01 00:00:00+00:00,NaN,11,9,10.5,1\n", "line 2: open price NaN"},
-		{"high below low", hdr + ok1 + "2023-03-01 00:01:00+00:00,10,9,11,10,1\n", "line 3: high 9 < low 11"},
-		{"close above high", hdr + ok1 + "2023-03-01 00:01:00+00:00,10,11,9,12,1\n", "line 3: open 10 / close 12 outside"},
-		{"negative volume", hdr + ok1 + "2023-03-01 00:01:00+00:00,10,11,9,10,-1\n", "line 3: volume -1"},
-		{"duplicate time", hdr + ok1 + ok2 + ok2, "line 4: duplicate open_time 2023-03-01T00:01:00Z (also on line 3)"},
-		{"out of order", hdr + ok2 + ok1, "line 3: open_time 2023-03-01T00:00:00Z is before"},
-		{"missing field", hdr + ok1 + "2023-03-01 00:01:00+00:00,10,11,9,10.5\n", "line 3: 5 fields, expected 6"},
-		{"empty line inside", hdr + ok1 + "\n" + ok2, "line 3: empty line"},
 		{"off grid", hdr + ok1 + ok2 + "2023-03-01 00:02:30+00:00,10,11,9,10.5,1\n", "line 4: open_time 2023-03-01T00:02:30Z is 1m30s after"},
 		{"bad header", "time,open,high,low,close,volume\n" + ok1, `line 1: header "time,open,high,low,close,volume" lacks column "open_time"`},
-		{"epoch 14 digits", "16776288000000,1,2,0.5,1.5,3,16776288599999\n", "line 1: open_time"},
-		{"close before open", "1677628800000,1,2,0.5,1.5,3,1677628700000\n", "line 1: close_time"},
+		{"epoch 14 digits", "16776288000000,1,2,0.5,1.5,3,16776288599999\n", "no valid data rows (1 dropped; first: line 1: open_time"},
+		{"close before open", "1677628800000,1,2,0.5,1.5,3,1677628700000\n", "no valid data rows (1 dropped; first: line 1: close_time"},
 		{"header only", hdr, "no data rows"},
 		{"one row no close time", hdr + ok1, "cannot tell the bar length"},
 	}
