@@ -273,7 +273,7 @@ func MergeEnv(file map[string]string, getenv func(string) string, extra ...strin
 func knownVars() []string {
 	out := []string{"DATABASE_URL", "API_ADDR", "CRUNCH_ID", "LOG_FORMAT", "LOG_LEVEL", "PYTH_HERMES_URL", "BINANCE_API_URL",
 		"FEED_PROVIDER", "FEED_ASSETS", "FEED_KIND", "FEED_GRANULARITY", "FEED_POLL_SECONDS", "FEED_BACKFILL_MINUTES",
-		"FEED_STALE_AFTER_SECONDS", "FEED_TIMEOUT_SECONDS", ChallengePluginVar}
+		"FEED_STALE_AFTER_SECONDS", "FEED_TIMEOUT_SECONDS", "FEED_MAX_AGE_SECONDS", "FEED_REPLAY_FILE", ChallengePluginVar}
 	out = append(out, IntVarNames()...)
 	for _, h := range Hooks {
 		out = append(out, h.EnvVar)

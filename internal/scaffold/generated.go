@@ -165,6 +165,8 @@ FEED_GRANULARITY=1s
 FEED_POLL_SECONDS=5
 FEED_BACKFILL_MINUTES=180
 FEED_STALE_AFTER_SECONDS=120
+# A price published longer ago than this when polled is dropped and counted.
+FEED_MAX_AGE_SECONDS=60
 # Provider endpoints (coordinator defaults when unset):
 # PYTH_HERMES_URL=https://hermes.pyth.network
 # BINANCE_API_URL=https://api.binance.com
