@@ -123,8 +123,7 @@ type feedState struct {
 	lastErr     string
 	lastErrAt   time.Time
 	consecutive int
-	retryHint   time.Duration // server's Retry-After of the latest failure
-	nextAt      time.Time     // when Run polls this feed next
+	nextAt      time.Time // when Run polls this feed next
 	written     int64
 	gaps        int
 	counts      RowCounts

@@ -236,7 +236,7 @@ func ParseLatest(body []byte) ([]Price, []feed.Drop, error) {
 		return nil, nil, fmt.Errorf("decoding Hermes response %q: %w", httpx.Snippet(body), err)
 	}
 	if r.Parsed == nil {
-		return nil, nil, fmt.Errorf("Hermes response has no \"parsed\" array: %q", httpx.Snippet(body))
+		return nil, nil, fmt.Errorf("the Hermes response has no \"parsed\" array: %q", httpx.Snippet(body))
 	}
 	var out []Price
 	var drops []feed.Drop
