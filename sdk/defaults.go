@@ -196,71 +196,13 @@ func (Defaults) ScorePredictions(_ context.Context, items []ScoreItem) ([]ScoreR
 	return out, nil
 }
 
-// AggregateModelScores builds one entry per model that has at least one
-// successful, non-null score among predictions with resolvable_at <= now
-// (others are omitted; future resolvable_at values are ignored). For each
-// of DefaultWindows the metric is the mean of those values whose
-// resolvable_at lies in [now-Length, now], or null when there is none.
-// Ranking: key "anchor" with the anchor mean as value, direction desc, no
-// tie-breakers; payload {"predictions": n}, n = the model's successful
-// non-null scores. model_name and cruncher_name come from models (empty when
-// the model is unknown). Entries are ordered by model id.
+// AggregateModelScores is the default aggregation with the default
+// settings (Aggregation{}.Aggregate): per DefaultWindows window, the mean
+// score over every expected prediction with non-answers scored by the
+// window-worst rule, and the coverage; ranked by "anchor". Records may
+// include unscored and non-answer predictions; see Aggregation.Entries.
 func (Defaults) AggregateModelScores(_ context.Context, now time.Time, scored []PredictionRecord, models map[string]ModelRecord) ([]LeaderboardEntry, error) {
-	type point struct {
-		at    time.Time
-		value float64
-	}
-	byModel := map[string][]point{}
-	for _, p := range scored {
-		if p.Score == nil || !p.Score.Success || p.Score.Value == nil || p.ResolvableAt.After(now) {
-			continue
-		}
-		v := *p.Score.Value
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			continue
-		}
-		byModel[p.ModelID] = append(byModel[p.ModelID], point{p.ResolvableAt, v})
-	}
-	windows := DefaultWindows()
-	entries := make([]LeaderboardEntry, 0, len(byModel))
-	for modelID, points := range byModel {
-		metrics := make(map[string]*float64, len(windows))
-		for _, w := range windows {
-			from := now.Add(-w.Length)
-			var sum float64
-			n := 0
-			for _, pt := range points {
-				if !pt.at.Before(from) {
-					sum += pt.value
-					n++
-				}
-			}
-			if n > 0 {
-				mean := sum / float64(n)
-				metrics[w.Name] = &mean
-			} else {
-				metrics[w.Name] = nil
-			}
-		}
-		key := windows[len(windows)-1].Name
-		payload, err := json.Marshal(map[string]int{"predictions": len(points)})
-		if err != nil {
-			return nil, fmt.Errorf("model %q payload: %w", modelID, err)
-		}
-		m := models[modelID]
-		entries = append(entries, LeaderboardEntry{
-			ModelID: modelID,
-			Score: ScoreEnvelope{
-				Metrics: metrics,
-				Ranking: Ranking{Key: key, Value: metrics[key], Direction: DirectionDesc, TieBreakers: []string{}},
-				Payload: payload,
-			},
-			ModelName:    m.Name,
-			CruncherName: m.PlayerName,
-		})
-	}
-	slices.SortFunc(entries, func(a, b LeaderboardEntry) int { return cmp.Compare(a.ModelID, b.ModelID) })
-	return entries, nil
+	return Aggregation{}.Aggregate(now, scored, models)
 }
 
 // RankLeaderboard returns copies of entries ordered best first, ranked by

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -150,20 +151,21 @@ func TestDefaultAggregateModelScoresWindows(t *testing.T) {
 	day := 24 * time.Hour
 	preds := []PredictionRecord{
 		// m1: one value in every window plus edges.
-		scored("m1", 0, fp(1), true),                        // at now: in all windows
-		scored("m1", day, fp(2), true),                      // exactly 24 h: in recent (inclusive edge)
-		scored("m1", day+time.Nanosecond, fp(4), true),      // just outside recent
-		scored("m1", 3*day, fp(8), true),                    // exactly 72 h: in steady
-		scored("m1", 7*day, fp(16), true),                   // exactly 7 d: in anchor
-		scored("m1", 7*day+time.Nanosecond, fp(1000), true), // outside every window
-		scored("m1", -time.Minute, fp(5000), true),          // resolvable in the future: ignored
-		scored("m1", time.Hour, nil, true),                  // null value: ignored
-		scored("m1", time.Hour, fp(-100), false),            // failed: ignored
-		{ModelID: "m1", ResolvableAt: now.Add(-time.Hour)},  // unscored: ignored
-		scored("m2", 5*day, fp(0.5), true),                  // only in anchor
-		scored("m3", 30*day, fp(3), true),                   // successful but outside all windows
-		scored("m4", time.Hour, fp(7), false),               // no successful score: omitted
-		scored("m5", time.Hour, nil, true),                  // no non-null score: omitted
+		scored("m1", 0, fp(1), true),                                             // at now: in all windows
+		scored("m1", day, fp(2), true),                                           // exactly 24 h: in recent (inclusive edge)
+		scored("m1", day+time.Nanosecond, fp(4), true),                           // just outside recent
+		scored("m1", 3*day, fp(8), true),                                         // exactly 72 h: in steady
+		scored("m1", 7*day, fp(16), true),                                        // exactly 7 d: in anchor
+		scored("m1", 7*day+time.Nanosecond, fp(1000), true),                      // outside every window
+		scored("m1", -time.Minute, fp(5000), true),                               // resolvable in the future: ignored
+		scored("m1", time.Hour, nil, true),                                       // null value: a non-answer
+		scored("m1", time.Hour, fp(-100), false),                                 // failed: a non-answer
+		{ModelID: "m1", ResolvableAt: now.Add(-time.Hour)},                       // unscored: pending, ignored
+		{ModelID: "m1", Status: "UNRESOLVED", ResolvableAt: now.Add(-time.Hour)}, // no ground truth: ignored
+		scored("m2", 5*day, fp(0.5), true),                                       // only in anchor
+		scored("m3", 30*day, fp(3), true),                                        // successful but outside all windows: no entry
+		scored("m4", time.Hour, fp(7), false),                                    // only non-answers: metrics null, coverage 0
+		{ModelID: "m5", Status: "FAILED", ResolvableAt: now.Add(-time.Hour)},     // only non-answers
 	}
 	models := map[string]ModelRecord{"m1": {ID: "m1", Name: "alpha", PlayerName: "ann"}}
 	entries, err := Defaults{}.AggregateModelScores(context.Background(), now, preds, models)
@@ -173,33 +175,49 @@ func TestDefaultAggregateModelScoresWindows(t *testing.T) {
 	type want struct {
 		id                     string
 		recent, steady, anchor *float64
+		coverage               [3]*float64
 		n                      int
 	}
+	// Window-worst rule: a non-answer scores the lowest answered score of
+	// the window over all models: 1 in recent and steady, 0.5 in anchor.
 	wants := []want{
-		{"m1", fp(1.5), fp((1 + 2 + 4 + 8) / 4.0), fp((1 + 2 + 4 + 8 + 16) / 5.0), 6},
-		{"m2", nil, nil, fp(0.5), 1},
-		{"m3", nil, nil, nil, 1},
+		{"m1", fp((1 + 2 + 2*1) / 4.0), fp((1 + 2 + 4 + 8 + 2*1) / 6.0), fp((1 + 2 + 4 + 8 + 16 + 2*0.5) / 7.0),
+			[3]*float64{fp(2 / 4.0), fp(4 / 6.0), fp(5 / 7.0)}, 5},
+		{"m2", nil, nil, fp(0.5), [3]*float64{nil, nil, fp(1)}, 1},
+		{"m4", nil, nil, nil, [3]*float64{fp(0), fp(0), fp(0)}, 0},
+		{"m5", nil, nil, nil, [3]*float64{fp(0), fp(0), fp(0)}, 0},
 	}
 	if len(entries) != len(wants) {
 		t.Fatalf("got %d entries %+v, want %d", len(entries), entries, len(wants))
+	}
+	same := func(a, b *float64) bool {
+		return (a == nil) == (b == nil) && (a == nil || math.Abs(*a-*b) < 1e-12)
 	}
 	for i, w := range wants {
 		e := entries[i]
 		if e.ModelID != w.id {
 			t.Fatalf("entry %d model %q, want %q", i, e.ModelID, w.id)
 		}
-		for name, v := range map[string]*float64{"recent": w.recent, "steady": w.steady, "anchor": w.anchor} {
+		for j, name := range []string{"recent", "steady", "anchor"} {
+			v := []*float64{w.recent, w.steady, w.anchor}[j]
 			got, present := e.Score.Metrics[name]
-			if !present || !reflect.DeepEqual(got, v) {
+			if !present || !same(got, v) {
 				t.Errorf("%s metric %s = %v (present %v), want %v", w.id, name, deref(got), present, deref(v))
 			}
+			cov, present := e.Score.Metrics[CoverageMetric(name)]
+			if !present || !same(cov, w.coverage[j]) {
+				t.Errorf("%s metric %s = %v (present %v), want %v", w.id, CoverageMetric(name), deref(cov), present, deref(w.coverage[j]))
+			}
 		}
-		if e.Score.Ranking.Key != "anchor" || e.Score.Ranking.Direction != DirectionDesc || !reflect.DeepEqual(e.Score.Ranking.Value, w.anchor) {
+		if e.Score.Ranking.Key != "anchor" || e.Score.Ranking.Direction != DirectionDesc || !same(e.Score.Ranking.Value, w.anchor) {
 			t.Errorf("%s ranking = %+v", w.id, e.Score.Ranking)
 		}
-		var payload map[string]int
-		if err := json.Unmarshal(e.Score.Payload, &payload); err != nil || payload["predictions"] != w.n {
-			t.Errorf("%s payload = %s, want predictions %d", w.id, e.Score.Payload, w.n)
+		var payload struct {
+			Predictions int    `json:"predictions"`
+			NonAnswer   string `json:"non_answer"`
+		}
+		if err := json.Unmarshal(e.Score.Payload, &payload); err != nil || payload.Predictions != w.n || payload.NonAnswer != NonAnswerWindowWorst {
+			t.Errorf("%s payload = %s, want predictions %d, non_answer window_worst", w.id, e.Score.Payload, w.n)
 		}
 		if err := e.Score.Validate(); err != nil {
 			t.Errorf("%s score does not validate: %v", w.id, err)

@@ -84,6 +84,14 @@ type Settings struct {
 	MaxConsecutiveTimeouts int
 	// GroundTruthMaxWait: after this, an unresolvable prediction becomes UNRESOLVED.
 	GroundTruthMaxWait time.Duration
+	// Aggregation is the default aggregation's non-answer rule
+	// (SCORE_NON_ANSWER: a number or window_worst; default window_worst),
+	// ranking key (RANKING_KEY, default anchor) and tie-breakers
+	// (RANKING_TIE_BREAKERS, comma-separated, default none). The key and
+	// tie-breakers must be metrics of the default aggregation
+	// (sdk.DefaultMetricNames); a challenge that aggregates itself declares
+	// them in its score envelopes instead.
+	Aggregation sdk.Aggregation
 	// LogFormat is "text" or "json"; LogLevel an hclog level name.
 	LogFormat string
 	LogLevel  string
@@ -157,6 +165,17 @@ func ParseSettings(env map[string]string, source string) (Settings, error) {
 			n = parsed
 		}
 		v.dst(&s, n)
+	}
+	if rule, err := sdk.ParseNonAnswerRule(env["SCORE_NON_ANSWER"]); err != nil {
+		errs = append(errs, &VarError{source, "SCORE_NON_ANSWER", err.Error()})
+	} else {
+		s.Aggregation.NonAnswer = rule
+	}
+	s.Aggregation.RankingKey = strings.TrimSpace(env["RANKING_KEY"])
+	s.Aggregation.TieBreakers = SplitList(env["RANKING_TIE_BREAKERS"])
+	if err := s.Aggregation.Check(); err != nil {
+		name, msg, _ := strings.Cut(err.Error(), ": ")
+		errs = append(errs, &VarError{source, name, msg})
 	}
 	if s.LogFormat != "text" && s.LogFormat != "json" {
 		errs = append(errs, &VarError{source, "LOG_FORMAT", fmt.Sprintf("expected text or json, found %q", s.LogFormat)})

@@ -16,6 +16,13 @@ func TestParseSettingsDefaultsAndErrors(t *testing.T) {
 	if s.CheckpointInterval != 60*time.Second || s.APIAddr != "127.0.0.1:8000" || s.MaxConsecutiveFailures != 3 {
 		t.Fatalf("defaults: %+v", s)
 	}
+	if s.Aggregation.NonAnswer.String() != "window_worst" || s.Aggregation.Key() != "anchor" || len(s.Aggregation.TieBreakers) != 0 {
+		t.Fatalf("aggregation defaults: %+v", s.Aggregation)
+	}
+	s, err = ParseSettings(map[string]string{"SCORE_NON_ANSWER": "0", "RANKING_KEY": "recent", "RANKING_TIE_BREAKERS": "coverage_recent,anchor"}, "env")
+	if err != nil || s.Aggregation.NonAnswer.String() != "0" || s.Aggregation.Key() != "recent" || strings.Join(s.Aggregation.TieBreakers, ",") != "coverage_recent,anchor" {
+		t.Fatalf("aggregation settings: %+v, %v", s.Aggregation, err)
+	}
 	cases := []struct {
 		env  map[string]string
 		want string
@@ -26,6 +33,9 @@ func TestParseSettingsDefaultsAndErrors(t *testing.T) {
 		{map[string]string{"API_ADDR": "localhost"}, `API_ADDR: expected host:port`},
 		{map[string]string{"DATABASE_URL": "mysql://u:p@h/db"}, `unknown scheme "mysql"`},
 		{map[string]string{"PYTH_HERMES_URL": "hermes"}, `PYTH_HERMES_URL: expected an http(s) URL`},
+		{map[string]string{"SCORE_NON_ANSWER": "ignore"}, `SCORE_NON_ANSWER: expected "window_worst" or a finite number`},
+		{map[string]string{"RANKING_KEY": "score"}, `.local.env: RANKING_KEY: "score" is not a metric of the default aggregation`},
+		{map[string]string{"RANKING_TIE_BREAKERS": "recent, no_such_metric"}, `RANKING_TIE_BREAKERS: "no_such_metric" is not a metric`},
 	}
 	for _, c := range cases {
 		_, err := ParseSettings(c.env, ".local.env")

@@ -35,6 +35,8 @@ func TestWorkspaceMiswiring(t *testing.T) {
 			f[config.CallablesFile] = strings.Replace(f[config.CallablesFile], "RAW_INPUT_PROVIDER=default\n", "", 1)
 		}, "RAW_INPUT_PROVIDER"},
 		{"malformed interval", func(f map[string]string) { f[config.LocalEnvFile] = "CHECKPOINT_INTERVAL_SECONDS=1m\n" }, "CHECKPOINT_INTERVAL_SECONDS"},
+		{"ranking key names no metric", func(f map[string]string) { f[config.LocalEnvFile] = "RANKING_KEY=acnhor\n" }, `variable RANKING_KEY`},
+		{"tie-breaker names no metric", func(f map[string]string) { f[config.LocalEnvFile] = "RANKING_TIE_BREAKERS=no_such_metric\n" }, `"no_such_metric" is not a metric`},
 		{"missing models file", func(f map[string]string) { delete(f, config.ModelsFile) }, "file config/models.json"},
 		{"bad schedule", func(f map[string]string) {
 			f[config.SchedulesFile] = `[{"scope_key":"a","schedule":{"every_seconds":60,"resolve_after_seconds":0}}]`

@@ -545,10 +545,17 @@ func checkLeaderboard(t *testing.T, ctx context.Context, st store.Store, want ma
 			t.Errorf("leaderboard entry %d: expected rank %d %s, found rank %d %s", i, wantRank, expected[i], r.Rank, r.ModelID)
 		}
 		if r.ModelID == panickerID {
-			if r.Score.Ranking.Value != nil || len(r.Score.Metrics) != 0 {
-				t.Errorf("leaderboard: panicker has a score: %+v", r.Score)
+			// Only non-answers: no window score (so no rank), coverage 0.
+			cov := r.Score.Metrics["coverage_anchor"]
+			if r.Score.Ranking.Value != nil || r.Score.Metrics["anchor"] != nil || cov == nil || *cov != 0 {
+				t.Errorf("leaderboard: panicker: expected no score and coverage_anchor 0, found %+v", r.Score)
 			}
 			continue
+		}
+		for _, name := range []string{"coverage_recent", "coverage_steady", "coverage_anchor"} {
+			if c := r.Score.Metrics[name]; c == nil || *c != 1 {
+				t.Errorf("leaderboard %s: %s = %s, expected 1 (it answered every slot)", r.ModelID, name, ptrString(c))
+			}
 		}
 		m, ok := want[r.ModelID]
 		if !ok {

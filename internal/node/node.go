@@ -303,6 +303,7 @@ func (n *Node) startScore() error {
 		LeaderboardInterval:   w.Settings.LeaderboardInterval,
 		UseDefaultAggregation: !n.fromPlugin(routes, sdk.CallableAggregateModelScores),
 		UseDefaultRanking:     !n.fromPlugin(routes, sdk.CallableRankLeaderboard),
+		Aggregation:           w.Settings.Aggregation,
 	})
 	if err != nil {
 		return err

@@ -157,6 +157,18 @@ MODEL_MAX_CONSECUTIVE_TIMEOUTS=3
 # A prediction whose ground truth is still missing after this long fails.
 GROUND_TRUTH_MAX_WAIT_SECONDS=3600
 
+# Scoring (docs/scoring.md). A prediction a model was expected to make and
+# did not make validly (failed, timed out, crashed, absent, invalid output)
+# is a non-answer and scores SCORE_NON_ANSWER: a number (0 is the worst
+# Brier skill this pack's scorer gives) or window_worst (the worst answered
+# score of the window). The leaderboard ranks by RANKING_KEY; models equal
+# on it and on every RANKING_TIE_BREAKERS metric (comma-separated) share a
+# rank. Metrics: recent, steady, anchor, coverage_recent, coverage_steady,
+# coverage_anchor.
+SCORE_NON_ANSWER=0
+RANKING_KEY=anchor
+RANKING_TIE_BREAKERS=
+
 # Market data feed.
 FEED_PROVIDER=pyth
 FEED_ASSETS=BTC

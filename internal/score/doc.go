@@ -27,11 +27,13 @@
 // Which predictions are scored: only SUCCESS predictions (the store's claim
 // selects them; reference defect 14.2 #13). FAILED, TIMEOUT, CRASHED,
 // BAD_IMPLEMENTATION and ABSENT predictions are never passed to the scoring
-// function: they stay "not scored", do not enter any score mean or the
-// leaderboard, and remain visible with their status through the report API.
-// A scored prediction with success false or a null value is stored but, like
-// the non-SUCCESS ones, does not enter the means either (store.ModelScoreStats
-// counts successful non-null values only).
+// function, but they are never dropped either: they are non-answers
+// (sdk.IsNonAnswer), as is a SUCCESS prediction scored with success false or
+// a null value. In the default aggregation every non-answer enters the
+// window means with the score of the non-answer rule (Config.Aggregation,
+// SCORE_NON_ANSWER: a fixed score, the worst the scorer can give, or the
+// window's worst answered score), and each window also has a coverage
+// metric, answered / expected. UNRESOLVED predictions count in neither.
 //
 // Leaderboard (Worker.RebuildLeaderboard) runs on its own interval, whether
 // or not anything new was scored (reference defect 14.2 #18), under the
@@ -50,8 +52,11 @@
 //
 // Every known model without an entry is appended with an empty score
 // envelope; ranking uses the challenge's RankLeaderboard or, with
-// UseDefaultRanking, sdk.Defaults in-process (ties by model id). The
-// worker checks the ranker returned every entry exactly once, keeps its order
-// but lists the appended models without a score last, and numbers ranks
-// 1..n by position, so no model is dropped and ranks are unique.
+// UseDefaultRanking, sdk.Defaults in-process. The worker checks the ranker
+// returned every entry exactly once and keeps its order, but lists the
+// models without a rank value last (FinishRanking). Ranks follow
+// sdk.AssignRanks: tied models (equal rank value and declared tie-breakers)
+// share a rank (1, 1, 3), and a model without a score in the ranking
+// window has no rank (0, served as null); no model is dropped and a model
+// id never decides a rank.
 package score

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -51,7 +50,7 @@ func (w *Worker) rebuild(ctx context.Context) (LeaderboardResult, error) {
 
 	var entries []sdk.LeaderboardEntry
 	if w.cfg.UseDefaultAggregation {
-		entries, err = DefaultAggregate(ctx, w.cfg.Store, now, models)
+		entries, err = DefaultAggregate(ctx, w.cfg.Store, now, models, w.cfg.Aggregation)
 	} else {
 		entries, err = w.pluginAggregate(ctx, now, stored, models)
 	}
@@ -80,7 +79,11 @@ func (w *Worker) rebuild(ctx context.Context) (LeaderboardResult, error) {
 		e.CruncherName = cmp.Or(e.CruncherName, m.PlayerName)
 		e.Rank = 0
 	}
-	res.ScoredModels = len(entries)
+	for _, e := range entries {
+		if hasValue(e.Score) {
+			res.ScoredModels++
+		}
+	}
 	for _, m := range stored {
 		if scored[m.ID] {
 			continue
@@ -115,6 +118,10 @@ func (w *Worker) rebuild(ctx context.Context) (LeaderboardResult, error) {
 	if w.cfg.UseDefaultRanking {
 		ranking = "default"
 	}
+	if w.cfg.UseDefaultAggregation {
+		// the rule the default aggregation applied, for the record
+		aggregation = "default (non-answer " + w.cfg.Aggregation.NonAnswer.String() + ")"
+	}
 	windows := make([]map[string]any, 0, 3)
 	for _, win := range sdk.DefaultWindows() {
 		windows = append(windows, map[string]any{"name": win.Name, "seconds": int64(win.Length / time.Second)})
@@ -134,7 +141,7 @@ func (w *Worker) rebuild(ctx context.Context) (LeaderboardResult, error) {
 	}
 	var points []store.ModelScore
 	for _, e := range ranked {
-		if !scored[e.ModelID] {
+		if !scored[e.ModelID] || !hasValue(e.Score) {
 			continue
 		}
 		sj, err := json.Marshal(e.Score)
@@ -149,18 +156,20 @@ func (w *Worker) rebuild(ctx context.Context) (LeaderboardResult, error) {
 	return res, nil
 }
 
-// pluginAggregate passes each model's scored predictions of the longest
-// default window to the challenge's AggregateModelScores.
+// pluginAggregate passes each model's predictions of the longest default
+// window that count in an aggregation (store.WindowPredictions: scored
+// ones and non-answers, so the challenge can apply its own non-answer
+// rule) to the challenge's AggregateModelScores.
 func (w *Worker) pluginAggregate(ctx context.Context, now time.Time, stored []store.Model, models map[string]sdk.ModelRecord) ([]sdk.LeaderboardEntry, error) {
 	from := now.Add(-longestWindow())
 	var all []sdk.PredictionRecord
 	for _, m := range stored {
-		preds, err := w.cfg.Store.ScoredPredictions(ctx, m.ID, from, now, w.cfg.AggregationLimit)
+		preds, err := w.cfg.Store.WindowPredictions(ctx, m.ID, from, now, w.cfg.AggregationLimit)
 		if err != nil {
 			return nil, fmt.Errorf("scored predictions of model %q: %w", m.ID, err)
 		}
 		if len(preds) >= w.cfg.AggregationLimit {
-			w.log.Warn("aggregation input truncated: the model has more scored predictions in the window than AggregationLimit",
+			w.log.Warn("aggregation input truncated: the model has more predictions in the window than AggregationLimit",
 				"model_id", m.ID, "limit", w.cfg.AggregationLimit, "from", from, "to", now)
 		}
 		for _, p := range preds {
@@ -206,21 +215,27 @@ func (w *Worker) rank(ctx context.Context, entries []sdk.LeaderboardEntry) ([]sd
 	return ranked, nil
 }
 
-// FinishRanking keeps the ranker's order but moves entries of models not in
-// scored after the scored ones (stable), then numbers the ranks with
-// sdk.AssignRanks: tied neighbours (sdk.CompareEntries == 0) share a rank
-// (1, 1, 3), and an entry without a rank value, including every model not
-// in scored, has rank 0 (served as null: no fake ranks).
+// FinishRanking keeps the ranker's order but lists first the entries of
+// models in scored that have a rank value, then the others (stable), and
+// numbers the first group with sdk.AssignRanks: tied neighbours
+// (sdk.CompareEntries == 0) share a rank (1, 1, 3). Every other entry
+// (no rank value, e.g. a model that answered nothing in the ranking
+// window, or a model without an aggregation entry) has rank 0, served as
+// null: no fake ranks.
 func FinishRanking(ranked []sdk.LeaderboardEntry, scored map[string]bool) []sdk.LeaderboardEntry {
+	rankable := func(e sdk.LeaderboardEntry) bool {
+		_, ok := e.Score.RankValue()
+		return ok && scored[e.ModelID]
+	}
 	out := make([]sdk.LeaderboardEntry, 0, len(ranked))
 	for _, e := range ranked {
-		if scored[e.ModelID] {
+		if rankable(e) {
 			out = append(out, e)
 		}
 	}
 	n := len(out)
 	for _, e := range ranked {
-		if !scored[e.ModelID] {
+		if !rankable(e) {
 			out = append(out, e)
 		}
 	}
@@ -244,68 +259,27 @@ func RankedCount(entries []sdk.LeaderboardEntry) int {
 
 // DefaultAggregate computes the default aggregation in-process from SQL
 // aggregates (one store.ModelScoreStats query per window of
-// sdk.DefaultWindows, each [now-Length, now]). It returns exactly what
-// sdk.Defaults.AggregateModelScores returns when given every scored
-// prediction of the longest window: one entry per model with at least one
-// successful non-null score in that window, metrics = the window means
-// (null when a window has none), ranking key and value = the last window
-// ("anchor"), direction desc, payload {"predictions": count in the longest
-// window}, ordered by model id.
+// sdk.DefaultWindows, each [now-Length, now]) with agg's non-answer rule,
+// ranking key and tie-breakers. It returns exactly what agg.Aggregate
+// returns when given every prediction of the longest window (see
+// sdk.Aggregation.Entries): window means over every expected prediction,
+// non-answers scored by the rule, coverage per window, ordered by model id.
 func DefaultAggregate(ctx context.Context, st interface {
 	ModelScoreStats(ctx context.Context, from, to time.Time) ([]store.ModelScoreStat, error)
-}, now time.Time, models map[string]sdk.ModelRecord) ([]sdk.LeaderboardEntry, error) {
+}, now time.Time, models map[string]sdk.ModelRecord, agg sdk.Aggregation) ([]sdk.LeaderboardEntry, error) {
 	windows := sdk.DefaultWindows()
-	longest := 0
-	for i, win := range windows {
-		if win.Length > windows[longest].Length {
-			longest = i
-		}
-	}
-	stats := make([]map[string]store.ModelScoreStat, len(windows))
+	stats := make([]map[string]sdk.WindowStat, len(windows))
 	for i, win := range windows {
 		rows, err := st.ModelScoreStats(ctx, now.Add(-win.Length), now)
 		if err != nil {
 			return nil, fmt.Errorf("score stats of window %s (%s): %w", win.Name, win.Length, err)
 		}
-		stats[i] = make(map[string]store.ModelScoreStat, len(rows))
+		stats[i] = make(map[string]sdk.WindowStat, len(rows))
 		for _, r := range rows {
-			stats[i][r.ModelID] = r
+			stats[i][r.ModelID] = sdk.WindowStat{Answered: r.Count, Sum: r.Sum, Min: r.Min, NonAnswers: r.NonAnswers}
 		}
 	}
-	entries := make([]sdk.LeaderboardEntry, 0, len(stats[longest]))
-	for modelID, all := range stats[longest] {
-		if all.Count == 0 {
-			continue
-		}
-		metrics := make(map[string]*float64, len(windows))
-		for i, win := range windows {
-			s, ok := stats[i][modelID]
-			if !ok || s.Count == 0 || math.IsNaN(s.Mean) || math.IsInf(s.Mean, 0) {
-				metrics[win.Name] = nil
-				continue
-			}
-			mean := s.Sum / float64(s.Count)
-			metrics[win.Name] = &mean
-		}
-		key := windows[len(windows)-1].Name
-		payload, err := json.Marshal(map[string]int{"predictions": all.Count})
-		if err != nil {
-			return nil, fmt.Errorf("model %q payload: %w", modelID, err)
-		}
-		m := models[modelID]
-		entries = append(entries, sdk.LeaderboardEntry{
-			ModelID: modelID,
-			Score: sdk.ScoreEnvelope{
-				Metrics: metrics,
-				Ranking: sdk.Ranking{Key: key, Value: metrics[key], Direction: sdk.DirectionDesc, TieBreakers: []string{}},
-				Payload: payload,
-			},
-			ModelName:    m.Name,
-			CruncherName: m.PlayerName,
-		})
-	}
-	slices.SortFunc(entries, func(a, b sdk.LeaderboardEntry) int { return cmp.Compare(a.ModelID, b.ModelID) })
-	return entries, nil
+	return agg.Entries(stats, models)
 }
 
 func longestWindow() time.Duration {
@@ -314,6 +288,13 @@ func longestWindow() time.Duration {
 		l = max(l, w.Length)
 	}
 	return l
+}
+
+// hasValue reports whether an envelope has a rank value: the model has a
+// score (coverage alone, e.g. of a model that only failed, is none).
+func hasValue(s sdk.ScoreEnvelope) bool {
+	_, ok := s.RankValue()
+	return ok
 }
 
 // normaliseScore fills the envelope defaults: direction desc, non-nil

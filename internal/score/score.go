@@ -23,7 +23,7 @@ import (
 type Store interface {
 	ClaimAndScore(ctx context.Context, now time.Time, limit int, fn func(ctx context.Context, claimed []store.Prediction) ([]store.ScoreUpdate, error)) (int, error)
 	ModelScoreStats(ctx context.Context, from, to time.Time) ([]store.ModelScoreStat, error)
-	ScoredPredictions(ctx context.Context, modelID string, from, to time.Time, limit int) ([]store.Prediction, error)
+	WindowPredictions(ctx context.Context, modelID string, from, to time.Time, limit int) ([]store.Prediction, error)
 	ListModels(ctx context.Context) ([]store.Model, error)
 	SaveLeaderboard(ctx context.Context, lb store.Leaderboard, scores []store.ModelScore) error
 	WithLeaderLock(ctx context.Context, name string, fn func(ctx context.Context) error) (bool, error)
@@ -84,6 +84,11 @@ type Config struct {
 	// UseDefaultRanking ranks with sdk.Defaults in-process instead of the
 	// challenge's RankLeaderboard.
 	UseDefaultRanking bool
+	// Aggregation is the non-answer rule, ranking key and tie-breakers of
+	// the default aggregation (zero value: window-worst non-answers, key
+	// "anchor", no tie-breakers). New rejects a key or tie-breaker that is
+	// not a metric of the default aggregation.
+	Aggregation sdk.Aggregation
 	// AggregationLimit caps the scored predictions per model passed to the
 	// challenge's AggregateModelScores (0 = DefaultAggregationLimit).
 	AggregationLimit int
@@ -104,6 +109,11 @@ func New(cfg Config) (*Worker, error) {
 		return nil, errors.New("score worker: Config.Store is required")
 	case cfg.Clock == nil:
 		return nil, errors.New("score worker: Config.Clock is required")
+	}
+	if cfg.UseDefaultAggregation {
+		if err := cfg.Aggregation.Check(); err != nil {
+			return nil, fmt.Errorf("score worker: default aggregation: %w", err)
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()

@@ -309,6 +309,10 @@ func TestLeaderboardWindowsRanksAndUnscoredLast(t *testing.T) {
 	if r.RankedModels != 2 {
 		t.Errorf("RankedModels = %d, want 2", r.RankedModels)
 	}
+	// d only failed: an entry with coverage 0 and no score, so no rank.
+	if d := entries[3]; metric(t, d, "anchor") != nil || metric(t, d, "coverage_anchor") == nil || *metric(t, d, "coverage_anchor") != 0 {
+		t.Errorf("model d (only a FAILED prediction) = %+v, want anchor null and coverage_anchor 0", d.Score)
+	}
 	// a: anchor mean 0.6875; b: 0.75. Unscored c and d last, by id.
 	if got := strings.Join(order, ","); got != "b,a,c,d" {
 		t.Fatalf("order = %s, want b,a,c,d", got)
@@ -351,7 +355,7 @@ func TestDefaultAggregationMatchesSDKDefaults(t *testing.T) {
 	var scored []sdk.PredictionRecord
 	for _, m := range models {
 		recs[m.ID] = sdk.ModelRecord{ID: m.ID, Name: m.Name, PlayerID: m.PlayerID, PlayerName: m.PlayerName}
-		ps, err := st.ScoredPredictions(ctx, m.ID, now0.Add(-7*24*time.Hour), now0, 1000)
+		ps, err := st.WindowPredictions(ctx, m.ID, now0.Add(-7*24*time.Hour), now0, 1000)
 		if err != nil {
 			t.Fatalf("scored predictions: %v", err)
 		}
@@ -363,7 +367,7 @@ func TestDefaultAggregationMatchesSDKDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sdk defaults: %v", err)
 	}
-	got, err := score.DefaultAggregate(ctx, st, now0, recs)
+	got, err := score.DefaultAggregate(ctx, st, now0, recs, sdk.Aggregation{})
 	if err != nil {
 		t.Fatalf("DefaultAggregate: %v", err)
 	}
@@ -372,8 +376,24 @@ func TestDefaultAggregationMatchesSDKDefaults(t *testing.T) {
 	if string(wj) != string(gj) {
 		t.Fatalf("in-process default aggregation differs from sdk.Defaults:\n got %s\nwant %s", gj, wj)
 	}
-	if len(got) != 2 {
-		t.Fatalf("entries = %d, want 2 (a, b)", len(got))
+	if len(got) != 3 {
+		t.Fatalf("entries = %d, want 3 (a, b, and d with only a non-answer)", len(got))
+	}
+	// The same with a fixed non-answer score and other ranking settings.
+	zero := 0.0
+	agg := sdk.Aggregation{NonAnswer: sdk.NonAnswerRule{Fixed: &zero}, RankingKey: "recent", TieBreakers: []string{"coverage_recent"}}
+	want, err = agg.Aggregate(now0, scored, recs)
+	if err != nil {
+		t.Fatalf("sdk aggregation: %v", err)
+	}
+	got, err = score.DefaultAggregate(ctx, st, now0, recs, agg)
+	if err != nil {
+		t.Fatalf("DefaultAggregate: %v", err)
+	}
+	wj, _ = json.Marshal(want)
+	gj, _ = json.Marshal(got)
+	if string(wj) != string(gj) {
+		t.Fatalf("in-process default aggregation (fixed 0) differs from sdk.Aggregation:\n got %s\nwant %s", gj, wj)
 	}
 
 	// The plugin path (challenge aggregation and ranking, here sdk.Defaults

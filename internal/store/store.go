@@ -130,13 +130,20 @@ type ModelScore struct {
 	ComputedAt time.Time
 }
 
-// ModelScoreStat aggregates successful, non-null score values of one model's
-// predictions whose resolvable_at lies in [From, To].
+// ModelScoreStat aggregates one model's predictions whose resolvable_at
+// lies in [From, To]: Count, Sum, Mean and Min of its answered predictions
+// (SUCCESS with a successful, non-null score), and NonAnswers, the
+// predictions it was expected to make and did not make validly (status
+// FAILED, TIMEOUT, CRASHED, ABSENT or BAD_IMPLEMENTATION, or SUCCESS scored
+// without success or value; sdk.IsNonAnswer is the same rule). UNRESOLVED
+// and not yet scored predictions count in neither.
 type ModelScoreStat struct {
-	ModelID string
-	Count   int
-	Sum     float64
-	Mean    float64
+	ModelID    string
+	Count      int
+	Sum        float64
+	Mean       float64 // 0 when Count is 0
+	Min        float64 // 0 when Count is 0
+	NonAnswers int
 }
 
 // MarketRecord is one feed record (table market_records). For candles
@@ -243,12 +250,14 @@ type Predictions interface {
 	// ListPredictions returns predictions matching q ordered by performed_at
 	// ascending, then id.
 	ListPredictions(ctx context.Context, q PredictionQuery) ([]Prediction, error)
-	// ScoredPredictions returns one model's scored predictions with
-	// resolvable_at in [from, to], ordered by resolvable_at, at most limit.
-	ScoredPredictions(ctx context.Context, modelID string, from, to time.Time, limit int) ([]Prediction, error)
-	// ModelScoreStats aggregates successful non-null scores per model over
-	// predictions with resolvable_at in [from, to]. Models without any are
-	// absent from the result.
+	// WindowPredictions returns one model's predictions that count in an
+	// aggregation window (scored ones and non-answers, see ModelScoreStat)
+	// with resolvable_at in [from, to], ordered by resolvable_at, at most
+	// limit.
+	WindowPredictions(ctx context.Context, modelID string, from, to time.Time, limit int) ([]Prediction, error)
+	// ModelScoreStats aggregates answered and non-answered predictions per
+	// model (ModelScoreStat) over resolvable_at in [from, to], ordered by
+	// model id. Models with neither are absent from the result.
 	ModelScoreStats(ctx context.Context, from, to time.Time) ([]ModelScoreStat, error)
 	// LatestPerformedAt returns the newest performed_at of the schedule's
 	// predictions (zero time and ErrNotFound when none), used to put due

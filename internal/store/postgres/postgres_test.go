@@ -313,9 +313,9 @@ func TestSaveAndQueries(t *testing.T) {
 	if total != 9 {
 		t.Fatalf("stat counts = %d; want 9", total)
 	}
-	sp, err := s.ScoredPredictions(ctx, "m1", time.Time{}, time.Time{}, 0)
+	sp, err := s.WindowPredictions(ctx, "m1", time.Time{}, time.Time{}, 0)
 	if err != nil || len(sp) == 0 || sp[0].Score == nil || sp[0].Score.ScoredAt.Location() != time.UTC {
-		t.Fatalf("ScoredPredictions = %+v, %v", sp, err)
+		t.Fatalf("WindowPredictions = %+v, %v", sp, err)
 	}
 	// Nothing left due at the same time.
 	if c, err := s.ClaimAndScore(ctx, t0.Add(5*time.Minute), 100, func(context.Context, []store.Prediction) ([]store.ScoreUpdate, error) {

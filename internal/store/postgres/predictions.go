@@ -488,7 +488,7 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 		b.add("performed_at <= ?", q.To.UTC())
 	}
 	if q.ScoredOnly {
-		b.where = append(b.where, "(score_scored_at IS NOT NULL OR score_success IS NOT NULL)")
+		b.where = append(b.where, "(score_scored_at IS NOT NULL OR score_success IS NOT NULL OR status IN "+nonAnswerStatuses+")")
 	}
 	if q.Status != "" {
 		b.add("status = ?", q.Status)
@@ -506,21 +506,23 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 	return out, nil
 }
 
-// ScoredPredictions returns one model's scored predictions (successful or
-// not) with resolvable_at in [from, to] (zero = unbounded), ordered by
-// resolvable_at, then id, at most limit (0 = 1000): a page starting at
-// from, so callers wanting the newest window pass a from bound.
-func (s *Store) ScoredPredictions(ctx context.Context, modelID string, from, to time.Time, limit int) ([]store.Prediction, error) {
+// WindowPredictions returns one model's predictions that count in an
+// aggregation window: scored ones (successful or not) and non-answers
+// (FAILED, TIMEOUT, CRASHED, ABSENT, BAD_IMPLEMENTATION), with resolvable_at
+// in [from, to] (zero = unbounded), ordered by resolvable_at, then id, at
+// most limit (0 = 1000): a page starting at from, so callers wanting the
+// newest window pass a from bound.
+func (s *Store) WindowPredictions(ctx context.Context, modelID string, from, to time.Time, limit int) ([]store.Prediction, error) {
 	limit, err := checkLimit("limit", limit, 1000)
 	if err != nil {
-		return nil, fmt.Errorf("postgres store scored predictions of model %q: %w", modelID, err)
+		return nil, fmt.Errorf("postgres store window predictions of model %q: %w", modelID, err)
 	}
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
 	var b query
 	b.add("model_id = ?", modelID)
-	b.where = append(b.where, "(score_scored_at IS NOT NULL OR score_success IS NOT NULL)")
+	b.where = append(b.where, "(score_scored_at IS NOT NULL OR score_success IS NOT NULL OR status IN "+nonAnswerStatuses+")")
 	if !from.IsZero() {
 		b.add("resolvable_at >= ?", from.UTC())
 	}
@@ -531,41 +533,57 @@ func (s *Store) ScoredPredictions(ctx context.Context, modelID string, from, to 
 		` ORDER BY resolvable_at, id LIMIT ` + b.arg(limit)
 	rows, err := s.pool.Query(ctx, sql, b.args...)
 	if err != nil {
-		return nil, s.wrap(fmt.Sprintf("scored predictions of model %q", modelID), err)
+		return nil, s.wrap(fmt.Sprintf("window predictions of model %q", modelID), err)
 	}
 	out, err := pgx.CollectRows(rows, scanPrediction)
 	if err != nil {
-		return nil, s.wrap(fmt.Sprintf("scored predictions of model %q", modelID), err)
+		return nil, s.wrap(fmt.Sprintf("window predictions of model %q", modelID), err)
 	}
 	return out, nil
 }
 
-// ModelScoreStats aggregates, per model, the SUCCESS predictions scored
-// successfully with a non-null value and resolvable_at in [from, to] (zero
-// = unbounded): count, sum and mean of score_value, ordered by model id.
-// Models without any are absent.
+// nonAnswerStatuses are the statuses of predictions a model was expected
+// to make and did not (store.ModelScoreStat), as an SQL list.
+const nonAnswerStatuses = `('FAILED', 'TIMEOUT', 'CRASHED', 'ABSENT', 'BAD_IMPLEMENTATION')`
+
+// ModelScoreStats aggregates, per model, the answered and non-answered
+// predictions (store.ModelScoreStat) with resolvable_at in [from, to] (zero
+// = unbounded), ordered by model id. Models with neither are absent.
 func (s *Store) ModelScoreStats(ctx context.Context, from, to time.Time) ([]store.ModelScoreStat, error) {
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
 	var b query
-	b.where = append(b.where, "status = 'SUCCESS'", "score_success", "score_value IS NOT NULL")
 	if !from.IsZero() {
 		b.add("resolvable_at >= ?", from.UTC())
 	}
 	if !to.IsZero() {
 		b.add("resolvable_at <= ?", to.UTC())
 	}
-	rows, err := s.pool.Query(ctx, `SELECT model_id, count(*), sum(score_value), avg(score_value) FROM predictions`+
-		b.clause()+` GROUP BY model_id ORDER BY model_id`, b.args...)
+	// The answered and non-answer conditions are store.ModelScoreStat's.
+	rows, err := s.pool.Query(ctx, `SELECT model_id, answered, total, low, non_answers FROM (
+SELECT model_id,
+ count(*) FILTER (WHERE status = 'SUCCESS' AND score_success AND score_value IS NOT NULL) AS answered,
+ coalesce(sum(score_value) FILTER (WHERE status = 'SUCCESS' AND score_success), 0) AS total,
+ min(score_value) FILTER (WHERE status = 'SUCCESS' AND score_success) AS low,
+ count(*) FILTER (WHERE status IN `+nonAnswerStatuses+`
+   OR (status = 'SUCCESS' AND score_scored_at IS NOT NULL AND (score_success IS NOT TRUE OR score_value IS NULL))) AS non_answers
+FROM predictions`+b.clause()+` GROUP BY model_id) AS w WHERE answered > 0 OR non_answers > 0 ORDER BY model_id`, b.args...)
 	if err != nil {
 		return nil, s.wrap("model score stats", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.ModelScoreStat, error) {
 		var st store.ModelScoreStat
-		var n int64
-		err := r.Scan(&st.ModelID, &n, &st.Sum, &st.Mean)
-		st.Count = int(n)
+		var n, na int64
+		var low *float64
+		err := r.Scan(&st.ModelID, &n, &st.Sum, &low, &na)
+		st.Count, st.NonAnswers = int(n), int(na)
+		if low != nil {
+			st.Min = *low
+		}
+		if st.Count > 0 {
+			st.Mean = st.Sum / float64(st.Count)
+		}
 		return st, err
 	})
 	if err != nil {

@@ -379,20 +379,22 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 	return s.queryPredictions(ctx, nil, "list predictions", sqlText, args...)
 }
 
-// ScoredPredictions returns modelID's scored predictions (successful or
-// not) with resolvable_at in [from, to] (zero = no bound), ordered by
-// resolvable_at then id, at most limit (0 = 1000).
-func (s *Store) ScoredPredictions(ctx context.Context, modelID string, from, to time.Time, limit int) ([]store.Prediction, error) {
+// WindowPredictions returns modelID's predictions that count in an
+// aggregation window: scored ones (successful or not) and non-answers
+// (FAILED, TIMEOUT, CRASHED, ABSENT, BAD_IMPLEMENTATION), with resolvable_at
+// in [from, to] (zero = no bound), ordered by resolvable_at then id, at most
+// limit (0 = 1000).
+func (s *Store) WindowPredictions(ctx context.Context, modelID string, from, to time.Time, limit int) ([]store.Prediction, error) {
 	if err := s.checkSchema(ctx); err != nil {
 		return nil, err
 	}
 	limit, err := limitOr("limit", limit, defaultLimit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite scored predictions (%s): %w", s.path, err)
+		return nil, fmt.Errorf("sqlite window predictions (%s): %w", s.path, err)
 	}
 	lo, hi := bounds(from, to)
-	return s.queryPredictions(ctx, nil, "scored predictions", `SELECT `+predictionCols+` FROM predictions
-WHERE model_id = ? AND resolvable_at >= ? AND resolvable_at <= ? AND `+scored+`
+	return s.queryPredictions(ctx, nil, "window predictions", `SELECT `+predictionCols+` FROM predictions
+WHERE model_id = ? AND resolvable_at >= ? AND resolvable_at <= ? AND (`+scored+` OR status IN `+nonAnswerStatuses+`)
 ORDER BY resolvable_at, id LIMIT ?`, modelID, lo, hi, limit)
 }
 
@@ -409,15 +411,26 @@ func bounds(from, to time.Time) (int64, int64) {
 	return lo, hi
 }
 
-// modelScoreStatsSQL is answered from the covering index
-// idx_predictions_score_stats (migration 00002).
-const modelScoreStatsSQL = `SELECT model_id, COUNT(*), SUM(score_value) FROM predictions
-WHERE resolvable_at >= ? AND resolvable_at <= ? AND score_success = 1 AND score_value IS NOT NULL
-GROUP BY model_id ORDER BY model_id`
+// nonAnswerStatuses are the statuses of predictions a model was expected
+// to make and did not (store.ModelScoreStat), as an SQL list.
+const nonAnswerStatuses = `('FAILED', 'TIMEOUT', 'CRASHED', 'ABSENT', 'BAD_IMPLEMENTATION')`
 
-// ModelScoreStats aggregates successful, non-null score values per model
-// over predictions with resolvable_at in [from, to] (zero = no bound),
-// ordered by model id. Models without such scores are absent.
+// modelScoreStatsSQL is answered from the covering index
+// idx_predictions_window_stats (migration 00003). The answered and
+// non-answer conditions are store.ModelScoreStat's.
+const modelScoreStatsSQL = `SELECT model_id, answered, total, low, non_answers FROM (
+SELECT model_id,
+ SUM(CASE WHEN status = 'SUCCESS' AND score_success = 1 AND score_value IS NOT NULL THEN 1 ELSE 0 END) AS answered,
+ TOTAL(CASE WHEN status = 'SUCCESS' AND score_success = 1 THEN score_value END) AS total,
+ MIN(CASE WHEN status = 'SUCCESS' AND score_success = 1 THEN score_value END) AS low,
+ SUM(CASE WHEN status IN ` + nonAnswerStatuses + `
+      OR (status = 'SUCCESS' AND score_scored_at IS NOT NULL AND (score_success IS NOT 1 OR score_value IS NULL)) THEN 1 ELSE 0 END) AS non_answers
+FROM predictions WHERE resolvable_at >= ? AND resolvable_at <= ?
+GROUP BY model_id) WHERE answered > 0 OR non_answers > 0 ORDER BY model_id`
+
+// ModelScoreStats aggregates answered and non-answered predictions per
+// model (store.ModelScoreStat) with resolvable_at in [from, to] (zero = no
+// bound), ordered by model id. Models with neither are absent.
 func (s *Store) ModelScoreStats(ctx context.Context, from, to time.Time) ([]store.ModelScoreStat, error) {
 	if err := s.checkSchema(ctx); err != nil {
 		return nil, err
@@ -431,9 +444,11 @@ func (s *Store) ModelScoreStats(ctx context.Context, from, to time.Time) ([]stor
 	var out []store.ModelScoreStat
 	for rows.Next() {
 		var st store.ModelScoreStat
-		if err := rows.Scan(&st.ModelID, &st.Count, &st.Sum); err != nil {
+		var low sql.NullFloat64
+		if err := rows.Scan(&st.ModelID, &st.Count, &st.Sum, &low, &st.NonAnswers); err != nil {
 			return nil, s.wrap("model score stats: scan", err)
 		}
+		st.Min = low.Float64
 		if st.Count > 0 {
 			st.Mean = st.Sum / float64(st.Count)
 		}

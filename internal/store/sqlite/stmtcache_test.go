@@ -40,8 +40,8 @@ func TestModelScoreStatsUsesCoveringIndex(t *testing.T) {
 		}
 		plan = append(plan, detail)
 	}
-	if got := strings.Join(plan, "; "); !strings.Contains(got, "COVERING INDEX idx_predictions_score_stats") {
-		t.Errorf("query plan %q: expected the covering index idx_predictions_score_stats", got)
+	if got := strings.Join(plan, "; "); !strings.Contains(got, "COVERING INDEX idx_predictions_window_stats") {
+		t.Errorf("query plan %q: expected the covering index idx_predictions_window_stats", got)
 	}
 }
 

@@ -354,23 +354,32 @@ func testScoredAndStats(t *testing.T, open func(t *testing.T) store.Store) {
 	add("a6", "m1", 50, nil)                                                             // unscored
 	add("b1", "m2", 10, ok(-4))
 	add("b2", "m2", 60, ok(10))
+	add("c1", "m3", 15, nil)
+	ps[len(ps)-1].Status = store.StatusFailed // a non-answer
+	add("c2", "m3", 25, nil)
+	ps[len(ps)-1].Status = store.StatusUnresolved // neither answer nor non-answer
 	_, err := s.SavePredictCycle(ctx, []store.Model{model("m1"), model("m2"), model("m3")}, ps)
 	must(t, err, "SavePredictCycle")
 
-	sp, err := s.ScoredPredictions(ctx, "m1", base, base.Add(time.Hour), 0)
-	must(t, err, "ScoredPredictions")
+	sp, err := s.WindowPredictions(ctx, "m3", base, base.Add(time.Hour), 0)
+	must(t, err, "WindowPredictions")
+	if !sameStrings(ids(sp), []string{"c1"}) {
+		t.Fatalf("WindowPredictions: expected m3's FAILED c1 (a non-answer; UNRESOLVED c2 does not count), got %v", ids(sp))
+	}
+	sp, err = s.WindowPredictions(ctx, "m1", base, base.Add(time.Hour), 0)
+	must(t, err, "WindowPredictions")
 	if !sameStrings(ids(sp), []string{"a1", "a2", "a3", "a4", "a5"}) {
-		t.Fatalf("ScoredPredictions: expected scored a1..a5 by resolvable_at, got %v", ids(sp))
+		t.Fatalf("WindowPredictions: expected scored a1..a5 by resolvable_at, got %v", ids(sp))
 	}
-	sp, err = s.ScoredPredictions(ctx, "m1", base.Add(10*time.Minute), base.Add(20*time.Minute), 0)
-	must(t, err, "ScoredPredictions window")
+	sp, err = s.WindowPredictions(ctx, "m1", base.Add(10*time.Minute), base.Add(20*time.Minute), 0)
+	must(t, err, "WindowPredictions window")
 	if !sameStrings(ids(sp), []string{"a2", "a3"}) {
-		t.Fatalf("ScoredPredictions inclusive window: expected [a2 a3], got %v", ids(sp))
+		t.Fatalf("WindowPredictions inclusive window: expected [a2 a3], got %v", ids(sp))
 	}
-	sp, err = s.ScoredPredictions(ctx, "m1", base, base.Add(time.Hour), 2)
-	must(t, err, "ScoredPredictions limit")
+	sp, err = s.WindowPredictions(ctx, "m1", base, base.Add(time.Hour), 2)
+	must(t, err, "WindowPredictions limit")
 	if !sameStrings(ids(sp), []string{"a1", "a2"}) {
-		t.Fatalf("ScoredPredictions limit 2: expected [a1 a2], got %v", ids(sp))
+		t.Fatalf("WindowPredictions limit 2: expected [a1 a2], got %v", ids(sp))
 	}
 
 	cases := []struct {
@@ -378,9 +387,13 @@ func testScoredAndStats(t *testing.T, open func(t *testing.T) store.Store) {
 		from, to time.Time
 		want     []store.ModelScoreStat
 	}{
-		{"everything", base, base.Add(2 * time.Hour), []store.ModelScoreStat{{ModelID: "m1", Count: 3, Sum: 9, Mean: 3}, {ModelID: "m2", Count: 2, Sum: 6, Mean: 3}}},
-		{"inclusive window", base.Add(10 * time.Minute), base.Add(20 * time.Minute), []store.ModelScoreStat{{ModelID: "m1", Count: 2, Sum: 8, Mean: 4}, {ModelID: "m2", Count: 1, Sum: -4, Mean: -4}}},
-		{"only m2", base.Add(55 * time.Minute), base.Add(2 * time.Hour), []store.ModelScoreStat{{ModelID: "m2", Count: 1, Sum: 10, Mean: 10}}},
+		// m1's failed and null-valued scores are non-answers, its unscored a6
+		// is pending; m3 has one FAILED (non-answer) and one UNRESOLVED.
+		{"everything", base, base.Add(2 * time.Hour), []store.ModelScoreStat{
+			{ModelID: "m1", Count: 3, Sum: 9, Mean: 3, Min: 1, NonAnswers: 2}, {ModelID: "m2", Count: 2, Sum: 6, Mean: 3, Min: -4}, {ModelID: "m3", NonAnswers: 1}}},
+		{"inclusive window", base.Add(10 * time.Minute), base.Add(20 * time.Minute), []store.ModelScoreStat{
+			{ModelID: "m1", Count: 2, Sum: 8, Mean: 4, Min: 2}, {ModelID: "m2", Count: 1, Sum: -4, Mean: -4, Min: -4}, {ModelID: "m3", NonAnswers: 1}}},
+		{"only m2", base.Add(55 * time.Minute), base.Add(2 * time.Hour), []store.ModelScoreStat{{ModelID: "m2", Count: 1, Sum: 10, Mean: 10, Min: 10}}},
 		{"empty", base.Add(3 * time.Hour), base.Add(4 * time.Hour), nil},
 	}
 	for _, c := range cases {
@@ -392,7 +405,8 @@ func testScoredAndStats(t *testing.T, open func(t *testing.T) store.Store) {
 			}
 			for i := range got {
 				g, w := got[i], c.want[i]
-				if g.ModelID != w.ModelID || g.Count != w.Count || math.Abs(g.Sum-w.Sum) > 1e-9 || math.Abs(g.Mean-w.Mean) > 1e-9 {
+				if g.ModelID != w.ModelID || g.Count != w.Count || math.Abs(g.Sum-w.Sum) > 1e-9 || math.Abs(g.Mean-w.Mean) > 1e-9 ||
+					math.Abs(g.Min-w.Min) > 1e-9 || g.NonAnswers != w.NonAnswers {
 					t.Fatalf("ModelScoreStats[%d]: expected %+v, got %+v", i, w, g)
 				}
 			}
