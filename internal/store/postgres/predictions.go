@@ -488,7 +488,7 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 		b.add("performed_at <= ?", q.To.UTC())
 	}
 	if q.ScoredOnly {
-		b.where = append(b.where, "(score_scored_at IS NOT NULL OR score_success IS NOT NULL OR status IN "+nonAnswerStatuses+")")
+		b.where = append(b.where, "(score_scored_at IS NOT NULL OR score_success IS NOT NULL)")
 	}
 	if q.Status != "" {
 		b.add("status = ?", q.Status)
