@@ -15,21 +15,31 @@ MR_PROTO_FILES := commons.proto dynamic_subclass.proto
 PY_PROTO_OUT := sdk/python/coordinator_runner/_proto
 PYTHON_GRPC  ?= /usr/bin/python3
 
+# The Go modules of this repository: the coordinator (.), the SDK plugin
+# authors import (sdk) and the gRPC contracts (proto). The coordinator
+# requires the other two through replace directives; go commands with ./...
+# stay inside one module, so test, vet and tidy visit each.
+GO_MODULES := . sdk proto
+
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/crunch-coordinator/coordinator/internal/buildinfo.Version=$(VERSION) \
            -X github.com/crunch-coordinator/coordinator/internal/buildinfo.Commit=$(COMMIT)
 
-.PHONY: build test test-short proto proto-check tools vet fmt bench lint
+.PHONY: build test test-short tidy-check proto proto-check tools vet fmt bench lint
 
 build:
 	go build -ldflags "$(LDFLAGS)" -o bin/coordinator ./cmd/coordinator
 
 test:
-	go test -race -count=1 -timeout 20m ./...
+	@set -e; for m in $(GO_MODULES); do echo "go test ($$m)"; (cd $$m && go test -race -count=1 -timeout 20m ./...); done
 
 test-short:
-	go test -short -count=1 ./...
+	@set -e; for m in $(GO_MODULES); do (cd $$m && go test -short -count=1 ./...); done
+
+# Fails when go.mod/go.sum of any module is not tidy.
+tidy-check:
+	@set -e; for m in $(GO_MODULES); do (cd $$m && go mod tidy -diff); done
 
 tools:
 	@mkdir -p $(TOOLS_BIN)
@@ -59,7 +69,7 @@ proto-check: proto
 	git diff --exit-code -- proto/ $(PY_PROTO_OUT)
 
 vet:
-	go vet ./...
+	@set -e; for m in $(GO_MODULES); do (cd $$m && go vet ./...); done
 
 fmt:
 	gofmt -l -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')

@@ -3,6 +3,8 @@ module github.com/crunch-coordinator/coordinator
 go 1.26.0
 
 require (
+	github.com/crunch-coordinator/coordinator/proto v0.0.0
+	github.com/crunch-coordinator/coordinator/sdk v0.0.0
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/go-plugin v1.8.0
 	github.com/jackc/pgx/v5 v5.12.0
@@ -47,4 +49,9 @@ require (
 	modernc.org/libc v1.80.2 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
+)
+
+replace (
+	github.com/crunch-coordinator/coordinator/proto => ./proto
+	github.com/crunch-coordinator/coordinator/sdk => ./sdk
 )

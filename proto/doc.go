@@ -1,5 +1,7 @@
-// Package proto holds the versioned gRPC contracts between the coordinator
-// host and its plugins: challenge/v1 (the challenge callables), model/v1
+// Package proto is the root of the proto module
+// (github.com/crunch-coordinator/coordinator/proto), which the SDK module
+// and the coordinator require. It holds the versioned gRPC contracts
+// between the coordinator host and its plugins: challenge/v1 (the challenge callables), model/v1
 // (participant models) and hostdata/v1 (feed records served by the host to
 // plugins over the go-plugin broker). modelrunner/ holds CrunchDAO's
 // model-runner protocol (packages commons and dynamic_subclass,

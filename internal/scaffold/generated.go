@@ -3,8 +3,10 @@ package scaffold
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 
+	coordinator "github.com/crunch-coordinator/coordinator"
 	"github.com/crunch-coordinator/coordinator/packs"
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
@@ -42,20 +44,23 @@ var exampleModels = []struct{ id, dir string }{
 // --spec, spec.json.
 func generatedFiles(cfg Config, d Data) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	sdkUse := "./" + SDKCopyDir
-	if d.SourceDir != "" {
-		sdkUse = d.SourceDir
+	var uses strings.Builder
+	for _, m := range coordinator.SDKModules {
+		use := "./" + SDKCopyDir + "/" + m
+		if d.SourceDir != "" {
+			use = filepath.Join(d.SourceDir, m)
+		}
+		fmt.Fprintf(&uses, "\t%s\n", quoteWorkPath(use))
 	}
 	out["go.work"] = normalize([]byte(fmt.Sprintf(`// Go workspace of the %q Crunch: the public challenge package, the private
-// node and the coordinator SDK module (%s).
+// node and the coordinator SDK modules (%s).
 go %s
 
 use (
 	./%s
 	./%s
-	%s
-)
-`, d.Name, sdkNote(d.SourceDir), d.GoVersion, d.ChallengeModule, d.NodeModule, quoteWorkPath(sdkUse))))
+%s)
+`, d.Name, sdkNote(d.SourceDir), d.GoVersion, d.ChallengeModule, d.NodeModule, uses.String())))
 
 	env := localEnv(cfg, d)
 	node := d.NodeModule + "/"

@@ -58,8 +58,9 @@ type SDKSource struct {
 	// SourceDir is an absolute coordinator checkout to `use`; "" means the
 	// copy written to .coordinator/sdk.
 	SourceDir string
-	// Files is the SDK module tree written to .coordinator/sdk (go.mod,
-	// go.sum, sdk/, proto/); nil means the tree embedded in the binary.
+	// Files holds the SDK modules written to .coordinator/sdk (sdk/ and
+	// proto/, each with its go.mod and go.sum); nil means the ones embedded
+	// in the binary (coordinator.SDKFiles).
 	Files fs.FS
 	// Version is the coordinator version recorded with the copy.
 	Version string
@@ -76,9 +77,9 @@ func Render(cfg Config, packFS fs.FS, src SDKSource) (map[string][]byte, error) 
 	if sdkFS == nil {
 		sdkFS = coordinator.SDKFiles()
 	}
-	goMod, err := fs.ReadFile(sdkFS, "go.mod")
+	goMod, err := fs.ReadFile(sdkFS, "sdk/go.mod")
 	if err != nil {
-		return nil, fmt.Errorf("SDK copy: read go.mod: %w", err)
+		return nil, fmt.Errorf("SDK copy: read sdk/go.mod: %w", err)
 	}
 	goVersion := goDirective(goMod)
 	if src.SourceDir != "" {
@@ -87,7 +88,7 @@ func Render(cfg Config, packFS fs.FS, src SDKSource) (map[string][]byte, error) 
 		}
 	}
 	if goVersion == "" {
-		return nil, fmt.Errorf("SDK copy: go.mod has no go directive")
+		return nil, fmt.Errorf("SDK copy: sdk/go.mod has no go directive")
 	}
 	d := Data{
 		Name:                      cfg.Name,

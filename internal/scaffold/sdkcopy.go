@@ -19,11 +19,12 @@ import (
 // checkout, or "off" to force the .coordinator/sdk copy.
 const EnvSourceDir = "COORDINATOR_SOURCE_DIR"
 
-// addSDKCopy adds the SDK module tree (go.mod, go.sum, sdk/..., proto/...;
-// no _test.go files, no testdata) under .coordinator/sdk, plus a
-// COORDINATOR_VERSION file recording the version it was taken from.
+// addSDKCopy adds the SDK modules (sdk/... and proto/..., each with its
+// go.mod and go.sum; no _test.go files, no testdata) under .coordinator/sdk,
+// plus a COORDINATOR_VERSION file recording the version they were taken
+// from.
 func addSDKCopy(out map[string][]byte, sdkFS fs.FS, version string) error {
-	for _, root := range []string{"go.mod", "go.sum", "sdk", "proto"} {
+	for _, root := range coordinator.SDKModules {
 		err := fs.WalkDir(sdkFS, root, func(name string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -56,15 +57,20 @@ func addSDKCopy(out map[string][]byte, sdkFS fs.FS, version string) error {
 }
 
 // IsCheckout reports whether dir is a coordinator source checkout: a go.mod
-// declaring module github.com/crunch-coordinator/coordinator next to sdk/
-// and cmd/coordinator/.
+// declaring module github.com/crunch-coordinator/coordinator next to
+// cmd/coordinator/ and the SDK modules (sdk/go.mod and proto/go.mod
+// declaring their module paths).
 func IsCheckout(dir string) bool {
 	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	if err != nil || modulePath(b) != coordinator.ModulePath {
 		return false
 	}
-	for _, sub := range []string{"sdk", filepath.Join("cmd", "coordinator")} {
-		if st, err := os.Stat(filepath.Join(dir, sub)); err != nil || !st.IsDir() {
+	if st, err := os.Stat(filepath.Join(dir, "cmd", "coordinator")); err != nil || !st.IsDir() {
+		return false
+	}
+	for _, m := range coordinator.SDKModules {
+		b, err := os.ReadFile(filepath.Join(dir, m, "go.mod"))
+		if err != nil || modulePath(b) != coordinator.ModulePath+"/"+m {
 			return false
 		}
 	}
@@ -82,8 +88,10 @@ func modulePath(mod []byte) string {
 	return ""
 }
 
+// readGoDirective returns the go directive of the SDK module of checkout
+// dir.
 func readGoDirective(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	b, err := os.ReadFile(filepath.Join(dir, "sdk", "go.mod"))
 	if err != nil {
 		return "", err
 	}
@@ -111,7 +119,7 @@ func DetectSourceDir(getenv func(string) string) (string, error) {
 	default:
 		abs, err := filepath.Abs(v)
 		if err != nil || !IsCheckout(abs) {
-			return "", inputErr(fmt.Errorf("%s=%s: expected a coordinator source checkout (go.mod of module %s with sdk/ and cmd/coordinator/), or \"off\"", EnvSourceDir, v, coordinator.ModulePath))
+			return "", inputErr(fmt.Errorf("%s=%s: expected a coordinator source checkout (go.mod of module %s with cmd/coordinator/ and the modules sdk/ and proto/), or \"off\"", EnvSourceDir, v, coordinator.ModulePath))
 		}
 		return abs, nil
 	}

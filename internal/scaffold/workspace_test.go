@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	coordinator "github.com/crunch-coordinator/coordinator"
 	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
 
@@ -95,8 +96,10 @@ func TestGeneratedWorkspacesBuildAndPass(t *testing.T) {
 				t.Fatalf("generated tree differs from %s (run with -update if intended):\n--- got\n%s--- want\n%s", golden, got, want)
 			}
 			work, err := os.ReadFile(filepath.Join(res.Workspace, "go.work"))
-			if err != nil || !strings.Contains(string(work), "\t"+root+"\n") {
-				t.Fatalf("go.work does not use the checkout %s:\n%s", root, work)
+			for _, m := range coordinator.SDKModules {
+				if err != nil || !strings.Contains(string(work), "\t"+filepath.Join(root, m)+"\n") {
+					t.Fatalf("go.work does not use the checkout's module %s/%s:\n%s", root, m, work)
+				}
 			}
 			env := []string{"GOWORK=" + filepath.Join(res.Workspace, "go.work"), "GOFLAGS=-buildvcs=false"}
 			goCmd(t, res.ChallengeDir, env, "vet", "./...")
@@ -113,11 +116,28 @@ func TestGeneratedWorkspacesBuildAndPass(t *testing.T) {
 			t.Fatal(err)
 		}
 		work, err := os.ReadFile(filepath.Join(res.Workspace, "go.work"))
-		if err != nil || !strings.Contains(string(work), "\t./.coordinator/sdk\n") {
-			t.Fatalf("go.work does not use the SDK copy:\n%s", work)
+		for _, m := range coordinator.SDKModules {
+			if err != nil || !strings.Contains(string(work), "\t./.coordinator/sdk/"+m+"\n") {
+				t.Fatalf("go.work does not use the SDK copy's module %s:\n%s", m, work)
+			}
 		}
 		// -mod=mod is refused in workspace mode; the default (readonly)
 		// proves the copy's go.mod and go.sum are complete.
-		goCmd(t, res.ChallengeDir, []string{"GOWORK=" + filepath.Join(res.Workspace, "go.work"), "GOFLAGS=-buildvcs=false"}, "build", "./...")
+		env := []string{"GOWORK=" + filepath.Join(res.Workspace, "go.work"), "GOFLAGS=-buildvcs=false"}
+		goCmd(t, res.ChallengeDir, env, "build", "./...")
+		// The workspace depends on what a plugin author needs, not on the
+		// coordinator's own dependencies.
+		cmd := exec.Command("go", "list", "-m", "all")
+		cmd.Dir = res.ChallengeDir
+		cmd.Env = append(os.Environ(), env...)
+		mods, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -m all: %v\n%s", err, mods)
+		}
+		for _, dep := range []string{"github.com/jackc/pgx", "modernc.org/sqlite", "github.com/spf13/cobra", "github.com/pressly/goose"} {
+			if strings.Contains(string(mods), dep) {
+				t.Errorf("the workspace's build list holds %s, a dependency of the coordinator only:\n%s", dep, mods)
+			}
+		}
 	})
 }

@@ -1,0 +1,21 @@
+package sdk
+
+import (
+	"embed"
+	"io/fs"
+)
+
+// moduleFiles is this module's source tree. Files and folders whose names
+// begin with "." or "_" are left out (go:embed's rule). A new top-level
+// folder must be added here.
+//
+//go:embed go.mod go.sum *.go internal python sdktest wire
+var moduleFiles embed.FS
+
+// ModuleFiles returns the source tree of the SDK module (go.mod, go.sum and
+// every package, test files included) as embedded when the program was
+// built. `coordinator init` writes it, with the proto module, to a
+// workspace's .coordinator/sdk so the workspace builds against the SDK of
+// the coordinator that created it. Plugins have no use for it; the linker
+// leaves the files out of a binary that never calls ModuleFiles.
+func ModuleFiles() fs.FS { return moduleFiles }
