@@ -5,11 +5,12 @@ import (
 	"io/fs"
 )
 
-// moduleFiles is this module's source tree. Files and folders whose names
-// begin with "." or "_" are left out (go:embed's rule). A new top-level
-// folder must be added here.
+// moduleFiles is this module's Go source tree: the Python model runner
+// (python/, carried by package sdk/python) is not part of a workspace's
+// copy. Files and folders whose names begin with "." or "_" are left out
+// (go:embed's rule). A new package folder must be added here.
 //
-//go:embed go.mod go.sum *.go internal python sdktest wire
+//go:embed go.mod go.sum *.go internal sdktest wire
 var moduleFiles embed.FS
 
 // ModuleFiles returns the source tree of the SDK module (go.mod, go.sum and

@@ -31,7 +31,7 @@ func addSDKCopy(out map[string][]byte, sdkFS fs.FS, version string) error {
 			}
 			if d.IsDir() {
 				if d.Name() == "testdata" || name == "sdk/python" {
-					return fs.SkipDir // the Python model runner is not part of the Go SDK
+					return fs.SkipDir // the Python model runner is not part of the Go SDK (nor of sdk.ModuleFiles)
 				}
 				return nil
 			}
