@@ -126,7 +126,7 @@ func equalInts(a, b []int) bool {
 }
 
 // sharedCSV finds ../shared/data/<file> relative to the repository root
-// (the directory holding go.mod).
+// (the directory holding the coordinator's go.mod).
 func sharedCSV(t *testing.T) string {
 	t.Helper()
 	dir, err := os.Getwd()
@@ -134,12 +134,14 @@ func sharedCSV(t *testing.T) string {
 		t.Fatal(err)
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		// The repository root holds the coordinator's go.mod (the SDK is a
+		// module of its own inside it).
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.HasPrefix(string(b), "module github.com/crunch-coordinator/coordinator\n") {
 			break
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
+			t.Fatal("the coordinator's go.mod not found above the test directory")
 		}
 		dir = parent
 	}
