@@ -21,6 +21,7 @@ import (
 
 	"github.com/joho/godotenv"
 
+	"github.com/crunch-coordinator/coordinator/extend"
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
 
@@ -95,9 +96,78 @@ type Settings struct {
 	// LogFormat is "text" or "json"; LogLevel an hclog level name.
 	LogFormat string
 	LogLevel  string
+	// Factories names the service factories selected in .local.env or
+	// the environment (they win over config/callables.env's).
+	Factories Factories
 	// Env is the merged environment (for packages that parse their own
 	// variables, e.g. feeds).
 	Env map[string]string
+}
+
+// Factories names the registered service factories that replace a
+// built-in service (PREDICT_SERVICE_FACTORY, SCORE_SERVICE_FACTORY,
+// REPORT_APP_FACTORY; see package extend). Empty means the built-in
+// service.
+type Factories struct {
+	Predict, Score, Report string
+}
+
+// Any reports whether a factory is named.
+func (f Factories) Any() bool { return f.Predict != "" || f.Score != "" || f.Report != "" }
+
+// Over returns f with the names set in over replacing f's.
+func (f Factories) Over(over Factories) Factories {
+	for _, p := range []struct {
+		dst *string
+		v   string
+	}{{&f.Predict, over.Predict}, {&f.Score, over.Score}, {&f.Report, over.Report}} {
+		if p.v != "" {
+			*p.dst = p.v
+		}
+	}
+	return f
+}
+
+// Selected lists the named factories as (kind, name) pairs, in the order
+// predict, score, report.
+func (f Factories) Selected() []FactoryChoice {
+	var out []FactoryChoice
+	for _, c := range []FactoryChoice{{extend.KindPredict, f.Predict}, {extend.KindScore, f.Score}, {extend.KindReport, f.Report}} {
+		if c.Name != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// FactoryChoice is one selected factory: the service it replaces and its
+// registered name.
+type FactoryChoice struct {
+	Kind extend.Kind
+	Name string
+}
+
+// parseFactories reads the three factory variables of env (source names
+// the file or "environment"); a value must be a valid factory name
+// (extend.CheckName).
+func parseFactories(env map[string]string, source string) (Factories, []error) {
+	var f Factories
+	var errs []error
+	for _, p := range []struct {
+		key string
+		dst *string
+	}{{extend.PredictServiceVar, &f.Predict}, {extend.ScoreServiceVar, &f.Score}, {extend.ReportAppVar, &f.Report}} {
+		v := strings.TrimSpace(env[p.key])
+		if v == "" {
+			continue
+		}
+		if err := extend.CheckName(v); err != nil {
+			errs = append(errs, &VarError{source, p.key, err.Error() + " (the name a factory in the node's extensions/ package registers; unset it for the built-in service)"})
+			continue
+		}
+		*p.dst = v
+	}
+	return f, errs
 }
 
 type intVar struct {
@@ -177,6 +247,9 @@ func ParseSettings(env map[string]string, source string) (Settings, error) {
 		name, msg, _ := strings.Cut(err.Error(), ": ")
 		errs = append(errs, &VarError{source, name, msg})
 	}
+	var ferrs []error
+	s.Factories, ferrs = parseFactories(env, source)
+	errs = append(errs, ferrs...)
 	if s.LogFormat != "text" && s.LogFormat != "json" {
 		errs = append(errs, &VarError{source, "LOG_FORMAT", fmt.Sprintf("expected text or json, found %q", s.LogFormat)})
 	}
@@ -292,7 +365,8 @@ func MergeEnv(file map[string]string, getenv func(string) string, extra ...strin
 func knownVars() []string {
 	out := []string{"DATABASE_URL", "API_ADDR", "CRUNCH_ID", "LOG_FORMAT", "LOG_LEVEL", "PYTH_HERMES_URL", "BINANCE_API_URL",
 		"FEED_PROVIDER", "FEED_ASSETS", "FEED_KIND", "FEED_GRANULARITY", "FEED_POLL_SECONDS", "FEED_BACKFILL_MINUTES",
-		"FEED_STALE_AFTER_SECONDS", "FEED_TIMEOUT_SECONDS", "FEED_MAX_AGE_SECONDS", "FEED_REPLAY_FILE", ChallengePluginVar}
+		"FEED_STALE_AFTER_SECONDS", "FEED_TIMEOUT_SECONDS", "FEED_MAX_AGE_SECONDS", "FEED_REPLAY_FILE", ChallengePluginVar,
+		extend.PredictServiceVar, extend.ScoreServiceVar, extend.ReportAppVar}
 	out = append(out, IntVarNames()...)
 	for _, h := range Hooks {
 		out = append(out, h.EnvVar)
@@ -308,6 +382,8 @@ type Callables struct {
 	ChallengePlugin string
 	// Routes maps SDK callable name → RouteChallenge or RouteDefault.
 	Routes map[string]string
+	// Factories names the service factories selected in callables.env.
+	Factories Factories
 }
 
 // FromPlugin lists the callables routed to the challenge plugin, in
@@ -342,7 +418,10 @@ func ParseCallables(env map[string]string, path, nodeDir string) (Callables, err
 	for _, r := range sdk.RequiredCallables {
 		required[r] = true
 	}
-	known := map[string]bool{ChallengePluginVar: true}
+	known := map[string]bool{ChallengePluginVar: true, extend.PredictServiceVar: true, extend.ScoreServiceVar: true, extend.ReportAppVar: true}
+	var ferrs []error
+	c.Factories, ferrs = parseFactories(env, path)
+	errs = append(errs, ferrs...)
 	for _, h := range Hooks {
 		known[h.EnvVar] = true
 		v, ok := env[h.EnvVar]
@@ -366,7 +445,7 @@ func ParseCallables(env map[string]string, path, nodeDir string) (Callables, err
 	}
 	sort.Strings(unknown)
 	for _, k := range unknown {
-		errs = append(errs, &VarError{path, k, "unknown variable (allowed: CHALLENGE_PLUGIN and the ten hook variables)"})
+		errs = append(errs, &VarError{path, k, "unknown variable (allowed: CHALLENGE_PLUGIN, the ten hook variables and the service factories PREDICT_SERVICE_FACTORY, SCORE_SERVICE_FACTORY, REPORT_APP_FACTORY)"})
 	}
 	return c, errors.Join(errs...)
 }

@@ -138,3 +138,44 @@ func TestFindNodeDir(t *testing.T) {
 		t.Error("expected an error outside a workspace")
 	}
 }
+
+// TestFactories: the three factory variables are read from callables.env
+// and from .local.env/the environment (which win); a bad name is an
+// error naming the file and variable.
+func TestFactories(t *testing.T) {
+	env := map[string]string{ChallengePluginVar: "../c/cmd/challenge", "REPORT_APP_FACTORY": "custom-report", "SCORE_SERVICE_FACTORY": "slow-score"}
+	for _, h := range Hooks {
+		env[h.EnvVar] = RouteChallenge
+	}
+	c, err := ParseCallables(env, "callables.env", "/w/node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseSettings(map[string]string{"REPORT_APP_FACTORY": "other-report", "PREDICT_SERVICE_FACTORY": "tournament-rounds"}, ".local.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &Workspace{Callables: c, Settings: s}
+	want := Factories{Predict: "tournament-rounds", Score: "slow-score", Report: "other-report"}
+	if got := w.Factories(); got != want || !got.Any() || len(got.Selected()) != 3 {
+		t.Fatalf("Factories() = %+v, want %+v", got, want)
+	}
+	if (Factories{}).Any() || len((Factories{}).Selected()) != 0 {
+		t.Fatal("zero Factories selects something")
+	}
+	env["PREDICT_SERVICE_FACTORY"] = "Not A Name"
+	if _, err := ParseCallables(env, "callables.env", "/w/node"); err == nil || !strings.Contains(err.Error(), `callables.env: PREDICT_SERVICE_FACTORY: expected a factory name`) {
+		t.Fatalf("bad name: %v", err)
+	}
+	if _, err := ParseSettings(map[string]string{"SCORE_SERVICE_FACTORY": "a b"}, "environment"); err == nil || !strings.Contains(err.Error(), "environment: SCORE_SERVICE_FACTORY: expected a factory name") {
+		t.Fatalf("bad name in the environment: %v", err)
+	}
+	if got := MergeEnv(nil, func(k string) string {
+		if k == "REPORT_APP_FACTORY" {
+			return "from-env"
+		}
+		return ""
+	}); got["REPORT_APP_FACTORY"] != "from-env" {
+		t.Fatalf("MergeEnv ignores REPORT_APP_FACTORY from the process: %v", got)
+	}
+}

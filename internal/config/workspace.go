@@ -21,6 +21,12 @@ type Workspace struct {
 	Schedules []sdk.ScheduleConfig
 }
 
+// Factories returns the selected service factories: the environment's and
+// .local.env's names (Settings) over config/callables.env's.
+func (w *Workspace) Factories() Factories {
+	return w.Callables.Factories.Over(w.Settings.Factories)
+}
+
 // DatabaseURL returns the configured database URL, or the workspace's
 // default SQLite file.
 func (w *Workspace) DatabaseURL() string {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/crunch-coordinator/coordinator/extend"
 	"github.com/crunch-coordinator/coordinator/host"
 	"github.com/crunch-coordinator/coordinator/internal/checkpoint"
 	"github.com/crunch-coordinator/coordinator/internal/clock"
@@ -127,6 +128,8 @@ type Node struct {
 	feed       Service
 	predictSvc Service
 	scoreSvc   Service
+	// replaced maps a service name to the factory that replaced it.
+	replaced map[string]string
 
 	failed    chan error
 	draining  chan struct{}
@@ -238,7 +241,10 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			Store: cfg.Store, Schema: n.schema, FeedHealth: feedHealth, ModelStates: states,
 			Clock: cfg.Clock, Logger: cfg.Logger.Named("report"),
 		})
-		n.report = newReportApp(n.handler, w.Settings.APIAddr, cfg.Logger)
+		n.report = extend.NewHTTPApp(n.handler, w.Settings.APIAddr, cfg.Logger)
+	}
+	if err := n.applyFactories(); err != nil {
+		return nil, err
 	}
 	desc := n.challenge.Description()
 	n.log.Info("node started", "roles", n.roleNames(), "challenge", desc.PluginName, "challenge_version", desc.PluginVersion,

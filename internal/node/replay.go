@@ -54,6 +54,9 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 	if n.predict == nil || n.score == nil {
 		return ReplayProgress{}, fmt.Errorf("replay: the node needs the %s and %s roles", RolePredict, RoleScore)
 	}
+	if err := n.replayable(); err != nil {
+		return ReplayProgress{}, err
+	}
 	w := n.cfg.Workspace
 	// At full speed, scoring runs every ReplayScoreEvery of simulated time
 	// (bigger batches, same results: ground truth is read at resolvable_at

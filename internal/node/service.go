@@ -3,52 +3,25 @@ package node
 import (
 	"context"
 	"errors"
-	"net"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/crunch-coordinator/coordinator/extend"
 	"github.com/crunch-coordinator/coordinator/internal/clock"
 )
 
 // Service is one part of a running node that the node's lifecycle
-// (StartServices, Drain) starts and drains: the predict service (the
-// predict loop), the score service (the score, leaderboard and checkpoint
-// loops), the report app (the report API's HTTP server) and the live feed
-// poller. Start builds the built-in ones from the node's plugins, store and
-// clock; a replacement service implements the same interface.
-//
-// The lifecycle calls Start once, then Drain and Stop once each, from one
-// goroutine; Failed may be read at any time.
-type Service interface {
-	// Start begins the service's work on goroutines the service owns and
-	// returns once it runs (the report app: once it listens). ctx bounds
-	// the start-up only: the service runs until Drain or Stop. An error
-	// means nothing of the service runs.
-	Start(ctx context.Context) error
-	// Drain stops taking new work and waits for the work in flight (a
-	// predict or score cycle, an HTTP request) to finish. It returns nil
-	// once every goroutine of the service has ended, or ctx.Err() when ctx
-	// ends first; Stop then cancels what is left.
-	Drain(ctx context.Context) error
-	// Stop cancels whatever is still in flight and returns once every
-	// goroutine of the service has ended. It is safe without Start and
-	// after Drain.
-	Stop() error
-	// Failed returns a channel that receives the error that ended the
-	// service by itself while it ran (the report app's listener failing);
-	// nothing is sent once Drain or Stop was called.
-	Failed() <-chan error
-}
+// (StartServices, Drain) starts and drains: the predict service, the score
+// service, the report app and the live feed poller. It is the public
+// extend.Service, so a replacement service selected by
+// PREDICT_SERVICE_FACTORY, SCORE_SERVICE_FACTORY or REPORT_APP_FACTORY
+// plugs into the same lifecycle.
+type Service = extend.Service
 
-// ReportApp is the service that serves the report API: a Service that
-// also tells where it listens.
-type ReportApp interface {
-	Service
-	// Addr is the address the app listens on, nil before Start.
-	Addr() net.Addr
-}
+// ReportApp is the service that serves the report API (extend.ReportApp).
+type ReportApp = extend.ReportApp
 
 // Service names, in start-up order; they name the services in logs and
 // errors.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/crunch-coordinator/coordinator/extend"
 	"github.com/crunch-coordinator/coordinator/internal/clock"
 )
 
@@ -121,7 +122,7 @@ func TestLoopServiceDrain(t *testing.T) {
 // everything; a busy address fails the start with the listen hint.
 func TestLifecycle(t *testing.T) {
 	n := newBareNode()
-	n.report = newReportApp(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") }), "127.0.0.1:0", n.log)
+	n.report = extend.NewHTTPApp(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") }), "127.0.0.1:0", n.log)
 	loops := newLoopService(clock.Wall{}, n.log)
 	var finished atomic.Bool
 	started := make(chan struct{})
@@ -167,7 +168,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	busy.report = newReportApp(http.NotFoundHandler(), ln.Addr().String(), busy.log)
+	busy.report = extend.NewHTTPApp(http.NotFoundHandler(), ln.Addr().String(), busy.log)
 	err = busy.StartServices(context.Background(), RunOptions{})
 	if err == nil || !strings.Contains(err.Error(), "listen on "+ln.Addr().String()) || !strings.Contains(err.Error(), "--api-addr") {
 		t.Fatalf("busy address: %v", err)
@@ -179,15 +180,15 @@ func TestLifecycle(t *testing.T) {
 // running is reported on Failed, naming the service.
 func TestLifecycleReportFailure(t *testing.T) {
 	n := newBareNode()
-	app := newReportApp(http.NotFoundHandler(), "127.0.0.1:0", n.log)
+	app := &failingApp{ReportApp: extend.NewHTTPApp(http.NotFoundHandler(), "127.0.0.1:0", n.log), failed: make(chan error, 1)}
 	n.report = app
 	if err := n.StartServices(context.Background(), RunOptions{Replay: true}); err != nil {
 		t.Fatal(err)
 	}
-	_ = app.ln.Close() // the listener fails under the running server
+	app.failed <- errors.New("listener gone") // the app fails by itself while running
 	select {
 	case err := <-n.Failed():
-		if !strings.Contains(err.Error(), "report service stopped: report API on 127.0.0.1:") {
+		if !strings.Contains(err.Error(), "report service stopped: listener gone") {
 			t.Errorf("failure: %v", err)
 		}
 	case <-time.After(10 * time.Second):
@@ -197,3 +198,11 @@ func TestLifecycleReportFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// failingApp is a report app whose failure the test triggers.
+type failingApp struct {
+	extend.ReportApp
+	failed chan error
+}
+
+func (a *failingApp) Failed() <-chan error { return a.failed }

@@ -1,4 +1,4 @@
-package node
+package extend
 
 import (
 	"context"
@@ -12,8 +12,19 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// reportApp serves the report API handler over HTTP on addr.
-type reportApp struct {
+// NewHTTPApp returns a report app serving h on addr (host:port; port 0
+// picks a free one): Start listens, Drain shuts the server down gracefully
+// (in-flight requests finish), Stop closes every connection, and a
+// listener that fails by itself is reported on Failed. It is the built-in
+// report app's server; log may be nil.
+func NewHTTPApp(h http.Handler, addr string, log hclog.Logger) ReportApp {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &httpApp{handler: h, addr: addr, log: log, failed: make(chan error, 1)}
+}
+
+type httpApp struct {
 	handler http.Handler
 	addr    string
 	log     hclog.Logger
@@ -25,12 +36,8 @@ type reportApp struct {
 	stopping atomic.Bool
 }
 
-func newReportApp(h http.Handler, addr string, log hclog.Logger) *reportApp {
-	return &reportApp{handler: h, addr: addr, log: log, failed: make(chan error, 1)}
-}
-
 // Start listens on the address and serves on its own goroutine.
-func (a *reportApp) Start(context.Context) error {
+func (a *httpApp) Start(context.Context) error {
 	ln, err := net.Listen("tcp", a.addr)
 	if err != nil {
 		return fmt.Errorf("report API: listen on %s: %w (is another node running? try `coordinator preflight` or --api-addr)", a.addr, err)
@@ -49,7 +56,7 @@ func (a *reportApp) Start(context.Context) error {
 }
 
 // Addr is the bound address (nil before Start).
-func (a *reportApp) Addr() net.Addr {
+func (a *httpApp) Addr() net.Addr {
 	if a.ln == nil {
 		return nil
 	}
@@ -57,7 +64,7 @@ func (a *reportApp) Addr() net.Addr {
 }
 
 // Drain stops accepting connections and waits for the requests in flight.
-func (a *reportApp) Drain(ctx context.Context) error {
+func (a *httpApp) Drain(ctx context.Context) error {
 	a.stopping.Store(true)
 	if a.srv == nil {
 		return nil
@@ -70,7 +77,7 @@ func (a *reportApp) Drain(ctx context.Context) error {
 }
 
 // Stop closes the listener and every connection.
-func (a *reportApp) Stop() error {
+func (a *httpApp) Stop() error {
 	a.stopping.Store(true)
 	if a.srv == nil {
 		return nil
@@ -81,4 +88,4 @@ func (a *reportApp) Stop() error {
 }
 
 // Failed receives the error of a server that stopped by itself.
-func (a *reportApp) Failed() <-chan error { return a.failed }
+func (a *httpApp) Failed() <-chan error { return a.failed }
