@@ -197,4 +197,3 @@ func get(t *testing.T, url string) string {
 	}
 	return string(b)
 }
-
