@@ -38,9 +38,12 @@ const (
 // or CRASHED (the process died before answering, e.g. a panic at start).
 // FirstStdoutLine is what the binary printed instead of the handshake (if
 // anything); StderrTail the last lines of its stderr; Problems the
-// verification problems at StageVerify.
+// verification problems at StageVerify. Exit says how the process ended
+// before the handshake and CookieRejected whether it was go-plugin's
+// refusal of the host's magic cookie: the facts Diagnostic explains.
 type StartError struct {
 	Plugin          string
+	Kind            string // sdk.PluginChallenge or sdk.PluginModel
 	Path            string
 	Stage           string
 	Status          Status
@@ -48,6 +51,8 @@ type StartError struct {
 	FirstStdoutLine string
 	StderrTail      string
 	Problems        []Problem
+	Exit            ExitFacts
+	CookieRejected  bool
 }
 
 // Error names the plugin, its path, the stage and the cause.
@@ -145,7 +150,7 @@ type instance struct {
 // StageVerify the stopped instance is returned too, for its description.
 func launch(ctx context.Context, kind string, spec PluginSpec, gen int, data sdk.HostData, opts Options) (*instance, *StartError) {
 	fail := func(stage string, st Status, err error) *StartError {
-		return &StartError{Plugin: spec.ID, Path: spec.Path, Stage: stage, Status: st, Err: err}
+		return &StartError{Plugin: spec.ID, Kind: kind, Path: spec.Path, Stage: stage, Status: st, Err: err}
 	}
 	if spec.Runner != nil {
 		if kind != sdk.PluginModel {
@@ -238,6 +243,10 @@ func launch(ctx context.Context, kind string, spec PluginSpec, gen int, data sdk
 			}
 		}
 		se.StderrTail = in.ring.Tail(4096)
+		if in.run != nil {
+			se.Exit = in.run.exitFacts()
+			se.CookieRejected = cookieRejected(se.Exit, se.FirstStdoutLine, se.StderrTail)
+		}
 		if ctx.Err() != nil {
 			se.Status = StatusFailed
 		}

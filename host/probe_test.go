@@ -23,13 +23,22 @@ func TestProbe(t *testing.T) {
 		stderr    string
 		problem   string
 		missingOK bool
+		diag      string // the Diagnostic's code
+		exit      string // ExitFacts of the failed start
+		cookie    bool   // StartError.CookieRejected
 	}{
-		{"good model", sdk.PluginModel, mspec(marker, "m", modelBin), StatusSuccess, "", "", "", false},
-		{"good challenge", sdk.PluginChallenge, mspec(marker, "c", challengeBin), StatusSuccess, "", "", "", true},
-		{"panic at start", sdk.PluginModel, mspec(marker, "p", modelBin, "-mode", "panicstart"), StatusCrashed, StageHandshake, "panic: model panics at start", "", false},
-		{"wrong cookie", sdk.PluginModel, mspec(marker, "w", rawModelBin, "-mode", "wrongcookie"), StatusBadImplementation, StageHandshake, "This binary is a plugin", "", false},
-		{"missing method", sdk.PluginModel, mspec(marker, "mm", rawModelBin, "-mode", "missingmethod"), StatusBadImplementation, StageVerify, "", ProblemMissingMethod, false},
-		{"model in the challenge slot", sdk.PluginChallenge, mspec(marker, "x", modelBin), StatusBadImplementation, StageDescribe, "", "", false},
+		{"good model", sdk.PluginModel, mspec(marker, "m", modelBin), StatusSuccess, "", "", "", false, "", "", false},
+		{"good challenge", sdk.PluginChallenge, mspec(marker, "c", challengeBin), StatusSuccess, "", "", "", true, "", "", false},
+		{"panic at start", sdk.PluginModel, mspec(marker, "p", modelBin, "-mode", "panicstart"), StatusCrashed, StageHandshake, "panic: model panics at start", "", false,
+			DiagCrashedAtStart, "exit status 2", false},
+		{"exit at start", sdk.PluginModel, mspec(marker, "e", modelBin, "-mode", "exitstart"), StatusBadImplementation, StageHandshake, "model config missing", "", false,
+			DiagHandshakeFailed, "exit status 1", false},
+		{"wrong cookie", sdk.PluginModel, mspec(marker, "w", rawModelBin, "-mode", "wrongcookie"), StatusBadImplementation, StageHandshake, "This binary is a plugin", "", false,
+			DiagCookieRejected, "exit status 1", true},
+		{"missing method", sdk.PluginModel, mspec(marker, "mm", rawModelBin, "-mode", "missingmethod"), StatusBadImplementation, StageVerify, "", ProblemMissingMethod, false,
+			DiagContract, "", false},
+		{"model in the challenge slot", sdk.PluginChallenge, mspec(marker, "x", modelBin), StatusBadImplementation, StageDescribe, "", "", false,
+			DiagDescribeFailed, "", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -50,6 +59,14 @@ func TestProbe(t *testing.T) {
 			}
 			if tc.missingOK && !slices.Contains(rep.Missing, sdk.CallableBuildPredictionScope) {
 				t.Errorf("missing callables %v", rep.Missing)
+			}
+			d := rep.Diagnostic()
+			if d.Code != tc.diag || (tc.diag != "" && (d.Summary == "" || d.Fix == "" || d.Severity != SeverityError)) {
+				t.Errorf("diagnostic %+v, want code %q with a summary and a fix", d, tc.diag)
+			}
+			var se *StartError
+			if errors.As(err, &se) && (se.Exit.String() != tc.exit || se.CookieRejected != tc.cookie) {
+				t.Errorf("facts: exit %q cookie %v, want %q %v", se.Exit, se.CookieRejected, tc.exit, tc.cookie)
 			}
 		})
 	}

@@ -23,12 +23,15 @@ const (
 // Problem is one defect found in a plugin's Describe answer. Code is one of
 // the Problem* constants; Callable names the callable or method concerned
 // (empty for plugin-wide problems); Message says what was expected and what
-// was found; Fix says how the plugin author fixes it. Fatal problems make the
+// was found; Detail gives the facts it was decided on (the versions, the
+// listing); Fix says how the plugin author fixes it. Fatal problems make the
 // host refuse the plugin (BAD_IMPLEMENTATION); the others are warnings.
+// Diagnostic renders it.
 type Problem struct {
 	Code     string
 	Callable string
 	Message  string
+	Detail   string
 	Fix      string
 	Fatal    bool
 }
@@ -61,6 +64,7 @@ func VerifyChallenge(d wire.ChallengeDescription) []Problem {
 		if !slices.Contains(d.Callables, c) {
 			ps = append(ps, Problem{Code: ProblemMissingCallable, Callable: c, Fatal: true,
 				Message: fmt.Sprintf("required callable %s is not implemented (Describe lists %v)", c, d.Callables),
+				Detail:  "Describe lists: " + strings.Join(d.Callables, ", "),
 				Fix:     fmt.Sprintf("implement %s on your Challenge type (it has no runtime default) and rebuild the plugin", c)})
 		}
 	}
@@ -85,6 +89,7 @@ func VerifyModel(d wire.ModelDescription) []Problem {
 		if !slices.Contains(d.Methods, m) {
 			ps = append(ps, Problem{Code: ProblemMissingMethod, Callable: m, Fatal: true,
 				Message: fmt.Sprintf("required model method %s is not implemented (Describe lists %v)", m, d.Methods),
+				Detail:  "Describe lists: " + strings.Join(d.Methods, ", "),
 				Fix:     fmt.Sprintf("implement %s(ctx, ...) on your model (see sdk.Model) and rebuild the plugin", m)})
 		}
 	}
@@ -106,6 +111,7 @@ func FatalProblems(ps []Problem) []Problem {
 func contractProblem(kind, found string) Problem {
 	return Problem{Code: ProblemContractVersion, Fatal: true,
 		Message: fmt.Sprintf("%s plugin speaks contract version %q, this host speaks %q", kind, found, sdk.ContractVersion),
+		Detail:  fmt.Sprintf("Describe.contract_version %q; host contract version %q", found, sdk.ContractVersion),
 		Fix:     "rebuild the plugin against the coordinator SDK of this host's version"}
 }
 

@@ -29,6 +29,9 @@ type Result struct {
 	Message string `json:"message"`
 	Where   string `json:"where,omitempty"`
 	Fix     string `json:"fix,omitempty"`
+	// Code is the diagnostic code of a plugin failure (host.Diagnostic),
+	// stable for tools; JSON only.
+	Code string `json:"code,omitempty"`
 	// Detail is supporting text too long for one line (a plugin's stderr
 	// tail, full compiler output); JSON only.
 	Detail string `json:"detail,omitempty"`

@@ -2,11 +2,9 @@ package doctor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -127,7 +125,7 @@ func (p Prober) challenge(ctx context.Context, ws *config.Workspace, bopts plugi
 	rep, err := p.probe(ctx, t.Out, "challenge", sdk.PluginChallenge)
 	var out []Result
 	if err != nil && rep.Stage != host.StageVerify {
-		return []Result{startFailure("challenge", sdk.PluginChallenge, t.Out, rep, err)}
+		return []Result{startFailure("challenge", t.Out, rep)}
 	}
 	reported := map[string]bool{}
 	var listed []string
@@ -135,10 +133,7 @@ func (p Prober) challenge(ctx context.Context, ws *config.Workspace, bopts plugi
 		listed = rep.Challenge.Callables
 	}
 	for _, pr := range rep.Problems {
-		r := Result{Group: groupPlugins, Check: "challenge", Status: Warn, Where: t.Out, Message: pr.Message, Fix: pr.Fix}
-		if pr.Fatal {
-			r.Status = Fail
-		}
+		r := problemResult("challenge", t.Out, pr)
 		if pr.Code == host.ProblemMissingCallable {
 			env := hookVar(pr.Callable)
 			reported[pr.Callable] = true
@@ -193,7 +188,7 @@ func (p Prober) model(ctx context.Context, ws *config.Workspace, i int, m config
 	}
 	rep, err := p.probe(ctx, t.Out, m.ID, sdk.PluginModel)
 	if err != nil && rep.Stage != host.StageVerify {
-		return []Result{startFailure(check, sdk.PluginModel, t.Out, rep, err)}
+		return []Result{startFailure(check, t.Out, rep)}
 	}
 	var out []Result
 	var methods []string
@@ -201,10 +196,7 @@ func (p Prober) model(ctx context.Context, ws *config.Workspace, i int, m config
 		methods = rep.Model.Methods
 	}
 	for _, pr := range rep.Problems {
-		r := Result{Group: groupPlugins, Check: check, Status: Warn, Where: t.Out, Message: pr.Message, Fix: pr.Fix}
-		if pr.Fatal {
-			r.Status = Fail
-		}
+		r := problemResult(check, t.Out, pr)
 		if pr.Code == host.ProblemMissingMethod {
 			r.Message = fmt.Sprintf("%s not implemented; Describe lists %s", pr.Callable, listOrNone(methods))
 			r.Where = m.Path
@@ -219,95 +211,28 @@ func (p Prober) model(ctx context.Context, ws *config.Workspace, i int, m config
 		Message: fmt.Sprintf("%s %s: built, handshake ok, contract %s, implements %s", d.ModelName, d.ModelVersion, d.ContractVersion, listOrNone(d.Methods))}}, out...)
 }
 
-// startFailure explains a launch that failed before a Describe answer was
-// verified: bad binary, handshake (wrong cookie, noise on stdout, crash at
-// start), timeout or Describe failure. The stderr tail goes into Detail and,
-// condensed, into the message.
-func startFailure(check, kind, bin string, rep host.ProbeReport, err error) Result {
-	r := Result{Group: groupPlugins, Check: check, Status: Fail, Where: bin, Detail: rep.StderrTail}
-	serve := "sdk.ServeModel"
-	if kind == sdk.PluginChallenge {
-		serve = "sdk.ServeChallenge"
+// startFailure renders a launch that failed before a Describe answer was
+// verified (bad binary, handshake, crash at start, timeout, Describe
+// failure) from the host's diagnostic: summary and detail as the message,
+// its fix and code; the whole stderr tail goes into Detail.
+func startFailure(check, bin string, rep host.ProbeReport) Result {
+	d := rep.Diagnostic()
+	msg := d.Summary
+	if d.Detail != "" {
+		msg += "; " + d.Detail
 	}
-	cause := err.Error()
-	var se *host.StartError
-	if errors.As(err, &se) && se.Err != nil {
-		cause = se.Err.Error()
-	}
-	tail := condense(rep.StderrTail)
-	switch {
-	case rep.Stage == host.StageCheck:
-		r.Message = fmt.Sprintf("binary unusable (%s): %s", rep.Status, cause)
-		r.Fix = "rebuild it: delete " + bin + " and run `coordinator doctor` again"
-	case strings.Contains(rep.StderrTail, "This binary is a plugin"):
-		r.Message = fmt.Sprintf("handshake failed (%s): the plugin rejected the host's magic cookie %s (it was built with another cookie or protocol); stderr: %s",
-			rep.Status, sdk.MagicCookieKey, tail)
-		r.Fix = fmt.Sprintf("serve the plugin with %s from the coordinator SDK (github.com/crunch-coordinator/coordinator/sdk) instead of a hand-written go-plugin handshake, and rebuild", serve)
-	case rep.Status == host.StatusCrashed:
-		exit := ""
-		if m := exitStatusRe.FindString(cause); m != "" {
-			exit = ", " + m
-		}
-		r.Message = fmt.Sprintf("crashed at start, before the handshake (%s%s); stderr: %s", rep.Status, exit, tail)
-		r.Fix = fmt.Sprintf("the plugin's main exits or panics before %s: run `go run .` in its directory to reproduce, and fix the code the stderr points at", serve)
-	case rep.Status == host.StatusTimeout:
-		r.Message = fmt.Sprintf("no handshake in time (%s): %s; stderr: %s", rep.Status, cause, tail)
-		r.Fix = fmt.Sprintf("call %s at the start of main; do slow set-up lazily, after the handshake", serve)
-	case rep.Stage == host.StageHandshake:
-		r.Message = fmt.Sprintf("handshake failed (%s): %s", rep.Status, cause)
-		if rep.FirstStdoutLine != "" {
-			r.Message += fmt.Sprintf("; first stdout line %q", rep.FirstStdoutLine)
-		}
-		if tail != "" {
-			r.Message += "; stderr: " + tail
-		}
-		r.Fix = fmt.Sprintf("the plugin must call %s (built against this coordinator's SDK) and print nothing to stdout before it", serve)
-	case rep.Stage == host.StageDescribe || rep.Stage == host.StageDispense:
-		r.Message = fmt.Sprintf("%s plugin handshake ok but Describe failed (%s): %s", kind, rep.Status, cause)
-		if kind == sdk.PluginChallenge {
-			r.Fix = "CHALLENGE_PLUGIN must name a challenge plugin served with sdk.ServeChallenge (is it a model?)"
-		} else {
-			r.Fix = "the model must be served with sdk.ServeModel (is this path the challenge plugin?)"
-		}
-	default:
-		r.Message = fmt.Sprintf("%s at %s: %s", rep.Status, rep.Stage, cause)
-		r.Fix = fmt.Sprintf("serve the plugin with %s from this coordinator's SDK and rebuild", serve)
-	}
-	return r
+	return Result{Group: groupPlugins, Check: check, Status: Fail, Where: bin, Message: msg, Fix: d.Fix, Code: d.Code, Detail: rep.StderrTail}
 }
 
-var exitStatusRe = regexp.MustCompile(`exit status \d+|signal: [a-z ]+`)
-
-// condense keeps the telling lines of a stderr tail on one line: the
-// panic / fatal error line (if any) and the last three lines.
-func condense(tail string) string {
-	var lines []string
-	for _, l := range strings.Split(tail, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
+// problemResult renders a verification problem's diagnostic: a failure
+// when it is an error, else a warning.
+func problemResult(check, where string, p host.Problem) Result {
+	d := p.Diagnostic()
+	r := Result{Group: groupPlugins, Check: check, Status: Warn, Where: where, Message: d.Summary, Fix: d.Fix, Code: d.Code, Detail: d.Detail}
+	if d.Severity == host.SeverityError {
+		r.Status = Fail
 	}
-	if len(lines) == 0 {
-		return "(empty)"
-	}
-	var keep []string
-	for _, l := range lines {
-		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") || strings.Contains(l, "This binary is a plugin") {
-			keep = append(keep, l)
-			break
-		}
-	}
-	start := max(0, len(lines)-3)
-	for _, l := range lines[start:] {
-		if !slices.Contains(keep, l) {
-			keep = append(keep, l)
-		}
-	}
-	s := strings.Join(keep, " | ")
-	if len(s) > 400 {
-		s = s[:400] + "…"
-	}
-	return s
+	return r
 }
 
 // compilerLines returns the first n lines of go build output in a build

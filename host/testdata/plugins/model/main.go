@@ -102,6 +102,9 @@ func main() {
 		fmt.Println("hello from a model that prints before the handshake")
 	case "panicstart":
 		panic("model panics at start")
+	case "exitstart":
+		fmt.Fprintln(os.Stderr, "model config missing")
+		os.Exit(1)
 	}
 	if *spawn {
 		c := exec.Command("sleep", "300")
