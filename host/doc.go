@@ -62,7 +62,12 @@
 // Start failures are StartErrors: BAD_IMPLEMENTATION for bad files, pins,
 // handshakes (noise on stdout, wrong cookie, versions) and contracts;
 // TIMEOUT when no handshake came within the start timeout; CRASHED when the
-// process died with a panic (or a signal) before the handshake.
+// process died with a panic (or a signal) before the handshake. A
+// StartError also carries the facts of the failure (ExitFacts, go-plugin's
+// cookie rejection, the first stdout line, the stderr tail, the contract
+// Problems); StartError.Diagnostic and Problem.Diagnostic turn them into a
+// Diagnostic (code, summary, detail, fix) for doctor, dev and serve to
+// render, without anyone parsing an error's text.
 //
 // # Supervision and restart policy
 //

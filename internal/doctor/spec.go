@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -77,27 +78,25 @@ func CheckSpec(specFile, pack string) []Result {
 			resolved = true
 			break
 		}
-		msg := strings.ReplaceAll(err.Error(), tmpPath, specFile)
-		key, text := specField(msg, specFile)
+		f := specFault(err, tmpPath, specFile)
 		switch {
-		case strings.HasPrefix(key, "key "):
-			k := strings.TrimPrefix(key, "key ")
-			delete(spec, k)
-			unknown = append(unknown, Result{Group: groupSpec, Check: key, Status: Fail, Where: specFile + " " + k, Message: text,
+		case f.unknownKey != "":
+			delete(spec, f.unknownKey)
+			unknown = append(unknown, Result{Group: groupSpec, Check: "key " + f.unknownKey, Status: Fail, Where: specFile + " " + f.unknownKey, Message: f.text,
 				Fix: "remove the key or correct its spelling"})
 			continue
-		case key == "":
-			failed["spec"] = Result{Group: groupSpec, Check: "spec", Status: Fail, Where: specFile, Message: text, Fix: "correct the spec file"}
+		case f.field == "":
+			failed["spec"] = Result{Group: groupSpec, Check: "spec", Status: Fail, Where: specFile, Message: f.text, Fix: "correct the spec file"}
 		default:
-			if _, dup := failed[key]; dup {
+			if _, dup := failed[f.field]; dup {
 				break
 			}
-			where := specFile + " " + key
-			if key == "pack" && strings.HasPrefix(msg, "--pack") {
+			where := specFile + " " + f.field
+			if f.field == "pack" && f.fromFlag {
 				where = "--pack"
 			}
-			failed[key] = Result{Group: groupSpec, Check: key, Status: Fail, Where: where, Message: text, Fix: specFixes[key]}
-			neutralise(spec, &req, key, msg)
+			failed[f.field] = Result{Group: groupSpec, Check: f.field, Status: Fail, Where: where, Message: f.text, Fix: specFixes[f.field]}
+			neutralise(spec, &req, f.field, f.fromFlag)
 			continue
 		}
 		break
@@ -120,47 +119,35 @@ func CheckSpec(specFile, pack string) []Result {
 	return out
 }
 
-// specField finds which field a scaffold.Resolve error is about and strips
-// the "--spec FILE: " prefix. Unknown keys come back as "key <name>".
-func specField(msg, specFile string) (key, text string) {
-	text = msg
-	for _, prefix := range []string{"--spec " + specFile + ": ", "--pack: ", "default pack: "} {
-		if strings.HasPrefix(text, prefix) {
-			text = strings.TrimPrefix(text, prefix)
-			if prefix != "--spec "+specFile+": " {
-				return "pack", text
-			}
-			break
-		}
+// fault is what a scaffold.Resolve error says about the spec, from the
+// facts of its *scaffold.InputError.
+type fault struct {
+	field      string // spec key at fault, "" when none
+	unknownKey string // an unknown key, "" otherwise
+	fromFlag   bool   // the value came from --pack
+	text       string // the message to show
+}
+
+// specFault reads the fault of a Resolve error on the spec written to
+// tmpPath, renamed specFile in the message. The message drops the source
+// when it is the spec file or the pack flag (the result names them).
+func specFault(err error, tmpPath, specFile string) fault {
+	var ie *scaffold.InputError
+	if !errors.As(err, &ie) {
+		return fault{text: strings.ReplaceAll(err.Error(), tmpPath, specFile)}
 	}
-	if strings.HasPrefix(text, "pack ") && strings.Contains(text, ": scheduled_prediction_configs:") {
-		return "scheduled_prediction_configs", text
+	f := fault{field: ie.Field, unknownKey: ie.UnknownKey, fromFlag: ie.Source == "--pack", text: ie.Error()}
+	switch ie.Source {
+	case "--spec " + tmpPath, "--pack", "default pack":
+		f.text = ie.Reason
 	}
-	switch {
-	case strings.HasPrefix(text, "unknown key "):
-		var k string
-		if _, err := fmt.Sscanf(strings.TrimPrefix(text, "unknown key "), "%q", &k); err == nil {
-			return "key " + k, text
-		}
-		return "", text
-	case strings.HasPrefix(text, "unknown pack"):
-		return "pack", text
-	case strings.HasPrefix(text, "name ") || strings.HasPrefix(text, "challenge name required"):
-		return "name", text
-	}
-	if i := strings.Index(text, ":"); i > 0 {
-		for _, f := range specFields {
-			if text[:i] == f {
-				return f, text
-			}
-		}
-	}
-	return "", text
+	f.text = strings.ReplaceAll(f.text, tmpPath, specFile)
+	return f
 }
 
 // neutralise replaces a failing field with a value that passes, so the
 // next resolution reaches the later fields.
-func neutralise(spec map[string]json.RawMessage, req *scaffold.Request, key, msg string) {
+func neutralise(spec map[string]json.RawMessage, req *scaffold.Request, key string, fromFlag bool) {
 	switch key {
 	case "spec_version":
 		spec[key] = json.RawMessage(`"1"`)
@@ -168,7 +155,7 @@ func neutralise(spec map[string]json.RawMessage, req *scaffold.Request, key, msg
 		delete(spec, key)
 		req.Name = "doctor-check"
 	case "pack":
-		if strings.HasPrefix(msg, "--pack") {
+		if fromFlag {
 			req.Pack = ""
 		} else {
 			delete(spec, key)

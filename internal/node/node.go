@@ -207,7 +207,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	data := StoreHostData{Market: cfg.Store, Defaults: FeedDefaults{Provider: cfg.Feed.Provider, Kind: cfg.Feed.Kind, Granularity: cfg.Feed.Granularity}}
 	n.challenge, err = host.StartChallenge(ctx, host.PluginSpec{ID: "challenge", Path: cfg.ChallengeBinary, Env: cfg.PluginEnv}, data, copts)
 	if err != nil {
-		return nil, fmt.Errorf("start challenge plugin %s: %w", cfg.ChallengeBinary, err)
+		return nil, fmt.Errorf("start challenge plugin %s: %w%s", cfg.ChallengeBinary, err, diagnosticNote(err))
 	}
 	n.routed, err = Route(n.challenge, n.challenge.Description().Callables, w.Callables)
 	if err != nil {
@@ -252,6 +252,21 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	return n, nil
 }
 
+// diagnosticNote renders the host's diagnostic of a failed plugin start
+// ("\n<summary>; <detail>\nfix: <fix> [<code>]"), "" for other errors.
+func diagnosticNote(err error) string {
+	var se *host.StartError
+	if !errors.As(err, &se) {
+		return ""
+	}
+	d := se.Diagnostic()
+	s := "\n" + d.Summary
+	if d.Detail != "" {
+		s += "; " + d.Detail
+	}
+	return s + "\nfix: " + d.Fix + " [" + d.Code + "]"
+}
+
 // roleNames lists the node's roles for logs.
 func (n *Node) roleNames() []string {
 	var out []string
@@ -279,7 +294,7 @@ func (n *Node) startPredict(ctx context.Context, specs *[]host.PluginSpec, hopts
 	var err error
 	n.models, err = host.StartModels(ctx, *specs, hopts)
 	if err != nil {
-		return fmt.Errorf("start model plugins: %w", err)
+		return fmt.Errorf("start model plugins: %w%s", err, diagnosticNote(err))
 	}
 	svc := newLoopService(cfg.Clock, n.log)
 	n.predict, err = predict.New(predict.Config{

@@ -15,7 +15,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/crunch-coordinator/coordinator/extend"
+	"github.com/crunch-coordinator/coordinator/host"
 	"github.com/crunch-coordinator/coordinator/internal/clock"
+	"github.com/crunch-coordinator/coordinator/sdk"
 )
 
 // TestDrainClock: a sleep ends when the shutdown starts, while the work
@@ -206,3 +208,19 @@ type failingApp struct {
 }
 
 func (a *failingApp) Failed() <-chan error { return a.failed }
+
+// TestDiagnosticNote: a failed plugin start carries the host's diagnostic
+// (summary, fix, code) into the error dev and serve print.
+func TestDiagnosticNote(t *testing.T) {
+	se := &host.StartError{Plugin: "challenge", Kind: sdk.PluginChallenge, Path: "/n/bin/challenge", Stage: host.StageHandshake,
+		Status: host.StatusCrashed, Err: errors.New("plugin exited"), Exit: host.ExitFacts{Exited: true, Code: 2}, StderrTail: "panic: boom\n"}
+	note := diagnosticNote(fmt.Errorf("wrapped: %w", se))
+	for _, want := range []string{"crashed at start, before the handshake (CRASHED, exit status 2); stderr: panic: boom", "\nfix: ", "sdk.ServeChallenge", "[" + host.DiagCrashedAtStart + "]"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("note %q lacks %q", note, want)
+		}
+	}
+	if diagnosticNote(errors.New("other")) != "" {
+		t.Error("a non-start error got a note")
+	}
+}

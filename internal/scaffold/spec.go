@@ -156,17 +156,17 @@ func Resolve(req Request, packList []packs.Pack) (Config, error) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if !containsStr(specKeys, k) {
-			return Config{}, inputErr(fmt.Errorf("%s: unknown key %q (allowed: %s)", from[k], k, strings.Join(specKeys, ", ")))
+			return Config{}, fieldErr(from[k], "", k, fmt.Errorf("unknown key %q (allowed: %s)", k, strings.Join(specKeys, ", ")))
 		}
 	}
 	fail := func(key string, format string, args ...any) (Config, error) {
-		return Config{}, inputErr(fmt.Errorf("%s: %s: %s", from[key], key, fmt.Sprintf(format, args...)))
+		return Config{}, fieldErr(from[key], key, "", fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
 
 	if req.SpecPath != "" {
 		v, ok := merged["spec_version"]
 		if !ok {
-			return Config{}, inputErr(fmt.Errorf("--spec %s: spec_version: required (expected %q)", req.SpecPath, SpecVersion))
+			return Config{}, fieldErr("--spec "+req.SpecPath, "spec_version", "", fmt.Errorf("spec_version: required (expected %q)", SpecVersion))
 		}
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
@@ -184,20 +184,20 @@ func Resolve(req Request, packList []packs.Pack) (Config, error) {
 			return fail("name", "expected a string, found %s", v)
 		}
 		if err := ValidateName(cfg.Name); err != nil {
-			return Config{}, inputErr(fmt.Errorf("%s: %w", from["name"], err))
+			return Config{}, fieldErr(from["name"], "name", "", err)
 		}
 	}
 	if req.Name != "" {
 		if err := ValidateName(req.Name); err != nil {
-			return Config{}, inputErr(fmt.Errorf("<name> argument: %w", err))
+			return Config{}, fieldErr("<name> argument", "name", "", err)
 		}
 		if cfg.Name != "" && cfg.Name != req.Name {
-			return Config{}, inputErr(fmt.Errorf("name mismatch: <name> argument is %q but %s has name %q", req.Name, from["name"], cfg.Name))
+			return Config{}, fieldErr("", "name", "", fmt.Errorf("name mismatch: <name> argument is %q but %s has name %q", req.Name, from["name"], cfg.Name))
 		}
 		cfg.Name = req.Name
 	}
 	if cfg.Name == "" {
-		return Config{}, inputErr(ValidateName(""))
+		return Config{}, fieldErr("", "name", "", ValidateName(""))
 	}
 
 	// Pack: --pack > merged pack > baseline.
@@ -216,7 +216,7 @@ func Resolve(req Request, packList []packs.Pack) (Config, error) {
 		if packFrom == "" {
 			packFrom = "default pack"
 		}
-		return Config{}, inputErr(fmt.Errorf("%s: %w", packFrom, err))
+		return Config{}, fieldErr(packFrom, "pack", "", err)
 	}
 	cfg.Pack = p
 
@@ -272,7 +272,7 @@ func Resolve(req Request, packList []packs.Pack) (Config, error) {
 		if where == "" {
 			where = "pack " + p.ID
 		}
-		return Config{}, inputErr(fmt.Errorf("%s: scheduled_prediction_configs: %w", where, err))
+		return Config{}, fieldErr(where, "scheduled_prediction_configs", "", fmt.Errorf("scheduled_prediction_configs: %w", err))
 	}
 	cfg.Rows = rows
 
