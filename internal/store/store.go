@@ -6,10 +6,18 @@
 // Tables follow reference-system.md 7.1 (Feb-2026 schema) with timestamptz
 // times, JSON columns (JSONB / TEXT) and versioned migrations.
 //
+// Value rules live in this package, not in the drivers (validate.go): every
+// row type normalises and checks itself (Model.Normalize,
+// Prediction.Normalize, NormalizePredictions, ...) and every write method of
+// a driver calls them before binding anything, so both backends refuse
+// exactly the same values.
+//
 // Rules every implementation keeps:
 //   - Times go in and come out in UTC.
-//   - JSON containing NaN or ±Inf is refused with ErrInvalidValue; floats
-//     that are NaN or ±Inf are refused the same way.
+//   - Invalid values are refused with ErrInvalidValue before anything is
+//     written: empty ids, NaN or ±Inf floats, text that is not JSON (the
+//     NaN and Infinity tokens included), JSON numbers that overflow float64
+//     (1e999), \u0000 escapes in JSON strings, out-of-range integers.
 //   - Prediction ids are deterministic (PredictionID); inserting an existing
 //     id is a no-op. Scoring an already-scored prediction is a no-op.
 //   - Market records are unique on (provider, asset, kind, granularity,

@@ -16,34 +16,9 @@ import (
 // Payload are stored as {}. Empty ids, a negative interval or invalid JSON
 // fail with store.ErrInvalidValue and nothing is written.
 func (s *Store) SaveCheckpoint(ctx context.Context, c store.Checkpoint) error {
-	if err := checkID("checkpoint.ID", c.ID); err != nil {
-		return fmt.Errorf("postgres store save checkpoint: %w", err)
-	}
-	if c.IntervalSeconds < 0 || c.IntervalSeconds > 1<<31-1 {
-		return fmt.Errorf("postgres store save checkpoint %q: IntervalSeconds: expected 0..2^31-1 seconds, found %d: %w", c.ID, c.IntervalSeconds, store.ErrInvalidValue)
-	}
-	meta, err := jsonText("checkpoint.Meta", c.Meta, "{}")
+	c, err := c.Normalize(now())
 	if err != nil {
-		return fmt.Errorf("postgres store save checkpoint %q: %w", c.ID, err)
-	}
-	var em *store.EmissionCheckpoint
-	var payload string
-	if c.Emission != nil {
-		e := *c.Emission
-		if err := checkID("checkpoint.Emission.ID", e.ID); err != nil {
-			return fmt.Errorf("postgres store save checkpoint %q: %w", c.ID, err)
-		}
-		if e.CheckpointID == "" {
-			e.CheckpointID = c.ID
-		}
-		if e.CheckpointID != c.ID {
-			return fmt.Errorf("postgres store save checkpoint %q: Emission.CheckpointID: expected %q, found %q: %w", c.ID, c.ID, e.CheckpointID, store.ErrInvalidValue)
-		}
-		e.EmittedAt = orNow(e.EmittedAt)
-		if payload, err = jsonText("checkpoint.Emission.Payload", e.Payload, "{}"); err != nil {
-			return fmt.Errorf("postgres store save checkpoint %q: %w", c.ID, err)
-		}
-		em = &e
+		return fmt.Errorf("postgres store save checkpoint: %w", err)
 	}
 	return s.inTx(ctx, fmt.Sprintf("save checkpoint %q", c.ID), func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
@@ -55,9 +30,10 @@ ON CONFLICT (id) DO UPDATE SET
     last_run_at = EXCLUDED.last_run_at,
     next_run_at = EXCLUDED.next_run_at,
     meta_jsonb = EXCLUDED.meta_jsonb`,
-			c.ID, c.Kind, int32(c.IntervalSeconds), utcPtr(c.LastRunAt), utcPtr(c.NextRunAt), meta); err != nil {
+			c.ID, c.Kind, int32(c.IntervalSeconds), c.LastRunAt, c.NextRunAt, string(c.Meta)); err != nil {
 			return fmt.Errorf("upsert checkpoint: %w", err)
 		}
+		em := c.Emission
 		if em == nil {
 			return nil
 		}
@@ -67,7 +43,7 @@ VALUES ($1, $2, $3, $4::jsonb)
 ON CONFLICT (id) DO UPDATE SET
     checkpoint_id = EXCLUDED.checkpoint_id,
     emitted_at = EXCLUDED.emitted_at,
-    payload_jsonb = EXCLUDED.payload_jsonb`, em.ID, em.CheckpointID, em.EmittedAt, payload); err != nil {
+    payload_jsonb = EXCLUDED.payload_jsonb`, em.ID, em.CheckpointID, em.EmittedAt, string(em.Payload)); err != nil {
 			return fmt.Errorf("upsert emission checkpoint %q: %w", em.ID, err)
 		}
 		return nil
@@ -122,7 +98,7 @@ func (s *Store) LatestCheckpoint(ctx context.Context, kind string) (store.Checkp
 // ListCheckpoints returns the newest limit (0 = 1000) checkpoints of kind,
 // newest first, each with its newest emission.
 func (s *Store) ListCheckpoints(ctx context.Context, kind string, limit int) ([]store.Checkpoint, error) {
-	limit, err := checkLimit("limit", limit, 1000)
+	limit, err := store.CheckLimit("limit", limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store list checkpoints: %w", err)
 	}
@@ -153,8 +129,8 @@ func (s *Store) ListCheckpoints(ctx context.Context, kind string, limit int) ([]
 // returned wrapped. Failing to reach the database wraps
 // store.ErrUnavailable.
 func (s *Store) WithLeaderLock(ctx context.Context, name string, fn func(ctx context.Context) error) (ran bool, err error) {
-	if name == "" {
-		return false, fmt.Errorf("postgres store leader lock: name: expected non-empty, found \"\": %w", store.ErrInvalidValue)
+	if err := store.CheckLockName(name); err != nil {
+		return false, fmt.Errorf("postgres store leader lock: %w", err)
 	}
 	op := fmt.Sprintf("leader lock %q", name)
 	conn, err := s.pool.Acquire(ctx)

@@ -12,60 +12,38 @@ import (
 )
 
 // SaveLeaderboard stores a leaderboard snapshot and the per-model score
-// points of the same rebuild in one transaction. Zero CreatedAt/ComputedAt
-// mean now; nil Entries is stored as [] and nil Meta/Score as {}. Both are
+// points of the same rebuild in one transaction, after
+// store.NormalizeLeaderboard (zero CreatedAt = now, zero ComputedAt =
+// CreatedAt, nil Entries [] and nil Meta/Score {}). Both are
 // upserts by id, so a retried rebuild is idempotent (a repeated score id in
 // one call keeps the last). Empty ids, invalid
 // JSON or an unknown model id fail with store.ErrInvalidValue and nothing
 // is written.
 func (s *Store) SaveLeaderboard(ctx context.Context, lb store.Leaderboard, scores []store.ModelScore) error {
-	if err := checkID("leaderboard.ID", lb.ID); err != nil {
+	lb, scores, err := store.NormalizeLeaderboard(lb, scores)
+	if err != nil {
 		return fmt.Errorf("postgres store save leaderboard: %w", err)
 	}
-	entries, err := jsonText("leaderboard.Entries", lb.Entries, "[]")
-	if err != nil {
-		return fmt.Errorf("postgres store save leaderboard %q: %w", lb.ID, err)
-	}
-	meta, err := jsonText("leaderboard.Meta", lb.Meta, "{}")
-	if err != nil {
-		return fmt.Errorf("postgres store save leaderboard %q: %w", lb.ID, err)
-	}
-	created := orNow(lb.CreatedAt)
 	index := make(map[string]int, len(scores))
 	ids := make([]string, 0, len(scores))
 	modelIDs := make([]string, 0, len(scores))
 	payloads := make([]string, 0, len(scores))
 	computed := make([]time.Time, 0, len(scores))
-	for i, sc := range scores {
-		field := fmt.Sprintf("scores[%d]", i)
-		if err := checkID(field+".ID", sc.ID); err != nil {
-			return fmt.Errorf("postgres store save leaderboard %q: %w", lb.ID, err)
-		}
-		if err := checkID(field+".ModelID", sc.ModelID); err != nil {
-			return fmt.Errorf("postgres store save leaderboard %q: %w", lb.ID, err)
-		}
-		payload, err := jsonText(field+".Score", sc.Score, "{}")
-		if err != nil {
-			return fmt.Errorf("postgres store save leaderboard %q: %w", lb.ID, err)
-		}
-		at := sc.ComputedAt
-		if at.IsZero() {
-			at = created
-		}
+	for _, sc := range scores {
 		if j, ok := index[sc.ID]; ok {
-			modelIDs[j], payloads[j], computed[j] = sc.ModelID, payload, at.UTC()
+			modelIDs[j], payloads[j], computed[j] = sc.ModelID, string(sc.Score), sc.ComputedAt
 			continue
 		}
 		index[sc.ID] = len(ids)
 		ids = append(ids, sc.ID)
 		modelIDs = append(modelIDs, sc.ModelID)
-		payloads = append(payloads, payload)
-		computed = append(computed, at.UTC())
+		payloads = append(payloads, string(sc.Score))
+		computed = append(computed, sc.ComputedAt)
 	}
 	return s.inTx(ctx, fmt.Sprintf("save leaderboard %q", lb.ID), func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO leaderboards (id, created_at, entries_jsonb, meta_jsonb)
 			VALUES ($1, $2, $3::jsonb, $4::jsonb)
-			ON CONFLICT (id) DO UPDATE SET created_at = EXCLUDED.created_at, entries_jsonb = EXCLUDED.entries_jsonb, meta_jsonb = EXCLUDED.meta_jsonb`, lb.ID, created, entries, meta); err != nil {
+			ON CONFLICT (id) DO UPDATE SET created_at = EXCLUDED.created_at, entries_jsonb = EXCLUDED.entries_jsonb, meta_jsonb = EXCLUDED.meta_jsonb`, lb.ID, lb.CreatedAt, string(lb.Entries), string(lb.Meta)); err != nil {
 			return fmt.Errorf("insert leaderboard: %w", err)
 		}
 		if len(ids) == 0 {
@@ -106,7 +84,7 @@ func (s *Store) LatestLeaderboard(ctx context.Context) (store.Leaderboard, error
 // modelIDs is empty) with computed_at in [from, to] (zero = unbounded),
 // ordered by computed_at, then model id, then id, at most limit (0 = 1000).
 func (s *Store) ModelScoreHistory(ctx context.Context, modelIDs []string, from, to time.Time, limit int) ([]store.ModelScore, error) {
-	limit, err := checkLimit("limit", limit, 1000)
+	limit, err := store.CheckLimit("limit", limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store model score history: %w", err)
 	}

@@ -56,33 +56,15 @@ func (s *Store) UpsertMarketRecords(ctx context.Context, records []store.MarketR
 	values := make([]string, 0, n)
 	metas := make([]string, 0, n)
 	index := make(map[string]int, n)
-	ts := now()
-	for i, r := range records {
-		field := fmt.Sprintf("records[%d]", i)
-		for _, f := range []struct{ name, v string }{{"Provider", r.Provider}, {"Asset", r.Asset}, {"Kind", r.Kind}, {"Granularity", r.Granularity}} {
-			if f.v == "" {
-				return 0, fmt.Errorf("postgres store upsert market records: %s.%s: expected non-empty, found \"\": %w", field, f.name, store.ErrInvalidValue)
-			}
-		}
-		if r.TsEvent.IsZero() {
-			return 0, fmt.Errorf("postgres store upsert market records: %s.TsEvent: expected an event time, found zero: %w", field, store.ErrInvalidValue)
-		}
-		vals, err := jsonText(field+".Values", r.Values, "{}")
-		if err != nil {
-			return 0, fmt.Errorf("postgres store upsert market records: %w", err)
-		}
-		meta, err := jsonText(field+".Meta", r.Meta, "{}")
-		if err != nil {
-			return 0, fmt.Errorf("postgres store upsert market records: %w", err)
-		}
-		ing := r.TsIngested
-		if ing.IsZero() {
-			ing = ts
-		}
+	records, err := store.NormalizeMarketRecords(records)
+	if err != nil {
+		return 0, fmt.Errorf("postgres store upsert market records: %w", err)
+	}
+	for _, r := range records {
 		id := store.MarketRecordID(r.Provider, r.Asset, r.Kind, r.Granularity, r.TsEvent)
-		key := r.Provider + "\x00" + r.Asset + "\x00" + r.Kind + "\x00" + r.Granularity + "\x00" + r.TsEvent.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)
+		key := r.Provider + "\x00" + r.Asset + "\x00" + r.Kind + "\x00" + r.Granularity + "\x00" + r.TsEvent.Truncate(time.Microsecond).Format(time.RFC3339Nano)
 		if j, ok := index[key]; ok {
-			ingested[j], values[j], metas[j] = ing.UTC(), vals, meta
+			ingested[j], values[j], metas[j] = r.TsIngested, string(r.Values), string(r.Meta)
 			continue
 		}
 		index[key] = len(ids)
@@ -91,16 +73,16 @@ func (s *Store) UpsertMarketRecords(ctx context.Context, records []store.MarketR
 		assets = append(assets, r.Asset)
 		kinds = append(kinds, r.Kind)
 		grans = append(grans, r.Granularity)
-		events = append(events, r.TsEvent.UTC())
-		ingested = append(ingested, ing.UTC())
-		values = append(values, vals)
-		metas = append(metas, meta)
+		events = append(events, r.TsEvent)
+		ingested = append(ingested, r.TsIngested)
+		values = append(values, string(r.Values))
+		metas = append(metas, string(r.Meta))
 	}
 	if len(ids) == 0 {
 		return 0, s.ready(ctx)
 	}
 	var written int
-	err := s.inTx(ctx, "upsert market records", func(tx pgx.Tx) error {
+	err = s.inTx(ctx, "upsert market records", func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, upsertMarketSQL, ids, providers, assets, kinds, grans, events, ingested, values, metas)
 		if err != nil {
 			return fmt.Errorf("upsert %d market records: %w", len(ids), err)
@@ -126,7 +108,7 @@ func (s *Store) UpsertMarketRecords(ctx context.Context, records []store.MarketR
 // granularity ascending (Descending: all descending, so the newest Limit
 // records come back newest first).
 func (s *Store) QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]store.MarketRecord, error) {
-	limit, err := checkLimit("MarketQuery.Limit", q.Limit, 1000)
+	q, err := q.Normalize()
 	if err != nil {
 		return nil, fmt.Errorf("postgres store query market records: %w", err)
 	}
@@ -140,17 +122,17 @@ func (s *Store) QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]
 		}
 	}
 	if !q.Start.IsZero() {
-		b.add("ts_event >= ?", q.Start.UTC())
+		b.add("ts_event >= ?", q.Start)
 	}
 	if !q.End.IsZero() {
-		b.add("ts_event <= ?", q.End.UTC())
+		b.add("ts_event <= ?", q.End)
 	}
 	order := ` ORDER BY ts_event, provider, asset, kind, granularity`
 	if q.Descending {
 		order = ` ORDER BY ts_event DESC, provider DESC, asset DESC, kind DESC, granularity DESC`
 	}
 	rows, err := s.pool.Query(ctx, `SELECT provider, asset, kind, granularity, ts_event, ts_ingested, values_jsonb, meta_jsonb
-		FROM market_records`+b.clause()+order+` LIMIT `+b.arg(limit), b.args...)
+		FROM market_records`+b.clause()+order+` LIMIT `+b.arg(q.Limit), b.args...)
 	if err != nil {
 		return nil, s.wrap("query market records", err)
 	}

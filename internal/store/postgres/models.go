@@ -17,35 +17,20 @@ type modelArrays struct {
 	createdAt, updatedAt                            []time.Time
 }
 
-// buildModels validates models and turns them into column arrays. A
-// repeated id keeps the last occurrence.
-func buildModels(models []store.Model) (modelArrays, error) {
+// buildModels turns normalised models (store.NormalizeModels) into column
+// arrays. A repeated id keeps the last occurrence.
+func buildModels(models []store.Model) modelArrays {
 	var a modelArrays
 	index := make(map[string]int, len(models))
-	ts := now()
-	for i, m := range models {
-		field := fmt.Sprintf("models[%d]", i)
-		if err := checkID(field+".ID", m.ID); err != nil {
-			return a, err
-		}
+	for _, m := range models {
 		var meta *string
 		if m.Meta != nil {
-			text, err := jsonText(field+".Meta", m.Meta, "{}")
-			if err != nil {
-				return a, err
-			}
+			text := string(m.Meta)
 			meta = &text
-		}
-		created, updated := m.CreatedAt, m.UpdatedAt
-		if created.IsZero() {
-			created = ts
-		}
-		if updated.IsZero() {
-			updated = ts
 		}
 		if j, ok := index[m.ID]; ok {
 			a.names[j], a.deployments[j], a.playerIDs[j], a.playerNames[j], a.metas[j] = m.Name, m.DeploymentID, m.PlayerID, m.PlayerName, meta
-			a.createdAt[j], a.updatedAt[j] = created.UTC(), updated.UTC()
+			a.createdAt[j], a.updatedAt[j] = m.CreatedAt, m.UpdatedAt
 			continue
 		}
 		index[m.ID] = len(a.ids)
@@ -55,10 +40,10 @@ func buildModels(models []store.Model) (modelArrays, error) {
 		a.playerIDs = append(a.playerIDs, m.PlayerID)
 		a.playerNames = append(a.playerNames, m.PlayerName)
 		a.metas = append(a.metas, meta)
-		a.createdAt = append(a.createdAt, created.UTC())
-		a.updatedAt = append(a.updatedAt, updated.UTC())
+		a.createdAt = append(a.createdAt, m.CreatedAt)
+		a.updatedAt = append(a.updatedAt, m.UpdatedAt)
 	}
-	return a, nil
+	return a
 }
 
 // upsertModelsSQL inserts new models and updates changed ones; an unchanged
@@ -98,10 +83,11 @@ func execUpsertModels(ctx context.Context, tx pgx.Tx, a modelArrays) error {
 // did). Zero CreatedAt/UpdatedAt mean now. An empty id or invalid Meta fails
 // with store.ErrInvalidValue and nothing is written.
 func (s *Store) UpsertModels(ctx context.Context, models []store.Model) error {
-	a, err := buildModels(models)
+	models, err := store.NormalizeModels(models)
 	if err != nil {
 		return fmt.Errorf("postgres store upsert models: %w", err)
 	}
+	a := buildModels(models)
 	if len(a.ids) == 0 {
 		return s.ready(ctx)
 	}
@@ -143,26 +129,12 @@ func (s *Store) ReplaceSchedules(ctx context.Context, rows []store.ScheduleRow) 
 	var active []bool
 	var orders []int32
 	index := make(map[string]int, len(rows))
-	for i, r := range rows {
-		field := fmt.Sprintf("schedules[%d]", i)
-		if err := checkID(field+".ID", r.ID); err != nil {
-			return fmt.Errorf("postgres store replace schedules: %w", err)
-		}
-		tpl, err := jsonText(field+".ScopeTemplate", r.ScopeTemplate, "{}")
-		if err != nil {
-			return fmt.Errorf("postgres store replace schedules: %w", err)
-		}
-		sch, err := jsonText(field+".Schedule", r.Schedule, "{}")
-		if err != nil {
-			return fmt.Errorf("postgres store replace schedules: %w", err)
-		}
-		meta, err := jsonText(field+".Meta", r.Meta, "{}")
-		if err != nil {
-			return fmt.Errorf("postgres store replace schedules: %w", err)
-		}
-		if r.Order < -1<<31 || r.Order > 1<<31-1 {
-			return fmt.Errorf("postgres store replace schedules: %s.Order: expected a 32-bit integer, found %d: %w", field, r.Order, store.ErrInvalidValue)
-		}
+	rows, err := store.NormalizeSchedules(rows)
+	if err != nil {
+		return fmt.Errorf("postgres store replace schedules: %w", err)
+	}
+	for _, r := range rows {
+		tpl, sch, meta := string(r.ScopeTemplate), string(r.Schedule), string(r.Meta)
 		if j, ok := index[r.ID]; ok {
 			keys[j], templates[j], schedules[j], active[j], orders[j], metas[j] = r.ScopeKey, tpl, sch, r.Active, int32(r.Order), meta
 			continue

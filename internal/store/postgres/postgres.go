@@ -8,8 +8,10 @@
 //
 // Errors wrap the store sentinels: a lost or refused connection wraps
 // store.ErrUnavailable (retryable; the pool reconnects by itself), a missing
-// schema wraps store.ErrNotMigrated, NaN/±Inf, invalid JSON and empty ids
-// wrap store.ErrInvalidValue.
+// schema wraps store.ErrNotMigrated, and an invalid value wraps
+// store.ErrInvalidValue. Values are checked and normalised by the contract
+// (internal/store, validate.go) before they are bound; this package only
+// translates them to columns (and maps database errors to the sentinels).
 package postgres
 
 import (

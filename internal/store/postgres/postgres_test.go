@@ -40,24 +40,6 @@ func TestRedact(t *testing.T) {
 	}
 }
 
-func TestInfiniteNumber(t *testing.T) {
-	tests := []struct {
-		in   string
-		want bool
-	}{
-		{`{"a":1e400}`, true},
-		{`[-1E+309]`, true},
-		{`{"a":"1e400"}`, false},
-		{`{"a\"":1e300,"b":123456789012345678901234567890}`, false},
-		{`1.5e-400`, false},
-	}
-	for _, tt := range tests {
-		if _, got := infiniteNumber([]byte(tt.in)); got != tt.want {
-			t.Errorf("infiniteNumber(%s) = %v, want %v", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestOpenFaults(t *testing.T) {
 	base := testutil.TestDatabaseURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -171,7 +153,7 @@ func pred(id, model string, performed, resolvable time.Time, status string) stor
 	}
 }
 
-func TestJSONFidelityAndInvalidValues(t *testing.T) {
+func TestJSONFidelity(t *testing.T) {
 	s, _ := openMigrated(t)
 	ctx := context.Background()
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.FixedZone("X", 3*3600))
@@ -194,32 +176,6 @@ func TestJSONFidelityAndInvalidValues(t *testing.T) {
 		t.Errorf("PerformedAt = %v; want %v in UTC", got[0].PerformedAt, t0)
 	}
 
-	nan := math.NaN()
-	bad := []struct {
-		name string
-		p    store.Prediction
-	}{
-		{"NaN exec time", func() store.Prediction { q := p; q.ID = "x1"; q.ExecTimeMs = nan; return q }()},
-		{"Inf exec time", func() store.Prediction { q := p; q.ID = "x2"; q.ExecTimeMs = math.Inf(1); return q }()},
-		{"NaN in JSON", func() store.Prediction { q := p; q.ID = "x3"; q.Meta = json.RawMessage(`{"v":NaN}`); return q }()},
-		{"overflowing number", func() store.Prediction { q := p; q.ID = "x4"; q.Scope = json.RawMessage(`{"v":1e999}`); return q }()},
-		{"invalid JSON", func() store.Prediction { q := p; q.ID = "x5"; q.InferenceOutput = json.RawMessage(`{`); return q }()},
-		{"NUL escape", func() store.Prediction { q := p; q.ID = "x6"; q.Meta = json.RawMessage(`{"v":"a\u0000b"}`); return q }()},
-		{"empty id", func() store.Prediction { q := p; q.ID = ""; return q }()},
-		{"unknown model", func() store.Prediction { q := p; q.ID = "x7"; q.ModelID = "nobody"; return q }()},
-	}
-	for _, tt := range bad {
-		t.Run(tt.name, func(t *testing.T) {
-			ok := pred("ok-"+tt.name, "m1", t0, t0, store.StatusSuccess)
-			_, err := s.SavePredictCycle(ctx, nil, []store.Prediction{ok, tt.p})
-			if !errors.Is(err, store.ErrInvalidValue) {
-				t.Fatalf("expected ErrInvalidValue, found %v", err)
-			}
-			if n, _ := s.CountPredictions(ctx, ""); n != 1 {
-				t.Fatalf("a refused batch wrote rows: %d predictions, want 1", n)
-			}
-		})
-	}
 }
 
 func TestSaveAndQueries(t *testing.T) {

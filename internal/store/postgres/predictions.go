@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -52,9 +51,9 @@ type predictionArrays struct {
 	scoredAt                                                           []*time.Time
 }
 
-// buildPredictions validates predictions and turns them into column
-// arrays. Zero PerformedAt means now; zero ResolvableAt means PerformedAt.
-func buildPredictions(preds []store.Prediction) (predictionArrays, error) {
+// buildPredictions turns normalised predictions (store.NormalizePredictions)
+// into column arrays.
+func buildPredictions(preds []store.Prediction) predictionArrays {
 	n := len(preds)
 	a := predictionArrays{
 		ids: make([]string, 0, n), modelIDs: make([]string, 0, n), scopeKeys: make([]string, 0, n),
@@ -64,82 +63,36 @@ func buildPredictions(preds []store.Prediction) (predictionArrays, error) {
 		resolvableAt: make([]time.Time, 0, n), values: make([]*float64, 0, n), successes: make([]*bool, 0, n),
 		scoredAt: make([]*time.Time, 0, n),
 	}
-	ts := now()
 	for i := range preds {
 		p := &preds[i]
-		field := fmt.Sprintf("predictions[%d]", i)
-		if err := checkID(field+".ID", p.ID); err != nil {
-			return a, err
-		}
-		if err := checkID(field+".ModelID", p.ModelID); err != nil {
-			return a, err
-		}
-		if p.Status == "" {
-			return a, fmt.Errorf("%s.Status: expected a status such as %q, found \"\": %w", field, store.StatusSuccess, store.ErrInvalidValue)
-		}
-		if err := checkFloat(field+".ExecTimeMs", p.ExecTimeMs); err != nil {
-			return a, err
-		}
-		scope, err := jsonText(field+".Scope", p.Scope, "{}")
-		if err != nil {
-			return a, err
-		}
-		in, err := jsonText(field+".InferenceInput", p.InferenceInput, "{}")
-		if err != nil {
-			return a, err
-		}
-		out, err := jsonText(field+".InferenceOutput", p.InferenceOutput, "{}")
-		if err != nil {
-			return a, err
-		}
-		meta, err := jsonText(field+".Meta", p.Meta, "{}")
-		if err != nil {
-			return a, err
-		}
-		performed := p.PerformedAt
-		if performed.IsZero() {
-			performed = ts
-		}
-		resolvable := p.ResolvableAt
-		if resolvable.IsZero() {
-			resolvable = performed
-		}
 		var value *float64
 		var success *bool
 		var reason *string
 		var scored *time.Time
 		if sc := p.Score; sc != nil {
-			if sc.Value != nil {
-				if err := checkFloat(field+".Score.Value", *sc.Value); err != nil {
-					return a, err
-				}
-				v := *sc.Value
-				value = &v
-			}
-			b := sc.Success
-			success = &b
+			value = sc.Value
+			success = &sc.Success
 			reason = nullString(sc.FailedReason)
-			t := orNow(sc.ScoredAt)
-			scored = &t
+			scored = &sc.ScoredAt
 		}
 		a.ids = append(a.ids, p.ID)
 		a.modelIDs = append(a.modelIDs, p.ModelID)
 		a.configIDs = append(a.configIDs, nullString(p.PredictionConfigID))
 		a.scopeKeys = append(a.scopeKeys, p.ScopeKey)
-		a.scopes = append(a.scopes, scope)
+		a.scopes = append(a.scopes, string(p.Scope))
 		a.statuses = append(a.statuses, p.Status)
 		a.execMs = append(a.execMs, p.ExecTimeMs)
-		a.inputs = append(a.inputs, in)
-		a.outputs = append(a.outputs, out)
-		a.metas = append(a.metas, meta)
-		a.performedAt = append(a.performedAt, performed.UTC())
-		a.resolvableAt = append(a.resolvableAt, resolvable.UTC())
+		a.inputs = append(a.inputs, string(p.InferenceInput))
+		a.outputs = append(a.outputs, string(p.InferenceOutput))
+		a.metas = append(a.metas, string(p.Meta))
+		a.performedAt = append(a.performedAt, p.PerformedAt)
+		a.resolvableAt = append(a.resolvableAt, p.ResolvableAt)
 		a.values = append(a.values, value)
 		a.successes = append(a.successes, success)
 		a.reasons = append(a.reasons, reason)
 		a.scoredAt = append(a.scoredAt, scored)
 	}
-	return a, nil
+	return a
 }
 
 // insertPredictionsSQL inserts predictions that do not exist yet (by id);
@@ -221,19 +174,21 @@ func insertPredictions(ctx context.Context, tx pgx.Tx, pa predictionArrays) (int
 
 // SavePredictCycle writes one predict cycle in one transaction: the models
 // are upserted (as UpsertModels), then the predictions are inserted if their
-// id is absent. It returns how many predictions were new. Validation errors
-// (empty ids or status, NaN/±Inf, invalid JSON) wrap store.ErrInvalidValue;
+// id is absent. It returns how many predictions were new. The rows are
+// normalised by store.NormalizeModels and store.NormalizePredictions first
+// (invalid values wrap store.ErrInvalidValue);
 // a prediction whose model or schedule does not exist fails the whole cycle
 // with store.ErrInvalidValue (checked set-wise, see checkReferences). On any error nothing is written.
 func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, predictions []store.Prediction) (int, error) {
-	ma, err := buildModels(models)
+	models, err := store.NormalizeModels(models)
 	if err != nil {
 		return 0, fmt.Errorf("postgres store save predict cycle: %w", err)
 	}
-	pa, err := buildPredictions(predictions)
+	predictions, err = store.NormalizePredictions(predictions)
 	if err != nil {
 		return 0, fmt.Errorf("postgres store save predict cycle: %w", err)
 	}
+	ma, pa := buildModels(models), buildPredictions(predictions)
 	var inserted int
 	err = s.inTx(ctx, "save predict cycle", func(tx pgx.Tx) error {
 		if err := execUpsertModels(ctx, tx, ma); err != nil {
@@ -301,11 +256,8 @@ WHERE p.id = u.id`
 // predictions claimed.
 func (s *Store) ClaimAndScore(ctx context.Context, now time.Time, limit int,
 	fn func(ctx context.Context, claimed []store.Prediction) ([]store.ScoreUpdate, error)) (int, error) {
-	if limit <= 0 {
-		return 0, fmt.Errorf("postgres store claim and score: limit: expected > 0, found %d: %w", limit, store.ErrInvalidValue)
-	}
-	if fn == nil {
-		return 0, fmt.Errorf("postgres store claim and score: fn: expected a scoring function, found nil: %w", store.ErrInvalidValue)
+	if err := store.CheckClaim(limit, fn); err != nil {
+		return 0, fmt.Errorf("postgres store claim and score: %w", err)
 	}
 	var claimed int
 	var fnErr error
@@ -326,11 +278,12 @@ func (s *Store) ClaimAndScore(ctx context.Context, now time.Time, limit int,
 			fnErr = err
 			return err
 		}
-		u, err := buildScoreUpdates(preds, updates, now)
+		updates, err = store.NormalizeScoreUpdates(preds, updates, orNow(now))
 		if err != nil {
 			fnErr = err
 			return err
 		}
+		u := buildScoreUpdates(updates)
 		if len(u.ids) > 0 {
 			if _, err := tx.Exec(ctx, applyScoresSQL, u.ids, u.scored, u.values, u.successes, u.reasons, u.scoredAt, u.statuses); err != nil {
 				return fmt.Errorf("write %d score updates: %w", len(u.ids), err)
@@ -358,84 +311,34 @@ type scoreArrays struct {
 	statuses  []*string
 }
 
-// buildScoreUpdates validates fn's updates against the claimed set: each
-// must name a claimed prediction, at most once. The pointed-to values live
-// in one backing array per column (no allocation per update).
-func buildScoreUpdates(claimed []store.Prediction, updates []store.ScoreUpdate, at time.Time) (scoreArrays, error) {
+// buildScoreUpdates turns normalised updates (store.NormalizeScoreUpdates)
+// into column arrays.
+func buildScoreUpdates(updates []store.ScoreUpdate) scoreArrays {
 	n := len(updates)
 	a := scoreArrays{
 		ids: make([]string, 0, n), scored: make([]bool, 0, n), values: make([]*float64, 0, n),
 		successes: make([]*bool, 0, n), reasons: make([]*string, 0, n), scoredAt: make([]*time.Time, 0, n),
 		statuses: make([]*string, 0, n),
 	}
-	valueBuf := make([]float64, n)
-	successBuf := make([]bool, n)
-	timeBuf := make([]time.Time, n)
-	stringBuf := make([]string, 0, 2*n)
-	str := func(v string) *string {
-		if v == "" {
-			return nil
-		}
-		stringBuf = append(stringBuf, v)
-		return &stringBuf[len(stringBuf)-1]
-	}
-	// state: 1 = claimed, 2 = claimed and already updated in this call.
-	state := make(map[string]uint8, len(claimed))
-	for _, p := range claimed {
-		state[p.ID] = 1
-	}
-	field := func(i int, u store.ScoreUpdate) string {
-		return fmt.Sprintf("score update %d (prediction %q)", i, u.PredictionID)
-	}
-	defaultAt := orNow(at)
-	for i, u := range updates {
-		switch state[u.PredictionID] {
-		case 0:
-			return a, fmt.Errorf("%s: expected the id of a claimed prediction, found one not claimed in this batch: %w", field(i, u), store.ErrInvalidValue)
-		case 2:
-			return a, fmt.Errorf("%s: expected one update per prediction, found a second one: %w", field(i, u), store.ErrInvalidValue)
-		}
-		var value *float64
-		var success *bool
-		var reason *string
-		var scoredAt *time.Time
-		scored := u.Score != nil
-		if scored {
-			if u.Score.Value != nil {
-				if v := *u.Score.Value; math.IsNaN(v) || math.IsInf(v, 0) {
-					return a, checkFloat(field(i, u)+".Score.Value", v)
-				}
-				valueBuf[i] = *u.Score.Value
-				value = &valueBuf[i]
-			}
-			successBuf[i] = u.Score.Success
-			success = &successBuf[i]
-			reason = str(u.Score.FailedReason)
-			if reason == nil {
-				reason = str(u.Reason)
-			}
-			t := u.Score.ScoredAt
-			if t.IsZero() {
-				t = defaultAt
-			}
-			timeBuf[i] = t.UTC()
-			scoredAt = &timeBuf[i]
-		} else {
-			if u.Status == "" {
-				return a, fmt.Errorf("%s: expected a Score or a terminal Status, found neither: %w", field(i, u), store.ErrInvalidValue)
-			}
-			reason = str(u.Reason)
-		}
-		state[u.PredictionID] = 2
+	for i := range updates {
+		u := &updates[i]
 		a.ids = append(a.ids, u.PredictionID)
-		a.scored = append(a.scored, scored)
-		a.values = append(a.values, value)
-		a.successes = append(a.successes, success)
-		a.reasons = append(a.reasons, reason)
-		a.scoredAt = append(a.scoredAt, scoredAt)
-		a.statuses = append(a.statuses, str(u.Status))
+		a.statuses = append(a.statuses, nullString(u.Status))
+		if sc := u.Score; sc != nil {
+			a.scored = append(a.scored, true)
+			a.values = append(a.values, sc.Value)
+			a.successes = append(a.successes, &sc.Success)
+			a.reasons = append(a.reasons, nullString(sc.FailedReason))
+			a.scoredAt = append(a.scoredAt, &sc.ScoredAt)
+			continue
+		}
+		a.scored = append(a.scored, false)
+		a.values = append(a.values, nil)
+		a.successes = append(a.successes, nil)
+		a.reasons = append(a.reasons, nullString(u.Reason))
+		a.scoredAt = append(a.scoredAt, nil)
 	}
-	return a, nil
+	return a
 }
 
 // query builds a WHERE clause with numbered arguments.
@@ -467,12 +370,9 @@ func (q *query) arg(v any) string {
 // filters exactly, Limit 0 = 1000, Offset skips. A negative Limit or Offset
 // fails with store.ErrInvalidValue.
 func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([]store.Prediction, error) {
-	limit, err := checkLimit("PredictionQuery.Limit", q.Limit, 1000)
+	q, err := q.Normalize()
 	if err != nil {
 		return nil, fmt.Errorf("postgres store list predictions: %w", err)
-	}
-	if q.Offset < 0 {
-		return nil, fmt.Errorf("postgres store list predictions: PredictionQuery.Offset: expected >= 0, found %d: %w", q.Offset, store.ErrInvalidValue)
 	}
 	if err := s.ready(ctx); err != nil {
 		return nil, err
@@ -482,10 +382,10 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 		b.add("model_id = ANY(?::text[])", q.ModelIDs)
 	}
 	if !q.From.IsZero() {
-		b.add("performed_at >= ?", q.From.UTC())
+		b.add("performed_at >= ?", q.From)
 	}
 	if !q.To.IsZero() {
-		b.add("performed_at <= ?", q.To.UTC())
+		b.add("performed_at <= ?", q.To)
 	}
 	if q.ScoredOnly {
 		b.where = append(b.where, "(score_scored_at IS NOT NULL OR score_success IS NOT NULL)")
@@ -494,7 +394,7 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 		b.add("status = ?", q.Status)
 	}
 	sql := `SELECT ` + predictionColumns + ` FROM predictions` + b.clause() +
-		` ORDER BY performed_at, id LIMIT ` + b.arg(limit) + ` OFFSET ` + b.arg(q.Offset)
+		` ORDER BY performed_at, id LIMIT ` + b.arg(q.Limit) + ` OFFSET ` + b.arg(q.Offset)
 	rows, err := s.pool.Query(ctx, sql, b.args...)
 	if err != nil {
 		return nil, s.wrap("list predictions", err)
@@ -513,7 +413,7 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 // most limit (0 = 1000): a page starting at from, so callers wanting the
 // newest window pass a from bound.
 func (s *Store) WindowPredictions(ctx context.Context, modelID string, from, to time.Time, limit int) ([]store.Prediction, error) {
-	limit, err := checkLimit("limit", limit, 1000)
+	limit, err := store.CheckLimit("limit", limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store window predictions of model %q: %w", modelID, err)
 	}

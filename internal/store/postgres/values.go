@@ -1,112 +1,12 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"math"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/crunch-coordinator/coordinator/internal/store"
 )
-
-// jsonText validates one JSON value bound for a JSONB column and returns it
-// as text. Empty input becomes def ("{}" or "[]"). Invalid JSON (which
-// includes NaN and Infinity literals) and numbers that overflow float64 to
-// ±Inf are refused with store.ErrInvalidValue naming field. The bytes are
-// never decoded, so big integers reach PostgreSQL exactly.
-func jsonText(field string, raw json.RawMessage, def string) (string, error) {
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return def, nil
-	}
-	if !json.Valid(raw) {
-		return "", fmt.Errorf("%s: expected valid JSON, found %q: %w", field, truncate(raw, 80), store.ErrInvalidValue)
-	}
-	if num, ok := infiniteNumber(raw); ok {
-		return "", fmt.Errorf("%s: number %s overflows to ±Inf: %w", field, truncate(num, 40), store.ErrInvalidValue)
-	}
-	return string(raw), nil
-}
-
-// infiniteNumber scans valid JSON for a number literal whose float64 value
-// is ±Inf (e.g. 1e400) and returns it.
-func infiniteNumber(b []byte) ([]byte, bool) {
-	inString := false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inString {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inString = false
-			}
-			continue
-		}
-		switch {
-		case c == '"':
-			inString = true
-		case c == '-' || (c >= '0' && c <= '9'):
-			j := i
-			exp := false
-			for j < len(b) {
-				d := b[j]
-				if d == 'e' || d == 'E' {
-					exp = true
-				} else if !(d >= '0' && d <= '9') && d != '.' && d != '-' && d != '+' {
-					break
-				}
-				j++
-			}
-			num := b[i:j]
-			if exp || len(num) > 300 {
-				if f, _ := strconv.ParseFloat(string(num), 64); math.IsInf(f, 0) {
-					return num, true
-				}
-			}
-			i = j - 1
-		}
-	}
-	return nil, false
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) <= n {
-		return string(b)
-	}
-	return string(b[:n]) + "..."
-}
-
-// checkFloat refuses NaN and ±Inf with store.ErrInvalidValue naming field.
-func checkFloat(field string, v float64) error {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return fmt.Errorf("%s: expected a finite number, found %v: %w", field, v, store.ErrInvalidValue)
-	}
-	return nil
-}
-
-// checkID refuses an empty identifier with store.ErrInvalidValue.
-func checkID(field, id string) error {
-	if id == "" {
-		return fmt.Errorf("%s: expected a non-empty id, found \"\": %w", field, store.ErrInvalidValue)
-	}
-	return nil
-}
-
-// checkLimit validates a limit (0 = def) and returns the effective value.
-func checkLimit(field string, limit, def int) (int, error) {
-	if limit < 0 {
-		return 0, fmt.Errorf("%s: expected >= 0, found %d: %w", field, limit, store.ErrInvalidValue)
-	}
-	if limit == 0 {
-		return def, nil
-	}
-	return limit, nil
-}
 
 // utc converts a time read from PostgreSQL to UTC.
 func utc(t time.Time) time.Time { return t.UTC() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
@@ -14,53 +15,25 @@ import (
 // defaults to c.ID and must equal it; a zero EmittedAt becomes now; nil JSON
 // is stored as {}. Invalid values are refused with store.ErrInvalidValue.
 func (s *Store) SaveCheckpoint(ctx context.Context, c store.Checkpoint) error {
-	wrapErr := func(err error) error { return fmt.Errorf("sqlite save checkpoint (%s): %w", s.path, err) }
-	if err := required("Checkpoint.ID", c.ID); err != nil {
-		return wrapErr(err)
-	}
-	if err := required("Checkpoint ("+c.ID+").Kind", c.Kind); err != nil {
-		return wrapErr(err)
-	}
-	if c.IntervalSeconds < 0 {
-		return wrapErr(fmt.Errorf("Checkpoint (%s).IntervalSeconds: expected >= 0, found %d: %w", c.ID, c.IntervalSeconds, store.ErrInvalidValue))
-	}
-	meta, err := jsonText("Checkpoint ("+c.ID+").Meta", c.Meta, "{}")
+	c, err := c.Normalize(time.Now().UTC())
 	if err != nil {
-		return wrapErr(err)
-	}
-	var em *store.EmissionCheckpoint
-	var payload string
-	if c.Emission != nil {
-		e := *c.Emission
-		if err := required("Checkpoint ("+c.ID+").Emission.ID", e.ID); err != nil {
-			return wrapErr(err)
-		}
-		if e.CheckpointID == "" {
-			e.CheckpointID = c.ID
-		}
-		if e.CheckpointID != c.ID {
-			return wrapErr(fmt.Errorf("Checkpoint (%s).Emission.CheckpointID: expected %q, found %q: %w", c.ID, c.ID, e.CheckpointID, store.ErrInvalidValue))
-		}
-		if payload, err = jsonText("Checkpoint ("+c.ID+").Emission.Payload", e.Payload, "{}"); err != nil {
-			return wrapErr(err)
-		}
-		e.EmittedAt = orNow(e.EmittedAt)
-		em = &e
+		return fmt.Errorf("sqlite save checkpoint (%s): %w", s.path, err)
 	}
 	return s.writeTx(ctx, "save checkpoint", func(tx *sql.Tx) error {
 		if _, err := s.txExec(ctx, tx, `INSERT INTO checkpoints (id, checkpoint_kind, interval_seconds, last_run_at, next_run_at, meta_jsonb)
 VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET checkpoint_kind = excluded.checkpoint_kind, interval_seconds = excluded.interval_seconds,
     last_run_at = excluded.last_run_at, next_run_at = excluded.next_run_at, meta_jsonb = excluded.meta_jsonb`,
-			c.ID, c.Kind, c.IntervalSeconds, nullMicros(c.LastRunAt), nullMicros(c.NextRunAt), meta); err != nil {
+			c.ID, c.Kind, c.IntervalSeconds, nullMicros(c.LastRunAt), nullMicros(c.NextRunAt), string(c.Meta)); err != nil {
 			return s.wrap(fmt.Sprintf("save checkpoint %q", c.ID), err)
 		}
+		em := c.Emission
 		if em == nil {
 			return nil
 		}
 		if _, err := s.txExec(ctx, tx, `INSERT INTO emission_checkpoints (id, checkpoint_id, emitted_at, payload_jsonb) VALUES (?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET checkpoint_id = excluded.checkpoint_id, emitted_at = excluded.emitted_at, payload_jsonb = excluded.payload_jsonb`,
-			em.ID, em.CheckpointID, micros(em.EmittedAt), payload); err != nil {
+			em.ID, em.CheckpointID, micros(em.EmittedAt), string(em.Payload)); err != nil {
 			return s.wrap(fmt.Sprintf("save checkpoint %q: emission %q", c.ID, em.ID), err)
 		}
 		return nil
@@ -88,7 +61,7 @@ func (s *Store) ListCheckpoints(ctx context.Context, kind string, limit int) ([]
 	if err := s.checkSchema(ctx); err != nil {
 		return nil, err
 	}
-	limit, err := limitOr("limit", limit, defaultLimit)
+	limit, err := store.CheckLimit("limit", limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite list checkpoints (%s): %w", s.path, err)
 	}

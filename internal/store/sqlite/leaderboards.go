@@ -11,59 +11,23 @@ import (
 
 // SaveLeaderboard stores lb (upsert by id, so a retried rebuild is
 // idempotent) and the score history points of the same rebuild (upsert by
-// id) in one transaction. lb.ID and every score's ID and ModelID are
-// required; a zero CreatedAt/ComputedAt becomes now; nil Entries is stored
-// as [] and nil Meta/Score as {}. Invalid values are refused with
-// store.ErrInvalidValue; a score for an unknown model violates the foreign
-// key (also store.ErrInvalidValue).
+// id) in one transaction, after store.NormalizeLeaderboard (ids required,
+// zero CreatedAt = now, zero ComputedAt = CreatedAt, nil Entries [] and nil
+// Meta/Score {}; invalid values refused with store.ErrInvalidValue). A
+// score for an unknown model violates the foreign key (also
+// store.ErrInvalidValue).
 func (s *Store) SaveLeaderboard(ctx context.Context, lb store.Leaderboard, scores []store.ModelScore) error {
-	wrapErr := func(err error) error { return fmt.Errorf("sqlite save leaderboard (%s): %w", s.path, err) }
-	if err := required("Leaderboard.ID", lb.ID); err != nil {
-		return wrapErr(err)
-	}
-	entries, err := jsonText("Leaderboard ("+lb.ID+").Entries", lb.Entries, "[]")
+	lb, scores, err := store.NormalizeLeaderboard(lb, scores)
 	if err != nil {
-		return wrapErr(err)
-	}
-	meta, err := jsonText("Leaderboard ("+lb.ID+").Meta", lb.Meta, "{}")
-	if err != nil {
-		return wrapErr(err)
-	}
-	type scoreRow struct {
-		ms      store.ModelScore
-		payload string
-		at      int64
-	}
-	srows := make([]scoreRow, 0, len(scores))
-	now := time.Now().UTC()
-	for i, ms := range scores {
-		if err := required(fmt.Sprintf("scores[%d].ID", i), ms.ID); err != nil {
-			return wrapErr(err)
-		}
-		if err := required(fmt.Sprintf("scores[%d] (%s).ModelID", i, ms.ID), ms.ModelID); err != nil {
-			return wrapErr(err)
-		}
-		payload, err := jsonText(fmt.Sprintf("scores[%d] (%s).Score", i, ms.ID), ms.Score, "{}")
-		if err != nil {
-			return wrapErr(err)
-		}
-		at := ms.ComputedAt
-		if at.IsZero() {
-			at = now
-		}
-		srows = append(srows, scoreRow{ms: ms, payload: payload, at: micros(at)})
-	}
-	created := lb.CreatedAt
-	if created.IsZero() {
-		created = now
+		return fmt.Errorf("sqlite save leaderboard (%s): %w", s.path, err)
 	}
 	return s.writeTx(ctx, "save leaderboard", func(tx *sql.Tx) error {
 		if _, err := s.txExec(ctx, tx, `INSERT INTO leaderboards (id, created_at, entries_jsonb, meta_jsonb) VALUES (?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, entries_jsonb = excluded.entries_jsonb, meta_jsonb = excluded.meta_jsonb`,
-			lb.ID, micros(created), entries, meta); err != nil {
+			lb.ID, micros(lb.CreatedAt), string(lb.Entries), string(lb.Meta)); err != nil {
 			return s.wrap(fmt.Sprintf("save leaderboard %q", lb.ID), err)
 		}
-		if len(srows) == 0 {
+		if len(scores) == 0 {
 			return nil
 		}
 		stmt, err := s.txStmt(ctx, tx, `INSERT INTO model_scores (id, model_id, score_payload_jsonb, computed_at) VALUES (?, ?, ?, ?)
@@ -72,9 +36,9 @@ ON CONFLICT (id) DO UPDATE SET model_id = excluded.model_id, score_payload_jsonb
 			return s.wrap("save leaderboard: prepare", err)
 		}
 		defer stmt.Close()
-		for _, r := range srows {
-			if _, err := stmt.ExecContext(ctx, r.ms.ID, r.ms.ModelID, r.payload, r.at); err != nil {
-				return s.wrap(fmt.Sprintf("save leaderboard: model score %q of model %q", r.ms.ID, r.ms.ModelID), err)
+		for _, ms := range scores {
+			if _, err := stmt.ExecContext(ctx, ms.ID, ms.ModelID, string(ms.Score), micros(ms.ComputedAt)); err != nil {
+				return s.wrap(fmt.Sprintf("save leaderboard: model score %q of model %q", ms.ID, ms.ModelID), err)
 			}
 		}
 		return nil
@@ -110,7 +74,7 @@ func (s *Store) ModelScoreHistory(ctx context.Context, modelIDs []string, from, 
 	if err := s.checkSchema(ctx); err != nil {
 		return nil, err
 	}
-	limit, err := limitOr("limit", limit, defaultLimit)
+	limit, err := store.CheckLimit("limit", limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite model score history (%s): %w", s.path, err)
 	}

@@ -20,36 +20,15 @@ type feedKey struct{ provider, asset, kind, granularity string }
 // returns the number of records written. Empty key fields, a zero TsEvent
 // and invalid JSON are refused with store.ErrInvalidValue.
 func (s *Store) UpsertMarketRecords(ctx context.Context, records []store.MarketRecord) (int, error) {
-	type recRow struct {
-		r            store.MarketRecord
-		id           string
-		values, meta string
-		ev, ing      int64
+	rows, err := store.NormalizeMarketRecords(records)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite upsert market records (%s): %w", s.path, err)
 	}
-	rows := make([]recRow, 0, len(records))
 	type mark struct{ last, updated int64 }
 	marks := map[feedKey]*mark{}
 	var order []feedKey
-	for i, r := range records {
-		f := func(name string) string { return fmt.Sprintf("records[%d].%s", i, name) }
-		for _, kv := range [][2]string{{"Provider", r.Provider}, {"Asset", r.Asset}, {"Kind", r.Kind}, {"Granularity", r.Granularity}} {
-			if err := required(f(kv[0]), kv[1]); err != nil {
-				return 0, fmt.Errorf("sqlite upsert market records (%s): %w", s.path, err)
-			}
-		}
-		if r.TsEvent.IsZero() {
-			return 0, fmt.Errorf("sqlite upsert market records (%s): %s: expected an event time, found zero: %w", s.path, f("TsEvent"), store.ErrInvalidValue)
-		}
-		values, err := jsonText(f("Values"), r.Values, "{}")
-		if err != nil {
-			return 0, fmt.Errorf("sqlite upsert market records (%s): %w", s.path, err)
-		}
-		meta, err := jsonText(f("Meta"), r.Meta, "{}")
-		if err != nil {
-			return 0, fmt.Errorf("sqlite upsert market records (%s): %w", s.path, err)
-		}
-		ev, ing := micros(r.TsEvent), micros(orNow(r.TsIngested))
-		rows = append(rows, recRow{r: r, id: store.MarketRecordID(r.Provider, r.Asset, r.Kind, r.Granularity, r.TsEvent), values: values, meta: meta, ev: ev, ing: ing})
+	for _, r := range rows {
+		ev, ing := micros(r.TsEvent), micros(r.TsIngested)
 		k := feedKey{r.Provider, r.Asset, r.Kind, r.Granularity}
 		m, ok := marks[k]
 		if !ok {
@@ -64,7 +43,7 @@ func (s *Store) UpsertMarketRecords(ctx context.Context, records []store.MarketR
 		return 0, s.checkSchema(ctx)
 	}
 	written := 0
-	err := s.writeTx(ctx, "upsert market records", func(tx *sql.Tx) error {
+	err = s.writeTx(ctx, "upsert market records", func(tx *sql.Tx) error {
 		stmt, err := s.txStmt(ctx, tx, `INSERT INTO market_records (id, provider, asset, kind, granularity, ts_event, ts_ingested, values_jsonb, meta_jsonb)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (provider, asset, kind, granularity, ts_event) DO UPDATE SET
@@ -74,8 +53,9 @@ ON CONFLICT (provider, asset, kind, granularity, ts_event) DO UPDATE SET
 		}
 		defer stmt.Close()
 		for _, r := range rows {
-			if _, err := stmt.ExecContext(ctx, r.id, r.r.Provider, r.r.Asset, r.r.Kind, r.r.Granularity, r.ev, r.ing, r.values, r.meta); err != nil {
-				return s.wrap(fmt.Sprintf("upsert market record %s/%s/%s/%s at %s", r.r.Provider, r.r.Asset, r.r.Kind, r.r.Granularity, fromMicros(r.ev).Format("2006-01-02T15:04:05.999999Z07:00")), err)
+			id := store.MarketRecordID(r.Provider, r.Asset, r.Kind, r.Granularity, r.TsEvent)
+			if _, err := stmt.ExecContext(ctx, id, r.Provider, r.Asset, r.Kind, r.Granularity, micros(r.TsEvent), micros(r.TsIngested), string(r.Values), string(r.Meta)); err != nil {
+				return s.wrap(fmt.Sprintf("upsert market record %s/%s/%s/%s at %s", r.Provider, r.Asset, r.Kind, r.Granularity, r.TsEvent.Format("2006-01-02T15:04:05.999999Z07:00")), err)
 			}
 		}
 		wm, err := s.txStmt(ctx, tx, `INSERT INTO market_ingestion_state (id, provider, asset, kind, granularity, last_event_ts, updated_at, meta_jsonb)
@@ -112,7 +92,7 @@ func (s *Store) QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]
 	if err := s.checkSchema(ctx); err != nil {
 		return nil, err
 	}
-	limit, err := limitOr("MarketQuery.Limit", q.Limit, defaultLimit)
+	q, err := q.Normalize()
 	if err != nil {
 		return nil, fmt.Errorf("sqlite query market records (%s): %w", s.path, err)
 	}
@@ -141,7 +121,7 @@ func (s *Store) QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]
 		dir = "DESC"
 	}
 	sqlText += fmt.Sprintf(" ORDER BY ts_event %[1]s, provider %[1]s, asset %[1]s, kind %[1]s, granularity %[1]s LIMIT ?", dir)
-	args = append(args, limit)
+	args = append(args, q.Limit)
 	rows, err := s.query(ctx, sqlText, args...)
 	if err != nil {
 		return nil, s.wrap("query market records", err)

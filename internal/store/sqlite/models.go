@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"time"
 
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
@@ -18,47 +17,18 @@ func (s *Store) UpsertModels(ctx context.Context, models []store.Model) error {
 	if len(models) == 0 {
 		return s.checkSchema(ctx)
 	}
-	rows, err := prepareModels(models)
+	models, err := store.NormalizeModels(models)
 	if err != nil {
 		return fmt.Errorf("sqlite upsert models (%s): %w", s.path, err)
 	}
 	return s.writeTx(ctx, "upsert models", func(tx *sql.Tx) error {
-		return upsertModelsTx(ctx, s, tx, rows)
+		return upsertModelsTx(ctx, s, tx, models)
 	})
 }
 
-type modelRow struct {
-	m       store.Model
-	meta    string
-	metaSet bool
-	created int64
-	updated int64
-}
-
-func prepareModels(models []store.Model) ([]modelRow, error) {
-	out := make([]modelRow, 0, len(models))
-	now := time.Now().UTC()
-	for i, m := range models {
-		if err := required(fmt.Sprintf("models[%d].ID", i), m.ID); err != nil {
-			return nil, err
-		}
-		meta, err := jsonText(fmt.Sprintf("models[%d] (%s).Meta", i, m.ID), m.Meta, "{}")
-		if err != nil {
-			return nil, err
-		}
-		c, u := m.CreatedAt, m.UpdatedAt
-		if c.IsZero() {
-			c = now
-		}
-		if u.IsZero() {
-			u = now
-		}
-		out = append(out, modelRow{m: m, meta: meta, metaSet: m.Meta != nil, created: micros(c), updated: micros(u)})
-	}
-	return out, nil
-}
-
-func upsertModelsTx(ctx context.Context, s *Store, tx *sql.Tx, rows []modelRow) error {
+// upsertModelsTx binds normalised models (store.NormalizeModels); a nil
+// Meta keeps the stored meta ({} for a new model).
+func upsertModelsTx(ctx context.Context, s *Store, tx *sql.Tx, models []store.Model) error {
 	stmt, err := s.txStmt(ctx, tx, `
 INSERT INTO models (id, name, deployment_identifier, player_id, player_name, meta_jsonb, created_at, updated_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -73,9 +43,12 @@ ON CONFLICT (id) DO UPDATE SET
 		return s.wrap("upsert models: prepare", err)
 	}
 	defer stmt.Close()
-	for _, r := range rows {
-		m := r.m
-		if _, err := stmt.ExecContext(ctx, m.ID, m.Name, m.DeploymentID, m.PlayerID, m.PlayerName, r.meta, r.created, r.updated, r.metaSet); err != nil {
+	for _, m := range models {
+		meta := "{}"
+		if m.Meta != nil {
+			meta = string(m.Meta)
+		}
+		if _, err := stmt.ExecContext(ctx, m.ID, m.Name, m.DeploymentID, m.PlayerID, m.PlayerName, meta, micros(m.CreatedAt), micros(m.UpdatedAt), m.Meta != nil); err != nil {
 			return s.wrap(fmt.Sprintf("upsert model %q", m.ID), err)
 		}
 	}
@@ -115,28 +88,12 @@ func (s *Store) ListModels(ctx context.Context) ([]store.Model, error) {
 // predictions keep their foreign key). Nil JSON fields are stored as {}.
 // Empty ids and invalid JSON are refused with store.ErrInvalidValue.
 func (s *Store) ReplaceSchedules(ctx context.Context, rows []store.ScheduleRow) error {
-	type prepared struct {
-		r                        store.ScheduleRow
-		tmpl, schedule, metaText string
+	rows, err := store.NormalizeSchedules(rows)
+	if err != nil {
+		return fmt.Errorf("sqlite replace schedules (%s): %w", s.path, err)
 	}
-	ps := make([]prepared, 0, len(rows))
 	ids := make([]string, 0, len(rows))
-	for i, r := range rows {
-		if err := required(fmt.Sprintf("schedules[%d].ID", i), r.ID); err != nil {
-			return fmt.Errorf("sqlite replace schedules (%s): %w", s.path, err)
-		}
-		var p prepared
-		p.r = r
-		var err error
-		if p.tmpl, err = jsonText(fmt.Sprintf("schedules[%d] (%s).ScopeTemplate", i, r.ID), r.ScopeTemplate, "{}"); err == nil {
-			if p.schedule, err = jsonText(fmt.Sprintf("schedules[%d] (%s).Schedule", i, r.ID), r.Schedule, "{}"); err == nil {
-				p.metaText, err = jsonText(fmt.Sprintf("schedules[%d] (%s).Meta", i, r.ID), r.Meta, "{}")
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("sqlite replace schedules (%s): %w", s.path, err)
-		}
-		ps = append(ps, p)
+	for _, r := range rows {
 		ids = append(ids, r.ID)
 	}
 	return s.writeTx(ctx, "replace schedules", func(tx *sql.Tx) error {
@@ -154,9 +111,9 @@ ON CONFLICT (id) DO UPDATE SET
 			return s.wrap("replace schedules: prepare", err)
 		}
 		defer stmt.Close()
-		for _, p := range ps {
-			if _, err := stmt.ExecContext(ctx, p.r.ID, p.r.ScopeKey, p.tmpl, p.schedule, p.r.Active, p.r.Order, p.metaText); err != nil {
-				return s.wrap(fmt.Sprintf("replace schedules: upsert %q", p.r.ID), err)
+		for _, r := range rows {
+			if _, err := stmt.ExecContext(ctx, r.ID, r.ScopeKey, string(r.ScopeTemplate), string(r.Schedule), r.Active, r.Order, string(r.Meta)); err != nil {
+				return s.wrap(fmt.Sprintf("replace schedules: upsert %q", r.ID), err)
 			}
 		}
 		if _, err := s.txExec(ctx, tx, `UPDATE scheduled_prediction_configs SET active = 0 WHERE active <> 0 AND id NOT IN (SELECT value FROM json_each(?))`, jsonArray(ids)); err != nil {

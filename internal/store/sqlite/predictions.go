@@ -19,129 +19,51 @@ score_value, score_success, score_failed_reason, score_scored_at`
 // scored is the SQL predicate "this prediction has a score" (reference 7.1.2).
 const scored = `(score_scored_at IS NOT NULL OR score_success IS NOT NULL)`
 
-// jsonMemo remembers the text of raw JSON values already validated by
-// jsonText within one call, by backing array and length: the predictions
-// of one predict cycle share one inference input (kilobytes), which is then
-// validated and copied once instead of once per model. A nil jsonMemo
-// remembers nothing.
-type jsonMemo map[jsonKey]string
+// textMemo converts the JSON values of one batch to the TEXT bound to
+// their columns, once per backing array: the predictions of one predict
+// cycle share one inference input (kilobytes), which is then copied once
+// instead of once per model.
+type textMemo map[textKey]string
 
-type jsonKey struct {
+type textKey struct {
 	p *byte
 	n int
 }
 
-// text is jsonText, memoised for raw values sharing their bytes.
-func (m jsonMemo) text(field string, raw json.RawMessage, def string) (string, error) {
-	if m == nil || len(raw) == 0 {
-		return jsonText(field, raw, def)
-	}
-	k := jsonKey{unsafe.SliceData(raw), len(raw)}
+func (m textMemo) text(raw json.RawMessage) string {
+	k := textKey{unsafe.SliceData(raw), len(raw)}
 	if s, ok := m[k]; ok {
-		return s, nil
+		return s
 	}
-	s, err := jsonText(field, raw, def)
-	if err == nil {
-		m[k] = s
-	}
-	return s, err
-}
-
-type predictionRow struct {
-	p                          store.Prediction
-	cfg                        sql.NullString
-	scope, input, output, meta string
-	performed, resolvable      int64
-	value                      sql.NullFloat64
-	success                    sql.NullBool
-	reason                     sql.NullString
-	scoredAt                   sql.NullInt64
-}
-
-// preparePrediction validates p and converts it to column values. A zero
-// PerformedAt becomes now; a zero ResolvableAt falls back to PerformedAt
-// (reference 3.3).
-func preparePrediction(i int, p store.Prediction, memo jsonMemo) (predictionRow, error) {
-	f := func(name string) string { return fmt.Sprintf("predictions[%d] (%s).%s", i, p.ID, name) }
-	var r predictionRow
-	if err := required(fmt.Sprintf("predictions[%d].ID", i), p.ID); err != nil {
-		return r, err
-	}
-	if err := required(f("ModelID"), p.ModelID); err != nil {
-		return r, err
-	}
-	if err := required(f("Status"), p.Status); err != nil {
-		return r, err
-	}
-	if err := finite(f("ExecTimeMs"), p.ExecTimeMs); err != nil {
-		return r, err
-	}
-	var err error
-	if r.scope, err = memo.text(f("Scope"), p.Scope, "{}"); err != nil {
-		return r, err
-	}
-	if r.input, err = memo.text(f("InferenceInput"), p.InferenceInput, "{}"); err != nil {
-		return r, err
-	}
-	if r.output, err = memo.text(f("InferenceOutput"), p.InferenceOutput, "{}"); err != nil {
-		return r, err
-	}
-	if r.meta, err = memo.text(f("Meta"), p.Meta, "{}"); err != nil {
-		return r, err
-	}
-	performed := orNow(p.PerformedAt)
-	resolvable := p.ResolvableAt
-	if resolvable.IsZero() {
-		resolvable = performed
-	}
-	r.performed, r.resolvable = micros(performed), micros(resolvable)
-	if p.PredictionConfigID != "" {
-		r.cfg = sql.NullString{String: p.PredictionConfigID, Valid: true}
-	}
-	if sc := p.Score; sc != nil {
-		if sc.Value != nil {
-			if err := finite(f("Score.Value"), *sc.Value); err != nil {
-				return r, err
-			}
-			r.value = sql.NullFloat64{Float64: *sc.Value, Valid: true}
-		}
-		r.success = sql.NullBool{Bool: sc.Success, Valid: true}
-		if sc.FailedReason != "" {
-			r.reason = sql.NullString{String: sc.FailedReason, Valid: true}
-		}
-		r.scoredAt = sql.NullInt64{Int64: micros(orNow(sc.ScoredAt)), Valid: true}
-	}
-	r.p = p
-	return r, nil
+	s := string(raw)
+	m[k] = s
+	return s
 }
 
 // SavePredictCycle upserts models and inserts the predictions that do not
-// exist yet (by id) in one transaction; it returns how many were new. Any
-// invalid value (empty id/model/status, NaN/±Inf, invalid JSON) is refused
-// with store.ErrInvalidValue before anything is written; on any error
-// nothing is written.
+// exist yet (by id) in one transaction; it returns how many were new. The
+// rows are normalised by store.NormalizeModels and
+// store.NormalizePredictions first, so an invalid value is refused with
+// store.ErrInvalidValue before anything is written; a prediction of an
+// unknown model or schedule violates a foreign key (also
+// store.ErrInvalidValue). On any error nothing is written.
 func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, predictions []store.Prediction) (int, error) {
-	mrows, err := prepareModels(models)
+	models, err := store.NormalizeModels(models)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite save predict cycle (%s): %w", s.path, err)
 	}
-	prows := make([]predictionRow, 0, len(predictions))
-	memo := jsonMemo{}
-	for i, p := range predictions {
-		r, err := preparePrediction(i, p, memo)
-		if err != nil {
-			return 0, fmt.Errorf("sqlite save predict cycle (%s): %w", s.path, err)
-		}
-		prows = append(prows, r)
+	predictions, err = store.NormalizePredictions(predictions)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite save predict cycle (%s): %w", s.path, err)
 	}
 	inserted := 0
 	err = s.writeTx(ctx, "save predict cycle", func(tx *sql.Tx) error {
-		if len(mrows) > 0 {
-			if err := upsertModelsTx(ctx, s, tx, mrows); err != nil {
+		if len(models) > 0 {
+			if err := upsertModelsTx(ctx, s, tx, models); err != nil {
 				return err
 			}
 		}
-		if len(prows) == 0 {
+		if len(predictions) == 0 {
 			return nil
 		}
 		stmt, err := s.txStmt(ctx, tx, `INSERT INTO predictions (`+predictionCols+`)
@@ -150,10 +72,24 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTH
 			return s.wrap("save predict cycle: prepare", err)
 		}
 		defer stmt.Close()
-		for _, r := range prows {
-			p := r.p
-			res, err := stmt.ExecContext(ctx, p.ID, p.ModelID, r.cfg, p.ScopeKey, r.scope, p.Status, p.ExecTimeMs,
-				r.input, r.output, r.meta, r.performed, r.resolvable, r.value, r.success, r.reason, r.scoredAt)
+		texts := textMemo{}
+		for _, p := range predictions {
+			var value sql.NullFloat64
+			var success sql.NullBool
+			var reason sql.NullString
+			var scoredAt sql.NullInt64
+			if sc := p.Score; sc != nil {
+				if sc.Value != nil {
+					value = sql.NullFloat64{Float64: *sc.Value, Valid: true}
+				}
+				success = sql.NullBool{Bool: sc.Success, Valid: true}
+				reason = sql.NullString{String: sc.FailedReason, Valid: sc.FailedReason != ""}
+				scoredAt = sql.NullInt64{Int64: micros(sc.ScoredAt), Valid: true}
+			}
+			res, err := stmt.ExecContext(ctx, p.ID, p.ModelID, sql.NullString{String: p.PredictionConfigID, Valid: p.PredictionConfigID != ""},
+				p.ScopeKey, texts.text(p.Scope), p.Status, p.ExecTimeMs,
+				texts.text(p.InferenceInput), texts.text(p.InferenceOutput), texts.text(p.Meta),
+				micros(p.PerformedAt), micros(p.ResolvableAt), value, success, reason, scoredAt)
 			if err != nil {
 				return s.wrap(fmt.Sprintf("save predict cycle: insert prediction %q", p.ID), err)
 			}
@@ -246,11 +182,8 @@ func (s *Store) queryPredictions(ctx context.Context, tx *sql.Tx, op, q string, 
 // neither Score nor Status is refused with store.ErrInvalidValue. When fn or
 // any write fails, nothing is written and (0, err) is returned.
 func (s *Store) ClaimAndScore(ctx context.Context, now time.Time, limit int, fn func(ctx context.Context, claimed []store.Prediction) ([]store.ScoreUpdate, error)) (int, error) {
-	if limit <= 0 {
-		return 0, fmt.Errorf("sqlite claim and score (%s): limit: expected > 0, found %d: %w", s.path, limit, store.ErrInvalidValue)
-	}
-	if fn == nil {
-		return 0, fmt.Errorf("sqlite claim and score (%s): nil score function: %w", s.path, store.ErrInvalidValue)
+	if err := store.CheckClaim(limit, fn); err != nil {
+		return 0, fmt.Errorf("sqlite claim and score (%s): %w", s.path, err)
 	}
 	now = now.UTC()
 	claimedN := 0
@@ -272,6 +205,10 @@ ORDER BY resolvable_at, id LIMIT ?`, store.StatusSuccess, micros(now), limit)
 		if err != nil {
 			return fmt.Errorf("sqlite claim and score (%s): score function failed for %d claimed predictions: %w", s.path, len(claimed), err)
 		}
+		updates, err = store.NormalizeScoreUpdates(claimed, updates, now)
+		if err != nil {
+			return fmt.Errorf("sqlite claim and score (%s): %w", s.path, err)
+		}
 		scoreStmt, err := s.txStmt(ctx, tx, `UPDATE predictions SET
     score_value = ?, score_success = ?, score_failed_reason = ?, score_scored_at = ?,
     status = CASE WHEN ? <> '' THEN ? ELSE status END
@@ -286,44 +223,20 @@ WHERE id = ? AND score_scored_at IS NULL AND score_success IS NULL`)
 			return s.wrap("claim and score: prepare", err)
 		}
 		defer statusStmt.Close()
-		for i, u := range updates {
-			done, ok := ids[u.PredictionID]
-			switch {
-			case !ok:
-				return fmt.Errorf("sqlite claim and score (%s): updates[%d]: prediction %q was not claimed in this call: %w", s.path, i, u.PredictionID, store.ErrInvalidValue)
-			case done:
-				return fmt.Errorf("sqlite claim and score (%s): updates[%d]: prediction %q updated twice: %w", s.path, i, u.PredictionID, store.ErrInvalidValue)
-			}
-			ids[u.PredictionID] = true
-			reason := sql.NullString{String: u.Reason, Valid: u.Reason != ""}
-			switch {
-			case u.Score != nil:
-				sc := u.Score
+		for _, u := range updates {
+			if sc := u.Score; sc != nil {
 				var value sql.NullFloat64
 				if sc.Value != nil {
-					if err := finite(fmt.Sprintf("updates[%d] (%s).Score.Value", i, u.PredictionID), *sc.Value); err != nil {
-						return fmt.Errorf("sqlite claim and score (%s): %w", s.path, err)
-					}
 					value = sql.NullFloat64{Float64: *sc.Value, Valid: true}
 				}
-				fr := sc.FailedReason
-				if fr == "" {
-					fr = u.Reason
-				}
-				scoredAt := sc.ScoredAt
-				if scoredAt.IsZero() {
-					scoredAt = now
-				}
-				if _, err := scoreStmt.ExecContext(ctx, value, sc.Success, sql.NullString{String: fr, Valid: fr != ""}, micros(scoredAt),
+				if _, err := scoreStmt.ExecContext(ctx, value, sc.Success, sql.NullString{String: sc.FailedReason, Valid: sc.FailedReason != ""}, micros(sc.ScoredAt),
 					u.Status, u.Status, u.PredictionID); err != nil {
 					return s.wrap(fmt.Sprintf("claim and score: score %q", u.PredictionID), err)
 				}
-			case u.Status != "":
-				if _, err := statusStmt.ExecContext(ctx, u.Status, reason, u.PredictionID); err != nil {
-					return s.wrap(fmt.Sprintf("claim and score: set status of %q", u.PredictionID), err)
-				}
-			default:
-				return fmt.Errorf("sqlite claim and score (%s): updates[%d] (%s): expected a Score or a Status, found neither: %w", s.path, i, u.PredictionID, store.ErrInvalidValue)
+				continue
+			}
+			if _, err := statusStmt.ExecContext(ctx, u.Status, sql.NullString{String: u.Reason, Valid: u.Reason != ""}, u.PredictionID); err != nil {
+				return s.wrap(fmt.Sprintf("claim and score: set status of %q", u.PredictionID), err)
 			}
 		}
 		claimedN = len(claimed)
@@ -342,12 +255,9 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 	if err := s.checkSchema(ctx); err != nil {
 		return nil, err
 	}
-	limit, err := limitOr("PredictionQuery.Limit", q.Limit, defaultLimit)
+	q, err := q.Normalize()
 	if err != nil {
 		return nil, fmt.Errorf("sqlite list predictions (%s): %w", s.path, err)
-	}
-	if q.Offset < 0 {
-		return nil, fmt.Errorf("sqlite list predictions (%s): PredictionQuery.Offset: expected >= 0, found %d: %w", s.path, q.Offset, store.ErrInvalidValue)
 	}
 	var where []string
 	var args []any
@@ -375,7 +285,7 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 		sqlText += ` WHERE ` + strings.Join(where, ` AND `)
 	}
 	sqlText += ` ORDER BY performed_at, id LIMIT ? OFFSET ?`
-	args = append(args, limit, q.Offset)
+	args = append(args, q.Limit, q.Offset)
 	return s.queryPredictions(ctx, nil, "list predictions", sqlText, args...)
 }
 
@@ -388,7 +298,7 @@ func (s *Store) WindowPredictions(ctx context.Context, modelID string, from, to 
 	if err := s.checkSchema(ctx); err != nil {
 		return nil, err
 	}
-	limit, err := limitOr("limit", limit, defaultLimit)
+	limit, err := store.CheckLimit("limit", limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite window predictions (%s): %w", s.path, err)
 	}

@@ -5,8 +5,9 @@
 // Storage layout (see migrations/00001_init.sql): times are INTEGER unix
 // microseconds UTC (so ordering and ranges are exact and values come back in
 // UTC, truncated to the microsecond like PostgreSQL timestamptz), JSON is
-// TEXT holding the exact text written (validated with json.Valid, so NaN and
-// Infinity are refused), booleans are 0/1.
+// TEXT holding the exact text written, booleans are 0/1. Values are checked
+// and normalised by the contract (internal/store, validate.go) before they
+// are bound; this package only translates them to columns.
 //
 // Connections: the file is opened in WAL mode with foreign keys on and a busy
 // timeout. Each Store has one writer connection whose transactions start with
@@ -29,7 +30,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,9 +60,6 @@ const mmapSize = "268435456"
 
 // maxReaders is the size of the reader pool.
 const maxReaders = 4
-
-// defaultLimit is the row limit used when a query's Limit is 0.
-const defaultLimit = 1000
 
 // Store is the SQLite implementation of store.Store. It is safe for
 // concurrent use. Create it with Open; release it with Close.
@@ -281,8 +278,8 @@ func (s *Store) checkSchema(ctx context.Context) error {
 // one SQLite file are not excluded from each other. fn's error is returned
 // unchanged with ran=true.
 func (s *Store) WithLeaderLock(ctx context.Context, name string, fn func(ctx context.Context) error) (bool, error) {
-	if name == "" {
-		return false, fmt.Errorf("sqlite leader lock: empty lock name: %w", store.ErrInvalidValue)
+	if err := store.CheckLockName(name); err != nil {
+		return false, fmt.Errorf("sqlite leader lock: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("sqlite leader lock %q: %w", name, err)
@@ -374,60 +371,12 @@ func ptrFromMicros(v sql.NullInt64) *time.Time {
 	return &t
 }
 
-// orNow returns t, or now (UTC) when t is zero.
-func orNow(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Now().UTC()
-	}
-	return t
-}
-
-// jsonText validates raw as JSON and returns its text; empty raw becomes def.
-// Invalid JSON (including the non-JSON tokens NaN and Infinity) is refused
-// with store.ErrInvalidValue naming field.
-func jsonText(field string, raw json.RawMessage, def string) (string, error) {
-	if len(raw) == 0 {
-		return def, nil
-	}
-	if !json.Valid(raw) {
-		return "", fmt.Errorf("%s: expected valid JSON (NaN and Infinity are not JSON), found %.80q: %w", field, raw, store.ErrInvalidValue)
-	}
-	return string(raw), nil
-}
-
 // rawJSON turns a stored TEXT column back into a RawMessage (NULL → def).
 func rawJSON(v sql.NullString, def string) json.RawMessage {
 	if !v.Valid {
 		return json.RawMessage(def)
 	}
 	return json.RawMessage(v.String)
-}
-
-// finite refuses NaN and ±Inf with store.ErrInvalidValue naming field.
-func finite(field string, v float64) error {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return fmt.Errorf("%s: expected a finite number, found %v: %w", field, v, store.ErrInvalidValue)
-	}
-	return nil
-}
-
-// required refuses an empty string with store.ErrInvalidValue naming field.
-func required(field, v string) error {
-	if v == "" {
-		return fmt.Errorf("%s: expected a non-empty value: %w", field, store.ErrInvalidValue)
-	}
-	return nil
-}
-
-// limitOr returns def for 0 and refuses negative limits.
-func limitOr(field string, v, def int) (int, error) {
-	switch {
-	case v < 0:
-		return 0, fmt.Errorf("%s: expected >= 0, found %d: %w", field, v, store.ErrInvalidValue)
-	case v == 0:
-		return def, nil
-	}
-	return v, nil
 }
 
 // jsonArray encodes ids for `IN (SELECT value FROM json_each(?))`.

@@ -3,23 +3,217 @@ package storetest
 import (
 	"bytes"
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"math"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
 
-func nan64() float64                     { return math.NaN() }
-func inf64(sign int) float64             { return math.Inf(sign) }
+func nan64() float64 { return math.NaN() }
+
+func inf64(sign int) float64 { return math.Inf(sign) }
+
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 func save(ctx context.Context, s store.Store, ps ...store.Prediction) error {
 	_, err := s.SavePredictCycle(ctx, nil, ps)
 	return err
+}
+
+func testSavePredictCycle(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := ctxT(t)
+	s := migrated(t, open)
+	must(t, s.ReplaceSchedules(ctx, []store.ScheduleRow{{ID: "CFG_001", ScopeKey: "BTC-60-60", Active: true, Order: 1}}), "ReplaceSchedules")
+	p1 := pred(store.PredictionID("CFG_001", "m1", base), "m1", base, base.Add(time.Minute))
+	p1.PredictionConfigID = "CFG_001"
+	p1.Meta = json.RawMessage(`{"k":"v"}`)
+	p2 := pred(store.PredictionID("CFG_001", "m2", base), "m2", base, time.Time{}) // resolvable falls back to performed
+	p2.PredictionConfigID = "CFG_001"
+	p2.Status = store.StatusAbsent
+	p2.ExecTimeMs = 0
+	p2.InferenceOutput = nil
+	p3 := pred("P3", "m1", base.Add(time.Second), base.Add(time.Minute))
+
+	n, err := s.SavePredictCycle(ctx, []store.Model{model("m1"), model("m2")}, []store.Prediction{p1, p2, p3})
+	must(t, err, "SavePredictCycle")
+	if n != 3 {
+		t.Fatalf("SavePredictCycle: expected 3 inserted, got %d", n)
+	}
+	// Retried cycle: nothing new, and the original rows are unchanged.
+	p1b := p1
+	p1b.Status = store.StatusFailed
+	n, err = s.SavePredictCycle(ctx, []store.Model{model("m1"), model("m2")}, []store.Prediction{p1b, p2, p3})
+	must(t, err, "SavePredictCycle retry")
+	if n != 0 {
+		t.Fatalf("SavePredictCycle retry: expected 0 inserted, got %d", n)
+	}
+	ms, err := s.ListModels(ctx)
+	must(t, err, "ListModels")
+	if len(ms) != 2 {
+		t.Fatalf("SavePredictCycle must upsert models: expected 2, got %d", len(ms))
+	}
+	ps, err := s.ListPredictions(ctx, store.PredictionQuery{})
+	must(t, err, "ListPredictions")
+	if len(ps) != 3 {
+		t.Fatalf("ListPredictions: expected 3, got %d", len(ps))
+	}
+	byID := map[string]store.Prediction{}
+	for _, p := range ps {
+		byID[p.ID] = p
+	}
+	g := byID[p1.ID]
+	if g.Status != store.StatusSuccess {
+		t.Errorf("insert-if-absent: retry must not overwrite status, got %q", g.Status)
+	}
+	if g.ModelID != "m1" || g.PredictionConfigID != "CFG_001" || g.ScopeKey != "BTC-60-60" || g.ExecTimeMs != 12.5 || g.Score != nil {
+		t.Errorf("prediction fields not round-tripped: %+v", g)
+	}
+	wantJSON(t, "scope", g.Scope, `{"asset":"BTC","horizon":60}`)
+	wantJSON(t, "inference input", g.InferenceInput, `{"close":[1,2,3]}`)
+	wantJSON(t, "inference output", g.InferenceOutput, `{"value":1.5}`)
+	wantJSON(t, "meta", g.Meta, `{"k":"v"}`)
+	wantTime(t, "performed_at", g.PerformedAt, base)
+	wantTime(t, "resolvable_at", g.ResolvableAt, base.Add(time.Minute))
+	g2 := byID[p2.ID]
+	wantTime(t, "resolvable_at falls back to performed_at", g2.ResolvableAt, base)
+	wantJSON(t, "nil output stored as {}", g2.InferenceOutput, `{}`)
+	if byID["P3"].PredictionConfigID != "" {
+		t.Errorf("empty config id: expected empty, got %q", byID["P3"].PredictionConfigID)
+	}
+
+	// A prediction that already carries a score is stored scored.
+	p4 := pred("P4", "m1", base.Add(2*time.Second), base.Add(time.Minute))
+	p4.Score = &store.Score{Value: f64(0.25), Success: true, ScoredAt: base.Add(time.Hour)}
+	n, err = s.SavePredictCycle(ctx, nil, []store.Prediction{p4})
+	must(t, err, "SavePredictCycle with a scored prediction")
+	if n != 1 {
+		t.Fatalf("expected 1 inserted, got %d", n)
+	}
+	ps, err = s.ListPredictions(ctx, store.PredictionQuery{ScoredOnly: true})
+	must(t, err, "ListPredictions scored")
+	if len(ps) != 1 || ps[0].Score == nil || ps[0].Score.Value == nil || *ps[0].Score.Value != 0.25 || !ps[0].Score.Success {
+		t.Fatalf("pre-scored prediction not round-tripped: %+v", ps)
+	}
+	wantTime(t, "score scored_at", ps[0].Score.ScoredAt, base.Add(time.Hour))
+
+	// Invalid prediction in a batch: nothing of the batch (models included) is written.
+	bad := pred("BAD", "m3", base, base)
+	bad.Status = ""
+	_, err = s.SavePredictCycle(ctx, []store.Model{model("m3")}, []store.Prediction{pred("OK", "m3", base, base), bad})
+	wantErrIs(t, err, store.ErrInvalidValue, "SavePredictCycle with an empty status")
+	ms, err = s.ListModels(ctx)
+	must(t, err, "ListModels after failed cycle")
+	if len(ms) != 2 {
+		t.Fatalf("failed SavePredictCycle must not write models: expected 2, got %d", len(ms))
+	}
+	if c, err := s.CountPredictions(ctx, ""); err != nil || c != 4 {
+		t.Fatalf("failed SavePredictCycle must not write predictions: expected 4, got %d (%v)", c, err)
+	}
+	// A prediction of an unknown model fails (foreign key) and writes nothing.
+	_, err = s.SavePredictCycle(ctx, nil, []store.Prediction{pred("ORPHAN", "nobody", base, base)})
+	if err == nil {
+		t.Fatalf("SavePredictCycle with a prediction of an unknown model: expected an error, got nil")
+	}
+}
+
+func testJSONFidelity(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := ctxT(t)
+	s := migrated(t, open)
+	docs := []struct{ name, doc string }{
+		{"nested", `{"a":{"b":{"c":[1,{"d":[true,false,null]}]}},"e":"x"}`},
+		{"unicode", `{"name":"Zoë 東京 🚀","esc":"quote \" backslash \\ tab \t","k€y":"ok"}`},
+		{"big integers", `{"big":12345678901234567890,"neg":-98765432109876543210,"arr":[18446744073709551615]}`},
+		{"floats", `{"pi":3.141592653589793,"small":1.5e-7,"neg":-0.1,"huge":1e300,"half":0.5}`},
+		{"array top level", `[1,"two",{"three":3.0}]`},
+		{"empty", `{}`},
+	}
+	must(t, s.UpsertModels(ctx, []store.Model{model("m1")}), "UpsertModels")
+	for i, d := range docs {
+		t.Run(d.name, func(t *testing.T) {
+			raw := json.RawMessage(d.doc)
+			at := base.Add(time.Duration(i) * time.Minute)
+			p := pred("J"+d.name, "m1", at, at)
+			p.Scope, p.InferenceInput, p.InferenceOutput, p.Meta = raw, raw, raw, raw
+			if _, err := s.SavePredictCycle(ctx, nil, []store.Prediction{p}); err != nil {
+				t.Fatalf("SavePredictCycle: %v", err)
+			}
+			ps, err := s.ListPredictions(ctx, store.PredictionQuery{From: at, To: at})
+			must(t, err, "ListPredictions")
+			if len(ps) != 1 {
+				t.Fatalf("expected 1 prediction, got %d", len(ps))
+			}
+			for _, f := range []struct {
+				n string
+				v json.RawMessage
+			}{{"scope", ps[0].Scope}, {"input", ps[0].InferenceInput}, {"output", ps[0].InferenceOutput}, {"meta", ps[0].Meta}} {
+				wantJSON(t, "prediction "+f.n, f.v, d.doc)
+			}
+
+			lb := store.Leaderboard{ID: "LBR_" + d.name, CreatedAt: base.Add(time.Duration(i) * time.Hour), Entries: raw, Meta: raw}
+			must(t, s.SaveLeaderboard(ctx, lb, []store.ModelScore{{ID: "MS_" + d.name, ModelID: "m1", Score: raw, ComputedAt: at}}), "SaveLeaderboard")
+			got, err := s.LatestLeaderboard(ctx)
+			must(t, err, "LatestLeaderboard")
+			wantJSON(t, "leaderboard entries", got.Entries, d.doc)
+			wantJSON(t, "leaderboard meta", got.Meta, d.doc)
+			hist, err := s.ModelScoreHistory(ctx, []string{"m1"}, at, at, 0)
+			must(t, err, "ModelScoreHistory")
+			if len(hist) != 1 {
+				t.Fatalf("ModelScoreHistory: expected 1 point, got %d", len(hist))
+			}
+			wantJSON(t, "model score payload", hist[0].Score, d.doc)
+
+			_, err = s.UpsertMarketRecords(ctx, []store.MarketRecord{{Provider: "p", Asset: d.name, Kind: "tick", Granularity: "1s", TsEvent: at, Values: raw, Meta: raw}})
+			must(t, err, "UpsertMarketRecords")
+			recs, err := s.QueryMarketRecords(ctx, store.MarketQuery{Asset: d.name})
+			must(t, err, "QueryMarketRecords")
+			if len(recs) != 1 {
+				t.Fatalf("QueryMarketRecords: expected 1, got %d", len(recs))
+			}
+			wantJSON(t, "market values", recs[0].Values, d.doc)
+			wantJSON(t, "market meta", recs[0].Meta, d.doc)
+
+			must(t, s.SaveCheckpoint(ctx, store.Checkpoint{ID: "CKP_" + d.name, Kind: "json-" + d.name, IntervalSeconds: 60, Meta: raw,
+				Emission: &store.EmissionCheckpoint{ID: "EMI_" + d.name, EmittedAt: at, Payload: raw}}), "SaveCheckpoint")
+			ck, err := s.LatestCheckpoint(ctx, "json-"+d.name)
+			must(t, err, "LatestCheckpoint")
+			wantJSON(t, "checkpoint meta", ck.Meta, d.doc)
+			if ck.Emission == nil {
+				t.Fatalf("checkpoint emission missing")
+			}
+			wantJSON(t, "emission payload", ck.Emission.Payload, d.doc)
+
+			must(t, s.ReplaceSchedules(ctx, []store.ScheduleRow{{ID: "CFG_J", ScopeKey: "k", ScopeTemplate: raw, Schedule: raw, Meta: raw, Active: true}}), "ReplaceSchedules")
+			sch, err := s.ListSchedules(ctx, true)
+			must(t, err, "ListSchedules")
+			if len(sch) != 1 {
+				t.Fatalf("ListSchedules: expected 1, got %d", len(sch))
+			}
+			wantJSON(t, "schedule template", sch[0].ScopeTemplate, d.doc)
+			wantJSON(t, "schedule", sch[0].Schedule, d.doc)
+			wantJSON(t, "schedule meta", sch[0].Meta, d.doc)
+		})
+	}
+	// The exact big integer text survives (not rounded through float64).
+	ps, err := s.ListPredictions(ctx, store.PredictionQuery{})
+	must(t, err, "ListPredictions")
+	for _, p := range ps {
+		if p.ID != "Jbig integers" {
+			continue
+		}
+		var v struct {
+			Big json.Number `json:"big"`
+		}
+		dec := json.NewDecoder(bytesReader(p.Scope))
+		dec.UseNumber()
+		must(t, dec.Decode(&v), "decode big")
+		if v.Big.String() != "12345678901234567890" {
+			t.Fatalf("big integer: expected 12345678901234567890 exactly, got %s", v.Big)
+		}
+	}
 }
 
 func testListPredictions(t *testing.T, open func(t *testing.T) store.Store) {
@@ -87,252 +281,6 @@ func testListPredictions(t *testing.T, open func(t *testing.T) store.Store) {
 	wantErrIs(t, err, store.ErrInvalidValue, "ListPredictions with negative limit")
 	_, err = s.ListPredictions(ctx, store.PredictionQuery{Offset: -1})
 	wantErrIs(t, err, store.ErrInvalidValue, "ListPredictions with negative offset")
-}
-
-// scoreAll returns updates scoring every claimed prediction with value v.
-func scoreAll(v float64) func(context.Context, []store.Prediction) ([]store.ScoreUpdate, error) {
-	return func(_ context.Context, claimed []store.Prediction) ([]store.ScoreUpdate, error) {
-		out := make([]store.ScoreUpdate, len(claimed))
-		for i, p := range claimed {
-			out[i] = store.ScoreUpdate{PredictionID: p.ID, Score: &store.Score{Value: f64(v), Success: true}}
-		}
-		return out, nil
-	}
-}
-
-func testClaimAndScore(t *testing.T, open func(t *testing.T) store.Store) {
-	ctx := ctxT(t)
-	s := migrated(t, open)
-	now := base.Add(time.Hour)
-	var ps []store.Prediction
-	// Due SUCCESS predictions with resolvable_at inserted out of order.
-	for i, off := range []int{30, 10, 50, 20, 40} {
-		at := now.Add(-time.Duration(off) * time.Minute)
-		ps = append(ps, pred(fmt.Sprintf("D%d", i), "m1", at.Add(-time.Minute), at))
-	}
-	exact := pred("EXACT", "m1", now.Add(-time.Minute), now) // resolvable_at == now is due
-	future := pred("FUTURE", "m1", now, now.Add(time.Second))
-	failed := pred("FAILED", "m1", base, base)
-	failed.Status = store.StatusFailed
-	absent := pred("ABSENT", "m1", base, base)
-	absent.Status = store.StatusAbsent
-	already := pred("ALREADY", "m1", base, base)
-	already.Score = &store.Score{Value: f64(9), Success: true, ScoredAt: base}
-	ps = append(ps, exact, future, failed, absent, already)
-	_, err := s.SavePredictCycle(ctx, []store.Model{model("m1")}, ps)
-	must(t, err, "SavePredictCycle")
-
-	// Limit respected, oldest resolvable_at first.
-	var got []string
-	n, err := s.ClaimAndScore(ctx, now, 2, func(_ context.Context, claimed []store.Prediction) ([]store.ScoreUpdate, error) {
-		for _, p := range claimed {
-			if p.Score != nil || p.Status != store.StatusSuccess {
-				return nil, fmt.Errorf("claimed a scored or non-SUCCESS prediction %+v", p)
-			}
-		}
-		got = ids(claimed)
-		return scoreAll(0.5)(ctx, claimed)
-	})
-	must(t, err, "ClaimAndScore")
-	if n != 2 || !sameStrings(got, []string{"D2", "D4"}) {
-		t.Fatalf("ClaimAndScore(limit 2): expected [D2 D4] (oldest resolvable_at first), got %d %v", n, got)
-	}
-
-	// Next claim: one terminal UNRESOLVED, one scored failure, one left without an update.
-	n, err = s.ClaimAndScore(ctx, now, 3, func(_ context.Context, claimed []store.Prediction) ([]store.ScoreUpdate, error) {
-		got = ids(claimed)
-		return []store.ScoreUpdate{
-			{PredictionID: claimed[0].ID, Status: store.StatusUnresolved, Reason: "no ground truth after 24h"},
-			{PredictionID: claimed[1].ID, Score: &store.Score{Success: false, FailedReason: "bad output", ScoredAt: now}},
-		}, nil
-	})
-	must(t, err, "ClaimAndScore with mixed updates")
-	if n != 3 || !sameStrings(got, []string{"D0", "D3", "D1"}) {
-		t.Fatalf("second claim: expected [D0 D3 D1], got %d %v", n, got)
-	}
-
-	// D1 (no update) and EXACT are claimable again; nothing else.
-	n, err = s.ClaimAndScore(ctx, now, 100, func(_ context.Context, claimed []store.Prediction) ([]store.ScoreUpdate, error) {
-		got = ids(claimed)
-		return scoreAll(2)(ctx, claimed)
-	})
-	must(t, err, "ClaimAndScore remaining")
-	if n != 2 || !sameStrings(got, []string{"D1", "EXACT"}) {
-		t.Fatalf("third claim: expected [D1 EXACT], got %d %v", n, got)
-	}
-	// Nothing due any more: no claim.
-	n, err = s.ClaimAndScore(ctx, now, 100, func(_ context.Context, claimed []store.Prediction) ([]store.ScoreUpdate, error) {
-		if len(claimed) > 0 {
-			return nil, fmt.Errorf("claimed %v although nothing is due", ids(claimed))
-		}
-		return nil, nil
-	})
-	must(t, err, "ClaimAndScore with nothing due")
-	if n != 0 {
-		t.Fatalf("expected 0 claimed when nothing is due, got %d", n)
-	}
-	// Later, FUTURE becomes due.
-	n, err = s.ClaimAndScore(ctx, now.Add(time.Second), 100, scoreAll(3))
-	must(t, err, "ClaimAndScore later")
-	if n != 1 {
-		t.Fatalf("expected FUTURE to be claimed once due, got %d", n)
-	}
-
-	// Check what was written.
-	all, err := s.ListPredictions(ctx, store.PredictionQuery{})
-	must(t, err, "ListPredictions")
-	byID := map[string]store.Prediction{}
-	for _, p := range all {
-		byID[p.ID] = p
-	}
-	if p := byID["D2"]; p.Score == nil || p.Score.Value == nil || *p.Score.Value != 0.5 || !p.Score.Success {
-		t.Errorf("D2: expected score 0.5 success, got %+v", p.Score)
-	} else {
-		wantTime(t, "zero ScoredAt defaults to the claim time", p.Score.ScoredAt, now)
-	}
-	if p := byID["D0"]; p.Status != store.StatusUnresolved || p.Score != nil {
-		t.Errorf("D0: expected terminal UNRESOLVED without score, got status %q score %+v", p.Status, p.Score)
-	}
-	if p := byID["D3"]; p.Score == nil || p.Score.Success || p.Score.Value != nil || p.Score.FailedReason != "bad output" {
-		t.Errorf("D3: expected failed score with reason, got %+v", p.Score)
-	}
-	if p := byID["ALREADY"]; p.Score == nil || *p.Score.Value != 9 {
-		t.Errorf("ALREADY: pre-existing score must not change, got %+v", p.Score)
-	}
-	for _, id := range []string{"FAILED", "ABSENT"} {
-		if byID[id].Score != nil {
-			t.Errorf("%s: non-SUCCESS predictions must never be claimed/scored, got %+v", id, byID[id].Score)
-		}
-	}
-	if c, err := s.CountPredictions(ctx, store.StatusUnresolved); err != nil || c != 1 {
-		t.Errorf("CountPredictions(UNRESOLVED): expected 1, got %d (%v)", c, err)
-	}
-	_, err = s.ClaimAndScore(ctx, now, 0, scoreAll(1))
-	if err == nil {
-		t.Errorf("ClaimAndScore with limit 0: expected an error, got nil")
-	}
-}
-
-func testClaimAndScoreErrors(t *testing.T, open func(t *testing.T) store.Store) {
-	ctx := ctxT(t)
-	s := migrated(t, open)
-	now := base.Add(time.Hour)
-	_, err := s.SavePredictCycle(ctx, []store.Model{model("m1")}, []store.Prediction{pred("A", "m1", base, base), pred("B", "m1", base, base.Add(time.Second))})
-	must(t, err, "SavePredictCycle")
-
-	boom := errors.New("scoring exploded")
-	n, err := s.ClaimAndScore(ctx, now, 10, func(context.Context, []store.Prediction) ([]store.ScoreUpdate, error) {
-		return []store.ScoreUpdate{{PredictionID: "A", Score: &store.Score{Value: f64(1), Success: true}}}, boom
-	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("ClaimAndScore with failing fn: expected the fn error, got %v", err)
-	}
-	if n != 0 {
-		t.Errorf("ClaimAndScore with failing fn: expected 0 claimed, got %d", n)
-	}
-	if c, _ := s.ListPredictions(ctx, store.PredictionQuery{ScoredOnly: true}); len(c) != 0 {
-		t.Fatalf("fn error: nothing may be written, got scored %v", ids(c))
-	}
-	bad := []struct {
-		name string
-		u    []store.ScoreUpdate
-	}{
-		{"NaN score", []store.ScoreUpdate{{PredictionID: "A", Score: &store.Score{Value: f64(nan64()), Success: true}}}},
-		{"Inf score", []store.ScoreUpdate{{PredictionID: "B", Score: &store.Score{Value: f64(inf64(1)), Success: true}}}},
-		{"unclaimed id", []store.ScoreUpdate{{PredictionID: "A", Score: &store.Score{Value: f64(1), Success: true}}, {PredictionID: "NOT-CLAIMED", Score: &store.Score{Value: f64(1), Success: true}}}},
-	}
-	for _, b := range bad {
-		_, err := s.ClaimAndScore(ctx, now, 10, func(context.Context, []store.Prediction) ([]store.ScoreUpdate, error) { return b.u, nil })
-		wantErrIs(t, err, store.ErrInvalidValue, "ClaimAndScore with "+b.name)
-		if c, _ := s.ListPredictions(ctx, store.PredictionQuery{ScoredOnly: true}); len(c) != 0 {
-			t.Fatalf("%s: nothing may be written, got scored %v", b.name, ids(c))
-		}
-	}
-	// Everything is still claimable and gets scored exactly once.
-	n, err = s.ClaimAndScore(ctx, now, 10, scoreAll(1))
-	must(t, err, "ClaimAndScore after errors")
-	if n != 2 {
-		t.Fatalf("expected both predictions claimable after failed attempts, got %d", n)
-	}
-	// Scoring twice is a no-op: nothing left to claim.
-	n, err = s.ClaimAndScore(ctx, now, 10, scoreAll(5))
-	must(t, err, "ClaimAndScore again")
-	if n != 0 {
-		t.Fatalf("already-scored predictions must not be claimed again, got %d", n)
-	}
-	ps, err := s.ListPredictions(ctx, store.PredictionQuery{ScoredOnly: true})
-	must(t, err, "ListPredictions")
-	for _, p := range ps {
-		if *p.Score.Value != 1 {
-			t.Errorf("%s: score changed by a second scoring to %v", p.ID, *p.Score.Value)
-		}
-	}
-}
-
-func testClaimConcurrent(t *testing.T, open func(t *testing.T) store.Store) {
-	ctx := ctxT(t)
-	a := migrated(t, open)
-	b := open(t) // second Store, own pool, same database
-	const total = 300
-	ps := make([]store.Prediction, total)
-	for i := range ps {
-		at := base.Add(time.Duration(i) * time.Second)
-		ps[i] = pred(fmt.Sprintf("C%04d", i), "m1", at, at)
-	}
-	_, err := a.SavePredictCycle(ctx, []store.Model{model("m1")}, ps)
-	must(t, err, "SavePredictCycle")
-	now := base.Add(time.Hour)
-
-	var mu sync.Mutex
-	seen := map[string]int{}
-	perStore := make([]int, 2)
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for w, s := range []store.Store{a, b} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				n, err := s.ClaimAndScore(ctx, now, 7, func(ctx context.Context, claimed []store.Prediction) ([]store.ScoreUpdate, error) {
-					mu.Lock()
-					for _, p := range claimed {
-						seen[p.ID]++
-					}
-					mu.Unlock()
-					return scoreAll(float64(w))(ctx, claimed)
-				})
-				if err != nil {
-					errs <- fmt.Errorf("worker %d: %w", w, err)
-					return
-				}
-				if n == 0 {
-					return
-				}
-				perStore[w] += n
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	if len(seen) != total {
-		t.Fatalf("concurrent claimers: expected all %d predictions claimed, got %d", total, len(seen))
-	}
-	for id, c := range seen {
-		if c != 1 {
-			t.Fatalf("prediction %s was claimed %d times", id, c)
-		}
-	}
-	if perStore[0]+perStore[1] != total {
-		t.Fatalf("claimed counts %v do not add up to %d", perStore, total)
-	}
-	scored, err := b.ListPredictions(ctx, store.PredictionQuery{ScoredOnly: true, Limit: total + 1})
-	must(t, err, "ListPredictions")
-	if len(scored) != total {
-		t.Fatalf("expected %d scored predictions, got %d", total, len(scored))
-	}
 }
 
 func testScoredAndStats(t *testing.T, open func(t *testing.T) store.Store) {
@@ -450,5 +398,49 @@ func testLatestPerformedAndCount(t *testing.T, open func(t *testing.T) store.Sto
 		if n != c.want {
 			t.Errorf("CountPredictions(%q): expected %d, got %d", c.status, c.want, n)
 		}
+	}
+}
+
+func testPredictionsInvalid(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := ctxT(t)
+	s := migrated(t, open)
+	must(t, s.UpsertModels(ctx, []store.Model{model("m1")}), "UpsertModels")
+	// Each case saves a valid prediction and an invalid one in one batch:
+	// the whole batch must be refused.
+	bad := func(id string, change func(p *store.Prediction)) func() error {
+		return func() error {
+			p := pred(id, "m1", base, base)
+			change(&p)
+			return save(ctx, s, pred("OK-"+id, "m1", base, base), p)
+		}
+	}
+	raw := func(v string) json.RawMessage { return json.RawMessage(v) }
+	runInvalid(t, []invalidCase{
+		{"exec_time NaN", bad("I1", func(p *store.Prediction) { p.ExecTimeMs = nan64() })},
+		{"exec_time +Inf", bad("I2", func(p *store.Prediction) { p.ExecTimeMs = inf64(1) })},
+		{"exec_time -Inf", bad("I3", func(p *store.Prediction) { p.ExecTimeMs = inf64(-1) })},
+		{"score value NaN", bad("I4", func(p *store.Prediction) { p.Score = &store.Score{Value: f64(nan64()), Success: true} })},
+		{"scope NaN", bad("I5", func(p *store.Prediction) { p.Scope = raw(`{"x":NaN}`) })},
+		{"output Infinity", bad("I6", func(p *store.Prediction) { p.InferenceOutput = raw(`{"x":Infinity}`) })},
+		{"input -Infinity", bad("I7", func(p *store.Prediction) { p.InferenceInput = raw(`[-Infinity]`) })},
+		{"meta truncated", bad("I8", func(p *store.Prediction) { p.Meta = raw(`{"x":`) })},
+		{"scope overflowing number 1e999", bad("I9", func(p *store.Prediction) { p.Scope = raw(`{"v":1e999}`) })},
+		{"output overflowing number", bad("I10", func(p *store.Prediction) { p.InferenceOutput = raw(`{"p":[-1E+309]}`) })},
+		{"input overflowing long integer", bad("I11", func(p *store.Prediction) { p.InferenceInput = raw(`{"n":1` + strings.Repeat("0", 400) + `}`) })},
+		{"meta NUL escape", bad("I12", func(p *store.Prediction) { p.Meta = raw(`{"v":"a\u0000b"}`) })},
+		{"empty prediction id", bad("", func(*store.Prediction) {})},
+		{"empty model id", bad("I13", func(p *store.Prediction) { p.ModelID = "" })},
+		{"empty status", bad("I14", func(p *store.Prediction) { p.Status = "" })},
+		{"unknown model", bad("I15", func(p *store.Prediction) { p.ModelID = "nobody" })},
+		{"unknown schedule", bad("I16", func(p *store.Prediction) { p.PredictionConfigID = "CFG_NOBODY" })},
+		{"list with negative limit", func() error { _, err := s.ListPredictions(ctx, store.PredictionQuery{Limit: -1}); return err }},
+		{"list with negative offset", func() error { _, err := s.ListPredictions(ctx, store.PredictionQuery{Offset: -1}); return err }},
+		{"window predictions with negative limit", func() error {
+			_, err := s.WindowPredictions(ctx, "m1", time.Time{}, time.Time{}, -1)
+			return err
+		}},
+	})
+	if n, err := s.CountPredictions(ctx, ""); err != nil || n != 0 {
+		t.Errorf("refused predictions must not be written: count %d (%v)", n, err)
 	}
 }
