@@ -22,6 +22,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/crunch-coordinator/coordinator/extend"
+	"github.com/crunch-coordinator/coordinator/internal/fileerr"
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
 
@@ -337,7 +338,7 @@ func ReadEnvFile(path string) (map[string]string, error) {
 	defer f.Close()
 	m, err := godotenv.Parse(f)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fileerr.In(path, err)
 	}
 	return m, nil
 }
@@ -470,23 +471,23 @@ func ParseModels(path, nodeDir string) ([]ModelConfig, error) {
 	dec.DisallowUnknownFields()
 	var models []ModelConfig
 	if err := dec.Decode(&models); err != nil {
-		return nil, fmt.Errorf("%s: expected a JSON array of {id, path, name, player_id, player_name}: %w", path, err)
+		return nil, fileerr.In(path, fmt.Errorf("expected a JSON array of {id, path, name, player_id, player_name}: %w", err))
 	}
 	if len(models) == 0 {
-		return nil, fmt.Errorf("%s: expected at least one model, found an empty list", path)
+		return nil, fileerr.In(path, errors.New("expected at least one model, found an empty list"))
 	}
 	seen := map[string]bool{}
 	for i := range models {
 		m := &models[i]
 		if m.ID == "" {
-			return nil, fmt.Errorf("%s: models[%d].id: required", path, i)
+			return nil, fileerr.In(path, fmt.Errorf("models[%d].id: required", i))
 		}
 		if seen[m.ID] {
-			return nil, fmt.Errorf("%s: models[%d].id: duplicate id %q", path, i, m.ID)
+			return nil, fileerr.In(path, fmt.Errorf("models[%d].id: duplicate id %q", i, m.ID))
 		}
 		seen[m.ID] = true
 		if m.Path == "" {
-			return nil, fmt.Errorf("%s: models[%d].path: required (the model plugin's Go main package directory)", path, i)
+			return nil, fileerr.In(path, fmt.Errorf("models[%d].path: required (the model plugin's Go main package directory)", i))
 		}
 		if !filepath.IsAbs(m.Path) {
 			m.Path = filepath.Join(nodeDir, m.Path)

@@ -3,6 +3,7 @@ package doctor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -192,5 +193,23 @@ func TestVerifyNodeNamesMissingModels(t *testing.T) {
 	}
 	if rs := VerifyNode(context.Background(), nil, srv.URL, "a"); Failed(rs) {
 		t.Fatalf("all configured models present, yet: %+v", rs)
+	}
+}
+
+// TestConfigErrorsWhere: a file problem is reported at its file from the
+// error's facts (fileerr.Error); other errors keep their whole message.
+func TestConfigErrorsWhere(t *testing.T) {
+	models := filepath.Join(t.TempDir(), "config", "models.json")
+	_ = os.MkdirAll(filepath.Dir(models), 0o755)
+	if err := os.WriteFile(models, []byte(`[{"id":"","path":"x"}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, perr := config.ParseModels(models, filepath.Dir(models))
+	rs := configErrors(errors.Join(perr, errors.New("read a/b: c: d")))
+	if len(rs) != 2 || rs[0].Where != models || rs[0].Message != "models[0].id: required" {
+		t.Fatalf("file error: %+v", rs)
+	}
+	if rs[1].Where != "" || rs[1].Message != "read a/b: c: d" {
+		t.Errorf("plain error: %+v", rs[1])
 	}
 }

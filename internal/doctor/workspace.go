@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/crunch-coordinator/coordinator/internal/config"
+	"github.com/crunch-coordinator/coordinator/internal/fileerr"
 )
 
 // WorkspaceInfo is what the workspace checks learned, for later checks.
@@ -81,10 +81,10 @@ func configErrors(err error) []Result {
 				Fix: fmt.Sprintf("edit %s and set %s", ve.Source, ve.Var)})
 			continue
 		}
-		msg := e.Error()
-		where := ""
-		if i := strings.Index(msg, ": "); i > 0 && strings.Contains(msg[:i], string(filepath.Separator)) {
-			where, msg = msg[:i], msg[i+2:]
+		msg, where := e.Error(), ""
+		var fe *fileerr.Error
+		if errors.As(e, &fe) {
+			where, msg = fe.File, fe.Err.Error()
 		}
 		out = append(out, Result{Group: "workspace", Check: "configuration", Status: Fail, Message: msg, Where: where,
 			Fix: "correct the file named; `coordinator doctor` re-checks it"})

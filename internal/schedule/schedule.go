@@ -23,6 +23,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/crunch-coordinator/coordinator/internal/fileerr"
 	"github.com/crunch-coordinator/coordinator/internal/jsonx"
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
@@ -45,7 +46,7 @@ func LoadFile(path string) ([]sdk.ScheduleConfig, error) {
 	}
 	rows, err := Parse(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fileerr.In(path, err)
 	}
 	return rows, nil
 }
