@@ -38,6 +38,20 @@
 // that forks grandchildren cannot keep the pipes (and so go-plugin's Kill)
 // hanging, and nothing of the group outlives the plugin.
 //
+// # Python models (model runner)
+//
+// A model spec with Runner set is a local Python model: launchRunner starts
+// `python -m coordinator_runner` through the same procRunner (own process
+// group, Pdeathsig, group SIGKILL, environment allowlist, closed stdin),
+// bound to a Unix socket in a private 0700 directory, waits for the address
+// file, for grpc.health.v1 on a separate channel and for Setup, all within
+// the start timeout, and calls tick/predict over CrunchDAO's model-runner
+// protocol (internal/modelrunner). Runner statuses are classified in
+// classifyCall: BAD_IMPLEMENTATION → BAD_IMPLEMENTATION; INVALID_ARGUMENT /
+// FAILED_PRECONDITION → FAILED, not charged; any other code, and a result
+// that does not decode (NaN/Infinity, wrong length) → FAILED. Go and Python
+// models live in one ModelSet under the same supervision and stop rules.
+//
 // # Classification
 //
 // Every call result gets exactly one Status, decided on structured facts

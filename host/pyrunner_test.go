@@ -25,7 +25,7 @@ const trackerBase = `class TrackerBase:
 // pyModel writes a base module and one Python model folder (files: name →
 // source) and returns the spec of a model-runner model. It skips the test
 // when no interpreter with grpcio and protobuf exists (CI installs one).
-func pyModel(t *testing.T, marker, id string, files map[string]string) PluginSpec {
+func pyModel(t testing.TB, marker, id string, files map[string]string) PluginSpec {
 	t.Helper()
 	py, err := modelrunner.FindPython(context.Background(), os.Getenv(modelrunner.EnvPython))
 	if err != nil {

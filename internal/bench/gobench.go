@@ -63,6 +63,10 @@ var goBenchPackages = []goBenchPackage{
 		{Name: "BenchmarkClaimAndScore10k", Rows: 10000, Op: "`ClaimAndScore` in batches of 1,000 until 10,000 due predictions are scored (storing them first is untimed)"},
 		{Name: "BenchmarkLatestLeaderboard", Op: "one `LatestLeaderboard` read, newest of 1,000 snapshots of 100 entries"},
 	}},
+	{Pkg: "./host", Issue: "issue 14", Benches: []goBench{
+		{Name: "BenchmarkPythonTickPredict", Op: "one `ModelSet.Tick` + `ModelSet.Predict` to 1 local Python model (model runner, model-runner protocol over a Unix socket); `MB-RSS/model` is the model process's resident set"},
+		{Name: "BenchmarkPythonFanOut10", Op: "one `ModelSet.Tick` + `ModelSet.Predict` fan-out to 10 local Python models"},
+	}},
 }
 
 // Metric names of the Go benchmark results.
@@ -365,6 +369,8 @@ func (r *Report) goBenchTargets() []Target {
 			r.goBenchMedian("./internal/store/postgres", "BenchmarkInsertPredictions10k", goMetricDerived), 50000, "rows/s", "10,000 rows / median ns/op"),
 		atLeast("Claim + score of 10k predictions, PostgreSQL (`go test -bench`, issue 3)",
 			r.goBenchMedian("./internal/store/postgres", "BenchmarkClaimAndScore10k", goMetricDerived), 20000, "rows/s", "10,000 rows / median ns/op; batches of 1,000"),
+		atMost("Tick + predict round trip, 1 Python model (`go test -bench` host, issue 14)",
+			r.goBenchMedian("./host", "BenchmarkPythonTickPredict", goMetricTime)/1e6, 1, "ms", "median of ns/op over -count runs"),
 	}
 }
 

@@ -88,6 +88,7 @@ COORDINATOR_SOURCE_DIR=off to force the copy.`,
 	fl.StringVar(&opts.SpecPath, "spec", "", "spec file (JSON object with \"spec_version\": \"1\")")
 	fl.StringVar(&opts.AnswersPath, "answers", "", "answers file (JSON if *.json, else YAML)")
 	fl.StringVar(&opts.OutputDir, "output", ".", "parent folder of the workspace")
+	fl.StringVar(&opts.Models, "models", scaffold.ModelsBoth, "example models registered in config/models.json: go, python (needs python3-grpcio and python3-protobuf) or both")
 	fl.BoolVar(&opts.Force, "force", false, "replace an existing workspace, discarding its edits (only after the new one rendered)")
 	return cmd
 }

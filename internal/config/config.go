@@ -34,6 +34,22 @@ const (
 	ModelsFile         = "config/models.json"
 	SchedulesFile      = "config/scheduled_prediction_configs.json"
 	ChallengePluginVar = "CHALLENGE_PLUGIN"
+	// ModelBaseClassVar (callables.env) is the challenge's Python base class,
+	// "module.ClassName" (the reference's MODEL_BASE_CLASSNAME), e.g.
+	// tracker.TrackerBase; required when a model has "runtime": "python".
+	ModelBaseClassVar = "MODEL_BASE_CLASSNAME"
+	// ModelBasePathVar (callables.env) is the directory holding the base
+	// class module (e.g. ../crunch-<name>/python); relative to the node.
+	ModelBasePathVar = "MODEL_BASE_PATH"
+	// PythonVar (.local.env) selects the interpreter of Python models; empty
+	// means /usr/bin/python3, then python3 (internal/modelrunner.FindPython).
+	PythonVar = "PYTHON"
+)
+
+// Model runtimes of config/models.json.
+const (
+	RuntimeGo     = "go"     // a Go model plugin built from its main package (default)
+	RuntimePython = "python" // a Python model directory served by the model runner
 )
 
 // Routing values of a hook in callables.env.
@@ -100,6 +116,9 @@ type Settings struct {
 	// Factories names the service factories selected in .local.env or
 	// the environment (they win over config/callables.env's).
 	Factories Factories
+	// Python is the configured interpreter of Python models (PYTHON);
+	// empty means the default search of modelrunner.FindPython.
+	Python string
 	// Env is the merged environment (for packages that parse their own
 	// variables, e.g. feeds).
 	Env map[string]string
@@ -217,6 +236,7 @@ func ParseSettings(env map[string]string, source string) (Settings, error) {
 		CrunchID:    valueOr(env, "CRUNCH_ID", "local-crunch"),
 		LogFormat:   valueOr(env, "LOG_FORMAT", "text"),
 		LogLevel:    valueOr(env, "LOG_LEVEL", "info"),
+		Python:      strings.TrimSpace(env[PythonVar]),
 		Env:         env,
 	}
 	var errs []error
@@ -367,7 +387,7 @@ func knownVars() []string {
 	out := []string{"DATABASE_URL", "API_ADDR", "CRUNCH_ID", "LOG_FORMAT", "LOG_LEVEL", "PYTH_HERMES_URL", "BINANCE_API_URL",
 		"FEED_PROVIDER", "FEED_ASSETS", "FEED_KIND", "FEED_GRANULARITY", "FEED_POLL_SECONDS", "FEED_BACKFILL_MINUTES",
 		"FEED_STALE_AFTER_SECONDS", "FEED_TIMEOUT_SECONDS", "FEED_MAX_AGE_SECONDS", "FEED_REPLAY_FILE", ChallengePluginVar,
-		extend.PredictServiceVar, extend.ScoreServiceVar, extend.ReportAppVar}
+		extend.PredictServiceVar, extend.ScoreServiceVar, extend.ReportAppVar, PythonVar}
 	out = append(out, IntVarNames()...)
 	for _, h := range Hooks {
 		out = append(out, h.EnvVar)
@@ -385,6 +405,12 @@ type Callables struct {
 	Routes map[string]string
 	// Factories names the service factories selected in callables.env.
 	Factories Factories
+	// ModelBaseClass is the challenge's Python base class
+	// (MODEL_BASE_CLASSNAME, "module.ClassName"); empty without Python models.
+	ModelBaseClass string
+	// ModelBasePath is the absolute directory of the base class module
+	// (MODEL_BASE_PATH); empty means the model's own directory.
+	ModelBasePath string
 }
 
 // FromPlugin lists the callables routed to the challenge plugin, in
@@ -419,10 +445,23 @@ func ParseCallables(env map[string]string, path, nodeDir string) (Callables, err
 	for _, r := range sdk.RequiredCallables {
 		required[r] = true
 	}
-	known := map[string]bool{ChallengePluginVar: true, extend.PredictServiceVar: true, extend.ScoreServiceVar: true, extend.ReportAppVar: true}
+	known := map[string]bool{ChallengePluginVar: true, extend.PredictServiceVar: true, extend.ScoreServiceVar: true, extend.ReportAppVar: true,
+		ModelBaseClassVar: true, ModelBasePathVar: true}
 	var ferrs []error
 	c.Factories, ferrs = parseFactories(env, path)
 	errs = append(errs, ferrs...)
+	if bc := strings.TrimSpace(env[ModelBaseClassVar]); bc != "" {
+		if i := strings.LastIndex(bc, "."); i <= 0 || i == len(bc)-1 {
+			errs = append(errs, &VarError{path, ModelBaseClassVar, fmt.Sprintf("expected module.ClassName (e.g. tracker.TrackerBase), found %q", bc)})
+		}
+		c.ModelBaseClass = bc
+	}
+	if bp := strings.TrimSpace(env[ModelBasePathVar]); bp != "" {
+		if !filepath.IsAbs(bp) {
+			bp = filepath.Join(nodeDir, bp)
+		}
+		c.ModelBasePath = filepath.Clean(bp)
+	}
 	for _, h := range Hooks {
 		known[h.EnvVar] = true
 		v, ok := env[h.EnvVar]
@@ -446,15 +485,19 @@ func ParseCallables(env map[string]string, path, nodeDir string) (Callables, err
 	}
 	sort.Strings(unknown)
 	for _, k := range unknown {
-		errs = append(errs, &VarError{path, k, "unknown variable (allowed: CHALLENGE_PLUGIN, the ten hook variables and the service factories PREDICT_SERVICE_FACTORY, SCORE_SERVICE_FACTORY, REPORT_APP_FACTORY)"})
+		errs = append(errs, &VarError{path, k, "unknown variable (allowed: CHALLENGE_PLUGIN, MODEL_BASE_CLASSNAME, MODEL_BASE_PATH, the ten hook variables and the service factories PREDICT_SERVICE_FACTORY, SCORE_SERVICE_FACTORY, REPORT_APP_FACTORY)"})
 	}
 	return c, errors.Join(errs...)
 }
 
 // ModelConfig is one entry of config/models.json.
 type ModelConfig struct {
-	ID         string `json:"id"`
-	Path       string `json:"path"` // Go main package dir; absolute after ParseModels
+	ID string `json:"id"`
+	// Path is the Go main package dir, or for a Python model the directory
+	// of its .py files; absolute after ParseModels.
+	Path string `json:"path"`
+	// Runtime is RuntimeGo (default) or RuntimePython.
+	Runtime    string `json:"runtime,omitempty"`
 	Name       string `json:"name"`
 	PlayerID   string `json:"player_id"`
 	PlayerName string `json:"player_name"`
@@ -471,7 +514,7 @@ func ParseModels(path, nodeDir string) ([]ModelConfig, error) {
 	dec.DisallowUnknownFields()
 	var models []ModelConfig
 	if err := dec.Decode(&models); err != nil {
-		return nil, fileerr.In(path, fmt.Errorf("expected a JSON array of {id, path, name, player_id, player_name}: %w", err))
+		return nil, fileerr.In(path, fmt.Errorf("expected a JSON array of {id, path, runtime, name, player_id, player_name}: %w", err))
 	}
 	if len(models) == 0 {
 		return nil, fileerr.In(path, errors.New("expected at least one model, found an empty list"))
@@ -486,8 +529,15 @@ func ParseModels(path, nodeDir string) ([]ModelConfig, error) {
 			return nil, fileerr.In(path, fmt.Errorf("models[%d].id: duplicate id %q", i, m.ID))
 		}
 		seen[m.ID] = true
+		switch m.Runtime {
+		case "", RuntimeGo:
+			m.Runtime = RuntimeGo
+		case RuntimePython:
+		default:
+			return nil, fileerr.In(path, fmt.Errorf("models[%d].runtime: expected %q or %q, found %q", i, RuntimeGo, RuntimePython, m.Runtime))
+		}
 		if m.Path == "" {
-			return nil, fileerr.In(path, fmt.Errorf("models[%d].path: required (the model plugin's Go main package directory)", i))
+			return nil, fileerr.In(path, fmt.Errorf("models[%d].path: required (the model plugin's Go main package directory, or the Python model's directory)", i))
 		}
 		if !filepath.IsAbs(m.Path) {
 			m.Path = filepath.Join(nodeDir, m.Path)

@@ -27,6 +27,17 @@ func (w *Workspace) Factories() Factories {
 	return w.Callables.Factories.Over(w.Settings.Factories)
 }
 
+// GoModels returns the models built as Go plugins, in config order.
+func (w *Workspace) GoModels() []ModelConfig {
+	var out []ModelConfig
+	for _, m := range w.Models {
+		if m.Runtime != RuntimePython {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // DatabaseURL returns the configured database URL, or the workspace's
 // default SQLite file.
 func (w *Workspace) DatabaseURL() string {
@@ -72,6 +83,14 @@ func LoadWorkspace(nodeDir string, getenv func(string) string) (*Workspace, erro
 	w.Models, err = ParseModels(filepath.Join(nodeDir, ModelsFile), nodeDir)
 	if err != nil {
 		errs = append(errs, err)
+	}
+	if err == nil && w.Callables.ModelBaseClass == "" {
+		for _, m := range w.Models {
+			if m.Runtime == RuntimePython {
+				errs = append(errs, &VarError{callPath, ModelBaseClassVar, fmt.Sprintf("required: model %s has \"runtime\": \"python\"; set the challenge's Python base class, e.g. tracker.TrackerBase", m.ID)})
+				break
+			}
+		}
 	}
 	w.Schedules, err = schedule.LoadFile(filepath.Join(nodeDir, SchedulesFile))
 	if err != nil {

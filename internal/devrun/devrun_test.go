@@ -65,12 +65,27 @@ func TestWatchReloadsOnlyTheChangedModel(t *testing.T) {
 	_ = os.Chtimes(src, later, later)
 	waitFor("watch     reloaded model trend-following")
 
+	// A Python model is reloaded when one of its files changes.
+	py := filepath.Join(res.ChallengeDir, "python", "examples", "mean_reversion", "model.py")
+	b, err = os.ReadFile(py)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, []byte("\n# watch test: changed\n")...)
+	if err := os.WriteFile(py, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later = later.Add(time.Second)
+	_ = os.Chtimes(py, later, later)
+	waitFor("watch     reloaded python model py-mean-reversion")
+
 	stop()
 	if err := <-done; err != nil && !strings.Contains(err.Error(), "context canceled") {
 		t.Fatalf("dev: %v", err)
 	}
 	text := out.String()
-	for _, other := range []string{"reloaded challenge", "reloaded model mean-reversion", "reloaded model volatility-regime"} {
+	for _, other := range []string{"reloaded challenge", "reloaded model mean-reversion", "reloaded model volatility-regime",
+		"reloaded python model py-trend-following", "reloaded python model py-volatility-regime"} {
 		if strings.Contains(text, other) {
 			t.Fatalf("an unchanged plugin was reloaded (%q); output:\n%s", other, text)
 		}

@@ -3,8 +3,12 @@ package devrun
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/crunch-coordinator/coordinator/internal/config"
@@ -29,6 +33,13 @@ func watch(ctx context.Context, n *node.Node, ws *config.Workspace, p printer) {
 	for _, t := range targets {
 		sums[t.Out] = fileSum(t.Out)
 	}
+	goModels := ws.GoModels()
+	pySums := map[string][32]byte{}
+	for _, m := range ws.Models {
+		if m.Runtime == config.RuntimePython {
+			pySums[m.ID] = pythonSum(m.Path, ws.Callables.ModelBasePath)
+		}
+	}
 	t := time.NewTicker(WatchInterval)
 	defer t.Stop()
 	for {
@@ -37,6 +48,7 @@ func watch(ctx context.Context, n *node.Node, ws *config.Workspace, p printer) {
 			return
 		case <-t.C:
 		}
+		reloadPython(n, ws, pySums, p)
 		fp, err := pluginbuild.Fingerprint(opts.Roots)
 		if err != nil || fp == last {
 			continue
@@ -59,7 +71,7 @@ func watch(ctx context.Context, n *node.Node, ws *config.Workspace, p printer) {
 			if i == 0 {
 				rerr = n.ReloadChallenge()
 			} else {
-				rerr = n.ReloadModel(ws.Models[i-1].ID)
+				rerr = n.ReloadModel(goModels[i-1].ID)
 			}
 			if rerr != nil {
 				p.linef("watch     reload %s failed: %v", tg.Name, rerr)
@@ -68,6 +80,66 @@ func watch(ctx context.Context, n *node.Node, ws *config.Workspace, p printer) {
 			p.linef("watch     reloaded %s", tg.Name)
 		}
 	}
+}
+
+// reloadPython reloads every Python model whose .py files (in its
+// directory or the challenge's base class directory) changed since the last
+// check; the runner imports the new code at its next Setup.
+func reloadPython(n *node.Node, ws *config.Workspace, sums map[string][32]byte, p printer) {
+	for _, m := range ws.Models {
+		if m.Runtime != config.RuntimePython {
+			continue
+		}
+		sum := pythonSum(m.Path, ws.Callables.ModelBasePath)
+		if sum == sums[m.ID] {
+			continue
+		}
+		sums[m.ID] = sum
+		if err := n.ReloadModel(m.ID); err != nil {
+			p.linef("watch     reload python model %s failed: %v", m.ID, err)
+			continue
+		}
+		p.linef("watch     reloaded python model %s", m.ID)
+	}
+}
+
+// maxWatchedPythonFiles bounds the walk of one Python model directory.
+const maxWatchedPythonFiles = 10000
+
+// pythonSum fingerprints the .py files under dirs (name, size, mtime);
+// __pycache__ and hidden directories are skipped.
+func pythonSum(dirs ...string) [32]byte {
+	h := sha256.New()
+	n := 0
+	for _, dir := range dirs {
+		if dir == "" {
+			continue
+		}
+		_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			if d.IsDir() {
+				if path != dir && (d.Name() == "__pycache__" || strings.HasPrefix(d.Name(), ".")) {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !strings.HasSuffix(d.Name(), ".py") {
+				return nil
+			}
+			if n++; n > maxWatchedPythonFiles {
+				return filepath.SkipAll
+			}
+			if fi, err := d.Info(); err == nil {
+				fmt.Fprintf(h, "%s\x00%d\x00%d\n", path, fi.Size(), fi.ModTime().UnixNano())
+			}
+			return nil
+		})
+	}
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
 }
 
 func fileSum(path string) [32]byte {

@@ -76,8 +76,12 @@ func (p Prober) ProbePlugins(ctx context.Context, w *WorkspaceInfo) []Result {
 			Message: config.ModelsFile + " did not load; see the workspace failure"})
 	}
 	for i, m := range ws.Models {
+		if m.Runtime == config.RuntimePython {
+			continue // checked below, after the challenge plugin was built
+		}
 		out = append(out, p.model(ctx, ws, i, m, bopts)...)
 	}
+	out = append(out, p.pythonModels(ctx, ws)...)
 	return out
 }
 

@@ -159,7 +159,9 @@ func TestDoctorHealthyGeneratedWorkspace(t *testing.T) {
 	}
 	for _, want := range []struct{ group, check, msg string }{
 		{"spec", "pack", "baseline known"},
-		{"workspace", "configuration", "3 models"},
+		{"workspace", "configuration", "6 models"},
+		{"plugins", "python", "with grpcio"},
+		{"plugins", "model py-mean-reversion", "pass the validator"},
 		{"plugins", "challenge", "handshake ok, contract 1"},
 		{"plugins", "challenge callables", "all 6 hooks routed to the challenge"},
 		{"plugins", "model mean-reversion", "implements Tick, Predict"},

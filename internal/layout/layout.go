@@ -60,6 +60,10 @@ func (l Layout) ChallengeBinary() string { return filepath.Join(l.BinDir(), "cha
 // config/models.json, already validated as a safe file name).
 func (l Layout) ModelBinary(id string) string { return filepath.Join(l.BinDir(), "models", id) }
 
+// PythonRunnerCache is <node>/.coordinator/python, where the Python model
+// runner embedded in the binary is written for the models' PYTHONPATH.
+func (l Layout) PythonRunnerCache() string { return filepath.Join(l.StateDir(), "python") }
+
 // LogDir is <node>/.coordinator/logs, where dev writes the node's logs
 // and doctor reads them.
 func (l Layout) LogDir() string { return filepath.Join(l.StateDir(), "logs") }

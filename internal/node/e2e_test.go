@@ -22,7 +22,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,9 +56,17 @@ const (
 	scoreTolerance = 1e-9
 )
 
-// exampleModels are the baseline pack's three example models
-// (config/models.json of the generated node).
-var exampleModels = []string{"mean-reversion", "trend-following", "volatility-regime"}
+// exampleModels are the baseline pack's example models (config/models.json
+// of the generated node): three Go plugins and their Python twins, run by
+// the model runner (issue 14) in the same model set.
+var exampleModels = []string{"mean-reversion", "trend-following", "volatility-regime",
+	"py-mean-reversion", "py-trend-following", "py-volatility-regime"}
+
+// pythonTwins maps each Python example to the Go example it mirrors: both
+// must answer the same p_up at every tick.
+var pythonTwins = map[string]string{
+	"py-mean-reversion": "mean-reversion", "py-trend-following": "trend-following", "py-volatility-regime": "volatility-regime",
+}
 
 const panickerSource = `// Command panicker is a model plugin for the end-to-end test: it panics on
 // every Predict, so its process dies mid-call (CRASHED).
@@ -202,8 +209,8 @@ func runE2E(t *testing.T, ws *e2eWorkspace, st store.Store, prices priceSeries, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stats.Predictions != int64(len(preds)) || stats.Healthy != 3 || len(stats.Failed) != 1 || stats.Failed[0] != "panicker (MULTIPLE_FAILED)" {
-		t.Errorf("node.Stats: expected %d predictions, 3 healthy, failed [panicker (MULTIPLE_FAILED)]; found %+v", len(preds), stats)
+	if stats.Predictions != int64(len(preds)) || stats.Healthy != len(exampleModels) || len(stats.Failed) != 1 || stats.Failed[0] != "panicker (MULTIPLE_FAILED)" {
+		t.Errorf("node.Stats: expected %d predictions, %d healthy, failed [panicker (MULTIPLE_FAILED)]; found %+v", len(preds), len(exampleModels), stats)
 	}
 	evMu.Lock()
 	checkEvents(t, events)
@@ -305,12 +312,12 @@ func buildE2EWorkspace(t *testing.T, root, csvPath string) *e2eWorkspace {
 	ws := &e2eWorkspace{nodeDir: res.NodeDir, binDir: filepath.Join(t.TempDir(), "bin"), models: map[string]string{}, csvPath: csvPath}
 	ws.challenge = filepath.Join(ws.binDir, "challenge")
 	targets := []pluginbuild.Target{{Name: "challenge", Dir: w.Callables.ChallengePlugin, Out: ws.challenge}}
-	for _, m := range w.Models {
+	for _, m := range w.GoModels() {
 		ws.models[m.ID] = filepath.Join(ws.binDir, "models", m.ID)
 		targets = append(targets, pluginbuild.Target{Name: "model " + m.ID, Dir: m.Path, Out: ws.models[m.ID]})
 	}
-	if len(ws.models) != 4 {
-		t.Fatalf("expected 4 models in the workspace, found %d", len(ws.models))
+	if len(ws.models) != 4 || len(w.Models) != 7 {
+		t.Fatalf("expected 7 models in the workspace (4 Go plugins), found %d (%d Go plugins)", len(w.Models), len(ws.models))
 	}
 	start := time.Now()
 	err = pluginbuild.Build(ctx, targets, pluginbuild.Options{
@@ -322,6 +329,49 @@ func buildE2EWorkspace(t *testing.T, root, csvPath string) *e2eWorkspace {
 	}
 	t.Logf("built %d plugins in %s", len(targets), time.Since(start).Round(time.Millisecond))
 	return ws
+}
+
+// checkPythonTwins checks that every Python example answered the same p_up
+// as its Go twin at every tick: same formulas, same ticked candles, same
+// predict args, through the model-runner protocol instead of go-plugin.
+func checkPythonTwins(t *testing.T, byModel map[string][]store.Prediction) {
+	t.Helper()
+	pUp := func(p store.Prediction) (float64, bool) {
+		var out struct {
+			PUp *float64 `json:"p_up"`
+		}
+		if json.Unmarshal(p.InferenceOutput, &out) != nil || out.PUp == nil {
+			return 0, false
+		}
+		return *out.PUp, true
+	}
+	for py, goID := range pythonTwins {
+		goAt := map[time.Time]float64{}
+		for _, p := range byModel[goID] {
+			if v, ok := pUp(p); ok && p.Status == "SUCCESS" {
+				goAt[p.PerformedAt.UTC()] = v
+			}
+		}
+		compared := 0
+		for _, p := range byModel[py] {
+			v, ok := pUp(p)
+			if !ok || p.Status != "SUCCESS" {
+				t.Errorf("python model %s: prediction at %s is %s with output %s", py, p.PerformedAt.UTC(), p.Status, p.InferenceOutput)
+				continue
+			}
+			want, ok := goAt[p.PerformedAt.UTC()]
+			if !ok {
+				continue
+			}
+			compared++
+			if math.Abs(v-want) > scoreTolerance {
+				t.Errorf("python model %s at %s: p_up %v, its Go twin %s answered %v", py, p.PerformedAt.UTC(), v, goID, want)
+			}
+		}
+		if compared < 1000 {
+			t.Errorf("python model %s: only %d predictions compared with %s", py, compared, goID)
+		}
+	}
 }
 
 // checkRows checks one prediction per model per schedule tick over the
@@ -344,9 +394,10 @@ func checkRows(t *testing.T, preds []store.Prediction, first, end time.Time, max
 	for _, p := range preds {
 		byModel[p.ModelID] = append(byModel[p.ModelID], p)
 	}
-	if len(byModel) != 4 {
-		t.Errorf("expected predictions of 4 models, found %d", len(byModel))
+	if len(byModel) != 7 {
+		t.Errorf("expected predictions of 7 models, found %d", len(byModel))
 	}
+	checkPythonTwins(t, byModel)
 	for _, id := range exampleModels {
 		rows := byModel[id]
 		seen := map[time.Time]bool{}
@@ -530,20 +581,40 @@ func checkLeaderboard(t *testing.T, ctx context.Context, st store.Store, want ma
 	if err := json.Unmarshal(lb.Entries, &rows); err != nil {
 		t.Fatalf("leaderboard entries %s: %v", lb.Entries, err)
 	}
-	if len(rows) != 4 {
-		t.Fatalf("leaderboard: expected 4 entries, found %d: %s", len(rows), lb.Entries)
+	if len(rows) != len(exampleModels)+1 {
+		t.Fatalf("leaderboard: expected %d entries, found %d: %s", len(exampleModels)+1, len(rows), lb.Entries)
 	}
-	expected := append([]string(nil), exampleModels...)
-	sort.SliceStable(expected, func(i, j int) bool { return want[expected[i]].anchor > want[expected[j]].anchor })
-	expected = append(expected, panickerID)
+	// Scored models come first by descending anchor; exactly equal anchors
+	// (a Python twin and its Go model may agree to the last bit) share the
+	// rank of the first; the panicker (no score, no rank) is last.
+	seen := map[string]bool{}
 	for i, r := range rows {
-		wantRank := i + 1
+		seen[r.ModelID] = true
 		if r.ModelID == panickerID {
-			wantRank = 0 // no score: no rank (null), listed last
+			if i != len(rows)-1 || r.Rank != 0 {
+				t.Errorf("leaderboard entry %d: panicker with rank %d, expected last without a rank", i, r.Rank)
+			}
+		} else if r.Score.Ranking.Value != nil {
+			wantRank := 1
+			for _, o := range rows {
+				if o.Score.Ranking.Value != nil && *o.Score.Ranking.Value > *r.Score.Ranking.Value {
+					wantRank++
+				}
+			}
+			if r.Rank != wantRank {
+				t.Errorf("leaderboard entry %d (%s): expected rank %d, found %d", i, r.ModelID, wantRank, r.Rank)
+			}
+			if i > 0 && rows[i-1].Score.Ranking.Value != nil && *rows[i-1].Score.Ranking.Value < *r.Score.Ranking.Value {
+				t.Errorf("leaderboard entry %d (%s): not in descending anchor order", i, r.ModelID)
+			}
 		}
-		if r.Rank != wantRank || r.ModelID != expected[i] {
-			t.Errorf("leaderboard entry %d: expected rank %d %s, found rank %d %s", i, wantRank, expected[i], r.Rank, r.ModelID)
+	}
+	for _, id := range append(append([]string(nil), exampleModels...), panickerID) {
+		if !seen[id] {
+			t.Errorf("leaderboard: model %s missing", id)
 		}
+	}
+	for _, r := range rows {
 		if r.ModelID == panickerID {
 			// Only non-answers: no window score (so no rank), coverage 0.
 			cov := r.Score.Metrics["coverage_anchor"]
@@ -590,8 +661,8 @@ func checkModelStates(t *testing.T, states []host.ModelState, maxFailures int) {
 			t.Errorf("model %s: expected running, never restarted or failing; found %+v", s.ID, s)
 		}
 	}
-	if len(states) != 4 {
-		t.Errorf("expected 4 model states, found %d", len(states))
+	if len(states) != 7 {
+		t.Errorf("expected 7 model states, found %d", len(states))
 	}
 }
 
@@ -667,8 +738,8 @@ func checkReportAPI(t *testing.T, h http.Handler, lb []lbRow, preds []store.Pred
 	for _, m := range models {
 		byID[fmt.Sprint(m["model_id"])] = m
 	}
-	if len(models) != 4 {
-		t.Errorf("/reports/models: expected 4 models, found %d", len(models))
+	if len(models) != 7 {
+		t.Errorf("/reports/models: expected 7 models, found %d", len(models))
 	}
 	for _, id := range exampleModels {
 		if m := byID[id]; m == nil || m["status"] != "running" || m["active"] != true {
@@ -679,7 +750,7 @@ func checkReportAPI(t *testing.T, h http.Handler, lb []lbRow, preds []store.Pred
 		t.Errorf("/reports/models panicker: expected failed with stop_reason %s, found %v", host.StopMultipleFailed, m)
 	}
 
-	// The first hour of predictions of the three models, page by page.
+	// The first hour of predictions of the example models, page by page.
 	q := url.Values{
 		"projectIds": {strings.Join(exampleModels, ",")},
 		"start":      {first.Format(time.RFC3339)},
@@ -696,8 +767,8 @@ func checkReportAPI(t *testing.T, h http.Handler, lb []lbRow, preds []store.Pred
 			break
 		}
 	}
-	if len(all) != 3*60 {
-		t.Errorf("/reports/predictions: expected 180 predictions of the three models in the first hour (60 ticks each), found %d", len(all))
+	if len(all) != len(exampleModels)*60 {
+		t.Errorf("/reports/predictions: expected %d predictions of the example models in the first hour (60 ticks each), found %d", len(exampleModels)*60, len(all))
 	}
 	stored := map[string]store.Prediction{}
 	for _, p := range preds {

@@ -29,6 +29,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/feed"
 	"github.com/crunch-coordinator/coordinator/internal/feed/providers"
 	"github.com/crunch-coordinator/coordinator/internal/predict"
+	"github.com/crunch-coordinator/coordinator/internal/pymodel"
 	"github.com/crunch-coordinator/coordinator/internal/report"
 	"github.com/crunch-coordinator/coordinator/internal/score"
 	"github.com/crunch-coordinator/coordinator/internal/store"
@@ -283,7 +284,22 @@ func (n *Node) roleNames() []string {
 func (n *Node) startPredict(ctx context.Context, specs *[]host.PluginSpec, hopts host.Options, freshness predict.FreshnessGate) error {
 	cfg, w := n.cfg, n.cfg.Workspace
 	directory := map[string]store.Model{}
+	var py *pymodel.Runtime
 	for _, m := range w.Models {
+		if m.Runtime == config.RuntimePython {
+			// Python models run in the model runner next to the Go plugins,
+			// in the same supervised model set (same stop rules).
+			if py == nil {
+				rt, err := pymodel.FindRuntime(ctx, w)
+				if err != nil {
+					return fmt.Errorf("model %s: %w", m.ID, err)
+				}
+				py = &rt
+			}
+			*specs = append(*specs, pymodel.Spec(w, m, *py, cfg.PluginEnv))
+			directory[m.ID] = store.Model{ID: m.ID, Name: m.Name, PlayerID: m.PlayerID, PlayerName: m.PlayerName, DeploymentID: "local:" + m.ID}
+			continue
+		}
 		bin, ok := cfg.ModelBinaries[m.ID]
 		if !ok {
 			return fmt.Errorf("model %s: no built plugin binary", m.ID)

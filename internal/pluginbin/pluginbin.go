@@ -31,7 +31,8 @@ import (
 type Binaries struct {
 	// Challenge is <node>/.coordinator/bin/challenge.
 	Challenge string
-	// Models maps model id → <node>/.coordinator/bin/models/<id>.
+	// Models maps model id → <node>/.coordinator/bin/models/<id> (Go
+	// models only; Python models run from their directory).
 	Models map[string]string
 }
 
@@ -56,7 +57,7 @@ func Targets(ws *config.Workspace) (Binaries, []pluginbuild.Target) {
 	ct := ChallengeTarget(ws)
 	bins := Binaries{Challenge: ct.Out, Models: map[string]string{}}
 	targets := []pluginbuild.Target{ct}
-	for _, m := range ws.Models {
+	for _, m := range ws.GoModels() { // Python models are not built
 		t := ModelTarget(ws, m)
 		bins.Models[m.ID] = t.Out
 		targets = append(targets, t)

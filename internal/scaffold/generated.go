@@ -26,6 +26,7 @@ var callableFile = map[string]string{
 type ModelEntry struct {
 	ID         string `json:"id"`
 	Path       string `json:"path"`
+	Runtime    string `json:"runtime,omitempty"`
 	Name       string `json:"name"`
 	PlayerID   string `json:"player_id"`
 	PlayerName string `json:"player_name"`
@@ -37,6 +38,10 @@ var exampleModels = []struct{ id, dir string }{
 	{"trend-following", "trend_following"},
 	{"volatility-regime", "volatility_regime"},
 }
+
+// PythonBaseClass is the Python base class the generated challenge declares
+// (callables.env MODEL_BASE_CLASSNAME), defined in python/tracker.py.
+const PythonBaseClass = "tracker.TrackerBase"
 
 // generatedFiles returns the files init writes from code rather than
 // templates: go.work, the node's .local.env(.example), config/callables.env,
@@ -91,11 +96,23 @@ use (
 		}
 		fmt.Fprintf(&b, "%s=%s\n", h.EnvVar, v)
 	}
+	b.WriteString("\n# Python models (\"runtime\": \"python\" in config/models.json) subclass this base\n")
+	b.WriteString("# class (module.ClassName, the reference's MODEL_BASE_CLASSNAME); its module lives\n")
+	b.WriteString("# in MODEL_BASE_PATH (relative to this node folder), which goes on sys.path.\n")
+	fmt.Fprintf(&b, "MODEL_BASE_CLASSNAME=%s\nMODEL_BASE_PATH=../%s/python\n", PythonBaseClass, d.ChallengeModule)
 	out[node+"config/callables.env"] = []byte(b.String())
 
-	models := make([]ModelEntry, 0, len(exampleModels))
-	for _, m := range exampleModels {
-		models = append(models, ModelEntry{ID: m.id, Path: "../" + d.ChallengeModule + "/examples/" + m.dir, Name: m.id, PlayerID: "local-0001", PlayerName: "local-dev"})
+	models := make([]ModelEntry, 0, 2*len(exampleModels))
+	if cfg.Models != ModelsPython {
+		for _, m := range exampleModels {
+			models = append(models, ModelEntry{ID: m.id, Path: "../" + d.ChallengeModule + "/examples/" + m.dir, Name: m.id, PlayerID: "local-0001", PlayerName: "local-dev"})
+		}
+	}
+	if cfg.Models != ModelsGo {
+		for _, m := range exampleModels {
+			id := "py-" + m.id
+			models = append(models, ModelEntry{ID: id, Path: "../" + d.ChallengeModule + "/python/examples/" + m.dir, Runtime: "python", Name: id, PlayerID: "local-0001", PlayerName: "local-dev"})
+		}
 	}
 	mj, err := json.MarshalIndent(models, "", "  ")
 	if err != nil {

@@ -301,6 +301,7 @@ func TestGeneratedFiles(t *testing.T) {
 	for _, h := range packs.Hooks {
 		wantKeys = append(wantKeys, h.EnvVar)
 	}
+	wantKeys = append(wantKeys, "MODEL_BASE_CLASSNAME", "MODEL_BASE_PATH")
 	if strings.Join(keys, ",") != strings.Join(wantKeys, ",") {
 		t.Errorf("callables.env keys %v, want %v", keys, wantKeys)
 	}
@@ -312,7 +313,7 @@ func TestGeneratedFiles(t *testing.T) {
 		t.Fatalf("schedules: %v %v", rows, err)
 	}
 	var models []ModelEntry
-	if err := json.Unmarshal(files[node+"config/models.json"], &models); err != nil || len(models) != 3 || models[0].Path != "../crunch-btc-up/examples/mean_reversion" {
+	if err := json.Unmarshal(files[node+"config/models.json"], &models); err != nil || len(models) != 6 || models[0].Path != "../crunch-btc-up/examples/mean_reversion" || models[3].Runtime != "python" {
 		t.Fatalf("models.json: %+v %v", models, err)
 	}
 	if got := string(files[SDKCopyDir+"/COORDINATOR_VERSION"]); got != "v1.2.3\n" {

@@ -39,7 +39,17 @@ type Request struct {
 	SpecPath string
 	// AnswersPath is --answers: JSON when the extension is .json, else YAML.
 	AnswersPath string
+	// Models is --models: which example models config/models.json registers,
+	// ModelsGo, ModelsPython or ModelsBoth ("" means ModelsBoth).
+	Models string
 }
+
+// Example model sets of --models.
+const (
+	ModelsGo     = "go"
+	ModelsPython = "python"
+	ModelsBoth   = "both"
+)
 
 // Config is the resolved configuration a workspace is rendered from.
 type Config struct {
@@ -56,6 +66,9 @@ type Config struct {
 	// Spec is the normalised merged spec written to spec.json; nil when
 	// --spec was not given.
 	Spec map[string]json.RawMessage
+	// Models is the example model set registered in config/models.json
+	// (ModelsGo, ModelsPython or ModelsBoth).
+	Models string
 }
 
 // origin tells where a merged key came from, for error messages.
@@ -129,6 +142,13 @@ func fileExt(p string) string {
 // spec < flags), checks every key and returns the configuration. Every
 // error is an *InputError naming the file, flag or field.
 func Resolve(req Request, packList []packs.Pack) (Config, error) {
+	switch req.Models {
+	case "":
+		req.Models = ModelsBoth
+	case ModelsGo, ModelsPython, ModelsBoth:
+	default:
+		return Config{}, inputErr(fmt.Errorf("--models: expected %q, %q or %q, found %q", ModelsGo, ModelsPython, ModelsBoth, req.Models))
+	}
 	merged := map[string]json.RawMessage{}
 	from := origin{}
 	if req.AnswersPath != "" {
@@ -178,6 +198,7 @@ func Resolve(req Request, packList []packs.Pack) (Config, error) {
 	}
 
 	var cfg Config
+	cfg.Models = req.Models
 	// Name: positional argument and merged name must agree.
 	if v, ok := merged["name"]; ok {
 		if err := json.Unmarshal(v, &cfg.Name); err != nil {
