@@ -62,6 +62,12 @@ func TestParseCallables(t *testing.T) {
 	if got := c.FromPlugin(); len(got) != 2 {
 		t.Fatalf("FromPlugin = %v", got)
 	}
+	env[ModelBaseClassVar], env[ModelBasePathVar] = "tracker.TrackerBase", "../c/python"
+	if c, err = ParseCallables(env, "callables.env", "/w/node"); err != nil || c.ModelBaseClass != "tracker.TrackerBase" || c.ModelBasePath != "/w/c/python" {
+		t.Fatalf("base class settings: %+v %v", c, err)
+	}
+	delete(env, ModelBaseClassVar)
+	delete(env, ModelBasePathVar)
 	bad := map[string]string{}
 	for k, v := range env {
 		bad[k] = v
@@ -70,8 +76,9 @@ func TestParseCallables(t *testing.T) {
 	bad["SCORING_FUNCTION"] = RouteDefault
 	bad["LEADERBOARD_RANKER"] = "python:rank"
 	bad["TYPO_VAR"] = "x"
+	bad[ModelBaseClassVar] = "TrackerBase"
 	_, err = ParseCallables(bad, "callables.env", "/w/node")
-	for _, want := range []string{"RAW_INPUT_PROVIDER: missing", "SCORING_FUNCTION: ScorePredictions is required", `LEADERBOARD_RANKER: expected "challenge" or "default", found "python:rank"`, "TYPO_VAR: unknown variable"} {
+	for _, want := range []string{`MODEL_BASE_CLASSNAME: expected module.ClassName (e.g. tracker.TrackerBase), found "TrackerBase"`, "RAW_INPUT_PROVIDER: missing", "SCORING_FUNCTION: ScorePredictions is required", `LEADERBOARD_RANKER: expected "challenge" or "default", found "python:rank"`, "TYPO_VAR: unknown variable"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in %v", want, err)
 		}
@@ -86,19 +93,27 @@ func TestParseModels(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(`[{"id":"a","path":"../m/a"},{"id":"b","path":"/abs/b","name":"B"}]`)
+	write(`[{"id":"a","path":"../m/a"},{"id":"b","path":"/abs/b","name":"B"},{"id":"p","path":"../py/p","runtime":"python"}]`)
 	ms, err := ParseModels(p, "/w/node")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ms[0].Path != "/w/m/a" || ms[0].Name != "a" || ms[1].Name != "B" {
+	if ms[0].Path != "/w/m/a" || ms[0].Name != "a" || ms[1].Name != "B" || ms[0].Runtime != RuntimeGo {
 		t.Fatalf("%+v", ms)
+	}
+	if ms[2].Runtime != RuntimePython || ms[2].Path != "/w/py/p" {
+		t.Fatalf("python model: %+v", ms[2])
+	}
+	ws := &Workspace{Models: ms}
+	if gm := ws.GoModels(); len(gm) != 2 || gm[1].ID != "b" {
+		t.Fatalf("GoModels = %+v", gm)
 	}
 	for in, want := range map[string]string{
 		`[]`: "at least one model",
 		`[{"id":"a","path":"x"},{"id":"a","path":"y"}]`: "duplicate id",
-		`[{"id":"a"}]`:                  "path: required",
-		`[{"id":"a","path":"x","z":1}]`: "unknown field",
+		`[{"id":"a"}]`:                             "path: required",
+		`[{"id":"a","path":"x","z":1}]`:            "unknown field",
+		`[{"id":"a","path":"x","runtime":"rust"}]`: `runtime: expected "go" or "python", found "rust"`,
 	} {
 		write(in)
 		if _, err := ParseModels(p, "/w"); err == nil || !strings.Contains(err.Error(), want) {

@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -377,5 +378,69 @@ func TestDoctorLineFormat(t *testing.T) {
 	}
 	if s := Summary([]Result{{Status: Pass}, {Status: Warn}, {Status: Fail}}); !strings.HasPrefix(s, "doctor: 1 passed, 1 failed, 1 warning, 0 skipped; FAILED") {
 		t.Errorf("summary %q", s)
+	}
+}
+
+// TestDoctorBrokenPythonModels: doctor names a broken Python model's file
+// and error (import error with the traceback's last lines, no subclass, an
+// output the validator rejects), and passes a model in the reference's
+// TrackerBase style that overrides tick itself.
+func TestDoctorBrokenPythonModels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Python models")
+	}
+	ws := generated(t)
+	models := map[string]string{
+		"py-import":    "from tracker import TrackerBase\nimport not_a_real_package\n",
+		"py-none":      "class Helper:\n    pass\n",
+		"py-invalid":   "from tracker import TrackerBase\n\nclass M(TrackerBase):\n    def predict(self, asset, horizon, step):\n        return {\"p_up\": \"high\"}\n",
+		"py-reference": "from tracker import TrackerBase\n\nclass MyTracker(TrackerBase):\n    def __init__(self):\n        self.prices = []\n\n    def tick(self, data):\n        self.prices = [c[\"close\"] for c in data[\"candles\"]]\n\n    def predict(self, asset: str, horizon: int, step: int):\n        return {\"p_up\": 0.6 if self.prices[-1] > self.prices[0] else 0.4}\n",
+	}
+	var entries []string
+	for id, src := range models {
+		dir := filepath.Join(ws.ChallengeDir, "python", "broken", id)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "model.py"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.RemoveAll(dir) })
+		entries = append(entries, fmt.Sprintf(`{"id": %q, "path": "../crunch-btc-up/python/broken/%s", "runtime": "python"}`, id, id))
+	}
+	withConfig(t, ws, nil, "["+strings.Join(entries, ",")+"]")
+	rs := runDoctor(t, ws)
+	find := func(check string) Result {
+		for _, r := range rs {
+			if r.Check == check && r.Status != Pass {
+				return r
+			}
+		}
+		for _, r := range rs {
+			if r.Check == check {
+				return r
+			}
+		}
+		t.Fatalf("no result for %s", check)
+		return Result{}
+	}
+	for _, c := range []struct {
+		check, status string
+		want          []string
+	}{
+		{"model py-import", Fail, []string{"model.py", "ModuleNotFoundError", "not_a_real_package"}},
+		{"model py-none", Fail, []string{"no subclass of tracker.TrackerBase"}},
+		{"model py-invalid", Fail, []string{"validator rejects", `"high"`}},
+		{"model py-reference", Pass, []string{"pass the validator"}},
+	} {
+		r := find(c.check)
+		if r.Status != c.status {
+			t.Errorf("%s: %s, want %s: %s", c.check, r.Status, c.status, Line(r))
+		}
+		for _, w := range c.want {
+			if !strings.Contains(r.Message, w) {
+				t.Errorf("%s: message lacks %q: %s", c.check, w, Line(r))
+			}
+		}
 	}
 }
