@@ -37,7 +37,7 @@ func watch(ctx context.Context, n *node.Node, ws *config.Workspace, p printer) {
 	pySums := map[string][32]byte{}
 	for _, m := range ws.Models {
 		if m.Runtime == config.RuntimePython {
-			pySums[m.ID] = pythonSum(m.Path, ws.Callables.ModelBasePath)
+			pySums[m.ID] = pythonModelSum(m.Path, ws.Callables.ModelBasePath)
 		}
 	}
 	t := time.NewTicker(WatchInterval)
@@ -90,7 +90,7 @@ func reloadPython(n *node.Node, ws *config.Workspace, sums map[string][32]byte, 
 		if m.Runtime != config.RuntimePython {
 			continue
 		}
-		sum := pythonSum(m.Path, ws.Callables.ModelBasePath)
+		sum := pythonModelSum(m.Path, ws.Callables.ModelBasePath)
 		if sum == sums[m.ID] {
 			continue
 		}
@@ -106,21 +106,23 @@ func reloadPython(n *node.Node, ws *config.Workspace, sums map[string][32]byte, 
 // maxWatchedPythonFiles bounds the walk of one Python model directory.
 const maxWatchedPythonFiles = 10000
 
-// pythonSum fingerprints the .py files under dirs (name, size, mtime);
-// __pycache__ and hidden directories are skipped.
-func pythonSum(dirs ...string) [32]byte {
+// pythonModelSum fingerprints a Python model: the .py files under its
+// directory (recursively) and the .py files directly in the base class
+// directory (not its subdirectories, which may hold other models).
+func pythonModelSum(modelDir, baseDir string) [32]byte {
 	h := sha256.New()
 	n := 0
-	for _, dir := range dirs {
+	for _, dir := range []string{modelDir, baseDir} {
 		if dir == "" {
 			continue
 		}
+		recursive := dir == modelDir
 		_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return nil
 			}
 			if d.IsDir() {
-				if path != dir && (d.Name() == "__pycache__" || strings.HasPrefix(d.Name(), ".")) {
+				if path != dir && (!recursive || d.Name() == "__pycache__" || strings.HasPrefix(d.Name(), ".")) {
 					return filepath.SkipDir
 				}
 				return nil
