@@ -17,6 +17,14 @@ var (
 	// ErrStopped: the model was stopped for good by the stop rules (or the
 	// set/challenge was closed); the call was not made.
 	ErrStopped = errors.New("plugin stopped")
+	// ErrCoolingDown: the model was taken out by MULTIPLE_FAILED or
+	// MULTIPLE_TIMEOUT and is re-admitted after its cool-down.
+	ErrCoolingDown = errors.New("model cooling down")
+	// ErrInvalidOutput: a model's Predict answer is not one JSON value (for
+	// example NaN, which Python's json.dumps writes by default) or failed
+	// the challenge's validation: FAILED for that call, and it counts
+	// toward MULTIPLE_FAILED; never BAD_IMPLEMENTATION.
+	ErrInvalidOutput = errors.New("invalid model output")
 	// ErrRestarting: the plugin is between generations (backoff or start in
 	// progress); a model call fails fast as ABSENT instead of queueing.
 	ErrRestarting = errors.New("plugin restarting")
@@ -81,6 +89,8 @@ func classifyCall(parent, callCtx context.Context, err error, done <-chan struct
 	switch {
 	case errors.Is(err, ErrRequestTooLarge), errors.Is(err, modelrunner.ErrArgument):
 		return StatusFailed, false
+	case errors.Is(err, ErrInvalidOutput):
+		return StatusFailed, true
 	case errors.Is(err, wire.ErrBadOutput), errors.Is(err, ErrBadEnvelope), errors.Is(err, ErrResponseTooLarge):
 		return StatusBadImplementation, true
 	}

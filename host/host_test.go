@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -140,9 +141,10 @@ func TestModelStartFailuresAreRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ms.Close() })
-	// panicstart crashes at every start: >1 consecutive CRASHED stops it.
-	if err := ms.WaitReady(ctxT(t, 20*time.Second), "panicstart"); !errors.Is(err, ErrStopped) {
-		t.Fatalf("panicstart WaitReady: %v, want ErrStopped", err)
+	// panicstart crashes at every start: >1 consecutive CRASHED takes it
+	// out for a cool-down (MULTIPLE_FAILED), not for good.
+	if err := ms.WaitReady(ctxT(t, 20*time.Second), "panicstart"); !errors.Is(err, ErrCoolingDown) {
+		t.Fatalf("panicstart WaitReady: %v, want ErrCoolingDown", err)
 	}
 	want := map[string]StopReason{
 		"missing": StopBadImplementation, "wrongversion": StopBadImplementation, "missingmethod": StopBadImplementation,
@@ -156,7 +158,11 @@ func TestModelStartFailuresAreRecorded(t *testing.T) {
 			}
 			continue
 		}
-		if !st.Stopped || st.Reason != want[st.ID] {
+		if st.ID == "panicstart" {
+			if st.Stopped || !st.CoolingDown || st.Reason != want[st.ID] || st.NextRetry.IsZero() {
+				t.Errorf("%s: state %+v, want cooling down after %s", st.ID, st, want[st.ID])
+			}
+		} else if !st.Stopped || st.Reason != want[st.ID] {
 			t.Errorf("%s: state %+v, want stopped with %s", st.ID, st, want[st.ID])
 		}
 		if st.LastError == "" {
@@ -182,8 +188,12 @@ func TestModelStartFailuresAreRecorded(t *testing.T) {
 			}
 			continue
 		}
-		if r.Status != StatusAbsent || !errors.Is(r.Err, ErrStopped) {
-			t.Errorf("%s: %s %v, want ABSENT/ErrStopped", id, r.Status, r.Err)
+		wantErr := ErrStopped
+		if id == "panicstart" {
+			wantErr = ErrCoolingDown
+		}
+		if r.Status != StatusAbsent || !errors.Is(r.Err, wantErr) {
+			t.Errorf("%s: %s %v, want ABSENT/%v", id, r.Status, r.Err, wantErr)
 		}
 	}
 }
@@ -225,7 +235,7 @@ func TestFanOutClassifiesEachModel(t *testing.T) {
 	res := ms.Predict(ctx, []json.RawMessage{json.RawMessage(`"BTC"`), json.RawMessage(`60`)}, json.RawMessage(`{"horizon":60}`))
 	want := map[string]Status{
 		"ok1": StatusSuccess, "ok2": StatusSuccess, "fail": StatusFailed, "panic": StatusCrashed,
-		"exit": StatusCrashed, "sleep": StatusTimeout, "badjson": StatusBadImplementation, "unimpl": StatusBadImplementation,
+		"exit": StatusCrashed, "sleep": StatusTimeout, "badjson": StatusFailed, "unimpl": StatusBadImplementation,
 	}
 	if len(res) != len(want) {
 		t.Fatalf("got %d results, want %d", len(res), len(want))
@@ -243,8 +253,10 @@ func TestFanOutClassifiesEachModel(t *testing.T) {
 			}
 		}
 	}
-	if !errors.Is(res["badjson"].Err, wire.ErrBadOutput) {
-		t.Errorf("badjson error %v does not wrap wire.ErrBadOutput", res["badjson"].Err)
+	// An answer that is not JSON (NaN from Python's json.dumps) is a FAILED
+	// result like any invalid output, never BAD_IMPLEMENTATION.
+	if !errors.Is(res["badjson"].Err, wire.ErrBadOutput) || !errors.Is(res["badjson"].Err, ErrInvalidOutput) {
+		t.Errorf("badjson error %v does not wrap wire.ErrBadOutput and ErrInvalidOutput", res["badjson"].Err)
 	}
 	for _, id := range []string{"ok1", "ok2"} {
 		var out struct {
@@ -265,12 +277,12 @@ func TestFanOutClassifiesEachModel(t *testing.T) {
 	for _, st := range ms.States() {
 		states[st.ID] = st
 	}
-	for _, id := range []string{"badjson", "unimpl"} {
+	for _, id := range []string{"unimpl"} {
 		if !states[id].Stopped || states[id].Reason != StopBadImplementation {
 			t.Errorf("%s state %+v, want stopped BAD_IMPLEMENTATION", id, states[id])
 		}
 	}
-	for _, id := range []string{"fail", "panic", "exit", "sleep"} {
+	for _, id := range []string{"fail", "panic", "exit", "sleep", "badjson"} {
 		if states[id].Stopped {
 			t.Errorf("%s stopped after one bad call: %+v", id, states[id])
 		}
@@ -282,7 +294,7 @@ func TestFanOutClassifiesEachModel(t *testing.T) {
 		}
 	}
 	res2 := ms.Predict(ctx, nil, json.RawMessage(`{}`))
-	if res2["ok1"].Status != StatusSuccess || res2["badjson"].Status != StatusAbsent || !errors.Is(res2["unimpl"].Err, ErrStopped) {
+	if res2["ok1"].Status != StatusSuccess || res2["badjson"].Status != StatusFailed || !errors.Is(res2["unimpl"].Err, ErrStopped) {
 		t.Errorf("second fan-out: ok1 %s, badjson %s, unimpl %v", res2["ok1"].Status, res2["badjson"].Status, res2["unimpl"].Err)
 	}
 	mu.Lock()
@@ -383,12 +395,12 @@ func TestStopRules(t *testing.T) {
 				t.Fatalf("call %d: %s %v", i, r.Status, r.Err)
 			}
 			st := ms.States()[0]
-			if st.Stopped != (i == 3) || st.ConsecutiveFailures != i {
+			if st.CoolingDown != (i == 3) || st.Stopped || st.ConsecutiveFailures != i {
 				t.Fatalf("after call %d: %+v", i, st)
 			}
 		}
-		if st := ms.States()[0]; st.Reason != StopMultipleFailed || st.Running {
-			t.Fatalf("state %+v, want MULTIPLE_FAILED", st)
+		if st := ms.States()[0]; st.Reason != StopMultipleFailed || st.Running || st.Cooldowns != 1 || st.NextRetry.Before(st.StateSince) {
+			t.Fatalf("state %+v, want cooling down after MULTIPLE_FAILED", st)
 		}
 		if r := ms.Predict(ctx, nil, nil)["f"]; r.Status != StatusAbsent || !strings.Contains(r.Err.Error(), string(StopMultipleFailed)) {
 			t.Fatalf("after stop: %s %v", r.Status, r.Err)
@@ -414,8 +426,8 @@ func TestStopRules(t *testing.T) {
 			t.Fatalf("call 2: %s %v", r.Status, r.Err)
 		}
 		st := ms.States()[0]
-		if !st.Stopped || st.Reason != StopMultipleTimeout || st.ConsecutiveTimeouts != 2 || st.Restarts < 1 {
-			t.Fatalf("state %+v, want MULTIPLE_TIMEOUT", st)
+		if !st.CoolingDown || st.Stopped || st.Reason != StopMultipleTimeout || st.ConsecutiveTimeouts != 2 || st.Restarts < 1 {
+			t.Fatalf("state %+v, want cooling down after MULTIPLE_TIMEOUT", st)
 		}
 	})
 	t.Run("successful ticks do not reset", func(t *testing.T) {
@@ -437,8 +449,69 @@ func TestStopRules(t *testing.T) {
 				t.Fatalf("predict %d: %s %v", i, r.Status, r.Err)
 			}
 		}
-		if st := ms.States()[0]; !st.Stopped || st.Reason != StopMultipleFailed {
+		if st := ms.States()[0]; !st.CoolingDown || st.Reason != StopMultipleFailed {
 			t.Fatalf("state %+v, want MULTIPLE_FAILED after 3 failed predicts between successful ticks", st)
+		}
+	})
+	t.Run("invalid outputs count, cool-down, re-admission with a warm-up tick", func(t *testing.T) {
+		var mu sync.Mutex
+		var kinds []EventKind
+		opts := testOptions(t)
+		opts.MaxConsecutiveFailures = 1
+		opts.ConfirmOutputs = true
+		opts.CooldownMin, opts.CooldownMax = 300*time.Millisecond, 600*time.Millisecond
+		opts.OnEvent = func(e Event) {
+			mu.Lock()
+			kinds = append(kinds, e.Kind)
+			mu.Unlock()
+		}
+		ms, err := StartModels(ctxT(t, 20*time.Second), []PluginSpec{mspec(marker, "v", modelBin)}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ms.Close() })
+		ctx := ctxT(t, 20*time.Second)
+		ms.Tick(ctx, json.RawMessage(`{"price":7}`))
+		for i := 1; i <= 2; i++ {
+			if r := ms.Predict(ctx, nil, nil)["v"]; r.Status != StatusSuccess {
+				t.Fatalf("call %d: %s %v", i, r.Status, r.Err)
+			}
+			// The caller's validator rejects the answer ({"p_up": 7}).
+			ms.ConfirmOutput("v", errors.New("p_up: expected a number in [0,1], found 7"))
+		}
+		st := ms.States()[0]
+		if !st.CoolingDown || st.Reason != StopMultipleFailed || !strings.Contains(st.LastError, "p_up") {
+			t.Fatalf("state %+v, want cooling down after two invalid outputs", st)
+		}
+		if r := ms.Predict(ctx, nil, nil)["v"]; r.Status != StatusAbsent || !errors.Is(r.Err, ErrCoolingDown) {
+			t.Fatalf("during the cool-down: %s %v, want ABSENT/ErrCoolingDown", r.Status, r.Err)
+		}
+		for st := ms.States()[0]; st.CoolingDown || !st.Running; st = ms.States()[0] {
+			if ctx.Err() != nil {
+				t.Fatalf("not re-admitted: %+v", st)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		r := ms.Predict(ctx, nil, nil)["v"]
+		var out struct {
+			N    int             `json:"n"`
+			Tick json.RawMessage `json:"tick"`
+		}
+		if st := ms.States()[0]; st.Restarts < 1 {
+			t.Fatalf("state after re-admission %+v, want a new process", st)
+		}
+		// The new process was sent the last tick before its first Predict.
+		if r.Status != StatusSuccess || json.Unmarshal(r.Output, &out) != nil || string(out.Tick) != `{"price":7}` {
+			t.Fatalf("after re-admission: %s %s, want an answer warmed up with the last tick", r.Status, r.Output)
+		}
+		ms.ConfirmOutput("v", nil)
+		if st := ms.States()[0]; st.CoolingDown || st.ConsecutiveFailures != 0 || st.Reason != "" || st.Cooldowns != 1 {
+			t.Fatalf("state after a valid answer %+v", st)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Contains(kinds, EventCooldown) || !slices.Contains(kinds, EventReadmitted) {
+			t.Fatalf("events %v lack cooldown and readmitted", kinds)
 		}
 	})
 	t.Run("success resets", func(t *testing.T) {
@@ -591,8 +664,8 @@ func TestReloadRevivesStoppedModel(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		ms.Predict(ctx, nil, nil)
 	}
-	if st := stateOf(ms, "r"); !st.Stopped || st.Reason != StopMultipleFailed {
-		t.Fatalf("state %+v, want stopped", st)
+	if st := stateOf(ms, "r"); !st.CoolingDown || st.Reason != StopMultipleFailed {
+		t.Fatalf("state %+v, want cooling down", st)
 	}
 	if err := ms.Reload("r"); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/crunch-coordinator/coordinator/sdk"
+	"github.com/crunch-coordinator/coordinator/sdk/wire"
 )
 
 // ModelSet supervises N participant model plugins and fans calls out to
@@ -81,15 +82,33 @@ func (m *ModelSet) IDs() []string { return append([]string(nil), m.order...) }
 // with its own Options.CallTimeout (or CallTimeouts[sdk.MethodTick]) deadline.
 // The map has one CallResult per model id; Output is nil for Tick.
 func (m *ModelSet) Tick(ctx context.Context, input json.RawMessage) map[string]CallResult {
+	for _, s := range m.sups {
+		if s != nil {
+			s.setLastTick(input)
+		}
+	}
 	return m.fanOut(ctx, sdk.MethodTick, len(input), func(ctx context.Context, in *instance) (json.RawMessage, error) {
 		return nil, in.model.Tick(ctx, input)
 	})
 }
 
+// ConfirmOutput reports the caller's verdict on model id's last SUCCESS
+// Predict answer (with Options.ConfirmOutputs): nil for a valid answer,
+// which resets the model's consecutive-failure counters and ends its
+// cool-down streak; an error for an invalid one, which counts as a FAILED
+// result and may take the model out for a cool-down (MULTIPLE_FAILED).
+// Unknown ids are ignored.
+func (m *ModelSet) ConfirmOutput(id string, invalid error) {
+	if s := m.sups[id]; s != nil {
+		s.confirmOutput(invalid)
+	}
+}
+
 // Predict sends the same args (JSON values) and kwargs (a JSON object) to
 // every model concurrently, each call with its own deadline. A SUCCESS
-// result's Output is the model's answer, checked to be valid JSON; anything
-// else is BAD_IMPLEMENTATION.
+// result's Output is the model's answer, checked to be valid JSON; an
+// answer that is not (NaN, truncated text) is a FAILED result wrapping
+// ErrInvalidOutput, like any invalid output, never BAD_IMPLEMENTATION.
 func (m *ModelSet) Predict(ctx context.Context, args []json.RawMessage, kwargs json.RawMessage) map[string]CallResult {
 	size := len(kwargs)
 	for _, a := range args {
@@ -97,11 +116,14 @@ func (m *ModelSet) Predict(ctx context.Context, args []json.RawMessage, kwargs j
 	}
 	return m.fanOut(ctx, sdk.MethodPredict, size, func(ctx context.Context, in *instance) (json.RawMessage, error) {
 		out, err := in.model.Predict(ctx, args, kwargs)
+		if errors.Is(err, wire.ErrBadOutput) {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
+		}
 		if err != nil {
 			return nil, err
 		}
 		if len(out) == 0 || !json.Valid(out) {
-			return nil, fmt.Errorf("%w: Predict answered %d bytes that are not one JSON value", ErrBadEnvelope, len(out))
+			return nil, fmt.Errorf("%w: Predict answered %d bytes that are not one JSON value", ErrInvalidOutput, len(out))
 		}
 		return out, nil
 	})

@@ -42,9 +42,20 @@ type PluginSpec struct {
 //     (sdk.CallableScorePredictions, sdk.MethodPredict, ...).
 //   - DescribeTimeout bounds the Describe after the handshake (2 s).
 //   - StartTimeout bounds the handshake when the spec has none (10 s).
-//   - MaxConsecutiveFailures / MaxConsecutiveTimeouts: a model is stopped
-//     when it has MORE than this many consecutive FAILED-or-CRASHED /
-//     TIMEOUT results (3 / 3; a negative value disables the rule).
+//   - MaxConsecutiveFailures / MaxConsecutiveTimeouts: a model is taken out
+//     (MULTIPLE_FAILED / MULTIPLE_TIMEOUT) when it has MORE than this many
+//     consecutive FAILED-or-CRASHED / TIMEOUT results (3 / 3; a negative
+//     value disables the rule).
+//   - CooldownMin/Max: a model taken out by MULTIPLE_FAILED or
+//     MULTIPLE_TIMEOUT is re-admitted, with a fresh process and a warm-up
+//     Tick, after a cool-down of min*2^(n-1) capped at max for its n-th
+//     cool-down in a row, with jitter in [d/2, d] (1 min / 30 min); a valid
+//     answer ends the streak. BAD_IMPLEMENTATION (a contract violation)
+//     stops a model for good.
+//   - ConfirmOutputs: the caller confirms every SUCCESS Predict answer with
+//     ModelSet.ConfirmOutput after validating it; only a valid answer then
+//     resets the consecutive-failure counters, and an invalid one counts as
+//     a FAILED result (false: a SUCCESS answer resets them).
 //   - RestartBackoffMin/Max: restart delay after the n-th consecutive crash
 //     is min*2^(n-1) capped at max, with jitter in [d/2, d] (250 ms / 30 s).
 //   - KillTimeout bounds each phase of a shutdown (graceful Kill, then group
@@ -60,6 +71,9 @@ type Options struct {
 	StartTimeout           time.Duration
 	MaxConsecutiveFailures int
 	MaxConsecutiveTimeouts int
+	CooldownMin            time.Duration
+	CooldownMax            time.Duration
+	ConfirmOutputs         bool
 	RestartBackoffMin      time.Duration
 	RestartBackoffMax      time.Duration
 	KillTimeout            time.Duration
@@ -73,6 +87,8 @@ const (
 	DefaultDescribeTimeout   = 2 * time.Second
 	DefaultStartTimeout      = 10 * time.Second
 	DefaultMaxConsecutive    = 3
+	DefaultCooldownMin       = time.Minute
+	DefaultCooldownMax       = 30 * time.Minute
 	DefaultRestartBackoffMin = 250 * time.Millisecond
 	DefaultRestartBackoffMax = 30 * time.Second
 	DefaultKillTimeout       = 3 * time.Second
@@ -97,6 +113,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxConsecutiveTimeouts == 0 {
 		o.MaxConsecutiveTimeouts = DefaultMaxConsecutive
+	}
+	if o.CooldownMin <= 0 {
+		o.CooldownMin = DefaultCooldownMin
+	}
+	if o.CooldownMax <= 0 {
+		o.CooldownMax = DefaultCooldownMax
+	}
+	if o.CooldownMax < o.CooldownMin {
+		o.CooldownMax = o.CooldownMin
 	}
 	if o.RestartBackoffMin <= 0 {
 		o.RestartBackoffMin = DefaultRestartBackoffMin
@@ -141,7 +166,9 @@ const (
 	EventStartFailed EventKind = "start_failed" // a launch failed (Status, Err say why)
 	EventExited      EventKind = "exited"       // the process exited while the host did not ask it to
 	EventRestart     EventKind = "restart"      // a restart is scheduled after Delay
-	EventStopped     EventKind = "stopped"      // stopped for good by the stop rules (Reason)
+	EventStopped     EventKind = "stopped"      // stopped for good (BAD_IMPLEMENTATION, Reason)
+	EventCooldown    EventKind = "cooldown"     // taken out for Delay by MULTIPLE_FAILED / MULTIPLE_TIMEOUT (Reason)
+	EventReadmitted  EventKind = "readmitted"   // cool-down over: started again with fresh counters
 	EventClosed      EventKind = "closed"       // shut down by Close
 )
 

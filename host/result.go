@@ -26,7 +26,8 @@ const (
 	StatusAbsent Status = "ABSENT"
 )
 
-// StopReason says why the supervisor stopped a model for good.
+// StopReason says why the supervisor took a model out: for a cool-down
+// (MULTIPLE_FAILED, MULTIPLE_TIMEOUT) or for good (BAD_IMPLEMENTATION).
 type StopReason string
 
 // Stop reasons (failure codes of reference-system.md 6.5).
@@ -48,13 +49,24 @@ type CallResult struct {
 
 // ModelState is the supervisor's view of one model plugin.
 type ModelState struct {
-	ID       string
-	Name     string // from Describe; empty until the first handshake
-	Version  string
-	Running  bool
-	Stopped  bool       // stopped for good by the stop rules
-	Reason   StopReason // set when Stopped
-	Restarts int
+	ID      string
+	Name    string // from Describe; empty until the first handshake
+	Version string
+	Running bool
+	Stopped bool       // stopped for good (BAD_IMPLEMENTATION)
+	Reason  StopReason // set when Stopped or CoolingDown
+	// CoolingDown: taken out by MULTIPLE_FAILED or MULTIPLE_TIMEOUT until
+	// NextRetry, then re-admitted with a fresh process.
+	CoolingDown bool
+	// Cooldowns counts the cool-downs so far.
+	Cooldowns int
+	// StateSince is when the current state (running, restarting, cooling
+	// down, stopped) began (UTC; zero before the first start).
+	StateSince time.Time
+	// NextRetry is when a restarting or cooling-down model is started
+	// again (UTC; zero otherwise).
+	NextRetry time.Time
+	Restarts  int
 	// ConsecutiveFailures counts FAILED or CRASHED results since the last success.
 	ConsecutiveFailures int
 	// ConsecutiveTimeouts counts TIMEOUT results since the last success.

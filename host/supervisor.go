@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -54,6 +55,12 @@ type supervisor struct {
 	consecFail  int
 	consecTO    int
 	lastErr     string
+	cooling     bool            // taken out by MULTIPLE_FAILED / MULTIPLE_TIMEOUT until nextRetry
+	coolStreak  int             // cool-downs since the last valid answer (cool-down exponent)
+	cooldowns   int             // cool-downs in all
+	stateSince  time.Time       // when the current state began
+	nextRetry   time.Time       // when a restarting or cooling-down plugin starts again
+	lastTick    json.RawMessage // the last Tick input, replayed to every new generation
 	cdesc       wire.ChallengeDescription
 	mdesc       wire.ModelDescription
 }
@@ -114,6 +121,7 @@ func (s *supervisor) loop(ctx context.Context) {
 			}
 			continue
 		}
+		s.warmUp(ctx, in, gen)
 		s.setReady(in)
 		s.event(EventStarted, gen, "", "", 0, nil)
 		finishFirst(nil)
@@ -153,21 +161,101 @@ func (s *supervisor) loop(ctx context.Context) {
 
 // sleepBackoff logs the restart and waits for the backoff delay; false
 // means the supervisor is shutting down.
+//
+// A model taken out for a cool-down (MULTIPLE_FAILED, MULTIPLE_TIMEOUT)
+// waits until the cool-down ends instead, and is then re-admitted: fresh
+// counters, and the loop starts a fresh process.
 func (s *supervisor) sleepBackoff(ctx context.Context, gen int, st Status, cause error) bool {
 	s.mu.Lock()
-	s.restarts++
-	s.streak++
-	d := backoff(s.streak, s.opts.RestartBackoffMin, s.opts.RestartBackoffMax)
+	cooling := s.cooling
+	var d time.Duration
+	if cooling {
+		d = time.Until(s.nextRetry)
+	} else {
+		s.restarts++
+		s.streak++
+		d = backoff(s.streak, s.opts.RestartBackoffMin, s.opts.RestartBackoffMax)
+		s.stateSince, s.nextRetry = time.Now().UTC(), time.Now().UTC().Add(d)
+	}
 	s.mu.Unlock()
-	s.event(EventRestart, gen, st, "", d, cause)
-	t := time.NewTimer(d)
+	if !cooling {
+		s.event(EventRestart, gen, st, "", d, cause)
+	}
+	t := time.NewTimer(max(d, 0))
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
 	case <-ctx.Done():
 		return false
 	}
+	if cooling {
+		s.readmit(gen)
+	}
+	return true
+}
+
+// readmit ends a cool-down: fresh failure counters and restart streak; the
+// loop then starts a fresh process (warmed up with the last Tick).
+func (s *supervisor) readmit(gen int) {
+	s.mu.Lock()
+	if !s.cooling {
+		s.mu.Unlock()
+		return
+	}
+	reason := s.reason
+	s.cooling, s.reason = false, ""
+	s.consecFail, s.consecTO, s.streak = 0, 0, 0
+	s.stateSince, s.nextRetry = time.Now().UTC(), time.Time{}
+	s.restarts++
+	if s.readyClosed && s.cur == nil { // waiters wait for the new generation
+		s.ready = make(chan struct{})
+		s.readyClosed = false
+	}
+	s.mu.Unlock()
+	s.log.Info("model re-admitted after its cool-down: starting a fresh process", "generation", gen+1, "after", string(reason))
+	s.emit(Event{Time: time.Now().UTC(), Kind: EventReadmitted, PluginID: s.spec.ID, Generation: gen, Reason: reason})
+}
+
+// warmUp sends a new model generation the last Tick input (its history),
+// so a restarted or re-admitted model answers its first Predict with the
+// same data the others have. A failed warm-up is logged; the model's next
+// calls decide.
+func (s *supervisor) warmUp(ctx context.Context, in *instance, gen int) {
+	s.mu.Lock()
+	input := s.lastTick
+	s.mu.Unlock()
+	if in.model == nil || input == nil {
+		return
+	}
+	tctx, cancel := context.WithTimeout(ctx, s.opts.timeoutFor(sdk.MethodTick))
+	defer cancel()
+	if err := in.model.Tick(tctx, input); err != nil {
+		s.log.Warn("warm-up Tick of the new generation failed", "generation", gen, "error", err)
+		return
+	}
+	s.log.Debug("new generation warmed up with the last Tick", "generation", gen, "bytes", len(input))
+}
+
+// setLastTick keeps a copy of the latest Tick input for warm-ups.
+func (s *supervisor) setLastTick(input json.RawMessage) {
+	cp := append(json.RawMessage(nil), input...)
+	s.mu.Lock()
+	s.lastTick = cp
+	s.mu.Unlock()
+}
+
+// confirmOutput applies the caller's verdict on the last SUCCESS Predict
+// answer (Options.ConfirmOutputs): nil resets the failure counters and the
+// cool-down streak; an error counts as a FAILED result.
+func (s *supervisor) confirmOutput(invalid error) {
+	if invalid == nil {
+		s.mu.Lock()
+		s.consecFail, s.consecTO, s.coolStreak = 0, 0, 0
+		s.mu.Unlock()
+		return
+	}
+	err := &CallError{Plugin: s.spec.ID, Callable: sdk.MethodPredict, Status: StatusFailed, Err: fmt.Errorf("%w: %w", ErrInvalidOutput, invalid)}
+	s.record(sdk.MethodPredict, StatusFailed, true, err)
 }
 
 // backoff returns the delay before restart number n (n >= 1) of a streak:
@@ -191,6 +279,7 @@ func (s *supervisor) setReady(in *instance) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cur = in
+	s.stateSince, s.nextRetry = time.Now().UTC(), time.Time{}
 	if in.chal != nil {
 		s.cdesc = in.cdesc
 	}
@@ -230,6 +319,11 @@ func (s *supervisor) acquire(ctx context.Context, wait bool) (*instance, error) 
 		if s.closed {
 			s.mu.Unlock()
 			return nil, fmt.Errorf("%w: closed", ErrStopped)
+		}
+		if s.cooling {
+			err := fmt.Errorf("%w after %s until %s", ErrCoolingDown, s.reason, s.nextRetry.Format(time.RFC3339))
+			s.mu.Unlock()
+			return nil, err
 		}
 		if in := s.cur; in != nil && !in.exited() {
 			s.mu.Unlock()
@@ -339,7 +433,9 @@ func (s *supervisor) record(name string, st Status, charge bool, err error) bool
 	var reason StopReason
 	switch st {
 	case StatusSuccess:
-		if name != sdk.MethodTick {
+		// With ConfirmOutputs a Predict answer resets only once confirmed
+		// valid (confirmOutput).
+		if name != sdk.MethodTick && !(name == sdk.MethodPredict && s.opts.ConfirmOutputs) {
 			s.consecFail, s.consecTO = 0, 0
 		}
 	case StatusFailed, StatusCrashed:
@@ -356,11 +452,50 @@ func (s *supervisor) record(name string, st Status, charge bool, err error) bool
 		reason = StopBadImplementation
 	}
 	s.mu.Unlock()
-	if reason == "" {
+	switch reason {
+	case "":
+		return false
+	case StopMultipleFailed, StopMultipleTimeout:
+		s.coolDown(reason, st, err)
 		return false
 	}
 	s.stopFor(reason, st, err)
 	return true
+}
+
+// coolDown takes the model out after MULTIPLE_FAILED or MULTIPLE_TIMEOUT:
+// calls answer ABSENT (ErrCoolingDown) until the cool-down ends, the
+// current process is killed, and the loop re-admits the model with a
+// fresh process (sleepBackoff, readmit). The cool-down of the n-th in a
+// row lasts CooldownMin*2^(n-1), capped at CooldownMax, with jitter.
+func (s *supervisor) coolDown(reason StopReason, st Status, err error) {
+	s.mu.Lock()
+	if s.cooling || s.stopped || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.cooling, s.reason = true, reason
+	s.coolStreak++
+	s.cooldowns++
+	d := backoff(s.coolStreak, s.opts.CooldownMin, s.opts.CooldownMax)
+	now := time.Now().UTC()
+	s.stateSince, s.nextRetry = now, now.Add(d)
+	if err != nil {
+		s.lastErr = err.Error()
+	}
+	if !s.readyClosed { // wake waiters: acquire now answers ErrCoolingDown
+		close(s.ready)
+		s.readyClosed = true
+	}
+	in, gen := s.cur, s.gen
+	cf, ct, n := s.consecFail, s.consecTO, s.cooldowns
+	s.mu.Unlock()
+	s.log.Error("model taken out for a cool-down", "generation", gen, "failure_code", string(reason), "status", string(st),
+		"consecutive_failures", cf, "consecutive_timeouts", ct, "cooldown", d.String(), "next_retry", now.Add(d), "cooldowns", n, "reason", errString(err))
+	s.emit(Event{Time: now, Kind: EventCooldown, PluginID: s.spec.ID, Generation: gen, Status: st, Reason: reason, Delay: d, Err: err})
+	if in != nil {
+		s.requestRestart(in, st, err)
+	}
 }
 
 // stopFor stops the plugin for good: no more calls, no restart. The loop
@@ -373,6 +508,8 @@ func (s *supervisor) stopFor(reason StopReason, st Status, err error) {
 	}
 	s.stopped = true
 	s.reason = reason
+	s.cooling = false
+	s.stateSince, s.nextRetry = time.Now().UTC(), time.Time{}
 	if s.cur != nil {
 		s.cur.retired.Store(true)
 		s.cur = nil // the loop kills it
@@ -400,15 +537,15 @@ var errReloaded = errors.New("reloaded: binary rebuilt")
 // reload starts the plugin again from its binary path, e.g. after a
 // rebuild: a running plugin is killed and relaunched (calls in between
 // answer ABSENT for models, wait for challenges); a plugin stopped by the
-// stop rules is revived with fresh counters. It fails only after close.
+// stop rules, or cooling down, is revived at once with fresh counters. It fails only after close.
 func (s *supervisor) reload() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: closed", ErrStopped)
 	}
-	s.consecFail, s.consecTO, s.streak = 0, 0, 0
-	if !s.stopped {
+	s.consecFail, s.consecTO, s.streak, s.coolStreak = 0, 0, 0, 0
+	if !s.stopped && !s.cooling {
 		in := s.cur
 		s.mu.Unlock()
 		if in != nil {
@@ -427,7 +564,8 @@ func (s *supervisor) reload() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.stopped, s.reason, s.lastErr = false, "", ""
+	s.stopped, s.cooling, s.reason, s.lastErr = false, false, "", ""
+	s.nextRetry = time.Time{}
 	s.ready, s.readyClosed = make(chan struct{}), false
 	s.firstDone = make(chan struct{})
 	s.wg.Add(1)
@@ -509,6 +647,10 @@ func (s *supervisor) state() ModelState {
 		Running:             s.cur != nil && !s.cur.exited(),
 		Stopped:             s.stopped,
 		Reason:              s.reason,
+		CoolingDown:         s.cooling,
+		Cooldowns:           s.cooldowns,
+		StateSince:          s.stateSince,
+		NextRetry:           s.nextRetry,
 		Restarts:            s.restarts,
 		ConsecutiveFailures: s.consecFail,
 		ConsecutiveTimeouts: s.consecTO,

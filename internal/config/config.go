@@ -100,6 +100,12 @@ type Settings struct {
 	// MaxConsecutiveFailures / MaxConsecutiveTimeouts: model stop rules.
 	MaxConsecutiveFailures int
 	MaxConsecutiveTimeouts int
+	// ModelCooldownMin / ModelCooldownMax: a model taken out by
+	// MULTIPLE_FAILED or MULTIPLE_TIMEOUT is re-admitted after a cool-down
+	// of min*2^(n-1) capped at max for its n-th in a row
+	// (MODEL_COOLDOWN_MIN_SECONDS, MODEL_COOLDOWN_MAX_SECONDS).
+	ModelCooldownMin time.Duration
+	ModelCooldownMax time.Duration
 	// GroundTruthMaxWait: after this, an unresolvable prediction becomes UNRESOLVED.
 	GroundTruthMaxWait time.Duration
 	// Aggregation is the default aggregation's non-answer rule
@@ -205,6 +211,8 @@ var intVars = []intVar{
 	{"CHALLENGE_CALL_TIMEOUT_SECONDS", 10, 1, func(s *Settings, v int) { s.ChallengeCallTimeout = time.Duration(v) * time.Second }},
 	{"MODEL_MAX_CONSECUTIVE_FAILURES", 3, 1, func(s *Settings, v int) { s.MaxConsecutiveFailures = v }},
 	{"MODEL_MAX_CONSECUTIVE_TIMEOUTS", 3, 1, func(s *Settings, v int) { s.MaxConsecutiveTimeouts = v }},
+	{"MODEL_COOLDOWN_MIN_SECONDS", 60, 1, func(s *Settings, v int) { s.ModelCooldownMin = time.Duration(v) * time.Second }},
+	{"MODEL_COOLDOWN_MAX_SECONDS", 1800, 1, func(s *Settings, v int) { s.ModelCooldownMax = time.Duration(v) * time.Second }},
 	{"GROUND_TRUTH_MAX_WAIT_SECONDS", 3600, 1, func(s *Settings, v int) { s.GroundTruthMaxWait = time.Duration(v) * time.Second }},
 }
 

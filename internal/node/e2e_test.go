@@ -37,7 +37,6 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
 	"github.com/crunch-coordinator/coordinator/internal/node"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
-	"github.com/crunch-coordinator/coordinator/internal/predict"
 	"github.com/crunch-coordinator/coordinator/internal/scaffold"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
@@ -159,6 +158,9 @@ func runE2E(t *testing.T, ws *e2eWorkspace, st store.Store, prices priceSeries, 
 	var events []host.Event
 	first := rp.First()
 	sim := clock.NewSimulated(first)
+	// The panicker's cool-down outlasts the run (wall time), so its state at
+	// the end is known: taken out, ABSENT every slot.
+	w.Settings.ModelCooldownMin, w.Settings.ModelCooldownMax = time.Hour, time.Hour
 	n, err := node.Start(ctx, node.Config{
 		Workspace: w, Store: st, Clock: sim, Logger: logger,
 		ChallengeBinary: ws.challenge, ModelBinaries: ws.models,
@@ -428,7 +430,6 @@ func checkRows(t *testing.T, preds []store.Prediction, first, end time.Time, max
 	rows := byModel[panickerID]
 	seen := map[time.Time]bool{}
 	counts := map[string]int{}
-	var lastCrash, last time.Time
 	for _, p := range rows {
 		at := p.PerformedAt.UTC()
 		if !isTick[at] || seen[at] {
@@ -436,12 +437,6 @@ func checkRows(t *testing.T, preds []store.Prediction, first, end time.Time, max
 		}
 		seen[at] = true
 		counts[p.Status]++
-		if p.Status == store.StatusCrashed {
-			lastCrash = at
-		}
-		if at.After(last) {
-			last = at
-		}
 		if p.Score != nil {
 			t.Errorf("panicker: %s prediction at %s was scored", p.Status, at)
 		}
@@ -449,11 +444,10 @@ func checkRows(t *testing.T, preds []store.Prediction, first, end time.Time, max
 	if counts[store.StatusCrashed] <= maxFailures || counts[store.StatusSuccess] != 0 || counts[store.StatusCrashed]+counts[store.StatusAbsent] != len(rows) {
 		t.Errorf("panicker: expected more than %d CRASHED rows, the rest ABSENT, no SUCCESS; found %v", maxFailures, counts)
 	}
-	if !lastCrash.IsZero() && last.After(lastCrash.Add(predict.DefaultAbsentGrace+2*time.Minute)) {
-		t.Errorf("panicker: rows go on until %s, more than the ABSENT grace %s after its last crash at %s", last, predict.DefaultAbsentGrace, lastCrash)
-	}
-	if len(rows) >= len(ticks)/2 {
-		t.Errorf("panicker: %d rows for %d ticks: it should get no rows once stopped for longer than the ABSENT grace", len(rows), len(ticks))
+	// Taken out for a cool-down, it is still expected every slot: one row
+	// per tick, each a non-answer.
+	if len(rows) != len(ticks) {
+		t.Errorf("panicker: %d rows for %d ticks, expected one per tick (ABSENT while cooling down)", len(rows), len(ticks))
 	}
 }
 
@@ -647,13 +641,14 @@ func checkLeaderboard(t *testing.T, ctx context.Context, st store.Store, want ma
 }
 
 // checkModelStates checks the supervisor: the panicker was restarted and
-// then stopped with MULTIPLE_FAILED; the three others never failed.
+// then taken out for a cool-down with MULTIPLE_FAILED; the three others
+// never failed.
 func checkModelStates(t *testing.T, states []host.ModelState, maxFailures int) {
 	t.Helper()
 	for _, s := range states {
 		if s.ID == panickerID {
-			if !s.Stopped || s.Reason != host.StopMultipleFailed || s.Restarts < 1 || s.ConsecutiveFailures <= maxFailures {
-				t.Errorf("panicker: expected restarted then stopped with %s after more than %d consecutive failures; found %+v", host.StopMultipleFailed, maxFailures, s)
+			if s.Stopped || !s.CoolingDown || s.Reason != host.StopMultipleFailed || s.Restarts < 1 || s.ConsecutiveFailures <= maxFailures {
+				t.Errorf("panicker: expected restarted then cooling down after %s (more than %d consecutive failures); found %+v", host.StopMultipleFailed, maxFailures, s)
 			}
 			continue
 		}
@@ -667,7 +662,8 @@ func checkModelStates(t *testing.T, states []host.ModelState, maxFailures int) {
 }
 
 // checkEvents checks the host's lifecycle events: the panicker was
-// restarted after CRASHED calls and stopped with MULTIPLE_FAILED; no other
+// restarted after CRASHED calls and taken out (cool-down) with
+// MULTIPLE_FAILED; no other
 // plugin exited, failed to start, was restarted or stopped.
 func checkEvents(t *testing.T, events []host.Event) {
 	t.Helper()
@@ -676,7 +672,7 @@ func checkEvents(t *testing.T, events []host.Event) {
 		switch {
 		case e.PluginID == panickerID && e.Kind == host.EventRestart && e.Status == host.StatusCrashed:
 			restarts++
-		case e.PluginID == panickerID && e.Kind == host.EventStopped && e.Reason == host.StopMultipleFailed:
+		case e.PluginID == panickerID && e.Kind == host.EventCooldown && e.Reason == host.StopMultipleFailed:
 			stopped = true
 		case e.PluginID != panickerID && e.Kind != host.EventStarted:
 			t.Errorf("host event %s of plugin %s (status %s, reason %s, error %v): only the panicker should have lifecycle trouble",
@@ -746,8 +742,9 @@ func checkReportAPI(t *testing.T, h http.Handler, lb []lbRow, preds []store.Pred
 			t.Errorf("/reports/models %s: expected running and active, found %v", id, m)
 		}
 	}
-	if m := byID[panickerID]; m == nil || m["status"] != "failed" || m["stop_reason"] != string(host.StopMultipleFailed) || m["active"] != false {
-		t.Errorf("/reports/models panicker: expected failed with stop_reason %s, found %v", host.StopMultipleFailed, m)
+	if m := byID[panickerID]; m == nil || m["status"] != "cooling_down" || m["stop_reason"] != string(host.StopMultipleFailed) || m["active"] != false ||
+		m["state_since"] == nil || m["next_retry_at"] == nil {
+		t.Errorf("/reports/models panicker: expected cooling_down with stop_reason %s, state_since and next_retry_at, found %v", host.StopMultipleFailed, m)
 	}
 
 	// The first hour of predictions of the example models, page by page.

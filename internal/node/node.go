@@ -201,6 +201,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		CallTimeout:            w.Settings.ModelCallTimeout,
 		MaxConsecutiveFailures: w.Settings.MaxConsecutiveFailures,
 		MaxConsecutiveTimeouts: w.Settings.MaxConsecutiveTimeouts,
+		CooldownMin:            w.Settings.ModelCooldownMin,
+		CooldownMax:            w.Settings.ModelCooldownMax,
+		ConfirmOutputs:         true, // the predict worker confirms every answer after validation
 		OnEvent:                cfg.HostEvents,
 	}
 	copts := hopts
@@ -445,7 +448,7 @@ type Stats struct {
 	Scored      int64
 	Models      int
 	Healthy     int
-	Failed      []string // "id (REASON)"
+	Failed      []string // "id (REASON)": stopped or cooling down
 }
 
 // Stats counts predictions and model health. Scored counts predictions
@@ -462,7 +465,7 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	for _, m := range n.Models() {
 		s.Models++
 		switch {
-		case m.Stopped:
+		case m.Stopped, m.CoolingDown:
 			s.Failed = append(s.Failed, fmt.Sprintf("%s (%s)", m.ID, m.Reason))
 		case m.Running:
 			s.Healthy++

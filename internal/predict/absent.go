@@ -26,7 +26,7 @@ func (w *Worker) expired(id string, now time.Time) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	since, down := w.downSince[id]
-	if !down {
+	if !down || w.cfg.AbsentGrace == 0 {
 		return false
 	}
 	if w.cfg.AbsentGrace < 0 {

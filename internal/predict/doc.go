@@ -36,9 +36,15 @@
 // aborts the cycle with a *CycleError naming the callable and its status.
 //
 // Known models are the host's ModelState list plus any model that answered.
-// A model that has been down (not running) for longer than
-// Config.AbsentGrace gets no more ABSENT rows (reference defect 14.2 #16);
-// the down-since time is tracked in memory from the first cycle that sees
-// the model down, so after a restart a stopped model gets at most one more
-// grace period of ABSENT rows.
+// Every model of the host's set gets a row every slot: a model that is
+// down, restarting or cooling down gets an ABSENT row, which the score
+// worker counts as a non-answer. Departed models (reference defect 14.2
+// #16) are those removed from config/models.json: the host no longer knows
+// them and they get no rows. With a positive Config.AbsentGrace a model
+// down for longer than that gets no more ABSENT rows (the down-since time
+// is tracked in memory from the first cycle that sees the model down).
+//
+// Each SUCCESS answer's validation verdict is reported to the host
+// (Models.ConfirmOutput), so invalid outputs count toward the stop rule
+// like any other failure.
 package predict

@@ -25,6 +25,11 @@ type Models interface {
 	Predict(ctx context.Context, args []json.RawMessage, kwargs json.RawMessage) map[string]host.CallResult
 	// States returns the supervisor's view of every known model.
 	States() []host.ModelState
+	// ConfirmOutput reports the validation verdict on a model's SUCCESS
+	// Predict answer: nil when valid, the reason when not, so invalid
+	// outputs count toward the model's stop rule (MULTIPLE_FAILED) like
+	// any failure (host.ModelSet.ConfirmOutput).
+	ConfirmOutput(modelID string, invalid error)
 }
 
 // Store is the part of store.Store the predict worker uses.
@@ -43,8 +48,6 @@ type FreshnessGate interface {
 
 // Defaults of Config.
 const (
-	// DefaultAbsentGrace is how long a down model keeps getting ABSENT rows.
-	DefaultAbsentGrace = time.Hour
 	// DefaultRetryInterval is the wait after a failed or skipped cycle.
 	DefaultRetryInterval = 5 * time.Second
 	// DefaultScopeKey is used when neither the scope builder nor the
@@ -69,9 +72,13 @@ type Config struct {
 	// Data is passed to ProvideRawInput; nil lets the challenge plugin use
 	// the host data service it was given at launch.
 	Data sdk.HostData
-	// AbsentGrace: a model down for longer than this gets no more ABSENT
-	// rows. 0 means DefaultAbsentGrace; negative means never emit ABSENT
-	// rows for a down model.
+	// AbsentGrace: a model down (not running) for longer than this gets
+	// no more ABSENT rows. 0 (the default) means never: every model of the
+	// host's set (config/models.json) is expected to answer every slot, and
+	// each missed slot is an ABSENT row that counts as a non-answer, so a
+	// model cannot stop answering after a good start and keep its score
+	// (docs/scoring.md). Negative means never emit ABSENT rows for a down
+	// model.
 	AbsentGrace time.Duration
 	// RetryInterval is the wait after a failed or skipped cycle (capped at
 	// the next slot). 0 means DefaultRetryInterval.
@@ -120,9 +127,6 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
-	}
-	if cfg.AbsentGrace == 0 {
-		cfg.AbsentGrace = DefaultAbsentGrace
 	}
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = DefaultRetryInterval

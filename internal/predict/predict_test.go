@@ -59,6 +59,20 @@ type fakeModels struct {
 	ticks   int
 	args    []json.RawMessage
 	kwargs  json.RawMessage
+	// confirmed holds each ConfirmOutput verdict: "" valid, else the reason.
+	confirmed map[string]string
+}
+
+func (f *fakeModels) ConfirmOutput(id string, invalid error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.confirmed == nil {
+		f.confirmed = map[string]string{}
+	}
+	f.confirmed[id] = ""
+	if invalid != nil {
+		f.confirmed[id] = invalid.Error()
+	}
 }
 
 func (f *fakeModels) Tick(_ context.Context, input json.RawMessage) map[string]host.CallResult {
@@ -265,6 +279,11 @@ func TestCycleStoresOnePredictionPerModelWithStatus(t *testing.T) {
 		if p.ScopeKey != "btc-60" || !strings.Contains(string(p.Scope), `"asset":"BTC"`) {
 			t.Errorf("model %s: scope %s %s", model, p.ScopeKey, p.Scope)
 		}
+	}
+	// Every SUCCESS answer is confirmed to the host: the invalid one counts
+	// toward the model's stop rule.
+	if len(f.models.confirmed) != 2 || f.models.confirmed["ok"] != "" || f.models.confirmed["notobj"] == "" {
+		t.Errorf("confirmed verdicts = %q, want ok valid and notobj invalid", f.models.confirmed)
 	}
 	ok := got[store.PredictionID("btc-60", "ok", slot)]
 	if ok.ExecTimeMs != 12.5 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -159,7 +160,10 @@ func (w *Worker) predictRow(ctx context.Context, d dueRow, now time.Time, input 
 				dr.status = store.StatusFailed
 				dr.errMsg = "output validation failed"
 				dr.output = wrapped
+				w.cfg.Models.ConfirmOutput(dr.id, errors.New(msg))
+				continue
 			}
+			w.cfg.Models.ConfirmOutput(dr.id, nil)
 		}
 	}
 

@@ -105,6 +105,7 @@ func refModelsBody(t *testing.T, s *server) []byte {
 			"deployment_id": m.DeploymentID, "status": modelStatus(st, ok), "active": ok && st.Running && !st.Stopped,
 			"stop_reason": nil, "restarts": st.Restarts, "consecutive_failures": st.ConsecutiveFailures,
 			"consecutive_timeouts": st.ConsecutiveTimeouts, "last_error": nil, "version": st.Version,
+			"cooldowns": st.Cooldowns, "state_since": tsString(st.StateSince), "next_retry_at": tsString(st.NextRetry),
 			"created_at": ts(m.CreatedAt), "updated_at": ts(m.UpdatedAt),
 		}
 		if st.Reason != "" {

@@ -14,12 +14,13 @@ import (
 
 // Model status values of /reports/models (field "status").
 const (
-	ModelRunning    = "running"    // the plugin process is up
-	ModelStarting   = "starting"   // not up yet, no failure so far
-	ModelRestarting = "restarting" // down after a failure, will be restarted
-	ModelFailed     = "failed"     // stopped for good by a stop rule (stop_reason says which)
-	ModelStopped    = "stopped"    // stopped for good without a failure reason
-	ModelUnknown    = "unknown"    // the supervisor does not know the model
+	ModelRunning    = "running"      // the plugin process is up
+	ModelStarting   = "starting"     // not up yet, no failure so far
+	ModelRestarting = "restarting"   // down after a failure, will be restarted
+	ModelCooling    = "cooling_down" // taken out by MULTIPLE_FAILED / MULTIPLE_TIMEOUT (stop_reason), re-admitted at next_retry_at
+	ModelFailed     = "failed"       // stopped for good by a stop rule (stop_reason says which)
+	ModelStopped    = "stopped"      // stopped for good without a failure reason
+	ModelUnknown    = "unknown"      // the supervisor does not know the model
 )
 
 // modelStatus classifies a supervisor state; ok false gives ModelUnknown.
@@ -27,6 +28,8 @@ func modelStatus(st host.ModelState, ok bool) string {
 	switch {
 	case !ok:
 		return ModelUnknown
+	case st.CoolingDown:
+		return ModelCooling
 	case st.Stopped && st.Reason != "":
 		return ModelFailed
 	case st.Stopped:
@@ -98,9 +101,11 @@ func (s *server) modelIndex(ctx context.Context) (map[string]modelInfo, error) {
 // the supervisor knows that are not stored yet, ordered by model_id. Row:
 // model_id (non-empty string), model_name, cruncher_name, cruncher_id,
 // deployment_id, status (ModelRunning...), active (bool), stop_reason
-// (string or null), restarts, consecutive_failures, consecutive_timeouts,
-// last_error (string or null), version, created_at, updated_at (null when
-// not stored).
+// (string or null: why it is cooling down or stopped), restarts,
+// cooldowns, consecutive_failures, consecutive_timeouts, last_error
+// (string or null), state_since (when the status began, or null),
+// next_retry_at (when a restarting or cooling-down model starts again, or
+// null), version, created_at, updated_at (null when not stored).
 //
 // The encoded answer is shared by all requests for Options.CacheTTL, so a
 // model's status is at most that old.
@@ -151,6 +156,7 @@ type modelRowJSON struct {
 	Active              bool    `json:"active"`
 	ConsecutiveFailures int     `json:"consecutive_failures"`
 	ConsecutiveTimeouts int     `json:"consecutive_timeouts"`
+	Cooldowns           int     `json:"cooldowns"`
 	CreatedAt           *string `json:"created_at"`
 	CruncherID          string  `json:"cruncher_id"`
 	CruncherName        string  `json:"cruncher_name"`
@@ -158,7 +164,9 @@ type modelRowJSON struct {
 	LastError           *string `json:"last_error"`
 	ModelID             string  `json:"model_id"`
 	ModelName           string  `json:"model_name"`
+	NextRetryAt         *string `json:"next_retry_at"`
 	Restarts            int     `json:"restarts"`
+	StateSince          *string `json:"state_since"`
 	Status              string  `json:"status"`
 	StopReason          *string `json:"stop_reason"`
 	UpdatedAt           *string `json:"updated_at"`
@@ -186,6 +194,9 @@ func modelRow(m store.Model, st host.ModelState, ok bool) modelRowJSON {
 		Restarts:            st.Restarts,
 		ConsecutiveFailures: st.ConsecutiveFailures,
 		ConsecutiveTimeouts: st.ConsecutiveTimeouts,
+		Cooldowns:           st.Cooldowns,
+		StateSince:          tsString(st.StateSince),
+		NextRetryAt:         tsString(st.NextRetry),
 		Version:             st.Version,
 		CreatedAt:           tsString(m.CreatedAt),
 		UpdatedAt:           tsString(m.UpdatedAt),

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crunch-coordinator/coordinator/host"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
 
@@ -693,5 +694,18 @@ func TestThin(t *testing.T) {
 		if got := fmt.Sprint(thin(in, tc.max)); got != tc.want {
 			t.Errorf("thin(10, %d) = %s, want %s", tc.max, got, tc.want)
 		}
+	}
+}
+
+func TestModelRowCoolingDown(t *testing.T) {
+	since := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	st := host.ModelState{ID: "m", CoolingDown: true, Reason: host.StopMultipleFailed, Cooldowns: 2,
+		StateSince: since, NextRetry: since.Add(2 * time.Minute), LastError: "invalid model output: p_up: 7"}
+	row := modelRow(store.Model{ID: "m"}, st, true)
+	if row.Status != ModelCooling || row.StopReason == nil || *row.StopReason != "MULTIPLE_FAILED" || row.Active || row.Cooldowns != 2 {
+		t.Fatalf("row = %+v, want cooling_down with stop_reason MULTIPLE_FAILED", row)
+	}
+	if row.StateSince == nil || *row.StateSince != "2026-11-30T10:00:00.000Z" || row.NextRetryAt == nil || *row.NextRetryAt != "2026-11-30T10:02:00.000Z" {
+		t.Fatalf("state_since %v next_retry_at %v", row.StateSince, row.NextRetryAt)
 	}
 }

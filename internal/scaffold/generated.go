@@ -171,11 +171,16 @@ CHECKPOINT_INTERVAL_SECONDS=%d
 SCORE_INTERVAL_SECONDS=60
 LEADERBOARD_INTERVAL_SECONDS=60
 
-# Plugin calls: deadlines (seconds) and when a model is stopped.
+# Plugin calls: deadlines (seconds) and when a model is taken out. More
+# than MAX_CONSECUTIVE failures (invalid outputs included) or timeouts in a
+# row take a model out for a cool-down (MIN doubling up to MAX seconds),
+# then it is re-admitted with a fresh process.
 MODEL_CALL_TIMEOUT_SECONDS=5
 CHALLENGE_CALL_TIMEOUT_SECONDS=10
 MODEL_MAX_CONSECUTIVE_FAILURES=3
 MODEL_MAX_CONSECUTIVE_TIMEOUTS=3
+MODEL_COOLDOWN_MIN_SECONDS=60
+MODEL_COOLDOWN_MAX_SECONDS=1800
 # A prediction whose ground truth is still missing after this long fails.
 GROUND_TRUTH_MAX_WAIT_SECONDS=3600
 
