@@ -16,7 +16,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/crunch-coordinator/coordinator/internal/testutil"
 	"github.com/crunch-coordinator/coordinator/sdk"
 	"github.com/crunch-coordinator/coordinator/sdk/wire"
 )
@@ -329,7 +328,7 @@ func TestCrashedModelAnswersAfterRestart(t *testing.T) {
 	for _, mode := range []string{"exit", "panic"} {
 		t.Run(mode, func(t *testing.T) {
 			opts := testOptions(t)
-			logs := &testutil.SyncBuffer{}
+			logs := &syncBuffer{}
 			opts.Logger = hclog.New(&hclog.LoggerOptions{Name: "host", Level: hclog.Debug, Output: logs, JSONFormat: true})
 			spec := mspec(marker, "m", modelBin, "-mode", mode, "-crash-once", filepath.Join(t.TempDir(), "marker"))
 			spec.SHA256 = hex.EncodeToString(sum[:]) // the pin must hold on every restart (fresh hash)
@@ -712,4 +711,24 @@ func stateOf(ms *ModelSet, id string) ModelState {
 		}
 	}
 	return ModelState{}
+}
+
+// syncBuffer is a goroutine-safe log sink. (internal/testutil has one, but
+// it imports internal/config, which imports extend, which imports host: a
+// test import cycle.)
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
