@@ -5,26 +5,34 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/crunch-coordinator/coordinator/sdk"
 	"github.com/crunch-coordinator/coordinator/sdk/wire"
 )
 
-// Challenge is a supervised challenge plugin. It implements sdk.Challenge:
-// callables the plugin lists in Describe go over gRPC, each with its own
-// deadline (Options.CallTimeout or CallTimeouts[callable]); the others run
-// in-process as sdk.Defaults, without any RPC. A crashed or timed-out plugin
-// is killed and restarted with backoff; a call that arrives meanwhile waits
-// for the new generation within its own deadline. Errors from gRPC callables
-// are *CallError (Status FAILED, TIMEOUT, CRASHED or BAD_IMPLEMENTATION).
-// Output that decodes but fails its envelope (wrong item count, a report
-// schema or score envelope that does not validate, a non-object inference
-// input) is BAD_IMPLEMENTATION. Safe for concurrent use.
+// Challenge is a supervised challenge plugin and the one routing decision
+// of the challenge callables. It implements sdk.Challenge: a callable
+// routed to the plugin (see Route) goes over gRPC, with its own deadline
+// (Options.CallTimeout or CallTimeouts[callable]); every other one runs
+// in-process as sdk.Defaults, without any RPC. Both answers pass the same
+// checked boundary (wire.Checked; the plugin's client applies it), so they
+// are normalised and checked by the same rules. A crashed or timed-out
+// plugin is killed and restarted with backoff; a call that arrives
+// meanwhile waits for the new generation within its own deadline. Errors
+// from gRPC callables are *CallError (Status FAILED, TIMEOUT, CRASHED or
+// BAD_IMPLEMENTATION); an answer the boundary refuses wraps
+// wire.ErrBadOutput (BAD_IMPLEMENTATION, see StatusOf). Safe for concurrent
+// use.
 type Challenge struct {
 	sup      *supervisor
 	data     sdk.HostData
-	defaults sdk.Defaults
+	defaults sdk.Challenge // wire.Checked(sdk.Defaults{})
+
+	routeMu sync.Mutex
+	routes  map[string]bool // callables routed to the plugin
 }
 
 var _ sdk.Challenge = (*Challenge)(nil)
@@ -51,7 +59,59 @@ func StartChallenge(ctx context.Context, spec PluginSpec, data sdk.HostData, opt
 		s.close()
 		return nil, s.firstErr
 	}
-	return &Challenge{sup: s, data: data}, nil
+	c := &Challenge{sup: s, data: data, defaults: wire.Checked(sdk.Defaults{})}
+	c.routes = map[string]bool{}
+	for _, name := range c.Description().Callables {
+		c.routes[name] = true
+	}
+	return c, nil
+}
+
+// UnroutableError is Route's error: callables routed to the plugin that its
+// Describe does not list.
+type UnroutableError struct {
+	Callables []string // routed to the plugin, not listed (canonical names)
+	Listed    []string // what Describe lists
+}
+
+func (e *UnroutableError) Error() string {
+	return fmt.Sprintf("callables %s are routed to the challenge plugin, but its Describe lists only %s",
+		strings.Join(e.Callables, ", "), strings.Join(e.Listed, ", "))
+}
+
+// Route decides, once, which callables the plugin serves: exactly those in
+// plugin (config/callables.env's `challenge` callables); sdk.Defaults
+// serves every other one. Until Route is called the plugin serves the
+// callables its Describe listed at start. A callable in plugin that
+// Describe does not list is an *UnroutableError and changes nothing. A
+// routed callable that a reloaded plugin no longer lists falls back to
+// sdk.Defaults; a newly listed one needs a node restart.
+func (c *Challenge) Route(plugin []string) error {
+	listed := c.Description().Callables
+	var missing []string
+	routes := map[string]bool{}
+	for _, name := range plugin {
+		if !slices.Contains(listed, name) {
+			missing = append(missing, name)
+			continue
+		}
+		routes[name] = true
+	}
+	if len(missing) > 0 {
+		return &UnroutableError{Callables: missing, Listed: listed}
+	}
+	c.routeMu.Lock()
+	defer c.routeMu.Unlock()
+	c.routes = routes
+	return nil
+}
+
+// Routed reports whether callable is routed to the plugin (see Route);
+// false means sdk.Defaults serves it.
+func (c *Challenge) Routed(callable string) bool {
+	c.routeMu.Lock()
+	defer c.routeMu.Unlock()
+	return c.routes[callable]
 }
 
 // Description returns the Describe answer of the current (or last) generation.
@@ -78,30 +138,29 @@ func (c *Challenge) Close() error {
 	return nil
 }
 
-func (c *Challenge) listed(name string) bool {
+// serves reports whether the plugin serves callable name: routed to it and
+// listed by the current generation's Describe.
+func (c *Challenge) serves(name string) bool {
+	if !c.Routed(name) {
+		return false
+	}
 	c.sup.mu.Lock()
 	defer c.sup.mu.Unlock()
 	return slices.Contains(c.sup.cdesc.Callables, name)
 }
 
-// invoke runs callable name over gRPC when the plugin lists it, else def
-// in-process. check validates the decoded output (its error becomes
-// BAD_IMPLEMENTATION).
+// invoke runs callable name on the plugin's client when the plugin serves
+// it, else on the checked defaults (def). Both are behind wire.Checked.
 func invoke[T any](c *Challenge, ctx context.Context, name string, reqBytes int,
-	rpc func(context.Context, *wire.ChallengeClient) (T, error), def func() (T, error), check func(T) error) (T, error) {
-	if !c.listed(name) {
-		return def()
+	call func(context.Context, sdk.Challenge) (T, error)) (T, error) {
+	if !c.serves(name) {
+		return call(ctx, c.defaults)
 	}
 	var out T
 	res := c.sup.call(ctx, name, true, reqBytes, func(cctx context.Context, in *instance) error {
-		v, err := rpc(cctx, in.chal)
+		v, err := call(cctx, in.chal)
 		if err != nil {
 			return err
-		}
-		if check != nil {
-			if err := check(v); err != nil {
-				return fmt.Errorf("%w: %s: %w", ErrBadEnvelope, name, err)
-			}
 		}
 		out = v
 		return nil
@@ -177,37 +236,11 @@ func scoreItemsBound(items []sdk.ScoreItem) int {
 	return n
 }
 
-func countCheck[T any](want int, what string) func([]T) error {
-	return func(got []T) error {
-		if len(got) != want {
-			return fmt.Errorf("expected %d %s (one per input, in order), found %d", want, what, len(got))
-		}
-		return nil
-	}
-}
-
-func objectCheck(b json.RawMessage) error {
-	var obj map[string]json.RawMessage
-	if len(b) == 0 || string(b) == "null" {
-		return nil // nil is read as {}
-	}
-	if sdk.IsJSONObject(b) {
-		return nil // what Unmarshal into a map accepts, without building the map
-	}
-	if err := json.Unmarshal(b, &obj); err != nil {
-		return fmt.Errorf("expected a JSON object: %w", err)
-	}
-	return nil
-}
-
 // ProvideRawInput implements sdk.Challenge.
 func (c *Challenge) ProvideRawInput(ctx context.Context, now time.Time, data sdk.HostData) (json.RawMessage, error) {
-	return invoke(c, ctx, sdk.CallableProvideRawInput, 0,
-		func(ctx context.Context, cl *wire.ChallengeClient) (json.RawMessage, error) {
-			return cl.ProvideRawInput(ctx, now, data)
-		},
-		func() (json.RawMessage, error) { return c.defaults.ProvideRawInput(ctx, now, c.hostData(data)) },
-		objectCheck)
+	return invoke(c, ctx, sdk.CallableProvideRawInput, 0, func(ctx context.Context, ch sdk.Challenge) (json.RawMessage, error) {
+		return ch.ProvideRawInput(ctx, now, c.hostData(data))
+	})
 }
 
 func (c *Challenge) hostData(d sdk.HostData) sdk.HostData {
@@ -219,108 +252,63 @@ func (c *Challenge) hostData(d sdk.HostData) sdk.HostData {
 
 // BuildInferenceInput implements sdk.Challenge.
 func (c *Challenge) BuildInferenceInput(ctx context.Context, rawInput json.RawMessage) (json.RawMessage, error) {
-	return invoke(c, ctx, sdk.CallableBuildInferenceInput, jsonSize(rawInput),
-		func(ctx context.Context, cl *wire.ChallengeClient) (json.RawMessage, error) {
-			return cl.BuildInferenceInput(ctx, rawInput)
-		},
-		func() (json.RawMessage, error) { return c.defaults.BuildInferenceInput(ctx, rawInput) },
-		objectCheck)
+	return invoke(c, ctx, sdk.CallableBuildInferenceInput, jsonSize(rawInput), func(ctx context.Context, ch sdk.Challenge) (json.RawMessage, error) {
+		return ch.BuildInferenceInput(ctx, rawInput)
+	})
 }
 
 // ValidateInferenceOutput implements sdk.Challenge.
 func (c *Challenge) ValidateInferenceOutput(ctx context.Context, items []sdk.ValidationItem) ([]sdk.ValidationResult, error) {
-	return invoke(c, ctx, sdk.CallableValidateInferenceOutput, sizeOrBound(validationBound(items), items),
-		func(ctx context.Context, cl *wire.ChallengeClient) ([]sdk.ValidationResult, error) {
-			return cl.ValidateInferenceOutput(ctx, items)
-		},
-		func() ([]sdk.ValidationResult, error) { return c.defaults.ValidateInferenceOutput(ctx, items) },
-		countCheck[sdk.ValidationResult](len(items), "validation results"))
+	return invoke(c, ctx, sdk.CallableValidateInferenceOutput, sizeOrBound(validationBound(items), items), func(ctx context.Context, ch sdk.Challenge) ([]sdk.ValidationResult, error) {
+		return ch.ValidateInferenceOutput(ctx, items)
+	})
 }
 
 // BuildPredictionScope implements sdk.Challenge.
 func (c *Challenge) BuildPredictionScope(ctx context.Context, config sdk.ScheduleConfig, inferenceInput json.RawMessage) (sdk.ScopeEnvelope, error) {
-	return invoke(c, ctx, sdk.CallableBuildPredictionScope, marshalSize(config)+len(inferenceInput),
-		func(ctx context.Context, cl *wire.ChallengeClient) (sdk.ScopeEnvelope, error) {
-			return cl.BuildPredictionScope(ctx, config, inferenceInput)
-		},
-		func() (sdk.ScopeEnvelope, error) { return c.defaults.BuildPredictionScope(ctx, config, inferenceInput) },
-		nil)
+	return invoke(c, ctx, sdk.CallableBuildPredictionScope, marshalSize(config)+len(inferenceInput), func(ctx context.Context, ch sdk.Challenge) (sdk.ScopeEnvelope, error) {
+		return ch.BuildPredictionScope(ctx, config, inferenceInput)
+	})
 }
 
 // BuildPredictCall implements sdk.Challenge.
 func (c *Challenge) BuildPredictCall(ctx context.Context, config sdk.ScheduleConfig, inferenceInput json.RawMessage, scope sdk.ScopeEnvelope) (sdk.PredictCall, error) {
-	return invoke(c, ctx, sdk.CallableBuildPredictCall, marshalSize(config)+len(inferenceInput)+marshalSize(scope),
-		func(ctx context.Context, cl *wire.ChallengeClient) (sdk.PredictCall, error) {
-			return cl.BuildPredictCall(ctx, config, inferenceInput, scope)
-		},
-		func() (sdk.PredictCall, error) {
-			return c.defaults.BuildPredictCall(ctx, config, inferenceInput, scope)
-		},
-		func(pc sdk.PredictCall) error { return objectCheck(pc.Kwargs) })
+	return invoke(c, ctx, sdk.CallableBuildPredictCall, marshalSize(config)+len(inferenceInput)+marshalSize(scope), func(ctx context.Context, ch sdk.Challenge) (sdk.PredictCall, error) {
+		return ch.BuildPredictCall(ctx, config, inferenceInput, scope)
+	})
 }
 
 // ResolveGroundTruth implements sdk.Challenge.
 func (c *Challenge) ResolveGroundTruth(ctx context.Context, now time.Time, predictions []sdk.PredictionRecord, data sdk.HostData) ([]sdk.GroundTruthResult, error) {
-	return invoke(c, ctx, sdk.CallableResolveGroundTruth, sizeOrBound(recordsBound(predictions), predictions),
-		func(ctx context.Context, cl *wire.ChallengeClient) ([]sdk.GroundTruthResult, error) {
-			return cl.ResolveGroundTruth(ctx, now, predictions, data)
-		},
-		func() ([]sdk.GroundTruthResult, error) {
-			return c.defaults.ResolveGroundTruth(ctx, now, predictions, c.hostData(data))
-		},
-		countCheck[sdk.GroundTruthResult](len(predictions), "ground-truth results"))
+	return invoke(c, ctx, sdk.CallableResolveGroundTruth, sizeOrBound(recordsBound(predictions), predictions), func(ctx context.Context, ch sdk.Challenge) ([]sdk.GroundTruthResult, error) {
+		return ch.ResolveGroundTruth(ctx, now, predictions, c.hostData(data))
+	})
 }
 
 // ScorePredictions implements sdk.Challenge.
 func (c *Challenge) ScorePredictions(ctx context.Context, items []sdk.ScoreItem) ([]sdk.ScoreResult, error) {
-	return invoke(c, ctx, sdk.CallableScorePredictions, sizeOrBound(scoreItemsBound(items), items),
-		func(ctx context.Context, cl *wire.ChallengeClient) ([]sdk.ScoreResult, error) {
-			return cl.ScorePredictions(ctx, items)
-		},
-		func() ([]sdk.ScoreResult, error) { return c.defaults.ScorePredictions(ctx, items) },
-		countCheck[sdk.ScoreResult](len(items), "score results"))
+	return invoke(c, ctx, sdk.CallableScorePredictions, sizeOrBound(scoreItemsBound(items), items), func(ctx context.Context, ch sdk.Challenge) ([]sdk.ScoreResult, error) {
+		return ch.ScorePredictions(ctx, items)
+	})
 }
 
 // AggregateModelScores implements sdk.Challenge.
 func (c *Challenge) AggregateModelScores(ctx context.Context, now time.Time, scored []sdk.PredictionRecord, models map[string]sdk.ModelRecord) ([]sdk.LeaderboardEntry, error) {
-	return invoke(c, ctx, sdk.CallableAggregateModelScores, sizeOrBound(recordsBound(scored), scored)+marshalSize(models),
-		func(ctx context.Context, cl *wire.ChallengeClient) ([]sdk.LeaderboardEntry, error) {
-			return cl.AggregateModelScores(ctx, now, scored, models)
-		},
-		func() ([]sdk.LeaderboardEntry, error) {
-			return c.defaults.AggregateModelScores(ctx, now, scored, models)
-		},
-		validateEntries)
+	return invoke(c, ctx, sdk.CallableAggregateModelScores, sizeOrBound(recordsBound(scored), scored)+marshalSize(models), func(ctx context.Context, ch sdk.Challenge) ([]sdk.LeaderboardEntry, error) {
+		return ch.AggregateModelScores(ctx, now, scored, models)
+	})
 }
 
 // RankLeaderboard implements sdk.Challenge.
 func (c *Challenge) RankLeaderboard(ctx context.Context, entries []sdk.LeaderboardEntry) ([]sdk.LeaderboardEntry, error) {
-	return invoke(c, ctx, sdk.CallableRankLeaderboard, marshalSize(entries),
-		func(ctx context.Context, cl *wire.ChallengeClient) ([]sdk.LeaderboardEntry, error) {
-			return cl.RankLeaderboard(ctx, entries)
-		},
-		func() ([]sdk.LeaderboardEntry, error) { return c.defaults.RankLeaderboard(ctx, entries) },
-		validateEntries)
+	return invoke(c, ctx, sdk.CallableRankLeaderboard, marshalSize(entries), func(ctx context.Context, ch sdk.Challenge) ([]sdk.LeaderboardEntry, error) {
+		return ch.RankLeaderboard(ctx, entries)
+	})
 }
 
 // ReportSchema implements sdk.Challenge.
 func (c *Challenge) ReportSchema(ctx context.Context) (sdk.ReportSchema, error) {
-	return invoke(c, ctx, sdk.CallableReportSchema, 0,
-		func(ctx context.Context, cl *wire.ChallengeClient) (sdk.ReportSchema, error) {
-			return cl.ReportSchema(ctx)
-		},
-		func() (sdk.ReportSchema, error) { return c.defaults.ReportSchema(ctx) },
-		func(r sdk.ReportSchema) error { return r.Validate() })
-}
-
-func validateEntries(es []sdk.LeaderboardEntry) error {
-	for i, e := range es {
-		if e.ModelID == "" {
-			return fmt.Errorf("entries[%d].model_id: required", i)
-		}
-		if err := e.Score.Validate(); err != nil {
-			return fmt.Errorf("entries[%d] (model %s): %w", i, e.ModelID, err)
-		}
-	}
-	return nil
+	return invoke(c, ctx, sdk.CallableReportSchema, 0, func(ctx context.Context, ch sdk.Challenge) (sdk.ReportSchema, error) {
+		return ch.ReportSchema(ctx)
+	})
 }

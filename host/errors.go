@@ -65,7 +65,9 @@ func (e *CallError) Error() string {
 func (e *CallError) Unwrap() error { return e.Err }
 
 // StatusOf returns the Status carried by err: SUCCESS for nil, the
-// CallError's status when err wraps one, FAILED otherwise.
+// CallError's status when err wraps one, BAD_IMPLEMENTATION for an answer
+// the checked boundary refused (wire.ErrBadOutput, e.g. from a callable
+// served by sdk.Defaults), FAILED otherwise.
 func StatusOf(err error) Status {
 	if err == nil {
 		return StatusSuccess
@@ -73,6 +75,9 @@ func StatusOf(err error) Status {
 	var ce *CallError
 	if errors.As(err, &ce) {
 		return ce.Status
+	}
+	if errors.Is(err, wire.ErrBadOutput) {
+		return StatusBadImplementation
 	}
 	return StatusFailed
 }

@@ -68,15 +68,3 @@ func CheckObject(b json.RawMessage) error {
 	_, err := DecodeObject(b)
 	return err
 }
-
-// ObjectOrEmpty returns {} for empty input or null, b for a JSON object and
-// CheckObject's error for anything else.
-func ObjectOrEmpty(b json.RawMessage) (json.RawMessage, error) {
-	if len(bytes.TrimSpace(b)) == 0 || IsNull(b) {
-		return json.RawMessage(`{}`), nil
-	}
-	if err := CheckObject(b); err != nil {
-		return nil, err
-	}
-	return b, nil
-}

@@ -45,15 +45,6 @@ func TestObjectHelpers(t *testing.T) {
 			t.Errorf("CheckObject(%q) = %v, want an 'expected a JSON object' error", in, err)
 		}
 	}
-	for in, want := range map[string]string{``: `{}`, ` null `: `{}`, `{"a":1}`: `{"a":1}`} {
-		got, err := ObjectOrEmpty([]byte(in))
-		if err != nil || string(got) != want {
-			t.Errorf("ObjectOrEmpty(%q) = %s, %v, want %s", in, got, err, want)
-		}
-	}
-	if _, err := ObjectOrEmpty([]byte(`[1]`)); err == nil {
-		t.Error("ObjectOrEmpty([1]) = nil error, want one")
-	}
 	if got := string(Compact([]byte("{ \"a\" : 1 }"))); got != `{"a":1}` {
 		t.Errorf("Compact = %s", got)
 	}

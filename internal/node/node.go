@@ -15,7 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -112,7 +114,6 @@ type Node struct {
 	cfg        Config
 	log        hclog.Logger
 	challenge  *host.Challenge
-	routed     sdk.Challenge
 	models     *host.ModelSet
 	predict    *predict.Worker
 	score      *score.Worker
@@ -213,11 +214,10 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start challenge plugin %s: %w%s", cfg.ChallengeBinary, err, diagnosticNote(err))
 	}
-	n.routed, err = Route(n.challenge, n.challenge.Description().Callables, w.Callables)
-	if err != nil {
-		return nil, err
+	if err := n.challenge.Route(w.Callables.FromPlugin()); err != nil {
+		return nil, routeError(err)
 	}
-	n.schema, err = n.routed.ReportSchema(ctx)
+	n.schema, err = n.challenge.ReportSchema(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("challenge ReportSchema: %w", err)
 	}
@@ -317,7 +317,7 @@ func (n *Node) startPredict(ctx context.Context, specs *[]host.PluginSpec, hopts
 	}
 	svc := newLoopService(cfg.Clock, n.log)
 	n.predict, err = predict.New(predict.Config{
-		Challenge: n.routed, Models: n.models, Store: cfg.Store, Clock: svc.clock,
+		Challenge: n.challenge, Models: n.models, Store: cfg.Store, Clock: svc.clock,
 		Logger: cfg.Logger.Named("predict"), Freshness: freshness, Assets: cfg.Feed.Assets,
 		Directory: directory,
 	})
@@ -333,16 +333,15 @@ func (n *Node) startPredict(ctx context.Context, specs *[]host.PluginSpec, hopts
 // the score service that runs them.
 func (n *Node) startScore() error {
 	cfg, w := n.cfg, n.cfg.Workspace
-	routes := w.Callables.Routes
 	svc := newLoopService(cfg.Clock, n.log)
 	var err error
 	n.score, err = score.New(score.Config{
-		Challenge: n.routed, Store: cfg.Store, Clock: svc.clock, Logger: cfg.Logger.Named("score"),
+		Challenge: n.challenge, Store: cfg.Store, Clock: svc.clock, Logger: cfg.Logger.Named("score"),
 		GroundTruthMaxWait:    w.Settings.GroundTruthMaxWait,
 		ScoreInterval:         w.Settings.ScoreInterval,
 		LeaderboardInterval:   w.Settings.LeaderboardInterval,
-		UseDefaultAggregation: !n.fromPlugin(routes, sdk.CallableAggregateModelScores),
-		UseDefaultRanking:     !n.fromPlugin(routes, sdk.CallableRankLeaderboard),
+		UseDefaultAggregation: !n.challenge.Routed(sdk.CallableAggregateModelScores),
+		UseDefaultRanking:     !n.challenge.Routed(sdk.CallableRankLeaderboard),
 		Aggregation:           w.Settings.Aggregation,
 	})
 	if err != nil {
@@ -358,16 +357,22 @@ func (n *Node) startScore() error {
 	return nil
 }
 
-func (n *Node) fromPlugin(routes map[string]string, callable string) bool {
-	if routes[callable] != config.RouteChallenge {
-		return false
+// routeError explains a host.UnroutableError in the terms of
+// config/callables.env: the variables that route an unimplemented callable
+// to the plugin, and the fix.
+func routeError(err error) error {
+	var ue *host.UnroutableError
+	if !errors.As(err, &ue) {
+		return err
 	}
-	for _, c := range n.challenge.Description().Callables {
-		if c == callable {
-			return true
+	missing := make([]string, 0, len(ue.Callables))
+	for _, h := range config.Hooks {
+		if slices.Contains(ue.Callables, h.Callable) {
+			missing = append(missing, fmt.Sprintf("%s (%s)", h.EnvVar, h.Callable))
 		}
 	}
-	return false
+	return fmt.Errorf("%s routes %s to the challenge plugin, but the plugin does not implement them (Describe lists %s); implement them in the challenge package or set them to %q",
+		config.CallablesFile, strings.Join(missing, ", "), strings.Join(ue.Listed, ", "), config.RouteDefault)
 }
 
 // scheduleRows converts parsed schedule configs into store rows.
@@ -398,8 +403,9 @@ func (n *Node) Models() []host.ModelState {
 	return n.models.States()
 }
 
-// Challenge returns the routed challenge (plugin callables and defaults).
-func (n *Node) Challenge() sdk.Challenge { return n.routed }
+// Challenge returns the routed challenge (plugin callables and defaults,
+// behind the checked boundary).
+func (n *Node) Challenge() sdk.Challenge { return n.challenge }
 
 // PredictOnce runs one predict cycle at the clock's time (an error
 // without RolePredict).

@@ -148,10 +148,6 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, w.abort(ctx, callableErr(sdk.CallableProvideRawInput, "", err))
 	}
-	raw, err = jsonx.ObjectOrEmpty(raw)
-	if err != nil {
-		return res, w.abort(ctx, shapeErr(sdk.CallableProvideRawInput, "", "raw input: %w", err))
-	}
 	res.Timing.RawInput = time.Since(t)
 
 	t = time.Now()

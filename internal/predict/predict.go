@@ -50,14 +50,16 @@ type FreshnessGate interface {
 const (
 	// DefaultRetryInterval is the wait after a failed or skipped cycle.
 	DefaultRetryInterval = 5 * time.Second
-	// DefaultScopeKey is used when neither the scope builder nor the
-	// schedule row gives a scope key (reference-system.md 2.3.3).
-	DefaultScopeKey = "default-scope"
 )
 
 // Config configures a Worker. Challenge, Models, Store and Clock are
 // required.
 type Config struct {
+	// Challenge answers the callables from behind the checked boundary
+	// (wire.Checked: host.Challenge for a node), so its answers arrive
+	// normalised: raw and inference inputs are objects, the scope envelope
+	// and the predict call are complete, there is one validation result per
+	// output. The worker does not check them again.
 	Challenge sdk.Challenge
 	Models    Models
 	Store     Store

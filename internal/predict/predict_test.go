@@ -16,6 +16,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/store"
 	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
 	"github.com/crunch-coordinator/coordinator/sdk"
+	"github.com/crunch-coordinator/coordinator/sdk/wire"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC) // 10 s into a 60 s slot
@@ -189,7 +190,7 @@ func newFixture(t testing.TB) *fixture {
 
 func (f *fixture) worker(t testing.TB, mod func(*predict.Config)) *predict.Worker {
 	t.Helper()
-	cfg := predict.Config{Challenge: f.ch, Models: f.models, Store: f.st, Clock: f.clk, Freshness: f.gate}
+	cfg := predict.Config{Challenge: wire.Checked(f.ch), Models: f.models, Store: f.st, Clock: f.clk, Freshness: f.gate}
 	if mod != nil {
 		mod(&cfg)
 	}

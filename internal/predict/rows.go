@@ -29,17 +29,9 @@ func (w *Worker) predictRow(ctx context.Context, d dueRow, now time.Time, input 
 	if err != nil {
 		return nil, tm, callableErr(sdk.CallableBuildPredictionScope, cfg.ID, err)
 	}
-	scope, err = normaliseScope(scope, cfg)
-	if err != nil {
-		return nil, tm, shapeErr(sdk.CallableBuildPredictionScope, cfg.ID, "%w", err)
-	}
 	call, err := w.cfg.Challenge.BuildPredictCall(ctx, cfg, input, scope)
 	if err != nil {
 		return nil, tm, callableErr(sdk.CallableBuildPredictCall, cfg.ID, err)
-	}
-	call, err = normaliseCall(call)
-	if err != nil {
-		return nil, tm, shapeErr(sdk.CallableBuildPredictCall, cfg.ID, "%w", err)
 	}
 	results := w.cfg.Models.Predict(ctx, call.Args, call.Kwargs)
 	tm.Predict = time.Since(t)
@@ -133,9 +125,6 @@ func (w *Worker) predictRow(ctx context.Context, d dueRow, now time.Time, input 
 		if err != nil {
 			return nil, tm, callableErr(sdk.CallableValidateInferenceOutput, cfg.ID, err)
 		}
-		if len(verdicts) != len(items) {
-			return nil, tm, shapeErr(sdk.CallableValidateInferenceOutput, cfg.ID, "expected %d validation results (one per output), found %d", len(items), len(verdicts))
-		}
 		for i := range drafts {
 			dr := &drafts[i]
 			if dr.itemIdx < 0 {
@@ -143,12 +132,8 @@ func (w *Worker) predictRow(ctx context.Context, d dueRow, now time.Time, input 
 			}
 			v := verdicts[dr.itemIdx]
 			msg := v.Error
-			if msg == "" && len(v.Output) > 0 && !jsonx.IsNull(v.Output) {
-				if err := jsonx.CheckObject(v.Output); err != nil {
-					msg = fmt.Sprintf("validator rewrote the output to a non-object: %v", err)
-				} else {
-					dr.output = jsonx.Compact(v.Output)
-				}
+			if msg == "" && v.Output != nil {
+				dr.output = jsonx.Compact(v.Output) // an object (wire.Checked)
 			}
 			if msg != "" {
 				w.log.Error("INFERENCE_OUTPUT_VALIDATION_ERROR", "model_id", dr.id, "scope_key", scope.ScopeKey, "schedule_id", cfg.ID,
@@ -194,44 +179,6 @@ func (w *Worker) predictRow(ctx context.Context, d dueRow, now time.Time, input 
 		})
 	}
 	return preds, tm, nil
-}
-
-// normaliseScope applies reference-system.md 2.3.3: scope_key falls back to
-// the row's scope_key, then DefaultScopeKey; scope defaults to {} and must
-// be an object.
-func normaliseScope(s sdk.ScopeEnvelope, cfg sdk.ScheduleConfig) (sdk.ScopeEnvelope, error) {
-	s.ScopeKey = firstNonEmpty(s.ScopeKey, cfg.ScopeKey, DefaultScopeKey)
-	if len(s.Scope) == 0 || jsonx.IsNull(s.Scope) {
-		s.Scope = json.RawMessage(`{}`)
-		return s, nil
-	}
-	if err := jsonx.CheckObject(s.Scope); err != nil {
-		return s, fmt.Errorf("scope: %w", err)
-	}
-	s.Scope = jsonx.Compact(s.Scope)
-	return s, nil
-}
-
-// normaliseCall applies reference-system.md 2.3.4 without its defects:
-// nil args become [], each arg must be valid JSON, nil kwargs become {} and
-// kwargs must be an object. Both are sent to the models.
-func normaliseCall(c sdk.PredictCall) (sdk.PredictCall, error) {
-	if c.Args == nil {
-		c.Args = []json.RawMessage{}
-	}
-	for i, a := range c.Args {
-		if !json.Valid(a) {
-			return c, fmt.Errorf("args[%d]: expected a JSON value, found %q", i, jsonx.Abbreviate(a))
-		}
-	}
-	if len(c.Kwargs) == 0 || jsonx.IsNull(c.Kwargs) {
-		c.Kwargs = json.RawMessage(`{}`)
-		return c, nil
-	}
-	if err := jsonx.CheckObject(c.Kwargs); err != nil {
-		return c, fmt.Errorf("kwargs: %w", err)
-	}
-	return c, nil
 }
 
 // normaliseOutput returns an object output as-is (compacted) and wraps

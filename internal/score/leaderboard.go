@@ -10,6 +10,7 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/internal/store"
 	"github.com/crunch-coordinator/coordinator/sdk"
+	"github.com/crunch-coordinator/coordinator/sdk/wire"
 )
 
 // RebuildLeaderboard rebuilds the leaderboard at clock.Now() under the
@@ -183,13 +184,18 @@ func (w *Worker) pluginAggregate(ctx context.Context, now time.Time, stored []st
 	return entries, nil
 }
 
-// rank orders entries with the challenge's RankLeaderboard, or sdk.Defaults
-// in-process, and checks the ranker returned every entry exactly once.
+// defaults is sdk.Defaults behind the checked boundary, as the host serves
+// a callable routed to the default.
+var defaults = wire.Checked(sdk.Defaults{})
+
+// rank orders entries with the challenge's RankLeaderboard, or the checked
+// sdk.Defaults in-process, and checks the ranker returned every entry
+// exactly once.
 func (w *Worker) rank(ctx context.Context, entries []sdk.LeaderboardEntry) ([]sdk.LeaderboardEntry, error) {
 	var ranked []sdk.LeaderboardEntry
 	var err error
 	if w.cfg.UseDefaultRanking {
-		ranked, err = sdk.Defaults{}.RankLeaderboard(ctx, entries)
+		ranked, err = defaults.RankLeaderboard(ctx, entries)
 	} else {
 		ranked, err = w.cfg.Challenge.RankLeaderboard(ctx, entries)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -22,7 +21,9 @@ import (
 // over the go-plugin broker (nil: no host data). Dispense returns a
 // *ChallengeClient.
 func NewChallengePlugin(impl sdk.Challenge, info sdk.ChallengeInfo, data sdk.HostData) plugin.Plugin {
-	p := &seam.ChallengePlugin{Wrap: func(conn *seam.ChallengeConn) any { return &ChallengeClient{conn: conn} }}
+	p := &seam.ChallengePlugin{Wrap: func(conn *seam.ChallengeConn) any {
+		return &ChallengeClient{checked: checked{src: rpcChallenge{conn}}, conn: conn}
+	}}
 	if impl != nil {
 		p.Impl = seam.ChallengeServer(impl, info)
 	}
@@ -46,9 +47,12 @@ type ChallengeDescription struct {
 // sdk.Challenge (the data sdk.HostData parameters are ignored: the plugin
 // reads host data through the broker service set up by Describe) and adds
 // Describe and Done. Every method honours ctx (set a deadline on every
-// call); RPC errors are returned unchanged as gRPC status errors, and
-// answers of the wrong shape as errors wrapping ErrBadOutput.
+// call). RPC errors are returned unchanged as gRPC status errors; answers
+// are translated from the wire (bytes that do not decode to the expected
+// shape wrap ErrBadOutput) and then pass the checked boundary (Checked),
+// whose refusals wrap ErrBadOutput too.
 type ChallengeClient struct {
+	checked
 	conn *seam.ChallengeConn
 }
 
@@ -77,41 +81,28 @@ func (c *ChallengeClient) Describe(ctx context.Context) (ChallengeDescription, e
 	}, nil
 }
 
-// ProvideRawInput calls the plugin's ProvideRawInput. The answer must be a
-// JSON object or null; null (or empty) is returned as {}.
-func (c *ChallengeClient) ProvideRawInput(ctx context.Context, now time.Time, _ sdk.HostData) (json.RawMessage, error) {
+// rpcChallenge translates the callables to and from the challenge
+// service: requests are encoded, answers decoded to the SDK's types and
+// nothing more (Checked normalises and checks them).
+type rpcChallenge struct{ conn *seam.ChallengeConn }
+
+func (c rpcChallenge) ProvideRawInput(ctx context.Context, now time.Time, _ sdk.HostData) (json.RawMessage, error) {
 	resp, err := c.conn.RPC.ProvideRawInput(ctx, &challengev1.ProvideRawInputRequest{Now: timestamppb.New(now)})
 	if err != nil {
 		return nil, err
 	}
-	kind := sdk.JSONKind(resp.GetJson())
-	switch kind {
-	case "null":
-		return json.RawMessage("{}"), nil
-	case "object":
-		return json.RawMessage(resp.GetJson()), nil
-	}
-	return nil, badOutput(sdk.CallableProvideRawInput, "a JSON object or null", kind)
+	return resp.GetJson(), nil
 }
 
-// BuildInferenceInput calls the plugin's BuildInferenceInput. The answer
-// must be a JSON object.
-func (c *ChallengeClient) BuildInferenceInput(ctx context.Context, rawInput json.RawMessage) (json.RawMessage, error) {
+func (c rpcChallenge) BuildInferenceInput(ctx context.Context, rawInput json.RawMessage) (json.RawMessage, error) {
 	resp, err := c.conn.RPC.BuildInferenceInput(ctx, &challengev1.BuildInferenceInputRequest{RawInputJson: rawInput})
 	if err != nil {
 		return nil, err
 	}
-	if kind := sdk.JSONKind(resp.GetJson()); kind != "object" {
-		return nil, badOutput(sdk.CallableBuildInferenceInput, "a JSON object", kind)
-	}
-	return json.RawMessage(resp.GetJson()), nil
+	return resp.GetJson(), nil
 }
 
-// ValidateInferenceOutput calls the plugin's validator on items. The answer
-// must hold one result per item. A result's output must be JSON: null (or
-// empty) means keep the original (Output nil); a non-object output turns
-// into a per-item Error (the prediction fails validation, reference 2.3.5).
-func (c *ChallengeClient) ValidateInferenceOutput(ctx context.Context, items []sdk.ValidationItem) ([]sdk.ValidationResult, error) {
+func (c rpcChallenge) ValidateInferenceOutput(ctx context.Context, items []sdk.ValidationItem) ([]sdk.ValidationResult, error) {
 	req := &challengev1.ValidateInferenceOutputRequest{Items: make([]*challengev1.ValidationItem, 0, len(items))}
 	for _, it := range items {
 		req.Items = append(req.Items, &challengev1.ValidationItem{ModelId: it.ModelID, ScopeKey: it.ScopeKey, InferenceOutputJson: it.InferenceOutput})
@@ -120,34 +111,14 @@ func (c *ChallengeClient) ValidateInferenceOutput(ctx context.Context, items []s
 	if err != nil {
 		return nil, err
 	}
-	if len(resp.GetResults()) != len(items) {
-		return nil, badOutput(sdk.CallableValidateInferenceOutput, fmt.Sprintf("%d results (one per item)", len(items)), fmt.Sprintf("%d", len(resp.GetResults())))
-	}
-	out := make([]sdk.ValidationResult, len(items))
+	out := make([]sdk.ValidationResult, len(resp.GetResults()))
 	for i, r := range resp.GetResults() {
-		out[i].Error = r.GetError()
-		switch kind := sdk.JSONKind(r.GetOutputJson()); kind {
-		case "null":
-		case "object":
-			if out[i].Error == "" {
-				out[i].Output = json.RawMessage(r.GetOutputJson())
-			}
-		case "invalid JSON":
-			return nil, badOutput(sdk.CallableValidateInferenceOutput, fmt.Sprintf("results[%d].output_json to be JSON", i), kind)
-		default:
-			if out[i].Error == "" {
-				out[i].Error = fmt.Sprintf("validator returned %s output, expected a JSON object or null", kind)
-			}
-		}
+		out[i] = sdk.ValidationResult{Output: r.GetOutputJson(), Error: r.GetError()}
 	}
 	return out, nil
 }
 
-// BuildPredictionScope calls the plugin's scope builder. The answer must be
-// a JSON object whose scope is an object or null. The envelope is
-// normalised (reference 2.3.3): an empty scope_key becomes config.ScopeKey,
-// then sdk.DefaultScopeKey; a null scope becomes {}; other keys are dropped.
-func (c *ChallengeClient) BuildPredictionScope(ctx context.Context, config sdk.ScheduleConfig, inferenceInput json.RawMessage) (sdk.ScopeEnvelope, error) {
+func (c rpcChallenge) BuildPredictionScope(ctx context.Context, config sdk.ScheduleConfig, inferenceInput json.RawMessage) (sdk.ScopeEnvelope, error) {
 	configJSON, err := json.Marshal(config)
 	if err != nil {
 		return sdk.ScopeEnvelope{}, fmt.Errorf("BuildPredictionScope: encode schedule %q: %w", config.ID, err)
@@ -167,25 +138,10 @@ func (c *ChallengeClient) BuildPredictionScope(ctx context.Context, config sdk.S
 	if raw.ScopeKey != nil {
 		env.ScopeKey = *raw.ScopeKey
 	}
-	if env.ScopeKey == "" {
-		env.ScopeKey = config.ScopeKey
-	}
-	if env.ScopeKey == "" {
-		env.ScopeKey = sdk.DefaultScopeKey
-	}
-	switch kind := sdk.JSONKind(env.Scope); kind {
-	case "null":
-		env.Scope = json.RawMessage("{}")
-	case "object":
-	default:
-		return sdk.ScopeEnvelope{}, badOutput(sdk.CallableBuildPredictionScope, "scope to be a JSON object or null", kind)
-	}
 	return env, nil
 }
 
-// BuildPredictCall calls the plugin's call builder. The answer must be a
-// JSON object with args a list (null = []) and kwargs an object (null = {}).
-func (c *ChallengeClient) BuildPredictCall(ctx context.Context, config sdk.ScheduleConfig, inferenceInput json.RawMessage, scope sdk.ScopeEnvelope) (sdk.PredictCall, error) {
+func (c rpcChallenge) BuildPredictCall(ctx context.Context, config sdk.ScheduleConfig, inferenceInput json.RawMessage, scope sdk.ScopeEnvelope) (sdk.PredictCall, error) {
 	configJSON, err := json.Marshal(config)
 	if err != nil {
 		return sdk.PredictCall{}, fmt.Errorf("BuildPredictCall: encode schedule %q: %w", config.ID, err)
@@ -205,7 +161,7 @@ func (c *ChallengeClient) BuildPredictCall(ctx context.Context, config sdk.Sched
 	if err := decodeObject(sdk.CallableBuildPredictCall, resp.GetJson(), &raw); err != nil {
 		return sdk.PredictCall{}, err
 	}
-	call := sdk.PredictCall{Args: []json.RawMessage{}, Kwargs: json.RawMessage("{}")}
+	call := sdk.PredictCall{Kwargs: raw.Kwargs}
 	switch kind := sdk.JSONKind(raw.Args); kind {
 	case "null":
 	case "array":
@@ -215,20 +171,10 @@ func (c *ChallengeClient) BuildPredictCall(ctx context.Context, config sdk.Sched
 	default:
 		return sdk.PredictCall{}, badOutput(sdk.CallableBuildPredictCall, "args to be a JSON array or null", kind)
 	}
-	switch kind := sdk.JSONKind(raw.Kwargs); kind {
-	case "null":
-	case "object":
-		call.Kwargs = raw.Kwargs
-	default:
-		return sdk.PredictCall{}, badOutput(sdk.CallableBuildPredictCall, "kwargs to be a JSON object or null", kind)
-	}
 	return call, nil
 }
 
-// ResolveGroundTruth calls the plugin's resolver. The answer must hold one
-// result per prediction; a resolved result's ground truth must be a JSON
-// object (empty = {}).
-func (c *ChallengeClient) ResolveGroundTruth(ctx context.Context, now time.Time, predictions []sdk.PredictionRecord, _ sdk.HostData) ([]sdk.GroundTruthResult, error) {
+func (c rpcChallenge) ResolveGroundTruth(ctx context.Context, now time.Time, predictions []sdk.PredictionRecord, _ sdk.HostData) ([]sdk.GroundTruthResult, error) {
 	req := &challengev1.ResolveGroundTruthRequest{Now: timestamppb.New(now), PredictionsJson: make([][]byte, 0, len(predictions))}
 	for _, p := range predictions {
 		b, err := json.Marshal(p)
@@ -241,31 +187,14 @@ func (c *ChallengeClient) ResolveGroundTruth(ctx context.Context, now time.Time,
 	if err != nil {
 		return nil, err
 	}
-	if len(resp.GetResults()) != len(predictions) {
-		return nil, badOutput(sdk.CallableResolveGroundTruth, fmt.Sprintf("%d results (one per prediction)", len(predictions)), fmt.Sprintf("%d", len(resp.GetResults())))
-	}
-	out := make([]sdk.GroundTruthResult, len(predictions))
+	out := make([]sdk.GroundTruthResult, len(resp.GetResults()))
 	for i, r := range resp.GetResults() {
-		out[i] = sdk.GroundTruthResult{Resolved: r.GetResolved(), Error: r.GetError()}
-		if !r.GetResolved() {
-			continue
-		}
-		switch kind := sdk.JSONKind(r.GetGroundTruthJson()); kind {
-		case "null":
-			out[i].GroundTruth = json.RawMessage("{}")
-		case "object":
-			out[i].GroundTruth = json.RawMessage(r.GetGroundTruthJson())
-		default:
-			return nil, badOutput(sdk.CallableResolveGroundTruth, fmt.Sprintf("results[%d].ground_truth_json (prediction %q) to be a JSON object", i, predictions[i].ID), kind)
-		}
+		out[i] = sdk.GroundTruthResult{Resolved: r.GetResolved(), GroundTruth: r.GetGroundTruthJson(), Error: r.GetError()}
 	}
 	return out, nil
 }
 
-// ScorePredictions calls the plugin's scorer. The answer must hold one
-// result per item, with the item's prediction id (empty = the item's) and a
-// finite value or none.
-func (c *ChallengeClient) ScorePredictions(ctx context.Context, items []sdk.ScoreItem) ([]sdk.ScoreResult, error) {
+func (c rpcChallenge) ScorePredictions(ctx context.Context, items []sdk.ScoreItem) ([]sdk.ScoreResult, error) {
 	req := &challengev1.ScorePredictionsRequest{Items: make([]*challengev1.ScoreItem, 0, len(items))}
 	for _, it := range items {
 		req.Items = append(req.Items, &challengev1.ScoreItem{PredictionId: it.PredictionID, PredictionJson: it.Prediction, GroundTruthJson: it.GroundTruth})
@@ -274,34 +203,18 @@ func (c *ChallengeClient) ScorePredictions(ctx context.Context, items []sdk.Scor
 	if err != nil {
 		return nil, err
 	}
-	if len(resp.GetResults()) != len(items) {
-		return nil, badOutput(sdk.CallableScorePredictions, fmt.Sprintf("%d results (one per item)", len(items)), fmt.Sprintf("%d", len(resp.GetResults())))
-	}
-	out := make([]sdk.ScoreResult, len(items))
+	out := make([]sdk.ScoreResult, len(resp.GetResults()))
 	for i, r := range resp.GetResults() {
-		id := r.GetPredictionId()
-		if id == "" {
-			id = items[i].PredictionID
-		}
-		if id != items[i].PredictionID {
-			return nil, badOutput(sdk.CallableScorePredictions, fmt.Sprintf("results[%d].prediction_id %q", i, items[i].PredictionID), fmt.Sprintf("%q", id))
-		}
-		out[i] = sdk.ScoreResult{PredictionID: id, Success: r.GetSuccess(), FailedReason: r.GetFailedReason()}
+		out[i] = sdk.ScoreResult{PredictionID: r.GetPredictionId(), Success: r.GetSuccess(), FailedReason: r.GetFailedReason()}
 		if r.Value != nil {
 			v := r.GetValue()
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil, badOutput(sdk.CallableScorePredictions, fmt.Sprintf("results[%d].value to be finite", i), fmt.Sprint(v))
-			}
 			out[i].Value = &v
 		}
 	}
 	return out, nil
 }
 
-// AggregateModelScores calls the plugin's aggregator. The answer must be a
-// JSON array (null = []) of leaderboard entries with a non-empty model_id
-// and a valid score envelope (strict keys, sdk.ScoreEnvelope.Validate).
-func (c *ChallengeClient) AggregateModelScores(ctx context.Context, now time.Time, scored []sdk.PredictionRecord, models map[string]sdk.ModelRecord) ([]sdk.LeaderboardEntry, error) {
+func (c rpcChallenge) AggregateModelScores(ctx context.Context, now time.Time, scored []sdk.PredictionRecord, models map[string]sdk.ModelRecord) ([]sdk.LeaderboardEntry, error) {
 	req := &challengev1.AggregateModelScoresRequest{Now: timestamppb.New(now), ScoredPredictionsJson: make([][]byte, 0, len(scored))}
 	for _, p := range scored {
 		b, err := json.Marshal(p)
@@ -325,9 +238,7 @@ func (c *ChallengeClient) AggregateModelScores(ctx context.Context, now time.Tim
 	return decodeEntries(sdk.CallableAggregateModelScores, resp.GetJson())
 }
 
-// RankLeaderboard calls the plugin's ranker. The answer must be a JSON
-// array of leaderboard entries, as for AggregateModelScores.
-func (c *ChallengeClient) RankLeaderboard(ctx context.Context, entries []sdk.LeaderboardEntry) ([]sdk.LeaderboardEntry, error) {
+func (c rpcChallenge) RankLeaderboard(ctx context.Context, entries []sdk.LeaderboardEntry) ([]sdk.LeaderboardEntry, error) {
 	if entries == nil {
 		entries = []sdk.LeaderboardEntry{}
 	}
@@ -342,10 +253,7 @@ func (c *ChallengeClient) RankLeaderboard(ctx context.Context, entries []sdk.Lea
 	return decodeEntries(sdk.CallableRankLeaderboard, resp.GetJson())
 }
 
-// ReportSchema calls the plugin's schema provider. The answer must be a
-// JSON object that passes sdk.ReportSchema.Validate; an empty
-// schema_version becomes "1".
-func (c *ChallengeClient) ReportSchema(ctx context.Context) (sdk.ReportSchema, error) {
+func (c rpcChallenge) ReportSchema(ctx context.Context) (sdk.ReportSchema, error) {
 	resp, err := c.conn.RPC.ReportSchema(ctx, &challengev1.ReportSchemaRequest{})
 	if err != nil {
 		return sdk.ReportSchema{}, err
@@ -354,19 +262,14 @@ func (c *ChallengeClient) ReportSchema(ctx context.Context) (sdk.ReportSchema, e
 	if err := decodeObject(sdk.CallableReportSchema, resp.GetJson(), &schema); err != nil {
 		return sdk.ReportSchema{}, err
 	}
-	if schema.SchemaVersion == "" {
-		schema.SchemaVersion = "1"
-	}
-	if err := schema.Validate(); err != nil {
-		return sdk.ReportSchema{}, fmt.Errorf("%w: %s: %v", ErrBadOutput, sdk.CallableReportSchema, err)
-	}
 	return schema, nil
 }
 
+// decodeEntries decodes a JSON array of leaderboard entries (null: none).
 func decodeEntries(callable string, b []byte) ([]sdk.LeaderboardEntry, error) {
 	switch kind := sdk.JSONKind(b); kind {
 	case "null":
-		return []sdk.LeaderboardEntry{}, nil
+		return nil, nil
 	case "array":
 	default:
 		return nil, badOutput(callable, "a JSON array of leaderboard entries", kind)
@@ -374,17 +277,6 @@ func decodeEntries(callable string, b []byte) ([]sdk.LeaderboardEntry, error) {
 	var entries []sdk.LeaderboardEntry
 	if err := json.Unmarshal(b, &entries); err != nil {
 		return nil, fmt.Errorf("%w: %s: expected a JSON array of leaderboard entries: %v", ErrBadOutput, callable, err)
-	}
-	for i, e := range entries {
-		if e.ModelID == "" {
-			return nil, badOutput(callable, fmt.Sprintf("entries[%d].model_id to be a non-empty string", i), "an empty or missing model_id")
-		}
-		if e.Score.Ranking.Direction == "" {
-			entries[i].Score.Ranking.Direction = sdk.DirectionDesc
-		}
-		if err := e.Score.Validate(); err != nil {
-			return nil, fmt.Errorf("%w: %s: entries[%d] (model %q): %v", ErrBadOutput, callable, i, e.ModelID, err)
-		}
 	}
 	return entries, nil
 }
@@ -398,8 +290,4 @@ func decodeObject(callable string, b []byte, v any) error {
 		return fmt.Errorf("%w: %s: expected a JSON object of type %T: %v", ErrBadOutput, callable, v, err)
 	}
 	return nil
-}
-
-func badOutput(callable, expected, found string) error {
-	return fmt.Errorf("%w: %s: expected %s, found %s", ErrBadOutput, callable, expected, found)
 }
