@@ -130,3 +130,39 @@ func TestChallengeCrashRestarts(t *testing.T) {
 		t.Errorf("after Close: %v", err)
 	}
 }
+
+// TestChallengeRoute checks the one routing decision: Route refuses a
+// callable the plugin does not list and changes nothing; after Route, a
+// listed callable left out is served by the checked sdk.Defaults.
+func TestChallengeRoute(t *testing.T) {
+	t.Parallel()
+	marker := testMarker(t)
+	c, err := StartChallenge(ctxT(t, 20*time.Second), mspec(marker, "challenge-route", challengeBin), nil, testOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if !c.Routed(sdk.CallableBuildInferenceInput) || c.Routed(sdk.CallableBuildPredictionScope) {
+		t.Fatalf("before Route: routed = listed by Describe %v", c.Description().Callables)
+	}
+	err = c.Route([]string{sdk.CallableScorePredictions, sdk.CallableBuildPredictionScope})
+	var ue *UnroutableError
+	if !errors.As(err, &ue) || !slices.Equal(ue.Callables, []string{sdk.CallableBuildPredictionScope}) {
+		t.Fatalf("Route with an unlisted callable: %v, want an UnroutableError naming %s", err, sdk.CallableBuildPredictionScope)
+	}
+	if !c.Routed(sdk.CallableBuildInferenceInput) {
+		t.Fatal("a refused Route changed the routing")
+	}
+	if err := c.Route([]string{sdk.CallableScorePredictions}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t, 20*time.Second)
+	in, err := c.BuildInferenceInput(ctx, json.RawMessage(`{"close":1.5}`))
+	if err != nil || string(in) != `{"close":1.5}` {
+		t.Fatalf("BuildInferenceInput routed to the default: %s, %v; want sdk.Defaults' answer (the raw input)", in, err)
+	}
+	scores, err := c.ScorePredictions(ctx, []sdk.ScoreItem{{PredictionID: "p1", Prediction: json.RawMessage(`{"v":1}`), GroundTruth: json.RawMessage(`{}`)}})
+	if err != nil || len(scores) != 1 || scores[0].Value == nil || *scores[0].Value != 7 {
+		t.Fatalf("ScorePredictions routed to the plugin: %+v, %v", scores, err)
+	}
+}

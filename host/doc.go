@@ -6,8 +6,11 @@
 // # API
 //
 //   - StartChallenge(ctx, PluginSpec, sdk.HostData, Options) (*Challenge, error):
-//     *Challenge implements sdk.Challenge. Callables the plugin lists in
-//     Describe go over gRPC; the others run in-process as sdk.Defaults.
+//     *Challenge implements sdk.Challenge. Route fixes, once, the callables
+//     the plugin serves (config/callables.env's `challenge` ones; until then
+//     the ones Describe lists): they go over gRPC, the others run in-process
+//     as sdk.Defaults. Both answers pass the same checked boundary
+//     (wire.Checked).
 //   - StartModels(ctx, []PluginSpec, Options) (*ModelSet, error): Tick and
 //     Predict fan out to every model concurrently and return one CallResult
 //     per model id; States, WaitReady, Close.
@@ -70,7 +73,8 @@
 //     required callable/method missing from Describe, Unimplemented, Internal
 //     (output the plugin could not encode or we could not decode), an answer
 //     over the size limit (ResourceExhausted, ErrResponseTooLarge),
-//     wire.ErrBadOutput, or output that fails its envelope (ErrBadEnvelope).
+//     or an answer the checked boundary refuses (wire.ErrBadOutput; models:
+//     ErrBadEnvelope).
 //   - ABSENT: a model that is stopped or between generations was not called.
 //
 // Start failures are StartErrors: BAD_IMPLEMENTATION for bad files, pins,

@@ -39,8 +39,8 @@ var (
 	// ErrHostCanceled: the caller's context was cancelled; the call is not
 	// charged to the plugin.
 	ErrHostCanceled = errors.New("call cancelled by the host")
-	// ErrBadEnvelope: the output decoded but fails its envelope (shape,
-	// count or validation rules).
+	// ErrBadEnvelope: a model's output decoded but fails its envelope (shape,
+	// count or validation rules). Challenge answers: wire.ErrBadOutput.
 	ErrBadEnvelope = errors.New("output fails its envelope")
 )
 

@@ -14,11 +14,10 @@
 //     need (Config.Assets plus the rows' scope_template "asset") must be
 //     fresh; otherwise the cycle is skipped with a logged reason and nothing
 //     is called or stored (never predict on stale data).
-//  3. ProvideRawInput(now) (null becomes {}, any non-object aborts) and
-//     BuildInferenceInput (must return an object), then Tick to every model.
-//  4. Per due row: BuildPredictionScope (normalised to a scope envelope),
-//     BuildPredictCall (args and kwargs both reach the models, reference
-//     defect 14.1 #10), Predict fan-out, output normalisation (object as-is,
+//  3. ProvideRawInput(now) and BuildInferenceInput, then Tick to every
+//     model.
+//  4. Per due row: BuildPredictionScope, BuildPredictCall (args and kwargs
+//     both reach the models, reference defect 14.1 #10), Predict fan-out, output normalisation (object as-is,
 //     anything else {"result": v}), one ValidateInferenceOutput batch for the
 //     SUCCESS outputs.
 //  5. One stored prediction per known model and due row, id
@@ -32,8 +31,14 @@
 //     predictions in one transaction; on failure nothing is written and the
 //     next cycle runs.
 //
-// A challenge callable error (FAILED, CRASHED, TIMEOUT, BAD_IMPLEMENTATION)
-// aborts the cycle with a *CycleError naming the callable and its status.
+// Callable answers arrive from behind the checked challenge boundary
+// (wire.Checked, applied by host.Challenge to the plugin and to the
+// defaults alike), which normalises them (raw input null becomes {}, scope
+// key fallbacks, null scope and kwargs become {}, ...) and refuses wrong
+// shapes; the worker does not check them again. A challenge callable error
+// (FAILED, CRASHED, TIMEOUT, BAD_IMPLEMENTATION, the latter also for an
+// answer the boundary refused) aborts the cycle with a *CycleError naming
+// the callable and its status.
 //
 // Known models are the host's ModelState list plus any model that answered.
 // Every model of the host's set gets a row every slot: a model that is
