@@ -22,7 +22,7 @@ func (n *Node) applyFactories() error {
 	choice := cfg.Workspace.Factories()
 	base := func(kind extend.Kind, name string) extend.Env {
 		return extend.Env{
-			Name: name, NodeDir: cfg.Workspace.NodeDir, Store: cfg.Store, Clock: cfg.Clock, Challenge: n.routed,
+			Name: name, NodeDir: cfg.Workspace.NodeDir, Store: cfg.Store, Clock: cfg.Clock, Challenge: n.challenge,
 			Logger: cfg.Logger.Named(string(kind) + "." + name), Settings: maps.Clone(cfg.Workspace.Settings.Env),
 		}
 	}

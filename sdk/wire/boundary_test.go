@@ -102,11 +102,15 @@ func TestCheckedBoundarySamePaths(t *testing.T) {
 		Metrics: map[string]*float64{"anchor": v(1)}, Ranking: sdk.Ranking{Key: "anchor", Value: v(1), TieBreakers: []string{}}, Payload: json.RawMessage(`{}`)}}
 	type call func(ctx context.Context, c sdk.Challenge) (any, error)
 	rawInput := func(ctx context.Context, c sdk.Challenge) (any, error) { return c.ProvideRawInput(ctx, now, nil) }
-	inference := func(ctx context.Context, c sdk.Challenge) (any, error) { return c.BuildInferenceInput(ctx, json.RawMessage(`{}`)) }
+	inference := func(ctx context.Context, c sdk.Challenge) (any, error) {
+		return c.BuildInferenceInput(ctx, json.RawMessage(`{}`))
+	}
 	validate := func(ctx context.Context, c sdk.Challenge) (any, error) {
 		return c.ValidateInferenceOutput(ctx, []sdk.ValidationItem{{ModelID: "a", ScopeKey: "k", InferenceOutput: json.RawMessage(`{"p":1}`)}})
 	}
-	scope := func(ctx context.Context, c sdk.Challenge) (any, error) { return c.BuildPredictionScope(ctx, cfg, json.RawMessage(`{}`)) }
+	scope := func(ctx context.Context, c sdk.Challenge) (any, error) {
+		return c.BuildPredictionScope(ctx, cfg, json.RawMessage(`{}`))
+	}
 	predictCall := func(ctx context.Context, c sdk.Challenge) (any, error) {
 		return c.BuildPredictCall(ctx, cfg, json.RawMessage(`{}`), sdk.ScopeEnvelope{ScopeKey: "k", Scope: json.RawMessage(`{}`)})
 	}
@@ -116,7 +120,9 @@ func TestCheckedBoundarySamePaths(t *testing.T) {
 	score := func(ctx context.Context, c sdk.Challenge) (any, error) {
 		return c.ScorePredictions(ctx, []sdk.ScoreItem{{PredictionID: "p1", Prediction: json.RawMessage(`{}`), GroundTruth: json.RawMessage(`{}`)}})
 	}
-	aggregate := func(ctx context.Context, c sdk.Challenge) (any, error) { return c.AggregateModelScores(ctx, now, nil, nil) }
+	aggregate := func(ctx context.Context, c sdk.Challenge) (any, error) {
+		return c.AggregateModelScores(ctx, now, nil, nil)
+	}
 	rank := func(ctx context.Context, c sdk.Challenge) (any, error) { return c.RankLeaderboard(ctx, nil) }
 	schema := func(ctx context.Context, c sdk.Challenge) (any, error) { return c.ReportSchema(ctx) }
 
