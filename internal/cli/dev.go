@@ -80,6 +80,9 @@ live runs keep .coordinator/coordinator.db. One dev runs per workspace.`,
 			if errors.Is(err, devrun.ErrVerifyFailed) {
 				return &ExitError{Code: 1, Err: err}
 			}
+			if errors.Is(err, config.ErrInvalid) {
+				return usageErr(err) // a bad or unknown setting: exit code 2
+			}
 			if ctx.Err() != nil && cmd.Context().Err() == nil && err != nil && errors.Is(err, ctx.Err()) {
 				return nil // stopped by Ctrl-C / SIGTERM: a clean shutdown
 			}

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +24,8 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/extend"
 	"github.com/crunch-coordinator/coordinator/internal/fileerr"
+	"github.com/crunch-coordinator/coordinator/internal/jsonx"
+	"github.com/crunch-coordinator/coordinator/internal/suggest"
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
 
@@ -188,7 +191,7 @@ func parseFactories(env map[string]string, source string) (Factories, []error) {
 			continue
 		}
 		if err := extend.CheckName(v); err != nil {
-			errs = append(errs, &VarError{source, p.key, err.Error() + " (the name a factory in the node's extensions/ package registers; unset it for the built-in service)"})
+			errs = append(errs, &VarError{Source: source, Var: p.key, Msg: err.Error() + " (the name a factory in the node's extensions/ package registers; unset it for the built-in service)"})
 			continue
 		}
 		*p.dst = v
@@ -230,6 +233,8 @@ type VarError struct {
 	Source string // file path or "environment"
 	Var    string
 	Msg    string
+	// Fix says how to correct it ("" = set the variable to a valid value).
+	Fix string
 }
 
 func (e *VarError) Error() string { return fmt.Sprintf("%s: %s: %s", e.Source, e.Var, e.Msg) }
@@ -254,11 +259,11 @@ func ParseSettings(env map[string]string, source string) (Settings, error) {
 		if ok && strings.TrimSpace(raw) != "" {
 			parsed, err := strconv.Atoi(strings.TrimSpace(raw))
 			if err != nil {
-				errs = append(errs, &VarError{source, v.name, fmt.Sprintf("expected a whole number of seconds or a count, found %q", raw)})
+				errs = append(errs, &VarError{Source: source, Var: v.name, Msg: fmt.Sprintf("expected a whole number of seconds or a count, found %q", raw)})
 				continue
 			}
 			if parsed < v.min {
-				errs = append(errs, &VarError{source, v.name, fmt.Sprintf("expected an integer >= %d, found %d", v.min, parsed)})
+				errs = append(errs, &VarError{Source: source, Var: v.name, Msg: fmt.Sprintf("expected an integer >= %d, found %d", v.min, parsed)})
 				continue
 			}
 			n = parsed
@@ -266,7 +271,7 @@ func ParseSettings(env map[string]string, source string) (Settings, error) {
 		v.dst(&s, n)
 	}
 	if rule, err := sdk.ParseNonAnswerRule(env["SCORE_NON_ANSWER"]); err != nil {
-		errs = append(errs, &VarError{source, "SCORE_NON_ANSWER", err.Error()})
+		errs = append(errs, &VarError{Source: source, Var: "SCORE_NON_ANSWER", Msg: err.Error()})
 	} else {
 		s.Aggregation.NonAnswer = rule
 	}
@@ -274,27 +279,27 @@ func ParseSettings(env map[string]string, source string) (Settings, error) {
 	s.Aggregation.TieBreakers = SplitList(env["RANKING_TIE_BREAKERS"])
 	if err := s.Aggregation.Check(); err != nil {
 		name, msg, _ := strings.Cut(err.Error(), ": ")
-		errs = append(errs, &VarError{source, name, msg})
+		errs = append(errs, &VarError{Source: source, Var: name, Msg: msg})
 	}
 	var ferrs []error
 	s.Factories, ferrs = parseFactories(env, source)
 	errs = append(errs, ferrs...)
 	if s.LogFormat != "text" && s.LogFormat != "json" {
-		errs = append(errs, &VarError{source, "LOG_FORMAT", fmt.Sprintf("expected text or json, found %q", s.LogFormat)})
+		errs = append(errs, &VarError{Source: source, Var: "LOG_FORMAT", Msg: fmt.Sprintf("expected text or json, found %q", s.LogFormat)})
 	}
 	if err := checkAddr(s.APIAddr); err != nil {
-		errs = append(errs, &VarError{source, "API_ADDR", err.Error()})
+		errs = append(errs, &VarError{Source: source, Var: "API_ADDR", Msg: err.Error()})
 	}
 	if s.DatabaseURL != "" {
 		if err := checkDatabaseURL(s.DatabaseURL); err != nil {
-			errs = append(errs, &VarError{source, "DATABASE_URL", err.Error()})
+			errs = append(errs, &VarError{Source: source, Var: "DATABASE_URL", Msg: err.Error()})
 		}
 	}
 	for _, k := range []string{"PYTH_HERMES_URL", "BINANCE_API_URL"} {
 		if v := strings.TrimSpace(env[k]); v != "" {
 			u, err := url.Parse(v)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				errs = append(errs, &VarError{source, k, fmt.Sprintf("expected an http(s) URL, found %q", v)})
+				errs = append(errs, &VarError{Source: source, Var: k, Msg: fmt.Sprintf("expected an http(s) URL, found %q", v)})
 			}
 		}
 	}
@@ -391,18 +396,6 @@ func MergeEnv(file map[string]string, getenv func(string) string, extra ...strin
 	return out
 }
 
-func knownVars() []string {
-	out := []string{"DATABASE_URL", "API_ADDR", "CRUNCH_ID", "LOG_FORMAT", "LOG_LEVEL", "PYTH_HERMES_URL", "BINANCE_API_URL",
-		"FEED_PROVIDER", "FEED_ASSETS", "FEED_KIND", "FEED_GRANULARITY", "FEED_POLL_SECONDS", "FEED_BACKFILL_MINUTES",
-		"FEED_STALE_AFTER_SECONDS", "FEED_TIMEOUT_SECONDS", "FEED_MAX_AGE_SECONDS", "FEED_REPLAY_FILE", ChallengePluginVar,
-		extend.PredictServiceVar, extend.ScoreServiceVar, extend.ReportAppVar, PythonVar}
-	out = append(out, IntVarNames()...)
-	for _, h := range Hooks {
-		out = append(out, h.EnvVar)
-	}
-	return out
-}
-
 // Callables is the parsed config/callables.env: the challenge plugin's Go
 // main package directory (absolute) and the route of every hook.
 type Callables struct {
@@ -442,7 +435,7 @@ func ParseCallables(env map[string]string, path, nodeDir string) (Callables, err
 	c := Callables{Routes: map[string]string{}}
 	plug := strings.TrimSpace(env[ChallengePluginVar])
 	if plug == "" {
-		errs = append(errs, &VarError{path, ChallengePluginVar, "required: the directory of the challenge plugin's main package, e.g. ../crunch-<name>/cmd/challenge"})
+		errs = append(errs, &VarError{Source: path, Var: ChallengePluginVar, Msg: "required: the directory of the challenge plugin's main package, e.g. ../crunch-<name>/cmd/challenge"})
 	} else {
 		if !filepath.IsAbs(plug) {
 			plug = filepath.Join(nodeDir, plug)
@@ -460,7 +453,7 @@ func ParseCallables(env map[string]string, path, nodeDir string) (Callables, err
 	errs = append(errs, ferrs...)
 	if bc := strings.TrimSpace(env[ModelBaseClassVar]); bc != "" {
 		if i := strings.LastIndex(bc, "."); i <= 0 || i == len(bc)-1 {
-			errs = append(errs, &VarError{path, ModelBaseClassVar, fmt.Sprintf("expected module.ClassName (e.g. tracker.TrackerBase), found %q", bc)})
+			errs = append(errs, &VarError{Source: path, Var: ModelBaseClassVar, Msg: fmt.Sprintf("expected module.ClassName (e.g. tracker.TrackerBase), found %q", bc)})
 		}
 		c.ModelBaseClass = bc
 	}
@@ -476,24 +469,31 @@ func ParseCallables(env map[string]string, path, nodeDir string) (Callables, err
 		v = strings.TrimSpace(v)
 		switch {
 		case !ok || v == "":
-			errs = append(errs, &VarError{path, h.EnvVar, fmt.Sprintf("missing: set it to %q (the challenge plugin implements %s) or %q (built-in default)", RouteChallenge, h.Callable, RouteDefault)})
+			errs = append(errs, &VarError{Source: path, Var: h.EnvVar, Msg: fmt.Sprintf("missing: set it to %q (the challenge plugin implements %s) or %q (built-in default)", RouteChallenge, h.Callable, RouteDefault)})
 		case v != RouteChallenge && v != RouteDefault:
-			errs = append(errs, &VarError{path, h.EnvVar, fmt.Sprintf("expected %q or %q, found %q", RouteChallenge, RouteDefault, v)})
+			errs = append(errs, &VarError{Source: path, Var: h.EnvVar, Msg: fmt.Sprintf("expected %q or %q, found %q", RouteChallenge, RouteDefault, v)})
 		case v == RouteDefault && required[h.Callable]:
-			errs = append(errs, &VarError{path, h.EnvVar, fmt.Sprintf("%s is required: it must be %q and implemented by the challenge plugin", h.Callable, RouteChallenge)})
+			errs = append(errs, &VarError{Source: path, Var: h.EnvVar, Msg: fmt.Sprintf("%s is required: it must be %q and implemented by the challenge plugin", h.Callable, RouteChallenge)})
 		default:
 			c.Routes[h.Callable] = v
 		}
 	}
-	var unknown []string
+	var unknown, names []string
 	for k := range env {
 		if !known[k] {
 			unknown = append(unknown, k)
 		}
 	}
+	for k := range known {
+		names = append(names, k)
+	}
 	sort.Strings(unknown)
 	for _, k := range unknown {
-		errs = append(errs, &VarError{path, k, "unknown variable (allowed: CHALLENGE_PLUGIN, MODEL_BASE_CLASSNAME, MODEL_BASE_PATH, the ten hook variables and the service factories PREDICT_SERVICE_FACTORY, SCORE_SERVICE_FACTORY, REPORT_APP_FACTORY)"})
+		msg := "unknown variable"
+		if s := suggest.Nearest(k, names); s != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", s)
+		}
+		errs = append(errs, &VarError{Source: path, Var: k, Msg: msg + "; allowed: CHALLENGE_PLUGIN, MODEL_BASE_CLASSNAME, MODEL_BASE_PATH, the ten hook variables and the service factories PREDICT_SERVICE_FACTORY, SCORE_SERVICE_FACTORY, REPORT_APP_FACTORY"})
 	}
 	return c, errors.Join(errs...)
 }
@@ -511,41 +511,90 @@ type ModelConfig struct {
 	PlayerName string `json:"player_name"`
 }
 
+// modelKeys maps each JSON key of ModelConfig to its field index: the keys
+// models.json accepts come from the struct tags, so a field added to
+// ModelConfig is accepted (and type-checked) with no other change.
+var modelKeys = func() map[string]int {
+	out := map[string]int{}
+	t := reflect.TypeOf(ModelConfig{})
+	for i := 0; i < t.NumField(); i++ {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			out[name] = i
+		}
+	}
+	return out
+}()
+
 // ParseModels reads config/models.json: a non-empty array of models with
 // unique non-empty ids and paths; relative paths resolve against nodeDir.
+// Every problem of the file is reported (errors.Join), each naming
+// models[i].key: an unknown key (with a "did you mean" when one is close),
+// a value of the wrong type, a missing id or path, a duplicate id.
 func ParseModels(path, nodeDir string) ([]ModelConfig, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	var models []ModelConfig
-	if err := dec.Decode(&models); err != nil {
-		return nil, fileerr.In(path, fmt.Errorf("expected a JSON array of {id, path, runtime, name, player_id, player_name}: %w", err))
+	var keys []string
+	for k := range modelKeys {
+		keys = append(keys, k)
 	}
-	if len(models) == 0 {
+	sort.Strings(keys)
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fileerr.In(path, fmt.Errorf("expected a JSON array of {%s}: %w", strings.Join(keys, ", "), err))
+	}
+	if len(raw) == 0 {
 		return nil, fileerr.In(path, errors.New("expected at least one model, found an empty list"))
 	}
-	seen := map[string]bool{}
-	for i := range models {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fileerr.In(path, fmt.Errorf(format, args...))) }
+	models := make([]ModelConfig, len(raw))
+	seen := map[string]int{}
+	for i, r := range raw {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(r, &fields); err != nil || fields == nil {
+			bad("models[%d]: expected a JSON object, found %s", i, jsonx.Abbreviate(r))
+			continue
+		}
 		m := &models[i]
+		v := reflect.ValueOf(m).Elem()
+		var names []string
+		for k := range fields {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			idx, ok := modelKeys[k]
+			if !ok {
+				msg := fmt.Sprintf("models[%d].%s: unknown key", i, k)
+				if s := suggest.Nearest(k, keys); s != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", s)
+				}
+				bad("%s; allowed: %s", msg, strings.Join(keys, ", "))
+				continue
+			}
+			if err := json.Unmarshal(fields[k], v.Field(idx).Addr().Interface()); err != nil {
+				bad("models[%d].%s: expected a JSON %s, found %s", i, k, jsonKindOf(v.Field(idx).Type()), jsonx.Abbreviate(fields[k]))
+			}
+		}
 		if m.ID == "" {
-			return nil, fileerr.In(path, fmt.Errorf("models[%d].id: required", i))
+			bad("models[%d].id: required", i)
+		} else if j, dup := seen[m.ID]; dup {
+			bad("models[%d].id: duplicate id %q (also models[%d])", i, m.ID, j)
+		} else {
+			seen[m.ID] = i
 		}
-		if seen[m.ID] {
-			return nil, fileerr.In(path, fmt.Errorf("models[%d].id: duplicate id %q", i, m.ID))
-		}
-		seen[m.ID] = true
 		switch m.Runtime {
 		case "", RuntimeGo:
 			m.Runtime = RuntimeGo
 		case RuntimePython:
 		default:
-			return nil, fileerr.In(path, fmt.Errorf("models[%d].runtime: expected %q or %q, found %q", i, RuntimeGo, RuntimePython, m.Runtime))
+			bad("models[%d].runtime: expected %q or %q, found %q", i, RuntimeGo, RuntimePython, m.Runtime)
 		}
 		if m.Path == "" {
-			return nil, fileerr.In(path, fmt.Errorf("models[%d].path: required (the model plugin's Go main package directory, or the Python model's directory)", i))
+			bad("models[%d].path: required (the model plugin's Go main package directory, or the Python model's directory)", i)
+			continue
 		}
 		if !filepath.IsAbs(m.Path) {
 			m.Path = filepath.Join(nodeDir, m.Path)
@@ -561,7 +610,26 @@ func ParseModels(path, nodeDir string) ([]ModelConfig, error) {
 			m.PlayerName = "local"
 		}
 	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	return models, nil
+}
+
+// jsonKindOf names the JSON type a Go field decodes from.
+func jsonKindOf(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	default:
+		return "object"
+	}
 }
 
 // FindNodeDir returns the node workspace directory for start: start itself

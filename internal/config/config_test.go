@@ -112,7 +112,7 @@ func TestParseModels(t *testing.T) {
 		`[]`: "at least one model",
 		`[{"id":"a","path":"x"},{"id":"a","path":"y"}]`: "duplicate id",
 		`[{"id":"a"}]`:                             "path: required",
-		`[{"id":"a","path":"x","z":1}]`:            "unknown field",
+		`[{"id":"a","path":"x","z":1}]`:            "models[0].z: unknown key",
 		`[{"id":"a","path":"x","runtime":"rust"}]`: `runtime: expected "go" or "python", found "rust"`,
 	} {
 		write(in)

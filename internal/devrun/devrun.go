@@ -277,7 +277,7 @@ func feedConfig(ws *config.Workspace, o Options) (feed.Config, *replay.Replay, e
 	}
 	cfg, err := feed.ConfigFromEnv(func(k string) string { return env[k] })
 	if err != nil {
-		return cfg, nil, err
+		return cfg, nil, fmt.Errorf("%w: feed settings:\n%w", config.ErrInvalid, err)
 	}
 	if o.Feed == FeedReplay {
 		asset := "BTC"

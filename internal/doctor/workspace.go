@@ -77,8 +77,11 @@ func configErrors(err error) []Result {
 	for _, e := range flatten(err) {
 		var ve *config.VarError
 		if errors.As(e, &ve) {
-			out = append(out, Result{Group: "workspace", Check: "variable " + ve.Var, Status: Fail, Message: ve.Msg, Where: ve.Source,
-				Fix: fmt.Sprintf("edit %s and set %s", ve.Source, ve.Var)})
+			fix := ve.Fix
+			if fix == "" {
+				fix = fmt.Sprintf("edit %s and set %s", ve.Source, ve.Var)
+			}
+			out = append(out, Result{Group: "workspace", Check: "variable " + ve.Var, Status: Fail, Message: ve.Msg, Where: ve.Source, Fix: fix})
 			continue
 		}
 		msg, where := e.Error(), ""

@@ -105,8 +105,9 @@ func errNoRole(r Role) error {
 }
 
 // ErrConfig is wrapped by Start's errors that come from bad settings (the
-// live feed's provider or poller options) rather than a runtime failure.
-var ErrConfig = errors.New("configuration error")
+// live feed's provider or poller options) rather than a runtime failure. It
+// is config.ErrInvalid, so every configuration error classifies the same.
+var ErrConfig = config.ErrInvalid
 
 // Node is a running node. Create it with Start, run its services with
 // StartServices and end it with Drain (or Close).

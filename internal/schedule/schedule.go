@@ -18,13 +18,16 @@ package schedule
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/crunch-coordinator/coordinator/internal/fileerr"
 	"github.com/crunch-coordinator/coordinator/internal/jsonx"
+	"github.com/crunch-coordinator/coordinator/internal/suggest"
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
 
@@ -52,9 +55,10 @@ func LoadFile(path string) ([]sdk.ScheduleConfig, error) {
 }
 
 // Parse parses a JSON array of schedule rows strictly and returns them
-// sorted by order, then id. It fails on an empty list, unknown keys, wrong
-// types, a missing scope_key, duplicate ids, a non-positive interval or
-// horizon.
+// sorted by order, then id. It fails on an empty list, unknown keys (with a
+// "did you mean" when one is close), wrong types, a missing scope_key,
+// duplicate ids, a non-positive interval or horizon. Every problem of every
+// row is reported (errors.Join), each prefixed "row <i>: ".
 func Parse(b []byte) ([]sdk.ScheduleConfig, error) {
 	var raw []json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
@@ -65,16 +69,24 @@ func Parse(b []byte) ([]sdk.ScheduleConfig, error) {
 	}
 	out := make([]sdk.ScheduleConfig, 0, len(raw))
 	ids := map[string]int{}
+	var errs []error
 	for i, r := range raw {
 		row, err := ParseRow(r)
 		if err != nil {
-			return nil, fmt.Errorf("row %d: %w", i, err)
+			for _, e := range unjoin(err) {
+				errs = append(errs, fmt.Errorf("row %d: %w", i, e))
+			}
+			continue
 		}
 		if j, dup := ids[row.ID]; dup {
-			return nil, fmt.Errorf("row %d: id %q is already used by row %d (ids default to scope_key; set distinct ids)", i, row.ID, j)
+			errs = append(errs, fmt.Errorf("row %d: id %q is already used by row %d (ids default to scope_key; set distinct ids)", i, row.ID, j))
+			continue
 		}
 		ids[row.ID] = i
 		out = append(out, row)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Order != out[j].Order {
@@ -85,37 +97,68 @@ func Parse(b []byte) ([]sdk.ScheduleConfig, error) {
 	return out, nil
 }
 
+// unjoin returns the errors joined in err (itself when not joined).
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// unknownKey describes a key that is not in allowed, with the nearest
+// allowed key when it looks like a typo.
+func unknownKey(k string, allowed []string) error {
+	msg := fmt.Sprintf("unknown key %q", k)
+	if s := suggest.Nearest(k, allowed); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return fmt.Errorf("%s; allowed: %s", msg, strings.Join(allowed, ", "))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // ParseRow parses one schedule row object strictly (see the package doc).
+// Every problem of the row is reported (errors.Join).
 func ParseRow(b []byte) (sdk.ScheduleConfig, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(b, &fields); err != nil || fields == nil {
 		return sdk.ScheduleConfig{}, fmt.Errorf("expected a JSON object")
 	}
-	for k := range fields {
+	var errs []error
+	allowed := sortedKeys(rowKeys)
+	for _, k := range sortedKeys(fields) {
 		if !rowKeys[k] {
-			return sdk.ScheduleConfig{}, fmt.Errorf("unknown key %q (allowed: active, id, meta, order, schedule, scope_key, scope_template)", k)
+			errs = append(errs, unknownKey(k, allowed))
 		}
 	}
 	row := sdk.ScheduleConfig{Active: true, ScopeTemplate: json.RawMessage(`{}`), Meta: json.RawMessage(`{}`)}
 	if err := decodeField(fields, "scope_key", &row.ScopeKey); err != nil {
-		return row, err
-	}
-	if row.ScopeKey == "" {
-		return row, fmt.Errorf("scope_key: required, non-empty string")
+		errs = append(errs, err)
+	} else if row.ScopeKey == "" {
+		errs = append(errs, fmt.Errorf("scope_key: required, non-empty string"))
 	}
 	row.ID = row.ScopeKey
 	if _, ok := fields["id"]; ok {
 		if err := decodeField(fields, "id", &row.ID); err != nil {
-			return row, err
-		}
-		if row.ID == "" {
-			return row, fmt.Errorf("id: expected a non-empty string")
+			errs = append(errs, err)
+		} else if row.ID == "" {
+			errs = append(errs, fmt.Errorf("id: expected a non-empty string"))
 		}
 	}
+	templateOK := true
 	for _, k := range []string{"scope_template", "meta"} {
 		if v, ok := fields[k]; ok && !jsonx.IsNull(v) {
 			if !sdk.IsJSONObject(v) {
-				return row, fmt.Errorf("%s: expected a JSON object, found %s", k, jsonx.Abbreviate(v))
+				errs = append(errs, fmt.Errorf("%s: expected a JSON object, found %s", k, jsonx.Abbreviate(v)))
+				templateOK = templateOK && k != "scope_template"
+				continue
 			}
 			if k == "scope_template" {
 				row.ScopeTemplate = jsonx.Compact(v)
@@ -125,63 +168,95 @@ func ParseRow(b []byte) (sdk.ScheduleConfig, error) {
 		}
 	}
 	if err := decodeField(fields, "active", &row.Active); err != nil {
-		return row, err
+		errs = append(errs, err)
 	}
 	if err := decodeField(fields, "order", &row.Order); err != nil {
-		return row, err
+		errs = append(errs, err)
 	}
 	sched, ok := fields["schedule"]
-	if !ok || jsonx.IsNull(sched) {
-		return row, fmt.Errorf("schedule: required object with every_seconds")
+	switch {
+	case !ok || jsonx.IsNull(sched):
+		errs = append(errs, fmt.Errorf("schedule: required object with every_seconds"))
+	case !templateOK:
+		// The horizon may come from the unreadable template: check the rest only.
+		if _, err := parseSchedule(sched, nil); err != nil {
+			for _, e := range unjoin(err) {
+				errs = append(errs, fmt.Errorf("schedule: %w", e))
+			}
+		}
+	default:
+		s, err := parseSchedule(sched, row.ScopeTemplate)
+		for _, e := range unjoinNil(err) {
+			errs = append(errs, fmt.Errorf("schedule: %w", e))
+		}
+		row.Schedule = s
 	}
-	s, err := parseSchedule(sched, row.ScopeTemplate)
-	if err != nil {
-		return row, fmt.Errorf("schedule: %w", err)
-	}
-	row.Schedule = s
-	return row, nil
+	return row, errors.Join(errs...)
 }
 
+func unjoinNil(err error) []error {
+	if err == nil {
+		return nil
+	}
+	return unjoin(err)
+}
+
+// parseSchedule parses a row's schedule object; the horizon defaults to
+// the scope template's (a nil template: the horizon is not checked).
 func parseSchedule(b json.RawMessage, scopeTemplate json.RawMessage) (sdk.Schedule, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(b, &fields); err != nil || fields == nil {
 		return sdk.Schedule{}, fmt.Errorf("expected a JSON object, found %s", jsonx.Abbreviate(b))
 	}
+	var errs []error
 	vals := map[string]int{}
-	for k, v := range fields {
+	allowed := sortedKeys(scheduleAliases)
+	for _, k := range sortedKeys(fields) {
+		v := fields[k]
 		canon, ok := scheduleAliases[k]
 		if !ok {
-			return sdk.Schedule{}, fmt.Errorf("unknown key %q (allowed: every_seconds, resolve_after_seconds; aliases prediction_interval_seconds, resolve_horizon_seconds)", k)
+			errs = append(errs, unknownKey(k, allowed))
+			continue
 		}
 		var n int
 		if err := json.Unmarshal(v, &n); err != nil {
-			return sdk.Schedule{}, fmt.Errorf("%s: expected an integer number of seconds, found %s", k, jsonx.Abbreviate(v))
+			errs = append(errs, fmt.Errorf("%s: expected an integer number of seconds, found %s", k, jsonx.Abbreviate(v)))
+			vals[canon] = 1 // reported; do not also call it missing
+			continue
 		}
 		if prev, dup := vals[canon]; dup && prev != n {
-			return sdk.Schedule{}, fmt.Errorf("%s: conflicts with its alias (%d vs %d)", k, n, prev)
+			errs = append(errs, fmt.Errorf("%s: conflicts with its alias (%d vs %d)", k, n, prev))
+			continue
 		}
 		vals[canon] = n
 	}
 	every, ok := vals["every_seconds"]
 	if !ok {
-		return sdk.Schedule{}, fmt.Errorf("every_seconds: required")
-	}
-	if every < 1 {
-		return sdk.Schedule{}, fmt.Errorf("every_seconds: expected an integer >= 1, found %d", every)
+		errs = append(errs, fmt.Errorf("every_seconds: required"))
+	} else if every < 1 {
+		errs = append(errs, fmt.Errorf("every_seconds: expected an integer >= 1, found %d", every))
 	}
 	horizon, ok := vals["resolve_after_seconds"]
-	if !ok {
+	if !ok && scopeTemplate == nil {
+		horizon = 1 // no template to take it from (nil): not checked here
+	} else if !ok {
 		h, found, err := scopeHorizon(scopeTemplate)
-		if err != nil {
-			return sdk.Schedule{}, err
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+			horizon = 1
+		case !found:
+			errs = append(errs, fmt.Errorf("resolve_after_seconds: required when the scope template has no horizon_seconds or horizon"))
+			horizon = 1
+		default:
+			horizon = h
 		}
-		if !found {
-			return sdk.Schedule{}, fmt.Errorf("resolve_after_seconds: required when the scope template has no horizon_seconds or horizon")
-		}
-		horizon = h
 	}
 	if horizon < 1 {
-		return sdk.Schedule{}, fmt.Errorf("resolve_after_seconds: expected a horizon >= 1 second, found %d (a prediction must not resolve at the instant it is made)", horizon)
+		errs = append(errs, fmt.Errorf("resolve_after_seconds: expected a horizon >= 1 second, found %d (a prediction must not resolve at the instant it is made)", horizon))
+	}
+	if len(errs) > 0 {
+		return sdk.Schedule{}, errors.Join(errs...)
 	}
 	return sdk.Schedule{EverySeconds: every, ResolveAfterSeconds: horizon}, nil
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/node"
-	"github.com/crunch-coordinator/coordinator/internal/schedule"
 )
 
 // EnvWorkspace names the node workspace when --workspace is not given.
@@ -56,17 +55,7 @@ func LoadWorkspace(nodeDir string, getenv func(string) string) (*config.Workspac
 	if err != nil {
 		errs = append(errs, err)
 	}
-	callPath := filepath.Join(nodeDir, config.CallablesFile)
-	callEnv, err := config.ReadEnvFile(callPath)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("read %s: %w", callPath, err))
-	} else if w.Callables, err = config.ParseCallables(callEnv, callPath, nodeDir); err != nil {
-		errs = append(errs, err)
-	}
-	if w.Models, err = config.ParseModels(filepath.Join(nodeDir, config.ModelsFile), nodeDir); err != nil {
-		errs = append(errs, err)
-	}
-	if w.Schedules, err = schedule.LoadFile(filepath.Join(nodeDir, config.SchedulesFile)); err != nil {
+	if err := w.LoadFiles(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {

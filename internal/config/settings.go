@@ -1,0 +1,131 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/crunch-coordinator/coordinator/extend"
+	"github.com/crunch-coordinator/coordinator/internal/suggest"
+)
+
+// Setting is one variable a node reads from .local.env or the process
+// environment: its name and what it means (shown by "unknown variable"
+// errors and kept next to the name so the two never drift apart).
+type Setting struct {
+	Name string
+	Doc  string
+}
+
+// Known is the registry of every setting of .local.env and the process
+// environment. A variable in .local.env that is not listed here (nor
+// matched by KnownFamilies, nor named in AllowVar) is an error. To add a
+// setting, add one line here; the package that reads it keeps its own
+// parsing and validation.
+var Known = []Setting{
+	{"DATABASE_URL", "postgres://… or sqlite://… or a file path; empty: the workspace's SQLite file"},
+	{"API_ADDR", "report API listen address host:port (default 127.0.0.1:8000)"},
+	{"CRUNCH_ID", "competition id shown in reports (default local-crunch)"},
+	{"CHECKPOINT_INTERVAL_SECONDS", "emission checkpoint cadence, seconds (default 60)"},
+	{"SCORE_INTERVAL_SECONDS", "score loop cadence, seconds (default 60)"},
+	{"LEADERBOARD_INTERVAL_SECONDS", "leaderboard rebuild cadence, seconds (default 60)"},
+	{"MODEL_CALL_TIMEOUT_SECONDS", "deadline of one model call, seconds (default 5)"},
+	{"CHALLENGE_CALL_TIMEOUT_SECONDS", "deadline of one challenge callable, seconds (default 10)"},
+	{"MODEL_MAX_CONSECUTIVE_FAILURES", "failures in a row that stop a model (default 3)"},
+	{"MODEL_MAX_CONSECUTIVE_TIMEOUTS", "timeouts in a row that stop a model (default 3)"},
+	{"GROUND_TRUTH_MAX_WAIT_SECONDS", "after this an unresolvable prediction is UNRESOLVED, seconds (default 3600)"},
+	{"LOG_FORMAT", "text or json (default text)"},
+	{"LOG_LEVEL", "debug, info, warn or error (default info)"},
+	{"FEED_PROVIDER", "pyth (default), binance or replay"},
+	{"FEED_ASSETS", "comma list of assets (default BTC)"},
+	{"FEED_KIND", "tick or candle (default: the provider's)"},
+	{"FEED_GRANULARITY", "bar length or tick label such as 1s, 1m (default: the provider's)"},
+	{"FEED_POLL_SECONDS", "seconds between polls of a feed (default 5)"},
+	{"FEED_BACKFILL_MINUTES", "history fetched at first start, minutes (default 180)"},
+	{"FEED_STALE_AFTER_SECONDS", "a feed whose newest record is older is stale, seconds (default 120)"},
+	{"FEED_TIMEOUT_SECONDS", "deadline of one provider request, seconds (default 8)"},
+	{"FEED_MAX_AGE_SECONDS", "a price published longer ago is dropped and counted, seconds (default 60)"},
+	{"FEED_REPLAY_FILE", "CSV of candles for FEED_PROVIDER=replay"},
+	{"PYTH_HERMES_URL", "Pyth Hermes endpoint (default https://hermes.pyth.network)"},
+	{"BINANCE_API_URL", "Binance REST endpoint (default https://api.binance.com)"},
+	{extend.PredictServiceVar, "name of the predict service factory registered in the node's extensions/ (default: built-in)"},
+	{extend.ScoreServiceVar, "name of the score service factory registered in the node's extensions/ (default: built-in)"},
+	{extend.ReportAppVar, "name of the report app factory registered in the node's extensions/ (default: built-in)"},
+	{PythonVar, "Python interpreter of Python models (default /usr/bin/python3, then python3)"},
+	{"COORDINATOR_WORKSPACE", "node workspace of serve and migrate (default: the current directory)"},
+	{"COORDINATOR_CPUPROFILE", "file to write a CPU profile of dev to"},
+	{AllowVar, "comma list of other tools' variables kept in .local.env and not checked"},
+}
+
+// KnownFamilies are settings named per asset: the prefix followed by an
+// upper-case asset name (PYTH_FEED_ID_BTC).
+var KnownFamilies = []Setting{
+	{"PYTH_FEED_ID_", "Pyth feed id of an asset (64 hex digits)"},
+	{"BINANCE_SYMBOL_", "Binance symbol of an asset (e.g. BTCUSDT)"},
+}
+
+// AllowVar names the .local.env variable listing other tools' variables
+// that .local.env may hold (e.g. POSTGRES_PASSWORD for docker compose):
+// they are neither read nor checked by the coordinator.
+const AllowVar = "COORDINATOR_ALLOW_VARS"
+
+// knownVars lists the names of Known (for MergeEnv).
+func knownVars() []string {
+	out := make([]string, 0, len(Known))
+	for _, s := range Known {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// IsKnownVar reports whether name is a registered setting or a member of a
+// registered family.
+func IsKnownVar(name string) bool {
+	for _, s := range Known {
+		if s.Name == name {
+			return true
+		}
+	}
+	for _, f := range KnownFamilies {
+		if rest, ok := strings.CutPrefix(name, f.Name); ok && rest != "" && rest == strings.ToUpper(rest) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckVarNames returns one *VarError per variable of env (read from
+// source) that is not a known setting, each with a "did you mean" for the
+// nearest known name when one is close. Names listed in env[AllowVar]
+// (comma list) are skipped. Errors are sorted by name.
+func CheckVarNames(env map[string]string, source string) []error {
+	allowed := map[string]bool{}
+	for _, n := range SplitList(env[AllowVar]) {
+		allowed[n] = true
+	}
+	var names []string
+	for k := range env {
+		if !IsKnownVar(k) && !allowed[k] {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	candidates := knownVars()
+	for _, f := range KnownFamilies {
+		candidates = append(candidates, f.Name+"<ASSET>")
+	}
+	var errs []error
+	for _, k := range names {
+		msg := "unknown variable"
+		fix := fmt.Sprintf("remove %s from %s, or list it in %s if another tool reads it", k, source, AllowVar)
+		if s := suggest.Nearest(k, candidates); s != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", s)
+			fix = fmt.Sprintf("rename %s to %s in %s", k, s, source)
+		}
+		if !strings.Contains(msg, "did you mean") {
+			msg += fmt.Sprintf("; a variable for another tool goes in %s=%s", AllowVar, k)
+		}
+		errs = append(errs, &VarError{Source: source, Var: k, Msg: msg, Fix: fix})
+	}
+	return errs
+}
