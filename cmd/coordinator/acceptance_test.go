@@ -171,8 +171,8 @@ func TestAcceptanceDevReplay(t *testing.T) {
 	if !strings.Contains(res.stdout, "verify    PASSED") {
 		t.Errorf("stdout lacks \"verify    PASSED\":\n%s", res.stdout)
 	}
-	if !strings.Contains(res.stdout, "replayed  1441 candles to 2023-03-02T00:01:00Z") {
-		t.Errorf("stdout lacks the replay summary of 1441 candles up to 2023-03-02T00:01:00Z:\n%s", res.stdout)
+	if !strings.Contains(res.stdout, "replayed  1441 candles 2023-03-01T00:00:00Z to 2023-03-02T00:00:00Z, no gaps") {
+		t.Errorf("stdout lacks the replay summary of the 1441 candles replayed (00:00 to 00:00 the next day):\n%s", res.stdout)
 	}
 	ranks := leaderboardRanks(t, res.stdout)
 	if len(ranks) != len(exampleModels) {
@@ -245,7 +245,7 @@ func TestAcceptanceDevExitCodes(t *testing.T) {
 			t.Fatalf("exit %d, expected 1\nstdout:\n%s\nstderr (tail):\n%s", res.code, res.stdout, tail(res.stderr, 40))
 		}
 		for _, want := range []string{
-			"replayed  2 candles to 2023-03-01T00:02:00Z",
+			"replayed  2 candles 2023-03-01T00:00:00Z to 2023-03-01T00:01:00Z, no gaps",
 			"verify    FAIL scored predictions:",
 			"none scored yet",
 		} {

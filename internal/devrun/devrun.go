@@ -207,8 +207,12 @@ func Run(ctx context.Context, o Options) error {
 			}
 			return err
 		}
-		p.linef("replayed  %d candles to %s: %d predict cycles, %d predictions, %d scored, %d failed cycles",
-			res.Candles, res.SimTime.Format(time.RFC3339), res.Cycles, res.Predictions, res.Scored, res.CycleErrors)
+		replayed := "no candles"
+		if res.Candles > 0 {
+			replayed = replayRange(rp, res.FirstCandle, res.LastCandle)
+		}
+		p.linef("replayed  %s: %d predict cycles, %d predictions, %d scored, %d failed cycles",
+			replayed, res.Cycles, res.Predictions, res.Scored, res.CycleErrors)
 		if !o.SkipE2E {
 			verify = doctor.VerifyNode(ctx, nil, apiURL, modelIDs(ws)...)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/crunch-coordinator/coordinator/internal/clock"
+	"github.com/crunch-coordinator/coordinator/internal/feed"
 	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
 	"github.com/crunch-coordinator/coordinator/internal/node"
 )
@@ -77,7 +78,16 @@ func runReplay(ctx context.Context, n *node.Node, rp *replay.Replay, sim *clock.
 	if o.Speed > 0 {
 		speed = fmt.Sprintf("%gx", o.Speed)
 	}
-	p.linef("replay    %s (%d candles, %s to %s) at speed %s", rp.File(), rp.Len(), rp.First().Format(time.RFC3339), rp.Last().Format(time.RFC3339), speed)
+	p.linef("replay    %s at speed %s: %s", rp.File(), speed, replayRange(rp, o.From, o.Until))
+	if d := rp.Dropped(); len(d) > 0 {
+		p.linef("replay    %d rows of the file dropped (the rest is replayed): %s", len(d), dropSummary(d))
+	}
+	if n := rp.Duplicates(); n > 0 {
+		p.linef("replay    %d exact duplicate rows collapsed", n)
+	}
+	if n := rp.Placeholders(); n > 0 {
+		p.linef("replay    %d zero-volume placeholder candles (open = high = low = close, volume 0) in the file", n)
+	}
 	stopProfile, err := startCPUProfile(o.Getenv)
 	if err != nil {
 		return node.ReplayProgress{}, err
@@ -155,4 +165,54 @@ func fetchLeaderboard(ctx context.Context, apiURL string) ([]map[string]any, err
 	}
 	var rows []map[string]any
 	return rows, json.NewDecoder(resp.Body).Decode(&rows)
+}
+
+// replayRange describes the candles of rp with open time in [from, until]
+// (zero = the file's bounds): count, first and last open time and the gaps
+// inside, e.g. "1440 candles 2023-03-01T00:00:00Z to 2023-03-01T23:59:00Z,
+// 1 gap (3 candles missing)".
+func replayRange(rp *replay.Replay, from, until time.Time) string {
+	cs := rp.Candles(from, until)
+	if len(cs) == 0 {
+		return "no candles in the requested range"
+	}
+	s := fmt.Sprintf("%d candles %s to %s", len(cs), cs[0].Time.Format(time.RFC3339), cs[len(cs)-1].Time.Format(time.RFC3339))
+	return s + ", " + gapSummary(rp.GapsIn(cs[0].Time, cs[len(cs)-1].Time), rp.Step())
+}
+
+// gapSummary says "no gaps" or "2 gaps (5 candles missing: from 01:03 to
+// 01:05, …)", listing at most three.
+func gapSummary(gaps []replay.Gap, step time.Duration) string {
+	if len(gaps) == 0 {
+		return "no gaps"
+	}
+	missing := 0
+	var spans []string
+	for i, g := range gaps {
+		missing += g.Missing
+		if i < 3 {
+			spans = append(spans, fmt.Sprintf("%s to %s", g.After.Add(step).Format(time.RFC3339), g.After.Add(time.Duration(g.Missing)*step).Format(time.RFC3339)))
+		}
+	}
+	if len(gaps) > 3 {
+		spans = append(spans, fmt.Sprintf("%d more", len(gaps)-3))
+	}
+	noun := "gaps"
+	if len(gaps) == 1 {
+		noun = "gap"
+	}
+	return fmt.Sprintf("%d %s (%d candles missing: %s)", len(gaps), noun, missing, strings.Join(spans, ", "))
+}
+
+// dropSummary quotes the first three dropped rows' reasons.
+func dropSummary(d []feed.Drop) string {
+	var parts []string
+	for i, x := range d {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("%d more", len(d)-3))
+			break
+		}
+		parts = append(parts, x.Reason)
+	}
+	return strings.Join(parts, "; ")
 }

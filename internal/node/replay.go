@@ -41,6 +41,12 @@ type ReplayProgress struct {
 	Predictions int // prediction rows inserted
 	Scored      int // scores written
 	CycleErrors int
+	// FirstCandle and LastCandle are the open times (UTC) of the first and
+	// the latest candle replayed: the replayed range so far.
+	FirstCandle, LastCandle time.Time
+	// Gaps counts the runs of missing candles replayed over (each logged
+	// with from, to and candles_missing).
+	Gaps int
 }
 
 // Replay feeds the candles of r to the node one at a time on the simulated
@@ -85,6 +91,15 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 			return p, err
 		}
 		at := rec.TsEvent.Add(r.Step())
+		if !p.LastCandle.IsZero() && rec.TsEvent.Sub(p.LastCandle) > r.Step() {
+			p.Gaps++
+			n.log.Warn("replay: data gap: no candles in the file for this span; the clock jumps over it",
+				"from", p.LastCandle.Add(r.Step()), "to", rec.TsEvent.Add(-r.Step()), "candles_missing", int(rec.TsEvent.Sub(p.LastCandle)/r.Step())-1)
+		}
+		if p.FirstCandle.IsZero() {
+			p.FirstCandle = rec.TsEvent
+		}
+		p.LastCandle = rec.TsEvent
 		if simStart.IsZero() {
 			simStart = at
 			nextScore, nextLB = at, at.Add(lbEvery)

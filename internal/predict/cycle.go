@@ -119,7 +119,11 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	states := w.cfg.Models.States()
 	w.trackDown(states, now)
 
-	due, next, err := w.dueRows(ctx, now)
+	w.mu.Lock()
+	prevRun := w.lastRun
+	w.lastRun = now
+	w.mu.Unlock()
+	due, next, err := w.dueRows(ctx, now, prevRun)
 	res.NextDue = next
 	if err != nil {
 		return res, err

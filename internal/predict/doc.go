@@ -8,8 +8,11 @@
 //     schedule.SlotAt(row, now) has no prediction yet. "Already done" is read
 //     from the store (LatestPerformedAt of the row >= slot start), never kept
 //     in memory, so a restarted worker neither skips nor repeats the current
-//     slot (reference defect 14.2 #17). Slots missed while the node was down
-//     are logged and not back-filled. No due row: the cycle ends.
+//     slot (reference defect 14.2 #17). Skipped slots are logged (from, to,
+//     slots_skipped) and not back-filled: on the worker's first cycle as
+//     missed while the node was down, later as a data gap (the clock jumped
+//     over missing data, or cycles were skipped on stale data). No due row:
+//     the cycle ends.
 //  2. Feed freshness. When a gate is configured, every asset the due rows
 //     need (Config.Assets plus the rows' scope_template "asset") must be
 //     fresh; otherwise the cycle is skipped with a logged reason and nothing

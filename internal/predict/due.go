@@ -21,7 +21,9 @@ type dueRow struct {
 
 // dueRows loads the active schedules and returns the due ones with their
 // slots, plus the earliest next slot over all valid active rows.
-func (w *Worker) dueRows(ctx context.Context, now time.Time) ([]dueRow, time.Time, error) {
+// prevRun is the time of this worker's previous cycle (zero: none since
+// start), which tells a data gap from node downtime.
+func (w *Worker) dueRows(ctx context.Context, now, prevRun time.Time) ([]dueRow, time.Time, error) {
 	rows, err := w.cfg.Store.ListSchedules(ctx, true)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("predict cycle: list active schedules: %w", err)
@@ -51,8 +53,18 @@ func (w *Worker) dueRows(ctx context.Context, now time.Time) ([]dueRow, time.Tim
 		default:
 			lastSlot := schedule.SlotAt(cfg, last)
 			if missed := int(slot.Sub(lastSlot)/schedule.Every(cfg)) - 1; missed > 0 {
-				w.log.Warn("schedule slots missed while the node was down (not back-filled)", "schedule_id", cfg.ID,
-					"missed", missed, "first_missed", lastSlot.Add(schedule.Every(cfg)), "last_missed", slot.Add(-schedule.Every(cfg)))
+				from, to := lastSlot.Add(schedule.Every(cfg)), slot.Add(-schedule.Every(cfg))
+				if prevRun.IsZero() {
+					// The first cycle of this worker: the node was not running.
+					w.log.Warn("schedule slots missed while the node was down (not back-filled)", "schedule_id", cfg.ID,
+						"from", from, "to", to, "slots_skipped", missed)
+				} else {
+					// The worker was running: no cycle came at these slots
+					// (the clock jumped over a gap in the data, as a replay
+					// does) or their cycles were skipped (stale feed, logged).
+					w.log.Warn("schedule slots skipped: data gap (no cycle ran at these slots while the node was up; not back-filled)", "schedule_id", cfg.ID,
+						"from", from, "to", to, "slots_skipped", missed, "previous_cycle", prevRun)
+				}
 			}
 		}
 		due = append(due, dueRow{cfg: cfg, slot: slot})

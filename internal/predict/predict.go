@@ -98,6 +98,7 @@ type Worker struct {
 
 	mu        sync.Mutex
 	downSince map[string]time.Time
+	lastRun   time.Time // clock time of the previous RunOnce (zero: none yet)
 
 	// Run-local caches (see dueRows and modelRows), guarded by cacheMu.
 	cacheMu sync.Mutex
