@@ -10,6 +10,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/schedule"
 	"github.com/crunch-coordinator/coordinator/internal/testutil"
 	"github.com/crunch-coordinator/coordinator/packs"
@@ -286,6 +287,15 @@ func TestGeneratedFiles(t *testing.T) {
 	for _, want := range []string{"\nCRUNCH_ID=btc-up\n", "\nCHECKPOINT_INTERVAL_SECONDS=60\n", "\nDATABASE_URL=\n", "\nAPI_ADDR=127.0.0.1:8000\n", "\nFEED_STALE_AFTER_SECONDS=120\n"} {
 		if !strings.Contains(env, want) {
 			t.Errorf(".local.env lacks %q", want)
+		}
+	}
+	// Every variable the generated .local.env sets, or shows commented out,
+	// is a registered setting: a fresh workspace passes the unknown-key check.
+	for _, line := range strings.Split(env, "\n") {
+		if k, _, ok := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(line, "#"), " "), "="); ok && k == strings.ToUpper(k) && !strings.Contains(k, " ") {
+			if !config.IsKnownVar(k) {
+				t.Errorf(".local.env sets %s, which is not in config.Known", k)
+			}
 		}
 	}
 	var keys []string
