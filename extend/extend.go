@@ -41,6 +41,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/crunch-coordinator/coordinator/extend/factoryname"
 	"github.com/crunch-coordinator/coordinator/host"
 	"github.com/crunch-coordinator/coordinator/internal/checkpoint"
 	"github.com/crunch-coordinator/coordinator/internal/clock"
@@ -60,9 +61,9 @@ const APIVersion = 1
 // .local.env or the environment; the environment wins, then .local.env,
 // then callables.env).
 const (
-	PredictServiceVar = "PREDICT_SERVICE_FACTORY"
-	ScoreServiceVar   = "SCORE_SERVICE_FACTORY"
-	ReportAppVar      = "REPORT_APP_FACTORY"
+	PredictServiceVar = factoryname.PredictServiceVar
+	ScoreServiceVar   = factoryname.ScoreServiceVar
+	ReportAppVar      = factoryname.ReportAppVar
 )
 
 // Service is one part of a running node that the node's lifecycle starts

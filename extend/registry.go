@@ -2,33 +2,22 @@ package extend
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"sync"
+
+	"github.com/crunch-coordinator/coordinator/extend/factoryname"
 )
 
-// Kind is the service a factory replaces.
-type Kind string
+// Kind is the service a factory replaces (defined in package factoryname,
+// which configuration parsing uses without depending on this package).
+type Kind = factoryname.Kind
 
-// Kinds of factories, with the variable that selects each.
+// Kinds of factories; Kind.Var names the variable that selects each.
 const (
-	KindPredict Kind = "predict"
-	KindScore   Kind = "score"
-	KindReport  Kind = "report"
+	KindPredict = factoryname.Predict
+	KindScore   = factoryname.Score
+	KindReport  = factoryname.Report
 )
-
-// Var returns the variable that selects a factory of kind k.
-func (k Kind) Var() string {
-	switch k {
-	case KindPredict:
-		return PredictServiceVar
-	case KindScore:
-		return ScoreServiceVar
-	case KindReport:
-		return ReportAppVar
-	}
-	return ""
-}
 
 // Registration is one registered factory, as RegisterPredictService,
 // RegisterScoreService or RegisterReportApp recorded it. Err is set when
@@ -53,18 +42,9 @@ type entry struct {
 	factory any
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-
-// CheckName validates a factory name: 1 to 64 characters of lower-case
-// letters, digits, '.', '_' and '-', starting with a letter or digit. It
-// is the one rule for names, used at registration and when a variable
-// selects a factory.
-func CheckName(name string) error {
-	if !nameRE.MatchString(name) {
-		return fmt.Errorf("expected a factory name of lower-case letters, digits, '.', '_' or '-' (at most 64, starting with a letter or digit), found %q", name)
-	}
-	return nil
-}
+// CheckName validates a factory name (see factoryname.Check, the one
+// rule for names).
+func CheckName(name string) error { return factoryname.Check(name) }
 
 // RegisterPredictService registers a predict service factory under name.
 // apiVersion is the APIVersion the factory was written for (write the

@@ -22,7 +22,7 @@ import (
 
 	"github.com/joho/godotenv"
 
-	"github.com/crunch-coordinator/coordinator/extend"
+	"github.com/crunch-coordinator/coordinator/extend/factoryname"
 	"github.com/crunch-coordinator/coordinator/internal/fileerr"
 	"github.com/crunch-coordinator/coordinator/internal/jsonx"
 	"github.com/crunch-coordinator/coordinator/internal/suggest"
@@ -161,7 +161,7 @@ func (f Factories) Over(over Factories) Factories {
 // predict, score, report.
 func (f Factories) Selected() []FactoryChoice {
 	var out []FactoryChoice
-	for _, c := range []FactoryChoice{{extend.KindPredict, f.Predict}, {extend.KindScore, f.Score}, {extend.KindReport, f.Report}} {
+	for _, c := range []FactoryChoice{{factoryname.Predict, f.Predict}, {factoryname.Score, f.Score}, {factoryname.Report, f.Report}} {
 		if c.Name != "" {
 			out = append(out, c)
 		}
@@ -172,25 +172,25 @@ func (f Factories) Selected() []FactoryChoice {
 // FactoryChoice is one selected factory: the service it replaces and its
 // registered name.
 type FactoryChoice struct {
-	Kind extend.Kind
+	Kind factoryname.Kind
 	Name string
 }
 
 // parseFactories reads the three factory variables of env (source names
 // the file or "environment"); a value must be a valid factory name
-// (extend.CheckName).
+// (factoryname.Check).
 func parseFactories(env map[string]string, source string) (Factories, []error) {
 	var f Factories
 	var errs []error
 	for _, p := range []struct {
 		key string
 		dst *string
-	}{{extend.PredictServiceVar, &f.Predict}, {extend.ScoreServiceVar, &f.Score}, {extend.ReportAppVar, &f.Report}} {
+	}{{factoryname.PredictServiceVar, &f.Predict}, {factoryname.ScoreServiceVar, &f.Score}, {factoryname.ReportAppVar, &f.Report}} {
 		v := strings.TrimSpace(env[p.key])
 		if v == "" {
 			continue
 		}
-		if err := extend.CheckName(v); err != nil {
+		if err := factoryname.Check(v); err != nil {
 			errs = append(errs, &VarError{Source: source, Var: p.key, Msg: err.Error() + " (the name a factory in the node's extensions/ package registers; unset it for the built-in service)"})
 			continue
 		}
@@ -446,7 +446,7 @@ func ParseCallables(env map[string]string, path, nodeDir string) (Callables, err
 	for _, r := range sdk.RequiredCallables {
 		required[r] = true
 	}
-	known := map[string]bool{ChallengePluginVar: true, extend.PredictServiceVar: true, extend.ScoreServiceVar: true, extend.ReportAppVar: true,
+	known := map[string]bool{ChallengePluginVar: true, factoryname.PredictServiceVar: true, factoryname.ScoreServiceVar: true, factoryname.ReportAppVar: true,
 		ModelBaseClassVar: true, ModelBasePathVar: true}
 	var ferrs []error
 	c.Factories, ferrs = parseFactories(env, path)

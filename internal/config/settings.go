@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/crunch-coordinator/coordinator/extend"
+	"github.com/crunch-coordinator/coordinator/extend/factoryname"
 	"github.com/crunch-coordinator/coordinator/internal/suggest"
 )
 
@@ -51,9 +51,9 @@ var Known = []Setting{
 	{"FEED_REPLAY_FILE", "CSV of candles for FEED_PROVIDER=replay"},
 	{"PYTH_HERMES_URL", "Pyth Hermes endpoint (default https://hermes.pyth.network)"},
 	{"BINANCE_API_URL", "Binance REST endpoint (default https://api.binance.com)"},
-	{extend.PredictServiceVar, "name of the predict service factory registered in the node's extensions/ (default: built-in)"},
-	{extend.ScoreServiceVar, "name of the score service factory registered in the node's extensions/ (default: built-in)"},
-	{extend.ReportAppVar, "name of the report app factory registered in the node's extensions/ (default: built-in)"},
+	{factoryname.PredictServiceVar, "name of the predict service factory registered in the node's extensions/ (default: built-in)"},
+	{factoryname.ScoreServiceVar, "name of the score service factory registered in the node's extensions/ (default: built-in)"},
+	{factoryname.ReportAppVar, "name of the report app factory registered in the node's extensions/ (default: built-in)"},
 	{PythonVar, "Python interpreter of Python models (default /usr/bin/python3, then python3)"},
 	{"COORDINATOR_WORKSPACE", "node workspace of serve and migrate (default: the current directory)"},
 	{"COORDINATOR_CPUPROFILE", "file to write a CPU profile of dev to"},
