@@ -278,3 +278,58 @@ func TemplateFiles(fsys fs.FS, p Pack) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// Extension is an example node extension `coordinator init
+// --with-extension <id>` adds: the templates under extensions/<id>/ (same
+// scopes as a template set) and the factory variable it sets in the node's
+// config/callables.env.
+type Extension struct {
+	ID      string
+	Var     string // PREDICT_SERVICE_FACTORY, SCORE_SERVICE_FACTORY or REPORT_APP_FACTORY
+	Factory string // the name its code registers
+	Summary string
+}
+
+// Extensions lists the example extensions, by id.
+var Extensions = []Extension{
+	{"custom-report", "REPORT_APP_FACTORY", "custom-report", "a report app adding GET /reports/summary and wrapping the built-in report API"},
+	{"tournament-rounds", "PREDICT_SERVICE_FACTORY", "tournament-rounds", "a predict service whose rounds start on an authenticated POST /tournament/rounds"},
+}
+
+// FindExtension returns the example extension id, or an error listing the
+// ids.
+func FindExtension(id string) (Extension, error) {
+	var ids []string
+	for _, e := range Extensions {
+		if e.ID == id {
+			return e, nil
+		}
+		ids = append(ids, e.ID)
+	}
+	return Extension{}, fmt.Errorf("unknown extension %q (expected one of: %s)", id, strings.Join(ids, ", "))
+}
+
+// ExtensionFiles returns the templates of extension id (paths relative to
+// extensions/<id>/, starting with their scope).
+func ExtensionFiles(fsys fs.FS, id string) (map[string]string, error) {
+	root := path.Join("extensions", id)
+	out := map[string]string{}
+	err := fs.WalkDir(fsys, root, func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(name, ".tmpl") {
+			return nil
+		}
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return err
+		}
+		out[strings.TrimPrefix(name, root+"/")] = string(b)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the templates of extension %s: %w", id, err)
+	}
+	return out, nil
+}

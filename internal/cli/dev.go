@@ -74,6 +74,14 @@ live runs keep .coordinator/coordinator.db. One dev runs per workspace.`,
 				o.Feed = devrun.FeedReplay
 			}
 			o.Getenv, o.Out, o.ErrOut, o.IsTerminal = f.Getenv, f.IO.Out, f.IO.ErrOut, f.IO.IsTerminal
+			// A workspace replacing a service runs in the node binary built
+			// with its extensions/ (configuration errors are left to the
+			// in-process path, which reports them all).
+			if ws, err := config.LoadWorkspace(node, f.Getenv); err == nil {
+				if handled, err := runExtended(cmd, f, node, ws.Factories(), o.SkipBuild, f.IO.Out); handled {
+					return err
+				}
+			}
 			ctx, cancel := f.SignalContext(cmd.Context())
 			defer cancel()
 			err = devrun.Run(ctx, o)

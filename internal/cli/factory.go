@@ -29,6 +29,10 @@ type Factory struct {
 	Getenv func(string) string
 	// WorkDir is the directory commands resolve relative paths against.
 	WorkDir string
+	// Args are the command-line arguments Execute runs (without the program
+	// name): dev and serve pass them on to the node binary built with the
+	// workspace's extensions.
+	Args []string
 	// SignalContext returns a context cancelled on SIGINT/SIGTERM.
 	SignalContext func(parent context.Context) (context.Context, context.CancelFunc)
 }

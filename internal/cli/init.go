@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -89,6 +90,7 @@ COORDINATOR_SOURCE_DIR=off to force the copy.`,
 	fl.StringVar(&opts.AnswersPath, "answers", "", "answers file (JSON if *.json, else YAML)")
 	fl.StringVar(&opts.OutputDir, "output", ".", "parent folder of the workspace")
 	fl.StringVar(&opts.Models, "models", scaffold.ModelsBoth, "example models registered in config/models.json: go, python (needs python3-grpcio and python3-protobuf) or both")
+	fl.StringVar(&opts.Extension, "with-extension", "", "also generate an example service factory in the node's extensions/ and select it: "+extensionIDs())
 	fl.BoolVar(&opts.Force, "force", false, "replace an existing workspace, discarding its edits (only after the new one rendered)")
 	return cmd
 }
@@ -122,4 +124,13 @@ func printCreated(f *Factory, res scaffold.Result) {
 	fmt.Fprintln(out, "  coordinator doctor                   # check the wiring")
 	fmt.Fprintln(out, "  coordinator dev                      # run it on live Pyth prices (needs internet access)")
 	fmt.Fprintln(out, "  coordinator dev --replay-file FILE   # or replay a CSV of candles (offline)")
+}
+
+// extensionIDs lists the example extensions for --with-extension's help.
+func extensionIDs() string {
+	var ids []string
+	for _, e := range packs.Extensions {
+		ids = append(ids, e.ID+" ("+e.Summary+")")
+	}
+	return strings.Join(ids, "; ")
 }

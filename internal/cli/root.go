@@ -127,6 +127,9 @@ func typeArgErrors(cmd *cobra.Command) {
 // code, printing any error to f.IO.ErrOut: an ExitError's code (2 for
 // usage errors), else 1.
 func Execute(f *Factory, args []string) int {
+	if f.Args == nil {
+		f.Args = args
+	}
 	return execute(NewRootCommand(f), f.IO.ErrOut, args)
 }
 

@@ -58,6 +58,11 @@ JSON with LOG_FORMAT=json).`,
 			if err != nil {
 				return UsageError("%v", err)
 			}
+			if ws, err := serve.LoadWorkspace(node, f.Getenv); err == nil {
+				if handled, err := runExtended(cmd, f, node, ws.Factories(), skipBuild, f.IO.ErrOut); handled {
+					return err
+				}
+			}
 			ctx, cancel := f.SignalContext(cmd.Context())
 			defer cancel()
 			err = serve.Run(ctx, serve.Options{

@@ -170,6 +170,11 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer n.Close()
+	for _, svc := range []string{node.ServicePredict, node.ServiceScore, node.ServiceReport} {
+		if name, ok := n.Replaced()[svc]; ok {
+			p.linef("service   %s replaced by the factory %s (extensions/)", svc, name)
+		}
+	}
 	if rp == nil {
 		if rec, err := n.FeedProbe(); err != nil {
 			p.linef("feed      %s did not deliver a record yet (%v); predictions wait until it does", feedCfg.Provider, err)

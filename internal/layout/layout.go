@@ -9,6 +9,8 @@
 //	<root>/crunch-node-<name>/.coordinator/
 //	    bin/challenge                           challenge plugin binary
 //	    bin/models/<model id>                   model plugin binaries
+//	    bin/node                                node binary with extensions/
+//	    build/                                  its generated main file
 //	    logs/node.log                           dev's structured node log
 //	    coordinator.db                          default SQLite store
 //	    replay.db                               SQLite store of a dev replay
@@ -63,6 +65,15 @@ func (l Layout) ModelBinary(id string) string { return filepath.Join(l.BinDir(),
 // PythonRunnerCache is <node>/.coordinator/python, where the Python model
 // runner embedded in the binary is written for the models' PYTHONPATH.
 func (l Layout) PythonRunnerCache() string { return filepath.Join(l.StateDir(), "python") }
+
+// NodeBinary is <node>/.coordinator/bin/node, the coordinator binary
+// built with the node's extensions/ package when a service factory is
+// selected.
+func (l Layout) NodeBinary() string { return filepath.Join(l.BinDir(), "node") }
+
+// BuildDir is <node>/.coordinator/build, the generated files of the node
+// binary's build (the file linking extensions/, the overlay).
+func (l Layout) BuildDir() string { return filepath.Join(l.StateDir(), "build") }
 
 // LogDir is <node>/.coordinator/logs, where dev writes the node's logs
 // and doctor reads them.

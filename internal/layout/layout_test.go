@@ -13,6 +13,8 @@ func TestLayoutPaths(t *testing.T) {
 		{abs.ChallengeBinary(), "/ws/crunch-node-btc-up/.coordinator/bin/challenge"},
 		{abs.ModelBinary("m1"), "/ws/crunch-node-btc-up/.coordinator/bin/models/m1"},
 		{abs.LogDir(), "/ws/crunch-node-btc-up/.coordinator/logs"},
+		{abs.NodeBinary(), "/ws/crunch-node-btc-up/.coordinator/bin/node"},
+		{abs.BuildDir(), "/ws/crunch-node-btc-up/.coordinator/build"},
 		{abs.NodeLog(), "/ws/crunch-node-btc-up/.coordinator/logs/node.log"},
 		{abs.Database(), "/ws/crunch-node-btc-up/.coordinator/coordinator.db"},
 		{abs.ReplayDatabase(), "/ws/crunch-node-btc-up/.coordinator/replay.db"},

@@ -57,6 +57,14 @@ func generatedFiles(cfg Config, d Data) (map[string][]byte, error) {
 		}
 		fmt.Fprintf(&uses, "\t%s\n", quoteWorkPath(use))
 	}
+	if cfg.Extension != "" {
+		// The node's extensions/ imports the coordinator's extend package:
+		// the node binary is built from the checkout's root module.
+		if d.SourceDir == "" {
+			return nil, inputErr(fmt.Errorf("--with-extension %s: a node with service factories is built from the coordinator's source, but this workspace would use the SDK copy: set %s to a coordinator checkout", cfg.Extension, EnvSourceDir))
+		}
+		fmt.Fprintf(&uses, "\t%s\n", quoteWorkPath(d.SourceDir))
+	}
 	out["go.work"] = normalize([]byte(fmt.Sprintf(`// Go workspace of the %q Crunch: the public challenge package, the private
 // node and the coordinator SDK modules (%s).
 go %s

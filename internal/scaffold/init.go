@@ -60,6 +60,11 @@ func Init(ctx context.Context, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if cfg.Extension = opts.Extension; cfg.Extension != "" {
+		if _, err := packs.FindExtension(cfg.Extension); err != nil {
+			return Result{}, inputErr(fmt.Errorf("--with-extension: %w", err))
+		}
+	}
 	if opts.OutputDir == "" {
 		return Result{}, inputErr(fmt.Errorf("--output: expected a folder, found an empty value"))
 	}

@@ -137,6 +137,9 @@ func Render(cfg Config, packFS fs.FS, src SDKSource) (map[string][]byte, error) 
 	for rel, content := range gen {
 		out[rel] = content // generated files override templates of the same path
 	}
+	if err := addExtension(out, cfg.Extension, packFS, d); err != nil {
+		return nil, err
+	}
 	if err := addSDKCopy(out, sdkFS, src.Version); err != nil {
 		return nil, err
 	}
@@ -237,4 +240,31 @@ func jsonIndent(raw json.RawMessage) ([]byte, error) {
 		return nil, err
 	}
 	return normalize(buf.Bytes()), nil
+}
+
+// addExtension adds the templates of the example extension id (none when
+// "") and selects its factory in the node's config/callables.env.
+func addExtension(out map[string][]byte, id string, packFS fs.FS, d Data) error {
+	if id == "" {
+		return nil
+	}
+	ext, err := packs.FindExtension(id)
+	if err != nil {
+		return inputErr(fmt.Errorf("--with-extension: %w", err))
+	}
+	tmpls, err := packs.ExtensionFiles(packFS, id)
+	if err != nil {
+		return err
+	}
+	for name, text := range tmpls {
+		rel, content, err := renderTemplate(name, text, d)
+		if err != nil {
+			return fmt.Errorf("extension %s: template %s: %w", id, name, err)
+		}
+		out[rel] = content
+	}
+	call := d.NodeModule + "/config/callables.env"
+	out[call] = append(out[call], []byte(fmt.Sprintf("\n# Service factory (advanced extension): %s, registered by\n# extensions/ (%s). Unset it for the built-in service.\n%s=%s\n",
+		ext.Summary, ext.ID, ext.Var, ext.Factory))...)
+	return nil
 }

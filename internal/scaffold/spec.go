@@ -42,6 +42,9 @@ type Request struct {
 	// Models is --models: which example models config/models.json registers,
 	// ModelsGo, ModelsPython or ModelsBoth ("" means ModelsBoth).
 	Models string
+	// Extension is --with-extension: an example node extension
+	// (packs.Extensions) to add, "" for none.
+	Extension string
 }
 
 // Example model sets of --models.
@@ -53,7 +56,9 @@ const (
 
 // Config is the resolved configuration a workspace is rendered from.
 type Config struct {
-	Name                      string
+	Name string
+	// Extension is the example node extension to add (Request.Extension).
+	Extension                 string
 	Pack                      packs.Pack
 	CrunchID                  string
 	CheckpointIntervalSeconds int
