@@ -13,6 +13,7 @@ import (
 
 	coordinator "github.com/crunch-coordinator/coordinator"
 	"github.com/crunch-coordinator/coordinator/internal/testutil"
+	"github.com/crunch-coordinator/coordinator/packs"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden/<pack>.txt from the generated trees")
@@ -140,4 +141,42 @@ func TestGeneratedWorkspacesBuildAndPass(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestWithExtension renders each example extension against this checkout:
+// its files are in the node's extensions/, its factory is selected in
+// config/callables.env, go.work uses the checkout's root module, and the
+// extension's tests pass. The SDK copy mode refuses --with-extension.
+func TestWithExtension(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds generated workspaces (slow); run without -short")
+	}
+	root := testutil.RepoRoot(t)
+	for _, ext := range packs.Extensions {
+		t.Run(ext.ID, func(t *testing.T) {
+			res, err := Init(context.Background(), Options{Request: Request{Name: "btc-up", Extension: ext.ID}, OutputDir: t.TempDir(), SDK: SDKSource{SourceDir: root, Version: "test"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			call, err := os.ReadFile(filepath.Join(res.NodeDir, "config", "callables.env"))
+			if err != nil || !strings.Contains(string(call), "\n"+ext.Var+"="+ext.Factory+"\n") {
+				t.Fatalf("callables.env does not select %s=%s: %v\n%s", ext.Var, ext.Factory, err, call)
+			}
+			work, err := os.ReadFile(filepath.Join(res.Workspace, "go.work"))
+			if err != nil || !strings.Contains(string(work), "\t"+root+"\n") {
+				t.Fatalf("go.work does not use the checkout's root module %s: %v\n%s", root, err, work)
+			}
+			env := []string{"GOWORK=" + filepath.Join(res.Workspace, "go.work"), "GOFLAGS=-buildvcs=false"}
+			goCmd(t, res.NodeDir, env, "vet", "./extensions")
+			goCmd(t, res.NodeDir, env, "test", "-count=1", "./extensions")
+		})
+	}
+	_, err := Init(context.Background(), Options{Request: Request{Name: "btc-up", Extension: "custom-report"}, OutputDir: t.TempDir(), SDK: SDKSource{Version: "test"}})
+	if err == nil || !strings.Contains(err.Error(), "COORDINATOR_SOURCE_DIR") {
+		t.Errorf("--with-extension with the SDK copy: %v", err)
+	}
+	_, err = Init(context.Background(), Options{Request: Request{Name: "btc-up", Extension: "nope"}, OutputDir: t.TempDir(), SDK: SDKSource{SourceDir: root, Version: "test"}})
+	if err == nil || !strings.Contains(err.Error(), `unknown extension "nope" (expected one of: custom-report, tournament-rounds)`) {
+		t.Errorf("unknown extension: %v", err)
+	}
 }
