@@ -75,4 +75,4 @@ fmt:
 	gofmt -l -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')
 
 bench:
-	go run ./internal/bench -out docs/benchmarks.md
+	go run ./cmd/coordinator-bench -out docs/benchmarks.md

@@ -392,9 +392,6 @@ func scheduleRows(cfgs []sdk.ScheduleConfig) ([]store.ScheduleRow, error) {
 // Handler returns the report API (nil without RoleReport).
 func (n *Node) Handler() http.Handler { return n.handler }
 
-// Schema returns the challenge's validated report schema.
-func (n *Node) Schema() sdk.ReportSchema { return n.schema }
-
 // Models returns the plugin host's view of every model (nil without
 // RolePredict).
 func (n *Node) Models() []host.ModelState {
@@ -402,46 +399,6 @@ func (n *Node) Models() []host.ModelState {
 		return nil
 	}
 	return n.models.States()
-}
-
-// Challenge returns the routed challenge (plugin callables and defaults,
-// behind the checked boundary).
-func (n *Node) Challenge() sdk.Challenge { return n.challenge }
-
-// PredictOnce runs one predict cycle at the clock's time (an error
-// without RolePredict).
-func (n *Node) PredictOnce(ctx context.Context) (predict.Result, error) {
-	if n.predict == nil {
-		return predict.Result{}, errNoRole(RolePredict)
-	}
-	return n.predict.RunOnce(ctx)
-}
-
-// ScoreOnce scores what is resolvable at the clock's time (an error
-// without RoleScore).
-func (n *Node) ScoreOnce(ctx context.Context) (score.ScoreResult, error) {
-	if n.score == nil {
-		return score.ScoreResult{}, errNoRole(RoleScore)
-	}
-	return n.score.Score(ctx)
-}
-
-// RebuildLeaderboard rebuilds the leaderboard at the clock's time (an
-// error without RoleScore).
-func (n *Node) RebuildLeaderboard(ctx context.Context) (score.LeaderboardResult, error) {
-	if n.score == nil {
-		return score.LeaderboardResult{}, errNoRole(RoleScore)
-	}
-	return n.score.RebuildLeaderboard(ctx)
-}
-
-// CheckpointOnce writes a checkpoint when one is due (an error without
-// RoleScore).
-func (n *Node) CheckpointOnce(ctx context.Context) (checkpoint.Result, error) {
-	if n.checkpoint == nil {
-		return checkpoint.Result{}, errNoRole(RoleScore)
-	}
-	return n.checkpoint.RunOnce(ctx)
 }
 
 // FeedProbe returns the record (or the error) of the feed probe Start ran

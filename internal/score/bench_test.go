@@ -57,7 +57,7 @@ func benchStoreURL(b *testing.B, backend string) string {
 // Brier scoring, score write) over 10,000 due predictions of 10 models per
 // iteration, on both backends and for two batch sizes, in predictions/s.
 // The challenge runs in-process, so this is the worker's and the store's
-// share of a scoring cycle (the harness in internal/bench adds the gRPC
+// share of a scoring cycle (the harness in cmd/coordinator-bench adds the gRPC
 // plugin call).
 func BenchmarkScore(b *testing.B) {
 	const perIter, models = 10000, 10

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/crunch-coordinator/coordinator/host"
 	"github.com/crunch-coordinator/coordinator/internal/clock"
 	"github.com/crunch-coordinator/coordinator/internal/score"
 	"github.com/crunch-coordinator/coordinator/internal/store"
@@ -65,4 +66,40 @@ func seedStore(ctx context.Context, st store.Store, n int) error {
 		return fmt.Errorf("seed %s store: %d models: %w", st.Backend(), n, err)
 	}
 	return nil
+}
+
+// scoring measures the score worker on each backend for two batch sizes.
+func (h *harness) scoring(ctx context.Context) {
+	ch, err := host.StartChallenge(ctx, host.PluginSpec{ID: "challenge", Path: h.plugins.Challenge}, nil, hostOptions(h.log))
+	if err != nil {
+		h.rep.Results = append(h.rep.Results, &Result{Section: secScoring, Name: "Scoring", Err: fmt.Errorf("start the challenge plugin: %w", err)})
+		return
+	}
+	defer ch.Close()
+	for _, b := range h.backends() {
+		for _, batch := range []int{100, score.DefaultBatchSize} {
+			progress("scoring, %s, batch %d", b, batch)
+			name := fmt.Sprintf("Score %d predictions, batch %d", h.sz.scoreCount, batch)
+			if batch == score.DefaultBatchSize {
+				name += " (score.DefaultBatchSize)"
+			}
+			st, err := h.openStore(ctx, b, fmt.Sprintf("score%d", batch))
+			if err == nil {
+				err = seedStore(ctx, st, scoringModels)
+			}
+			if err != nil {
+				h.rep.Results = append(h.rep.Results, &Result{Section: secScoring, Name: name, Backend: b, Err: err})
+				continue
+			}
+			r := h.repeat(secScoring, name, b, func(run int) ([]Metric, error) {
+				rate, err := scoreRun(ctx, st, ch, h.sz.scoreCount, batch, run)
+				if err != nil {
+					return nil, err
+				}
+				return []Metric{one("throughput", "predictions/s", rate)}, nil
+			})
+			r.Batch = batch
+			_ = st.Close()
+		}
+	}
 }

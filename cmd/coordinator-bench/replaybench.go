@@ -113,3 +113,92 @@ func replayRun(ctx context.Context, rw *replayWorkspace, rp *replay.Replay, st s
 	out.SimDays = p.SimTime.Sub(from).Hours() / 24
 	return out, nil
 }
+
+// replay measures node.Replay of the baseline pack with its 3 example
+// models over the shared BTC CSV on SQLite (the workspace default): a
+// one-day window -runs times (simulated days per wall-clock second), then
+// the full 21 days once per run budget (wall time).
+func (h *harness) replay(ctx context.Context) {
+	progress("replay: generating and building the baseline workspace")
+	rw, err := prepareReplay(ctx, h.root, filepath.Join(h.tmp, "replay"), h.cfg.csv)
+	if err != nil {
+		h.rep.Results = append(h.rep.Results, &Result{Section: secReplay, Name: "Replay, baseline pack", Err: err})
+		return
+	}
+	window := 6 * time.Hour
+	if h.cfg.quick {
+		window = time.Hour
+	}
+	from := h.rp.First()
+	name := fmt.Sprintf("Replay of the first %.0f h of candles (baseline pack, %d models, fresh store per run)", window.Hours(), len(rw.ws.Models))
+	var daysPerSec float64
+	for _, b := range h.backends() {
+		progress("replay: %.0f h windows, %s", window.Hours(), b)
+		r := h.repeat(secReplay, name, b, func(run int) ([]Metric, error) {
+			st, err := h.openStore(ctx, b, fmt.Sprintf("replay%d", run))
+			if err != nil {
+				return nil, err
+			}
+			defer st.Close()
+			o, err := replayRun(ctx, rw, h.rp, st, from, from.Add(window-time.Minute))
+			if err != nil {
+				return nil, err
+			}
+			hours := o.SimDays * 24
+			return []Metric{one("simulated days per second", "days/s", o.SimDays/o.Wall.Seconds()), one("wall time", "s", o.Wall.Seconds()),
+				one("predictions", "rows", float64(o.Progress.Predictions)), one("scored", "rows", float64(o.Progress.Scored)),
+				one("CPU, host process, per simulated hour", "ms", ms(o.HostCPU)/hours),
+				one("CPU, plugin processes, per simulated hour", "ms", ms(o.PluginCPU)/hours),
+				one("CPU, PostgreSQL server, per simulated hour", "ms", ms(o.PGCPU)/hours)}, nil
+		})
+		if b == "sqlite" && r.Err == nil {
+			daysPerSec = r.median("simulated days per second")
+		}
+	}
+	if daysPerSec > 0 && !h.cfg.quick {
+		progress("replay: profiling one more %s window (sqlite)", window)
+		st, err := h.openStore(ctx, "sqlite", "replayprof")
+		if err == nil {
+			h.rep.ReplayProfile, err = profileTop(ctx, h.tmp, "replay", func() error {
+				_, err := replayRun(ctx, rw, h.rp, st, from, from.Add(window-time.Minute))
+				return err
+			})
+			_ = st.Close()
+		}
+		if err != nil {
+			h.rep.ReplayProfile = "profile failed: " + err.Error()
+		}
+	}
+	fullDays := h.rp.Last().Add(h.rp.Step()).Sub(from).Hours() / 24
+	projected := fullDays / daysPerSec
+	if daysPerSec <= 0 || h.cfg.quick || projected > maxFullReplay.Seconds() {
+		h.rep.ReplayProjected = projected
+		h.rep.Results = append(h.rep.Results, &Result{Section: secReplay, Name: fullReplayName, Backend: "sqlite",
+			Err: fmt.Errorf("not run in full: projected from the window runs at %s days/s: %.0f s for %.1f days, over this harness's %s budget for it", num(daysPerSec), projected, fullDays, maxFullReplay)})
+		return
+	}
+	progress("replay: full %.1f days, sqlite (projected %.0f s)", fullDays, projected)
+	h.repeat(secReplay, fullReplayName, "sqlite", func(run int) ([]Metric, error) {
+		if run > 0 {
+			return nil, nil // one full replay per harness run (see the Method notes)
+		}
+		st, err := h.openStore(ctx, "sqlite", "replayfull")
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		o, err := replayRun(ctx, rw, h.rp, st, from, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		return []Metric{one("wall time", "s", o.Wall.Seconds()), one("simulated days per second", "days/s", o.SimDays/o.Wall.Seconds()),
+			one("predictions", "rows", float64(o.Progress.Predictions)), one("scored", "rows", float64(o.Progress.Scored))}, nil
+	})
+}
+
+// maxFullReplay is the longest full replay the harness runs; beyond it the
+// full-replay wall time is projected from the window runs (and says so).
+const maxFullReplay = 90 * time.Second
+
+// fullReplayName names the full 21-day replay result.
+const fullReplayName = "Full replay of the shared BTC CSV (21 days, baseline pack, 3 models)"

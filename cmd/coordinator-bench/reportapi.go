@@ -18,6 +18,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/report"
 	"github.com/crunch-coordinator/coordinator/internal/score"
 	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
 	"github.com/crunch-coordinator/coordinator/internal/store/postgres"
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
@@ -234,4 +235,75 @@ func endpointName(u string) string {
 		return u[i:]
 	}
 	return u
+}
+
+// reportAPI loads the generated 1M-prediction database and measures the
+// leaderboard and models endpoints.
+func (h *harness) reportAPI(ctx context.Context) {
+	if h.pg == nil {
+		h.rep.Results = append(h.rep.Results, &Result{Section: secAPI, Name: "Report API", Backend: dburl.BackendPostgres,
+			Err: errors.New("not measured: -skip-pg")})
+		return
+	}
+	progress("report API: generating %d models and %d predictions with COPY", apiModels, apiPredictions)
+	st, err := h.openStore(ctx, dburl.BackendPostgres, "api")
+	if err != nil {
+		h.rep.Results = append(h.rep.Results, &Result{Section: secAPI, Name: "Report API", Backend: dburl.BackendPostgres, Err: err})
+		return
+	}
+	defer st.Close()
+	pgst, ok := st.(*postgres.Store)
+	if !ok {
+		h.rep.Results = append(h.rep.Results, &Result{Section: secAPI, Name: "Report API", Err: fmt.Errorf("expected a *postgres.Store, found %T", st)})
+		return
+	}
+	gen, err := generateReportDB(ctx, pgst)
+	if err != nil {
+		h.rep.Results = append(h.rep.Results, &Result{Section: secAPI, Name: "Report API", Backend: dburl.BackendPostgres, Err: err})
+		return
+	}
+	h.rep.APIGenerate = gen
+	progress("report API: database generated in %s; leaderboard rebuilds", gen.Round(time.Second))
+	at := apiNow()
+	h.repeat(secAPI, fmt.Sprintf("Leaderboard rebuild over %d predictions, %d models (score worker, default aggregation)", apiPredictions, apiModels),
+		dburl.BackendPostgres, func(run int) ([]Metric, error) {
+			d, err := rebuildLeaderboard(ctx, st, at.Add(time.Duration(run)*time.Second))
+			if err != nil {
+				return nil, err
+			}
+			return []Metric{one("wall time", "ms", ms(d))}, nil
+		})
+	srv, err := apiServer(ctx, st)
+	if err != nil {
+		h.rep.Results = append(h.rep.Results, &Result{Section: secAPI, Name: "Report API", Err: err})
+		return
+	}
+	defer srv.Close()
+	client := newLoadClient(h.sz.apiConcurrency)
+	defer client.CloseIdleConnections()
+	for _, path := range []string{"/reports/leaderboard", "/reports/models"} {
+		progress("report API: %s", path)
+		url := srv.URL + path
+		r := h.repeat(secAPI, fmt.Sprintf("GET %s (%d concurrent clients, %s per run)", endpointName(url), h.sz.apiConcurrency, h.sz.apiDuration),
+			dburl.BackendPostgres, func(int) ([]Metric, error) {
+				lr, err := load(ctx, client, url, h.sz.apiConcurrency, h.sz.apiDuration)
+				if err != nil {
+					return nil, err
+				}
+				return []Metric{one("throughput", "requests/s", lr.RPS), one("p50", "ms", lr.P50), one("p99", "ms", lr.P99),
+					one("answer size", "KB", float64(lr.Bytes)/1000)}, nil
+			})
+		if r.Err != nil || (r.median("throughput") >= 5000 && r.median("p99") <= 20) {
+			continue
+		}
+		progress("report API: %s misses the leaderboard target; profiling one more run", path)
+		top, err := profileTop(ctx, h.tmp, "api"+strings.ReplaceAll(path, "/", "-"), func() error {
+			_, err := load(ctx, client, url, h.sz.apiConcurrency, h.sz.apiDuration)
+			return err
+		})
+		if err != nil {
+			top = "profile failed: " + err.Error()
+		}
+		h.rep.APIProfiles = append(h.rep.APIProfiles, apiProfile{Path: path, Top: top})
+	}
 }

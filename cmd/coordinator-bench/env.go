@@ -106,8 +106,8 @@ func moduleRoot() (string, error) {
 
 // Plugins are the plugin binaries the harness launches.
 type Plugins struct {
-	Model     string // internal/bench/plugins/noopmodel
-	Challenge string // internal/bench/plugins/noopchallenge
+	Model     string // cmd/coordinator-bench/plugins/noopmodel
+	Challenge string // cmd/coordinator-bench/plugins/noopchallenge
 }
 
 // buildPlugins builds the harness's plugin mains into dir the way the host
@@ -116,7 +116,7 @@ func buildPlugins(ctx context.Context, root, dir string) (Plugins, error) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, "go", "build", "-o", dir+string(os.PathSeparator),
-		"./internal/bench/plugins/noopmodel", "./internal/bench/plugins/noopchallenge")
+		"./cmd/coordinator-bench/plugins/noopmodel", "./cmd/coordinator-bench/plugins/noopchallenge")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

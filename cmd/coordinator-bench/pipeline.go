@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -138,4 +140,131 @@ func cpuSnapshot() (self, kids, pg time.Duration) {
 		}
 	}
 	return self, kids, pg
+}
+
+// pipelines measures, for N = 1, 10, 100: the fan-out floor, then the
+// pipeline on each backend with the same plugins, and the plugins' memory.
+func (h *harness) pipelines(ctx context.Context) error {
+	ch, err := host.StartChallenge(ctx, host.PluginSpec{ID: "challenge", Path: h.plugins.Challenge}, nil, hostOptions(h.log))
+	if err != nil {
+		return fmt.Errorf("start the no-op challenge plugin: %w", err)
+	}
+	defer ch.Close()
+	for _, n := range []int{1, 10, 100} {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		progress("starting %d model plugins", n)
+		t := time.Now()
+		ms, err := startModels(ctx, h.plugins.Model, n, h.log)
+		if err != nil {
+			h.rep.Results = append(h.rep.Results, &Result{Section: secFloor, Name: fanName(n), Err: err})
+			continue
+		}
+		h.rep.Starts = append(h.rep.Starts, startTime{N: n, D: time.Since(t)})
+		calls := map[int]int{1: h.sz.roundTrip, 10: h.sz.fan10, 100: h.sz.fan100}[n]
+		progress("fan-out floor, %d models", n)
+		if _, err := fanOut(ctx, ms, 10); err != nil { // warm-up
+			h.rep.Results = append(h.rep.Results, &Result{Section: secFloor, Name: fanName(n), Err: err})
+		} else {
+			h.repeat(secFloor, fanName(n), "", func(int) ([]Metric, error) {
+				lat, err := fanOut(ctx, ms, calls)
+				if err != nil {
+					return nil, err
+				}
+				return []Metric{one("p50", "ms", lat.P(50)), one("p99", "ms", lat.P(99))}, nil
+			})
+		}
+
+		// Memory: the peak over the pipeline runs only.
+		debug.FreeOSMemory()
+		self := os.Getpid()
+		resetErr := resetPeakRSS(self)
+		for _, c := range children(self) {
+			if err := resetPeakRSS(c.PID); err != nil && resetErr == nil {
+				resetErr = err
+			}
+		}
+		for _, b := range h.backends() {
+			h.pipeline(ctx, ch, ms, n, b)
+		}
+		h.rep.Memory = append(h.rep.Memory, h.memory(n, resetErr))
+		_ = ms.Close()
+	}
+	return nil
+}
+
+// pipeline measures one (N, backend) pipeline and, when its target is
+// missed, profiles one more run.
+func (h *harness) pipeline(ctx context.Context, ch *host.Challenge, ms *host.ModelSet, n int, b string) {
+	progress("pipeline, %d models, %s", n, b)
+	st, err := h.openStore(ctx, b, fmt.Sprintf("pipeline%d", n))
+	if err != nil {
+		h.rep.Results = append(h.rep.Results, &Result{Section: secPipeline, Name: pipeName(n), Backend: b, Err: err})
+		return
+	}
+	defer st.Close()
+	p, err := newPipeline(ctx, st, ch, ms, h.rp, n)
+	if err == nil {
+		_, err = p.run(ctx, h.sz.warmup)
+	}
+	if err != nil {
+		h.rep.Results = append(h.rep.Results, &Result{Section: secPipeline, Name: pipeName(n), Backend: b, Err: err})
+		return
+	}
+	cycles := map[int]int{1: h.sz.pipe1, 10: h.sz.pipe10, 100: h.sz.pipe100}[n]
+	an := &PipelineAnalysis{N: n, Backend: b}
+	r := h.repeat(secPipeline, pipeName(n), b, func(int) ([]Metric, error) {
+		pr, err := p.run(ctx, cycles)
+		if err != nil {
+			return nil, err
+		}
+		an.add(pr)
+		lat := make(Latencies, len(pr.Cycles))
+		for i, c := range pr.Cycles {
+			lat[i] = c.Total
+		}
+		return []Metric{one("p50", "ms", lat.P(50)), one("p99", "ms", lat.P(99))}, nil
+	})
+	r.N = n
+	h.rep.Pipelines = append(h.rep.Pipelines, an)
+	if r.Err != nil || !pipelineMissed(h.rep, n, b) {
+		return
+	}
+	progress("pipeline, %d models, %s: target missed, profiling one more run", n, b)
+	top, err := profileTop(ctx, h.tmp, fmt.Sprintf("pipeline-%d-%s", n, b), func() error {
+		_, err := p.run(ctx, cycles)
+		return err
+	})
+	if err != nil {
+		an.Profile = "profile failed: " + err.Error()
+		return
+	}
+	an.Profile = top
+}
+
+// memory reads the peak RSS of this process (the host) and of every plugin.
+func (h *harness) memory(n int, resetErr error) MemoryRow {
+	row := MemoryRow{N: n, Backends: h.backends()}
+	if resetErr != nil {
+		row.Err = resetErr
+	}
+	var err error
+	if row.Host, err = peakRSS(os.Getpid()); err != nil {
+		row.Err = errors.Join(row.Err, err)
+	}
+	for _, c := range children(os.Getpid()) {
+		v, err := peakRSS(c.PID)
+		if err != nil {
+			row.Err = errors.Join(row.Err, err)
+			continue
+		}
+		switch c.Exe {
+		case h.plugins.Model:
+			row.Models = append(row.Models, v)
+		case h.plugins.Challenge:
+			row.Challenge = v
+		}
+	}
+	return row
 }

@@ -135,3 +135,58 @@ func insertFloor(ctx context.Context, st store.Store, n, calls int, next *int) (
 	}
 	return lat, nil
 }
+
+// insertFloors measures SavePredictCycle of N rows, N = 1, 10, 100.
+func (h *harness) insertFloors(ctx context.Context) {
+	for _, b := range h.backends() {
+		progress("insert floor (%s)", b)
+		st, err := h.openStore(ctx, b, "insert")
+		if err == nil {
+			err = seedStore(ctx, st, 100)
+		}
+		if err != nil {
+			h.rep.Results = append(h.rep.Results, &Result{Section: secFloor, Name: "Batch insert", Backend: b, Err: err})
+			continue
+		}
+		next := 0
+		for _, n := range []int{1, 10, 100} {
+			calls := h.sz.insert
+			if n == 100 {
+				calls = h.sz.insert100
+			}
+			if _, err := insertFloor(ctx, st, n, 10, &next); err != nil { // warm-up
+				h.rep.Results = append(h.rep.Results, &Result{Section: secFloor, Name: insertName(n), Backend: b, Err: err})
+				continue
+			}
+			h.repeat(secFloor, insertName(n), b, func(int) ([]Metric, error) {
+				lat, err := insertFloor(ctx, st, n, calls, &next)
+				if err != nil {
+					return nil, err
+				}
+				return []Metric{one("p50", "ms", lat.P(50)), one("p99", "ms", lat.P(99))}, nil
+			})
+		}
+		_ = st.Close()
+	}
+}
+
+func insertName(n int) string {
+	return fmt.Sprintf("Batch insert of %s (SavePredictCycle)", plural(n, "prediction row"))
+}
+func fanName(n int) string {
+	if n == 1 {
+		return "gRPC round trip to 1 no-op model plugin (ModelSet.Predict)"
+	}
+	return fmt.Sprintf("Fan-out to %d no-op model plugins (ModelSet.Predict)", n)
+}
+func pipeName(n int) string {
+	return fmt.Sprintf("Feed record → %s persisted (%s)", plural(n, "prediction"), models(n))
+}
+
+// plural renders "1 prediction", "10 predictions".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
