@@ -77,6 +77,7 @@ Run it in production:      coordinator migrate && coordinator serve all`,
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		//lint:ignore ST1005 the help hint is the last line the user reads, as in cobra's own usage errors
 		return &ExitError{Code: 2, Err: fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
 	})
 	// With Args set, cobra hands an unknown subcommand to the root's Args
