@@ -185,6 +185,10 @@ func Run(ctx context.Context, bin string, args []string, dir string, stdin io.Re
 		return ee.ExitCode(), nil
 	case errors.As(err, &ee) && ctx.Err() != nil:
 		return 0, nil // ended by our SIGTERM: a clean shutdown
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// The child exited 0 after our SIGTERM; exec reports the
+		// context's error for that case. A clean shutdown too.
+		return 0, nil
 	}
 	return 1, fmt.Errorf("run the node binary %s: %w", bin, err)
 }
