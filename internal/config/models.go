@@ -1,0 +1,150 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/crunch-coordinator/coordinator/internal/fileerr"
+	"github.com/crunch-coordinator/coordinator/internal/jsonx"
+	"github.com/crunch-coordinator/coordinator/internal/suggest"
+)
+
+// ModelConfig is one entry of config/models.json.
+type ModelConfig struct {
+	ID string `json:"id"`
+	// Path is the Go main package dir, or for a Python model the directory
+	// of its .py files; absolute after ParseModels.
+	Path string `json:"path"`
+	// Runtime is RuntimeGo (default) or RuntimePython.
+	Runtime    string `json:"runtime,omitempty"`
+	Name       string `json:"name"`
+	PlayerID   string `json:"player_id"`
+	PlayerName string `json:"player_name"`
+}
+
+// modelKeys maps each JSON key of ModelConfig to its field index: the keys
+// models.json accepts come from the struct tags, so a field added to
+// ModelConfig is accepted (and type-checked) with no other change.
+var modelKeys = func() map[string]int {
+	out := map[string]int{}
+	t := reflect.TypeOf(ModelConfig{})
+	for i := 0; i < t.NumField(); i++ {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			out[name] = i
+		}
+	}
+	return out
+}()
+
+// ParseModels reads config/models.json: a non-empty array of models with
+// unique non-empty ids and paths; relative paths resolve against nodeDir.
+// Every problem of the file is reported (errors.Join), each naming
+// models[i].key: an unknown key (with a "did you mean" when one is close),
+// a value of the wrong type, a missing id or path, a duplicate id.
+func ParseModels(path, nodeDir string) ([]ModelConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for k := range modelKeys {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fileerr.In(path, fmt.Errorf("expected a JSON array of {%s}: %w", strings.Join(keys, ", "), err))
+	}
+	if len(raw) == 0 {
+		return nil, fileerr.In(path, errors.New("expected at least one model, found an empty list"))
+	}
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fileerr.In(path, fmt.Errorf(format, args...))) }
+	models := make([]ModelConfig, len(raw))
+	seen := map[string]int{}
+	for i, r := range raw {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(r, &fields); err != nil || fields == nil {
+			bad("models[%d]: expected a JSON object, found %s", i, jsonx.Abbreviate(r))
+			continue
+		}
+		m := &models[i]
+		v := reflect.ValueOf(m).Elem()
+		var names []string
+		for k := range fields {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			idx, ok := modelKeys[k]
+			if !ok {
+				msg := fmt.Sprintf("models[%d].%s: unknown key", i, k)
+				if s := suggest.Nearest(k, keys); s != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", s)
+				}
+				bad("%s; allowed: %s", msg, strings.Join(keys, ", "))
+				continue
+			}
+			if err := json.Unmarshal(fields[k], v.Field(idx).Addr().Interface()); err != nil {
+				bad("models[%d].%s: expected a JSON %s, found %s", i, k, jsonKindOf(v.Field(idx).Type()), jsonx.Abbreviate(fields[k]))
+			}
+		}
+		if m.ID == "" {
+			bad("models[%d].id: required", i)
+		} else if j, dup := seen[m.ID]; dup {
+			bad("models[%d].id: duplicate id %q (also models[%d])", i, m.ID, j)
+		} else {
+			seen[m.ID] = i
+		}
+		switch m.Runtime {
+		case "", RuntimeGo:
+			m.Runtime = RuntimeGo
+		case RuntimePython:
+		default:
+			bad("models[%d].runtime: expected %q or %q, found %q", i, RuntimeGo, RuntimePython, m.Runtime)
+		}
+		if m.Path == "" {
+			bad("models[%d].path: required (the model plugin's Go main package directory, or the Python model's directory)", i)
+			continue
+		}
+		if !filepath.IsAbs(m.Path) {
+			m.Path = filepath.Join(nodeDir, m.Path)
+		}
+		m.Path = filepath.Clean(m.Path)
+		if m.Name == "" {
+			m.Name = m.ID
+		}
+		if m.PlayerID == "" {
+			m.PlayerID = "local"
+		}
+		if m.PlayerName == "" {
+			m.PlayerName = "local"
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return models, nil
+}
+
+// jsonKindOf names the JSON type a Go field decodes from.
+func jsonKindOf(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	default:
+		return "object"
+	}
+}
