@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/crunch-coordinator/coordinator/extend/factoryname"
 	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/schedule"
 	"github.com/crunch-coordinator/coordinator/sdk"
@@ -255,21 +256,7 @@ func TemplateFiles(fsys fs.FS, p Pack) (map[string]string, error) {
 		if _, err := fs.Stat(fsys, root); err != nil {
 			continue // the pack's own override folder is optional
 		}
-		err := fs.WalkDir(fsys, root, func(name string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() || !strings.HasSuffix(name, ".tmpl") {
-				return nil
-			}
-			b, err := fs.ReadFile(fsys, name)
-			if err != nil {
-				return err
-			}
-			out[strings.TrimPrefix(name, root+"/")] = string(b)
-			return nil
-		})
-		if err != nil {
+		if err := readTemplates(fsys, root, out); err != nil {
 			return nil, fmt.Errorf("read templates of pack %s under %s: %w", p.ID, root, err)
 		}
 	}
@@ -292,8 +279,8 @@ type Extension struct {
 
 // Extensions lists the example extensions, by id.
 var Extensions = []Extension{
-	{"custom-report", "REPORT_APP_FACTORY", "custom-report", "a report app adding GET /reports/summary and wrapping the built-in report API"},
-	{"tournament-rounds", "PREDICT_SERVICE_FACTORY", "tournament-rounds", "a predict service whose rounds start on an authenticated POST /tournament/rounds"},
+	{"custom-report", factoryname.ReportAppVar, "custom-report", "a report app adding GET /reports/summary and wrapping the built-in report API"},
+	{"tournament-rounds", factoryname.PredictServiceVar, "tournament-rounds", "a predict service whose rounds start on an authenticated POST /tournament/rounds"},
 }
 
 // FindExtension returns the example extension id, or an error listing the
@@ -312,9 +299,17 @@ func FindExtension(id string) (Extension, error) {
 // ExtensionFiles returns the templates of extension id (paths relative to
 // extensions/<id>/, starting with their scope).
 func ExtensionFiles(fsys fs.FS, id string) (map[string]string, error) {
-	root := path.Join("extensions", id)
 	out := map[string]string{}
-	err := fs.WalkDir(fsys, root, func(name string, d fs.DirEntry, err error) error {
+	if err := readTemplates(fsys, path.Join("extensions", id), out); err != nil {
+		return nil, fmt.Errorf("read the templates of extension %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// readTemplates adds every *.tmpl file under root to out, keyed by its
+// slash path relative to root.
+func readTemplates(fsys fs.FS, root string, out map[string]string) error {
+	return fs.WalkDir(fsys, root, func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -328,8 +323,4 @@ func ExtensionFiles(fsys fs.FS, id string) (map[string]string, error) {
 		out[strings.TrimPrefix(name, root+"/")] = string(b)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read the templates of extension %s: %w", id, err)
-	}
-	return out, nil
 }

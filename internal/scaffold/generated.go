@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	coordinator "github.com/crunch-coordinator/coordinator"
+	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/packs"
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
@@ -22,15 +23,9 @@ var callableFile = map[string]string{
 	sdk.CallableReportSchema:            "reporting.go",
 }
 
-// ModelEntry is one row of config/models.json.
-type ModelEntry struct {
-	ID         string `json:"id"`
-	Path       string `json:"path"`
-	Runtime    string `json:"runtime,omitempty"`
-	Name       string `json:"name"`
-	PlayerID   string `json:"player_id"`
-	PlayerName string `json:"player_name"`
-}
+// ModelEntry is one row of config/models.json (the one definition is
+// config.ModelConfig).
+type ModelEntry = config.ModelConfig
 
 // exampleModels are the example model plugins of the challenge package.
 var exampleModels = []struct{ id, dir string }{
@@ -119,7 +114,7 @@ use (
 	if cfg.Models != ModelsGo {
 		for _, m := range exampleModels {
 			id := "py-" + m.id
-			models = append(models, ModelEntry{ID: id, Path: "../" + d.ChallengeModule + "/python/examples/" + m.dir, Runtime: "python", Name: id, PlayerID: "local-0001", PlayerName: "local-dev"})
+			models = append(models, ModelEntry{ID: id, Path: "../" + d.ChallengeModule + "/python/examples/" + m.dir, Runtime: config.RuntimePython, Name: id, PlayerID: "local-0001", PlayerName: "local-dev"})
 		}
 	}
 	mj, err := json.MarshalIndent(models, "", "  ")
