@@ -35,13 +35,19 @@ ranked leaderboard served by the API) and prints the leaderboard.
 The default feed is live Pyth prices. --feed replay replays a CSV of real
 candles on a simulated clock (--speed max: as fast as the plugins answer).
 A replay on the default store writes a fresh .coordinator/replay.db each time;
-live runs keep .coordinator/coordinator.db. One dev runs per workspace.`,
+live runs keep .coordinator/coordinator.db. One dev runs per workspace.
+--shift-to-now moves a replay's times so its data ends now, for the report
+UI, which always shows the last 30 days of the browser's clock; the shifted
+times stay in that replay's own database.`,
 		Example: `  # live Pyth prices (needs internet access)
   coordinator dev
 
   # replay a week of real candles as fast as possible, verify, exit
   coordinator dev --feed replay --replay-file /path/to/binance-us-BTCUSDT-1m-2023-03-01..21.csv \
-      --speed max --until 2023-03-08T00:00:00Z --exit-after-verify`,
+      --speed max --until 2023-03-08T00:00:00Z --exit-after-verify
+
+  # replay it as the last week up to now, to browse it in the report UI
+  coordinator dev --replay-file candles.csv --until 2023-03-08T00:00:00Z --shift-to-now`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := workspace
@@ -111,6 +117,7 @@ live runs keep .coordinator/coordinator.db. One dev runs per workspace.`,
 	fl.BoolVar(&o.TailLogs, "tail-logs", false, "also print the node's log lines (always on when output is not a terminal)")
 	fl.BoolVar(&o.ExitAfterVerify, "exit-after-verify", false, "exit after the verification (0 passed, 1 failed) instead of running until Ctrl-C")
 	fl.BoolVar(&o.Watch, "watch", false, "on a source change, rebuild and restart only the plugin that changed while the node keeps running")
+	fl.BoolVar(&o.ShiftToNow, "shift-to-now", false, "replay: move every replayed time by whole bars so the data ends now (the report UI shows the last 30 days); --from/--until stay in the file's times; only on the replay's own database")
 	fl.DurationVar(&o.VerifyTimeout, "verify-timeout", 10*time.Minute, "live mode: how long to wait for the end-to-end verification to pass")
 	return cmd
 }

@@ -58,9 +58,18 @@ type Options struct {
 	Watch bool
 	// VerifyTimeout bounds the live end-to-end wait (default 10 min).
 	VerifyTimeout time.Duration
-	Getenv        func(string) string
-	Out, ErrOut   io.Writer
-	IsTerminal    bool
+	// ShiftToNow moves every time of a replay by a whole number of bars so
+	// that its last replayed candle closes at the start of the run (the
+	// report UI asks for the last 30 days of the browser's clock). From and
+	// Until stay in the file's times. Only a replay on its own fresh
+	// database (the default store) may be shifted, so shifted times never
+	// mix with live data.
+	ShiftToNow bool
+	// Now is the wall clock ShiftToNow reads (time.Now when nil).
+	Now         func() time.Time
+	Getenv      func(string) string
+	Out, ErrOut io.Writer
+	IsTerminal  bool
 }
 
 // ErrVerifyFailed is returned (wrapped) when the end-to-end check fails.
@@ -125,6 +134,12 @@ func Run(ctx context.Context, o Options) error {
 		dbURL, fresh = "sqlite://"+path, true
 	default:
 		dbURL = ws.DatabaseURL()
+	}
+	var shift time.Duration
+	if o.ShiftToNow {
+		if rp, shift, err = shiftToNow(rp, fresh, paths.ReplayDatabase(), &o); err != nil {
+			return err
+		}
 	}
 	st, err := dburl.Open(ctx, dbURL)
 	if err != nil {
@@ -218,6 +233,10 @@ func Run(ctx context.Context, o Options) error {
 		}
 		p.linef("replayed  %s: %d predict cycles, %d predictions, %d scored, %d failed cycles",
 			replayed, res.Cycles, res.Predictions, res.Scored, res.CycleErrors)
+		if o.ShiftToNow {
+			p.linef("replayed  times shifted by %s (--shift-to-now): the file's %s is stored as %s, in this replay's database only",
+				shift, res.LastCandle.Add(-shift).Format(time.RFC3339), res.LastCandle.Format(time.RFC3339))
+		}
 		if !o.SkipE2E {
 			verify = doctor.VerifyNode(ctx, nil, apiURL, modelIDs(ws)...)
 		}
@@ -255,6 +274,36 @@ func Run(ctx context.Context, o Options) error {
 	}
 	p.linef("stopping  (finishing the in-flight cycle, stopping plugins)")
 	return nil
+}
+
+// shiftToNow applies Options.ShiftToNow: it returns rp shifted so the last
+// candle of the requested range closes at o.Now(), moves o.From and
+// o.Until with it, and refuses a live feed or a database that is not the
+// replay's own fresh one (fresh false; replayDB names that one).
+func shiftToNow(rp *replay.Replay, fresh bool, replayDB string, o *Options) (*replay.Replay, time.Duration, error) {
+	if rp == nil {
+		return nil, 0, fmt.Errorf("%w: --shift-to-now moves a replay's times; it needs --feed replay, found --feed %s", config.ErrInvalid, o.Feed)
+	}
+	if !fresh {
+		return nil, 0, fmt.Errorf("%w: --shift-to-now stores shifted times, so it only runs on the replay's own fresh database (%s), not on --db or DATABASE_URL: drop the database setting or the flag",
+			config.ErrInvalid, replayDB)
+	}
+	cs := rp.Candles(o.From, o.Until)
+	if len(cs) == 0 {
+		return rp, 0, nil // nothing to replay; the replay says so
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	shifted, d := rp.ShiftToEnd(cs[len(cs)-1].Time, now().UTC())
+	if !o.From.IsZero() {
+		o.From = o.From.Add(d)
+	}
+	if !o.Until.IsZero() {
+		o.Until = o.Until.Add(d)
+	}
+	return shifted, d, nil
 }
 
 // feedConfig builds the feed settings: --feed overrides FEED_PROVIDER; when

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crunch-coordinator/coordinator/internal/layout"
 	"github.com/crunch-coordinator/coordinator/internal/scaffold"
+	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
 	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
 
@@ -122,19 +125,21 @@ func TestReplayTwiceStartsFresh(t *testing.T) {
 	defer cancel()
 	res := newBaselineWorkspace(ctx, t, root)
 	until := time.Date(2023, 3, 1, 1, 0, 0, 0, time.UTC)
-	run := func() string {
+	now := time.Date(2026, 12, 6, 3, 0, 30, 0, time.UTC)
+	run := func(shift bool) string {
 		t.Helper()
 		out := &testutil.SyncBuffer{}
 		err := Run(ctx, Options{
 			NodeDir: res.NodeDir, Feed: FeedReplay, ReplayFile: csv, Until: until, APIAddr: testutil.FreeAddr(t),
 			ExitAfterVerify: true, Getenv: func(string) string { return "" }, Out: out, ErrOut: &testutil.SyncBuffer{},
+			ShiftToNow: shift, Now: func() time.Time { return now },
 		})
 		if err != nil {
 			t.Fatalf("dev: %v\n%s", err, out.String())
 		}
 		return out.String()
 	}
-	first := run()
+	first := run(false)
 	if !strings.Contains(first, "fresh for this replay") || !strings.Contains(first, "61 predict cycles") {
 		t.Fatalf("first replay:\n%s", first)
 	}
@@ -148,9 +153,25 @@ func TestReplayTwiceStartsFresh(t *testing.T) {
 	if err := os.WriteFile(models, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	second := run()
+	// The second run is also shifted so that its data ends now: the last
+	// candle (01:00 in the file) closes at 03:00, stored in the replay
+	// database only.
+	second := run(true)
 	if !strings.Contains(second, "61 predict cycles") || !strings.Contains(second, "trend-copy") || !strings.Contains(second, "verify    PASSED") {
 		t.Fatalf("second replay did not start fresh with the new model:\n%s", second)
+	}
+	if !strings.Contains(second, "61 candles 2026-12-06T01:59:00Z to 2026-12-06T02:59:00Z") ||
+		!strings.Contains(second, "the file's 2023-03-01T01:00:00Z is stored as 2026-12-06T02:59:00Z, in this replay's database only") {
+		t.Fatalf("shifted replay summary:\n%s", second)
+	}
+	st, err := dburl.Open(ctx, "sqlite://"+layout.Of(res.NodeDir).ReplayDatabase())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	preds, err := st.ListPredictions(ctx, store.PredictionQuery{Limit: 1})
+	if err != nil || len(preds) != 1 || preds[0].PerformedAt.Year() != 2026 {
+		t.Fatalf("oldest stored prediction %v (%v), want one performed in 2026", preds, err)
 	}
 }
 

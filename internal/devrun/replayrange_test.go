@@ -38,3 +38,29 @@ func TestReplayRangeAndGaps(t *testing.T) {
 		t.Errorf("drop summary %q", got)
 	}
 }
+
+// --shift-to-now is refused where it would mix shifted times with other
+// data, and moves --from/--until with the candles.
+func TestShiftToNowRules(t *testing.T) {
+	csv := "open_time,open,high,low,close,volume\n2023-03-01 00:00:00+00:00,10,11,9,10.5,1\n2023-03-01 00:01:00+00:00,10,11,9,10.5,1\n2023-03-01 00:02:00+00:00,10,11,9,10.5,1\n"
+	rp, err := replay.Parse([]byte(csv), "c.csv", "BTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := func() time.Time { return time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC) }
+	if _, _, err := shiftToNow(nil, true, "r.db", &Options{Feed: FeedPyth, Now: now}); err == nil || !strings.Contains(err.Error(), "needs --feed replay") {
+		t.Errorf("live feed: %v", err)
+	}
+	if _, _, err := shiftToNow(rp, false, "r.db", &Options{Feed: FeedReplay, Now: now}); err == nil || !strings.Contains(err.Error(), "r.db") {
+		t.Errorf("explicit database: %v", err)
+	}
+	o := Options{Feed: FeedReplay, Now: now, From: time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2023, 3, 1, 0, 1, 0, 0, time.UTC)}
+	shifted, d, err := shiftToNow(rp, true, "r.db", &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last candle of the range (00:01) closes at 03:00.
+	if want := time.Date(2026, 12, 6, 2, 59, 0, 0, time.UTC); !o.Until.Equal(want) || !o.From.Equal(want.Add(-time.Minute)) || !shifted.First().Equal(rp.First().Add(d)) {
+		t.Errorf("shift %v: from %v until %v", d, o.From, o.Until)
+	}
+}

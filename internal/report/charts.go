@@ -215,9 +215,21 @@ func scopeObject(raw json.RawMessage) map[string]any {
 	return obj
 }
 
-// flattenScope copies the scope's top-level keys (asset, horizon, step, ...)
-// into row without replacing keys already set, and adds "subject" as an
-// alias of "asset" (the UI's filter name) when the scope has none.
+// scopeAliases are the UI's filter names (report-ui-contract.md,
+// filterConfig[].property) added to a chart row when its scope holds the
+// value under the pack's name only: the real UI's default Asset and Horizon
+// filters read "subject"/"asset" and "horizon", while the packs' scope
+// templates say asset, horizon_seconds and step_seconds. The alias carries
+// the same value (seconds for horizon and step).
+var scopeAliases = []struct{ alias, source string }{
+	{"subject", "asset"},
+	{"horizon", "horizon_seconds"},
+	{"step", "step_seconds"},
+}
+
+// flattenScope copies the scope's top-level keys (asset, horizon_seconds,
+// step_seconds, ...) into row without replacing keys already set, then adds
+// each scopeAliases alias the row does not have yet.
 func flattenScope(row map[string]any, scope map[string]any) {
 	keys := make([]string, 0, len(scope))
 	for k := range scope {
@@ -229,9 +241,12 @@ func flattenScope(row map[string]any, scope map[string]any) {
 			row[k] = scope[k]
 		}
 	}
-	if _, ok := row["subject"]; !ok {
-		if a, ok := scope["asset"]; ok {
-			row["subject"] = a
+	for _, a := range scopeAliases {
+		if _, taken := row[a.alias]; taken {
+			continue
+		}
+		if v, ok := scope[a.source]; ok {
+			row[a.alias] = v
 		}
 	}
 }

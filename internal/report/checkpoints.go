@@ -28,7 +28,8 @@ const (
 // payload's "entries", the payload itself when it is an array, or [payload]
 // when it is an object), meta (object), tx_hash and submitted_at (from
 // meta, or null). The meta time keys period_start, period_end and
-// submitted_at are rewritten in TimeLayout (null when unparsable).
+// submitted_at, and the time keys of each entry object (isTimeKey), are
+// rewritten in TimeLayout (null when unparsable).
 func (s *server) checkpoints(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	var p params
@@ -130,11 +131,31 @@ func emissionEntries(raw json.RawMessage) []any {
 	}
 	out := make([]any, 0, len(list))
 	for _, e := range list {
-		if e != nil {
-			out = append(out, e)
+		if e == nil {
+			continue
 		}
+		if obj, ok := e.(map[string]any); ok {
+			for k := range obj {
+				if isTimeKey(k) {
+					obj[k] = metaTime(obj, k)
+				}
+			}
+		}
+		out = append(out, e)
 	}
 	return out
+}
+
+// isTimeKey reports whether an emission entry's top-level key holds a time
+// (the payload's slot, period_start, period_end, leaderboard_created_at,
+// any *_at): those values are rewritten in TimeLayout like every other
+// timestamp of the API (null when unparsable).
+func isTimeKey(k string) bool {
+	switch k {
+	case "slot", "period_start", "period_end":
+		return true
+	}
+	return strings.HasSuffix(k, "_at")
 }
 
 // metaTime reads meta[key] as a time (RFC 3339 string or epoch seconds) and

@@ -383,6 +383,42 @@ func granularityName(d time.Duration) (string, bool) {
 	return "", false
 }
 
+// ShiftToEnd returns a copy of r whose every time (candles, gaps, dropped
+// rows) is moved by the whole number of bars that makes the bar opening at
+// last (a time of r) close at or just before end: its close time lies in
+// (end - Step, end]. The copy's records say so in their meta
+// ({"file": ..., "shifted_seconds": N}). The offset is returned with it;
+// it is a multiple of Step, so the bar grid and every schedule aligned to
+// it keep their phase. r itself is not changed.
+func (r *Replay) ShiftToEnd(last, end time.Time) (*Replay, time.Duration) {
+	diff := end.Sub(last.Add(r.step))
+	bars := diff / r.step
+	if diff%r.step < 0 {
+		bars-- // floor, not truncation toward zero
+	}
+	d := bars * r.step
+	c := *r
+	c.candles = make([]feed.Candle, len(r.candles))
+	for i, k := range r.candles {
+		k.Time = k.Time.Add(d)
+		c.candles[i] = k
+	}
+	c.gaps = make([]Gap, len(r.gaps))
+	for i, g := range r.gaps {
+		g.After = g.After.Add(d)
+		c.gaps[i] = g
+	}
+	c.dropped = make([]feed.Drop, len(r.dropped))
+	for i, dr := range r.dropped {
+		if !dr.Ts.IsZero() {
+			dr.Ts = dr.Ts.Add(d)
+		}
+		c.dropped[i] = dr
+	}
+	c.meta, _ = json.Marshal(map[string]any{"file": filepath.Base(r.file), "shifted_seconds": int64(d / time.Second)})
+	return &c, d
+}
+
 // Name returns "replay".
 func (r *Replay) Name() string { return Name }
 

@@ -272,3 +272,41 @@ func BenchmarkReplayLoad(b *testing.B) {
 		}
 	}
 }
+
+func TestShiftToEnd(t *testing.T) {
+	csv := "open_time,open,high,low,close,volume\n" +
+		"2023-03-01 00:00:00+00:00,1,2,1,2,1\n" +
+		"2023-03-01 00:01:00+00:00,2,3,1,2,1\n" +
+		"2023-03-01 00:04:00+00:00,2,3,1,2,1\n"
+	r, err := Parse([]byte(csv), "dir/btc.csv", "BTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		end      time.Time
+		wantLast time.Time
+	}{
+		{"on the grid", time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC), time.Date(2026, 12, 6, 2, 59, 0, 0, time.UTC)},
+		{"between bars", time.Date(2026, 12, 6, 3, 0, 59, 0, time.UTC), time.Date(2026, 12, 6, 2, 59, 0, 0, time.UTC)},
+		{"backwards", time.Date(2020, 1, 1, 0, 0, 30, 0, time.UTC), time.Date(2019, 12, 31, 23, 59, 0, 0, time.UTC)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, d := r.ShiftToEnd(r.Last(), tc.end)
+			if !s.Last().Equal(tc.wantLast) || d%time.Minute != 0 || !s.First().Equal(r.First().Add(d)) {
+				t.Fatalf("shifted by %v: first %v last %v, want last %v", d, s.First(), s.Last(), tc.wantLast)
+			}
+			if g := s.Gaps(); len(g) != 1 || !g[0].After.Equal(r.Gaps()[0].After.Add(d)) || g[0].Missing != 2 {
+				t.Errorf("gaps = %v", g)
+			}
+			rec := s.Record(s.Len() - 1)
+			var meta map[string]any
+			if err := json.Unmarshal(rec.Meta, &meta); err != nil || meta["file"] != "btc.csv" || meta["shifted_seconds"] != float64(d/time.Second) {
+				t.Errorf("meta = %s (%v)", rec.Meta, err)
+			}
+			if !r.Last().Equal(time.Date(2023, 3, 1, 0, 4, 0, 0, time.UTC)) {
+				t.Errorf("the original replay changed: last %v", r.Last())
+			}
+		})
+	}
+}
