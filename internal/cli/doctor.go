@@ -40,7 +40,8 @@ callable, plugin or log line concerned:
   8. ports (when the node is not running): the ports dev binds are free
 
 Plugins are built into <node>/.coordinator/bin like dev does, so the two share
-builds. Exit code 0 when nothing failed, 1 when a check failed, 2 for bad usage.
+builds. Exit code 0 when nothing failed, 1 when a check failed, 2 for bad usage or
+a model id that is not a slug.
 --json prints the same results as a JSON array of
 {group, check, status, message, where, fix, detail}.`,
 		Example: `  coordinator doctor
@@ -103,6 +104,9 @@ builds. Exit code 0 when nothing failed, 1 when a check failed, 2 for bad usage.
 					fmt.Fprintln(f.IO.Out, doctor.Line(r))
 				}
 				fmt.Fprintln(f.IO.Out, doctor.Summary(results))
+			}
+			if doctor.Refused(results) {
+				return &ExitError{Code: 2} // an unsafe model id or plugin name: bad input
 			}
 			if doctor.Failed(results) {
 				return &ExitError{Code: 1}

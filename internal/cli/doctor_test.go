@@ -264,3 +264,18 @@ func TestDoctorCLIUsageAndSpec(t *testing.T) {
 		})
 	}
 }
+
+// A model id that could escape the state directory makes doctor refuse
+// with exit 2 (as dev and serve do), naming the entry.
+func TestDoctorCLIUnsafeModelID(t *testing.T) {
+	dir := testutil.WriteNode(t, closedAddr(t), func(f map[string]string) {
+		f[config.ModelsFile] = `[{"id":"../../../../tmp/x","path":"../crunch-x/examples/m1"}]`
+	})
+	code, text, stderr := runDoctorCLI(t, dir, "--skip-plugins")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2\n%s%s", code, text, stderr)
+	}
+	if !strings.Contains(text, `models[0].id "../../../../tmp/x"`) || !strings.Contains(text, "rename the entry to a slug") {
+		t.Errorf("output does not name the entry and the fix:\n%s", text)
+	}
+}

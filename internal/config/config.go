@@ -10,6 +10,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -331,19 +332,17 @@ func splitHostPort(addr string) (string, string, error) {
 	return addr[:i], addr[i+1:], nil
 }
 
+// checkDatabaseURL classifies raw the way the store opens it
+// (dburl.Parse, the one rule) and checks a postgres:// URL parses.
 func checkDatabaseURL(raw string) error {
-	if strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://") {
+	t, err := dburl.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if t.Backend == dburl.BackendPostgres && strings.Contains(raw, "://") {
 		if _, err := url.Parse(raw); err != nil {
 			return fmt.Errorf("expected a postgres:// URL: %v", redactErr(err))
 		}
-		return nil
-	}
-	if strings.HasPrefix(raw, "sqlite://") {
-		return nil
-	}
-	if strings.Contains(raw, "://") {
-		scheme := raw[:strings.Index(raw, "://")]
-		return fmt.Errorf("unknown scheme %q (expected postgres://, sqlite:// or a file path)", scheme)
 	}
 	return nil
 }

@@ -111,9 +111,11 @@ func TestParseModels(t *testing.T) {
 	for in, want := range map[string]string{
 		`[]`: "at least one model",
 		`[{"id":"a","path":"x"},{"id":"a","path":"y"}]`: "duplicate id",
-		`[{"id":"a"}]`:                             "path: required",
-		`[{"id":"a","path":"x","z":1}]`:            "models[0].z: unknown key",
-		`[{"id":"a","path":"x","runtime":"rust"}]`: `runtime: expected "go" or "python", found "rust"`,
+		`[{"id":"a"}]`:                                     "path: required",
+		`[{"id":"a","path":"x","z":1}]`:                    "models[0].z: unknown key",
+		`[{"id":"a","path":"x","runtime":"rust"}]`:         `runtime: expected "go" or "python", found "rust"`,
+		`[{"id":"../../../../tmp/x","path":"x"}]`:          `models[0].id "../../../../tmp/x": expected lowercase letters, digits and single hyphens`,
+		`[{"id":"ok","path":"x"},{"id":"A/b","path":"y"}]`: `models[1].id "A/b"`,
 	} {
 		write(in)
 		if _, err := ParseModels(p, "/w"); err == nil || !strings.Contains(err.Error(), want) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/internal/fileerr"
 	"github.com/crunch-coordinator/coordinator/internal/jsonx"
+	"github.com/crunch-coordinator/coordinator/internal/slug"
 	"github.com/crunch-coordinator/coordinator/internal/suggest"
 )
 
@@ -43,7 +44,7 @@ var modelKeys = func() map[string]int {
 }()
 
 // ParseModels reads config/models.json: a non-empty array of models with
-// unique non-empty ids and paths; relative paths resolve against nodeDir.
+// unique ids that are slugs (internal/slug) and non-empty paths; relative paths resolve against nodeDir.
 // Every problem of the file is reported (errors.Join), each naming
 // models[i].key: an unknown key (with a "did you mean" when one is close),
 // a value of the wrong type, a missing id or path, a duplicate id.
@@ -97,6 +98,10 @@ func ParseModels(path, nodeDir string) ([]ModelConfig, error) {
 		}
 		if m.ID == "" {
 			bad("models[%d].id: required", i)
+		} else if err := slug.Check("id", m.ID); err != nil {
+			// The id names the model's binary under .coordinator/bin/models/
+			// and its rows: it must stay one safe path segment.
+			bad("models[%d].%w", i, err)
 		} else if j, dup := seen[m.ID]; dup {
 			bad("models[%d].id: duplicate id %q (also models[%d])", i, m.ID, j)
 		} else {

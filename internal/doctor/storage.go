@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/crunch-coordinator/coordinator/internal/store"
@@ -59,15 +58,14 @@ func checkStorage(ctx context.Context, w *WorkspaceInfo) []Result {
 	return out
 }
 
+// sqlitePath is the SQLite file of url, false for PostgreSQL (including
+// a keyword/value DSN) or an unparsable URL: dburl.Parse decides.
 func sqlitePath(url string) (string, bool) {
-	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+	t, err := dburl.Parse(url)
+	if err != nil || t.Backend != dburl.BackendSQLite {
 		return "", false
 	}
-	p := strings.TrimPrefix(url, "sqlite://")
-	if i := strings.IndexByte(p, '?'); i >= 0 {
-		p = p[:i]
-	}
-	return p, true
+	return t.DSN, true
 }
 
 func writableDir(dir string) error {

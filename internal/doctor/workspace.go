@@ -3,6 +3,7 @@ package doctor
 import (
 	"errors"
 	"fmt"
+	"github.com/crunch-coordinator/coordinator/internal/slug"
 	"os"
 	"path/filepath"
 
@@ -70,6 +71,22 @@ func checkWorkspace(opts Options) (*WorkspaceInfo, []Result) {
 	return info, out
 }
 
+// CodeUnsafeName is the Result.Code of a name (model id, plugin name) that
+// is not a slug (internal/slug): it could escape the state directory, so
+// doctor exits 2 on it as dev and serve do (see Refused).
+const CodeUnsafeName = "unsafe_name"
+
+// Refused reports whether rs holds a result that makes the node refuse
+// to start before any check matters (CodeUnsafeName).
+func Refused(rs []Result) bool {
+	for _, r := range rs {
+		if r.Code == CodeUnsafeName {
+			return true
+		}
+	}
+	return false
+}
+
 // configErrors turns joined configuration errors into one failing result
 // each, with the variable or file named.
 func configErrors(err error) []Result {
@@ -89,8 +106,13 @@ func configErrors(err error) []Result {
 		if errors.As(e, &fe) {
 			where, msg = fe.File, fe.Err.Error()
 		}
-		out = append(out, Result{Group: "workspace", Check: "configuration", Status: Fail, Message: msg, Where: where,
-			Fix: "correct the file named; `coordinator doctor` re-checks it"})
+		r := Result{Group: "workspace", Check: "configuration", Status: Fail, Message: msg, Where: where,
+			Fix: "correct the file named; `coordinator doctor` re-checks it"}
+		if errors.Is(e, slug.ErrInvalid) {
+			r.Code = CodeUnsafeName
+			r.Fix = "rename the entry to a slug (lowercase letters, digits and single hyphens); dev and serve refuse it too"
+		}
+		out = append(out, r)
 	}
 	return out
 }

@@ -82,6 +82,7 @@ func BuildOptions(nodeDir string, progress func(pluginbuild.Event)) pluginbuild.
 	return pluginbuild.Options{
 		WorkDir:  root,
 		Roots:    roots,
+		OutDir:   layout.Of(nodeDir).BinDir(),
 		Env:      []string{"GOFLAGS="},
 		Progress: progress,
 	}

@@ -55,6 +55,10 @@ type Options struct {
 	Roots []string
 	// Env is appended to the process environment for `go build`.
 	Env []string
+	// OutDir, when set, is the directory every Target.Out must lie under
+	// (the state directory's bin/): a target outside it is refused before
+	// anything is built, so no name can send a build output elsewhere.
+	OutDir string
 	// Force rebuilds even when the fingerprint matches.
 	Force bool
 	// Progress, when set, receives an Event per phase.
@@ -65,6 +69,13 @@ type Options struct {
 // internally) and returns the first error, which names the plugin and
 // includes the compiler output.
 func Build(ctx context.Context, targets []Target, opts Options) error {
+	if opts.OutDir != "" {
+		for _, t := range targets {
+			if !within(opts.OutDir, t.Out) {
+				return fmt.Errorf("build plugin %s: output %s is outside %s: refused", t.Name, t.Out, opts.OutDir)
+			}
+		}
+	}
 	fp, err := Fingerprint(opts.Roots)
 	if err != nil {
 		return err
@@ -75,6 +86,13 @@ func Build(ctx context.Context, targets []Target, opts Options) error {
 		}
 	}
 	return nil
+}
+
+// within reports whether path lies strictly under dir (both cleaned,
+// lexically; no symlink resolution).
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(filepath.Clean(dir), filepath.Clean(path))
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
 func emit(opts Options, e Event) {

@@ -79,3 +79,17 @@ func TestBuildErrorsNamePlugin(t *testing.T) {
 		})
 	}
 }
+
+func TestBuildRefusesOutputOutsideOutDir(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, ".coordinator", "bin")
+	for _, out := range []string{filepath.Join(bin, "models", "..", "..", "x"), filepath.Join(dir, "tmp", "x"), bin} {
+		err := Build(context.Background(), []Target{{Name: "model evil", Dir: dir, Out: out}}, Options{WorkDir: dir, OutDir: bin})
+		if err == nil || !strings.Contains(err.Error(), "outside "+bin) || !strings.Contains(err.Error(), "model evil") {
+			t.Errorf("out %s: want a refusal naming the plugin and %s, got %v", out, bin, err)
+		}
+	}
+	if within(bin, filepath.Join(bin, "models", "m1")) != true {
+		t.Error("a model binary under bin/ must be accepted")
+	}
+}

@@ -541,18 +541,26 @@ func TestEmptyStoreGivesArrays(t *testing.T) {
 
 func TestStoreErrors(t *testing.T) {
 	f := newFakeStore()
-	f.err = fmt.Errorf("sqlite list models: %w", store.ErrUnavailable)
+	// The driver's text names where the database is: it must not reach a
+	// public body.
+	where := "dial tcp db.internal:5433: user=coord database=crunch"
+	f.err = fmt.Errorf("postgres list models (%s): %w", where, store.ErrUnavailable)
 	f.pingErr = f.err
 	srv := newTestServer(t, f, nil)
 	for _, path := range []string{"/reports/models", "/reports/leaderboard", "/reports/predictions", "/reports/feeds", "/healthz"} {
 		status, _, body := get(t, srv, http.MethodGet, path)
-		if status != http.StatusServiceUnavailable || !bytes.Contains(body, []byte("unavailable")) {
-			t.Errorf("%s: status %d body %s, want 503", path, status, body)
+		if status != http.StatusServiceUnavailable || !bytes.Contains(body, []byte("database unavailable")) {
+			t.Errorf("%s: status %d body %s, want 503 database unavailable", path, status, body)
+		}
+		for _, leak := range []string{"db.internal", "5433", "coord", "crunch"} {
+			if bytes.Contains(body, []byte(leak)) {
+				t.Errorf("%s: body %s shows %q", path, body, leak)
+			}
 		}
 	}
-	f.err, f.pingErr = fmt.Errorf("disk on fire"), nil
-	if status, _, _ := get(t, srv, http.MethodGet, "/reports/feeds/tail"); status != 500 {
-		t.Errorf("plain store error: status %d, want 500", status)
+	f.err, f.pingErr = fmt.Errorf("disk on fire at %s", where), nil
+	if status, _, body := get(t, srv, http.MethodGet, "/reports/feeds/tail"); status != 500 || bytes.Contains(body, []byte("db.internal")) {
+		t.Errorf("plain store error: status %d body %s, want 500 without the detail", status, body)
 	}
 }
 

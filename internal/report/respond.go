@@ -69,7 +69,10 @@ func (p *params) err() error {
 	return &paramError{problems: p.problems}
 }
 
-// writeErr maps err to a status and JSON error body.
+// writeErr maps err to a status and JSON error body. Bodies carry fixed
+// texts ("database unavailable", "query timed out", "internal error"):
+// an error of the store may name the database host, port, user or file,
+// which go to the log only.
 func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var pe *paramError
 	switch {
@@ -78,13 +81,13 @@ func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrNotMigrated):
 		s.log.Warn("report store unavailable", "path", r.URL.Path, "error", err)
 		w.Header().Set("Retry-After", "5")
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "database unavailable: " + err.Error(), Detail: []problem{}})
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "database unavailable", Detail: []problem{}})
 	case errors.Is(err, context.DeadlineExceeded):
 		s.log.Warn("report query timed out", "path", r.URL.Path, "error", err)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "query timed out: " + err.Error(), Detail: []problem{}})
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "query timed out", Detail: []problem{}})
 	default:
 		s.log.Error("report request failed", "path", r.URL.Path, "error", err)
-		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error: " + err.Error(), Detail: []problem{}})
+		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error (see the node log)", Detail: []problem{}})
 	}
 }
 

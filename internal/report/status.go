@@ -9,7 +9,9 @@ import (
 )
 
 // healthz serves GET /healthz: 200 {"status": "ok", ...} when the database
-// answers, 503 {"status": "unavailable", "error": ...} when it does not.
+// answers, 503 {"status": "unavailable", "error": "database unavailable"} when it
+// does not (the driver's error, which may name the host, port, user or
+// database, goes to the log only).
 // Detail: backend ("sqlite" or "postgres"), schema_version (of the report
 // schema), time (now), predictions (total count, or null if counting
 // failed), models_known / models_running (supervisor view), feeds
@@ -27,7 +29,7 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) error {
 	if err := s.opts.Store.Ping(ctx); err != nil {
 		s.log.Warn("health check: database ping failed", "error", err)
 		body["status"] = "unavailable"
-		body["error"] = err.Error()
+		body["error"] = "database unavailable" // where it is: the log only
 		writeJSON(w, http.StatusServiceUnavailable, body)
 		return nil
 	}

@@ -3,8 +3,9 @@ package scaffold
 import (
 	"fmt"
 	"go/token"
-	"regexp"
 	"strings"
+
+	"github.com/crunch-coordinator/coordinator/internal/slug"
 )
 
 // Name length limits (characters) of a challenge slug.
@@ -13,10 +14,8 @@ const (
 	MaxNameLen = 40
 )
 
-var slugRe = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
-
-// ValidateName checks a challenge slug: 2–40 characters, lowercase letters,
-// digits and single hyphens, no leading or trailing hyphen. A valid slug is
+// ValidateName checks a challenge slug (internal/slug) of 2–40 characters:
+// lowercase letters, digits and single hyphens, no leading or trailing hyphen. A valid slug is
 // always a single safe path segment.
 func ValidateName(name string) error {
 	if name == "" {
@@ -25,7 +24,7 @@ func ValidateName(name string) error {
 	if len(name) < MinNameLen || len(name) > MaxNameLen {
 		return fmt.Errorf("name %q: expected %d to %d characters, found %d", name, MinNameLen, MaxNameLen, len(name))
 	}
-	if !slugRe.MatchString(name) {
+	if !slug.Valid(name) {
 		return fmt.Errorf("name %q: expected a lowercase slug of letters, digits and single hyphens, with no leading or trailing hyphen (e.g. btc-up)", name)
 	}
 	return nil

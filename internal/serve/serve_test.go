@@ -1,10 +1,13 @@
 package serve
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -149,5 +152,28 @@ func TestFindNodeDir(t *testing.T) {
 				t.Fatalf("%q %v, want %q", got, err, c.want)
 			}
 		})
+	}
+}
+
+// A model id that could escape the state directory stops serve before any
+// build (ErrConfig: exit code 2), naming the entry.
+func TestRunRefusesUnsafeModelID(t *testing.T) {
+	dir := writeNode(t, "")
+	escape := filepath.Join(t.TempDir(), "x")
+	rel, err := filepath.Rel(filepath.Join(dir, ".coordinator", "bin", "models"), escape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := `[{"id":` + strconv.Quote(rel) + `,"path":"../crunch-x/examples/m1"}]`
+	if err := os.WriteFile(filepath.Join(dir, config.ModelsFile), []byte(models), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	err = Run(context.Background(), Options{Role: Roles[0], NodeDir: dir, Getenv: func(string) string { return "" }, Log: &log})
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "models[0].id "+strconv.Quote(rel)) {
+		t.Fatalf("error %v, want ErrConfig naming models[0].id", err)
+	}
+	if _, err := os.Stat(escape); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s exists (%v): a build left the state directory", escape, err)
 	}
 }

@@ -5,17 +5,22 @@
 //
 //	postgres://user:pass@host:5432/db?sslmode=disable   → internal/store/postgres
 //	postgresql://...                                    → internal/store/postgres
+//	host=db user=u password=p dbname=x sslmode=disable  → internal/store/postgres (keyword/value DSN)
 //	sqlite:///abs/path/coordinator.db                   → internal/store/sqlite (absolute path)
 //	sqlite://rel/path/coordinator.db                    → internal/store/sqlite (relative to the working directory)
 //	./coordinator.db, /abs/coordinator.db               → internal/store/sqlite (plain file path, no "://")
 //
-// Any other scheme is an error naming the (redacted) URL.
+// Any other scheme is an error naming the (redacted) URL. Text without
+// "://" whose first word is key=value is a PostgreSQL keyword/value DSN,
+// never a file name: a password in it can never end up in a path.
+// Parse is the one place that decides the backend of a database URL.
 package dburl
 
 import (
 	"context"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/crunch-coordinator/coordinator/internal/redact"
@@ -39,6 +44,10 @@ type Target struct {
 	DSN string
 }
 
+// keywordDSN matches the start of a libpq keyword/value connection string
+// ("host=…", " dbname = …").
+var keywordDSN = regexp.MustCompile(`^\s*[A-Za-z_]+\s*=`)
+
 // Parse classifies rawURL without opening anything. It returns an error
 // naming the redacted URL when rawURL is empty, has an unknown scheme, or
 // is an sqlite URL without a path or with query parameters.
@@ -47,6 +56,9 @@ func Parse(rawURL string) (Target, error) {
 		return Target{}, fmt.Errorf("database URL is empty: expected postgres://..., sqlite:///path.db or a file path")
 	}
 	i := strings.Index(rawURL, "://")
+	if i < 0 && keywordDSN.MatchString(rawURL) {
+		return Target{Backend: BackendPostgres, DSN: rawURL}, nil
+	}
 	if i < 0 {
 		return Target{Backend: BackendSQLite, DSN: rawURL}, nil
 	}

@@ -2,6 +2,8 @@ package dburl
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +25,8 @@ func TestParse(t *testing.T) {
 		{"./coordinator.db", BackendSQLite, "./coordinator.db"},
 		{"/abs/coordinator.db", BackendSQLite, "/abs/coordinator.db"},
 		{"coordinator.db", BackendSQLite, "coordinator.db"},
+		{"host=db.internal user=u password=s3cret dbname=x sslmode=disable", BackendPostgres, "host=db.internal user=u password=s3cret dbname=x sslmode=disable"},
+		{" dbname = x host=/run/postgresql", BackendPostgres, " dbname = x host=/run/postgresql"},
 	}
 	for _, c := range cases {
 		t.Run(c.in, func(t *testing.T) {
@@ -140,5 +144,28 @@ func TestOpenPostgres(t *testing.T) {
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping: %v", err)
+	}
+
+	// The same database as a keyword/value DSN opens PostgreSQL, and no
+	// file is created in the working directory.
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := fmt.Sprintf("host=%s port=%s user=%s dbname=%s sslmode=disable password=kv-secret", pu.Hostname(), pu.Port(), pu.User.Username(), strings.TrimPrefix(pu.Path, "/"))
+	t.Chdir(t.TempDir())
+	s2, err := Open(ctx, kv)
+	if err != nil {
+		t.Fatalf("Open(keyword DSN %q): %v", Redact(kv), err)
+	}
+	defer s2.Close()
+	if s2.Backend() != "postgres" {
+		t.Fatalf("keyword DSN: expected postgres backend, got %q", s2.Backend())
+	}
+	if err := s2.Ping(ctx); err != nil {
+		t.Fatalf("keyword DSN: Ping: %v", err)
+	}
+	if ents, _ := os.ReadDir("."); len(ents) != 0 {
+		t.Fatalf("keyword DSN created files in the working directory: %v", ents)
 	}
 }
