@@ -133,23 +133,13 @@ func lookup(k Kind, name string) (any, error) {
 		if len(names) > 0 {
 			have = fmt.Sprint(names)
 		}
-		return nil, fmt.Errorf("%s=%s: no %s factory of that name is registered (registered: %s): register it in the node's extensions/ package with extend.Register%s(%q, %d, ...), or unset %s for the built-in service",
-			k.Var(), name, k, have, registerFunc(k), name, APIVersion, k.Var())
+		return nil, fmt.Errorf("%s=%s: no %s factory of that name is registered (registered: %s): register it in the node's extensions/ package with %s(%q, %d, ...), or unset %s for the built-in service",
+			k.Var(), name, k, have, k.RegisterFunc(), name, APIVersion, k.Var())
 	}
 	if e.reg.Err != nil {
 		return nil, fmt.Errorf("%s=%s: %w", k.Var(), name, e.reg.Err)
 	}
 	return e.factory, nil
-}
-
-func registerFunc(k Kind) string {
-	switch k {
-	case KindPredict:
-		return "PredictService"
-	case KindScore:
-		return "ScoreService"
-	}
-	return "ReportApp"
 }
 
 // LookupPredictService returns the predict service factory registered

@@ -43,6 +43,18 @@ func (k Kind) Var() string {
 	return ""
 }
 
+// RegisterFunc names the function of package extend that registers a
+// factory of kind k ("extend.RegisterReportApp"), for error messages.
+func (k Kind) RegisterFunc() string {
+	switch k {
+	case Predict:
+		return "extend.RegisterPredictService"
+	case Score:
+		return "extend.RegisterScoreService"
+	}
+	return "extend.RegisterReportApp"
+}
+
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
 // Check validates a factory name: 1 to 64 characters of lower-case

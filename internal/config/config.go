@@ -374,7 +374,9 @@ func ReadEnvFile(path string) (map[string]string, error) {
 
 // MergeEnv returns file values overridden by the non-empty process
 // variables (getenv) of the same names, plus the process variables listed in
-// extra.
+// extra and in COORDINATOR_ALLOW_VARS (AllowVar, from the process or the
+// file): the variables of other tools and of the node's extensions, which
+// reach a service factory through extend.Env.Settings.
 func MergeEnv(file map[string]string, getenv func(string) string, extra ...string) map[string]string {
 	out := make(map[string]string, len(file))
 	for k, v := range file {
@@ -385,6 +387,11 @@ func MergeEnv(file map[string]string, getenv func(string) string, extra ...strin
 		keys = append(keys, k)
 	}
 	for _, k := range keys {
+		if v := getenv(k); v != "" {
+			out[k] = v
+		}
+	}
+	for _, k := range SplitList(out[AllowVar]) {
 		if v := getenv(k); v != "" {
 			out[k] = v
 		}

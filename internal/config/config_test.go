@@ -196,3 +196,29 @@ func TestFactories(t *testing.T) {
 		t.Fatalf("MergeEnv ignores REPORT_APP_FACTORY from the process: %v", got)
 	}
 }
+
+// TestMergeEnvAllowVars: a variable named in COORDINATOR_ALLOW_VARS (in
+// the file or the process) is read from the process too, so an
+// extension's settings reach it under serve (environment only); an
+// unlisted unknown variable of the process is not.
+func TestMergeEnvAllowVars(t *testing.T) {
+	proc := map[string]string{"TOURNAMENT_API_TOKEN": "from-env", "OTHER": "x", AllowVar: "TOURNAMENT_API_TOKEN"}
+	getenv := func(k string) string { return proc[k] }
+	for _, tc := range []struct {
+		name string
+		file map[string]string
+	}{
+		{"listed in the process", map[string]string{}},
+		{"listed in the file", map[string]string{AllowVar: "TOURNAMENT_API_TOKEN", "TOURNAMENT_API_TOKEN": "from-file"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := MergeEnv(tc.file, getenv)
+			if env["TOURNAMENT_API_TOKEN"] != "from-env" {
+				t.Errorf("TOURNAMENT_API_TOKEN = %q, want the process value", env["TOURNAMENT_API_TOKEN"])
+			}
+			if _, ok := env["OTHER"]; ok {
+				t.Errorf("an unlisted process variable was merged: %v", env)
+			}
+		})
+	}
+}

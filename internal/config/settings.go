@@ -59,7 +59,7 @@ var Known = []Setting{
 	{PythonVar, "Python interpreter of Python models (default /usr/bin/python3, then python3)"},
 	{"COORDINATOR_WORKSPACE", "node workspace of serve and migrate (default: the current directory)"},
 	{"COORDINATOR_CPUPROFILE", "file to write a CPU profile of dev to"},
-	{AllowVar, "comma list of other tools' variables kept in .local.env and not checked"},
+	{AllowVar, "comma list of other tools' and extensions' variables kept in .local.env or the environment and not checked"},
 }
 
 // KnownFamilies are settings named per asset: the prefix followed by an
@@ -70,8 +70,11 @@ var KnownFamilies = []Setting{
 }
 
 // AllowVar names the .local.env variable listing other tools' variables
-// that .local.env may hold (e.g. POSTGRES_PASSWORD for docker compose):
-// they are neither read nor checked by the coordinator.
+// that .local.env may hold (e.g. POSTGRES_PASSWORD for docker compose) and
+// the node's extensions' own settings (e.g. TOURNAMENT_API_TOKEN): the
+// coordinator neither checks nor uses them; they are read from the process
+// environment too (MergeEnv) and reach service factories in
+// extend.Env.Settings.
 const AllowVar = "COORDINATOR_ALLOW_VARS"
 
 // knownVars lists the names of Known (for MergeEnv).

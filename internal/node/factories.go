@@ -114,15 +114,8 @@ func (n *Node) replace(service, factory string) {
 // (ServicePredict, ServiceScore, ServiceReport) to the factory's name.
 func (n *Node) Replaced() map[string]string { return maps.Clone(n.replaced) }
 
-// replayable returns an error when a replay cannot drive the node: a
-// replay runs the built-in predict and score cycles itself, so a node
-// whose predict or score service is replaced runs live only.
-func (n *Node) replayable() error {
-	for _, s := range []struct{ svc, v string }{{ServicePredict, extend.PredictServiceVar}, {ServiceScore, extend.ScoreServiceVar}} {
-		if f, ok := n.replaced[s.svc]; ok {
-			return fmt.Errorf("%w: replay: %s=%s replaces the %s service, but a replay drives the built-in predict and score cycles itself: run the node live (coordinator dev --feed pyth|binance, or serve), or unset %s to replay",
-				ErrConfig, s.v, f, s.svc, s.v)
-		}
-	}
-	return nil
+// isReplaced reports whether a factory replaced the service named svc.
+func (n *Node) isReplaced(svc string) bool {
+	_, ok := n.replaced[svc]
+	return ok
 }

@@ -66,8 +66,9 @@ func (s *onStart) Stop() error                     { return nil }
 func (s *onStart) Failed() <-chan error            { return nil }
 
 // TestFactories replays 6 h through a node whose report app is replaced
-// (the extra route and the built-in API are served), then starts a node
-// with all three services replaced, and checks that an unknown, failing,
+// (the extra route and the built-in API are served), then replays 2 h
+// through a node with all three services replaced (they run by
+// themselves; the replay drives no built-in cycle), and checks that an unknown, failing,
 // panicking or other-version factory stops the start with its name and a
 // fix.
 func TestFactories(t *testing.T) {
@@ -145,11 +146,21 @@ func TestFactories(t *testing.T) {
 		if got := n.Replaced(); len(got) != 3 {
 			t.Fatalf("Replaced = %v", got)
 		}
-		if _, err := n.Replay(context.Background(), rp, sim, node.ReplayOptions{}); err == nil || !strings.Contains(err.Error(), "PREDICT_SERVICE_FACTORY=test-predict replaces the predict service") {
-			t.Fatalf("replay with a replaced predict service: %v", err)
-		}
-		if err := n.StartServices(context.Background(), node.RunOptions{}); err != nil {
+		// The replay starts the replaced services (the predict service
+		// runs its one cycle at start) and drives none of their cycles.
+		ctx := context.Background()
+		if err := n.StartServices(ctx, node.RunOptions{Replay: true}); err != nil {
 			t.Fatal(err)
+		}
+		prog, err := n.Replay(ctx, rp, sim, node.ReplayOptions{Until: rp.First().Add(2 * time.Hour)})
+		if err != nil || prog.Candles == 0 || prog.Cycles != 0 || prog.Scored != 0 || prog.CycleErrors != 0 {
+			t.Fatalf("replay with every service replaced: %+v, %v; expected candles and no built-in cycle", prog, err)
+		}
+		if !sim.Now().Equal(prog.SimTime) {
+			t.Errorf("simulated clock at %s, replay ended at %s", sim.Now(), prog.SimTime)
+		}
+		if body := get(t, "http://"+n.APIAddr().String()+"/ext/hello"); body != "hello from test-report" {
+			t.Errorf("/ext/hello: %q", body)
 		}
 		if predictCycles.Load() != 1 || scoreStarts.Load() != 1 {
 			t.Errorf("predict cycles %d, score factory calls %d; expected 1 and 1", predictCycles.Load(), scoreStarts.Load())

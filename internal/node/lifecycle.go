@@ -15,8 +15,9 @@ const DefaultDrainTimeout = 30 * time.Second
 
 // RunOptions control StartServices.
 type RunOptions struct {
-	// Replay starts the report app only: the caller drives the predict and
-	// score cycles itself with Replay.
+	// Replay starts the report app and the services replaced by a factory
+	// only: the caller drives the built-in predict and score cycles itself
+	// with Replay.
 	Replay bool
 }
 
@@ -24,7 +25,10 @@ type RunOptions struct {
 // the report app (RoleReport; it listens on the workspace's API_ADDR), the
 // live feed poller (RolePredict with Config.LiveFeed; its first sync runs
 // before StartServices returns), the predict service (RolePredict) and the
-// score service (RoleScore). With opts.Replay only the report app starts.
+// score service (RoleScore). With opts.Replay the feed poller and the
+// built-in predict and score services do not start (Replay drives those
+// cycles); a predict or score service replaced by a factory starts as it
+// would live, on the node's (simulated) clock.
 // It is the one start-up path of `coordinator dev` and `coordinator serve`.
 // On error the services started so far are stopped; the plugins keep
 // running until Drain or Close.
@@ -42,10 +46,10 @@ func (n *Node) StartServices(ctx context.Context, opts RunOptions) error {
 	if !opts.Replay && n.feed != nil {
 		plan = append(plan, namedService{ServiceFeed, n.feed})
 	}
-	if !opts.Replay && n.predictSvc != nil {
+	if n.predictSvc != nil && (!opts.Replay || n.isReplaced(ServicePredict)) {
 		plan = append(plan, namedService{ServicePredict, n.predictSvc})
 	}
-	if !opts.Replay && n.scoreSvc != nil {
+	if n.scoreSvc != nil && (!opts.Replay || n.isReplaced(ServiceScore)) {
 		plan = append(plan, namedService{ServiceScore, n.scoreSvc})
 	}
 	for _, s := range plan {

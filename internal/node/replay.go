@@ -56,13 +56,23 @@ type ReplayProgress struct {
 // SCORE_INTERVAL_SECONDS of simulated time and the leaderboard is rebuilt
 // every LeaderboardEvery. A failed cycle is logged and counted; the replay
 // goes on, as a live node would. It returns ctx's error when cancelled.
+//
+// A predict or score service replaced by a factory (PREDICT_SERVICE_FACTORY,
+// SCORE_SERVICE_FACTORY) is not driven by the replay: StartServices started
+// it, and it runs on sim as it would live on the wall clock (the replay
+// skips the built-in cycles of that service; Progress counts only the
+// cycles the replay ran). A replaced service sleeping on the clock wakes
+// when the replay moves sim past its deadline; at full speed sim may move
+// past several deadlines while it works, so such a loop runs fewer cycles
+// than it would live: give a Speed to pace it.
 func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulated, opts ReplayOptions) (ReplayProgress, error) {
 	if n.predict == nil || n.score == nil {
 		return ReplayProgress{}, fmt.Errorf("replay: the node needs the %s and %s roles", RolePredict, RoleScore)
 	}
-	if err := n.replayable(); err != nil {
-		return ReplayProgress{}, err
-	}
+	// A service replaced by a factory was started by StartServices and
+	// runs on sim by itself; the replay runs the built-in cycles of the
+	// others only.
+	builtinPredict, builtinScore := !n.isReplaced(ServicePredict), !n.isReplaced(ServiceScore)
 	w := n.cfg.Workspace
 	// At full speed, scoring runs every ReplayScoreEvery of simulated time
 	// (bigger batches, same results: ground truth is read at resolvable_at
@@ -123,18 +133,20 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 		sim.Set(at)
 		p.SimTime, p.Candles = at, p.Candles+1
 
-		res, err := n.predict.RunOnce(ctx)
-		if err != nil {
-			if errors.Is(err, context.Canceled) {
-				return p, err
+		if builtinPredict {
+			res, err := n.predict.RunOnce(ctx)
+			if err != nil {
+				if errors.Is(err, context.Canceled) {
+					return p, err
+				}
+				p.CycleErrors++
+				n.log.Warn("replay: predict cycle failed", "sim_time", at, "error", err)
+			} else if len(res.Due) > 0 && res.SkipReason == "" {
+				p.Cycles++
+				p.Predictions += res.Inserted
 			}
-			p.CycleErrors++
-			n.log.Warn("replay: predict cycle failed", "sim_time", at, "error", err)
-		} else if len(res.Due) > 0 && res.SkipReason == "" {
-			p.Cycles++
-			p.Predictions += res.Inserted
 		}
-		if !at.Before(nextScore) {
+		if builtinScore && !at.Before(nextScore) {
 			sr, err := n.score.Score(ctx)
 			if err != nil && !errors.Is(err, context.Canceled) {
 				p.CycleErrors++
@@ -143,7 +155,7 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 			p.Scored += sr.Scored
 			nextScore = at.Add(scoreEvery)
 		}
-		if !at.Before(nextLB) {
+		if builtinScore && !at.Before(nextLB) {
 			n.finishPeriod(ctx, at)
 			nextLB = at.Add(lbEvery)
 		}
@@ -155,13 +167,15 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 		return p, fmt.Errorf("replay: no candles in %s between %s and %s (file covers %s to %s)",
 			r.File(), fmtTime(opts.From), fmtTime(opts.Until), r.First().Format(time.RFC3339), r.Last().Format(time.RFC3339))
 	}
-	sr, err := n.score.Score(ctx)
-	if err != nil && !errors.Is(err, context.Canceled) {
-		p.CycleErrors++
-		n.log.Warn("replay: final score cycle failed", "error", err)
+	if builtinScore {
+		sr, err := n.score.Score(ctx)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			p.CycleErrors++
+			n.log.Warn("replay: final score cycle failed", "error", err)
+		}
+		p.Scored += sr.Scored
+		n.finishPeriod(ctx, p.SimTime)
 	}
-	p.Scored += sr.Scored
-	n.finishPeriod(ctx, p.SimTime)
 	if opts.Progress != nil {
 		opts.Progress(p)
 	}
