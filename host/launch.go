@@ -133,6 +133,8 @@ type instance struct {
 	chal  *wire.ChallengeClient
 	model modelCaller // *wire.ModelClient, or runnerModel for a Python model
 	mr    *modelrunner.Client
+	// remote is set for a remote model runner (no process: run is nil).
+	remote *remoteConn
 	// sockDir is a Python model's private socket directory, removed at stop.
 	sockDir string
 	done    <-chan struct{}
@@ -151,6 +153,12 @@ type instance struct {
 func launch(ctx context.Context, kind string, spec PluginSpec, gen int, data sdk.HostData, opts Options) (*instance, *StartError) {
 	fail := func(stage string, st Status, err error) *StartError {
 		return &StartError{Plugin: spec.ID, Kind: kind, Path: spec.Path, Stage: stage, Status: st, Err: err}
+	}
+	if spec.Remote != nil {
+		if kind != sdk.PluginModel {
+			return nil, fail(StageCheck, StatusBadImplementation, fmt.Errorf("%w: only models can be remote, not %q", ErrUnsupportedKind, kind))
+		}
+		return launchRemote(ctx, spec, gen, opts)
 	}
 	if spec.Runner != nil {
 		if kind != sdk.PluginModel {
@@ -327,6 +335,10 @@ func classifyStart(err error, in *instance) Status {
 // hung ClientConn.Close), so it runs in a goroutine; the group SIGKILL is the
 // fallback, and a Kill that still does not return is logged as a leak.
 func (in *instance) stop(killTimeout time.Duration, graceful bool) {
+	if in.remote != nil {
+		in.stopRemote()
+		return
+	}
 	if in.cl == nil {
 		in.stopRunner(killTimeout, graceful)
 		return

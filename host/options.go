@@ -23,6 +23,10 @@ import (
 //   - Runner, when set, makes this model a local Python model served by the
 //     model runner (Path and SHA256 are then unused; see RunnerSpec). Its
 //     start (serve, health, Setup) is bounded by StartTimeout.
+//   - Remote, when set, makes this model a remote model runner reached at
+//     an address (no process is started; Path, Args, Env and SHA256 are
+//     unused; see RemoteSpec). Each connect attempt (both channels ready,
+//     health, Setup) is bounded by StartTimeout.
 type PluginSpec struct {
 	ID           string
 	Path         string
@@ -31,6 +35,7 @@ type PluginSpec struct {
 	SHA256       string
 	StartTimeout time.Duration
 	Runner       *RunnerSpec
+	Remote       *RemoteSpec
 }
 
 // Options tune the host. Zero fields take the defaults in parentheses.

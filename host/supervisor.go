@@ -138,7 +138,7 @@ func (s *supervisor) loop(ctx context.Context) {
 				in.stop(s.opts.KillTimeout, graceful)
 				return
 			case <-in.done:
-				cause = restartRequest{in: in, st: StatusCrashed, err: fmt.Errorf("%w (%s)", ErrPluginExited, in.run.exitState())}
+				cause = restartRequest{in: in, st: StatusCrashed, err: in.exitCause()}
 				s.event(EventExited, gen, StatusCrashed, "", 0, cause.err)
 				break wait
 			case req := <-s.kick:
@@ -397,6 +397,11 @@ func (s *supervisor) call(ctx context.Context, name string, wait bool, reqBytes 
 	}
 	switch st {
 	case StatusTimeout, StatusCrashed:
+		// A remote runner that timed out but still answers its health
+		// check keeps its connection (§6.5 step 4); others reconnect.
+		if st == StatusTimeout && in.remote != nil && in.health(ctx, s.opts.timeoutFor(name)) == nil {
+			break
+		}
 		s.requestRestart(in, st, res.Err)
 	case StatusSuccess:
 		s.mu.Lock()

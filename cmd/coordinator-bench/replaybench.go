@@ -58,7 +58,7 @@ func prepareReplay(ctx context.Context, root, dir, csv string) (*replayWorkspace
 	}
 	rw := &replayWorkspace{ws: ws, feed: fc, challenge: filepath.Join(bin, "challenge"), models: map[string]string{}}
 	targets := []pluginbuild.Target{{Name: "challenge", Dir: ws.Callables.ChallengePlugin, Out: rw.challenge}}
-	for _, m := range ws.Models {
+	for _, m := range ws.GoModels() {
 		out := filepath.Join(bin, "model-"+m.ID)
 		rw.models[m.ID] = out
 		targets = append(targets, pluginbuild.Target{Name: m.ID, Dir: m.Path, Out: out})

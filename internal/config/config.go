@@ -51,6 +51,7 @@ const (
 const (
 	RuntimeGo     = "go"     // a Go model plugin built from its main package (default)
 	RuntimePython = "python" // a Python model directory served by the model runner
+	RuntimeRemote = "remote" // a model runner reached at an address (models.json "address")
 )
 
 // Routing values of a hook in callables.env.

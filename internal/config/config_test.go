@@ -113,7 +113,7 @@ func TestParseModels(t *testing.T) {
 		`[{"id":"a","path":"x"},{"id":"a","path":"y"}]`: "duplicate id",
 		`[{"id":"a"}]`:                                     "path: required",
 		`[{"id":"a","path":"x","z":1}]`:                    "models[0].z: unknown key",
-		`[{"id":"a","path":"x","runtime":"rust"}]`:         `runtime: expected "go" or "python", found "rust"`,
+		`[{"id":"a","path":"x","runtime":"rust"}]`:         `runtime: expected "go", "python" or "remote", found "rust"`,
 		`[{"id":"../../../../tmp/x","path":"x"}]`:          `models[0].id "../../../../tmp/x": expected lowercase letters, digits and single hyphens`,
 		`[{"id":"ok","path":"x"},{"id":"A/b","path":"y"}]`: `models[1].id "A/b"`,
 	} {

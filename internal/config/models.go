@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/crunch-coordinator/coordinator/internal/fileerr"
@@ -22,8 +24,15 @@ type ModelConfig struct {
 	// Path is the Go main package dir, or for a Python model the directory
 	// of its .py files; absolute after ParseModels.
 	Path string `json:"path"`
-	// Runtime is RuntimeGo (default) or RuntimePython.
-	Runtime    string `json:"runtime,omitempty"`
+	// Runtime is RuntimeGo (default), RuntimePython, or RuntimeRemote
+	// (set by Address).
+	Runtime string `json:"runtime,omitempty"`
+	// Address is a remote model's model-runner endpoint, host:port (no
+	// scheme): the model runs elsewhere (a container, another machine) and
+	// is called over the model-runner protocol (reference-system.md §6),
+	// with the security mode of the MODEL_RUNNER_SECURITY settings
+	// (internal/modelrunner.LoadSecurity). Exclusive with Path.
+	Address    string `json:"address,omitempty"`
 	Name       string `json:"name"`
 	PlayerID   string `json:"player_id"`
 	PlayerName string `json:"player_name"`
@@ -107,35 +116,76 @@ func ParseModels(path, nodeDir string) ([]ModelConfig, error) {
 		} else {
 			seen[m.ID] = i
 		}
+		if m.Address != "" || m.Runtime == RuntimeRemote {
+			switch {
+			case m.Runtime != "" && m.Runtime != RuntimeRemote:
+				bad("models[%d].runtime: %q cannot have an address (a remote model runs elsewhere); remove runtime or set it to %q", i, m.Runtime, RuntimeRemote)
+			case m.Path != "":
+				bad("models[%d]: has both path and address; expected one (path: a local model, address: a remote model runner host:port)", i)
+			default:
+				if err := checkAddress(m.Address); err != nil {
+					bad("models[%d].address: %v", i, err)
+				}
+			}
+			m.Runtime = RuntimeRemote
+			defaultModelNames(m)
+			continue
+		}
 		switch m.Runtime {
 		case "", RuntimeGo:
 			m.Runtime = RuntimeGo
 		case RuntimePython:
 		default:
-			bad("models[%d].runtime: expected %q or %q, found %q", i, RuntimeGo, RuntimePython, m.Runtime)
+			bad("models[%d].runtime: expected %q, %q or %q, found %q", i, RuntimeGo, RuntimePython, RuntimeRemote, m.Runtime)
 		}
 		if m.Path == "" {
-			bad("models[%d].path: required (the model plugin's Go main package directory, or the Python model's directory)", i)
+			bad("models[%d].path: required (the model plugin's Go main package directory, or the Python model's directory; or an address host:port for a remote model)", i)
 			continue
 		}
 		if !filepath.IsAbs(m.Path) {
 			m.Path = filepath.Join(nodeDir, m.Path)
 		}
 		m.Path = filepath.Clean(m.Path)
-		if m.Name == "" {
-			m.Name = m.ID
-		}
-		if m.PlayerID == "" {
-			m.PlayerID = "local"
-		}
-		if m.PlayerName == "" {
-			m.PlayerName = "local"
-		}
+		defaultModelNames(m)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return models, nil
+}
+
+// defaultModelNames fills an entry's empty name (its id) and player
+// fields ("local").
+func defaultModelNames(m *ModelConfig) {
+	if m.Name == "" {
+		m.Name = m.ID
+	}
+	if m.PlayerID == "" {
+		m.PlayerID = "local"
+	}
+	if m.PlayerName == "" {
+		m.PlayerName = "local"
+	}
+}
+
+// checkAddress checks a remote model's address: host:port with a
+// non-empty host and a port in 1..65535, no scheme.
+func checkAddress(a string) error {
+	if a == "" {
+		return errors.New("required for a remote model: the model runner's host:port")
+	}
+	if strings.Contains(a, "://") {
+		return fmt.Errorf("expected host:port without a scheme, found %q", a)
+	}
+	h, p, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("expected host:port, found %q: %w", a, err)
+	}
+	n, err := strconv.Atoi(p)
+	if h == "" || err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("expected host:port with a host and a port 1-65535, found %q", a)
+	}
+	return nil
 }
 
 // jsonKindOf names the JSON type a Go field decodes from.

@@ -32,7 +32,7 @@ func (w *Workspace) Factories() Factories {
 func (w *Workspace) GoModels() []ModelConfig {
 	var out []ModelConfig
 	for _, m := range w.Models {
-		if m.Runtime != RuntimePython {
+		if m.Runtime == RuntimeGo {
 			out = append(out, m)
 		}
 	}
@@ -125,8 +125,8 @@ func (w *Workspace) LoadFiles() error {
 		errs = append(errs, err)
 	} else if w.Callables.ModelBaseClass == "" {
 		for _, m := range w.Models {
-			if m.Runtime == RuntimePython {
-				errs = append(errs, &VarError{Source: callPath, Var: ModelBaseClassVar, Msg: fmt.Sprintf("required: model %s has \"runtime\": \"python\"; set the challenge's Python base class, e.g. tracker.TrackerBase", m.ID)})
+			if m.Runtime == RuntimePython || m.Runtime == RuntimeRemote {
+				errs = append(errs, &VarError{Source: callPath, Var: ModelBaseClassVar, Msg: fmt.Sprintf("required: model %s has \"runtime\": %q; set the challenge's Python base class, e.g. tracker.TrackerBase", m.ID, m.Runtime)})
 				break
 			}
 		}

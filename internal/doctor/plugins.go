@@ -76,12 +76,13 @@ func (p Prober) ProbePlugins(ctx context.Context, w *WorkspaceInfo) []Result {
 			Message: config.ModelsFile + " did not load; see the workspace failure"})
 	}
 	for i, m := range ws.Models {
-		if m.Runtime == config.RuntimePython {
-			continue // checked below, after the challenge plugin was built
+		if m.Runtime != config.RuntimeGo {
+			continue // Python models are checked below, after the challenge plugin was built; remote ones after them
 		}
 		out = append(out, p.model(ctx, ws, i, m, bopts)...)
 	}
 	out = append(out, p.pythonModels(ctx, ws)...)
+	out = append(out, remoteModels(ctx, ws)...)
 	return out
 }
 

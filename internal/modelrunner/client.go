@@ -10,9 +10,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
 	"github.com/crunch-coordinator/coordinator/proto/modelrunner/commonspb"
 	"github.com/crunch-coordinator/coordinator/proto/modelrunner/dynamicsubclasspb"
@@ -113,6 +116,18 @@ func Dial(target string, extra ...grpc.DialOption) (*Client, error) {
 // Target returns the address the client dials.
 func (c *Client) Target() string { return c.target }
 
+// State is the main channel's connectivity state.
+func (c *Client) State() connectivity.State { return c.main.GetState() }
+
+// WaitForStateChange blocks until the main channel leaves state from or
+// ctx ends (false).
+func (c *Client) WaitForStateChange(ctx context.Context, from connectivity.State) bool {
+	return c.main.WaitForStateChange(ctx, from)
+}
+
+// Connect makes an IDLE main channel reconnect now.
+func (c *Client) Connect() { c.main.Connect() }
+
 // Close closes both channels.
 func (c *Client) Close() error {
 	return errors.Join(c.main.Close(), c.health.Close())
@@ -125,12 +140,17 @@ func (c *Client) Health(ctx context.Context) error {
 }
 
 // WaitHealthy waits (wait-for-ready) until the runner answers SERVING or
-// ctx ends.
+// ctx ends. An authentication refusal (Unauthenticated, PermissionDenied)
+// or a server without the health service (Unimplemented) returns at once.
 func (c *Client) WaitHealthy(ctx context.Context) error {
 	for {
 		err := c.check(ctx, true)
 		if err == nil || ctx.Err() != nil {
 			return err
+		}
+		switch status.Code(err) {
+		case codes.Unauthenticated, codes.PermissionDenied, codes.Unimplemented:
+			return err // refused, not starting: waiting changes nothing
 		}
 		select {
 		case <-time.After(20 * time.Millisecond):

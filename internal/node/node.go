@@ -30,6 +30,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/feed"
 	"github.com/crunch-coordinator/coordinator/internal/feed/providers"
+	"github.com/crunch-coordinator/coordinator/internal/modelrunner"
 	"github.com/crunch-coordinator/coordinator/internal/predict"
 	"github.com/crunch-coordinator/coordinator/internal/pymodel"
 	"github.com/crunch-coordinator/coordinator/internal/report"
@@ -289,6 +290,7 @@ func (n *Node) startPredict(ctx context.Context, specs *[]host.PluginSpec, hopts
 	cfg, w := n.cfg, n.cfg.Workspace
 	directory := map[string]store.Model{}
 	var py *pymodel.Runtime
+	var sec *modelrunner.Security
 	for _, m := range w.Models {
 		if m.Runtime == config.RuntimePython {
 			// Python models run in the model runner next to the Go plugins,
@@ -302,6 +304,15 @@ func (n *Node) startPredict(ctx context.Context, specs *[]host.PluginSpec, hopts
 			}
 			*specs = append(*specs, pymodel.Spec(w, m, *py, cfg.PluginEnv))
 			directory[m.ID] = store.Model{ID: m.ID, Name: m.Name, PlayerID: m.PlayerID, PlayerName: m.PlayerName, DeploymentID: "local:" + m.ID}
+			continue
+		}
+		if m.Runtime == config.RuntimeRemote {
+			sp, err := remoteSpec(w, m, &sec)
+			if err != nil {
+				return err
+			}
+			*specs = append(*specs, sp)
+			directory[m.ID] = store.Model{ID: m.ID, Name: m.Name, PlayerID: m.PlayerID, PlayerName: m.PlayerName, DeploymentID: "remote:" + m.Address}
 			continue
 		}
 		bin, ok := cfg.ModelBinaries[m.ID]
