@@ -231,8 +231,8 @@ func Run(ctx context.Context, o Options) error {
 		if res.Candles > 0 {
 			replayed = replayRange(rp, res.FirstCandle, res.LastCandle)
 		}
-		p.linef("replayed  %s: %d predict cycles, %d predictions, %d scored, %d failed cycles",
-			replayed, res.Cycles, res.Predictions, res.Scored, res.CycleErrors)
+		p.linef("replayed  %s: %d predict cycles, %d predictions, %d scored, %d unresolved, %d failed cycles",
+			replayed, res.Cycles, res.Predictions, res.Scored, res.Unresolved, res.CycleErrors)
 		if o.ShiftToNow {
 			p.linef("replayed  times shifted by %s (--shift-to-now): the file's %s is stored as %s, in this replay's database only",
 				shift, res.LastCandle.Add(-shift).Format(time.RFC3339), res.LastCandle.Format(time.RFC3339))

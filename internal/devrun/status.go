@@ -92,7 +92,7 @@ func runReplay(ctx context.Context, n *node.Node, rp *replay.Replay, sim *clock.
 	if err != nil {
 		return node.ReplayProgress{}, err
 	}
-	res, err := n.Replay(ctx, rp, sim, node.ReplayOptions{From: o.From, Until: o.Until, Speed: o.Speed, Progress: progress})
+	res, err := n.Replay(ctx, rp, sim, node.ReplayOptions{From: o.From, Until: o.Until, Speed: o.Speed, Progress: progress, Last: true})
 	stopProfile()
 	if bar != nil {
 		printMu.Lock()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/internal/clock"
 	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
+	"github.com/crunch-coordinator/coordinator/internal/score"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
 
@@ -30,6 +31,12 @@ type ReplayOptions struct {
 	LeaderboardEvery time.Duration
 	// Progress, when set, is called after every replayed candle.
 	Progress func(ReplayProgress)
+	// Last marks the node's last replay (coordinator dev --replay): its
+	// final score cycle is score.Worker.Finish, which makes every
+	// prediction the replayed candles cannot resolve UNRESOLVED. Without
+	// it those stay unscored, for a later replay of the same node that
+	// continues the file to resolve.
+	Last bool
 }
 
 // ReplayProgress reports the replay's position.
@@ -40,6 +47,10 @@ type ReplayProgress struct {
 	Cycles      int // predict cycles that ran
 	Predictions int // prediction rows inserted
 	Scored      int // scores written
+	// Unresolved counts predictions marked UNRESOLVED (a gap, a flat move
+	// the pack excludes, or, at the end, ground truth the replayed file
+	// does not hold: see score.Worker.Finish).
+	Unresolved  int
 	CycleErrors int
 	// FirstCandle and LastCandle are the open times (UTC) of the first and
 	// the latest candle replayed: the replayed range so far.
@@ -55,7 +66,10 @@ type ReplayProgress struct {
 // it), a predict cycle runs when a slot is due, scoring runs every
 // SCORE_INTERVAL_SECONDS of simulated time and the leaderboard is rebuilt
 // every LeaderboardEvery. A failed cycle is logged and counted; the replay
-// goes on, as a live node would. It returns ctx's error when cancelled.
+// goes on, as a live node would. With opts.Last the final score cycle
+// (score.Worker.Finish) leaves no prediction SUCCESS without a score: what
+// the replayed candles cannot resolve becomes UNRESOLVED. It returns ctx's
+// error when cancelled.
 //
 // A predict or score service replaced by a factory (PREDICT_SERVICE_FACTORY,
 // SCORE_SERVICE_FACTORY) is not driven by the replay: StartServices started
@@ -153,6 +167,7 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 				n.log.Warn("replay: score cycle failed", "sim_time", at, "error", err)
 			}
 			p.Scored += sr.Scored
+			p.Unresolved += sr.Unresolved
 			nextScore = at.Add(scoreEvery)
 		}
 		if builtinScore && !at.Before(nextLB) {
@@ -168,12 +183,25 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 			r.File(), fmtTime(opts.From), fmtTime(opts.Until), r.First().Format(time.RFC3339), r.Last().Format(time.RFC3339))
 	}
 	if builtinScore {
-		sr, err := n.score.Score(ctx)
+		// The final cycle scores what the replayed candles resolve; after
+		// the last replay every other prediction becomes UNRESOLVED, so none
+		// is left SUCCESS without a score.
+		var sr score.ScoreResult
+		var err error
+		if opts.Last {
+			sr, err = n.score.Finish(ctx, "the replay ended")
+		} else {
+			sr, err = n.score.Score(ctx)
+		}
 		if err != nil && !errors.Is(err, context.Canceled) {
 			p.CycleErrors++
 			n.log.Warn("replay: final score cycle failed", "error", err)
 		}
 		p.Scored += sr.Scored
+		p.Unresolved += sr.Unresolved
+		if sr.Unresolved > 0 {
+			n.log.Info("replay: predictions without ground truth at the end are UNRESOLVED", "count", sr.Unresolved)
+		}
 		n.finishPeriod(ctx, p.SimTime)
 	}
 	if opts.Progress != nil {

@@ -15,6 +15,13 @@
 //  4. leaves the others (not resolvable yet, within the wait) unscored, so
 //     they are claimed again by a later cycle.
 //
+// The resolver's ground truth is stored with the prediction (with its score,
+// or with the UNRESOLVED status when the resolver returned one with its
+// error), so every score can be recomputed from the database alone.
+// Worker.Finish ends scoring of a replay: it claims every unscored SUCCESS
+// prediction whatever its resolvable_at and makes those the resolver cannot
+// resolve UNRESOLVED at once, so none is left SUCCESS without a score.
+//
 // Batches repeat until a claim returns fewer than BatchSize predictions or a
 // full batch changed nothing (every claimed prediction still waiting for its
 // ground truth). Each full batch that changed something may start one more

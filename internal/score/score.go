@@ -247,8 +247,32 @@ func (w *Worker) runEvery(ctx context.Context, what string, every time.Duration,
 // or a store error); batches written before it, or by a concurrent lane,
 // stay written.
 func (w *Worker) Score(ctx context.Context) (ScoreResult, error) {
-	start := time.Now()
 	now := w.cfg.Clock.Now().UTC()
+	return w.score(ctx, now, now, "")
+}
+
+// endOfTime is the claim bound of Finish: later than any resolvable_at.
+var endOfTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// Finish ends scoring for a run that will get no more feed data (the end of
+// a replay): one scoring cycle at clock.Now() that claims every unscored
+// SUCCESS prediction whatever its resolvable_at, scores the ones the
+// resolver can resolve now and marks every other one UNRESOLVED with
+// "<why>: ground truth not available (resolvable_at …)", so no prediction
+// is left SUCCESS without a score. The result's Unresolved counts them.
+// Errors are Score's.
+func (w *Worker) Finish(ctx context.Context, why string) (ScoreResult, error) {
+	if why == "" {
+		why = "scoring finished"
+	}
+	return w.score(ctx, w.cfg.Clock.Now().UTC(), endOfTime, why)
+}
+
+// score runs one cycle at now, claiming predictions with resolvable_at <=
+// claimUntil; final, when set, makes every prediction the resolver does not
+// resolve UNRESOLVED with that reason instead of waiting (Finish).
+func (w *Worker) score(ctx context.Context, now, claimUntil time.Time, final string) (ScoreResult, error) {
+	start := time.Now()
 	res := ScoreResult{Now: now}
 	var (
 		wg       sync.WaitGroup
@@ -269,9 +293,9 @@ func (w *Worker) Score(ctx context.Context) (ScoreResult, error) {
 				return
 			}
 			var b batchOutcome
-			claimed, err := w.cfg.Store.ClaimAndScore(ctx, now, w.cfg.BatchSize, func(ctx context.Context, preds []store.Prediction) ([]store.ScoreUpdate, error) {
+			claimed, err := w.cfg.Store.ClaimAndScore(ctx, claimUntil, w.cfg.BatchSize, func(ctx context.Context, preds []store.Prediction) ([]store.ScoreUpdate, error) {
 				var err error
-				b, err = w.scoreBatch(ctx, now, preds, &buf)
+				b, err = w.scoreBatch(ctx, now, final, preds, &buf)
 				return b.updates, err
 			})
 			mu.Lock()
@@ -331,6 +355,7 @@ type batchOutcome struct {
 type batchBuffers struct {
 	records []sdk.PredictionRecord
 	items   []sdk.ScoreItem
+	truths  []json.RawMessage // the resolver's ground truth of items[i], stored with its score
 	updates []store.ScoreUpdate
 	scores  []store.Score
 }
@@ -348,7 +373,9 @@ func grow[T any](s []T, n int) []T {
 var emptyTruth = json.RawMessage(`{}`)
 
 // scoreBatch resolves and scores one claimed batch and returns its updates.
-func (w *Worker) scoreBatch(ctx context.Context, now time.Time, preds []store.Prediction, buf *batchBuffers) (batchOutcome, error) {
+// final, when set, is the reason a prediction not resolved now becomes
+// UNRESOLVED (Finish); otherwise it waits up to GroundTruthMaxWait.
+func (w *Worker) scoreBatch(ctx context.Context, now time.Time, final string, preds []store.Prediction, buf *batchBuffers) (batchOutcome, error) {
 	var out batchOutcome
 	buf.records = grow(buf.records, len(preds))
 	for _, p := range preds {
@@ -363,6 +390,7 @@ func (w *Worker) scoreBatch(ctx context.Context, now time.Time, preds []store.Pr
 		return out, fmt.Errorf("%s: expected %d results (one per prediction, in order), found %d", sdk.CallableResolveGroundTruth, len(records), len(gts))
 	}
 	buf.items = grow(buf.items, len(preds))
+	buf.truths = grow(buf.truths, len(preds))
 	buf.updates = grow(buf.updates, len(preds))
 	items := buf.items
 	out.updates = buf.updates
@@ -372,7 +400,7 @@ func (w *Worker) scoreBatch(ctx context.Context, now time.Time, preds []store.Pr
 		switch {
 		case gt.Error != "":
 			out.updates = append(out.updates, store.ScoreUpdate{PredictionID: p.ID, Status: store.StatusUnresolved,
-				Reason: "ground truth resolver: " + gt.Error})
+				Reason: "ground truth resolver: " + gt.Error, GroundTruth: gt.GroundTruth})
 			out.unresolved++
 			w.log.Warn("prediction unresolvable", "prediction_id", p.ID, "model_id", p.ModelID, "reason", gt.Error)
 		case gt.Resolved:
@@ -381,6 +409,12 @@ func (w *Worker) scoreBatch(ctx context.Context, now time.Time, preds []store.Pr
 				truth = emptyTruth
 			}
 			items = append(items, sdk.ScoreItem{PredictionID: p.ID, Prediction: p.InferenceOutput, GroundTruth: truth})
+			buf.truths = append(buf.truths, gt.GroundTruth)
+		case final != "":
+			reason := fmt.Sprintf("%s: ground truth not available (resolvable_at %s, now %s)",
+				final, p.ResolvableAt.Format(time.RFC3339), now.Format(time.RFC3339))
+			out.updates = append(out.updates, store.ScoreUpdate{PredictionID: p.ID, Status: store.StatusUnresolved, Reason: reason})
+			out.unresolved++
 		case now.Sub(p.ResolvableAt) > w.cfg.GroundTruthMaxWait:
 			reason := fmt.Sprintf("ground truth not available %s after resolvable_at %s (GROUND_TRUTH_MAX_WAIT %s)",
 				now.Sub(p.ResolvableAt).Round(time.Second), p.ResolvableAt.Format(time.RFC3339), w.cfg.GroundTruthMaxWait)
@@ -421,7 +455,7 @@ func (w *Worker) scoreBatch(ctx context.Context, now time.Time, preds []store.Pr
 			out.scoreFailed++
 		}
 		out.scored++
-		out.updates = append(out.updates, store.ScoreUpdate{PredictionID: id, Score: sc})
+		out.updates = append(out.updates, store.ScoreUpdate{PredictionID: id, Score: sc, GroundTruth: buf.truths[i]})
 	}
 	buf.updates = out.updates
 	return out, nil

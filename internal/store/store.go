@@ -84,7 +84,10 @@ type ScheduleRow struct {
 }
 
 // Prediction is one stored prediction (table predictions). ExecTimeMs is in
-// milliseconds. Score is nil until scored.
+// milliseconds. Score is nil until scored. GroundTruth is the ground truth
+// the challenge's resolver returned for it (a JSON object, nil until
+// resolved): written by ClaimAndScore with the score or the terminal
+// status, never by SavePredictCycle.
 type Prediction struct {
 	ID                 string
 	ModelID            string
@@ -99,6 +102,7 @@ type Prediction struct {
 	PerformedAt        time.Time
 	ResolvableAt       time.Time
 	Score              *Score
+	GroundTruth        json.RawMessage
 }
 
 // Score is the score columns of a prediction.
@@ -112,12 +116,16 @@ type Score struct {
 // ScoreUpdate is the outcome the score worker records for one claimed
 // prediction: a Score, or (Score nil) a terminal Status such as
 // StatusUnresolved with Reason. A claimed prediction with no ScoreUpdate
-// stays unscored and is claimed again later.
+// stays unscored and is claimed again later. GroundTruth, when set (a JSON
+// object), is stored with either outcome (Prediction.GroundTruth), so the
+// score, or the reason it could not be scored, can be audited from the
+// database alone.
 type ScoreUpdate struct {
 	PredictionID string
 	Score        *Score
 	Status       string
 	Reason       string
+	GroundTruth  json.RawMessage
 }
 
 // Leaderboard is one leaderboard snapshot; the newest is "the" leaderboard.

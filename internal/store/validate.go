@@ -278,6 +278,9 @@ func (p Prediction) normalize(now time.Time, memo jsonMemo) (Prediction, error) 
 	if p.Meta, err = memo.check("Meta", p.Meta, emptyObject); err != nil {
 		return p, err
 	}
+	if len(p.GroundTruth) > 0 {
+		return p, invalid("GroundTruth", "expected none (ground truth is recorded by ClaimAndScore), found %s", jsonx.Abbreviate(p.GroundTruth))
+	}
 	p.PerformedAt = orNow(p.PerformedAt, now)
 	p.ResolvableAt = orNow(p.ResolvableAt, p.PerformedAt)
 	if p.Score != nil {
@@ -365,6 +368,16 @@ func NormalizeScoreUpdates(claimed []Prediction, updates []ScoreUpdate, at time.
 			u.Score = &scores[i]
 		case u.Status == "":
 			return nil, invalid(field, "expected a Score or a terminal Status, found neither")
+		}
+		if len(u.GroundTruth) > 0 {
+			gt, err := CheckJSON(field+".GroundTruth", u.GroundTruth, nil)
+			if err != nil {
+				return nil, err
+			}
+			if err := jsonx.CheckObject(gt); err != nil {
+				return nil, invalid(field+".GroundTruth", "%v", err)
+			}
+			u.GroundTruth = gt
 		}
 		out[i] = u
 	}

@@ -16,20 +16,23 @@ import (
 // the order scanPrediction expects.
 const predictionColumns = `id, model_id, prediction_config_id, scope_key, scope_jsonb, status, exec_time_ms,
 	inference_input_jsonb, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
-	score_value, score_success, score_failed_reason, score_scored_at`
+	score_value, score_success, score_failed_reason, score_scored_at, ground_truth_jsonb`
 
 // scanPrediction reads one row selected with predictionColumns. A
 // prediction is scored when score_scored_at or score_success is set.
 func scanPrediction(r pgx.CollectableRow) (store.Prediction, error) {
 	var p store.Prediction
 	var configID, reason *string
-	var scope, in, out, meta []byte
+	var scope, in, out, meta, truth []byte
 	var value *float64
 	var success *bool
 	var scoredAt *time.Time
 	if err := r.Scan(&p.ID, &p.ModelID, &configID, &p.ScopeKey, &scope, &p.Status, &p.ExecTimeMs,
-		&in, &out, &meta, &p.PerformedAt, &p.ResolvableAt, &value, &success, &reason, &scoredAt); err != nil {
+		&in, &out, &meta, &p.PerformedAt, &p.ResolvableAt, &value, &success, &reason, &scoredAt, &truth); err != nil {
 		return p, err
+	}
+	if truth != nil {
+		p.GroundTruth = rawJSON(truth)
 	}
 	p.PredictionConfigID = deref(configID)
 	p.Scope, p.InferenceInput, p.InferenceOutput, p.Meta = rawJSON(scope), rawJSON(in), rawJSON(out), rawJSON(meta)
@@ -234,9 +237,10 @@ UPDATE predictions AS p SET
     score_value = CASE WHEN u.scored THEN u.value ELSE p.score_value END,
     score_success = CASE WHEN u.scored THEN u.success ELSE p.score_success END,
     score_failed_reason = CASE WHEN u.scored THEN u.reason ELSE COALESCE(u.reason, p.score_failed_reason) END,
-    score_scored_at = CASE WHEN u.scored THEN u.scored_at ELSE p.score_scored_at END
-FROM unnest($1::text[], $2::bool[], $3::float8[], $4::bool[], $5::text[], $6::timestamptz[], $7::text[])
-     AS u(id, scored, value, success, reason, scored_at, status)
+    score_scored_at = CASE WHEN u.scored THEN u.scored_at ELSE p.score_scored_at END,
+    ground_truth_jsonb = COALESCE(u.truth::jsonb, p.ground_truth_jsonb)
+FROM unnest($1::text[], $2::bool[], $3::float8[], $4::bool[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
+     AS u(id, scored, value, success, reason, scored_at, status, truth)
 WHERE p.id = u.id`
 
 // ClaimAndScore claims up to limit (> 0) SUCCESS predictions with
@@ -285,7 +289,7 @@ func (s *Store) ClaimAndScore(ctx context.Context, now time.Time, limit int,
 		}
 		u := buildScoreUpdates(updates)
 		if len(u.ids) > 0 {
-			if _, err := tx.Exec(ctx, applyScoresSQL, u.ids, u.scored, u.values, u.successes, u.reasons, u.scoredAt, u.statuses); err != nil {
+			if _, err := tx.Exec(ctx, applyScoresSQL, u.ids, u.scored, u.values, u.successes, u.reasons, u.scoredAt, u.statuses, u.truths); err != nil {
 				return fmt.Errorf("write %d score updates: %w", len(u.ids), err)
 			}
 		}
@@ -309,6 +313,7 @@ type scoreArrays struct {
 	reasons   []*string
 	scoredAt  []*time.Time
 	statuses  []*string
+	truths    []*string
 }
 
 // buildScoreUpdates turns normalised updates (store.NormalizeScoreUpdates)
@@ -318,12 +323,13 @@ func buildScoreUpdates(updates []store.ScoreUpdate) scoreArrays {
 	a := scoreArrays{
 		ids: make([]string, 0, n), scored: make([]bool, 0, n), values: make([]*float64, 0, n),
 		successes: make([]*bool, 0, n), reasons: make([]*string, 0, n), scoredAt: make([]*time.Time, 0, n),
-		statuses: make([]*string, 0, n),
+		statuses: make([]*string, 0, n), truths: make([]*string, 0, n),
 	}
 	for i := range updates {
 		u := &updates[i]
 		a.ids = append(a.ids, u.PredictionID)
 		a.statuses = append(a.statuses, nullString(u.Status))
+		a.truths = append(a.truths, nullString(string(u.GroundTruth)))
 		if sc := u.Score; sc != nil {
 			a.scored = append(a.scored, true)
 			a.values = append(a.values, sc.Value)

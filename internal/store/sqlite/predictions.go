@@ -16,6 +16,10 @@ const predictionCols = `id, model_id, prediction_config_id, scope_key, scope_jso
 inference_input_jsonb, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
 score_value, score_success, score_failed_reason, score_scored_at`
 
+// readPredictionCols is what prediction reads select (scanPrediction):
+// predictionCols and the ground truth, which only ClaimAndScore writes.
+const readPredictionCols = predictionCols + `, ground_truth_jsonb`
+
 // scored is the SQL predicate "this prediction has a score" (reference 7.1.2).
 const scored = `(score_scored_at IS NOT NULL OR score_success IS NOT NULL)`
 
@@ -111,14 +115,17 @@ type rowScanner interface{ Scan(dest ...any) error }
 
 func scanPrediction(sc rowScanner) (store.Prediction, error) {
 	var p store.Prediction
-	var cfg, scope, input, output, meta, reason sql.NullString
+	var cfg, scope, input, output, meta, reason, truth sql.NullString
 	var performed, resolvable int64
 	var value sql.NullFloat64
 	var success sql.NullBool
 	var scoredAt sql.NullInt64
 	if err := sc.Scan(&p.ID, &p.ModelID, &cfg, &p.ScopeKey, &scope, &p.Status, &p.ExecTimeMs,
-		&input, &output, &meta, &performed, &resolvable, &value, &success, &reason, &scoredAt); err != nil {
+		&input, &output, &meta, &performed, &resolvable, &value, &success, &reason, &scoredAt, &truth); err != nil {
 		return p, err
+	}
+	if truth.Valid {
+		p.GroundTruth = json.RawMessage(truth.String)
 	}
 	p.PredictionConfigID = cfg.String
 	p.Scope, p.InferenceInput, p.InferenceOutput, p.Meta = rawJSON(scope, "{}"), rawJSON(input, "{}"), rawJSON(output, "{}"), rawJSON(meta, "{}")
@@ -188,7 +195,7 @@ func (s *Store) ClaimAndScore(ctx context.Context, now time.Time, limit int, fn 
 	now = now.UTC()
 	claimedN := 0
 	err := s.writeTx(ctx, "claim and score", func(tx *sql.Tx) error {
-		claimed, err := s.queryPredictions(ctx, tx, "claim and score: claim", `SELECT `+predictionCols+` FROM predictions
+		claimed, err := s.queryPredictions(ctx, tx, "claim and score: claim", `SELECT `+readPredictionCols+` FROM predictions
 WHERE status = ? AND score_scored_at IS NULL AND score_success IS NULL AND resolvable_at <= ?
 ORDER BY resolvable_at, id LIMIT ?`, store.StatusSuccess, micros(now), limit)
 		if err != nil {
@@ -211,31 +218,33 @@ ORDER BY resolvable_at, id LIMIT ?`, store.StatusSuccess, micros(now), limit)
 		}
 		scoreStmt, err := s.txStmt(ctx, tx, `UPDATE predictions SET
     score_value = ?, score_success = ?, score_failed_reason = ?, score_scored_at = ?,
-    status = CASE WHEN ? <> '' THEN ? ELSE status END
+    status = CASE WHEN ? <> '' THEN ? ELSE status END, ground_truth_jsonb = COALESCE(?, ground_truth_jsonb)
 WHERE id = ? AND score_scored_at IS NULL AND score_success IS NULL`)
 		if err != nil {
 			return s.wrap("claim and score: prepare", err)
 		}
 		defer scoreStmt.Close()
-		statusStmt, err := s.txStmt(ctx, tx, `UPDATE predictions SET status = ?, score_failed_reason = ?
+		statusStmt, err := s.txStmt(ctx, tx, `UPDATE predictions SET status = ?, score_failed_reason = ?,
+    ground_truth_jsonb = COALESCE(?, ground_truth_jsonb)
 WHERE id = ? AND score_scored_at IS NULL AND score_success IS NULL`)
 		if err != nil {
 			return s.wrap("claim and score: prepare", err)
 		}
 		defer statusStmt.Close()
 		for _, u := range updates {
+			truth := sql.NullString{String: string(u.GroundTruth), Valid: len(u.GroundTruth) > 0}
 			if sc := u.Score; sc != nil {
 				var value sql.NullFloat64
 				if sc.Value != nil {
 					value = sql.NullFloat64{Float64: *sc.Value, Valid: true}
 				}
 				if _, err := scoreStmt.ExecContext(ctx, value, sc.Success, sql.NullString{String: sc.FailedReason, Valid: sc.FailedReason != ""}, micros(sc.ScoredAt),
-					u.Status, u.Status, u.PredictionID); err != nil {
+					u.Status, u.Status, truth, u.PredictionID); err != nil {
 					return s.wrap(fmt.Sprintf("claim and score: score %q", u.PredictionID), err)
 				}
 				continue
 			}
-			if _, err := statusStmt.ExecContext(ctx, u.Status, sql.NullString{String: u.Reason, Valid: u.Reason != ""}, u.PredictionID); err != nil {
+			if _, err := statusStmt.ExecContext(ctx, u.Status, sql.NullString{String: u.Reason, Valid: u.Reason != ""}, truth, u.PredictionID); err != nil {
 				return s.wrap(fmt.Sprintf("claim and score: set status of %q", u.PredictionID), err)
 			}
 		}
@@ -280,7 +289,7 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 		where = append(where, `status = ?`)
 		args = append(args, q.Status)
 	}
-	sqlText := `SELECT ` + predictionCols + ` FROM predictions`
+	sqlText := `SELECT ` + readPredictionCols + ` FROM predictions`
 	if len(where) > 0 {
 		sqlText += ` WHERE ` + strings.Join(where, ` AND `)
 	}
@@ -303,7 +312,7 @@ func (s *Store) WindowPredictions(ctx context.Context, modelID string, from, to 
 		return nil, fmt.Errorf("sqlite window predictions (%s): %w", s.path, err)
 	}
 	lo, hi := bounds(from, to)
-	return s.queryPredictions(ctx, nil, "window predictions", `SELECT `+predictionCols+` FROM predictions
+	return s.queryPredictions(ctx, nil, "window predictions", `SELECT `+readPredictionCols+` FROM predictions
 WHERE model_id = ? AND resolvable_at >= ? AND resolvable_at <= ? AND (`+scored+` OR status IN `+nonAnswerStatuses+`)
 ORDER BY resolvable_at, id LIMIT ?`, modelID, lo, hi, limit)
 }

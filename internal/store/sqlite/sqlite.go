@@ -16,7 +16,8 @@
 // connections. Several Store values, even in several processes, may share
 // one file: their writers serialise on SQLite's write lock.
 //
-// Migrations are embedded SQL files applied with pressly/goose v3 by
+// Migrations are embedded SQL files (and 00004, a Go migration: see
+// migrate_ground_truth.go) applied with pressly/goose v3 by
 // Migrate; Open never migrates. Until the schema is at the version this
 // binary expects, every data method returns an error wrapping
 // store.ErrNotMigrated.
@@ -180,7 +181,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = r.Close()
 		return nil, fmt.Errorf("sqlite: embedded migrations: %w", err)
 	}
-	prov, err := goose.NewProvider(goose.DialectSQLite3, w, sub)
+	prov, err := goose.NewProvider(goose.DialectSQLite3, w, sub, goose.WithGoMigrations(groundTruthMigration))
 	if err != nil {
 		_ = w.Close()
 		_ = r.Close()

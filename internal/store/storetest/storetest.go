@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ClaimAndScore", testClaimAndScore},
 		{"ClaimAndScoreErrors", testClaimAndScoreErrors},
 		{"ClaimAndScoreConcurrent", testClaimConcurrent},
+		{"GroundTruth", testGroundTruth},
 		{"ScoredPredictionsAndStats", testScoredAndStats},
 		{"LatestPerformedAtAndCount", testLatestPerformedAndCount},
 		{"Leaderboards", testLeaderboards},
