@@ -62,6 +62,7 @@ func (s *supervisor) state() ModelState {
 		StateSince:          s.stateSince,
 		NextRetry:           s.nextRetry,
 		Restarts:            s.restarts,
+		Generation:          s.gen,
 		ConsecutiveFailures: s.consecFail,
 		ConsecutiveTimeouts: s.consecTO,
 		LastError:           s.lastErr,

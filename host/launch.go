@@ -191,9 +191,9 @@ func launch(ctx context.Context, kind string, spec PluginSpec, gen int, data sdk
 		AutoMTLS:         true,
 		StartTimeout:     opts.startTimeout(spec),
 		Logger:           in.log,
-		Stderr:           in.ring,
+		Stderr:           teeRing(in.ring, spec.stderrLog),
 		SyncStdout:       newLineLogger(in.log, "stdout"),
-		SyncStderr:       newLineLogger(in.log, "stderr"),
+		SyncStderr:       teeLines(newLineLogger(in.log, "stderr"), spec.stderrLog),
 		GRPCDialOptions:  wire.DialOptions(),
 		SkipHostEnv:      true,
 		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, _ string) (runner.Runner, error) {

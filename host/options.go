@@ -36,6 +36,10 @@ type PluginSpec struct {
 	StartTimeout time.Duration
 	Runner       *RunnerSpec
 	Remote       *RemoteSpec
+
+	// stderrLog, set by the supervisor of a model, keeps the model's
+	// stderr across generations (ModelSet.Stderr).
+	stderrLog *ringBuffer
 }
 
 // Options tune the host. Zero fields take the defaults in parentheses.

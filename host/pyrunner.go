@@ -122,7 +122,7 @@ func launchRunner(ctx context.Context, spec PluginSpec, gen int, opts Options) (
 		return nil, fail(StageCheck, StatusBadImplementation, err)
 	}
 	go drain(run.stdout, newLineLogger(in.log, "stdout"))
-	go drain(run.stderr, io.MultiWriter(newLineLogger(in.log, "stderr"), lineRing{in.ring}))
+	go drain(run.stderr, teeLines(io.MultiWriter(newLineLogger(in.log, "stderr"), lineRing{in.ring}), spec.stderrLog))
 
 	startFail := func(stage string, st Status, err error) (*instance, *StartError) {
 		es := run.exitState() // before the kill: only an exit of its own counts

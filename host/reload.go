@@ -5,12 +5,19 @@ import "fmt"
 // Reload starts model id again from its binary path, for example after
 // `coordinator dev --watch` rebuilt it: a running model is killed and
 // relaunched (its calls answer ABSENT meanwhile); a model stopped by the
-// stop rules is revived with fresh counters. The other models are not
+// stop rules is revived with fresh counters; a disabled model (Disable)
+// stays disabled. The other models are not
 // touched. It fails for an unknown id and after Close.
 func (m *ModelSet) Reload(id string) error {
 	s := m.sups[id]
 	if s == nil {
 		return fmt.Errorf("%w: unknown model id %q", ErrInvalidSpec, id)
+	}
+	s.mu.Lock()
+	disabled := s.stopped && s.reason == StopDisabled
+	s.mu.Unlock()
+	if disabled {
+		return nil // an operator's Disable holds until Enable (which starts the new binary)
 	}
 	return s.reload()
 }

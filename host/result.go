@@ -35,6 +35,9 @@ const (
 	StopMultipleFailed    StopReason = "MULTIPLE_FAILED"
 	StopMultipleTimeout   StopReason = "MULTIPLE_TIMEOUT"
 	StopBadImplementation StopReason = "BAD_IMPLEMENTATION"
+	// StopDisabled: stopped by an operator (ModelSet.Disable, the
+	// orchestrator API's desired_state STOPPED) until ModelSet.Enable.
+	StopDisabled StopReason = "DISABLED"
 )
 
 // CallResult is the outcome of one call to one plugin. Output is the JSON
@@ -67,6 +70,9 @@ type ModelState struct {
 	// again (UTC; zero otherwise).
 	NextRetry time.Time
 	Restarts  int
+	// Generation counts the processes started for the model (1 for the
+	// first; each restart, re-admission or reload adds one).
+	Generation int
 	// ConsecutiveFailures counts FAILED or CRASHED results since the last success.
 	ConsecutiveFailures int
 	// ConsecutiveTimeouts counts TIMEOUT results since the last success.

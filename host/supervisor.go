@@ -67,6 +67,9 @@ type supervisor struct {
 
 func newSupervisor(kind string, spec PluginSpec, data sdk.HostData, opts Options) *supervisor {
 	ctx, cancel := context.WithCancel(context.Background())
+	if kind == sdk.PluginModel {
+		spec.stderrLog = newRingBuffer(stderrLogSize)
+	}
 	s := &supervisor{
 		kind: kind, spec: spec, opts: opts, data: data,
 		log:       opts.Logger.Named("host").With("plugin_kind", kind, "plugin_id", spec.ID),
@@ -100,6 +103,7 @@ func (s *supervisor) loop(ctx context.Context) {
 		gen := s.gen
 		s.mu.Unlock()
 
+		s.markGeneration(gen)
 		in, se := launch(ctx, s.kind, s.spec, gen, s.data, s.opts)
 		if se != nil {
 			if ctx.Err() != nil {

@@ -25,6 +25,8 @@ type Setting struct {
 var Known = []Setting{
 	{"DATABASE_URL", "postgres://… or sqlite://… or a file path; empty: the workspace's SQLite file"},
 	{"API_ADDR", "report API listen address host:port (default 127.0.0.1:8000)"},
+	{"ADMIN_API_KEY", "key of the models API's state changes (PATCH /models/{id}); unset: state changes are off"},
+	{"READ_API_KEY", "key of the models API's reads (GET /models, logs); unset: reads are open"},
 	{"CRUNCH_ID", "competition id shown in reports (default local-crunch)"},
 	{"CHECKPOINT_INTERVAL_SECONDS", "emission checkpoint cadence, seconds (default 60)"},
 	{"SCORE_INTERVAL_SECONDS", "score loop cadence, seconds (default 60)"},

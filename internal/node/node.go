@@ -31,6 +31,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/feed"
 	"github.com/crunch-coordinator/coordinator/internal/feed/providers"
 	"github.com/crunch-coordinator/coordinator/internal/modelrunner"
+	"github.com/crunch-coordinator/coordinator/internal/modelsapi"
 	"github.com/crunch-coordinator/coordinator/internal/predict"
 	"github.com/crunch-coordinator/coordinator/internal/pymodel"
 	"github.com/crunch-coordinator/coordinator/internal/report"
@@ -247,6 +248,15 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			Store: cfg.Store, Schema: n.schema, FeedHealth: feedHealth, ModelStates: states,
 			Clock: cfg.Clock, Logger: cfg.Logger.Named("report"),
 		})
+		if n.models != nil {
+			// The node runs its models: serve the orchestrator API the
+			// UI's Models page reads beside the report API.
+			n.handler = withModelsAPI(n.handler, modelsapi.New(modelsapi.Options{
+				Fleet: n.models, Models: w.Models, CrunchID: w.Settings.CrunchID,
+				AdminKey: w.Settings.Env[modelsapi.AdminKeyVar], ReadKey: w.Settings.Env[modelsapi.ReadKeyVar],
+				Logger: cfg.Logger.Named("models-api"),
+			}))
+		}
 		n.report = extend.NewHTTPApp(n.handler, w.Settings.APIAddr, cfg.Logger)
 	}
 	if err := n.applyFactories(); err != nil {
