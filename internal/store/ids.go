@@ -32,3 +32,11 @@ func MarketRecordID(provider, asset, kind, granularity string, tsEvent time.Time
 	h := sha1.Sum([]byte(provider + "|" + asset + "|" + kind + "|" + granularity + "|" + tsEvent.Format(layout)))
 	return hex.EncodeToString(h[:])
 }
+
+// InputID is the content id of a stored inference input: "INP_" and the
+// first 32 hex digits (128 bits) of the SHA-256 of its JSON text as stored
+// (after Prediction.Normalize). Equal texts share one row of table inputs.
+func InputID(input []byte) string {
+	h := sha256.Sum256(input)
+	return "INP_" + hex.EncodeToString(h[:16])
+}

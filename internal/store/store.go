@@ -88,6 +88,12 @@ type ScheduleRow struct {
 // the challenge's resolver returned for it (a JSON object, nil until
 // resolved): written by ClaimAndScore with the score or the terminal
 // status, never by SavePredictCycle.
+//
+// The inference input is stored once per distinct content (table inputs,
+// migration 00005), not once per prediction: the predictions of one predict
+// cycle share it. InputID is set by Normalize (InputID of the input) and
+// read back with it; it is empty for a prediction stored before 00005,
+// whose input sits in its own row. Reads return InferenceInput either way.
 type Prediction struct {
 	ID                 string
 	ModelID            string
@@ -97,6 +103,7 @@ type Prediction struct {
 	Status             string
 	ExecTimeMs         float64
 	InferenceInput     json.RawMessage
+	InputID            string
 	InferenceOutput    json.RawMessage
 	Meta               json.RawMessage
 	PerformedAt        time.Time
@@ -282,6 +289,9 @@ type Predictions interface {
 	// CountPredictions counts predictions by status (all statuses when
 	// status is empty).
 	CountPredictions(ctx context.Context, status string) (int64, error)
+	// CountInputs counts the stored inference inputs (table inputs): one
+	// per distinct input, however many predictions share it.
+	CountInputs(ctx context.Context) (int64, error)
 }
 
 // Leaderboards stores leaderboard snapshots and model score history.

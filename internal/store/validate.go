@@ -162,6 +162,48 @@ func (m jsonMemo) check(field string, raw, def json.RawMessage) (json.RawMessage
 	return v, err
 }
 
+// inputID returns InputID(input), hashing a shared input once per batch.
+func (m jsonMemo) inputID(input json.RawMessage) string {
+	if m == nil || len(input) == 0 {
+		return InputID(input)
+	}
+	k := jsonKey{unsafe.SliceData(input), -len(input)} // negative length: the id, not the checked value
+	if v, ok := m[k]; ok {
+		return string(v)
+	}
+	id := InputID(input)
+	m[k] = json.RawMessage(id)
+	return id
+}
+
+// Input is one row of table inputs: an inference input stored once for
+// every prediction that references it (Prediction.InputID).
+type Input struct {
+	ID    string
+	Input json.RawMessage
+	// CreatedAt is the PerformedAt of the first prediction of the batch
+	// that carried it.
+	CreatedAt time.Time
+}
+
+// PredictionInputs returns the distinct inputs of predictions normalised
+// by NormalizePredictions, in first-seen order: what a driver writes to
+// table inputs (insert if absent) before the predictions that reference
+// them.
+func PredictionInputs(preds []Prediction) []Input {
+	var out []Input
+	seen := map[string]bool{}
+	for i := range preds {
+		p := &preds[i]
+		if p.InputID == "" || seen[p.InputID] {
+			continue
+		}
+		seen[p.InputID] = true
+		out = append(out, Input{ID: p.InputID, Input: p.InferenceInput, CreatedAt: p.PerformedAt})
+	}
+	return out
+}
+
 // CheckLimit returns the effective row limit of a query: DefaultLimit for
 // 0, limit itself when positive; a negative limit is refused with
 // ErrInvalidValue naming field.
@@ -251,7 +293,8 @@ func NormalizeSchedules(rows []ScheduleRow) ([]ScheduleRow, error) {
 
 // Normalize checks p and returns it as stored: an empty ID, ModelID or
 // Status, a NaN or ±Inf ExecTimeMs or Score.Value, or invalid JSON is
-// refused with ErrInvalidValue; empty JSON values become {}; a zero
+// refused with ErrInvalidValue; empty JSON values become {}; InputID is
+// set to InputID(InferenceInput) (a caller's value is replaced); a zero
 // PerformedAt becomes now and a zero ResolvableAt PerformedAt (reference
 // 3.3); a zero Score.ScoredAt becomes now; times are UTC.
 func (p Prediction) Normalize(now time.Time) (Prediction, error) { return p.normalize(now, nil) }
@@ -272,6 +315,7 @@ func (p Prediction) normalize(now time.Time, memo jsonMemo) (Prediction, error) 
 	if p.InferenceInput, err = memo.check("InferenceInput", p.InferenceInput, emptyObject); err != nil {
 		return p, err
 	}
+	p.InputID = memo.inputID(p.InferenceInput)
 	if p.InferenceOutput, err = memo.check("InferenceOutput", p.InferenceOutput, emptyObject); err != nil {
 		return p, err
 	}

@@ -16,7 +16,7 @@ import (
 // the order scanPrediction expects.
 const predictionColumns = `id, model_id, prediction_config_id, scope_key, scope_jsonb, status, exec_time_ms,
 	inference_input_jsonb, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
-	score_value, score_success, score_failed_reason, score_scored_at, ground_truth_jsonb`
+	score_value, score_success, score_failed_reason, score_scored_at, ground_truth_jsonb, input_id`
 
 // scanPrediction reads one row selected with predictionColumns. A
 // prediction is scored when score_scored_at or score_success is set.
@@ -27,14 +27,15 @@ func scanPrediction(r pgx.CollectableRow) (store.Prediction, error) {
 	var value *float64
 	var success *bool
 	var scoredAt *time.Time
+	var inputID *string
 	if err := r.Scan(&p.ID, &p.ModelID, &configID, &p.ScopeKey, &scope, &p.Status, &p.ExecTimeMs,
-		&in, &out, &meta, &p.PerformedAt, &p.ResolvableAt, &value, &success, &reason, &scoredAt, &truth); err != nil {
+		&in, &out, &meta, &p.PerformedAt, &p.ResolvableAt, &value, &success, &reason, &scoredAt, &truth, &inputID); err != nil {
 		return p, err
 	}
 	if truth != nil {
 		p.GroundTruth = rawJSON(truth)
 	}
-	p.PredictionConfigID = deref(configID)
+	p.PredictionConfigID, p.InputID = deref(configID), deref(inputID)
 	p.Scope, p.InferenceInput, p.InferenceOutput, p.Meta = rawJSON(scope), rawJSON(in), rawJSON(out), rawJSON(meta)
 	p.PerformedAt, p.ResolvableAt = utc(p.PerformedAt), utc(p.ResolvableAt)
 	if scoredAt != nil || success != nil {
@@ -45,13 +46,13 @@ func scanPrediction(r pgx.CollectableRow) (store.Prediction, error) {
 
 // predictionArrays is a batch of predictions as column arrays for unnest.
 type predictionArrays struct {
-	ids, modelIDs, scopeKeys, scopes, statuses, inputs, outputs, metas []string
-	configIDs, reasons                                                 []*string
-	execMs                                                             []float64
-	performedAt, resolvableAt                                          []time.Time
-	values                                                             []*float64
-	successes                                                          []*bool
-	scoredAt                                                           []*time.Time
+	ids, modelIDs, scopeKeys, scopes, statuses, inputIDs, outputs, metas []string
+	configIDs, reasons                                                   []*string
+	execMs                                                               []float64
+	performedAt, resolvableAt                                            []time.Time
+	values                                                               []*float64
+	successes                                                            []*bool
+	scoredAt                                                             []*time.Time
 }
 
 // buildPredictions turns normalised predictions (store.NormalizePredictions)
@@ -60,7 +61,7 @@ func buildPredictions(preds []store.Prediction) predictionArrays {
 	n := len(preds)
 	a := predictionArrays{
 		ids: make([]string, 0, n), modelIDs: make([]string, 0, n), scopeKeys: make([]string, 0, n),
-		scopes: make([]string, 0, n), statuses: make([]string, 0, n), inputs: make([]string, 0, n),
+		scopes: make([]string, 0, n), statuses: make([]string, 0, n), inputIDs: make([]string, 0, n),
 		outputs: make([]string, 0, n), metas: make([]string, 0, n), configIDs: make([]*string, 0, n),
 		reasons: make([]*string, 0, n), execMs: make([]float64, 0, n), performedAt: make([]time.Time, 0, n),
 		resolvableAt: make([]time.Time, 0, n), values: make([]*float64, 0, n), successes: make([]*bool, 0, n),
@@ -85,7 +86,7 @@ func buildPredictions(preds []store.Prediction) predictionArrays {
 		a.scopes = append(a.scopes, string(p.Scope))
 		a.statuses = append(a.statuses, p.Status)
 		a.execMs = append(a.execMs, p.ExecTimeMs)
-		a.inputs = append(a.inputs, string(p.InferenceInput))
+		a.inputIDs = append(a.inputIDs, p.InputID)
 		a.outputs = append(a.outputs, string(p.InferenceOutput))
 		a.metas = append(a.metas, string(p.Meta))
 		a.performedAt = append(a.performedAt, p.PerformedAt)
@@ -102,15 +103,15 @@ func buildPredictions(preds []store.Prediction) predictionArrays {
 // existing ids, including repeats inside the batch, are skipped.
 const insertPredictionsSQL = `
 INSERT INTO predictions (id, model_id, prediction_config_id, scope_key, scope_jsonb, status, exec_time_ms,
-    inference_input_jsonb, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
+    input_id, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
     score_value, score_success, score_failed_reason, score_scored_at)
 SELECT u.id, u.model_id, u.config_id, u.scope_key, u.scope::jsonb, u.status, u.exec_ms,
-    u.input::jsonb, u.output::jsonb, u.meta::jsonb, u.performed_at, u.resolvable_at,
+    u.input_id, u.output::jsonb, u.meta::jsonb, u.performed_at, u.resolvable_at,
     u.value, u.success, u.reason, u.scored_at
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[],
     $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[],
     $13::float8[], $14::bool[], $15::text[], $16::timestamptz[])
-    AS u(id, model_id, config_id, scope_key, scope, status, exec_ms, input, output, meta,
+    AS u(id, model_id, config_id, scope_key, scope, status, exec_ms, input_id, output, meta,
          performed_at, resolvable_at, value, success, reason, scored_at)
 ON CONFLICT (id) DO NOTHING`
 
@@ -167,7 +168,7 @@ func distinct(xs []string) []string {
 // rows were new.
 func insertPredictions(ctx context.Context, tx pgx.Tx, pa predictionArrays) (int, error) {
 	tag, err := tx.Exec(ctx, insertPredictionsSQL, pa.ids, pa.modelIDs, pa.configIDs, pa.scopeKeys, pa.scopes,
-		pa.statuses, pa.execMs, pa.inputs, pa.outputs, pa.metas, pa.performedAt, pa.resolvableAt,
+		pa.statuses, pa.execMs, pa.inputIDs, pa.outputs, pa.metas, pa.performedAt, pa.resolvableAt,
 		pa.values, pa.successes, pa.reasons, pa.scoredAt)
 	if err != nil {
 		return 0, err
@@ -192,6 +193,7 @@ func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, pred
 		return 0, fmt.Errorf("postgres store save predict cycle: %w", err)
 	}
 	ma, pa := buildModels(models), buildPredictions(predictions)
+	inputs := store.PredictionInputs(predictions)
 	var inserted int
 	err = s.inTx(ctx, "save predict cycle", func(tx pgx.Tx) error {
 		if err := execUpsertModels(ctx, tx, ma); err != nil {
@@ -201,6 +203,9 @@ func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, pred
 			return nil
 		}
 		if err := checkReferences(ctx, tx, pa); err != nil {
+			return err
+		}
+		if err := insertInputs(ctx, tx, inputs); err != nil {
 			return err
 		}
 		n, err := insertPredictions(ctx, tx, pa)
@@ -272,6 +277,9 @@ func (s *Store) ClaimAndScore(ctx context.Context, now time.Time, limit int,
 		}
 		preds, err := pgx.CollectRows(rows, scanPrediction)
 		if err != nil {
+			return fmt.Errorf("claim due predictions: %w", err)
+		}
+		if err := attachInputs(ctx, tx, preds); err != nil {
 			return fmt.Errorf("claim due predictions: %w", err)
 		}
 		if len(preds) == 0 {
@@ -406,6 +414,9 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 		return nil, s.wrap("list predictions", err)
 	}
 	out, err := pgx.CollectRows(rows, scanPrediction)
+	if err == nil {
+		err = attachInputs(ctx, s.pool, out)
+	}
 	if err != nil {
 		return nil, s.wrap("list predictions", err)
 	}
@@ -442,6 +453,9 @@ func (s *Store) WindowPredictions(ctx context.Context, modelID string, from, to 
 		return nil, s.wrap(fmt.Sprintf("window predictions of model %q", modelID), err)
 	}
 	out, err := pgx.CollectRows(rows, scanPrediction)
+	if err == nil {
+		err = attachInputs(ctx, s.pool, out)
+	}
 	if err != nil {
 		return nil, s.wrap(fmt.Sprintf("window predictions of model %q", modelID), err)
 	}

@@ -14,7 +14,7 @@ import (
 
 const predictionCols = `id, model_id, prediction_config_id, scope_key, scope_jsonb, status, exec_time_ms,
 inference_input_jsonb, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
-score_value, score_success, score_failed_reason, score_scored_at`
+score_value, score_success, score_failed_reason, score_scored_at, input_id`
 
 // readPredictionCols is what prediction reads select (scanPrediction):
 // predictionCols and the ground truth, which only ClaimAndScore writes.
@@ -71,12 +71,15 @@ func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, pred
 			return nil
 		}
 		stmt, err := s.txStmt(ctx, tx, `INSERT INTO predictions (`+predictionCols+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
 		if err != nil {
 			return s.wrap("save predict cycle: prepare", err)
 		}
 		defer stmt.Close()
 		texts := textMemo{}
+		if err := s.insertInputs(ctx, tx, store.PredictionInputs(predictions), texts); err != nil {
+			return err
+		}
 		for _, p := range predictions {
 			var value sql.NullFloat64
 			var success sql.NullBool
@@ -92,8 +95,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTH
 			}
 			res, err := stmt.ExecContext(ctx, p.ID, p.ModelID, sql.NullString{String: p.PredictionConfigID, Valid: p.PredictionConfigID != ""},
 				p.ScopeKey, texts.text(p.Scope), p.Status, p.ExecTimeMs,
-				texts.text(p.InferenceInput), texts.text(p.InferenceOutput), texts.text(p.Meta),
-				micros(p.PerformedAt), micros(p.ResolvableAt), value, success, reason, scoredAt)
+				nil, texts.text(p.InferenceOutput), texts.text(p.Meta),
+				micros(p.PerformedAt), micros(p.ResolvableAt), value, success, reason, scoredAt, p.InputID)
 			if err != nil {
 				return s.wrap(fmt.Sprintf("save predict cycle: insert prediction %q", p.ID), err)
 			}
@@ -120,14 +123,15 @@ func scanPrediction(sc rowScanner) (store.Prediction, error) {
 	var value sql.NullFloat64
 	var success sql.NullBool
 	var scoredAt sql.NullInt64
+	var inputID sql.NullString
 	if err := sc.Scan(&p.ID, &p.ModelID, &cfg, &p.ScopeKey, &scope, &p.Status, &p.ExecTimeMs,
-		&input, &output, &meta, &performed, &resolvable, &value, &success, &reason, &scoredAt, &truth); err != nil {
+		&input, &output, &meta, &performed, &resolvable, &value, &success, &reason, &scoredAt, &inputID, &truth); err != nil {
 		return p, err
 	}
 	if truth.Valid {
 		p.GroundTruth = json.RawMessage(truth.String)
 	}
-	p.PredictionConfigID = cfg.String
+	p.PredictionConfigID, p.InputID = cfg.String, inputID.String
 	p.Scope, p.InferenceInput, p.InferenceOutput, p.Meta = rawJSON(scope, "{}"), rawJSON(input, "{}"), rawJSON(output, "{}"), rawJSON(meta, "{}")
 	p.PerformedAt, p.ResolvableAt = fromMicros(performed), fromMicros(resolvable)
 	if scoredAt.Valid || success.Valid {
@@ -167,6 +171,9 @@ func (s *Store) queryPredictions(ctx context.Context, tx *sql.Tx, op, q string, 
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap(op, err)
+	}
+	if err := s.attachInputs(ctx, tx, out); err != nil {
+		return nil, s.wrap(op+": inputs", err)
 	}
 	return out, nil
 }
