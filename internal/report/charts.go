@@ -281,7 +281,7 @@ func (s *server) modelsParams(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := s.ctx(r)
 	defer cancel()
 	preds, truncated, err := s.scanPredictions(ctx, store.PredictionQuery{
-		ModelIDs: cq.ids, From: cq.start.Add(-longest), To: cq.end, ScoredOnly: true,
+		ModelIDs: cq.ids, From: cq.start.Add(-longest), To: cq.end, ScoredOnly: true, WithoutInput: true,
 	})
 	if err != nil {
 		return err

@@ -158,6 +158,37 @@ func (f *fakeStore) ListPredictions(_ context.Context, q store.PredictionQuery) 
 	return out[:min(len(out), limitOr(q.Limit))], nil
 }
 
+// SamplePredictions keeps the newest prediction of each (model, scope_key,
+// bucket) as store.SampleQuery defines it.
+func (f *fakeStore) SamplePredictions(ctx context.Context, q store.SampleQuery) ([]store.Prediction, error) {
+	q, err := q.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	all, err := f.ListPredictions(ctx, store.PredictionQuery{ModelIDs: q.ModelIDs, From: q.From, To: q.To, Status: q.Status, Limit: 1 << 30})
+	if err != nil {
+		return nil, err
+	}
+	type key struct {
+		model, scope string
+		bucket       int64
+	}
+	newest := map[key]int{}
+	for i, p := range all { // ascending: the last one of a key wins
+		b := min(p.PerformedAt.Sub(q.From).Microseconds()/q.BucketWidth(), int64(q.Buckets-1))
+		newest[key{p.ModelID, p.ScopeKey, b}] = i
+	}
+	var out []store.Prediction
+	for i, p := range all {
+		b := min(p.PerformedAt.Sub(q.From).Microseconds()/q.BucketWidth(), int64(q.Buckets-1))
+		if newest[key{p.ModelID, p.ScopeKey, b}] == i {
+			p.InferenceInput = nil
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
 func (f *fakeStore) CountPredictions(_ context.Context, status string) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

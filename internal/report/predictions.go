@@ -21,11 +21,23 @@ var predictionStatuses = []string{
 const notScoredReason = "Prediction not scored"
 
 // predictions serves GET /reports/predictions: scored AND unscored
-// predictions with performed_at in [start, end], ordered by performed_at
-// then id. Parameters: projectIds, start, end, status (a prediction status
-// such as SUCCESS or TIMEOUT, case-insensitive; empty = all), limit (1 to
-// MaxPageSize, default MaxPageSize), offset (>= 0, default 0). A full page
-// sets the X-Next-Offset header. Row: id, model_id, model_name,
+// predictions with performed_at in [start, end]. Parameters: projectIds,
+// start, end, status (a prediction status such as SUCCESS or TIMEOUT,
+// case-insensitive; empty = all), limit and offset.
+//
+// Without limit and offset (the report UI's chart request) the answer
+// covers the whole window, downsampled by the store
+// (store.SampleQuery): the window is cut into MaxSeriesPoints equal time
+// buckets and each series (model, scope_key) keeps its newest prediction
+// of every bucket, so a series has at most MaxSeriesPoints rows (default
+// 1000) and the window's newest prediction is always included. The header
+// X-Point-Budget gives the budget per series.
+//
+// With limit (1 to MaxPageSize, default MaxPageSize) or offset (>= 0,
+// default 0) it pages through every prediction of the window instead; a
+// full page sets the X-Next-Offset header.
+//
+// Rows are ordered by performed_at then id. Row: id, model_id, model_name,
 // cruncher_name, prediction_config_id (string or null), scope_key, param
 // (= scope_key), scope (object), the scope's keys flattened (asset,
 // horizon, step, ..., subject = asset), status, exec_time_ms,
@@ -37,6 +49,7 @@ func (s *server) predictions(w http.ResponseWriter, r *http.Request) error {
 	var p params
 	cq := s.chartQuery(r, &p)
 	q := r.URL.Query()
+	paged := q.Has("limit") || q.Has("offset")
 	limit := intParam(q, &p, "limit", s.opts.MaxPageSize, 1, s.opts.MaxPageSize)
 	offset := intParam(q, &p, "offset", 0, 0, 1<<31-1)
 	status := strings.ToUpper(strings.TrimSpace(q.Get("status")))
@@ -52,9 +65,18 @@ func (s *server) predictions(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := s.ctx(r)
 	defer cancel()
-	preds, err := s.opts.Store.ListPredictions(ctx, store.PredictionQuery{
-		ModelIDs: cq.ids, From: cq.start, To: cq.end, Status: status, Limit: limit, Offset: offset,
-	})
+	var preds []store.Prediction
+	if paged {
+		preds, err = s.opts.Store.ListPredictions(ctx, store.PredictionQuery{
+			ModelIDs: cq.ids, From: cq.start, To: cq.end, Status: status, Limit: limit, Offset: offset,
+		})
+	} else {
+		budget := min(s.opts.MaxSeriesPoints, store.MaxSampleBuckets)
+		preds, err = s.opts.Store.SamplePredictions(ctx, store.SampleQuery{
+			ModelIDs: cq.ids, From: cq.start, To: cq.end, Status: status, Buckets: budget,
+		})
+		w.Header().Set("X-Point-Budget", strconv.Itoa(budget))
+	}
 	if err != nil {
 		return fmt.Errorf("listing predictions from %s to %s: %w", cq.start.Format(TimeLayout), cq.end.Format(TimeLayout), err)
 	}
@@ -62,7 +84,7 @@ func (s *server) predictions(w http.ResponseWriter, r *http.Request) error {
 	for _, pr := range preds {
 		rows = append(rows, predictionRow(pr, idx[pr.ModelID]))
 	}
-	if len(preds) >= limit {
+	if paged && len(preds) >= limit {
 		w.Header().Set("X-Next-Offset", strconv.Itoa(offset+len(preds)))
 	}
 	writeJSON(w, http.StatusOK, rows)

@@ -75,6 +75,7 @@ type Store interface {
 	LatestLeaderboard(ctx context.Context) (store.Leaderboard, error)
 	ModelScoreHistory(ctx context.Context, modelIDs []string, from, to time.Time, limit int) ([]store.ModelScore, error)
 	ListPredictions(ctx context.Context, q store.PredictionQuery) ([]store.Prediction, error)
+	SamplePredictions(ctx context.Context, q store.SampleQuery) ([]store.Prediction, error)
 	CountPredictions(ctx context.Context, status string) (int64, error)
 	FeedSummaries(ctx context.Context) ([]store.FeedSummary, error)
 	QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]store.MarketRecord, error)

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -623,6 +624,17 @@ func TestChartPagingAndThinning(t *testing.T) {
 			_, _, body = get(t, srv, http.MethodGet, "/reports/models/params")
 			if rows := decodeRows(t, "params", body); len(rows) != tc.wantParam {
 				t.Errorf("params: %d rows, want %d", len(rows), tc.wantParam)
+			}
+			// The predictions chart covers the whole window (no page of the
+			// oldest rows), one row per time bucket, the newest included.
+			window := "start=" + url.QueryEscape(ts(ago(250*time.Minute)).(string)) + "&end=" + url.QueryEscape(ts(fixtureNow).(string))
+			_, h, body = get(t, srv, http.MethodGet, "/reports/predictions?"+window)
+			rows = decodeRows(t, "predictions", body)
+			if len(rows) != tc.wantParam || h.Get("X-Next-Offset") != "" || h.Get("X-Point-Budget") != strconv.Itoa(tc.seriesMax) {
+				t.Fatalf("predictions: %d rows (next offset %q, budget %q), want %d", len(rows), h.Get("X-Next-Offset"), h.Get("X-Point-Budget"), tc.wantParam)
+			}
+			if rows[len(rows)-1]["id"] != "P000" || rows[0]["performed_at"].(string) > ts(ago(224*time.Minute)).(string) {
+				t.Errorf("predictions span %v..%v, want the whole window up to the newest (P000)", rows[0]["performed_at"], rows[len(rows)-1]["id"])
 			}
 		})
 	}

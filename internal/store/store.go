@@ -237,7 +237,29 @@ type PredictionQuery struct {
 	Status     string
 	Limit      int
 	Offset     int
+	// WithoutInput leaves InferenceInput nil (InputID is still set), for
+	// readers that never look at it, such as the report charts: the
+	// inputs are then not read at all.
+	WithoutInput bool
 }
+
+// SampleQuery asks for one chart's predictions over a whole window:
+// [From, To] (performed_at, inclusive, both required) is cut into Buckets
+// equal time slices (bucket i holds From + i*w <= performed_at < From +
+// (i+1)*w with w = (To - From) / Buckets; the last one also holds To), and
+// each series (model_id, scope_key) keeps its newest prediction of every
+// bucket, so the newest prediction of the window is always included.
+// ModelIDs empty = all models; Status empty = all statuses. Buckets must be
+// 1 to MaxSampleBuckets.
+type SampleQuery struct {
+	ModelIDs []string
+	From, To time.Time
+	Status   string
+	Buckets  int
+}
+
+// MaxSampleBuckets bounds SampleQuery.Buckets.
+const MaxSampleBuckets = 10_000
 
 // Models stores participant models.
 type Models interface {
@@ -289,6 +311,11 @@ type Predictions interface {
 	// CountPredictions counts predictions by status (all statuses when
 	// status is empty).
 	CountPredictions(ctx context.Context, status string) (int64, error)
+	// SamplePredictions returns the predictions SampleQuery keeps, ordered
+	// by performed_at then id, with InferenceInput left nil (charts never
+	// read it; InputID is set). The downsampling is done by the database
+	// in one query.
+	SamplePredictions(ctx context.Context, q SampleQuery) ([]Prediction, error)
 	// CountInputs counts the stored inference inputs (table inputs): one
 	// per distinct input, however many predictions share it.
 	CountInputs(ctx context.Context) (int64, error)

@@ -204,6 +204,30 @@ func PredictionInputs(preds []Prediction) []Input {
 	return out
 }
 
+// Normalize checks q: From and To set with To not before From, Buckets in
+// 1..MaxSampleBuckets, else ErrInvalidValue; times become UTC. BucketWidth
+// is the width of one bucket in microseconds (store precision), at least 1.
+func (q SampleQuery) Normalize() (SampleQuery, error) {
+	switch {
+	case q.From.IsZero() || q.To.IsZero():
+		return q, invalid("SampleQuery.From/To", "expected both bounds, found from %v to %v", q.From, q.To)
+	case q.To.Before(q.From):
+		return q, invalid("SampleQuery.To", "expected a time not before From %s, found %s", q.From.Format(time.RFC3339Nano), q.To.Format(time.RFC3339Nano))
+	case q.Buckets < 1 || q.Buckets > MaxSampleBuckets:
+		return q, invalid("SampleQuery.Buckets", "expected 1 to %d, found %d", MaxSampleBuckets, q.Buckets)
+	}
+	q.From, q.To = q.From.UTC(), q.To.UTC()
+	return q, nil
+}
+
+// BucketWidth returns the width of one bucket of a normalised q in
+// microseconds, at least 1: bucket of a time t is min((t - From) / width,
+// Buckets - 1) in integer microseconds.
+func (q SampleQuery) BucketWidth() int64 {
+	span := q.To.Sub(q.From).Microseconds()
+	return max(1, (span+int64(q.Buckets)-1)/int64(q.Buckets))
+}
+
 // CheckLimit returns the effective row limit of a query: DefaultLimit for
 // 0, limit itself when positive; a negative limit is refused with
 // ErrInvalidValue naming field.

@@ -414,7 +414,7 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 		return nil, s.wrap("list predictions", err)
 	}
 	out, err := pgx.CollectRows(rows, scanPrediction)
-	if err == nil {
+	if err == nil && !q.WithoutInput {
 		err = attachInputs(ctx, s.pool, out)
 	}
 	if err != nil {

@@ -133,6 +133,9 @@ func scanPrediction(sc rowScanner) (store.Prediction, error) {
 	}
 	p.PredictionConfigID, p.InputID = cfg.String, inputID.String
 	p.Scope, p.InferenceInput, p.InferenceOutput, p.Meta = rawJSON(scope, "{}"), rawJSON(input, "{}"), rawJSON(output, "{}"), rawJSON(meta, "{}")
+	if inputID.Valid && !input.Valid {
+		p.InferenceInput = nil // in table inputs: attached by queryPredictions
+	}
 	p.PerformedAt, p.ResolvableAt = fromMicros(performed), fromMicros(resolvable)
 	if scoredAt.Valid || success.Valid {
 		sc := &store.Score{Success: success.Bool, FailedReason: reason.String}
@@ -148,8 +151,22 @@ func scanPrediction(sc rowScanner) (store.Prediction, error) {
 	return p, nil
 }
 
-// queryPredictions runs q in tx, or on the reader pool when tx is nil.
+// queryPredictions runs q in tx, or on the reader pool when tx is nil, and
+// attaches the inputs of the predictions read.
 func (s *Store) queryPredictions(ctx context.Context, tx *sql.Tx, op, q string, args ...any) ([]store.Prediction, error) {
+	out, err := s.queryPredictionsOnly(ctx, tx, op, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.attachInputs(ctx, tx, out); err != nil {
+		return nil, s.wrap(op+": inputs", err)
+	}
+	return out, nil
+}
+
+// queryPredictionsOnly is queryPredictions without reading table inputs:
+// the InferenceInput of a prediction referencing one is nil.
+func (s *Store) queryPredictionsOnly(ctx context.Context, tx *sql.Tx, op, q string, args ...any) ([]store.Prediction, error) {
 	var rows *sql.Rows
 	var err error
 	if tx != nil {
@@ -171,9 +188,6 @@ func (s *Store) queryPredictions(ctx context.Context, tx *sql.Tx, op, q string, 
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap(op, err)
-	}
-	if err := s.attachInputs(ctx, tx, out); err != nil {
-		return nil, s.wrap(op+": inputs", err)
 	}
 	return out, nil
 }
@@ -302,6 +316,9 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 	}
 	sqlText += ` ORDER BY performed_at, id LIMIT ? OFFSET ?`
 	args = append(args, q.Limit, q.Offset)
+	if q.WithoutInput {
+		return s.queryPredictionsOnly(ctx, nil, "list predictions", sqlText, args...)
+	}
 	return s.queryPredictions(ctx, nil, "list predictions", sqlText, args...)
 }
 

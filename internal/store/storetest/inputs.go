@@ -65,6 +65,13 @@ func testInputs(t *testing.T, open func(t *testing.T) store.Store) {
 	all, err := s.ListPredictions(ctx, store.PredictionQuery{})
 	must(t, err, "ListPredictions")
 	check("ListPredictions", all, 6)
+	bare, err := s.ListPredictions(ctx, store.PredictionQuery{WithoutInput: true})
+	must(t, err, "ListPredictions WithoutInput")
+	for _, p := range bare {
+		if p.InferenceInput != nil || p.InputID == "" {
+			t.Errorf("ListPredictions WithoutInput: %s input %.20s, input id %q; want nil and set", p.ID, p.InferenceInput, p.InputID)
+		}
+	}
 	win, err := s.WindowPredictions(ctx, "m1", time.Time{}, time.Time{}, 0)
 	must(t, err, "WindowPredictions")
 	check("WindowPredictions", win, 0) // nothing scored yet

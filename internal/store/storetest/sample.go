@@ -1,0 +1,70 @@
+package storetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/internal/store"
+)
+
+// testSamplePredictions: a chart's window is cut into equal buckets and
+// each series (model, scope_key) keeps its newest prediction per bucket,
+// so the window's newest prediction is always there.
+func testSamplePredictions(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := ctxT(t)
+	s := migrated(t, open)
+	var ps []store.Prediction
+	for i := range 60 {
+		at := base.Add(time.Duration(i) * time.Minute)
+		ps = append(ps, pred(fmt.Sprintf("A%02d", i), "m1", at, at.Add(time.Minute)))
+		b := pred(fmt.Sprintf("B%02d", i), "m2", at, at.Add(time.Minute))
+		if i%2 == 1 {
+			b.ScopeKey, b.Scope = "ETH-60-60", json.RawMessage(`{"asset":"ETH"}`)
+		}
+		if i == 59 {
+			b.Status = store.StatusTimeout
+		}
+		ps = append(ps, b)
+	}
+	_, err := s.SavePredictCycle(ctx, []store.Model{model("m1"), model("m2")}, ps)
+	must(t, err, "SavePredictCycle")
+	end := base.Add(59 * time.Minute)
+	for _, tc := range []struct {
+		name string
+		q    store.SampleQuery
+		want string
+	}{
+		{"six buckets of ten minutes, newest of each", store.SampleQuery{ModelIDs: []string{"m1"}, From: base, To: end, Buckets: 6},
+			"[A09 A19 A29 A39 A49 A59]"},
+		// Width ceil(59 min / 6) = 9 min 50 s: the last bucket also holds To.
+		{"one bucket: the newest of each series", store.SampleQuery{From: base, To: end, Buckets: 1},
+			"[B58 A59 B59]"},
+		{"two series of one model", store.SampleQuery{ModelIDs: []string{"m2"}, From: base, To: end, Buckets: 2},
+			"[B28 B29 B58 B59]"},
+		{"status filter", store.SampleQuery{ModelIDs: []string{"m2"}, From: base, To: end, Status: store.StatusTimeout, Buckets: 3},
+			"[B59]"},
+		{"more buckets than points keeps every point", store.SampleQuery{ModelIDs: []string{"m1"}, From: base.Add(55 * time.Minute), To: end, Buckets: 1000},
+			"[A55 A56 A57 A58 A59]"},
+		{"window bounds inclusive", store.SampleQuery{ModelIDs: []string{"m1"}, From: base.Add(10 * time.Minute), To: base.Add(12 * time.Minute), Buckets: 1},
+			"[A12]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.SamplePredictions(ctx, tc.q)
+			must(t, err, "SamplePredictions")
+			if g := fmt.Sprint(ids(got)); g != tc.want {
+				t.Fatalf("got %s, want %s", g, tc.want)
+			}
+			for _, p := range got {
+				if p.InferenceInput != nil || p.InputID != store.InputID([]byte(`{"close":[1,2,3]}`)) || p.Scope == nil {
+					t.Errorf("%s: input %s, input id %q, scope %s", p.ID, p.InferenceInput, p.InputID, p.Scope)
+				}
+			}
+		})
+	}
+	for _, q := range []store.SampleQuery{{From: base, To: end}, {From: base, To: end, Buckets: store.MaxSampleBuckets + 1}, {To: end, Buckets: 1}, {From: end, To: base, Buckets: 1}} {
+		_, err := s.SamplePredictions(ctx, q)
+		wantErrIs(t, err, store.ErrInvalidValue, fmt.Sprintf("SamplePredictions(%+v)", q))
+	}
+}
