@@ -31,7 +31,7 @@ func (s *Store) SamplePredictions(ctx context.Context, q store.SampleQuery) ([]s
 		where = append(where, `status = ?`)
 		args = append(args, q.Status)
 	}
-	cols := strings.ReplaceAll(predictionCols, "inference_input_jsonb", "NULL")
+	cols := strings.ReplaceAll(readPredictionCols, "inference_input_jsonb", "NULL")
 	sqlText := `SELECT ` + cols + ` FROM (
 SELECT *, ROW_NUMBER() OVER (PARTITION BY model_id, scope_key, MIN((performed_at - ?) / ?, ?) ORDER BY performed_at DESC, id DESC) AS rn
 FROM predictions WHERE ` + strings.Join(where, ` AND `) + `
