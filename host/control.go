@@ -61,7 +61,7 @@ func (m *ModelSet) Enable(id string) error {
 	if !out {
 		return nil
 	}
-	return s.reload()
+	return s.reload(nil)
 }
 
 // Stderr returns the newest stderr of model id across its generations (at

@@ -2,8 +2,6 @@ package host
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -101,22 +99,7 @@ func CheckBinary(path, sha256Hex string) error {
 	if fi.Mode().Perm()&0o111 == 0 {
 		return fmt.Errorf("%w: %s has mode %s (expected an execute bit; chmod +x it)", ErrNotExecutable, path, fi.Mode().Perm())
 	}
-	if sha256Hex != "" {
-		want, err := hex.DecodeString(strings.TrimSpace(sha256Hex))
-		if err != nil || len(want) != sha256.Size {
-			return fmt.Errorf("%w: pin %q for %s is not 64 hex digits", ErrChecksumPin, sha256Hex, path)
-		}
-		// A fresh hash for every check: SecureConfig never resets it.
-		sc := &plugin.SecureConfig{Checksum: want, Hash: sha256.New()}
-		ok, err := sc.Check(path)
-		if err != nil {
-			return fmt.Errorf("%w: hashing %s: %w", ErrChecksumPin, path, err)
-		}
-		if !ok {
-			return fmt.Errorf("%w: %s does not have SHA-256 %s (rebuild it or update the pin)", ErrChecksumPin, path, sha256Hex)
-		}
-	}
-	return nil
+	return checkSum(path, sha256Hex, FileSHA256)
 }
 
 // instance is one generation of one plugin process: started, handshaken,

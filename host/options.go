@@ -18,10 +18,13 @@ import (
 //     TMPDIR, LANG, LC_ALL, TZ, USER (when set), then Env, then go-plugin's
 //     handshake variables (which cannot be overridden).
 //   - SHA256, when non-empty, is the lowercase hex SHA-256 the binary must
-//     have (checked with a fresh go-plugin SecureConfig on every start).
+//     have (FileSHA256; for a Python model, of its code: PythonCodeSHA256),
+//     checked before every launch and restart: a mismatch is a
+//     BAD_IMPLEMENTATION start failure naming the file and both checksums,
+//     and nothing is executed. Reload*SHA256 changes it for a rebuild.
 //   - StartTimeout bounds the handshake; 0 means Options.StartTimeout.
 //   - Runner, when set, makes this model a local Python model served by the
-//     model runner (Path and SHA256 are then unused; see RunnerSpec). Its
+//     model runner (Path is then unused; see RunnerSpec). Its
 //     start (serve, health, Setup) is bounded by StartTimeout.
 //   - Remote, when set, makes this model a remote model runner reached at
 //     an address (no process is started; Path, Args, Env and SHA256 are

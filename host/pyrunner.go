@@ -89,6 +89,9 @@ func launchRunner(ctx context.Context, spec PluginSpec, gen int, opts Options) (
 	if fi, err := os.Stat(rs.CodeDir); err != nil || !fi.IsDir() {
 		return nil, fail(StageCheck, StatusBadImplementation, fmt.Errorf("%w: Python model directory %s does not exist or is not a directory", ErrNotFound, rs.CodeDir))
 	}
+	if err := checkSum(rs.CodeDir, spec.SHA256, PythonCodeSHA256); err != nil {
+		return nil, fail(StageCheck, StatusBadImplementation, err)
+	}
 	python, err := exec.LookPath(rs.Python)
 	if err != nil {
 		return nil, fail(StageCheck, StatusBadImplementation, fmt.Errorf("%w: Python interpreter %q: %w (set PYTHON in .local.env to an interpreter with grpcio and protobuf)", ErrNotFound, rs.Python, err))

@@ -63,6 +63,7 @@ type supervisor struct {
 	lastTick    json.RawMessage // the last Tick input, replayed to every new generation
 	cdesc       wire.ChallengeDescription
 	mdesc       wire.ModelDescription
+	sha256      string // expected checksum of the next launch (spec.SHA256 until a reload changes it)
 }
 
 func newSupervisor(kind string, spec PluginSpec, data sdk.HostData, opts Options) *supervisor {
@@ -71,7 +72,7 @@ func newSupervisor(kind string, spec PluginSpec, data sdk.HostData, opts Options
 		spec.stderrLog = newRingBuffer(stderrLogSize)
 	}
 	s := &supervisor{
-		kind: kind, spec: spec, opts: opts, data: data,
+		kind: kind, spec: spec, opts: opts, data: data, sha256: spec.SHA256,
 		log:       opts.Logger.Named("host").With("plugin_kind", kind, "plugin_id", spec.ID),
 		stopRules: kind == sdk.PluginModel,
 		retry:     kind == sdk.PluginModel,
@@ -101,10 +102,12 @@ func (s *supervisor) loop(ctx context.Context) {
 		s.mu.Lock()
 		s.gen++
 		gen := s.gen
+		spec := s.spec
+		spec.SHA256 = s.sha256
 		s.mu.Unlock()
 
 		s.markGeneration(gen)
-		in, se := launch(ctx, s.kind, s.spec, gen, s.data, s.opts)
+		in, se := launch(ctx, s.kind, spec, gen, s.data, s.opts)
 		if se != nil {
 			if ctx.Err() != nil {
 				finishFirst(se)
@@ -426,8 +429,11 @@ var errReloaded = errors.New("reloaded: binary rebuilt")
 // rebuild: a running plugin is killed and relaunched (calls in between
 // answer ABSENT for models, wait for challenges); a plugin stopped by the
 // stop rules, or cooling down, is revived at once with fresh counters. It fails only after close.
-func (s *supervisor) reload() error {
+func (s *supervisor) reload(sha256Hex *string) error {
 	s.mu.Lock()
+	if sha256Hex != nil {
+		s.sha256 = *sha256Hex
+	}
 	if s.closed {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: closed", ErrStopped)

@@ -124,6 +124,9 @@ type Settings struct {
 	// Factories names the service factories selected in .local.env or
 	// the environment (they win over config/callables.env's).
 	Factories Factories
+	// ChallengeSHA256 pins the challenge plugin binary (CHALLENGE_SHA256,
+	// lowercase hex; empty: the checksum recorded at build time is used).
+	ChallengeSHA256 string
 	// Python is the configured interpreter of Python models (PYTHON);
 	// empty means the default search of modelrunner.FindPython.
 	Python string
@@ -288,6 +291,11 @@ func ParseSettings(env map[string]string, source string) (Settings, error) {
 	}
 	if err := checkAddr(s.APIAddr); err != nil {
 		errs = append(errs, &VarError{Source: source, Var: "API_ADDR", Msg: err.Error()})
+	}
+	if pin, err := NormalizeSHA256(env[ChallengeSHA256Var]); err != nil {
+		errs = append(errs, &VarError{Source: source, Var: ChallengeSHA256Var, Msg: err.Error()})
+	} else {
+		s.ChallengeSHA256 = pin
 	}
 	if s.DatabaseURL != "" {
 		if err := checkDatabaseURL(s.DatabaseURL); err != nil {

@@ -36,6 +36,11 @@ type ModelConfig struct {
 	Name       string `json:"name"`
 	PlayerID   string `json:"player_id"`
 	PlayerName string `json:"player_name"`
+	// SHA256 pins the model (lowercase hex, 64 digits): the SHA-256 of
+	// its plugin binary (Go) or of its code (Python: host.PythonCodeSHA256).
+	// A model whose binary or code differs never starts. Empty: a Go
+	// model is checked against the checksum recorded when it was built.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // modelKeys maps each JSON key of ModelConfig to its field index: the keys
@@ -116,12 +121,19 @@ func ParseModels(path, nodeDir string) ([]ModelConfig, error) {
 		} else {
 			seen[m.ID] = i
 		}
+		if pin, err := NormalizeSHA256(m.SHA256); err != nil {
+			bad("models[%d].sha256: %v", i, err)
+		} else {
+			m.SHA256 = pin
+		}
 		if m.Address != "" || m.Runtime == RuntimeRemote {
 			switch {
 			case m.Runtime != "" && m.Runtime != RuntimeRemote:
 				bad("models[%d].runtime: %q cannot have an address (a remote model runs elsewhere); remove runtime or set it to %q", i, m.Runtime, RuntimeRemote)
 			case m.Path != "":
 				bad("models[%d]: has both path and address; expected one (path: a local model, address: a remote model runner host:port)", i)
+			case m.SHA256 != "":
+				bad("models[%d].sha256: a remote model has no local binary or code to pin; remove sha256", i)
 			default:
 				if err := checkAddress(m.Address); err != nil {
 					bad("models[%d].address: %v", i, err)

@@ -67,6 +67,7 @@ var Known = []Setting{
 	{"MODEL_RUNNER_CONNECT_TIMEOUT_SECONDS", "deadline of one connect + Setup of a remote model, seconds (default 10)"},
 	{"MODEL_RUNNER_NODE_HOST", "model orchestrator host: with MODEL_RUNNER_NODE_PORT and CRUNCH_ID, models come from its websocket"},
 	{"MODEL_RUNNER_NODE_PORT", "model orchestrator websocket port"},
+	{ChallengeSHA256Var, "SHA-256 pin of the challenge plugin binary: a binary that differs never starts (default: the checksum recorded at build)"},
 	{PythonVar, "Python interpreter of Python models (default /usr/bin/python3, then python3)"},
 	{"COORDINATOR_WORKSPACE", "node workspace of serve and migrate (default: the current directory)"},
 	{"COORDINATOR_CPUPROFILE", "file to write a CPU profile of dev to"},

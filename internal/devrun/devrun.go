@@ -178,7 +178,8 @@ func Run(ctx context.Context, o Options) error {
 	p.linef("starting  challenge plugin and %d model plugins", len(ws.Models))
 	n, err := node.Start(ctx, node.Config{
 		Workspace: ws, Store: st, Clock: clk, Logger: log,
-		ChallengeBinary: bins.Challenge, ModelBinaries: bins.Models, Feed: feedCfg, LiveFeed: rp == nil,
+		ChallengeBinary: bins.Challenge, ModelBinaries: bins.Models,
+		ChallengeSHA256: bins.ChallengeSHA256, ModelSHA256: bins.ModelSHA256, Feed: feedCfg, LiveFeed: rp == nil,
 		PluginEnv: []string{"COORDINATOR_PLUGIN_LOG_LEVEL=" + ws.Settings.LogLevel},
 	})
 	if err != nil {

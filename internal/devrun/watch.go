@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crunch-coordinator/coordinator/host"
 	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/node"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbin"
@@ -55,10 +56,22 @@ func watch(ctx context.Context, n *node.Node, ws *config.Workspace, p printer) {
 		}
 		last = fp
 		p.linef("watch     source change detected: rebuilding")
-		if err := pluginbuild.Build(ctx, targets, opts); err != nil {
+		built := map[string]bool{}
+		bopts := opts
+		bopts.Progress = func(e pluginbuild.Event) {
+			if e.Phase == "done" {
+				built[e.Target.Out] = true
+			}
+		}
+		if err := pluginbuild.Build(ctx, targets, bopts); err != nil {
 			if ctx.Err() == nil {
 				p.linef("watch     build failed; the running plugins are kept:\n%v", err)
 			}
+			continue
+		}
+		recorded, err := pluginbin.Record(ws.NodeDir, targets, built)
+		if err != nil {
+			p.linef("watch     %v; the running plugins are kept", err)
 			continue
 		}
 		for i, tg := range targets {
@@ -69,9 +82,10 @@ func watch(ctx context.Context, n *node.Node, ws *config.Workspace, p printer) {
 			sums[tg.Out] = sum
 			var rerr error
 			if i == 0 {
-				rerr = n.ReloadChallenge()
+				rerr = n.ReloadChallenge(pluginbin.Expected(ws.Settings.ChallengeSHA256, recorded[tg.Out]))
 			} else {
-				rerr = n.ReloadModel(goModels[i-1].ID)
+				m := goModels[i-1]
+				rerr = n.ReloadModel(m.ID, pluginbin.Expected(m.SHA256, recorded[tg.Out]))
 			}
 			if rerr != nil {
 				p.linef("watch     reload %s failed: %v", tg.Name, rerr)
@@ -95,7 +109,15 @@ func reloadPython(n *node.Node, ws *config.Workspace, sums map[string][32]byte, 
 			continue
 		}
 		sums[m.ID] = sum
-		if err := n.ReloadModel(m.ID); err != nil {
+		code := m.SHA256 // a pinned model keeps its pin; else the code as edited
+		if code == "" {
+			var err error
+			if code, err = host.PythonCodeSHA256(m.Path); err != nil {
+				p.linef("watch     reload python model %s failed: %v", m.ID, err)
+				continue
+			}
+		}
+		if err := n.ReloadModel(m.ID, code); err != nil {
 			p.linef("watch     reload python model %s failed: %v", m.ID, err)
 			continue
 		}

@@ -10,6 +10,7 @@
 //	    bin/challenge                           challenge plugin binary
 //	    bin/models/<model id>                   model plugin binaries
 //	    bin/node                                node binary with extensions/
+//	    plugins.lock.json                       SHA-256 of every built plugin
 //	    build/                                  its generated main file
 //	    logs/node.log                           dev's structured node log
 //	    coordinator.db                          default SQLite store
@@ -61,6 +62,11 @@ func (l Layout) ChallengeBinary() string { return filepath.Join(l.BinDir(), "cha
 // ModelBinary is <node>/.coordinator/bin/models/<id> for model id (from
 // config/models.json, already validated as a safe file name).
 func (l Layout) ModelBinary(id string) string { return filepath.Join(l.BinDir(), "models", id) }
+
+// PluginsLock is <node>/.coordinator/plugins.lock.json, the SHA-256 of
+// every plugin binary as built (internal/pluginlock): the host refuses to
+// launch a binary that differs.
+func (l Layout) PluginsLock() string { return filepath.Join(l.StateDir(), "plugins.lock.json") }
 
 // PythonRunnerCache is <node>/.coordinator/python, where the Python model
 // runner embedded in the binary is written for the models' PYTHONPATH.

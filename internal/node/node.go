@@ -73,6 +73,13 @@ type Config struct {
 	ChallengeBinary string
 	// ModelBinaries maps model id (config/models.json) to its built plugin.
 	ModelBinaries map[string]string
+	// ChallengeSHA256 and ModelSHA256 (by model id) are the checksums the
+	// host verifies before every launch and restart (pluginbin.Binaries:
+	// the pin, else the lock file's record). A Python model with no
+	// entry is checked against its code as found at start
+	// (host.PythonCodeSHA256). Empty: not checked.
+	ChallengeSHA256 string
+	ModelSHA256     map[string]string
 	// Feed is the node's feed; it sets the defaults plugins get for feed
 	// queries and, with LiveFeed, what the poller fetches.
 	Feed feed.Config
@@ -213,7 +220,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	copts := hopts
 	copts.CallTimeout = w.Settings.ChallengeCallTimeout
 	data := StoreHostData{Market: cfg.Store, Defaults: FeedDefaults{Provider: cfg.Feed.Provider, Kind: cfg.Feed.Kind, Granularity: cfg.Feed.Granularity}}
-	n.challenge, err = host.StartChallenge(ctx, host.PluginSpec{ID: "challenge", Path: cfg.ChallengeBinary, Env: cfg.PluginEnv}, data, copts)
+	n.challenge, err = host.StartChallenge(ctx, host.PluginSpec{ID: "challenge", Path: cfg.ChallengeBinary, Env: cfg.PluginEnv, SHA256: cfg.ChallengeSHA256}, data, copts)
 	if err != nil {
 		return nil, fmt.Errorf("start challenge plugin %s: %w%s", cfg.ChallengeBinary, err, diagnosticNote(err))
 	}
@@ -312,7 +319,17 @@ func (n *Node) startPredict(ctx context.Context, specs *[]host.PluginSpec, hopts
 				}
 				py = &rt
 			}
-			*specs = append(*specs, pymodel.Spec(w, m, *py, cfg.PluginEnv))
+			spec := pymodel.Spec(w, m, *py, cfg.PluginEnv)
+			if spec.SHA256 = cfg.ModelSHA256[m.ID]; spec.SHA256 == "" {
+				if spec.SHA256 = m.SHA256; spec.SHA256 == "" {
+					sum, err := host.PythonCodeSHA256(m.Path)
+					if err != nil {
+						return fmt.Errorf("model %s: %w", m.ID, err)
+					}
+					spec.SHA256 = sum
+				}
+			}
+			*specs = append(*specs, spec)
 			directory[m.ID] = store.Model{ID: m.ID, Name: m.Name, PlayerID: m.PlayerID, PlayerName: m.PlayerName, DeploymentID: "local:" + m.ID}
 			continue
 		}
@@ -329,7 +346,7 @@ func (n *Node) startPredict(ctx context.Context, specs *[]host.PluginSpec, hopts
 		if !ok {
 			return fmt.Errorf("model %s: no built plugin binary", m.ID)
 		}
-		*specs = append(*specs, host.PluginSpec{ID: m.ID, Path: bin, Env: cfg.PluginEnv})
+		*specs = append(*specs, host.PluginSpec{ID: m.ID, Path: bin, Env: cfg.PluginEnv, SHA256: cfg.ModelSHA256[m.ID]})
 		directory[m.ID] = store.Model{ID: m.ID, Name: m.Name, PlayerID: m.PlayerID, PlayerName: m.PlayerName, DeploymentID: "local:" + m.ID}
 	}
 	var err error

@@ -21,9 +21,11 @@ import (
 
 	"golang.org/x/mod/modfile"
 
+	"github.com/crunch-coordinator/coordinator/host"
 	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/layout"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
+	"github.com/crunch-coordinator/coordinator/internal/pluginlock"
 )
 
 // Binaries are the absolute paths of a workspace's plugin binaries (in the
@@ -34,6 +36,13 @@ type Binaries struct {
 	// Models maps model id → <node>/.coordinator/bin/models/<id> (Go
 	// models only; Python models run from their directory).
 	Models map[string]string
+	// ChallengeSHA256 and ModelSHA256 (by model id) are the checksums the
+	// host must verify before every launch (host.PluginSpec.SHA256): the
+	// operator's pin (CHALLENGE_SHA256, models.json "sha256") when set,
+	// else the checksum recorded in the lock file when the binary was
+	// built (internal/pluginlock).
+	ChallengeSHA256 string
+	ModelSHA256     map[string]string
 }
 
 // ChallengeTarget is the build target of the challenge plugin: the main
@@ -125,19 +134,91 @@ func WorkUses(root string) []string {
 // plugin always, the model plugins when withModels; unchanged plugins are
 // not rebuilt. With skip nothing is built and every binary must already
 // exist (the error names the plugin and the path). progress may be nil.
+//
+// The SHA-256 of every binary built is recorded in the lock file
+// (layout.PluginsLock); a binary not rebuilt keeps its recorded checksum
+// (one with no record yet is recorded as found). The returned Binaries
+// carry the checksums the host verifies (see Binaries).
 func Build(ctx context.Context, ws *config.Workspace, withModels, skip bool, progress func(pluginbuild.Event)) (Binaries, error) {
 	bins, targets := Targets(ws)
 	if !withModels {
 		bins.Models = map[string]string{}
 		targets = targets[:1]
 	}
+	built := map[string]bool{}
 	if skip {
 		for _, t := range targets {
 			if _, err := os.Stat(t.Out); err != nil {
 				return bins, fmt.Errorf("--skip-build: %s has no built binary at %s; run once without --skip-build", t.Name, t.Out)
 			}
 		}
-		return bins, nil
+	} else {
+		err := pluginbuild.Build(ctx, targets, BuildOptions(ws.NodeDir, func(e pluginbuild.Event) {
+			if e.Phase == "done" {
+				built[e.Target.Out] = true
+			}
+			if progress != nil {
+				progress(e)
+			}
+		}))
+		if err != nil {
+			return bins, err
+		}
 	}
-	return bins, pluginbuild.Build(ctx, targets, BuildOptions(ws.NodeDir, progress))
+	sums, err := Record(ws.NodeDir, targets, built)
+	if err != nil {
+		return bins, err
+	}
+	bins.ChallengeSHA256 = Expected(ws.Settings.ChallengeSHA256, sums[bins.Challenge])
+	bins.ModelSHA256 = map[string]string{}
+	for _, m := range ws.GoModels() {
+		if out, ok := bins.Models[m.ID]; ok {
+			bins.ModelSHA256[m.ID] = Expected(m.SHA256, sums[out])
+		}
+	}
+	return bins, nil
+}
+
+// Expected is the checksum the host verifies: the operator's pin when set,
+// else the recorded one.
+func Expected(pin, recorded string) string {
+	if pin != "" {
+		return pin
+	}
+	return recorded
+}
+
+// Record updates the lock file of the node nodeDir for targets: a target
+// whose binary was just built (built[t.Out]) or has no record yet gets the
+// SHA-256 of its binary; the others keep theirs. It returns the recorded
+// checksum of every target by binary path. Errors name the lock file or
+// the binary.
+func Record(nodeDir string, targets []pluginbuild.Target, built map[string]bool) (map[string]string, error) {
+	path := layout.Of(nodeDir).PluginsLock()
+	lock, err := pluginlock.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	sums := map[string]string{}
+	changed := false
+	for _, t := range targets {
+		e, ok := lock.Plugins[t.Name]
+		rel, _ := filepath.Rel(nodeDir, t.Out)
+		if !ok || built[t.Out] || e.Path != filepath.ToSlash(rel) {
+			sum, err := host.FileSHA256(t.Out)
+			if err != nil {
+				return nil, fmt.Errorf("record the checksum of %s: %w", t.Name, err)
+			}
+			e = pluginlock.Entry{Path: filepath.ToSlash(rel), SHA256: sum}
+			lock.Plugins[t.Name] = e
+			changed = true
+		}
+		sums[t.Out] = e.SHA256
+	}
+	if changed {
+		if err := lock.Save(path); err != nil {
+			return nil, err
+		}
+	}
+	return sums, nil
 }

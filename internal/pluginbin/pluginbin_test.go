@@ -6,8 +6,10 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/crunch-coordinator/coordinator/host"
 	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/layout"
+	"github.com/crunch-coordinator/coordinator/internal/pluginlock"
 )
 
 func TestTargetsLayout(t *testing.T) {
@@ -66,5 +68,52 @@ func TestBuildOptionsFingerprintsSDKCopy(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("roots %v do not include the SDK copy", opts.Roots)
+	}
+}
+
+// Record writes the lock file: a binary built now or not yet recorded gets
+// its checksum; an unchanged record is kept even when the file changed
+// (the host then refuses it), and the pin wins over the record.
+func TestRecordLockFile(t *testing.T) {
+	node := filepath.Join(t.TempDir(), "ws", "crunch-node-x")
+	ws := &config.Workspace{NodeDir: node, Callables: config.Callables{ChallengePlugin: "/src/c"},
+		Models: []config.ModelConfig{{ID: "m1", Path: "/src/m1"}}}
+	_, targets := Targets(ws)
+	write := func(p, body string) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_ = os.Remove(p)
+		if err := os.WriteFile(p, []byte(body), 0o555); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(targets[0].Out, "challenge v1")
+	write(targets[1].Out, "model v1")
+	sums, err := Record(node, targets, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, _ := host.FileSHA256(targets[1].Out)
+	if sums[targets[1].Out] != v1 {
+		t.Fatalf("recorded %v, want %s for the model", sums, v1)
+	}
+	lock, err := pluginlock.Load(layout.Of(node).PluginsLock())
+	if err != nil || lock.Plugins["model m1"] != (pluginlock.Entry{Path: ".coordinator/bin/models/m1", SHA256: v1}) {
+		t.Fatalf("lock %+v (%v)", lock, err)
+	}
+	// Swapped without a build: the record stays (the host will refuse it).
+	write(targets[1].Out, "model swapped")
+	if sums, _ = Record(node, targets, nil); sums[targets[1].Out] != v1 {
+		t.Fatalf("a binary changed without a build was re-recorded: %v", sums)
+	}
+	// Rebuilt: recorded again.
+	write(targets[1].Out, "model v2")
+	v2, _ := host.FileSHA256(targets[1].Out)
+	if sums, _ = Record(node, targets, map[string]bool{targets[1].Out: true}); sums[targets[1].Out] != v2 {
+		t.Fatalf("rebuilt binary not recorded: %v", sums)
+	}
+	if Expected("", v2) != v2 || Expected("pin", v2) != "pin" {
+		t.Fatal("Expected: the pin must win over the record")
 	}
 }

@@ -36,6 +36,10 @@ type Target struct {
 	Out  string // absolute output binary path
 }
 
+// BinaryMode is the mode of every built plugin binary: read-only (the
+// build replaces the file; nothing writes into it).
+const BinaryMode os.FileMode = 0o555
+
 // Event reports progress: Phase is "skip" (up to date), "build" (started),
 // "done" (built, with Duration) or "fail".
 type Event struct {
@@ -106,7 +110,12 @@ func buildOne(ctx context.Context, t Target, fp string, opts Options) error {
 	key := fp + "|" + t.Dir
 	if !opts.Force {
 		if b, err := os.ReadFile(stamp); err == nil && string(b) == key {
-			if _, err := os.Stat(t.Out); err == nil {
+			if st, err := os.Stat(t.Out); err == nil {
+				if st.Mode().Perm() != BinaryMode {
+					if err := os.Chmod(t.Out, BinaryMode); err != nil {
+						return fmt.Errorf("build plugin %s: %w", t.Name, err)
+					}
+				}
 				emit(opts, Event{Target: t, Phase: "skip"})
 				return nil
 			}
@@ -122,7 +131,12 @@ func buildOne(ctx context.Context, t Target, fp string, opts Options) error {
 	if err := os.MkdirAll(filepath.Dir(t.Out), 0o755); err != nil {
 		return fmt.Errorf("build plugin %s: %w", t.Name, err)
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", t.Out, ".")
+	// Built beside the output, made read-only, then renamed over it: the
+	// binary is never seen half-written or writable.
+	tmp := t.Out + ".tmp"
+	_ = os.Remove(tmp)
+	defer os.Remove(tmp)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp, ".")
 	cmd.Dir = t.Dir
 	cmd.Env = append(os.Environ(), opts.Env...)
 	var out bytes.Buffer
@@ -131,6 +145,12 @@ func buildOne(ctx context.Context, t Target, fp string, opts Options) error {
 		err = fmt.Errorf("build plugin %s (go build in %s): %w\n%s", t.Name, t.Dir, err, strings.TrimSpace(out.String()))
 		emit(opts, Event{Target: t, Phase: "fail", Err: err})
 		return err
+	}
+	if err := os.Chmod(tmp, BinaryMode); err != nil {
+		return fmt.Errorf("build plugin %s: %w", t.Name, err)
+	}
+	if err := os.Rename(tmp, t.Out); err != nil {
+		return fmt.Errorf("build plugin %s: %w", t.Name, err)
 	}
 	if err := os.WriteFile(stamp, []byte(key), 0o644); err != nil {
 		return fmt.Errorf("build plugin %s: write %s: %w", t.Name, stamp, err)

@@ -54,6 +54,13 @@ func TestBuildSkipsUnchangedAndRebuildsChanged(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "two, changed") {
 		t.Fatalf("rebuilt binary printed %q (%v)", out, err)
 	}
+	// A rebuild replaced the read-only binary; it is read-only again.
+	if st, err := os.Stat(target.Out); err != nil || st.Mode().Perm() != BinaryMode {
+		t.Fatalf("binary mode %v (%v), want %v", st.Mode().Perm(), err, BinaryMode)
+	}
+	if _, err := os.Stat(target.Out + ".tmp"); !os.IsNotExist(err) {
+		t.Fatalf("temporary output left behind: %v", err)
+	}
 }
 
 func TestBuildErrorsNamePlugin(t *testing.T) {

@@ -138,7 +138,8 @@ func Run(ctx context.Context, o Options) error {
 
 	n, err := node.Start(ctx, node.Config{
 		Roles: roles, Workspace: ws, Store: st, Clock: clock.Wall{}, Logger: log,
-		ChallengeBinary: bins.Challenge, ModelBinaries: bins.Models, Feed: feedCfg, LiveFeed: true,
+		ChallengeBinary: bins.Challenge, ModelBinaries: bins.Models,
+		ChallengeSHA256: bins.ChallengeSHA256, ModelSHA256: bins.ModelSHA256, Feed: feedCfg, LiveFeed: true,
 		PluginEnv: []string{"COORDINATOR_PLUGIN_LOG_LEVEL=" + ws.Settings.LogLevel},
 	})
 	if err != nil {

@@ -1,0 +1,180 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// copyBinary copies src to dir/name with mode 0555 (as pluginbuild leaves
+// built plugins) and returns the path and its SHA-256.
+func copyBinary(t *testing.T, src, dir, name string) (string, string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := FileSHA256(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, sum
+}
+
+// An attacker overwrites another model's binary and makes it exit: the
+// victim's restart is refused (BAD_IMPLEMENTATION, stopped for good) with
+// an error naming the file and both checksums, and the three honest
+// models lose no answer. The test plays the attacker's write itself (the
+// sandbox, when present, forbids it to the plugin); what is tested is the
+// verification before every restart.
+func TestAttackSwappedBinaryRefusedAtRestart(t *testing.T) {
+	marker := testMarker(t)
+	dir := t.TempDir()
+	var specs []PluginSpec
+	for _, id := range []string{"honest-1", "honest-2", "honest-3"} {
+		p, sum := copyBinary(t, modelBin, dir, id)
+		s := mspec(marker, id, p, "-name", id)
+		s.SHA256 = sum
+		specs = append(specs, s)
+	}
+	victim, victimSum := copyBinary(t, modelBin, dir, "victim")
+	vs := mspec(marker, "victim", victim, "-name", "victim", "-mode", "exit", "-crash-once", filepath.Join(dir, "crashed"))
+	vs.SHA256 = victimSum
+	specs = append(specs, vs)
+
+	opts := testOptions(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	set, err := StartModels(ctx, specs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = set.Close() })
+
+	// The attack: the victim's binary becomes another program (replaced,
+	// as a running executable cannot be written in place).
+	if err := os.Remove(victim); err != nil {
+		t.Fatal(err)
+	}
+	evil, err := os.ReadFile(rawModelBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(victim, evil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	evilSum, _ := FileSHA256(victim)
+
+	args := []json.RawMessage{json.RawMessage(`1`)}
+	var victimState ModelState
+	for round := 0; round < 6; round++ {
+		res := set.Predict(ctx, args, nil)
+		for _, id := range []string{"honest-1", "honest-2", "honest-3"} {
+			if r := res[id]; r.Status != StatusSuccess {
+				t.Fatalf("round %d: honest model %s: %s %v", round, id, r.Status, r.Err)
+			}
+		}
+		for _, st := range set.States() {
+			if st.ID == "victim" {
+				victimState = st
+			}
+		}
+		if victimState.Stopped {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !victimState.Stopped || victimState.Reason != StopBadImplementation {
+		t.Fatalf("victim state %+v, want stopped for BAD_IMPLEMENTATION", victimState)
+	}
+	for _, want := range []string{victim, victimSum, evilSum} {
+		if !strings.Contains(victimState.LastError, want) {
+			t.Errorf("victim error %q does not name %s", victimState.LastError, want)
+		}
+	}
+	// And the swapped binary never ran: a direct launch is refused too.
+	if err := CheckBinary(victim, victimSum); !errors.Is(err, ErrChecksumPin) {
+		t.Errorf("CheckBinary: %v, want ErrChecksumPin", err)
+	}
+}
+
+// A pinned model whose binary differs never starts; the others do.
+func TestPinnedBinaryMismatchNeverStarts(t *testing.T) {
+	marker := testMarker(t)
+	dir := t.TempDir()
+	good, sum := copyBinary(t, modelBin, dir, "good")
+	other, _ := copyBinary(t, rawModelBin, dir, "pinned")
+	gs := mspec(marker, "good", good)
+	gs.SHA256 = sum
+	ps := mspec(marker, "pinned", other)
+	ps.SHA256 = strings.ToUpper(sum) // the pin of another binary (case-insensitive)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	set, err := StartModels(ctx, []PluginSpec{gs, ps}, testOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = set.Close() })
+	res := set.Predict(ctx, []json.RawMessage{json.RawMessage(`1`)}, nil)
+	if res["good"].Status != StatusSuccess {
+		t.Fatalf("good: %s %v", res["good"].Status, res["good"].Err)
+	}
+	if res["pinned"].Status == StatusSuccess {
+		t.Fatalf("pinned model with another binary answered")
+	}
+	for _, st := range set.States() {
+		if st.ID == "pinned" && (!st.Stopped || !strings.Contains(st.LastError, sum) || !strings.Contains(st.LastError, other)) {
+			t.Errorf("pinned state %+v, want stopped naming the file and the pin", st)
+		}
+	}
+}
+
+func TestPythonCodeSHA256(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel, body string) {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("main.py", "x = 1\n")
+	write("pkg/util.py", "y = 2\n")
+	write("__pycache__/main.cpython-311.py", "ignored")
+	write(".venv/lib.py", "ignored")
+	write("notes.txt", "ignored")
+	a, err := PythonCodeSHA256(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The documented shell equivalent.
+	fa, _ := FileSHA256(filepath.Join(dir, "main.py"))
+	fb, _ := FileSHA256(filepath.Join(dir, "pkg", "util.py"))
+	listing := fa + "  ./main.py\n" + fb + "  ./pkg/util.py\n"
+	lp := filepath.Join(t.TempDir(), "listing")
+	if err := os.WriteFile(lp, []byte(listing), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := FileSHA256(lp); a != want {
+		t.Fatalf("PythonCodeSHA256 %s, want the sha256sum of the listing %s", a, want)
+	}
+	write("notes.txt", "changed, still ignored")
+	if b, _ := PythonCodeSHA256(dir); b != a {
+		t.Fatal("a non-.py file changed the checksum")
+	}
+	write("pkg/util.py", "y = 3\n")
+	if c, _ := PythonCodeSHA256(dir); c == a {
+		t.Fatal("an edited .py file kept the checksum")
+	}
+}
