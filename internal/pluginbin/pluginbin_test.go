@@ -16,7 +16,7 @@ func TestTargetsLayout(t *testing.T) {
 	node := filepath.Join(t.TempDir(), "ws", "crunch-node-x")
 	ws := &config.Workspace{NodeDir: node,
 		Callables: config.Callables{ChallengePlugin: "/src/crunch-x/cmd/challenge"},
-		Models:    []config.ModelConfig{{ID: "m1", Path: "/src/crunch-x/examples/a"}, {ID: "m2", Path: "/src/crunch-x/examples/b"}}}
+		Models:    []config.ModelConfig{{ID: "m1", Path: "/src/crunch-x/examples/a", Runtime: config.RuntimeGo}, {ID: "m2", Path: "/src/crunch-x/examples/b", Runtime: config.RuntimeGo}}}
 	bins, targets := Targets(ws)
 	if bins.Challenge != filepath.Join(node, ".coordinator", "bin", "challenge") || bins.Models["m2"] != filepath.Join(node, ".coordinator", "bin", "models", "m2") {
 		t.Fatalf("binaries %+v", bins)
@@ -77,7 +77,7 @@ func TestBuildOptionsFingerprintsSDKCopy(t *testing.T) {
 func TestRecordLockFile(t *testing.T) {
 	node := filepath.Join(t.TempDir(), "ws", "crunch-node-x")
 	ws := &config.Workspace{NodeDir: node, Callables: config.Callables{ChallengePlugin: "/src/c"},
-		Models: []config.ModelConfig{{ID: "m1", Path: "/src/m1"}}}
+		Models: []config.ModelConfig{{ID: "m1", Path: "/src/m1", Runtime: config.RuntimeGo}}}
 	_, targets := Targets(ws)
 	write := func(p, body string) {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
