@@ -142,7 +142,9 @@ type Env struct {
 	Logger hclog.Logger
 	// Settings are the node's variables (.local.env and the environment
 	// for dev, the environment for serve): an extension reads its own
-	// settings here (for example TOURNAMENT_API_TOKEN).
+	// settings here (for example TOURNAMENT_API_TOKEN), once they are
+	// named in COORDINATOR_ALLOW_VARS (unknown variables are errors
+	// otherwise, and only named ones are read from the environment).
 	Settings map[string]string
 }
 
