@@ -3,6 +3,7 @@ module github.com/crunch-coordinator/coordinator
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/crunch-coordinator/coordinator/proto v0.0.0
 	github.com/crunch-coordinator/coordinator/sdk v0.0.0
 	github.com/hashicorp/go-hclog v1.6.3

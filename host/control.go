@@ -21,7 +21,7 @@ var errDisabled = errors.New("disabled by an operator")
 // already stopped keeps its last error and is marked disabled. Disabling
 // a disabled model does nothing. It fails for an unknown id.
 func (m *ModelSet) Disable(id string) error {
-	s := m.sups[id]
+	s := m.sup(id)
 	if s == nil {
 		return fmt.Errorf("%w: unknown model id %q", ErrInvalidSpec, id)
 	}
@@ -47,7 +47,7 @@ func (m *ModelSet) Disable(id string) error {
 // counters (the path of Reload); a running or restarting model is left
 // alone. It fails for an unknown id and after Close.
 func (m *ModelSet) Enable(id string) error {
-	s := m.sups[id]
+	s := m.sup(id)
 	if s == nil {
 		return fmt.Errorf("%w: unknown model id %q", ErrInvalidSpec, id)
 	}
@@ -69,7 +69,7 @@ func (m *ModelSet) Enable(id string) error {
 // line "<time> coordinator: generation N starting" before each process's
 // output. It fails for an unknown id.
 func (m *ModelSet) Stderr(id string) (string, error) {
-	s := m.sups[id]
+	s := m.sup(id)
 	if s == nil {
 		return "", fmt.Errorf("%w: unknown model id %q", ErrInvalidSpec, id)
 	}

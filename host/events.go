@@ -50,9 +50,17 @@ func (s *supervisor) waitReady(ctx context.Context) error {
 func (s *supervisor) state() ModelState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	name := s.mdesc.ModelName
+	var deployment, playerID, playerName string
+	if r := s.spec.Remote; r != nil {
+		deployment, playerID, playerName = r.Deployment, r.PlayerID, r.PlayerName
+		if r.ModelName != "" {
+			name = r.ModelName
+		}
+	}
 	return ModelState{
 		ID:                  s.spec.ID,
-		Name:                s.mdesc.ModelName,
+		Name:                name,
 		Version:             s.mdesc.ModelVersion,
 		Running:             s.cur != nil && !s.cur.exited(),
 		Stopped:             s.stopped,
@@ -66,6 +74,9 @@ func (s *supervisor) state() ModelState {
 		ConsecutiveFailures: s.consecFail,
 		ConsecutiveTimeouts: s.consecTO,
 		LastError:           s.lastErr,
+		Deployment:          deployment,
+		PlayerID:            playerID,
+		PlayerName:          playerName,
 	}
 }
 

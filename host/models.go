@@ -15,10 +15,17 @@ import (
 // them concurrently. Every result map has exactly one entry per model id,
 // in every case: a stopped model (or one between restarts) gets ABSENT with
 // the reason in Err. Safe for concurrent use.
+//
+// Models can join and leave a running set (Upsert, Retire: the models of an
+// orchestrator); a model that joins is warmed up with the last Tick input.
 type ModelSet struct {
-	order []string
-	sups  map[string]*supervisor
-	once  sync.Once
+	mu       sync.RWMutex
+	order    []string
+	sups     map[string]*supervisor
+	opts     Options
+	lastTick json.RawMessage
+	closed   bool
+	once     sync.Once
 }
 
 // StartModels launches every model plugin (at most opts.MaxParallelStarts
@@ -31,7 +38,7 @@ type ModelSet struct {
 // is then closed).
 func StartModels(ctx context.Context, specs []PluginSpec, opts Options) (*ModelSet, error) {
 	opts = opts.withDefaults()
-	ms := &ModelSet{sups: make(map[string]*supervisor, len(specs))}
+	ms := &ModelSet{sups: make(map[string]*supervisor, len(specs)), opts: opts}
 	for i, sp := range specs {
 		if sp.ID == "" {
 			return nil, fmt.Errorf("%w: specs[%d] (%s) has an empty ID", ErrInvalidSpec, i, sp.Path)
@@ -44,7 +51,6 @@ func StartModels(ctx context.Context, specs []PluginSpec, opts Options) (*ModelS
 	}
 	sem := make(chan struct{}, opts.MaxParallelStarts)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
 	for _, sp := range specs {
 		select {
 		case sem <- struct{}{}:
@@ -54,9 +60,9 @@ func StartModels(ctx context.Context, specs []PluginSpec, opts Options) (*ModelS
 			break
 		}
 		s := newSupervisor(sdk.PluginModel, sp, nil, opts)
-		mu.Lock()
+		ms.mu.Lock()
 		ms.sups[sp.ID] = s
-		mu.Unlock()
+		ms.mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -75,18 +81,83 @@ func StartModels(ctx context.Context, specs []PluginSpec, opts Options) (*ModelS
 	return ms, nil
 }
 
-// IDs returns the model ids in spec order.
-func (m *ModelSet) IDs() []string { return append([]string(nil), m.order...) }
+// IDs returns the model ids in spec order (models added by Upsert last).
+func (m *ModelSet) IDs() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return append([]string(nil), m.order...)
+}
+
+// snapshot returns the ids in order and their supervisors (nil for a
+// model never started).
+func (m *ModelSet) snapshot() ([]string, map[string]*supervisor) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	sups := make(map[string]*supervisor, len(m.sups))
+	for id, s := range m.sups {
+		sups[id] = s
+	}
+	return append([]string(nil), m.order...), sups
+}
+
+func (m *ModelSet) sup(id string) *supervisor {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.sups[id]
+}
+
+// Upsert adds model spec.ID to the set, or replaces its supervisor when
+// the id is known (a new address or deployment; a retired model comes
+// back): the old one is closed and a new one started, its first generation
+// warmed up with the last Tick input. It does not wait for the start;
+// until then the model answers ABSENT. Errors: ErrInvalidSpec for an empty
+// id, ErrStopped after Close.
+func (m *ModelSet) Upsert(spec PluginSpec) error {
+	if spec.ID == "" {
+		return fmt.Errorf("%w: upsert of a model with an empty ID", ErrInvalidSpec)
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return fmt.Errorf("%w: model set closed", ErrStopped)
+	}
+	old, known := m.sups[spec.ID]
+	m.sups[spec.ID] = startSupervisor(sdk.PluginModel, spec, nil, m.opts, m.lastTick)
+	if !known {
+		m.order = append(m.order, spec.ID)
+	}
+	m.mu.Unlock()
+	if old != nil {
+		old.close()
+	}
+	return nil
+}
+
+// Retire takes model id out for good (StopRetired, with why as its last
+// error): no more calls, its connection or process is closed, and it
+// answers ABSENT (a non-answer) until Upsert brings it back. Unknown ids
+// return ErrInvalidSpec.
+func (m *ModelSet) Retire(id string, why error) error {
+	s := m.sup(id)
+	if s == nil {
+		return fmt.Errorf("%w: unknown model id %q", ErrInvalidSpec, id)
+	}
+	s.stopFor(StopRetired, StatusAbsent, why)
+	return nil
+}
 
 // Tick sends input (a JSON object) to every model concurrently, each call
 // with its own Options.CallTimeout (or CallTimeouts[sdk.MethodTick]) deadline.
 // The map has one CallResult per model id; Output is nil for Tick.
 func (m *ModelSet) Tick(ctx context.Context, input json.RawMessage) map[string]CallResult {
+	m.mu.Lock()
+	m.lastTick = append(json.RawMessage(nil), input...)
 	for _, s := range m.sups {
 		if s != nil {
 			s.setLastTick(input)
 		}
 	}
+	m.mu.Unlock()
 	return m.fanOut(ctx, sdk.MethodTick, len(input), func(ctx context.Context, in *instance) (json.RawMessage, error) {
 		return nil, in.model.Tick(ctx, input)
 	})
@@ -99,7 +170,7 @@ func (m *ModelSet) Tick(ctx context.Context, input json.RawMessage) map[string]C
 // result and may take the model out for a cool-down (MULTIPLE_FAILED).
 // Unknown ids are ignored.
 func (m *ModelSet) ConfirmOutput(id string, invalid error) {
-	if s := m.sups[id]; s != nil {
+	if s := m.sup(id); s != nil {
 		s.confirmOutput(invalid)
 	}
 }
@@ -130,7 +201,8 @@ func (m *ModelSet) Predict(ctx context.Context, args []json.RawMessage, kwargs j
 }
 
 func (m *ModelSet) fanOut(ctx context.Context, method string, reqBytes int, fn func(context.Context, *instance) (json.RawMessage, error)) map[string]CallResult {
-	out := make(map[string]CallResult, len(m.order))
+	order, sups := m.snapshot()
+	out := make(map[string]CallResult, len(order))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	one := func(id string, s *supervisor) {
@@ -151,13 +223,13 @@ func (m *ModelSet) fanOut(ctx context.Context, method string, reqBytes int, fn f
 	// runs on this goroutine, which would otherwise only wait (a set of one
 	// model then starts no goroutine at all).
 	last := -1
-	for i, id := range m.order {
-		if m.sups[id] != nil {
+	for i, id := range order {
+		if sups[id] != nil {
 			last = i
 		}
 	}
-	for i, id := range m.order {
-		s := m.sups[id]
+	for i, id := range order {
+		s := sups[id]
 		if s == nil {
 			out[id] = CallResult{Status: StatusAbsent, Err: &CallError{Plugin: id, Callable: method, Status: StatusAbsent, Err: fmt.Errorf("%w: never started", ErrStopped)}}
 			continue
@@ -172,8 +244,8 @@ func (m *ModelSet) fanOut(ctx context.Context, method string, reqBytes int, fn f
 		}()
 	}
 	if last >= 0 {
-		id := m.order[last]
-		one(id, m.sups[id])
+		id := order[last]
+		one(id, sups[id])
 	}
 	wg.Wait()
 	return out
@@ -181,9 +253,10 @@ func (m *ModelSet) fanOut(ctx context.Context, method string, reqBytes int, fn f
 
 // States returns the supervisor's view of every model, in spec order.
 func (m *ModelSet) States() []ModelState {
-	out := make([]ModelState, 0, len(m.order))
-	for _, id := range m.order {
-		if s := m.sups[id]; s != nil {
+	order, sups := m.snapshot()
+	out := make([]ModelState, 0, len(order))
+	for _, id := range order {
+		if s := sups[id]; s != nil {
 			out = append(out, s.state())
 		} else {
 			out = append(out, ModelState{ID: id, Stopped: true, LastError: "never started"})
@@ -196,7 +269,7 @@ func (m *ModelSet) States() []ModelState {
 // error wrapping ErrStopped when the model is stopped or the set closed,
 // ctx's error when ctx ends first, and ErrInvalidSpec for an unknown id.
 func (m *ModelSet) WaitReady(ctx context.Context, id string) error {
-	s := m.sups[id]
+	s := m.sup(id)
 	if s == nil {
 		return fmt.Errorf("%w: unknown model id %q", ErrInvalidSpec, id)
 	}
@@ -213,8 +286,12 @@ func (m *ModelSet) WaitReady(ctx context.Context, id string) error {
 // ABSENT. Close is idempotent and always returns nil.
 func (m *ModelSet) Close() error {
 	m.once.Do(func() {
+		m.mu.Lock()
+		m.closed = true
+		m.mu.Unlock()
+		_, sups := m.snapshot()
 		var wg sync.WaitGroup
-		for _, s := range m.sups {
+		for _, s := range sups {
 			if s == nil {
 				continue
 			}

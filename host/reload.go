@@ -17,7 +17,7 @@ func (m *ModelSet) Reload(id string) error { return m.reload(id, nil) }
 func (m *ModelSet) ReloadSHA256(id, sha256Hex string) error { return m.reload(id, &sha256Hex) }
 
 func (m *ModelSet) reload(id string, sha256Hex *string) error {
-	s := m.sups[id]
+	s := m.sup(id)
 	if s == nil {
 		return fmt.Errorf("%w: unknown model id %q", ErrInvalidSpec, id)
 	}

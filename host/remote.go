@@ -40,13 +40,17 @@ var ErrConnectionLost = errors.New("connection to the remote model runner lost")
 //   - DialOptions select the transport (modelrunner.Security.DialOptions:
 //     plaintext, mutual TLS, TLS with gateway signatures); nil is
 //     plaintext.
-//   - Deployment, when set, names the deployment (run) this address
-//     belongs to (orchestrator models); it is reported in ModelState.
+//   - Deployment, ModelName, PlayerID and PlayerName, when set, describe
+//     the deployment (run) this address belongs to and its owner
+//     (orchestrator models); they are reported in ModelState.
 type RemoteSpec struct {
 	Address     string
 	BaseClass   string
 	DialOptions []grpc.DialOption
 	Deployment  string
+	ModelName   string
+	PlayerID    string
+	PlayerName  string
 }
 
 // remoteConn is the connection state of one remote generation: lost is

@@ -38,6 +38,10 @@ const (
 	// StopDisabled: stopped by an operator (ModelSet.Disable, the
 	// orchestrator API's desired_state STOPPED) until ModelSet.Enable.
 	StopDisabled StopReason = "DISABLED"
+	// StopRetired: the model left (ModelSet.Retire, e.g. its deployment
+	// was STOPPED on the orchestrator); it answers ABSENT until revived by
+	// ModelSet.Upsert.
+	StopRetired StopReason = "RETIRED"
 )
 
 // CallResult is the outcome of one call to one plugin. Output is the JSON
@@ -78,4 +82,9 @@ type ModelState struct {
 	// ConsecutiveTimeouts counts TIMEOUT results since the last success.
 	ConsecutiveTimeouts int
 	LastError           string
+	// Deployment, PlayerID and PlayerName come from a remote model's
+	// RemoteSpec (orchestrator models); empty otherwise.
+	Deployment string
+	PlayerID   string
+	PlayerName string
 }

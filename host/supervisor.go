@@ -67,6 +67,13 @@ type supervisor struct {
 }
 
 func newSupervisor(kind string, spec PluginSpec, data sdk.HostData, opts Options) *supervisor {
+	return startSupervisor(kind, spec, data, opts, nil)
+}
+
+// startSupervisor starts a supervisor whose first generation is warmed up
+// with lastTick (a model joining a running set gets the history the
+// others have).
+func startSupervisor(kind string, spec PluginSpec, data sdk.HostData, opts Options, lastTick json.RawMessage) *supervisor {
 	ctx, cancel := context.WithCancel(context.Background())
 	if kind == sdk.PluginModel {
 		spec.stderrLog = newRingBuffer(stderrLogSize)
@@ -80,6 +87,7 @@ func newSupervisor(kind string, spec PluginSpec, data sdk.HostData, opts Options
 		kick:      make(chan restartRequest, 1),
 		firstDone: make(chan struct{}),
 		ready:     make(chan struct{}),
+		lastTick:  lastTick,
 	}
 	s.wg.Add(1)
 	go s.loop(ctx)

@@ -45,6 +45,10 @@ const (
 	// PythonVar (.local.env) selects the interpreter of Python models; empty
 	// means /usr/bin/python3, then python3 (internal/modelrunner.FindPython).
 	PythonVar = "PYTHON"
+	// OrchestratorHostVar (.local.env) is the model orchestrator's host:
+	// with it the node's models may come from the orchestrator alone
+	// (internal/orchestrator reads it with MODEL_RUNNER_NODE_PORT).
+	OrchestratorHostVar = "MODEL_RUNNER_NODE_HOST"
 )
 
 // Model runtimes of config/models.json.

@@ -57,6 +57,11 @@ var modelKeys = func() map[string]int {
 	return out
 }()
 
+// ErrNoModels: config/models.json is an empty list. A node that follows a
+// model orchestrator (MODEL_RUNNER_NODE_HOST) may have no models of its
+// own; LoadFiles accepts it then.
+var ErrNoModels = errors.New("expected at least one model, found an empty list (or set MODEL_RUNNER_NODE_HOST to take the models from a model orchestrator)")
+
 // ParseModels reads config/models.json: a non-empty array of models with
 // unique ids that are slugs (internal/slug) and non-empty paths; relative paths resolve against nodeDir.
 // Every problem of the file is reported (errors.Join), each naming
@@ -77,7 +82,7 @@ func ParseModels(path, nodeDir string) ([]ModelConfig, error) {
 		return nil, fileerr.In(path, fmt.Errorf("expected a JSON array of {%s}: %w", strings.Join(keys, ", "), err))
 	}
 	if len(raw) == 0 {
-		return nil, fileerr.In(path, errors.New("expected at least one model, found an empty list"))
+		return nil, fileerr.In(path, ErrNoModels)
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fileerr.In(path, fmt.Errorf(format, args...))) }

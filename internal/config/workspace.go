@@ -122,7 +122,9 @@ func (w *Workspace) LoadFiles() error {
 		errs = append(errs, err)
 	}
 	if w.Models, err = ParseModels(filepath.Join(nodeDir, ModelsFile), nodeDir); err != nil {
-		errs = append(errs, err)
+		if !errors.Is(err, ErrNoModels) || w.Settings.Env[OrchestratorHostVar] == "" {
+			errs = append(errs, err)
+		}
 	} else if w.Callables.ModelBaseClass == "" {
 		for _, m := range w.Models {
 			if m.Runtime == RuntimePython || m.Runtime == RuntimeRemote {

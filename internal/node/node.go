@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -32,6 +33,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/feed/providers"
 	"github.com/crunch-coordinator/coordinator/internal/modelrunner"
 	"github.com/crunch-coordinator/coordinator/internal/modelsapi"
+	"github.com/crunch-coordinator/coordinator/internal/orchestrator"
 	"github.com/crunch-coordinator/coordinator/internal/predict"
 	"github.com/crunch-coordinator/coordinator/internal/pymodel"
 	"github.com/crunch-coordinator/coordinator/internal/report"
@@ -121,10 +123,12 @@ var ErrConfig = config.ErrInvalid
 // Node is a running node. Create it with Start, run its services with
 // StartServices and end it with Drain (or Close).
 type Node struct {
-	cfg        Config
-	log        hclog.Logger
-	challenge  *host.Challenge
-	models     *host.ModelSet
+	cfg       Config
+	log       hclog.Logger
+	challenge *host.Challenge
+	models    *host.ModelSet
+	// orchStop ends the orchestrator follower (nil without one).
+	orchStop   func()
 	predict    *predict.Worker
 	score      *score.Worker
 	checkpoint *checkpoint.Worker
@@ -349,10 +353,29 @@ func (n *Node) startPredict(ctx context.Context, specs *[]host.PluginSpec, hopts
 		*specs = append(*specs, host.PluginSpec{ID: m.ID, Path: bin, Env: cfg.PluginEnv, SHA256: cfg.ModelSHA256[m.ID]})
 		directory[m.ID] = store.Model{ID: m.ID, Name: m.Name, PlayerID: m.PlayerID, PlayerName: m.PlayerName, DeploymentID: "local:" + m.ID}
 	}
-	var err error
+	orch, err := orchestratorConfig(w, &sec)
+	if err != nil {
+		return err
+	}
+	var follower atomic.Pointer[orchestrator.Client]
+	if orch != nil { // the supervisor's verdicts on its models are reported
+		hopts.OnEvent = func(e host.Event) {
+			if cfg.HostEvents != nil {
+				cfg.HostEvents(e)
+			}
+			if c := follower.Load(); c != nil {
+				c.HostEvent(e)
+			}
+		}
+	}
 	n.models, err = host.StartModels(ctx, *specs, hopts)
 	if err != nil {
 		return fmt.Errorf("start model plugins: %w%s", err, diagnosticNote(err))
+	}
+	if orch != nil {
+		if err := n.followOrchestrator(*orch, &follower); err != nil {
+			return err
+		}
 	}
 	svc := newLoopService(cfg.Clock, n.log)
 	n.predict, err = predict.New(predict.Config{
@@ -511,6 +534,9 @@ func (n *Node) Close() error {
 		}
 	}
 	n.watchers.Wait()
+	if n.orchStop != nil {
+		n.orchStop()
+	}
 	if n.models != nil {
 		errs = append(errs, n.models.Close())
 	}

@@ -19,9 +19,9 @@ func (w *Worker) modelRows(ctx context.Context, seen map[string]bool, states []h
 	if err != nil {
 		return nil, err
 	}
-	described := map[string]string{}
+	described := map[string]host.ModelState{}
 	for _, st := range states {
-		described[st.ID] = st.Name
+		described[st.ID] = st
 	}
 	ids := make([]string, 0, len(seen))
 	for id := range seen {
@@ -38,7 +38,15 @@ func (w *Worker) modelRows(ctx context.Context, seen map[string]bool, states []h
 			m.PlayerID = firstNonEmpty(dir.PlayerID, m.PlayerID)
 			m.PlayerName = firstNonEmpty(dir.PlayerName, m.PlayerName)
 		}
-		m.Name = firstNonEmpty(m.Name, described[id], id)
+		if st := described[id]; st.Deployment != "" {
+			// An orchestrator model: its current deployment and owner
+			// replace the stored ones.
+			m.DeploymentID = st.Deployment
+			m.Name = firstNonEmpty(st.Name, m.Name)
+			m.PlayerID = firstNonEmpty(st.PlayerID, m.PlayerID)
+			m.PlayerName = firstNonEmpty(st.PlayerName, m.PlayerName)
+		}
+		m.Name = firstNonEmpty(m.Name, described[id].Name, id)
 		if found && m.Name == old.Name && m.DeploymentID == old.DeploymentID && m.PlayerID == old.PlayerID && m.PlayerName == old.PlayerName {
 			continue
 		}
