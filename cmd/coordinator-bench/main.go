@@ -43,6 +43,9 @@ type options struct {
 	skipPG bool
 	dbURL  string
 	csv    string
+	// only names one measurement to run alone ("report-month"); the
+	// report then holds that section only.
+	only string
 }
 
 // sizes are the per-run iteration counts.
@@ -72,6 +75,7 @@ func main() {
 	flag.BoolVar(&cfg.quick, "quick", false, "fewer iterations per run (a smoke test, not for the report)")
 	flag.BoolVar(&cfg.skipPG, "skip-pg", false, "skip every PostgreSQL measurement")
 	flag.StringVar(&cfg.csv, "csv", "", "BTC 1-minute CSV (default ../shared/data/binance-us-BTCUSDT-1m-2023-03-01..21.csv next to the module)")
+	flag.StringVar(&cfg.only, "only", "", "run one measurement alone: report-month (the report API on a month of data)")
 	flag.Parse()
 	cfg.dbURL = os.Getenv("TEST_DATABASE_URL")
 	if cfg.dbURL == "" {
@@ -130,9 +134,11 @@ func run(ctx context.Context, cfg options) (err error) {
 	if h.rp, err = replay.Open(cfg.csv, "BTC"); err != nil {
 		return fmt.Errorf("open the shared BTC CSV: %w", err)
 	}
-	progress("building plugins")
-	if h.plugins, err = buildPlugins(ctx, root, tmp); err != nil {
-		return err
+	if cfg.only == "" { // the report-month measurement runs no plugin
+		progress("building plugins")
+		if h.plugins, err = buildPlugins(ctx, root, tmp); err != nil {
+			return err
+		}
 	}
 	if !cfg.skipPG {
 		var version string
@@ -150,16 +156,24 @@ func run(ctx context.Context, cfg options) (err error) {
 		h.rep.Machine.PostgreSQL = "not measured (-skip-pg)"
 	}
 
-	// The Go benchmarks first, on a quiet machine and a PostgreSQL server
-	// without the report API's 1M-row database (and its autovacuum).
-	h.goBenchmarks(ctx)
-	h.insertFloors(ctx)
-	if err := h.pipelines(ctx); err != nil {
-		return err
+	switch cfg.only {
+	case "":
+		// The Go benchmarks first, on a quiet machine and a PostgreSQL server
+		// without the report API's 1M-row database (and its autovacuum).
+		h.goBenchmarks(ctx)
+		h.insertFloors(ctx)
+		if err := h.pipelines(ctx); err != nil {
+			return err
+		}
+		h.scoring(ctx)
+		h.reportAPI(ctx)
+		h.reportMonth(ctx)
+		h.replay(ctx)
+	case "report-month":
+		h.reportMonth(ctx)
+	default:
+		return fmt.Errorf("-only: expected report-month, found %q", cfg.only)
 	}
-	h.scoring(ctx)
-	h.reportAPI(ctx)
-	h.replay(ctx)
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", ctx.Err())
 	}

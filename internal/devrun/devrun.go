@@ -235,8 +235,8 @@ func Run(ctx context.Context, o Options) error {
 		p.linef("replayed  %s: %d predict cycles, %d predictions, %d scored, %d unresolved, %d failed cycles",
 			replayed, res.Cycles, res.Predictions, res.Scored, res.Unresolved, res.CycleErrors)
 		if o.ShiftToNow {
-			p.linef("replayed  times shifted by %s (--shift-to-now): the file's %s is stored as %s, in this replay's database only",
-				shift, res.LastCandle.Add(-shift).Format(time.RFC3339), res.LastCandle.Format(time.RFC3339))
+			p.linef("replayed  times shifted by %d days %s (--shift-to-now): the file's %s is stored as %s, in this replay's database only",
+				shift/(24*time.Hour), shift%(24*time.Hour), res.LastCandle.Add(-shift).Format(time.RFC3339), res.LastCandle.Format(time.RFC3339))
 		}
 		if !o.SkipE2E {
 			verify = doctor.VerifyNode(ctx, nil, apiURL, modelIDs(ws)...)

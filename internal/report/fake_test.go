@@ -166,9 +166,10 @@ func (f *fakeStore) SamplePredictions(ctx context.Context, q store.SampleQuery) 
 		return nil, err
 	}
 	all, err := f.ListPredictions(ctx, store.PredictionQuery{ModelIDs: q.ModelIDs, From: q.From, To: q.To, Status: q.Status, Limit: 1 << 30})
-	if err != nil {
+	if err != nil || len(all) == 0 {
 		return nil, err
 	}
+	q = q.StartAt(all[0].PerformedAt)
 	type key struct {
 		model, scope string
 		bucket       int64

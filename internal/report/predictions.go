@@ -27,9 +27,9 @@ const notScoredReason = "Prediction not scored"
 //
 // Without limit and offset (the report UI's chart request) the answer
 // covers the whole window, downsampled by the store
-// (store.SampleQuery): the window is cut into MaxSeriesPoints equal time
-// buckets and each series (model, scope_key) keeps its newest prediction
-// of every bucket, so a series has at most MaxSeriesPoints rows (default
+// (store.SampleQuery): the window, from its oldest prediction to end, is
+// cut into MaxSeriesPoints equal time buckets and each series (model,
+// scope_key) keeps its newest prediction of every bucket, so a series has at most MaxSeriesPoints rows (default
 // 1000) and the window's newest prediction is always included. The header
 // X-Point-Budget gives the budget per series.
 //

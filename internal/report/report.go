@@ -305,7 +305,7 @@ func (s *server) middleware(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Expose-Headers", "X-Next-Offset, X-Downsampled-From, X-Truncated")
+		h.Set("Access-Control-Expose-Headers", "X-Next-Offset, X-Downsampled-From, X-Truncated, X-Point-Budget")
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.Error("report handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))

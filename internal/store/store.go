@@ -243,12 +243,15 @@ type PredictionQuery struct {
 	WithoutInput bool
 }
 
-// SampleQuery asks for one chart's predictions over a whole window:
-// [From, To] (performed_at, inclusive, both required) is cut into Buckets
-// equal time slices (bucket i holds From + i*w <= performed_at < From +
-// (i+1)*w with w = (To - From) / Buckets; the last one also holds To), and
-// each series (model_id, scope_key) keeps its newest prediction of every
-// bucket, so the newest prediction of the window is always included.
+// SampleQuery asks for one chart's predictions over a whole window
+// [From, To] (performed_at, inclusive, both required). The span from the
+// oldest matching prediction (first, >= From) to To is cut into Buckets
+// equal time slices (bucket i holds first + i*w <= performed_at < first +
+// (i+1)*w with w = ceil((To - first) / Buckets) in microseconds; the last
+// one also holds To), and each series (model_id, scope_key) keeps its
+// newest prediction of every bucket, so the newest prediction of the
+// window is always included and a window longer than the data does not
+// spend the budget on empty time.
 // ModelIDs empty = all models; Status empty = all statuses. Buckets must be
 // 1 to MaxSampleBuckets.
 type SampleQuery struct {

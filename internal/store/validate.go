@@ -220,6 +220,16 @@ func (q SampleQuery) Normalize() (SampleQuery, error) {
 	return q, nil
 }
 
+// StartAt returns q with From moved to first, the performed_at of the
+// oldest prediction matching q (see SampleQuery); first before From is
+// ignored.
+func (q SampleQuery) StartAt(first time.Time) SampleQuery {
+	if first.After(q.From) {
+		q.From = first.UTC()
+	}
+	return q
+}
+
 // BucketWidth returns the width of one bucket of a normalised q in
 // microseconds, at least 1: bucket of a time t is min((t - From) / width,
 // Buckets - 1) in integer microseconds.

@@ -47,6 +47,9 @@ func testSamplePredictions(t *testing.T, open func(t *testing.T) store.Store) {
 			"[B59]"},
 		{"more buckets than points keeps every point", store.SampleQuery{ModelIDs: []string{"m1"}, From: base.Add(55 * time.Minute), To: end, Buckets: 1000},
 			"[A55 A56 A57 A58 A59]"},
+		{"a window longer than the data is cut from the oldest prediction", store.SampleQuery{ModelIDs: []string{"m1"}, From: base.Add(-50 * time.Minute), To: end, Buckets: 6},
+			"[A09 A19 A29 A39 A49 A59]"},
+		{"no prediction in the window", store.SampleQuery{From: end.Add(time.Minute), To: end.Add(time.Hour), Buckets: 6}, "[]"},
 		{"window bounds inclusive", store.SampleQuery{ModelIDs: []string{"m1"}, From: base.Add(10 * time.Minute), To: base.Add(12 * time.Minute), Buckets: 1},
 			"[A12]"},
 	} {

@@ -11,6 +11,9 @@
 -- store writes an input in the same transaction as the predictions that
 -- reference it and never deletes one, so no per-row FOREIGN KEY trigger.
 
+-- It also adds idx_predictions_series, the index of SamplePredictions (a
+-- chart's downsampling reads it instead of the wide rows).
+
 -- +goose Up
 CREATE TABLE IF NOT EXISTS inputs (
     id          varchar     PRIMARY KEY,
@@ -18,6 +21,7 @@ CREATE TABLE IF NOT EXISTS inputs (
     created_at  timestamptz NOT NULL
 );
 ALTER TABLE predictions ADD COLUMN IF NOT EXISTS input_id varchar;
+CREATE INDEX IF NOT EXISTS idx_predictions_series ON predictions (model_id, scope_key, performed_at) INCLUDE (status);
 
 -- +goose Down
 -- Irreversible: predictions written since reference their input only here.
