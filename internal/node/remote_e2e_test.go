@@ -1,0 +1,274 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/crunch-coordinator/coordinator/internal/clock"
+	"github.com/crunch-coordinator/coordinator/internal/config"
+	"github.com/crunch-coordinator/coordinator/internal/feed"
+	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
+	"github.com/crunch-coordinator/coordinator/internal/modelrunner"
+	"github.com/crunch-coordinator/coordinator/internal/node"
+	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
+	"github.com/crunch-coordinator/coordinator/internal/scaffold"
+	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
+)
+
+// pyRunner is the real Python model runner (sdk/python coordinator_runner)
+// serving one model directory on a fixed loopback port: a remote model
+// as an orchestrator's container would serve it.
+type pyRunner struct {
+	t      *testing.T
+	args   []string
+	env    []string
+	dir    string
+	cmd    *exec.Cmd
+	stderr *testutil.SyncBuffer
+	exited chan struct{}
+	addr   string
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func (r *pyRunner) start() {
+	r.t.Helper()
+	cmd := exec.Command("/usr/bin/python3", r.args...)
+	cmd.Env, cmd.Dir = r.env, r.dir
+	r.stderr = &testutil.SyncBuffer{}
+	cmd.Stderr = r.stderr
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.cmd, r.exited = cmd, make(chan struct{})
+	go func() { _ = cmd.Wait(); close(r.exited) }()
+}
+
+// kill ends the runner with SIGKILL (a container that died).
+func (r *pyRunner) kill() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		<-r.exited
+	}
+}
+
+// TestRemoteModelsReplay: a node whose models.json holds only remote model
+// addresses (the baseline pack's three Python examples, each served by the
+// real Python model runner on its own port) predicts, scores and ranks
+// them over a short replay; one runner is killed mid-run and restarted on
+// the same port: the other two lose no rows, the killed one has
+// non-answer rows only while it was down and answers again after.
+func TestRemoteModelsReplay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end replay with a built challenge plugin and Python runners (slow); run without -short")
+	}
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("no /usr/bin/python3")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	root := testutil.RepoRoot(t)
+	csvPath := filepath.Join(filepath.Dir(root), "shared", "data", e2eCSV)
+	res, err := scaffold.Init(ctx, scaffold.Options{
+		Request: scaffold.Request{Name: "btc-up", Pack: "baseline"}, OutputDir: t.TempDir(),
+		SDK: scaffold.SDKSource{SourceDir: root, Version: "e2e-test"},
+	})
+	if err != nil {
+		t.Fatalf("scaffold.Init: %v", err)
+	}
+	w, err := config.LoadWorkspace(res.NodeDir, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	runnerDir, err := modelrunner.RunnerDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Serve each Python example remotely and point models.json at them.
+	runners := map[string]*pyRunner{}
+	var entries []config.ModelConfig
+	for _, m := range w.Models {
+		if m.Runtime != config.RuntimePython {
+			continue
+		}
+		addr := freePort(t)
+		args := []string{"-m", "coordinator_runner", "--code", m.Path, "--listen", addr}
+		if w.Callables.ModelBasePath != "" {
+			args = append(args, "--path", w.Callables.ModelBasePath)
+		}
+		r := &pyRunner{t: t, args: args, dir: m.Path, addr: addr,
+			env: []string{"PATH=" + os.Getenv("PATH"), "PYTHONPATH=" + runnerDir, "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"}}
+		r.start()
+		t.Cleanup(r.kill)
+		runners[m.ID] = r
+		entries = append(entries, config.ModelConfig{ID: m.ID, Address: addr, Name: m.Name, PlayerID: "remote-" + m.ID, PlayerName: "remote"})
+	}
+	if len(entries) != 3 {
+		t.Fatalf("expected the baseline pack's 3 Python examples, found %d", len(entries))
+	}
+	raw, _ := json.MarshalIndent(entries, "", "  ")
+	if err := os.WriteFile(filepath.Join(res.NodeDir, config.ModelsFile), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if w, err = config.LoadWorkspace(res.NodeDir, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range w.Models {
+		if m.Runtime != config.RuntimeRemote {
+			t.Fatalf("model %s: expected runtime remote, found %q", m.ID, m.Runtime)
+		}
+	}
+	challenge := filepath.Join(t.TempDir(), "challenge")
+	if err := pluginbuild.Build(ctx, []pluginbuild.Target{{Name: "challenge", Dir: w.Callables.ChallengePlugin, Out: challenge}}, pluginbuild.Options{
+		WorkDir: res.Workspace, Roots: []string{res.Workspace, root},
+		Env: []string{"GOFLAGS=-buildvcs=false", "GOWORK=" + filepath.Join(res.Workspace, "go.work")},
+	}); err != nil {
+		t.Fatalf("build the challenge plugin: %v", err)
+	}
+
+	st := openStore(t, "sqlite://"+filepath.Join(t.TempDir(), "remote.db"))
+	rp, err := replay.Open(csvPath, "BTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testutil.SyncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("node log (last 40 lines):\n%s", tailLines(logs.String(), 40))
+		}
+	})
+	first := rp.First()
+	sim := clock.NewSimulated(first)
+	// A down model must not be taken out for a cool-down in this run.
+	w.Settings.MaxConsecutiveFailures, w.Settings.MaxConsecutiveTimeouts = 1000, 1000
+	n, err := node.Start(ctx, node.Config{
+		Workspace: w, Store: st, Clock: sim, Logger: hclog.New(&hclog.LoggerOptions{Name: "remote-e2e", Level: hclog.Info, Output: logs}),
+		ChallengeBinary: challenge,
+		Feed:            feed.Config{Provider: replay.Name, Assets: []string{"BTC"}, Kind: feed.KindCandle, Granularity: rp.Granularity()},
+	})
+	if err != nil {
+		t.Fatalf("node.Start: %v", err)
+	}
+	defer n.Close()
+	replayTo := func(from, until time.Time) {
+		t.Helper()
+		prog, err := n.Replay(ctx, rp, sim, node.ReplayOptions{From: from, Until: until.Add(-rp.Step())})
+		if err != nil || prog.CycleErrors != 0 {
+			t.Fatalf("replay %s..%s: %v (%d failed cycles)", from, until, err, prog.CycleErrors)
+		}
+	}
+	waitRunning := func(id string, running bool) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			for _, s := range n.Models() {
+				if s.ID == id && s.Running == running {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("model %s: running=%v not reached: %+v", id, running, n.Models())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for id := range runners {
+		waitRunning(id, true)
+	}
+	const killed = "py-trend-following"
+	t1, t2, t3 := first.Add(2*time.Hour), first.Add(3*time.Hour), first.Add(6*time.Hour)
+	replayTo(first, t1)
+	runners[killed].kill()
+	waitRunning(killed, false)
+	replayTo(t1, t2)
+	runners[killed].start()
+	waitRunning(killed, true)
+	replayTo(t2, t3)
+
+	preds := listPredictions(t, ctx, st)
+	byModel := map[string][]store.Prediction{}
+	for _, p := range preds {
+		byModel[p.ModelID] = append(byModel[p.ModelID], p)
+	}
+	if len(byModel) != 3 {
+		t.Fatalf("expected rows of 3 remote models, found %d", len(byModel))
+	}
+	slots := len(byModel[killed])
+	for id, ps := range byModel {
+		if len(ps) != slots || slots < 300 {
+			t.Errorf("model %s: %d rows, expected one per slot (%d, at least 300)", id, len(ps), slots)
+		}
+		var down, downOutside int
+		for _, p := range ps {
+			if p.Status == store.StatusSuccess {
+				continue
+			}
+			if id != killed {
+				t.Errorf("model %s lost a row at %s: %s", id, p.PerformedAt, p.Status)
+				continue
+			}
+			down++
+			if p.PerformedAt.Before(t1) || p.PerformedAt.After(t2.Add(5*time.Minute)) {
+				downOutside++
+			}
+		}
+		if id == killed && (down == 0 || downOutside > 0) {
+			t.Errorf("killed model: expected non-answers only while it was down (%s..%s), found %d (%d outside)", t1, t2, down, downOutside)
+		}
+	}
+	scored := 0
+	for _, p := range preds {
+		if p.Score != nil && p.Score.Value != nil {
+			scored++
+		}
+	}
+	if scored == 0 {
+		t.Fatal("no prediction of a remote model was scored")
+	}
+	lb, err := st.LatestLeaderboard(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []lbRow
+	if err := json.Unmarshal(lb.Entries, &rows); err != nil {
+		t.Fatal(err)
+	}
+	var ranked []string
+	for _, r := range rows {
+		if r.Rank > 0 {
+			ranked = append(ranked, fmt.Sprintf("%s#%d", r.ModelID, r.Rank))
+		}
+	}
+	if len(ranked) != 3 {
+		t.Fatalf("expected the 3 remote models ranked, found %v (%s)", ranked, lb.Entries)
+	}
+	t.Logf("%d rows, %d scored, leaderboard %s", len(preds), scored, strings.Join(ranked, " "))
+	models, err := st.ListModels(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range models {
+		if !strings.HasPrefix(m.DeploymentID, "remote:127.0.0.1:") {
+			t.Errorf("model %s: deployment %q, expected remote:<address>", m.ID, m.DeploymentID)
+		}
+	}
+}
