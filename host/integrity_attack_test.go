@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -176,5 +177,54 @@ func TestPythonCodeSHA256(t *testing.T) {
 	write("pkg/util.py", "y = 3\n")
 	if c, _ := PythonCodeSHA256(dir); c == a {
 		t.Fatal("an edited .py file kept the checksum")
+	}
+}
+
+// A model answering 10 MiB per call gets FAILED results "output N bytes
+// exceeds limit" (the message is refused from its length prefix, never
+// buffered), and counts toward MULTIPLE_FAILED; one just over the limit
+// gets its exact size; the honest models answer every call.
+func TestAttackOversizedOutputIsFailed(t *testing.T) {
+	marker := testMarker(t)
+	specs := []PluginSpec{
+		mspec(marker, "huge", modelBin, "-mode", "bigout", "-size", strconv.Itoa(10<<20)),
+		mspec(marker, "over", modelBin, "-mode", "bigout", "-size", strconv.Itoa(DefaultMaxOutputBytes+100)),
+	}
+	for _, id := range []string{"honest-1", "honest-2", "honest-3"} {
+		specs = append(specs, mspec(marker, id, modelBin, "-name", id))
+	}
+	opts := testOptions(t)
+	opts.MaxConsecutiveFailures = 2
+	opts.CooldownMin, opts.CooldownMax = time.Hour, time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	set, err := StartModels(ctx, specs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = set.Close() })
+	for round := 0; round < 3; round++ {
+		res := set.Predict(ctx, []json.RawMessage{json.RawMessage(`1`)}, nil)
+		for _, id := range []string{"honest-1", "honest-2", "honest-3"} {
+			if res[id].Status != StatusSuccess {
+				t.Fatalf("round %d: honest %s: %s %v", round, id, res[id].Status, res[id].Err)
+			}
+		}
+		h := res["huge"]
+		if h.Status != StatusFailed || !errors.Is(h.Err, ErrInvalidOutput) || !strings.Contains(h.Err.Error(), "exceeds limit 65536") || h.Output != nil {
+			t.Fatalf("round %d: huge: %s %v (output %d bytes), want FAILED exceeds limit", round, h.Status, h.Err, len(h.Output))
+		}
+		if len(h.Err.Error()) > 1024 {
+			t.Fatalf("huge: error of %d bytes", len(h.Err.Error()))
+		}
+		o := res["over"]
+		if o.Status != StatusFailed || !strings.Contains(o.Err.Error(), "output "+strconv.Itoa(DefaultMaxOutputBytes+100+2)+" bytes exceeds limit 65536") {
+			t.Fatalf("round %d: over: %s %v", round, o.Status, o.Err)
+		}
+	}
+	for _, st := range set.States() {
+		if st.ID == "huge" && !st.CoolingDown {
+			t.Errorf("huge after 3 oversized answers: %+v, want cooling down (MULTIPLE_FAILED)", st)
+		}
 	}
 }

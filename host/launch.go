@@ -102,6 +102,16 @@ func CheckBinary(path, sha256Hex string) error {
 	return checkSum(path, sha256Hex, FileSHA256)
 }
 
+// dialOptions are the gRPC options of a plugin connection: the contract's
+// size caps, and for a model the cap of its answers (MaxOutputBytes).
+func dialOptions(kind string, opts Options) []grpc.DialOption {
+	o := wire.DialOptions()
+	if kind == sdk.PluginModel {
+		o = append(o, opts.modelDialOption())
+	}
+	return o
+}
+
 // instance is one generation of one plugin process: started, handshaken,
 // described and verified.
 type instance struct {
@@ -177,7 +187,7 @@ func launch(ctx context.Context, kind string, spec PluginSpec, gen int, data sdk
 		Stderr:           teeRing(in.ring, spec.stderrLog),
 		SyncStdout:       newLineLogger(in.log, "stdout"),
 		SyncStderr:       teeLines(newLineLogger(in.log, "stderr"), spec.stderrLog),
-		GRPCDialOptions:  wire.DialOptions(),
+		GRPCDialOptions:  dialOptions(kind, opts),
 		SkipHostEnv:      true,
 		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, _ string) (runner.Runner, error) {
 			r, err := newProcRunner(spec, cmd)

@@ -187,6 +187,9 @@ func (m *ModelSet) Predict(ctx context.Context, args []json.RawMessage, kwargs j
 	}
 	return m.fanOut(ctx, sdk.MethodPredict, size, func(ctx context.Context, in *instance) (json.RawMessage, error) {
 		out, err := in.model.Predict(ctx, args, kwargs)
+		if berr := boundOutput(out, err, m.opts.MaxOutputBytes); errors.Is(berr, ErrInvalidOutput) {
+			return nil, berr // over MaxOutputBytes: FAILED, counted by the stop rules
+		}
 		if errors.Is(err, wire.ErrBadOutput) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
 		}

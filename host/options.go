@@ -73,6 +73,10 @@ type PluginSpec struct {
 //   - KillTimeout bounds each phase of a shutdown (graceful Kill, then group
 //     SIGKILL) (3 s).
 //   - MaxParallelStarts bounds concurrent plugin launches in StartModels (8).
+//   - MaxOutputBytes bounds one model answer (64 KiB, DefaultMaxOutputBytes):
+//     a bigger one is a FAILED result "output N bytes exceeds limit L"
+//     (ErrInvalidOutput), and a model connection never receives a message
+//     much bigger than this (gRPC refuses it from its length prefix).
 //   - OnEvent, when set, is called synchronously for every lifecycle event
 //     (start, ready, restart, stop, ...); it must not block.
 type Options struct {
@@ -90,6 +94,7 @@ type Options struct {
 	RestartBackoffMax      time.Duration
 	KillTimeout            time.Duration
 	MaxParallelStarts      int
+	MaxOutputBytes         int
 	OnEvent                func(Event)
 }
 
@@ -149,6 +154,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxParallelStarts <= 0 {
 		o.MaxParallelStarts = DefaultMaxParallelStarts
+	}
+	if o.MaxOutputBytes <= 0 {
+		o.MaxOutputBytes = DefaultMaxOutputBytes
 	}
 	return o
 }

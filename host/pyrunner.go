@@ -163,7 +163,7 @@ func launchRunner(ctx context.Context, spec PluginSpec, gen int, opts Options) (
 	if !strings.HasPrefix(target, "unix:") {
 		return startFail(StageHandshake, StatusBadImplementation, fmt.Errorf("the model runner reported address %q, expected the socket unix:%s", target, sock))
 	}
-	c, err := modelrunner.Dial("unix://" + strings.TrimPrefix(target, "unix:"))
+	c, err := modelrunner.Dial("unix://"+strings.TrimPrefix(target, "unix:"), opts.modelDialOption())
 	if err != nil {
 		return startFail(StageHandshake, StatusBadImplementation, err)
 	}

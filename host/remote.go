@@ -113,7 +113,7 @@ func launchRemote(ctx context.Context, spec PluginSpec, gen int, opts Options) (
 	if rs.BaseClass == "" || !strings.Contains(rs.BaseClass, ".") {
 		return nil, fail(StageCheck, StatusBadImplementation, fmt.Errorf("%w: base class %q: expected module.ClassName (the challenge's Python base class, e.g. tracker.TrackerBase)", ErrInvalidSpec, rs.BaseClass))
 	}
-	c, err := modelrunner.Dial(rs.Address, rs.DialOptions...)
+	c, err := modelrunner.Dial(rs.Address, append(append([]grpc.DialOption(nil), rs.DialOptions...), opts.modelDialOption())...)
 	if err != nil {
 		return nil, fail(StageCheck, StatusBadImplementation, fmt.Errorf("%w: %w", ErrInvalidSpec, err))
 	}

@@ -112,6 +112,9 @@ type Settings struct {
 	// (MODEL_COOLDOWN_MIN_SECONDS, MODEL_COOLDOWN_MAX_SECONDS).
 	ModelCooldownMin time.Duration
 	ModelCooldownMax time.Duration
+	// MaxModelOutputBytes bounds one model answer (MAX_MODEL_OUTPUT_BYTES,
+	// default 64 KiB): a bigger one is a FAILED row (host.Options.MaxOutputBytes).
+	MaxModelOutputBytes int
 	// GroundTruthMaxWait: after this, an unresolvable prediction becomes UNRESOLVED.
 	GroundTruthMaxWait time.Duration
 	// Aggregation is the default aggregation's non-answer rule
@@ -223,6 +226,7 @@ var intVars = []intVar{
 	{"MODEL_COOLDOWN_MIN_SECONDS", 60, 1, func(s *Settings, v int) { s.ModelCooldownMin = time.Duration(v) * time.Second }},
 	{"MODEL_COOLDOWN_MAX_SECONDS", 1800, 1, func(s *Settings, v int) { s.ModelCooldownMax = time.Duration(v) * time.Second }},
 	{"GROUND_TRUTH_MAX_WAIT_SECONDS", 3600, 1, func(s *Settings, v int) { s.GroundTruthMaxWait = time.Duration(v) * time.Second }},
+	{"MAX_MODEL_OUTPUT_BYTES", 64 << 10, 1, func(s *Settings, v int) { s.MaxModelOutputBytes = v }},
 }
 
 // IntVarNames lists the integer variables ParseSettings validates.

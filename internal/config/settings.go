@@ -37,6 +37,7 @@ var Known = []Setting{
 	{"MODEL_MAX_CONSECUTIVE_TIMEOUTS", "timeouts in a row that stop a model (default 3)"},
 	{"MODEL_COOLDOWN_MIN_SECONDS", "first pause before a failed model is restarted, seconds (default 60)"},
 	{"MODEL_COOLDOWN_MAX_SECONDS", "longest pause before a failed model is restarted, seconds (default 1800)"},
+	{"MAX_MODEL_OUTPUT_BYTES", "largest model answer, bytes; a bigger one is a FAILED row \"output N bytes exceeds limit\" (default 65536)"},
 	{"GROUND_TRUTH_MAX_WAIT_SECONDS", "after this an unresolvable prediction is UNRESOLVED, seconds (default 3600)"},
 	{"SCORE_NON_ANSWER", "score of a non-answer in the default aggregation: a number or window_worst"},
 	{"RANKING_KEY", "metric the default leaderboard ranks by (default anchor)"},

@@ -218,6 +218,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		MaxConsecutiveTimeouts: w.Settings.MaxConsecutiveTimeouts,
 		CooldownMin:            w.Settings.ModelCooldownMin,
 		CooldownMax:            w.Settings.ModelCooldownMax,
+		MaxOutputBytes:         w.Settings.MaxModelOutputBytes,
 		ConfirmOutputs:         true, // the predict worker confirms every answer after validation
 		OnEvent:                cfg.HostEvents,
 	}

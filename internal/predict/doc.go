@@ -27,7 +27,10 @@
 //     store.PredictionID(row.ID, modelID, slot) (insert-if-absent, so a
 //     retried cycle inserts nothing new), status SUCCESS, FAILED (plugin
 //     error, or validation failure with output {"_validation_error": msg,
-//     "raw_output": output}), TIMEOUT, CRASHED, BAD_IMPLEMENTATION or ABSENT
+//     "raw_output": output (only up to KeepRawOutputBytes),
+//     "raw_output_head", "raw_output_bytes", "raw_output_sha256"}; an
+//     output over MAX_MODEL_OUTPUT_BYTES never arrives: FAILED "output N
+//     bytes exceeds limit"; errors cut at MaxErrorBytes), TIMEOUT, CRASHED, BAD_IMPLEMENTATION or ABSENT
 //     (model down or not in the answer), exec_time_ms in milliseconds,
 //     performed_at = now, resolvable_at = now + resolve_after_seconds.
 //  6. store.SavePredictCycle writes the changed model rows and the

@@ -105,7 +105,7 @@ func (w *Worker) predictRow(ctx context.Context, d dueRow, now time.Time, input 
 		}
 		dr.status = statusOf(r.Status)
 		if dr.status != store.StatusSuccess {
-			dr.errMsg = errString(r.Err)
+			dr.errMsg = boundText(errString(r.Err))
 			if dr.status == store.StatusFailed && r.Status != host.StatusFailed {
 				dr.errMsg = fmt.Sprintf("unknown call status %q: %s", r.Status, dr.errMsg)
 			}
@@ -136,9 +136,10 @@ func (w *Worker) predictRow(ctx context.Context, d dueRow, now time.Time, input 
 				dr.output = jsonx.Compact(v.Output) // an object (wire.Checked)
 			}
 			if msg != "" {
+				rec := invalidOutput(msg, dr.output)
 				w.log.Error("INFERENCE_OUTPUT_VALIDATION_ERROR", "model_id", dr.id, "scope_key", scope.ScopeKey, "schedule_id", cfg.ID,
-					"error", msg, "raw_output", string(dr.output))
-				wrapped, err := json.Marshal(map[string]any{"_validation_error": msg, "raw_output": dr.output})
+					"error", rec.Error, "raw_output_head", rec.Head, "raw_output_bytes", rec.Bytes, "raw_output_sha256", rec.SHA256)
+				wrapped, err := json.Marshal(rec)
 				if err != nil {
 					return nil, tm, fmt.Errorf("encode validation failure of model %q: %w", dr.id, err)
 				}
