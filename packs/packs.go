@@ -110,9 +110,14 @@ type Pack struct {
 	// ScheduledPredictionConfigs is the schedule list as written in pack.json
 	// (validated with internal/schedule.Parse).
 	ScheduledPredictionConfigs json.RawMessage
+	// FlatMoves is the pack's ground-truth rule for a horizon whose price
+	// did not move ("flat_moves": down, half or exclude; default half): the
+	// challenge's default and the FLAT_MOVES line of the node's .local.env.
+	// The pack's README says why it chose it.
+	FlatMoves sdk.FlatMoves
 }
 
-var packKeys = map[string]bool{"id": true, "description": true, "template_set": true, "checkpoint_interval_seconds": true, "callables": true, "scheduled_prediction_configs": true}
+var packKeys = map[string]bool{"id": true, "description": true, "template_set": true, "checkpoint_interval_seconds": true, "callables": true, "scheduled_prediction_configs": true, "flat_moves": true}
 
 // Parse parses and validates one pack.json strictly. dir is the pack's
 // folder name, which must equal the id. Errors name the file and field.
@@ -124,10 +129,10 @@ func Parse(dir string, b []byte) (Pack, error) {
 	}
 	for k := range raw {
 		if !packKeys[k] {
-			return Pack{}, fmt.Errorf("%s: unknown key %q (allowed: callables, checkpoint_interval_seconds, description, id, scheduled_prediction_configs, template_set)", file, k)
+			return Pack{}, fmt.Errorf("%s: unknown key %q (allowed: callables, checkpoint_interval_seconds, description, flat_moves, id, scheduled_prediction_configs, template_set)", file, k)
 		}
 	}
-	p := Pack{TemplateSet: "default", CheckpointIntervalSeconds: 60}
+	p := Pack{TemplateSet: "default", CheckpointIntervalSeconds: 60, FlatMoves: sdk.FlatHalf}
 	if err := field(raw, "id", &p.ID); err != nil {
 		return Pack{}, fmt.Errorf("%s: %w", file, err)
 	}
@@ -165,6 +170,18 @@ func Parse(dir string, b []byte) (Pack, error) {
 		if !IsHook(k) {
 			return Pack{}, fmt.Errorf("%s: callables: unknown key %q (allowed: %s)", file, k, strings.Join(HookEnvNames(), ", "))
 		}
+	}
+	var flat string
+	if err := field(raw, "flat_moves", &flat); err != nil {
+		return Pack{}, fmt.Errorf("%s: %w", file, err)
+	}
+	if flat != "" {
+		f, err := sdk.ParseFlatMoves(flat)
+		if err != nil {
+			_, msg, _ := strings.Cut(err.Error(), ": ")
+			return Pack{}, fmt.Errorf("%s: flat_moves: %s", file, msg)
+		}
+		p.FlatMoves = f
 	}
 	sched, ok := raw["scheduled_prediction_configs"]
 	if !ok {

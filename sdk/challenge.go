@@ -153,7 +153,10 @@ type PredictionScore struct {
 
 // GroundTruthResult is the outcome of resolving one prediction: Resolved
 // with GroundTruth, not yet (Resolved false, Error empty: retried later), or
-// a terminal Error (the prediction can never be resolved).
+// a terminal Error (the prediction can never be resolved: it becomes
+// UNRESOLVED). With an Error, GroundTruth may still hold what was resolved
+// (for example the two prices of a flat move a pack excludes); the node
+// stores it with the prediction for audit.
 type GroundTruthResult struct {
 	Resolved    bool            `json:"resolved"`
 	GroundTruth json.RawMessage `json:"ground_truth,omitempty"`

@@ -23,10 +23,11 @@ import (
 
 const acceptanceCSV = "binance-us-BTCUSDT-1m-2023-03-01..21.csv"
 
-// exampleModels are the baseline pack's example models: three Go plugins
-// and their Python twins (served by the model runner).
-var exampleModels = []string{"mean-reversion", "trend-following", "volatility-regime",
-	"py-mean-reversion", "py-trend-following", "py-volatility-regime"}
+// exampleModels are the baseline pack's example models: four Go plugins
+// (the constant 0.5 reference and three calibrated models) and their
+// Python twins (served by the model runner).
+var exampleModels = []string{"constant", "mean-reversion", "trend-following", "volatility-regime",
+	"py-constant", "py-mean-reversion", "py-trend-following", "py-volatility-regime"}
 
 // accept is the built binary and the initialised workspace shared by the
 // tests of this file (created once, on first use).

@@ -125,6 +125,11 @@ type Settings struct {
 	// (sdk.DefaultMetricNames); a challenge that aggregates itself declares
 	// them in its score envelopes instead.
 	Aggregation sdk.Aggregation
+	// FlatMoves is the flat-move rule of the pack's ground truth
+	// (FLAT_MOVES: down, half or exclude, sdk.FlatMoves); empty means the
+	// challenge's own default. The node passes it to the challenge
+	// plugin's environment.
+	FlatMoves sdk.FlatMoves
 	// LogFormat is "text" or "json"; LogLevel an hclog level name.
 	LogFormat string
 	LogLevel  string
@@ -284,6 +289,14 @@ func ParseSettings(env map[string]string, source string) (Settings, error) {
 		errs = append(errs, &VarError{Source: source, Var: "SCORE_NON_ANSWER", Msg: err.Error()})
 	} else {
 		s.Aggregation.NonAnswer = rule
+	}
+	if raw := strings.TrimSpace(env[sdk.EnvFlatMoves]); raw != "" {
+		if f, err := sdk.ParseFlatMoves(raw); err != nil {
+			_, msg, _ := strings.Cut(err.Error(), ": ")
+			errs = append(errs, &VarError{Source: source, Var: sdk.EnvFlatMoves, Msg: msg})
+		} else {
+			s.FlatMoves = f
+		}
 	}
 	s.Aggregation.RankingKey = strings.TrimSpace(env["RANKING_KEY"])
 	s.Aggregation.TieBreakers = SplitList(env["RANKING_TIE_BREAKERS"])

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crunch-coordinator/coordinator/sdk"
 )
 
 func TestParseSettingsDefaultsAndErrors(t *testing.T) {
@@ -23,6 +25,12 @@ func TestParseSettingsDefaultsAndErrors(t *testing.T) {
 	if err != nil || s.Aggregation.NonAnswer.String() != "0" || s.Aggregation.Key() != "recent" || strings.Join(s.Aggregation.TieBreakers, ",") != "coverage_recent,anchor" {
 		t.Fatalf("aggregation settings: %+v, %v", s.Aggregation, err)
 	}
+	if s.FlatMoves != "" {
+		t.Fatalf("FLAT_MOVES unset: expected the challenge's default (empty), got %q", s.FlatMoves)
+	}
+	if s, err = ParseSettings(map[string]string{"FLAT_MOVES": "exclude"}, "env"); err != nil || s.FlatMoves != sdk.FlatExclude {
+		t.Fatalf("FLAT_MOVES=exclude: %q, %v", s.FlatMoves, err)
+	}
 	cases := []struct {
 		env  map[string]string
 		want string
@@ -36,6 +44,7 @@ func TestParseSettingsDefaultsAndErrors(t *testing.T) {
 		{map[string]string{"SCORE_NON_ANSWER": "ignore"}, `SCORE_NON_ANSWER: expected "window_worst" or a finite number`},
 		{map[string]string{"RANKING_KEY": "score"}, `.local.env: RANKING_KEY: "score" is not a metric of the default aggregation`},
 		{map[string]string{"RANKING_TIE_BREAKERS": "recent, no_such_metric"}, `RANKING_TIE_BREAKERS: "no_such_metric" is not a metric`},
+		{map[string]string{"FLAT_MOVES": "up"}, `.local.env: FLAT_MOVES: expected "down", "half" or "exclude", found "up"`},
 	}
 	for _, c := range cases {
 		_, err := ParseSettings(c.env, ".local.env")

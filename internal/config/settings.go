@@ -42,6 +42,7 @@ var Known = []Setting{
 	{"SCORE_NON_ANSWER", "score of a non-answer in the default aggregation: a number or window_worst"},
 	{"RANKING_KEY", "metric the default leaderboard ranks by (default anchor)"},
 	{"RANKING_TIE_BREAKERS", "comma list of metrics that break ranking ties (default none)"},
+	{"FLAT_MOVES", "ground truth of a horizon whose price did not move: down, half or exclude (default: the pack's)"},
 	{"LOG_FORMAT", "text or json (default text)"},
 	{"LOG_LEVEL", "debug, info, warn or error (default info)"},
 	{"FEED_PROVIDER", "pyth (default), binance or replay"},

@@ -46,14 +46,26 @@ var apiChecks = []struct {
 		if err := json.Unmarshal(b, &rows); err != nil {
 			return fmt.Errorf("expected an array of leaderboard rows: %v", err)
 		}
-		last := 0.0
+		// Ranked rows come first, by rank; a model without a score in the
+		// ranking window has rank null and is listed after them.
+		last, unranked := 0.0, -1
 		for i, r := range rows {
 			if r == nil {
 				return fmt.Errorf("row %d is null (crashes the report UI)", i)
 			}
-			rank, ok := r["rank"].(float64)
+			v, present := r["rank"]
+			if present && v == nil {
+				if unranked < 0 {
+					unranked = i
+				}
+				continue
+			}
+			rank, ok := v.(float64)
 			if !ok {
-				return fmt.Errorf("row %d has no numeric rank", i)
+				return fmt.Errorf("row %d: rank: expected a number or null, found %v", i, v)
+			}
+			if unranked >= 0 {
+				return fmt.Errorf("row %d is ranked but listed after the unranked row %d (null ranks come last)", i, unranked)
 			}
 			if rank < last {
 				return fmt.Errorf("rows are not sorted by rank (row %d)", i)

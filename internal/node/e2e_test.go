@@ -56,15 +56,16 @@ const (
 )
 
 // exampleModels are the baseline pack's example models (config/models.json
-// of the generated node): three Go plugins and their Python twins, run by
-// the model runner (issue 14) in the same model set.
-var exampleModels = []string{"mean-reversion", "trend-following", "volatility-regime",
-	"py-mean-reversion", "py-trend-following", "py-volatility-regime"}
+// of the generated node): four Go plugins (the constant 0.5 reference
+// and three calibrated models) and their Python twins, run by the model
+// runner (issue 14) in the same model set.
+var exampleModels = []string{"constant", "mean-reversion", "trend-following", "volatility-regime",
+	"py-constant", "py-mean-reversion", "py-trend-following", "py-volatility-regime"}
 
 // pythonTwins maps each Python example to the Go example it mirrors: both
 // must answer the same p_up at every tick.
 var pythonTwins = map[string]string{
-	"py-mean-reversion": "mean-reversion", "py-trend-following": "trend-following", "py-volatility-regime": "volatility-regime",
+	"py-constant": "constant", "py-mean-reversion": "mean-reversion", "py-trend-following": "trend-following", "py-volatility-regime": "volatility-regime",
 }
 
 const panickerSource = `// Command panicker is a model plugin for the end-to-end test: it panics on
@@ -318,8 +319,8 @@ func buildE2EWorkspace(t *testing.T, root, csvPath string) *e2eWorkspace {
 		ws.models[m.ID] = filepath.Join(ws.binDir, "models", m.ID)
 		targets = append(targets, pluginbuild.Target{Name: "model " + m.ID, Dir: m.Path, Out: ws.models[m.ID]})
 	}
-	if len(ws.models) != 4 || len(w.Models) != 7 {
-		t.Fatalf("expected 7 models in the workspace (4 Go plugins), found %d (%d Go plugins)", len(w.Models), len(ws.models))
+	if len(ws.models) != 5 || len(w.Models) != 9 {
+		t.Fatalf("expected 9 models in the workspace (5 Go plugins), found %d (%d Go plugins)", len(w.Models), len(ws.models))
 	}
 	start := time.Now()
 	err = pluginbuild.Build(ctx, targets, pluginbuild.Options{
@@ -396,8 +397,8 @@ func checkRows(t *testing.T, preds []store.Prediction, first, end time.Time, max
 	for _, p := range preds {
 		byModel[p.ModelID] = append(byModel[p.ModelID], p)
 	}
-	if len(byModel) != 7 {
-		t.Errorf("expected predictions of 7 models, found %d", len(byModel))
+	if len(byModel) != len(exampleModels)+1 {
+		t.Errorf("expected predictions of %d models, found %d", len(exampleModels)+1, len(byModel))
 	}
 	checkPythonTwins(t, byModel)
 	for _, id := range exampleModels {
@@ -461,7 +462,9 @@ func checkScored(t *testing.T, preds []store.Prediction, prices priceSeries, now
 		if p.Status != store.StatusSuccess {
 			continue
 		}
-		due := p.ResolvableAt.Before(now)
+		// A prediction resolves once the candle closing at its resolvable_at
+		// is stored: the replay stores it when the clock reaches its close.
+		due := !p.ResolvableAt.After(now)
 		if !due {
 			if p.Score != nil {
 				t.Errorf("model %s: prediction at %s (resolvable_at %s, now %s) is scored before its ground truth exists", p.ModelID, p.PerformedAt, p.ResolvableAt, now)
@@ -487,12 +490,24 @@ func checkScored(t *testing.T, preds []store.Prediction, prices priceSeries, now
 		if err != nil {
 			t.Fatal(err)
 		}
-		y := 0.0
-		if resolved > entry {
+		y := 0.0 // the baseline pack scores a flat move (resolved = entry) against y = 0.5
+		switch {
+		case resolved > entry:
 			y = 1
 			ups++
-		} else {
+		case resolved == entry:
+			y = 0.5
+		default:
 			downs++
+		}
+		// The stored ground truth states the same prices and outcome.
+		var gt struct {
+			Entry    float64  `json:"entry_price"`
+			Resolved float64  `json:"resolved_price"`
+			Y        *float64 `json:"y"`
+		}
+		if err := json.Unmarshal(p.GroundTruth, &gt); err != nil || gt.Y == nil || *gt.Y != y || gt.Entry != entry || gt.Resolved != resolved {
+			t.Errorf("model %s: prediction at %s: stored ground truth %s, expected entry %v, resolved %v, y %v", p.ModelID, p.PerformedAt, p.GroundTruth, entry, resolved, y)
 		}
 		want := 1 - (*out.PUp-y)*(*out.PUp-y)
 		if math.Abs(*p.Score.Value-want) > scoreTolerance {
@@ -656,8 +671,8 @@ func checkModelStates(t *testing.T, states []host.ModelState, maxFailures int) {
 			t.Errorf("model %s: expected running, never restarted or failing; found %+v", s.ID, s)
 		}
 	}
-	if len(states) != 7 {
-		t.Errorf("expected 7 model states, found %d", len(states))
+	if len(states) != len(exampleModels)+1 {
+		t.Errorf("expected %d model states, found %d", len(exampleModels)+1, len(states))
 	}
 }
 
@@ -734,8 +749,8 @@ func checkReportAPI(t *testing.T, h http.Handler, lb []lbRow, preds []store.Pred
 	for _, m := range models {
 		byID[fmt.Sprint(m["model_id"])] = m
 	}
-	if len(models) != 7 {
-		t.Errorf("/reports/models: expected 7 models, found %d", len(models))
+	if len(models) != len(exampleModels)+1 {
+		t.Errorf("/reports/models: expected %d models, found %d", len(exampleModels)+1, len(models))
 	}
 	for _, id := range exampleModels {
 		if m := byID[id]; m == nil || m["status"] != "running" || m["active"] != true {

@@ -96,6 +96,18 @@ type Config struct {
 	HostEvents func(host.Event)
 }
 
+// ChallengeEnv is the environment the challenge plugin gets beyond the
+// host's allowlist: env (Config.PluginEnv) and the settings of the pack's
+// challenge that .local.env sets (FLAT_MOVES, sdk.EnvFlatMoves). Model
+// plugins never get them.
+func ChallengeEnv(s config.Settings, env []string) []string {
+	out := slices.Clone(env)
+	if s.FlatMoves != "" {
+		out = append(out, sdk.EnvFlatMoves+"="+string(s.FlatMoves))
+	}
+	return out
+}
+
 // HasRole reports whether c selects r (an empty Roles selects every role).
 func (c Config) HasRole(r Role) bool {
 	if len(c.Roles) == 0 {
@@ -225,7 +237,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	copts := hopts
 	copts.CallTimeout = w.Settings.ChallengeCallTimeout
 	data := StoreHostData{Market: cfg.Store, Defaults: FeedDefaults{Provider: cfg.Feed.Provider, Kind: cfg.Feed.Kind, Granularity: cfg.Feed.Granularity}}
-	n.challenge, err = host.StartChallenge(ctx, host.PluginSpec{ID: "challenge", Path: cfg.ChallengeBinary, Env: cfg.PluginEnv, SHA256: cfg.ChallengeSHA256}, data, copts)
+	n.challenge, err = host.StartChallenge(ctx, host.PluginSpec{ID: "challenge", Path: cfg.ChallengeBinary, Env: ChallengeEnv(w.Settings, cfg.PluginEnv), SHA256: cfg.ChallengeSHA256}, data, copts)
 	if err != nil {
 		return nil, fmt.Errorf("start challenge plugin %s: %w%s", cfg.ChallengeBinary, err, diagnosticNote(err))
 	}

@@ -29,6 +29,7 @@ type ModelEntry = config.ModelConfig
 
 // exampleModels are the example model plugins of the challenge package.
 var exampleModels = []struct{ id, dir string }{
+	{"constant", "constant"},
 	{"mean-reversion", "mean_reversion"},
 	{"trend-following", "trend_following"},
 	{"volatility-regime", "volatility_regime"},
@@ -199,6 +200,11 @@ SCORE_NON_ANSWER=0
 RANKING_KEY=anchor
 RANKING_TIE_BREAKERS=
 
+# Ground truth of a horizon whose price did not move (entry price = resolved
+# price): down (y = 0), half (y = 0.5) or exclude (UNRESOLVED, scored for no
+# one). The %[4]s pack's choice and why: its README and docs/scoring.md.
+FLAT_MOVES=%[5]s
+
 # Market data feed.
 FEED_PROVIDER=pyth
 FEED_ASSETS=BTC
@@ -216,6 +222,6 @@ FEED_MAX_AGE_SECONDS=60
 # Logging: text or json; debug, info, warn or error.
 LOG_FORMAT=text
 LOG_LEVEL=info
-`, d.Name, cfg.CrunchID, cfg.CheckpointIntervalSeconds)
+`, d.Name, cfg.CrunchID, cfg.CheckpointIntervalSeconds, d.Pack.ID, d.Pack.FlatMoves)
 	return []byte(b.String())
 }

@@ -166,12 +166,14 @@ func (c checked) ResolveGroundTruth(ctx context.Context, now time.Time, predicti
 	out := make([]sdk.GroundTruthResult, len(predictions))
 	for i, r := range results {
 		out[i] = sdk.GroundTruthResult{Resolved: r.Resolved, Error: r.Error}
-		if !r.Resolved {
-			continue
+		if !r.Resolved && r.Error == "" {
+			continue // not yet: nothing to keep
 		}
 		switch kind := sdk.JSONKind(r.GroundTruth); kind {
 		case "null":
-			out[i].GroundTruth = json.RawMessage("{}")
+			if r.Resolved {
+				out[i].GroundTruth = json.RawMessage("{}")
+			}
 		case "object":
 			out[i].GroundTruth = r.GroundTruth
 		default:
