@@ -481,10 +481,14 @@ func (s *Store) ModelScoreStats(ctx context.Context, from, to time.Time) ([]stor
 		b.add("resolvable_at <= ?", to.UTC())
 	}
 	// The answered and non-answer conditions are store.ModelScoreStat's.
+	// The sum is taken in numeric, exactly: a float8 sum depends on the
+	// order PostgreSQL adds the rows in (which differs from model to model),
+	// so two models with identical scores could get means differing in the
+	// last bit and not share their rank (issue 13: ties share).
 	rows, err := s.pool.Query(ctx, `SELECT model_id, answered, total, low, non_answers FROM (
 SELECT model_id,
  count(*) FILTER (WHERE status = 'SUCCESS' AND score_success AND score_value IS NOT NULL) AS answered,
- coalesce(sum(score_value) FILTER (WHERE status = 'SUCCESS' AND score_success), 0) AS total,
+ coalesce(sum(score_value::numeric) FILTER (WHERE status = 'SUCCESS' AND score_success), 0)::float8 AS total,
  min(score_value) FILTER (WHERE status = 'SUCCESS' AND score_success) AS low,
  count(*) FILTER (WHERE status IN `+nonAnswerStatuses+`
    OR (status = 'SUCCESS' AND score_scored_at IS NOT NULL AND (score_success IS NOT TRUE OR score_value IS NULL))) AS non_answers
