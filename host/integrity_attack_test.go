@@ -10,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/crunch-coordinator/coordinator/internal/redact"
 )
 
 // copyBinary copies src to dir/name with mode 0555 (as pluginbuild leaves
@@ -228,3 +232,53 @@ func TestAttackOversizedOutputIsFailed(t *testing.T) {
 		}
 	}
 }
+
+// A model writing 1 MiB to stderr per call (and a secret) gets its output
+// rate-limited with a "suppressed N lines (M bytes)" line; the secret is
+// hidden by the node's redacting log writer; the log stays bounded and the
+// honest models answer every call.
+func TestAttackStderrFloodIsBoundedAndRedacted(t *testing.T) {
+	marker := testMarker(t)
+	const secret = "pg-pass-s3cret-value"
+	noisy := mspec(marker, "noisy", modelBin, "-mode", "noisy", "-size", strconv.Itoa(1<<20))
+	noisy.Env = append(noisy.Env, "NOISY_SECRET="+secret)
+	specs := []PluginSpec{noisy}
+	for _, id := range []string{"honest-1", "honest-2", "honest-3"} {
+		specs = append(specs, mspec(marker, id, modelBin, "-name", id))
+	}
+	var buf syncBuffer
+	opts := testOptions(t)
+	opts.Logger = hclog.New(&hclog.LoggerOptions{Name: "node", Level: hclog.Info, JSONFormat: true, Output: redact.NewWriter(&buf, secret)})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	set, err := StartModels(ctx, specs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rounds = 3
+	for round := 0; round < rounds; round++ {
+		res := set.Predict(ctx, []json.RawMessage{json.RawMessage(`1`)}, nil)
+		for _, id := range []string{"honest-1", "honest-2", "honest-3"} {
+			if res[id].Status != StatusSuccess {
+				t.Fatalf("round %d: honest %s: %s %v", round, id, res[id].Status, res[id].Err)
+			}
+		}
+	}
+	_ = set.Close() // flushes the suppression summary
+	log := buf.String()
+	// 3 MiB written; at most one window's budget per second of run plus
+	// the log lines of the run itself get through.
+	if limit := 1 << 20; len(log) > limit {
+		t.Errorf("log is %d bytes after %d MiB of stderr, want under %d", len(log), rounds, limit)
+	}
+	if !strings.Contains(log, "suppressed ") || !strings.Contains(log, " lines (") {
+		t.Errorf("no suppression line in the log:\n%.2000s", log)
+	}
+	if strings.Contains(log, secret) {
+		t.Errorf("the secret reached the log")
+	}
+	if !strings.Contains(log, "leaking "+redact.Mask) {
+		t.Errorf("the plugin's line with the secret was not logged redacted:\n%.2000s", log)
+	}
+}
+

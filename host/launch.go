@@ -102,6 +102,19 @@ func CheckBinary(path, sha256Hex string) error {
 	return checkSum(path, sha256Hex, FileSHA256)
 }
 
+// outLog registers l (a stream of the plugin's output) so that its
+// suppression summary is logged when the instance stops.
+func (in *instance) outLog(l *lineLogger) *lineLogger {
+	in.outLogs = append(in.outLogs, l)
+	return l
+}
+
+func (in *instance) flushOutLogs() {
+	for _, l := range in.outLogs {
+		l.Flush()
+	}
+}
+
 // dialOptions are the gRPC options of a plugin connection: the contract's
 // size caps, and for a model the cap of its answers (MaxOutputBytes).
 func dialOptions(kind string, opts Options) []grpc.DialOption {
@@ -134,6 +147,8 @@ type instance struct {
 	cdesc   wire.ChallengeDescription
 	mdesc   wire.ModelDescription
 	probs   []Problem
+	// outLogs are the plugin's rate-limited output streams.
+	outLogs []*lineLogger
 	// retired is set when the supervisor takes the instance out of service.
 	retired atomic.Bool
 }
@@ -185,8 +200,8 @@ func launch(ctx context.Context, kind string, spec PluginSpec, gen int, data sdk
 		StartTimeout:     opts.startTimeout(spec),
 		Logger:           in.log,
 		Stderr:           teeRing(in.ring, spec.stderrLog),
-		SyncStdout:       newLineLogger(in.log, "stdout"),
-		SyncStderr:       teeLines(newLineLogger(in.log, "stderr"), spec.stderrLog),
+		SyncStdout:       in.outLog(newLineLogger(in.log, "stdout")),
+		SyncStderr:       teeLines(in.outLog(newLineLogger(in.log, "stderr")), spec.stderrLog),
 		GRPCDialOptions:  dialOptions(kind, opts),
 		SkipHostEnv:      true,
 		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, _ string) (runner.Runner, error) {
@@ -328,6 +343,7 @@ func classifyStart(err error, in *instance) Status {
 // hung ClientConn.Close), so it runs in a goroutine; the group SIGKILL is the
 // fallback, and a Kill that still does not return is logged as a leak.
 func (in *instance) stop(killTimeout time.Duration, graceful bool) {
+	defer in.flushOutLogs()
 	if in.remote != nil {
 		in.stopRemote()
 		return

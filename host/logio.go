@@ -2,7 +2,9 @@ package host
 
 import (
 	"bytes"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -45,17 +47,36 @@ func (r *ringBuffer) Tail(n int) string {
 	return string(b)
 }
 
+// Output rate limits of one plugin stream (stdout or stderr): per
+// LogInterval at most LogLinesPerInterval lines and LogBytesPerInterval
+// bytes are re-logged; the rest is dropped and counted, and one line
+// "suppressed N lines (M bytes)" is logged when the next interval starts
+// (at the stream's next write) or when the plugin stops.
+const (
+	LogInterval         = time.Second
+	LogLinesPerInterval = 100
+	LogBytesPerInterval = 64 << 10
+)
+
 // lineLogger turns a byte stream (the plugin's os.Stdout/os.Stderr after
-// Serve, streamed over GRPCStdio) into one host log line per line of text.
+// Serve, streamed over GRPCStdio) into one host log line per line of text,
+// rate-limited (LogInterval).
 type lineLogger struct {
 	mu     sync.Mutex
 	log    hclog.Logger
 	stream string
 	part   []byte
+
+	now         func() time.Time
+	windowStart time.Time
+	lines       int // logged in the current window
+	bytes       int
+	dropLines   int // suppressed since the last report
+	dropBytes   int
 }
 
 func newLineLogger(l hclog.Logger, stream string) *lineLogger {
-	return &lineLogger{log: l, stream: stream}
+	return &lineLogger{log: l, stream: stream, now: time.Now}
 }
 
 const maxLogLine = 16 << 10
@@ -70,15 +91,50 @@ func (w *lineLogger) Write(p []byte) (int, error) {
 		i := bytes.IndexByte(w.part, '\n')
 		if i < 0 {
 			if len(w.part) >= maxLogLine {
-				w.log.Info("plugin output", "stream", w.stream, "line", string(w.part))
+				w.emit(w.part)
 				w.part = w.part[:0]
 			}
 			return len(p), nil
 		}
 		line := bytes.TrimRight(w.part[:i], "\r")
 		if len(line) > 0 {
-			w.log.Info("plugin output", "stream", w.stream, "line", string(line))
+			w.emit(line)
 		}
 		w.part = w.part[i+1:]
 	}
+}
+
+// emit logs line unless the window's budget is spent (w.mu held).
+func (w *lineLogger) emit(line []byte) {
+	now := w.now()
+	if now.Sub(w.windowStart) >= LogInterval {
+		w.reportLocked()
+		w.windowStart, w.lines, w.bytes = now, 0, 0
+	}
+	if w.lines >= LogLinesPerInterval || w.bytes+len(line) > LogBytesPerInterval {
+		w.dropLines++
+		w.dropBytes += len(line)
+		return
+	}
+	w.lines++
+	w.bytes += len(line)
+	w.log.Info("plugin output", "stream", w.stream, "line", string(line))
+}
+
+// reportLocked logs the suppression summary, if anything was dropped.
+func (w *lineLogger) reportLocked() {
+	if w.dropLines == 0 {
+		return
+	}
+	w.log.Warn(fmt.Sprintf("plugin output: suppressed %d lines (%d bytes)", w.dropLines, w.dropBytes),
+		"stream", w.stream, "suppressed_lines", w.dropLines, "suppressed_bytes", w.dropBytes,
+		"limit", fmt.Sprintf("%d lines or %d bytes per %s", LogLinesPerInterval, LogBytesPerInterval, LogInterval))
+	w.dropLines, w.dropBytes = 0, 0
+}
+
+// Flush logs a pending suppression summary (at the plugin's stop).
+func (w *lineLogger) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.reportLocked()
 }

@@ -124,8 +124,8 @@ func launchRunner(ctx context.Context, spec PluginSpec, gen int, opts Options) (
 		_ = os.RemoveAll(dir)
 		return nil, fail(StageCheck, StatusBadImplementation, err)
 	}
-	go drain(run.stdout, newLineLogger(in.log, "stdout"))
-	go drain(run.stderr, teeLines(io.MultiWriter(newLineLogger(in.log, "stderr"), lineRing{in.ring}), spec.stderrLog))
+	go drain(run.stdout, in.outLog(newLineLogger(in.log, "stdout")))
+	go drain(run.stderr, teeLines(io.MultiWriter(in.outLog(newLineLogger(in.log, "stderr")), lineRing{in.ring}), spec.stderrLog))
 
 	startFail := func(stage string, st Status, err error) (*instance, *StartError) {
 		es := run.exitState() // before the kill: only an exit of its own counts

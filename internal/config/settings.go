@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/crunch-coordinator/coordinator/extend/factoryname"
+	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"github.com/crunch-coordinator/coordinator/internal/suggest"
 )
 
@@ -74,6 +75,32 @@ var Known = []Setting{
 	{"COORDINATOR_WORKSPACE", "node workspace of serve and migrate (default: the current directory)"},
 	{"COORDINATOR_CPUPROFILE", "file to write a CPU profile of dev to"},
 	{AllowVar, "comma list of other tools' and extensions' variables kept in .local.env or the environment and not checked"},
+}
+
+// Secrets names the settings of Known whose values are secret: the host's
+// logger hides them (SecretValues, redact.Writer) in everything it writes,
+// plugin output included. To mark a setting secret, add its name here.
+var Secrets = []string{"DATABASE_URL", "ADMIN_API_KEY", "READ_API_KEY"}
+
+// SecretValues returns the values to hide from logs given the merged
+// settings env: each secret setting's value and, for a database URL, its
+// password (redact.Password).
+func SecretValues(env map[string]string) []string {
+	var out []string
+	for _, name := range Secrets {
+		v := strings.TrimSpace(env[name])
+		if v == "" {
+			continue
+		}
+		if p := redact.Password(v); p != "" {
+			out = append(out, p)
+			continue // the URL itself is logged redacted (redact.URL), never whole
+		}
+		if name != "DATABASE_URL" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // KnownFamilies are settings named per asset: the prefix followed by an

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/crunch-coordinator/coordinator/internal/clock"
 	"github.com/crunch-coordinator/coordinator/internal/config"
@@ -29,6 +30,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/node"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbin"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
+	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
 )
 
@@ -105,10 +107,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer unlock()
-	logFile, err := os.OpenFile(paths.NodeLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("open node log: %w", err)
-	}
+	// The node log rotates at NodeLogMaxMB (lumberjack keeps
+	// NodeLogBackups older files beside it: node-<time>.log).
+	logFile := &lumberjack.Logger{Filename: paths.NodeLog(), MaxSize: NodeLogMaxMB, MaxBackups: NodeLogBackups}
 	defer logFile.Close()
 	log := newLogger(ws.Settings, logFile, o)
 
@@ -376,17 +377,29 @@ func buildPlugins(ctx context.Context, ws *config.Workspace, o Options, p printe
 	return bins, nil
 }
 
+// Size cap of dev's node log: it rotates at NodeLogMaxMB MiB and keeps
+// NodeLogBackups rotated files, so the logs take at most
+// (1+NodeLogBackups)*NodeLogMaxMB MiB.
+const (
+	NodeLogMaxMB   = 50
+	NodeLogBackups = 3
+)
+
+// newLogger writes JSON lines to file (and, when tailing, text or JSON to
+// o.ErrOut), with the values of the secret settings (config.Secrets)
+// hidden from everything, plugin output included.
 func newLogger(s config.Settings, file io.Writer, o Options) hclog.Logger {
+	secrets := config.SecretValues(s.Env)
 	level := hclog.LevelFromString(s.LogLevel)
 	if level == hclog.NoLevel {
 		level = hclog.Info
 	}
 	base := hclog.NewInterceptLogger(&hclog.LoggerOptions{
-		Name: "coordinator", Level: level, Output: file, JSONFormat: true, TimeFormat: time.RFC3339Nano,
+		Name: "coordinator", Level: level, Output: redact.NewWriter(file, secrets...), JSONFormat: true, TimeFormat: time.RFC3339Nano,
 	})
 	if o.TailLogs || !o.IsTerminal {
 		base.RegisterSink(hclog.NewSinkAdapter(&hclog.LoggerOptions{
-			Level: level, Output: o.ErrOut, JSONFormat: s.LogFormat == "json", Color: hclog.ColorOff,
+			Level: level, Output: redact.NewWriter(o.ErrOut, secrets...), JSONFormat: s.LogFormat == "json", Color: hclog.ColorOff,
 		}))
 	}
 	return base

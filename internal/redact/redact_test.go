@@ -26,3 +26,16 @@ func TestURLAndPassword(t *testing.T) {
 		}
 	}
 }
+
+func TestWriterHidesSecrets(t *testing.T) {
+	var b strings.Builder
+	w := NewWriter(&b, "s3cr\"et-pw", "abc", "")
+	line := `plain s3cr"et-pw json {"line":"s3cr\"et-pw","short":"abc"}` + "\n"
+	if n, err := w.Write([]byte(line)); err != nil || n != len(line) {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	got := b.String()
+	if strings.Contains(got, "s3cr") || strings.Count(got, Mask) != 2 || !strings.Contains(got, `"short":"abc"`) {
+		t.Fatalf("redacted line %q", got)
+	}
+}

@@ -33,6 +33,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/node"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbin"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
+	"github.com/crunch-coordinator/coordinator/internal/redact"
 )
 
 // Role names accepted by `coordinator serve`.
@@ -182,15 +183,18 @@ func roleList(roles []node.Role) string {
 }
 
 // NewLogger returns the serve logger: hclog lines on w at LOG_LEVEL, JSON
-// when LOG_FORMAT=json, else text (coloured when w is a terminal).
+// when LOG_FORMAT=json, else text, with the values of the secret settings
+// (config.Secrets) hidden from every line, plugin output included. serve
+// logs to stderr: rotation is the service manager's (journald, docker).
 func NewLogger(s config.Settings, w io.Writer) hclog.Logger {
+	w = redact.NewWriter(w, config.SecretValues(s.Env)...)
 	level := hclog.LevelFromString(s.LogLevel)
 	if level == hclog.NoLevel {
 		level = hclog.Info
 	}
 	return hclog.New(&hclog.LoggerOptions{
 		Name: "coordinator", Level: level, Output: w, JSONFormat: s.LogFormat == "json",
-		Color: hclog.AutoColor, TimeFormat: time.RFC3339Nano,
+		Color: hclog.ColorOff, TimeFormat: time.RFC3339Nano,
 	})
 }
 

@@ -9,6 +9,8 @@
 //	-mode garbage     prints a line to stdout before the handshake
 //	-mode panicstart  panics before serving
 //	-mode bigout      Predict answers a JSON string of -size bytes
+//	-mode noisy       each Predict writes -size bytes to stderr in 1 KiB lines,
+//	                  the first one holding $NOISY_SECRET, then answers like ok
 //	-crash-once FILE  with -mode exit/panic/sleep: misbehave only while FILE does not exist
 //	                  (it is created first), then answer like ok
 //	-spawn            start a grandchild (sleep 300) that shares stdout/stderr
@@ -78,6 +80,12 @@ func (m *model) Predict(ctx context.Context, args []json.RawMessage, kwargs json
 		}
 	case "bigout":
 		return json.Marshal(strings.Repeat("x", m.size))
+	case "noisy":
+		fmt.Fprintf(os.Stderr, "leaking %s\n", os.Getenv("NOISY_SECRET"))
+		line := strings.Repeat("n", 1023) + "\n"
+		for i := 0; i < m.size/len(line); i++ {
+			fmt.Fprint(os.Stderr, line)
+		}
 	}
 	m.mu.Lock()
 	tick := m.tick
