@@ -281,4 +281,3 @@ func TestAttackStderrFloodIsBoundedAndRedacted(t *testing.T) {
 		t.Errorf("the plugin's line with the secret was not logged redacted:\n%.2000s", log)
 	}
 }
-
