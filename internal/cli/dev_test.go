@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/crunch-coordinator/coordinator/internal/config"
-	"github.com/crunch-coordinator/coordinator/internal/testutil"
+	"github.com/crunch-coordinator/coordinator/internal/testutil/testnode"
 )
 
 // A typo in .local.env or a schedule stops dev before anything starts, with
@@ -26,7 +26,7 @@ func TestDevAndDoctorRejectConfigTypos(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			node := testutil.WriteNode(t, "127.0.0.1:0", tc.mutate)
+			node := testnode.WriteNode(t, "127.0.0.1:0", tc.mutate)
 			f, out, errOut := newTestFactory(t, nil)
 			code := Execute(f, []string{"dev", "--workspace", node, "--skip-build", "--skip-e2e"})
 			all := out.String() + errOut.String()

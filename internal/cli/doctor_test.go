@@ -14,7 +14,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/doctor"
 	"github.com/crunch-coordinator/coordinator/internal/layout"
 	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
-	"github.com/crunch-coordinator/coordinator/internal/testutil"
+	"github.com/crunch-coordinator/coordinator/internal/testutil/testnode"
 )
 
 func closedAddr(t *testing.T) string {
@@ -161,7 +161,7 @@ func TestDoctorCLIGeneratedWorkspace(t *testing.T) {
 // unreachable Pyth endpoint is a warning naming the URL, not a failure.
 func TestDoctorCLIFeedProbe(t *testing.T) {
 	closed := "http://" + closedAddr(t)
-	node := testutil.WriteNode(t, closedAddr(t), func(f map[string]string) {
+	node := testnode.WriteNode(t, closedAddr(t), func(f map[string]string) {
 		f[config.LocalEnvFile] += "PYTH_HERMES_URL=" + closed + "\nFEED_TIMEOUT_SECONDS=1\n"
 	})
 	code, text, stderr := runDoctorCLIEnv(t, node, nil, "--skip-plugins")
@@ -204,7 +204,7 @@ func TestDoctorCLIMiswiring(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := testutil.WriteNode(t, closedAddr(t), tc.mutate)
+			dir := testnode.WriteNode(t, closedAddr(t), tc.mutate)
 			code, text, stderr := runDoctorCLI(t, dir, append([]string{"--skip-plugins"}, tc.args...)...)
 			if code != 1 {
 				t.Fatalf("exit %d, want 1\n%s%s", code, text, stderr)
@@ -268,7 +268,7 @@ func TestDoctorCLIUsageAndSpec(t *testing.T) {
 // A model id that could escape the state directory makes doctor refuse
 // with exit 2 (as dev and serve do), naming the entry.
 func TestDoctorCLIUnsafeModelID(t *testing.T) {
-	dir := testutil.WriteNode(t, closedAddr(t), func(f map[string]string) {
+	dir := testnode.WriteNode(t, closedAddr(t), func(f map[string]string) {
 		f[config.ModelsFile] = `[{"id":"../../../../tmp/x","path":"../crunch-x/examples/m1"}]`
 	})
 	code, text, stderr := runDoctorCLI(t, dir, "--skip-plugins")

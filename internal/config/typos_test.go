@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/crunch-coordinator/coordinator/internal/config"
-	"github.com/crunch-coordinator/coordinator/internal/testutil"
+	"github.com/crunch-coordinator/coordinator/internal/testutil/testnode"
 )
 
 // Typos in every settings file are errors naming the file and the key, with
@@ -51,7 +51,7 @@ func TestConfigTypos(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			node := testutil.WriteNode(t, "127.0.0.1:0", func(files map[string]string) {
+			node := testnode.WriteNode(t, "127.0.0.1:0", func(files map[string]string) {
 				if tc.file == config.LocalEnvFile {
 					files[tc.file] += tc.body
 				} else {
@@ -83,7 +83,7 @@ func TestConfigTypos(t *testing.T) {
 // The process environment is not checked (it holds every program's
 // variables), but the known settings are read from it.
 func TestProcessEnvironmentNotChecked(t *testing.T) {
-	node := testutil.WriteNode(t, "127.0.0.1:0", nil)
+	node := testnode.WriteNode(t, "127.0.0.1:0", nil)
 	env := map[string]string{"FEED_ASSSETS": "ETH", "HOME": "/root", "SCORE_INTERVAL_SECONDS": "7"}
 	w, err := config.LoadWorkspace(node, func(k string) string { return env[k] })
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/layout"
-	"github.com/crunch-coordinator/coordinator/internal/testutil"
+	"github.com/crunch-coordinator/coordinator/internal/testutil/testnode"
 )
 
 func find(rs []Result, status, substr string) *Result {
@@ -45,7 +45,7 @@ func TestWorkspaceMiswiring(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dir := testutil.WriteNode(t, "127.0.0.1:0", c.mutate)
+			dir := testnode.WriteNode(t, "127.0.0.1:0", c.mutate)
 			rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true})
 			r := find(rs, Fail, c.want)
 			if r == nil {
@@ -62,7 +62,7 @@ func TestWorkspaceMiswiring(t *testing.T) {
 }
 
 func TestHealthyWorkspaceStorageWarnsUntilCreated(t *testing.T) {
-	dir := testutil.WriteNode(t, "127.0.0.1:0", nil)
+	dir := testnode.WriteNode(t, "127.0.0.1:0", nil)
 	rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true})
 	if r := find(rs, Warn, "SQLite file does not exist yet"); r == nil {
 		t.Fatalf("want storage warning, got %+v", rs)
@@ -78,7 +78,7 @@ func TestUnreachableDatabase(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close() // nothing listens there now
-	dir := testutil.WriteNode(t, "127.0.0.1:0", func(f map[string]string) {
+	dir := testnode.WriteNode(t, "127.0.0.1:0", func(f map[string]string) {
 		f[config.LocalEnvFile] = "DATABASE_URL=postgres://u:secret@127.0.0.1:" + itoa(port) + "/db?connect_timeout=2\n"
 	})
 	rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true})
@@ -121,7 +121,7 @@ func TestAPIChecks(t *testing.T) {
 }
 
 func TestLogMarkers(t *testing.T) {
-	dir := testutil.WriteNode(t, "127.0.0.1:0", nil)
+	dir := testnode.WriteNode(t, "127.0.0.1:0", nil)
 	logDir := layout.Of(dir).LogDir()
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -146,7 +146,7 @@ func TestBusyPortWhenNodeNotRunning(t *testing.T) {
 	}
 	defer ln.Close()
 	addr := ln.Addr().String()
-	dir := testutil.WriteNode(t, "127.0.0.1:0", func(f map[string]string) { f[config.LocalEnvFile] = "API_ADDR=" + addr + "\n" })
+	dir := testnode.WriteNode(t, "127.0.0.1:0", func(f map[string]string) { f[config.LocalEnvFile] = "API_ADDR=" + addr + "\n" })
 	// The listener answers no HTTP: the API check sees a non-answering node.
 	rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true, APIURL: "http://127.0.0.1:1"})
 	if r := find(rs, Fail, "busy, held by pid"); r == nil {
@@ -166,7 +166,7 @@ func TestFeedCheck(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dir := testutil.WriteNode(t, "127.0.0.1:0", func(f map[string]string) { f[config.LocalEnvFile] = c.env })
+			dir := testnode.WriteNode(t, "127.0.0.1:0", func(f map[string]string) { f[config.LocalEnvFile] = c.env })
 			rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true, ProbeFeed: true})
 			r := find(rs, c.status, c.want)
 			if r == nil || r.Group != "feed" {

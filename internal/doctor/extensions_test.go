@@ -11,7 +11,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/extend/factoryname"
 	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/extbuild"
-	"github.com/crunch-coordinator/coordinator/internal/testutil"
+	"github.com/crunch-coordinator/coordinator/internal/testutil/testnode"
 )
 
 // TestFactoryResults checks the selected factories against a node
@@ -82,7 +82,7 @@ func TestFactoryResults(t *testing.T) {
 // --skip-plugins is listed unchecked; a workspace without a go.work that
 // uses a coordinator checkout fails with the fix.
 func TestExtensionsCheck(t *testing.T) {
-	v1 := testutil.WriteNode(t, "127.0.0.1:0", nil)
+	v1 := testnode.WriteNode(t, "127.0.0.1:0", nil)
 	rs := Run(context.Background(), Options{NodeDir: v1, SkipPlugins: true})
 	if find(rs, Pass, "no service factory selected: the built-in predict, score and report services run") == nil {
 		t.Errorf("v1 workspace: no pass result for the built-in services in %+v", rs)
@@ -91,7 +91,7 @@ func TestExtensionsCheck(t *testing.T) {
 		t.Error("v1 workspace: a node binary was built")
 	}
 
-	sel := testutil.WriteNode(t, "127.0.0.1:0", func(f map[string]string) { f[config.LocalEnvFile] = "REPORT_APP_FACTORY=custom-report\n" })
+	sel := testnode.WriteNode(t, "127.0.0.1:0", func(f map[string]string) { f[config.LocalEnvFile] = "REPORT_APP_FACTORY=custom-report\n" })
 	rs = Run(context.Background(), Options{NodeDir: sel, SkipPlugins: true})
 	if find(rs, Pass, "replaced: report by custom-report (REPORT_APP_FACTORY); built-in: predict, score") == nil ||
 		find(rs, Skip, "--skip-plugins: the node binary with the extensions is not built") == nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/scaffold"
 	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
 	"github.com/crunch-coordinator/coordinator/internal/testutil"
+	"github.com/crunch-coordinator/coordinator/internal/testutil/testnode"
 )
 
 // The generated workspace is created and its plugins built once per test
@@ -298,7 +299,7 @@ func TestDoctorUnmigratedDatabase(t *testing.T) {
 	if err := os.WriteFile(db, nil, 0o644); err != nil { // an empty SQLite database
 		t.Fatal(err)
 	}
-	dir := testutil.WriteNode(t, "127.0.0.1:0", func(f map[string]string) { f[config.LocalEnvFile] = "DATABASE_URL=sqlite://" + db + "\n" })
+	dir := testnode.WriteNode(t, "127.0.0.1:0", func(f map[string]string) { f[config.LocalEnvFile] = "DATABASE_URL=sqlite://" + db + "\n" })
 	rs := Run(context.Background(), Options{NodeDir: dir, SkipPlugins: true, APIURL: "http://" + testutil.FreeAddr(t)})
 	r := find(rs, Fail, "not migrated")
 	if r == nil || r.Group != "storage" || !strings.Contains(r.Fix, "coordinator migrate") || r.Where != "sqlite://"+db {

@@ -1,4 +1,7 @@
-package testutil
+// Package testnode writes node workspaces for tests. It is apart from
+// testutil because it imports config, which the store drivers' own tests
+// (through testutil's database helpers) must not.
+package testnode
 
 import (
 	"os"
