@@ -561,7 +561,8 @@ func TestMessageSizeLimits(t *testing.T) {
 		}
 	}
 	res = ms.Predict(ctx, nil, nil)
-	if r := res["big"]; r.Status != StatusBadImplementation || !errors.Is(r.Err, ErrResponseTooLarge) {
+	// An answer over Options.MaxOutputBytes (issue 12): FAILED, never read.
+	if r := res["big"]; r.Status != StatusFailed || !errors.Is(r.Err, ErrInvalidOutput) || !strings.Contains(r.Err.Error(), "exceeds limit") {
 		t.Errorf("oversized answer: %s %v", r.Status, r.Err)
 	}
 	if r := res["ok"]; r.Status != StatusSuccess {
