@@ -106,8 +106,10 @@ func TestChallengeFailureClasses(t *testing.T) {
 func TestChallengeCrashRestarts(t *testing.T) {
 	t.Parallel()
 	marker := testMarker(t)
+	opts := testOptions(t)
+	opts.Sandbox.Disabled = true // the crash-once marker outlives the generation: outside any scratch directory
 	c, err := StartChallenge(ctxT(t, 20*time.Second),
-		mspec(marker, "challenge", challengeBin, "-mode", "crashonce", "-marker", filepath.Join(t.TempDir(), "m")), nil, testOptions(t))
+		mspec(marker, "challenge", challengeBin, "-mode", "crashonce", "-marker", filepath.Join(t.TempDir(), "m")), nil, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,7 +120,9 @@ func exitFactsOf(st *os.ProcessState, hostKilled bool) ExitFacts {
 func (r *procRunner) exitFacts() ExitFacts {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return exitFactsOf(r.state, r.hostKilled)
+	f := exitFactsOf(r.state, r.hostKilled)
+	f.Limit = r.limit
+	return f
 }
 
 // goPluginCookieBanner is the first line go-plugin's plugin.Serve writes to

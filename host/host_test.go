@@ -328,6 +328,10 @@ func TestCrashedModelAnswersAfterRestart(t *testing.T) {
 	for _, mode := range []string{"exit", "panic"} {
 		t.Run(mode, func(t *testing.T) {
 			opts := testOptions(t)
+			// The crash-once marker must outlive the generation, so it lives
+			// outside any scratch directory: no sandbox for this test
+			// (sandboxed crashes and restarts: sandbox_attack_test.go).
+			opts.Sandbox.Disabled = true
 			logs := &syncBuffer{}
 			opts.Logger = hclog.New(&hclog.LoggerOptions{Name: "host", Level: hclog.Debug, Output: logs, JSONFormat: true})
 			spec := mspec(marker, "m", modelBin, "-mode", mode, "-crash-once", filepath.Join(t.TempDir(), "marker"))
@@ -516,6 +520,7 @@ func TestStopRules(t *testing.T) {
 	t.Run("success resets", func(t *testing.T) {
 		opts := testOptions(t)
 		opts.MaxConsecutiveFailures = 1
+		opts.Sandbox.Disabled = true // the crash-once marker outlives the generation
 		ms, err := StartModels(ctxT(t, 20*time.Second), []PluginSpec{
 			mspec(marker, "c", modelBin, "-mode", "exit", "-crash-once", filepath.Join(t.TempDir(), "m1")),
 		}, opts)

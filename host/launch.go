@@ -17,6 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/crunch-coordinator/coordinator/internal/modelrunner"
+	"github.com/crunch-coordinator/coordinator/internal/sandbox"
 	"github.com/crunch-coordinator/coordinator/sdk"
 	"github.com/crunch-coordinator/coordinator/sdk/wire"
 )
@@ -191,6 +192,11 @@ func launch(ctx context.Context, kind string, spec PluginSpec, gen int, data sdk
 	spec.Env = append([]string{sdk.EnvPluginLogLevel + "=" + pluginLogLevel(opts.Logger)}, spec.Env...)
 	in := &instance{kind: kind, id: spec.ID, gen: gen, ring: newRingBuffer(64 << 10)}
 	in.log = opts.Logger.Named(kind).With("plugin_id", spec.ID, "generation", gen)
+	box, err := prepareBox(opts, sandbox.Plugin{ID: spec.ID, Exec: spec.Path, Args: spec.Args,
+		Network: kind == sdk.PluginChallenge && opts.Sandbox.ChallengeNetwork}, in.log)
+	if err != nil {
+		return nil, fail(StageCheck, StatusBadImplementation, err)
+	}
 	runCh := make(chan *procRunner, 1)
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  wire.HandshakeConfig(),
@@ -204,8 +210,10 @@ func launch(ctx context.Context, kind string, spec PluginSpec, gen int, data sdk
 		SyncStderr:       teeLines(in.outLog(newLineLogger(in.log, "stderr")), spec.stderrLog),
 		GRPCDialOptions:  dialOptions(kind, opts),
 		SkipHostEnv:      true,
-		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, _ string) (runner.Runner, error) {
-			r, err := newProcRunner(spec, cmd)
+		UnixSocketConfig: socketConfig(box),
+		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, socketDir string) (runner.Runner, error) {
+			box.AddWriteDir(socketDir) // the plugin's go-plugin listener
+			r, err := newProcRunner(spec, cmd, box)
 			if err == nil {
 				runCh <- r
 			}
@@ -247,6 +255,7 @@ func launch(ctx context.Context, kind string, spec PluginSpec, gen int, data sdk
 		select {
 		case in.run = <-runCh:
 		default:
+			box.Close() // no runner took it
 		}
 	}
 	if res.err != nil {

@@ -22,6 +22,7 @@ var (
 	modelBin     string
 	rawModelBin  string
 	challengeBin string
+	attackerBin  string
 )
 
 func TestMain(m *testing.M) {
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
-		"./testdata/plugins/model", "./testdata/plugins/rawmodel", "./testdata/plugins/challenge")
+		"./testdata/plugins/model", "./testdata/plugins/rawmodel", "./testdata/plugins/challenge", "./testdata/plugins/attacker")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build test plugins: %v\n%s", err, out)
@@ -46,6 +47,7 @@ func TestMain(m *testing.M) {
 	modelBin = filepath.Join(dir, "model")
 	rawModelBin = filepath.Join(dir, "rawmodel")
 	challengeBin = filepath.Join(dir, "challenge")
+	attackerBin = filepath.Join(dir, "attacker")
 	code := m.Run()
 	// Global leak check: no child of this process, no process running one of
 	// the built plugins.

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/crunch-coordinator/coordinator/internal/sandbox"
 )
 
 // PluginSpec says how to launch one plugin binary.
@@ -77,6 +79,12 @@ type PluginSpec struct {
 //     a bigger one is a FAILED result "output N bytes exceeds limit L"
 //     (ErrInvalidOutput), and a model connection never receives a message
 //     much bigger than this (gRPC refuses it from its length prefix).
+//   - Sandbox contains every plugin process (Go plugins and Python model
+//     runners): Landlock, no_new_privs, an unprivileged uid when the host
+//     runs as root, rlimits and cgroups (the zero value: on, with
+//     sandbox's defaults). A process ended by one of its limits is
+//     CRASHED with the limit named in the error and restarted under the
+//     stop rules.
 //   - OnEvent, when set, is called synchronously for every lifecycle event
 //     (start, ready, restart, stop, ...); it must not block.
 type Options struct {
@@ -95,6 +103,7 @@ type Options struct {
 	KillTimeout            time.Duration
 	MaxParallelStarts      int
 	MaxOutputBytes         int
+	Sandbox                sandbox.Config
 	OnEvent                func(Event)
 }
 

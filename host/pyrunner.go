@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/crunch-coordinator/coordinator/internal/modelrunner"
+	"github.com/crunch-coordinator/coordinator/internal/sandbox"
 	"github.com/crunch-coordinator/coordinator/sdk"
 	"github.com/crunch-coordinator/coordinator/sdk/wire"
 )
@@ -76,8 +77,10 @@ func (m runnerModel) Predict(ctx context.Context, args []json.RawMessage, kwargs
 // (SETUP_FAILED: constructor exception, base class not found) are FAILED
 // and retried with backoff under the stop rules.
 //
-// Sandbox hook: the process is started exactly like a plugin binary
-// (newProcRunner), so the plugin sandbox applies here once it wraps that.
+// Sandbox: the runner starts in its own box like a plugin binary; its
+// code, the model runner package and the challenge's Python directories
+// are read in place, or from read-only copies when it runs as the sandbox
+// uid (the node's files may not be readable for that uid).
 func launchRunner(ctx context.Context, spec PluginSpec, gen int, opts Options) (*instance, *StartError) {
 	rs := spec.Runner
 	fail := func(stage string, st Status, err error) *StartError {
@@ -96,32 +99,44 @@ func launchRunner(ctx context.Context, spec PluginSpec, gen int, opts Options) (
 	if err != nil {
 		return nil, fail(StageCheck, StatusBadImplementation, fmt.Errorf("%w: Python interpreter %q: %w (set PYTHON in .local.env to an interpreter with grpcio and protobuf)", ErrNotFound, rs.Python, err))
 	}
-	dir, err := os.MkdirTemp("", "coordinator-model-")
+	log := opts.Logger.Named(sdk.PluginModel).With("plugin_id", spec.ID, "generation", gen, "runtime", "python")
+	readDirs := append([]string{rs.RunnerDir, rs.CodeDir}, rs.Paths...)
+	box, err := prepareBox(opts, sandbox.Plugin{ID: spec.ID, Exec: python, Interpreter: true, ReadDirs: readDirs, Dir: rs.CodeDir}, log)
 	if err != nil {
-		return nil, fail(StageCheck, StatusFailed, fmt.Errorf("private socket directory: %w", err))
+		return nil, fail(StageCheck, StatusBadImplementation, err)
+	}
+	// The socket and address file live in the box's scratch directory (the
+	// only one the sandboxed runner may write), else in a private 0700
+	// directory.
+	dir, sockDir := box.Scratch, ""
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "coordinator-model-"); err != nil {
+			return nil, fail(StageCheck, StatusFailed, fmt.Errorf("private socket directory: %w", err))
+		}
+		sockDir = dir
 	}
 	sock := filepath.Join(dir, "model.sock")
 	addrFile := filepath.Join(dir, "address")
-	args := []string{"-m", "coordinator_runner", "--code", rs.CodeDir, "--listen", "unix:" + sock, "--address-file", addrFile}
+	args := []string{"-m", "coordinator_runner", "--code", box.Path(rs.CodeDir), "--listen", "unix:" + sock, "--address-file", addrFile}
 	for _, p := range rs.Paths {
-		args = append(args, "--path", p)
+		args = append(args, "--path", box.Path(p))
 	}
 	env := append([]string{
-		"PYTHONPATH=" + rs.RunnerDir,
+		"PYTHONPATH=" + box.Path(rs.RunnerDir),
 		"PYTHONDONTWRITEBYTECODE=1", // never write into the participant's folder
 		"PYTHONUNBUFFERED=1",
 		"PYTHONSAFEPATH=1",
 	}, spec.Env...)
-	run, err := newProcRunner(PluginSpec{ID: spec.ID, Path: python, Args: args, Env: env}, &exec.Cmd{})
+	box.SetArgs(args)
+	run, err := newProcRunner(PluginSpec{ID: spec.ID, Path: python, Args: args, Env: env}, &exec.Cmd{}, box)
 	if err != nil {
-		_ = os.RemoveAll(dir)
+		box.Close()
+		_ = os.RemoveAll(sockDir)
 		return nil, fail(StageCheck, StatusFailed, err)
 	}
-	run.cmd.Dir = rs.CodeDir
-	in := &instance{kind: sdk.PluginModel, id: spec.ID, gen: gen, ring: newRingBuffer(64 << 10), run: run, done: run.exited, sockDir: dir}
-	in.log = opts.Logger.Named(sdk.PluginModel).With("plugin_id", spec.ID, "generation", gen, "runtime", "python")
+	in := &instance{kind: sdk.PluginModel, id: spec.ID, gen: gen, ring: newRingBuffer(64 << 10), run: run, done: run.exited, sockDir: sockDir, log: log}
 	if err := run.Start(ctx); err != nil {
-		_ = os.RemoveAll(dir)
+		_ = os.RemoveAll(sockDir)
 		return nil, fail(StageCheck, StatusBadImplementation, err)
 	}
 	go drain(run.stdout, in.outLog(newLineLogger(in.log, "stdout")))

@@ -194,5 +194,5 @@ func (in *instance) exitCause() error {
 		}
 		return ErrConnectionLost
 	}
-	return fmt.Errorf("%w (%s)", ErrPluginExited, in.run.exitState())
+	return exitCause(in)
 }

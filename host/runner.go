@@ -10,10 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/hashicorp/go-plugin/runner"
+
+	"github.com/crunch-coordinator/coordinator/internal/sandbox"
 )
 
 // hostEnvAllowlist names the host environment variables a plugin inherits.
@@ -32,6 +35,7 @@ var hostEnvAllowlist = []string{"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ"
 type procRunner struct {
 	cmd    *exec.Cmd
 	path   string
+	box    *sandbox.Box
 	stdout *pipeReader
 	stderr *pipeReader
 	outW   *os.File
@@ -44,14 +48,19 @@ type procRunner struct {
 	waitErr    error
 	state      *os.ProcessState
 	exited     chan struct{}
+	// limit names the sandbox limit that ended the process (set at reap).
+	limit string
 }
 
 var _ runner.Runner = (*procRunner)(nil)
 
-// newProcRunner builds the runner for spec. pluginCmd is the command go-plugin
-// prepared; only its Env (handshake variables, client cert, socket dir) is used.
-func newProcRunner(spec PluginSpec, pluginCmd *exec.Cmd) (*procRunner, error) {
-	cmd := exec.Command(spec.Path, spec.Args...)
+// newProcRunner builds the runner for spec, launched through box (the
+// plugin sandbox; box.Command re-executes the node as the launcher, or runs
+// the plugin directly when the sandbox is disabled). pluginCmd is the
+// command go-plugin prepared; only its Env (handshake variables, client
+// cert, socket dir) is used. The runner owns box from here: it closes it
+// after the reap (or at a failed start); on error the caller still owns it.
+func newProcRunner(spec PluginSpec, pluginCmd *exec.Cmd, box *sandbox.Box) (*procRunner, error) {
 	env := make([]string, 0, len(hostEnvAllowlist)+len(spec.Env)+len(pluginCmd.Env))
 	for _, k := range hostEnvAllowlist {
 		if v, ok := os.LookupEnv(k); ok {
@@ -60,7 +69,10 @@ func newProcRunner(spec PluginSpec, pluginCmd *exec.Cmd) (*procRunner, error) {
 	}
 	env = append(env, spec.Env...)
 	env = append(env, pluginCmd.Env...) // last wins: go-plugin's variables cannot be overridden
-	cmd.Env = env
+	cmd, err := box.Command(env)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: sandbox: %w", spec.Path, err)
+	}
 	cmd.Stdin = nil
 	cmd.SysProcAttr = procAttr()
 	outR, outW, err := os.Pipe()
@@ -78,6 +90,7 @@ func newProcRunner(spec PluginSpec, pluginCmd *exec.Cmd) (*procRunner, error) {
 	return &procRunner{
 		cmd:    cmd,
 		path:   spec.Path,
+		box:    box,
 		stdout: &pipeReader{f: outR, recordFirstLine: true},
 		stderr: &pipeReader{f: errR},
 		outW:   outW,
@@ -98,6 +111,7 @@ func (r *procRunner) Start(_ context.Context) error {
 	if err != nil {
 		_ = r.stdout.f.Close()
 		_ = r.stderr.f.Close()
+		r.box.Close()
 		close(r.exited)
 		return fmt.Errorf("start plugin %s: %w", r.path, err)
 	}
@@ -190,6 +204,31 @@ func (r *procRunner) exitedBySignal() bool {
 	}
 	ws, ok := r.state.Sys().(syscall.WaitStatus)
 	return ok && ws.Signaled()
+}
+
+// limitHit names the sandbox limit that ended the process ("memory limit
+// 512 MiB exceeded"), "" when none did or while it runs.
+func (r *procRunner) limitHit() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.limit
+}
+
+// recordExit records the exit of the reaped child and releases its sandbox:
+// the limit that ended it is read from the box's facts first. Called with
+// r.mu held.
+func (r *procRunner) recordExit(werr error) {
+	r.reaped = true
+	r.waitErr = werr
+	r.state = r.cmd.ProcessState
+	if ws, ok := r.state.Sys().(syscall.WaitStatus); ok {
+		// After the host's own kill only the OOM killer's count can still
+		// be the cause.
+		if lim := r.box.LimitHit(ws); !r.hostKilled || strings.HasPrefix(lim, "memory") {
+			r.limit = lim
+		}
+	}
+	r.box.Close()
 }
 
 // pid returns the process id, 0 before Start.

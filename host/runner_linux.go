@@ -47,9 +47,7 @@ func (r *procRunner) forkAndWait(started chan<- error) {
 	r.mu.Lock()
 	_ = syscall.Kill(-pid, syscall.SIGKILL) // leader is a zombie: the pgid cannot be reused yet
 	werr := r.cmd.Wait()
-	r.reaped = true
-	r.waitErr = werr
-	r.state = r.cmd.ProcessState
+	r.recordExit(werr)
 	r.mu.Unlock()
 	close(r.exited)
 }

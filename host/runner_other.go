@@ -30,9 +30,7 @@ func (r *procRunner) forkAndWait(started chan<- error) {
 	werr := r.cmd.Wait()
 	r.mu.Lock()
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	r.reaped = true
-	r.waitErr = werr
-	r.state = r.cmd.ProcessState
+	r.recordExit(werr)
 	r.mu.Unlock()
 	close(r.exited)
 }

@@ -408,6 +408,9 @@ func (s *supervisor) call(ctx context.Context, name string, wait bool, reqBytes 
 	}
 	res := CallResult{Status: st, Duration: dur}
 	if err != nil {
+		if st == StatusCrashed {
+			err = withLimit(in, err)
+		}
 		res.Err = &CallError{Plugin: s.spec.ID, Callable: name, Status: st, Err: explain(st, err)}
 	}
 	switch st {

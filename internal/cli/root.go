@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 
@@ -94,6 +95,17 @@ Run it in production:      coordinator migrate && coordinator serve all`,
 		return UsageError("%s\nRun '%s --help' for usage.", msg, c.CommandPath())
 	}
 	root.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	// --require-sandbox is REQUIRE_SANDBOX=true for this run (the process
+	// environment wins over .local.env; node binaries started by dev
+	// inherit it).
+	var requireSandbox bool
+	root.PersistentFlags().BoolVar(&requireSandbox, "require-sandbox", false, "refuse to start plugins when this machine lacks a sandbox mechanism (REQUIRE_SANDBOX=true)")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if requireSandbox {
+			return os.Setenv("REQUIRE_SANDBOX", "true")
+		}
+		return nil
+	}
 	names := make([]string, 0, len(commandBuilders))
 	for n := range commandBuilders {
 		names = append(names, n)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/extend/factoryname"
 	"github.com/crunch-coordinator/coordinator/internal/fileerr"
+	"github.com/crunch-coordinator/coordinator/internal/sandbox"
 	"github.com/crunch-coordinator/coordinator/internal/suggest"
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
@@ -142,6 +143,11 @@ type Settings struct {
 	// Python is the configured interpreter of Python models (PYTHON);
 	// empty means the default search of modelrunner.FindPython.
 	Python string
+	// Sandbox is the plugin sandbox (REQUIRE_SANDBOX, SANDBOX_UID,
+	// SANDBOX_GID, PLUGIN_MEMORY_LIMIT_MB, PLUGIN_MAX_PROCESSES,
+	// PLUGIN_MAX_OPEN_FILES, PLUGIN_MAX_FILE_SIZE_MB,
+	// CHALLENGE_ALLOW_NETWORK; see sandbox.go).
+	Sandbox sandbox.Config
 	// Env is the merged environment (for packages that parse their own
 	// variables, e.g. feeds).
 	Env map[string]string
@@ -306,6 +312,8 @@ func ParseSettings(env map[string]string, source string) (Settings, error) {
 	}
 	var ferrs []error
 	s.Factories, ferrs = parseFactories(env, source)
+	errs = append(errs, ferrs...)
+	s.Sandbox, ferrs = parseSandbox(env, source)
 	errs = append(errs, ferrs...)
 	if s.LogFormat != "text" && s.LogFormat != "json" {
 		errs = append(errs, &VarError{Source: source, Var: "LOG_FORMAT", Msg: fmt.Sprintf("expected text or json, found %q", s.LogFormat)})

@@ -104,6 +104,7 @@ func Run(ctx context.Context, opts Options) []Result {
 		}
 		if ws != nil {
 			out = append(out, checkExtensions(ctx, ws, !opts.SkipPlugins, nil)...)
+			out = append(out, checkSandbox(ws)...)
 			out = append(out, checkStorage(ctx, ws)...)
 			if opts.ProbeFeed && ws.Loaded != nil {
 				out = append(out, checkFeed(ctx, ws.Loaded.Settings.Env)...)

@@ -190,6 +190,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 	}
 	w := cfg.Workspace
+	if err := checkSandbox(w.Settings.Sandbox, cfg.Logger); err != nil {
+		return nil, err
+	}
 	n := &Node{cfg: cfg, log: cfg.Logger, failed: make(chan error, 1), draining: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -232,6 +235,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		CooldownMax:            w.Settings.ModelCooldownMax,
 		MaxOutputBytes:         w.Settings.MaxModelOutputBytes,
 		ConfirmOutputs:         true, // the predict worker confirms every answer after validation
+		Sandbox:                w.Settings.Sandbox,
 		OnEvent:                cfg.HostEvents,
 	}
 	copts := hopts

@@ -1,0 +1,63 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+
+	llsyscall "github.com/landlock-lsm/go-landlock/landlock/syscall"
+	"golang.org/x/sys/unix"
+)
+
+// Probe says what the sandbox enforces on this machine for c: the
+// kernel's Landlock ABI, the uid drop, the cgroups the node may create.
+func Probe(c Config) Report {
+	c = c.WithDefaults()
+	r := Report{OS: runtime.GOOS, NoNewPrivs: true, Rlimits: true, UID: os.Geteuid(), GID: os.Getegid()}
+	if c.Disabled {
+		r.NoNewPrivs, r.Rlimits = false, false
+		r.Missing = []string{"everything: the sandbox is disabled"}
+		return r
+	}
+	abi, err := llsyscall.LandlockGetABIVersion()
+	if err != nil {
+		abi = 0
+	}
+	r.LandlockABI = abi
+	r.Filesystem, r.Network, r.Scoped = abi >= 1, abi >= 4, abi >= 6
+	if os.Geteuid() == 0 {
+		r.DropUID, r.UID, r.GID = true, c.UID, c.GID
+	}
+	mem, pids := hierarchies()
+	r.MemoryCgroup, r.PidsCgroup = mem.version, pids.version
+	switch {
+	case abi < 1:
+		r.Missing = append(r.Missing, fmt.Sprintf("filesystem isolation (the kernel has no Landlock: %v): plugins can read and write every file the node's user can", err))
+	case abi < 4:
+		r.Missing = append(r.Missing, fmt.Sprintf("network isolation (Landlock ABI %d < 4): models can open TCP connections", abi))
+	}
+	if abi >= 1 && abi < 6 && r.DropUID {
+		r.Missing = append(r.Missing, fmt.Sprintf("signal scoping (Landlock ABI %d < 6): plugins sharing uid %d can signal each other", abi, c.UID))
+	}
+	if mem.err != nil {
+		r.Missing = append(r.Missing, fmt.Sprintf("memory cgroup (%v): memory is bounded by RLIMIT_DATA only and a kill at the limit is not reported as such", mem.err))
+	}
+	if pids.err != nil {
+		if r.DropUID {
+			r.Missing = append(r.Missing, fmt.Sprintf("pids cgroup (%v): processes are bounded by RLIMIT_NPROC, shared by all plugins of uid %d", pids.err, c.UID))
+		} else {
+			r.Missing = append(r.Missing, fmt.Sprintf("process limit (%v, and the node is not root): a plugin can fork without bound", pids.err))
+		}
+	}
+	return r
+}
+
+// HardenHost makes the calling process non-dumpable (PR_SET_DUMPABLE 0):
+// processes of the same user, plugins included, can then neither read its
+// /proc/<pid>/environ or memory nor ptrace it. Children reset it at exec.
+func HardenHost() error {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_DUMPABLE, 0): %w", err)
+	}
+	return nil
+}

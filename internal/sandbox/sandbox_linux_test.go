@@ -1,0 +1,136 @@
+package sandbox
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run starts script under /bin/sh in a fresh box and returns its output.
+func run(t *testing.T, c Config, p Plugin, script string) (string, error) {
+	t.Helper()
+	p.Exec, p.Args = "/bin/sh", []string{"-c", script}
+	if p.ID == "" {
+		p.ID = "t"
+	}
+	b, err := Prepare(c, p)
+	if err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	defer b.Close()
+	cmd, err := b.Command([]string{"PATH=/usr/bin:/bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	return strings.TrimSpace(out.String()), err
+}
+
+func TestLauncherRestricts(t *testing.T) {
+	rep := Probe(Config{})
+	if !rep.Filesystem {
+		t.Skip("Landlock is not available on this kernel: filesystem isolation not tested")
+	}
+	secretDir := t.TempDir()
+	secret := filepath.Join(secretDir, "secret")
+	if err := os.WriteFile(secret, []byte("s3cret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Readable by anyone (parent too): only Landlock stands in the way.
+	for _, d := range []string{secretDir, filepath.Dir(secretDir)} {
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	codeDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(codeDir, "code.txt"), []byte("code"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, filepath.Join(codeDir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, script string
+		wantOK       bool
+		want         string
+	}{
+		{"read own code", "cat code.txt", true, "code"},
+		{"symlink out of the code dir", "cat link", false, ""},
+		{"read another file", "cat " + secret, false, ""},
+		{"read the host's environ", fmt.Sprintf("cat /proc/%d/environ", os.Getpid()), false, ""},
+		{"write scratch", `echo x > "$TMPDIR/f" && cat "$TMPDIR/f"`, true, "x"},
+		{"write outside", "echo x > " + filepath.Join(secretDir, "new"), false, ""},
+		{"read own proc", "head -c 0 /proc/$$/status && echo ok", true, "ok"},
+		{"system files", "ls /usr/bin >/dev/null && echo ok", true, "ok"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := run(t, Config{}, Plugin{ReadDirs: []string{codeDir}, Dir: codeDir}, tc.script)
+			if tc.wantOK && (err != nil || out != tc.want) {
+				t.Fatalf("expected success with %q, got %v: %s", tc.want, err, out)
+			}
+			if !tc.wantOK && err == nil {
+				t.Fatalf("expected the sandbox to refuse, it succeeded: %s", out)
+			}
+			if strings.Contains(out, "s3cret") {
+				t.Fatalf("secret leaked: %s", out)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(secretDir, "new")); err == nil {
+		t.Fatal("a file was written outside the scratch directory")
+	}
+}
+
+func TestLauncherUIDAndLimits(t *testing.T) {
+	c := Config{Limits: Limits{OpenFiles: 77, FileSizeBytes: 1 << 20}}
+	out, err := run(t, c, Plugin{}, "id -u; id -g; ulimit -n; ulimit -f; grep NoNewPrivs /proc/$$/status")
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	lines := strings.Split(out, "\n")
+	wantUID := fmt.Sprint(os.Geteuid())
+	if os.Geteuid() == 0 {
+		wantUID = fmt.Sprint(DefaultUID)
+	}
+	if len(lines) != 5 || lines[0] != wantUID || lines[2] != "77" || lines[3] != "2048" || !strings.HasSuffix(lines[4], "1") {
+		t.Fatalf("expected uid %s, 77 open files, 2048 blocks of file size, NoNewPrivs 1; got:\n%s", wantUID, out)
+	}
+}
+
+func TestLauncherNetwork(t *testing.T) {
+	if !Probe(Config{}).Network {
+		t.Skip("Landlock ABI < 4: network isolation not tested")
+	}
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Skip("no /usr/bin/python3")
+	}
+	script := py + ` -c "import socket; s=socket.socket(); s.settimeout(2); s.connect(('127.0.0.1', 5432)); print('connected')"`
+	out, err := run(t, Config{}, Plugin{}, script)
+	if err == nil || strings.Contains(out, "connected") {
+		t.Fatalf("a model connected to 127.0.0.1:5432: %v %s", err, out)
+	}
+	if !strings.Contains(out, "PermissionError") {
+		t.Fatalf("expected a permission error, got: %s", out)
+	}
+}
+
+func TestCopyTooLarge(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("copies are made only when the node runs as root")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "big"), make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Prepare(Config{MaxCopyBytes: 1024}, Plugin{ID: "big", Exec: "/bin/sh", ReadDirs: []string{dir}})
+	if err == nil || !strings.Contains(err.Error(), "exceeds 1024 bytes") {
+		t.Fatalf("expected a copy-too-large error naming the limit, got %v", err)
+	}
+}
