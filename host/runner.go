@@ -214,9 +214,9 @@ func (r *procRunner) limitHit() string {
 	return r.limit
 }
 
-// recordExit records the exit of the reaped child and releases its sandbox:
-// the limit that ended it is read from the box's facts first. Called with
-// r.mu held.
+// recordExit records the exit of the reaped child and the sandbox limit
+// that ended it (from the box's facts, before the box is closed). Called
+// with r.mu held.
 func (r *procRunner) recordExit(werr error) {
 	r.reaped = true
 	r.waitErr = werr
@@ -228,7 +228,6 @@ func (r *procRunner) recordExit(werr error) {
 			r.limit = lim
 		}
 	}
-	r.box.Close()
 }
 
 // pid returns the process id, 0 before Start.

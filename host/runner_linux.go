@@ -50,4 +50,5 @@ func (r *procRunner) forkAndWait(started chan<- error) {
 	r.recordExit(werr)
 	r.mu.Unlock()
 	close(r.exited)
+	r.box.Close() // its cgroups and directory, once the exit is recorded
 }

@@ -408,9 +408,6 @@ func (s *supervisor) call(ctx context.Context, name string, wait bool, reqBytes 
 	}
 	res := CallResult{Status: st, Duration: dur}
 	if err != nil {
-		if st == StatusCrashed {
-			err = withLimit(in, err)
-		}
 		res.Err = &CallError{Plugin: s.spec.ID, Callable: name, Status: st, Err: explain(st, err)}
 	}
 	switch st {
@@ -427,6 +424,10 @@ func (s *supervisor) call(ctx context.Context, name string, wait bool, reqBytes 
 		s.mu.Unlock()
 	}
 	s.record(name, st, charge, res.Err)
+	if st == StatusCrashed {
+		// After the stop rules saw it: naming the limit may wait for the reap.
+		res.Err = &CallError{Plugin: s.spec.ID, Callable: name, Status: st, Err: explain(st, withLimit(in, err))}
+	}
 	return res
 }
 

@@ -67,6 +67,13 @@ var goBenchPackages = []goBenchPackage{
 		{Name: "BenchmarkPythonTickPredict", Op: "one `ModelSet.Tick` + `ModelSet.Predict` to 1 local Python model (model runner, model-runner protocol over a Unix socket); `MB-RSS/model` is the model process's resident set"},
 		{Name: "BenchmarkPythonFanOut10", Op: "one `ModelSet.Tick` + `ModelSet.Predict` fan-out to 10 local Python models"},
 	}},
+	{Pkg: "./host", Issue: "issue 12", Benches: []goBench{
+		{Name: "BenchmarkSandboxStartGo", Op: "one start of 1 Go model plugin through the sandbox launcher (re-exec, cgroups, rlimits, Landlock, uid drop when root) up to ready; the stop is untimed"},
+		{Name: "BenchmarkDirectStartGo", Op: "the same start with the sandbox disabled"},
+		{Name: "BenchmarkSandboxStartPython", Op: "one start of 1 Python model (model runner) through the sandbox, with the read-only copies made for a dropped uid"},
+		{Name: "BenchmarkDirectStartPython", Op: "the same start with the sandbox disabled"},
+		{Name: "BenchmarkDirectPredictRoundTrip", Op: "`BenchmarkPredictRoundTrip` (sandboxed, the default) with the sandbox disabled"},
+	}},
 }
 
 // Metric names of the Go benchmark results.

@@ -197,7 +197,7 @@ func (c *cgroups) remove() {
 		if d == "" {
 			continue
 		}
-		for i := 0; i < 50; i++ {
+		for i := 0; i < 20; i++ {
 			if os.Remove(d) == nil {
 				break
 			}
@@ -207,7 +207,7 @@ func (c *cgroups) remove() {
 					_ = syscall.Kill(pid, syscall.SIGKILL)
 				}
 			}
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 }
