@@ -236,17 +236,18 @@ func TestAcceptanceDevExitCodes(t *testing.T) {
 	defer cancel()
 
 	t.Run("verification fails", func(t *testing.T) {
-		// Two candles: the predictions' ground truth is not in the feed
-		// yet, so nothing is scored. Own database: the default one may
+		// One candle: it closes at 00:01, so the predictions made then
+		// resolve at 00:02 at the earliest, a close the feed never
+		// reaches (candles count at their close): nothing is scored. Own database: the default one may
 		// hold a previous run's scores.
 		db := "sqlite://" + filepath.Join(t.TempDir(), "short.db")
 		res := runCoordinator(ctx, accept.nodeDir, "dev", "--feed", "replay", "--replay-file", accept.replay,
-			"--speed", "max", "--until", "2023-03-01T00:01:00Z", "--exit-after-verify", "--api-addr", freeAddr(t), "--db", db)
+			"--speed", "max", "--until", "2023-03-01T00:00:00Z", "--exit-after-verify", "--api-addr", freeAddr(t), "--db", db)
 		if res.code != 1 {
 			t.Fatalf("exit %d, expected 1\nstdout:\n%s\nstderr (tail):\n%s", res.code, res.stdout, tail(res.stderr, 40))
 		}
 		for _, want := range []string{
-			"replayed  2 candles 2023-03-01T00:00:00Z to 2023-03-01T00:01:00Z, no gaps",
+			"replayed  1 candles 2023-03-01T00:00:00Z to 2023-03-01T00:00:00Z, no gaps",
 			"verify    FAIL scored predictions:",
 			"none scored yet",
 		} {
