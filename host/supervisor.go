@@ -136,6 +136,18 @@ func (s *supervisor) loop(ctx context.Context) {
 			}
 			continue
 		}
+		s.mu.Lock()
+		cooling := s.cooling
+		s.mu.Unlock()
+		if cooling {
+			// A cool-down began while this generation was starting: it
+			// waits out the cool-down like any other (no service meanwhile).
+			in.stop(s.opts.KillTimeout, false)
+			if !s.sleepBackoff(ctx, gen, "", nil) {
+				return
+			}
+			continue
+		}
 		s.warmUp(ctx, in, gen)
 		s.setReady(in)
 		s.event(EventStarted, gen, "", "", 0, nil)
@@ -205,6 +217,13 @@ func (s *supervisor) sleepBackoff(ctx context.Context, gen int, st Status, cause
 	}
 	if cooling {
 		s.readmit(gen)
+		return true
+	}
+	s.mu.Lock()
+	cooling = s.cooling
+	s.mu.Unlock()
+	if cooling { // a cool-down began during the restart backoff: wait it out
+		return s.sleepBackoff(ctx, gen, st, cause)
 	}
 	return true
 }
