@@ -22,6 +22,7 @@ const (
 func newDemoCmd(f *Factory) *cobra.Command {
 	var (
 		output, speed, from, until string
+		models                     string
 		force, start               bool
 		o                          devrun.Options
 	)
@@ -71,7 +72,7 @@ replaying a CSV of candles).`,
 			ctx, cancel := f.SignalContext(cmd.Context())
 			defer cancel()
 			res, err := scaffold.Init(ctx, scaffold.Options{
-				Request:   scaffold.Request{Name: DemoName, Pack: DemoPack},
+				Request:   scaffold.Request{Name: DemoName, Pack: DemoPack, Models: models},
 				OutputDir: resolvePath(f.WorkDir, output),
 				Force:     force,
 				SDK:       scaffold.SDKSource{SourceDir: src, Version: version},
@@ -110,6 +111,7 @@ replaying a CSV of candles).`,
 	fl.StringVar(&output, "output", ".", "parent folder of the btc-up workspace")
 	fl.BoolVar(&force, "force", false, "replace an existing btc-up workspace (only after the new one rendered)")
 	fl.BoolVar(&start, "start", false, "run `coordinator dev` in the new workspace")
+	fl.StringVar(&models, "models", scaffold.ModelsBoth, "example models registered in config/models.json: go, python (needs python3-grpcio and python3-protobuf) or both")
 	fl.StringVar(&o.Feed, "feed", "", "with --start: pyth (live, default), binance (live) or replay")
 	fl.StringVar(&o.ReplayFile, "replay-file", "", "with --start: CSV of candles to replay (implies --feed replay)")
 	fl.StringVar(&speed, "speed", "max", "with --start: replay speed, N (N× real time) or max")
