@@ -171,10 +171,18 @@ func equal(a, b string) bool {
 // read guards a read: open without READ_API_KEY, else the read or the
 // admin key.
 func (a *api) read(next http.Handler) http.Handler {
+	return RequireRead(a.o.ReadKey, a.o.AdminKey, next)
+}
+
+// RequireRead guards a read route of the node (this API's reads, the
+// metrics): with readKey set, a request must present readKey or adminKey
+// (X-API-Key or a bearer token, constant-time compared), else it gets 401;
+// with no readKey, reads are open.
+func RequireRead(readKey, adminKey string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.o.ReadKey != "" {
+		if readKey != "" {
 			k := presentedKey(r)
-			if !equal(k, a.o.ReadKey) && !equal(k, a.o.AdminKey) {
+			if !equal(k, readKey) && !equal(k, adminKey) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="models"`)
 				fail(w, http.StatusUnauthorized, "a read key is required: send READ_API_KEY or ADMIN_API_KEY in X-API-Key or as a bearer token")
 				return

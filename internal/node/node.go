@@ -31,6 +31,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/feed"
 	"github.com/crunch-coordinator/coordinator/internal/feed/providers"
+	"github.com/crunch-coordinator/coordinator/internal/metrics"
 	"github.com/crunch-coordinator/coordinator/internal/modelrunner"
 	"github.com/crunch-coordinator/coordinator/internal/modelsapi"
 	"github.com/crunch-coordinator/coordinator/internal/orchestrator"
@@ -145,6 +146,7 @@ type Node struct {
 	score      *score.Worker
 	checkpoint *checkpoint.Worker
 	handler    http.Handler
+	metrics    *metrics.Metrics
 	schema     sdk.ReportSchema
 	poller     *feed.Poller
 	probeRec   store.MarketRecord
@@ -194,6 +196,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, failed: make(chan error, 1), draining: make(chan struct{})}
+	n.metrics = n.newMetrics()
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -236,7 +239,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		MaxOutputBytes:         w.Settings.MaxModelOutputBytes,
 		ConfirmOutputs:         true, // the predict worker confirms every answer after validation
 		Sandbox:                w.Settings.Sandbox,
-		OnEvent:                cfg.HostEvents,
+		OnEvent:                n.hostEvents(),
 	}
 	copts := hopts
 	copts.CallTimeout = w.Settings.ChallengeCallTimeout
@@ -276,15 +279,18 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			Store: cfg.Store, Schema: n.schema, FeedHealth: feedHealth, ModelStates: states,
 			Clock: cfg.Clock, Logger: cfg.Logger.Named("report"),
 		})
+		adminKey, readKey := w.Settings.Env[modelsapi.AdminKeyVar], w.Settings.Env[modelsapi.ReadKeyVar]
+		var models http.Handler
 		if n.models != nil {
 			// The node runs its models: serve the orchestrator API the
 			// UI's Models page reads beside the report API.
-			n.handler = withModelsAPI(n.handler, modelsapi.New(modelsapi.Options{
+			models = modelsapi.New(modelsapi.Options{
 				Fleet: n.models, Models: w.Models, CrunchID: w.Settings.CrunchID,
-				AdminKey: w.Settings.Env[modelsapi.AdminKeyVar], ReadKey: w.Settings.Env[modelsapi.ReadKeyVar],
+				AdminKey: adminKey, ReadKey: readKey,
 				Logger: cfg.Logger.Named("models-api"),
-			}))
+			})
 		}
+		n.handler = routes(n.handler, models, modelsapi.RequireRead(readKey, adminKey, n.metrics.Handler()))
 		n.report = extend.NewHTTPApp(n.handler, w.Settings.APIAddr, cfg.Logger)
 	}
 	if err := n.applyFactories(); err != nil {
@@ -376,10 +382,9 @@ func (n *Node) startPredict(ctx context.Context, specs *[]host.PluginSpec, hopts
 	}
 	var follower atomic.Pointer[orchestrator.Client]
 	if orch != nil { // the supervisor's verdicts on its models are reported
+		prev := hopts.OnEvent
 		hopts.OnEvent = func(e host.Event) {
-			if cfg.HostEvents != nil {
-				cfg.HostEvents(e)
-			}
+			prev(e)
 			if c := follower.Load(); c != nil {
 				c.HostEvent(e)
 			}
@@ -398,7 +403,7 @@ func (n *Node) startPredict(ctx context.Context, specs *[]host.PluginSpec, hopts
 	n.predict, err = predict.New(predict.Config{
 		Challenge: n.challenge, Models: n.models, Store: cfg.Store, Clock: svc.clock,
 		Logger: cfg.Logger.Named("predict"), Freshness: freshness, Assets: cfg.Feed.Assets,
-		Directory: directory,
+		Directory: directory, Observe: n.observePredict,
 	})
 	if err != nil {
 		return err
@@ -422,6 +427,7 @@ func (n *Node) startScore() error {
 		UseDefaultAggregation: !n.challenge.Routed(sdk.CallableAggregateModelScores),
 		UseDefaultRanking:     !n.challenge.Routed(sdk.CallableRankLeaderboard),
 		Aggregation:           w.Settings.Aggregation,
+		Observe:               n.observeScore,
 	})
 	if err != nil {
 		return err

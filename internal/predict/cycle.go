@@ -113,9 +113,18 @@ func (w *Worker) nextWait(res Result, err error) time.Duration {
 // schedules or saving fails (nothing is written then), and ctx.Err() when
 // cancelled. A skipped cycle (stale feed, no models) is not an error:
 // Result.SkipReason says why.
-func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
+func (w *Worker) RunOnce(ctx context.Context) (res Result, err error) {
 	now := w.cfg.Clock.Now().UTC()
-	res := Result{Now: now, Slots: map[string]time.Time{}, ByStatus: map[string]int{}}
+	res = Result{Now: now, Slots: map[string]time.Time{}, ByStatus: map[string]int{}}
+	var preds []store.Prediction
+	if w.cfg.Observe != nil {
+		defer func() {
+			if err != nil || res.Timing.Total == 0 {
+				preds = nil
+			}
+			w.cfg.Observe(res, preds, err)
+		}()
+	}
 	states := w.cfg.Models.States()
 	w.trackDown(states, now)
 
@@ -174,7 +183,6 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	}
 	res.Timing.Tick = time.Since(t)
 
-	var preds []store.Prediction
 	seen := map[string]bool{}
 	predicted := make([]string, 0, len(due)) // rows with at least one prediction
 	for _, d := range due {

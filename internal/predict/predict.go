@@ -88,6 +88,11 @@ type Config struct {
 	// Directory holds static model info (config/models.json: name, player,
 	// deployment) keyed by model id. Empty fields never overwrite stored ones.
 	Directory map[string]store.Model
+	// Observe, when set, is called at the end of every RunOnce, on the
+	// worker's goroutine, with its result and error, and with the cycle's
+	// predictions when they were stored (nil otherwise). It must not
+	// block or keep preds (metrics).
+	Observe func(res Result, preds []store.Prediction, err error)
 }
 
 // Worker is the predict worker. Create it with New; it is safe to call

@@ -92,6 +92,9 @@ type Config struct {
 	// AggregationLimit caps the scored predictions per model passed to the
 	// challenge's AggregateModelScores (0 = DefaultAggregationLimit).
 	AggregationLimit int
+	// Observe, when set, is called after every scoring cycle (Score and
+	// Finish) with its result and error; it must not block (metrics).
+	Observe func(res ScoreResult, err error)
 }
 
 // Worker is the score worker. Create it with New.
@@ -159,6 +162,12 @@ type ScoreResult struct {
 	// of their last batches: the waiting predictions are the oldest
 	// unscored ones, so each lane's last batch sees the same ones).
 	Waiting int
+	// OldestWaiting is the resolvable_at of the oldest claimed prediction
+	// the cycle left unscored, waiting for its ground truth (zero: none).
+	// Claims take the oldest resolvable_at first, so after a cycle without
+	// error it is the oldest unscored resolvable prediction: now minus it
+	// is the scoring lag.
+	OldestWaiting time.Time
 	// Elapsed is the wall time of the cycle.
 	Elapsed time.Duration
 }
@@ -315,6 +324,9 @@ func (w *Worker) score(ctx context.Context, now, claimUntil time.Time, final str
 			res.Scored += b.scored
 			res.ScoreFailed += b.scoreFailed
 			res.Unresolved += b.unresolved
+			if !b.oldestWaiting.IsZero() && (res.OldestWaiting.IsZero() || b.oldestWaiting.Before(res.OldestWaiting)) {
+				res.OldestWaiting = b.oldestWaiting
+			}
 			if claimed < w.cfg.BatchSize || len(b.updates) == 0 {
 				res.Waiting = max(res.Waiting, b.waiting)
 				done = true
@@ -334,6 +346,9 @@ func (w *Worker) score(ctx context.Context, now, claimUntil time.Time, final str
 	if firstErr == nil && calls == 0 && ctx.Err() != nil {
 		firstErr = fmt.Errorf("score cycle at %s: %w", now.Format(time.RFC3339), ctx.Err())
 	}
+	if w.cfg.Observe != nil {
+		w.cfg.Observe(res, firstErr)
+	}
 	if firstErr != nil {
 		return res, firstErr
 	}
@@ -348,6 +363,7 @@ type batchOutcome struct {
 	updates                         []store.ScoreUpdate
 	scored, scoreFailed, unresolved int
 	waiting                         int
+	oldestWaiting                   time.Time
 }
 
 // batchBuffers are the slices of one scoring cycle, reused from batch to
@@ -423,6 +439,9 @@ func (w *Worker) scoreBatch(ctx context.Context, now time.Time, final string, pr
 			w.log.Warn("prediction unresolved after the maximum wait", "prediction_id", p.ID, "model_id", p.ModelID, "reason", reason)
 		default:
 			out.waiting++
+			if out.oldestWaiting.IsZero() || p.ResolvableAt.Before(out.oldestWaiting) {
+				out.oldestWaiting = p.ResolvableAt
+			}
 		}
 	}
 	buf.items = items
