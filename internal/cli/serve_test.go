@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crunch-coordinator/coordinator/internal/config"
 	"github.com/crunch-coordinator/coordinator/internal/dbmigrate"
 	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
 	"github.com/crunch-coordinator/coordinator/internal/testutil"
@@ -181,8 +182,18 @@ func TestServePredictFeedDown(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(skipped["reason"]), "BTC") {
 		t.Errorf("skip line: %v", skipped)
 	}
-	if procs := pluginProcesses(t, binDir); len(procs) != 4 {
-		t.Errorf("serve predict runs %d plugin processes, want 4 (challenge + 3 models): %v", len(procs), procs)
+	all, err := config.ParseModels(filepath.Join(node, config.ModelsFile), node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var models []string // the Go plugins, whose binaries are under binDir
+	for _, m := range all {
+		if m.Runtime == config.RuntimeGo {
+			models = append(models, m.ID)
+		}
+	}
+	if procs := pluginProcesses(t, binDir); len(procs) != 1+len(models) {
+		t.Errorf("serve predict runs %d plugin processes, want %d (challenge + %d models): %v", len(procs), 1+len(models), len(models), procs)
 	}
 	if code := p.terminate(t); code != 0 {
 		t.Fatalf("exit %d after SIGTERM, want 0:\n%s", code, p.output())

@@ -161,7 +161,7 @@ func TestDoctorHealthyGeneratedWorkspace(t *testing.T) {
 	}
 	for _, want := range []struct{ group, check, msg string }{
 		{"spec", "pack", "baseline known"},
-		{"workspace", "configuration", "6 models"},
+		{"workspace", "configuration", "8 models"}, // 4 Go examples and their Python twins
 		{"plugins", "python", "with grpcio"},
 		{"plugins", "model py-mean-reversion", "pass the validator"},
 		{"plugins", "challenge", "handshake ok, contract 1"},
