@@ -216,11 +216,20 @@ func TestUnresolvedAfterMaxWaitAndResolverError(t *testing.T) {
 	ch.setTruth(waitP.ID, sdk.GroundTruthResult{}) // not yet
 	ch.setTruth(errP.ID, sdk.GroundTruthResult{Error: "no feed record within 120s of resolvable_at"})
 	clk := clock.NewSimulated(now0)
-	w := newWorker(t, st, ch, clk, func(c *score.Config) { c.GroundTruthMaxWait = 30 * time.Minute })
+	var observed []score.ScoreResult
+	w := newWorker(t, st, ch, clk, func(c *score.Config) {
+		c.GroundTruthMaxWait = 30 * time.Minute
+		c.Observe = func(r score.ScoreResult, _ error) { observed = append(observed, r) }
+	})
 
 	r, err := w.Score(ctx)
 	if err != nil || r.Unresolved != 1 || r.Waiting != 1 {
 		t.Fatalf("first cycle = %+v, %v; want 1 unresolved (resolver error) and 1 waiting", r, err)
+	}
+	// The waiting prediction is the oldest left unscored: the scoring lag
+	// is measured from its resolvable_at; the observer saw the cycle.
+	if !r.OldestWaiting.Equal(waitP.ResolvableAt) || len(observed) != 1 || !observed[0].OldestWaiting.Equal(waitP.ResolvableAt) {
+		t.Fatalf("OldestWaiting %s (observed %+v), expected %s", r.OldestWaiting, observed, waitP.ResolvableAt)
 	}
 	got := byID(t, st)
 	if p := got[errP.ID]; p.Status != store.StatusUnresolved || p.Score != nil {
@@ -236,8 +245,8 @@ func TestUnresolvedAfterMaxWaitAndResolverError(t *testing.T) {
 	}
 	// Past the wait: terminal UNRESOLVED, never claimed again.
 	clk.Set(now0.Add(21 * time.Minute))
-	if r, err := w.Score(ctx); err != nil || r.Unresolved != 1 {
-		t.Fatalf("past wait: %+v %v", r, err)
+	if r, err := w.Score(ctx); err != nil || r.Unresolved != 1 || !r.OldestWaiting.IsZero() {
+		t.Fatalf("past wait: %+v %v (expected nothing left waiting)", r, err)
 	}
 	if p := byID(t, st)[waitP.ID]; p.Status != store.StatusUnresolved || p.Score != nil {
 		t.Fatalf("after max wait: status %s score %+v", p.Status, p.Score)
