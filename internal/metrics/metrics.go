@@ -156,9 +156,11 @@ func New(o Options) *Metrics {
 // Registry returns the registry (for tests and extra collectors).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Handler serves the registry in the Prometheus exposition formats.
+// Handler serves the registry in the Prometheus exposition formats. A
+// collector that fails (the store unreachable for feed staleness) leaves
+// its family out; the others are still served.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // model returns the cached series of a model id, creating them (with a

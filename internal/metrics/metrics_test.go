@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -124,4 +125,28 @@ func find(t *testing.T, m *metrics.Metrics, name, label, value string) *dto.Metr
 	}
 	t.Fatalf("no %s{%s=%q}", name, label, value)
 	return nil
+}
+
+// A failing store read leaves feed staleness out of the scrape; the other
+// families are still served.
+func TestScrapeSurvivesFeedError(t *testing.T) {
+	calls := 0
+	m := metrics.New(metrics.Options{Clock: clock.NewSimulated(time.Unix(0, 0)), Models: []string{"a"},
+		Feeds: func(context.Context) ([]store.FeedSummary, error) {
+			calls++
+			if calls == 1 {
+				return nil, errTest
+			}
+			return []store.FeedSummary{{Provider: "p", Asset: "BTC", Kind: "candle", Granularity: "1m", NewestTs: time.Unix(-30, 0)}}, nil
+		}})
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	if rec.Code != http.StatusOK || strings.Contains(body, "coordinator_feed_staleness_seconds{") ||
+		!strings.Contains(body, `coordinator_model_predictions_total{model_id="a",status="SUCCESS"} 0`) {
+		t.Fatalf("scrape with a failing feed read: %d\n%s", rec.Code, body)
+	}
+	if got := find(t, m, "coordinator_feed_staleness_seconds", "asset", "BTC").GetGauge().GetValue(); got != 30 {
+		t.Errorf("BTC staleness %v s, expected 30", got)
+	}
 }
