@@ -30,10 +30,10 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
 
-// The attack replay: 90 minutes of the shared candles (about 90 slots).
+// The attack replay: an hour of the shared candles (60 slots).
 var (
 	attackStart = time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC) // the file's first candle
-	attackRun   = 90 * time.Minute
+	attackRun   = 60 * time.Minute
 )
 
 // attackSecret is the value of the node's ADMIN_API_KEY (a secret setting,
@@ -321,8 +321,9 @@ func runAttack(t *testing.T, ws attackWorkspace, csvPath string, st store.Store,
 		t.Fatalf("ADMIN_API_KEY of the workspace settings is %q, expected the test secret", w.Settings.Env["ADMIN_API_KEY"])
 	}
 	// Short cool-downs: the failing attackers are re-admitted and called
-	// again every few slots, not once per run.
-	w.Settings.ModelCooldownMin, w.Settings.ModelCooldownMax = 300*time.Millisecond, 600*time.Millisecond
+	// again during the run, not only before their first cool-down (kept
+	// at seconds: every 10 MiB answer costs the host a drained stream).
+	w.Settings.ModelCooldownMin, w.Settings.ModelCooldownMax = time.Second, 2*time.Second
 	rep := sandbox.Probe(w.Settings.Sandbox)
 	if wn := rep.Warning(); wn != "" {
 		t.Logf("sandbox on this machine: %s (the leak attacker's reads are then not asserted refused)", wn)
@@ -352,7 +353,7 @@ func runAttack(t *testing.T, ws attackWorkspace, csvPath string, st store.Store,
 		t.Fatalf("node.Start: %v", err)
 	}
 	defer n.Close()
-	prog, err := n.Replay(ctx, rp, sim, node.ReplayOptions{Until: attackStart.Add(attackRun - rp.Step()), Speed: 600, Last: true})
+	prog, err := n.Replay(ctx, rp, sim, node.ReplayOptions{Until: attackStart.Add(attackRun - rp.Step()), Last: true})
 	if err != nil {
 		t.Fatalf("replay: %v", err)
 	}
