@@ -145,7 +145,8 @@ var attackCases = []attackCase{
 // the attackers' rows are classified and bounded; the database and the
 // node log (serve's logger: redact.Writer over the secret settings) stay
 // under stated sizes; no secret reaches the log, a stored row or an API
-// answer.
+// answer. ATTACK_KEEP=<prefix> keeps the node log (<prefix>.log) and the
+// SQLite database (<prefix>.db, <prefix>.db-wal) for inspection.
 func TestE2EAttackReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end attack replay with real plugins (slow); run without -short")
