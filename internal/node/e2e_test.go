@@ -112,9 +112,9 @@ func TestE2EReplay(t *testing.T) {
 
 	t.Run("sqlite", func(t *testing.T) {
 		st := openStore(t, "sqlite://"+filepath.Join(t.TempDir(), "e2e.db"))
-		// SQLite also replays 12 h more, so recent (24 h) holds other
+		// SQLite then replays on to 26 h, so recent (24 h) holds other
 		// predictions than steady and anchor.
-		runE2E(t, ws, st, prices, 36*time.Hour)
+		runE2E(t, ws, st, prices, e2eFirstSpan, 26*time.Hour)
 	})
 	t.Run("postgres", func(t *testing.T) {
 		base := os.Getenv("TEST_DATABASE_URL")
@@ -122,15 +122,22 @@ func TestE2EReplay(t *testing.T) {
 			t.Skip("TEST_DATABASE_URL is unset; skipping the PostgreSQL end-to-end replay")
 		}
 		st := openStore(t, testutil.ScratchDatabaseAt(t, base, "coordinator_e2e"))
-		runE2E(t, ws, st, prices, 0)
+		runE2E(t, ws, st, prices, e2eFirstSpan, 0)
 	})
 }
 
-// runE2E replays the first 24 h through a fresh node on st and checks
+// e2eFirstSpan is the first replay of each backend: shorter than the
+// shortest ranking window (24 h), so every window holds the same
+// predictions, and long enough for every model state to settle. (The whole
+// test runs under -race in CI, where a cycle of nine models costs about a
+// tenth of a second.)
+const e2eFirstSpan = 6 * time.Hour
+
+// runE2E replays the first firstSpan through a fresh node on st and checks
 // everything issue 4 lists; extendTo > 24 h continues the same node up to
 // that much replayed time and checks the windows.
-func runE2E(t *testing.T, ws *e2eWorkspace, st store.Store, prices priceSeries, extendTo time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+func runE2E(t *testing.T, ws *e2eWorkspace, st store.Store, prices priceSeries, firstSpan, extendTo time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 
 	w, err := config.LoadWorkspace(ws.nodeDir, func(string) string { return "" })
@@ -182,29 +189,29 @@ func runE2E(t *testing.T, ws *e2eWorkspace, st store.Store, prices priceSeries, 
 		}
 	}()
 
-	// Day 1.
-	dayEnd := first.Add(24 * time.Hour)
+	// The first span.
+	dayEnd := first.Add(firstSpan)
 	start := time.Now()
 	prog, err := n.Replay(ctx, rp, sim, node.ReplayOptions{Until: dayEnd.Add(-rp.Step())})
 	if err != nil {
 		t.Fatalf("replay day 1: %v", err)
 	}
-	if prog.Candles != 1440 || prog.CycleErrors != 0 || !sim.Now().Equal(dayEnd) {
-		t.Fatalf("replay day 1: expected 1440 candles, 0 failed cycles, clock at %s; found %d candles, %d failed cycles, clock at %s",
-			dayEnd, prog.Candles, prog.CycleErrors, sim.Now())
+	if wantCandles := int(firstSpan / rp.Step()); prog.Candles != wantCandles || prog.CycleErrors != 0 || !sim.Now().Equal(dayEnd) {
+		t.Fatalf("replay of the first %s: expected %d candles, 0 failed cycles, clock at %s; found %d candles, %d failed cycles, clock at %s",
+			firstSpan, wantCandles, dayEnd, prog.Candles, prog.CycleErrors, sim.Now())
 	}
-	t.Logf("%s: replayed 24 h (%d candles, %d predictions, %d scored) in %s", st.Backend(), prog.Candles, prog.Predictions, prog.Scored, time.Since(start).Round(time.Millisecond))
+	t.Logf("%s: replayed %s (%d candles, %d predictions, %d scored) in %s", st.Backend(), firstSpan, prog.Candles, prog.Predictions, prog.Scored, time.Since(start).Round(time.Millisecond))
 	preds := listPredictions(t, ctx, st)
 	checkRows(t, preds, first, dayEnd, w.Settings.MaxConsecutiveFailures)
 	checkScored(t, preds, prices, dayEnd)
 	checkModelStates(t, n.Models(), w.Settings.MaxConsecutiveFailures)
 	want := windowMeans(preds, dayEnd)
 	lb := checkLeaderboard(t, ctx, st, want)
-	// After 24 h every window holds the same predictions.
+	// Within 24 h every window holds the same predictions.
 	for _, id := range exampleModels {
 		m := want[id]
 		if m.recent != m.anchor || m.steady != m.anchor {
-			t.Errorf("model %s after 24 h: expected recent = steady = anchor, found %v %v %v", id, m.recent, m.steady, m.anchor)
+			t.Errorf("model %s after %s: expected recent = steady = anchor, found %v %v %v", id, firstSpan, m.recent, m.steady, m.anchor)
 		}
 	}
 	checkReportAPI(t, n.Handler(), lb, preds, first)
@@ -239,8 +246,9 @@ func runE2E(t *testing.T, ws *e2eWorkspace, st store.Store, prices priceSeries, 
 		differ := false
 		for _, id := range exampleModels {
 			m := want[id]
-			// 36 h replayed: steady (72 h) and anchor (7 d) hold the same
-			// predictions, recent (24 h) only the last 24 h of them.
+			// Over 24 h (and under 72 h) replayed: steady (72 h) and anchor
+			// (7 d) hold the same predictions, recent (24 h) only the last
+			// 24 h of them.
 			if m.nRecent >= m.nAnchor || m.nSteady != m.nAnchor || m.steady != m.anchor {
 				t.Errorf("model %s after %s: expected recent ⊂ steady = anchor; found %d, %d, %d scored predictions, means %v, %v, %v",
 					id, extendTo, m.nRecent, m.nSteady, m.nAnchor, m.recent, m.steady, m.anchor)
@@ -371,8 +379,9 @@ func checkPythonTwins(t *testing.T, byModel map[string][]store.Prediction) {
 				t.Errorf("python model %s at %s: p_up %v, its Go twin %s answered %v", py, p.PerformedAt.UTC(), v, goID, want)
 			}
 		}
-		if compared < 1000 {
-			t.Errorf("python model %s: only %d predictions compared with %s", py, compared, goID)
+		// Both answer (nearly) every slot: a gap would hide a divergence.
+		if n := len(byModel[py]); compared == 0 || compared < n*9/10 {
+			t.Errorf("python model %s: only %d of its %d predictions compared with %s", py, compared, n, goID)
 		}
 	}
 }

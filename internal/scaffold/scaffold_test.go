@@ -323,7 +323,7 @@ func TestGeneratedFiles(t *testing.T) {
 		t.Fatalf("schedules: %v %v", rows, err)
 	}
 	var models []ModelEntry
-	if err := json.Unmarshal(files[node+"config/models.json"], &models); err != nil || len(models) != 6 || models[0].Path != "../crunch-btc-up/examples/mean_reversion" || models[3].Runtime != "python" {
+	if err := json.Unmarshal(files[node+"config/models.json"], &models); err != nil || len(models) != 8 || models[0].Path != "../crunch-btc-up/examples/constant" || models[3].Runtime != "" || models[4].Runtime != "python" {
 		t.Fatalf("models.json: %+v %v", models, err)
 	}
 	if got := string(files[SDKCopyDir+"/COORDINATOR_VERSION"]); got != "v1.2.3\n" {
