@@ -4,6 +4,8 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -39,4 +41,24 @@ func MarketRecordID(provider, asset, kind, granularity string, tsEvent time.Time
 func InputID(input []byte) string {
 	h := sha256.Sum256(input)
 	return "INP_" + hex.EncodeToString(h[:16])
+}
+
+// AttachInputs sets the InferenceInput of every prediction that references
+// a stored input (InputID non-empty) from byID, the inputs a driver read
+// for those ids. A referenced id missing from byID is an error naming the
+// prediction and the input; rows without an InputID (stored before table
+// inputs) keep their inline input.
+func AttachInputs(preds []Prediction, byID map[string]json.RawMessage) error {
+	for i := range preds {
+		p := &preds[i]
+		if p.InputID == "" {
+			continue
+		}
+		in, ok := byID[p.InputID]
+		if !ok {
+			return fmt.Errorf("prediction %s references input %s, which table inputs does not hold", p.ID, p.InputID)
+		}
+		p.InferenceInput = in
+	}
+	return nil
 }

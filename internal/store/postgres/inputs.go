@@ -66,18 +66,7 @@ func attachInputs(ctx context.Context, q querier, preds []store.Prediction) erro
 	if err != nil {
 		return fmt.Errorf("read %d inference inputs: %w", len(ids), err)
 	}
-	for i := range preds {
-		p := &preds[i]
-		if p.InputID == "" {
-			continue
-		}
-		in, ok := byID[p.InputID]
-		if !ok {
-			return fmt.Errorf("prediction %s references input %s, which table inputs does not hold", p.ID, p.InputID)
-		}
-		p.InferenceInput = in
-	}
-	return nil
+	return store.AttachInputs(preds, byID)
 }
 
 // CountInputs counts the rows of table inputs.

@@ -67,18 +67,7 @@ func (s *Store) attachInputs(ctx context.Context, tx *sql.Tx, preds []store.Pred
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for i := range preds {
-		p := &preds[i]
-		if p.InputID == "" {
-			continue
-		}
-		in, ok := byID[p.InputID]
-		if !ok {
-			return fmt.Errorf("prediction %s references input %s, which table inputs does not hold", p.ID, p.InputID)
-		}
-		p.InferenceInput = in
-	}
-	return nil
+	return store.AttachInputs(preds, byID)
 }
 
 // CountInputs counts the rows of table inputs.
