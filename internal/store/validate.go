@@ -181,6 +181,11 @@ func (m jsonMemo) inputID(input json.RawMessage) string {
 type Input struct {
 	ID    string
 	Input json.RawMessage
+	// Stream is "<prediction config id>|<scope key>" of the first
+	// prediction that carried it: the inputs of one stream are successive
+	// windows over the same data, so inputcodec stores each as a delta of
+	// the stream's previous one.
+	Stream string
 	// CreatedAt is the PerformedAt of the first prediction of the batch
 	// that carried it.
 	CreatedAt time.Time
@@ -199,7 +204,7 @@ func PredictionInputs(preds []Prediction) []Input {
 			continue
 		}
 		seen[p.InputID] = true
-		out = append(out, Input{ID: p.InputID, Input: p.InferenceInput, CreatedAt: p.PerformedAt})
+		out = append(out, Input{ID: p.InputID, Input: p.InferenceInput, Stream: p.PredictionConfigID + "|" + p.ScopeKey, CreatedAt: p.PerformedAt})
 	}
 	return out
 }

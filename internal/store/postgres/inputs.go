@@ -2,13 +2,13 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/internal/store/inputcodec"
 )
 
 // querier is a pool or a transaction.
@@ -16,31 +16,45 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// insertInputs writes the distinct inputs of a predict cycle
-// (store.PredictionInputs) if absent, with one statement, in the cycle's
-// transaction.
-func insertInputs(ctx context.Context, tx pgx.Tx, inputs []store.Input) error {
-	if len(inputs) == 0 {
+// insertInputs writes the encoded distinct inputs of a predict cycle
+// (inputcodec.Writer.Encode of store.PredictionInputs) if absent, with one
+// statement, in the cycle's transaction, and marks the rows it inserted.
+// Every new row holds its bytes in data (input_jsonb NULL).
+func insertInputs(ctx context.Context, tx pgx.Tx, batch *inputcodec.Batch, inputs []store.Input) error {
+	if batch == nil || len(batch.Rows) == 0 {
 		return nil
 	}
-	ids, texts, at := make([]string, len(inputs)), make([]string, len(inputs)), make([]time.Time, len(inputs))
-	for i, in := range inputs {
-		ids[i], texts[i], at[i] = in.ID, string(in.Input), in.CreatedAt
+	n := len(batch.Rows)
+	ids, codecs, bases, data, at := make([]string, n), make([]int16, n), make([]*string, n), make([][]byte, n), make([]time.Time, n)
+	for i, r := range batch.Rows {
+		ids[i], codecs[i], data[i], at[i] = r.ID, int16(r.Codec), r.Data, inputs[i].CreatedAt
+		if r.BaseID != "" {
+			bases[i] = &batch.Rows[i].BaseID
+		}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO inputs (id, input_jsonb, created_at)
-SELECT u.id, u.input::jsonb, u.created_at FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(id, input, created_at)
-ON CONFLICT (id) DO NOTHING`, ids, texts, at)
+	rows, err := tx.Query(ctx, `INSERT INTO inputs (id, codec, base_id, data, created_at)
+SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::bytea[], $5::timestamptz[])
+ON CONFLICT (id) DO NOTHING RETURNING id`, ids, codecs, bases, data, at)
 	if err != nil {
-		return fmt.Errorf("insert %d inference inputs: %w", len(inputs), err)
+		return fmt.Errorf("insert %d inference inputs: %w", n, err)
+	}
+	var id string
+	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+		batch.InsertedID(id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("insert %d inference inputs: %w", n, err)
 	}
 	return nil
 }
 
 // attachInputs sets the InferenceInput of predictions that reference a row
-// of table inputs (InputID set), reading each distinct input once; the
-// predictions sharing it share one backing array. Rows stored before
-// migration 00005 carry their input inline and are left as read.
-func attachInputs(ctx context.Context, q querier, preds []store.Prediction) error {
+// of table inputs (InputID set), reading each distinct input once
+// (inputcodec.Read); the predictions sharing it share one backing array.
+// Rows stored before migration 00005 carry their input inline and are left
+// as read; rows of inputs stored before 00006 are read from input_jsonb.
+func (s *Store) attachInputs(ctx context.Context, q querier, preds []store.Prediction) error {
 	var ids []string
 	seen := map[string]bool{}
 	for i := range preds {
@@ -52,19 +66,29 @@ func attachInputs(ctx context.Context, q querier, preds []store.Prediction) erro
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := q.Query(ctx, `SELECT id, input_jsonb FROM inputs WHERE id = ANY($1::text[])`, ids)
-	if err != nil {
-		return fmt.Errorf("read %d inference inputs: %w", len(ids), err)
+	fetch := func(ctx context.Context, ids []string) ([]inputcodec.Row, error) {
+		rows, err := q.Query(ctx, `SELECT id, codec, COALESCE(base_id, ''), COALESCE(data, convert_to(input_jsonb::text, 'UTF8'))
+FROM inputs WHERE id = ANY($1::text[])`, ids)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]inputcodec.Row, 0, len(ids))
+		var r inputcodec.Row
+		var codec int16
+		var data []byte
+		_, err = pgx.ForEachRow(rows, []any{&r.ID, &codec, &r.BaseID, &data}, func() error {
+			if codec < 0 || codec > 255 {
+				return fmt.Errorf("input %s: codec %d out of range", r.ID, codec)
+			}
+			r.Codec, r.Data = inputcodec.Codec(codec), append([]byte(nil), data...)
+			out = append(out, r)
+			return nil
+		})
+		return out, err
 	}
-	byID := make(map[string]json.RawMessage, len(ids))
-	var id string
-	var text []byte
-	_, err = pgx.ForEachRow(rows, []any{&id, &text}, func() error {
-		byID[id] = json.RawMessage(append([]byte(nil), text...))
-		return nil
-	})
+	byID, err := inputcodec.Read(ctx, ids, fetch, s.inputCache)
 	if err != nil {
-		return fmt.Errorf("read %d inference inputs: %w", len(ids), err)
+		return fmt.Errorf("read inference inputs: %w", err)
 	}
 	return store.AttachInputs(preds, byID)
 }

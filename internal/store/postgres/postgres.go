@@ -25,6 +25,7 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/internal/redact"
 	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/internal/store/inputcodec"
 )
 
 // defaultMaxConns is the pool size when the URL has no pool_max_conns.
@@ -36,6 +37,10 @@ type Store struct {
 	pool     *pgxpool.Pool
 	url      string      // database URL with the password redacted
 	migrated atomic.Bool // schema checked to be at the expected version
+	// How new inference inputs are encoded, and recently read or written
+	// ones (inputs.go).
+	inputWriter *inputcodec.Writer
+	inputCache  *inputcodec.Cache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -76,7 +81,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store: connect to %s: %w", red, classifyConnect(scrub(err, url)))
 	}
-	return &Store{pool: pool, url: red}, nil
+	cache := inputcodec.NewCache(inputcodec.DefaultCacheBytes)
+	return &Store{pool: pool, url: red, inputWriter: inputcodec.NewWriter(cache), inputCache: cache}, nil
 }
 
 // Pool exposes the underlying pgx pool (for diagnostics and tests).

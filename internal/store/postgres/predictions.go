@@ -194,6 +194,10 @@ func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, pred
 	}
 	ma, pa := buildModels(models), buildPredictions(predictions)
 	inputs := store.PredictionInputs(predictions)
+	batch, err := s.inputWriter.Encode(inputs)
+	if err != nil {
+		return 0, fmt.Errorf("postgres store save predict cycle: %w", err)
+	}
 	var inserted int
 	err = s.inTx(ctx, "save predict cycle", func(tx pgx.Tx) error {
 		if err := execUpsertModels(ctx, tx, ma); err != nil {
@@ -205,7 +209,7 @@ func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, pred
 		if err := checkReferences(ctx, tx, pa); err != nil {
 			return err
 		}
-		if err := insertInputs(ctx, tx, inputs); err != nil {
+		if err := insertInputs(ctx, tx, batch, inputs); err != nil {
 			return err
 		}
 		n, err := insertPredictions(ctx, tx, pa)
@@ -218,6 +222,7 @@ func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, pred
 	if err != nil {
 		return 0, err
 	}
+	s.inputWriter.Commit(batch)
 	return inserted, nil
 }
 
@@ -279,7 +284,7 @@ func (s *Store) ClaimAndScore(ctx context.Context, now time.Time, limit int,
 		if err != nil {
 			return fmt.Errorf("claim due predictions: %w", err)
 		}
-		if err := attachInputs(ctx, tx, preds); err != nil {
+		if err := s.attachInputs(ctx, tx, preds); err != nil {
 			return fmt.Errorf("claim due predictions: %w", err)
 		}
 		if len(preds) == 0 {
@@ -415,7 +420,7 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 	}
 	out, err := pgx.CollectRows(rows, scanPrediction)
 	if err == nil && !q.WithoutInput {
-		err = attachInputs(ctx, s.pool, out)
+		err = s.attachInputs(ctx, s.pool, out)
 	}
 	if err != nil {
 		return nil, s.wrap("list predictions", err)
@@ -454,7 +459,7 @@ func (s *Store) WindowPredictions(ctx context.Context, modelID string, from, to 
 	}
 	out, err := pgx.CollectRows(rows, scanPrediction)
 	if err == nil {
-		err = attachInputs(ctx, s.pool, out)
+		err = s.attachInputs(ctx, s.pool, out)
 	}
 	if err != nil {
 		return nil, s.wrap(fmt.Sprintf("window predictions of model %q", modelID), err)

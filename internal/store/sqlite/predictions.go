@@ -60,6 +60,15 @@ func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, pred
 	if err != nil {
 		return 0, fmt.Errorf("sqlite save predict cycle (%s): %w", s.path, err)
 	}
+	inputs := store.PredictionInputs(predictions)
+	batch, err := s.inputWriter.Encode(inputs)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite save predict cycle (%s): %w", s.path, err)
+	}
+	inputsAt := make([]int64, len(inputs))
+	for i, in := range inputs {
+		inputsAt[i] = micros(in.CreatedAt)
+	}
 	inserted := 0
 	err = s.writeTx(ctx, "save predict cycle", func(tx *sql.Tx) error {
 		if len(models) > 0 {
@@ -77,7 +86,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO N
 		}
 		defer stmt.Close()
 		texts := textMemo{}
-		if err := s.insertInputs(ctx, tx, store.PredictionInputs(predictions), texts); err != nil {
+		if err := s.insertInputs(ctx, tx, batch, inputsAt); err != nil {
 			return err
 		}
 		for _, p := range predictions {
@@ -111,6 +120,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO N
 	if err != nil {
 		return 0, err
 	}
+	s.inputWriter.Commit(batch)
 	return inserted, nil
 }
 

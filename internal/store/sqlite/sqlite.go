@@ -43,6 +43,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/internal/store/inputcodec"
 )
 
 //go:embed migrations/*.sql
@@ -73,6 +74,10 @@ type Store struct {
 	ready  atomic.Bool // schema known to be at (or past) the expected version
 	// Prepared statements of the writer and reader pools (stmtcache.go).
 	wstmts, rstmts *stmtCache
+	// How new inference inputs are encoded, and recently read or written
+	// ones (inputs.go).
+	inputWriter *inputcodec.Writer
+	inputCache  *inputcodec.Cache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -181,13 +186,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = r.Close()
 		return nil, fmt.Errorf("sqlite: embedded migrations: %w", err)
 	}
-	prov, err := goose.NewProvider(goose.DialectSQLite3, w, sub, goose.WithGoMigrations(groundTruthMigration, migrationInputs))
+	prov, err := goose.NewProvider(goose.DialectSQLite3, w, sub, goose.WithGoMigrations(groundTruthMigration, migrationInputs, migrationInputCodec))
 	if err != nil {
 		_ = w.Close()
 		_ = r.Close()
 		return nil, fmt.Errorf("sqlite: open %q: loading migrations: %w", abs, err)
 	}
-	return &Store{path: abs, w: w, r: r, goose: prov, shared: sharedFor(abs), wstmts: newStmtCache(w), rstmts: newStmtCache(r)}, nil
+	cache := inputcodec.NewCache(inputcodec.DefaultCacheBytes)
+	return &Store{path: abs, w: w, r: r, goose: prov, shared: sharedFor(abs), wstmts: newStmtCache(w), rstmts: newStmtCache(r),
+		inputWriter: inputcodec.NewWriter(cache), inputCache: cache}, nil
 }
 
 // Path returns the absolute path of the database file.

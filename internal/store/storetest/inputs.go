@@ -1,12 +1,15 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/internal/store/inputcodec"
 )
 
 // testInputs: an inference input is stored once per distinct content
@@ -104,4 +107,119 @@ func repeatNumbers(n int) string {
 func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
+}
+
+// testInputsSlidingWindow: inputs that are successive windows over the same
+// data (the baseline pack's last 120 candles, stored compressed as deltas
+// with a keyframe every inputcodec.KeyframeInterval inputs of a stream)
+// read back byte for byte, over several keyframe boundaries and two
+// interleaved streams, through ListPredictions, WindowPredictions and
+// ClaimAndScore; an input already stored (a retried cycle) is not stored
+// twice and the inputs after it still read back.
+func testInputsSlidingWindow(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := ctxT(t)
+	s := migrated(t, open)
+	const cycles = 2*inputcodec.KeyframeInterval + 3
+	want := map[string][]byte{} // prediction id -> input text
+	models := []store.Model{model("m1"), model("m2")}
+	save := func(i int, prefix string) {
+		t.Helper()
+		slot := base.Add(time.Duration(i) * time.Minute)
+		var ps []store.Prediction
+		for s, scope := range []string{"BTC-60-60", "ETH-60-60"} {
+			input := candleWindow(i+s*1000, 120)
+			for _, m := range []string{"m1", "m2"} {
+				p := pred(prefix+itoa(i)+scope+m, m, slot, slot.Add(time.Minute))
+				p.ScopeKey = scope
+				p.InferenceInput = append(json.RawMessage(nil), input...)
+				want[p.ID] = input
+				ps = append(ps, p)
+			}
+		}
+		_, err := s.SavePredictCycle(ctx, models, ps)
+		must(t, err, "SavePredictCycle")
+	}
+	for i := range cycles {
+		save(i, "P")
+		models = nil
+		if i == inputcodec.KeyframeInterval+4 {
+			save(i-1, "R") // the previous cycle's inputs again
+		}
+	}
+	n, err := s.CountInputs(ctx)
+	must(t, err, "CountInputs")
+	if n != 2*cycles {
+		t.Fatalf("CountInputs = %d, want %d (two streams, %d cycles, one repeated)", n, 2*cycles, cycles)
+	}
+	check := func(what string, ps []store.Prediction) {
+		t.Helper()
+		for _, p := range ps {
+			if w := want[p.ID]; !bytes.Equal(p.InferenceInput, w) {
+				t.Fatalf("%s: %s input: %d bytes, not the %d stored (%.60s...)", what, p.ID, len(p.InferenceInput), len(w), p.InferenceInput)
+			}
+			if p.InputID != store.InputID(want[p.ID]) {
+				t.Fatalf("%s: %s InputID = %q, want %q", what, p.ID, p.InputID, store.InputID(want[p.ID]))
+			}
+		}
+	}
+	all, err := s.ListPredictions(ctx, store.PredictionQuery{})
+	must(t, err, "ListPredictions")
+	if len(all) != len(want) {
+		t.Fatalf("ListPredictions: %d predictions, want %d", len(all), len(want))
+	}
+	check("ListPredictions", all)
+	// One at a time: each read decodes its chain on its own.
+	for _, p := range all[len(all)-8:] {
+		one, err := s.ListPredictions(ctx, store.PredictionQuery{ModelIDs: []string{p.ModelID}, From: p.PerformedAt, To: p.PerformedAt.Add(time.Millisecond), Limit: 1})
+		must(t, err, "ListPredictions of one")
+		check("ListPredictions of one", one)
+	}
+	claimed, err := s.ClaimAndScore(ctx, base.Add(time.Duration(cycles+5)*time.Minute), 7, func(_ context.Context, ps []store.Prediction) ([]store.ScoreUpdate, error) {
+		check("ClaimAndScore", ps)
+		return scoreAll(0.25)(ctx, ps)
+	})
+	must(t, err, "ClaimAndScore")
+	if claimed != 7 {
+		t.Fatalf("ClaimAndScore claimed %d, want 7", claimed)
+	}
+	win, err := s.WindowPredictions(ctx, "m2", time.Time{}, time.Time{}, 0)
+	must(t, err, "WindowPredictions")
+	check("WindowPredictions", win)
+	// A second Store on the same database (another process, or this one
+	// after a restart) remembers nothing: it decodes every chain from the
+	// stored rows, and its first input of each stream is a keyframe.
+	s2 := open(t)
+	all, err = s2.ListPredictions(ctx, store.PredictionQuery{})
+	must(t, err, "second store: ListPredictions")
+	check("second store: ListPredictions", all)
+	for _, p := range all[len(all)-6:] {
+		one, err := s2.ListPredictions(ctx, store.PredictionQuery{ModelIDs: []string{p.ModelID}, From: p.PerformedAt, To: p.PerformedAt.Add(time.Millisecond), Limit: 1})
+		must(t, err, "second store: ListPredictions of one")
+		check("second store: ListPredictions of one", one)
+	}
+	s = s2
+	for i := cycles; i < cycles+3; i++ {
+		save(i, "S")
+	}
+	all, err = s.ListPredictions(ctx, store.PredictionQuery{})
+	must(t, err, "second store: ListPredictions after saving")
+	check("second store: ListPredictions after saving", all)
+}
+
+// candleWindow returns compact JSON like the baseline pack's input: the
+// scope envelope and n one-minute candles starting at minute first, so
+// candleWindow(i+1, n) shares n-1 candles with candleWindow(i, n).
+func candleWindow(first, n int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"_scope":{"scope_key":"BTC-60-60"},"asset":"BTC","candles":[`)
+	for k := first; k < first+n; k++ {
+		if k > first {
+			b.WriteByte(',')
+		}
+		p := 23000 + float64(k*7919%1000)/100
+		fmt.Fprintf(&b, `{"ts":%q,"open":%v,"close":%v,"volume":%v}`,
+			base.Add(time.Duration(k)*time.Minute).Format(time.RFC3339), p, p+0.5, float64(k%97)/8)
+	}
+	b.WriteString(`]}`)
+	return b.Bytes()
 }

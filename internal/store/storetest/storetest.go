@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TimesUTC", testTimesUTC},
 		{"ListPredictions", testListPredictions},
 		{"Inputs", testInputs},
+		{"InputsSlidingWindow", testInputsSlidingWindow},
 		{"SamplePredictions", testSamplePredictions},
 		{"ClaimAndScore", testClaimAndScore},
 		{"ClaimAndScoreErrors", testClaimAndScoreErrors},
