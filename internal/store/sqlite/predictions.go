@@ -202,6 +202,13 @@ func (s *Store) queryPredictionsOnly(ctx context.Context, tx *sql.Tx, op, q stri
 	return out, nil
 }
 
+// claimSQL selects up to ?2 unscored SUCCESS predictions due at ?1, oldest
+// resolvable_at first. 'SUCCESS' (store.StatusSuccess) is a literal so the
+// planner can use the partial index idx_predictions_claim (00007).
+const claimSQL = `SELECT ` + readPredictionCols + ` FROM predictions
+WHERE status = 'SUCCESS' AND score_scored_at IS NULL AND score_success IS NULL AND resolvable_at <= ?
+ORDER BY resolvable_at, id LIMIT ?`
+
 // ClaimAndScore claims up to limit (> 0) predictions with status SUCCESS,
 // resolvable_at <= now and no score, oldest resolvable_at (then id) first,
 // inside one BEGIN IMMEDIATE transaction, which holds SQLite's write lock:
@@ -226,9 +233,7 @@ func (s *Store) ClaimAndScore(ctx context.Context, now time.Time, limit int, fn 
 	now = now.UTC()
 	claimedN := 0
 	err := s.writeTx(ctx, "claim and score", func(tx *sql.Tx) error {
-		claimed, err := s.queryPredictions(ctx, tx, "claim and score: claim", `SELECT `+readPredictionCols+` FROM predictions
-WHERE status = ? AND score_scored_at IS NULL AND score_success IS NULL AND resolvable_at <= ?
-ORDER BY resolvable_at, id LIMIT ?`, store.StatusSuccess, micros(now), limit)
+		claimed, err := s.queryPredictions(ctx, tx, "claim and score: claim", claimSQL, micros(now), limit)
 		if err != nil {
 			return err
 		}

@@ -45,6 +45,29 @@ func TestModelScoreStatsUsesCoveringIndex(t *testing.T) {
 	}
 }
 
+// The claim must search the partial index of unscored predictions
+// (00007), not scan or sort the table.
+func TestClaimUsesPartialIndex(t *testing.T) {
+	s := openMigrated(t)
+	rows, err := s.r.Query("EXPLAIN QUERY PLAN "+claimSQL, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if got := strings.Join(plan, "; "); got != "SEARCH predictions USING INDEX idx_predictions_claim (resolvable_at<?)" {
+		t.Errorf("query plan %q: expected a search of idx_predictions_claim alone", got)
+	}
+}
+
 func TestStatementsArePreparedOnce(t *testing.T) {
 	ctx := context.Background()
 	s := openMigrated(t)
