@@ -75,7 +75,7 @@ func main() {
 	flag.BoolVar(&cfg.quick, "quick", false, "fewer iterations per run (a smoke test, not for the report)")
 	flag.BoolVar(&cfg.skipPG, "skip-pg", false, "skip every PostgreSQL measurement")
 	flag.StringVar(&cfg.csv, "csv", "", "BTC 1-minute CSV (default ../shared/data/binance-us-BTCUSDT-1m-2023-03-01..21.csv next to the module)")
-	flag.StringVar(&cfg.only, "only", "", "run one measurement alone: report-month (the report API on a month of data)")
+	flag.StringVar(&cfg.only, "only", "", "run one measurement alone: report-month (the report API on a month of data) or storage (the database a one-day replay leaves)")
 	flag.Parse()
 	cfg.dbURL = os.Getenv("TEST_DATABASE_URL")
 	if cfg.dbURL == "" {
@@ -134,7 +134,7 @@ func run(ctx context.Context, cfg options) (err error) {
 	if h.rp, err = replay.Open(cfg.csv, "BTC"); err != nil {
 		return fmt.Errorf("open the shared BTC CSV: %w", err)
 	}
-	if cfg.only == "" { // the report-month measurement runs no plugin
+	if cfg.only == "" { // report-month runs no plugin; storage builds the baseline's own
 		progress("building plugins")
 		if h.plugins, err = buildPlugins(ctx, root, tmp); err != nil {
 			return err
@@ -169,10 +169,13 @@ func run(ctx context.Context, cfg options) (err error) {
 		h.reportAPI(ctx)
 		h.reportMonth(ctx)
 		h.replay(ctx)
+		h.storage(ctx)
 	case "report-month":
 		h.reportMonth(ctx)
+	case "storage":
+		h.storage(ctx)
 	default:
-		return fmt.Errorf("-only: expected report-month, found %q", cfg.only)
+		return fmt.Errorf("-only: expected report-month or storage, found %q", cfg.only)
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", ctx.Err())

@@ -23,6 +23,7 @@ const (
 	secScoring  = "3. Scoring"
 	secAPI      = "4. Report API"
 	secReplay   = "5. Replay"
+	secStorage  = "5b. Storage"
 )
 
 // Reference figures from the Python reference's own analysis (issue 8).
@@ -50,7 +51,10 @@ type Report struct {
 	// replay window.
 	ReplayProjected float64
 	ReplayProfile   string
-	Elapsed         time.Duration
+	// StorageTables lists the largest tables and indexes of the SQLite
+	// storage measurement.
+	StorageTables string
+	Elapsed       time.Duration
 	// LoadEnd is the 1-minute load average when the run ended.
 	LoadEnd string
 	Targets []Target
@@ -209,6 +213,7 @@ func (r *Report) evaluate() {
 		atLeast("Leaderboard API throughput (PostgreSQL, 1M predictions)", lbRPS, 5000, "requests/s", ""),
 		atMost("Leaderboard API p99", lbP99, 20, "ms", ""),
 		r.fullReplayTarget())
+	r.Targets = append(r.Targets, r.storageTargets()...)
 	r.Targets = append(r.Targets, r.goBenchTargets()...)
 	for _, m := range r.Memory {
 		maxModel := nan
@@ -278,7 +283,7 @@ func (r *Report) Markdown() string {
 	}
 	w("\n")
 
-	for _, sec := range []string{secFloor, secPipeline, secScoring, secAPI, secReplay} {
+	for _, sec := range []string{secFloor, secPipeline, secScoring, secAPI, secReplay, secStorage} {
 		w("## %s\n\n", sec)
 		w("%s\n\n", sectionIntro(sec))
 		w("| Measurement | Backend | Metric | Median | Min | Max | Runs |\n|---|---|---|---|---|---|---|\n")
@@ -312,6 +317,10 @@ func (r *Report) Markdown() string {
 			}
 		case secPipeline:
 			r.writeBreakdown(w)
+		case secStorage:
+			if r.StorageTables != "" {
+				w("Largest tables and indexes of the SQLite database (dbstat, page bytes): %s.\n\n", r.StorageTables)
+			}
 		case secReplay:
 			if r.ReplayProfile != "" {
 				w("<details><summary>Host CPU profile of one more replay window (node: predict, score, store, plugin host; go tool pprof -top, flat)</summary>\n\n```\n%s\n```\n\n</details>\n\n", r.ReplayProfile)
@@ -422,6 +431,8 @@ func sectionIntro(sec string) string {
 		return "Predictions scored and persisted per second by the score worker (`score.Worker.Score`): claim a batch (FOR UPDATE SKIP LOCKED on PostgreSQL), ResolveGroundTruth (runtime default, in-process), the challenge plugin's batched ScorePredictions over gRPC (Brier score, 1 − (p_up − y)²), write the scores in the claim's transaction, repeat until drained. The due predictions are stored before each run and not timed."
 	case secAPI:
 		return "`report.New` served over loopback HTTP (httptest server, keep-alive client) against a generated PostgreSQL database of 1,000 models and 1,000,000 scored predictions over ~7 days, with a leaderboard of 1,000 entries built by the score worker's own rebuild. The load generator runs on the same 2 cores as the server and PostgreSQL. The rows starting with \"Month:\" (issue 16 item 3) run on both backends against a second database: 20 models × 28 days of one-minute scored predictions (806,400, seeded through SavePredictCycle in one batch per simulated day) and a score point per model every 10 minutes; the chart endpoints get the real UI's request (30-day window ending at the database's now, every model in projectIds). Target: p99 ≤ 100 ms at 8 concurrent clients, no 503; `go run ./cmd/coordinator-bench -only report-month` runs these rows alone."
+	case secStorage:
+		return "Issue 16 item 4: the database a replay leaves. The first day of the shared BTC CSV is replayed (as in section 5: baseline pack, its Go example models, all roles) on a fresh store of each backend, then measured: SQLite's file after `PRAGMA wal_checkpoint(TRUNCATE)` (what the user sees on disk), PostgreSQL's tables with their indexes and TOAST after VACUUM (sum of pg_total_relation_size over the public schema; the server's catalog is left out). \"per prediction\" divides the whole database by the predictions stored (every status); the 21-day figure is projected linearly from the day (the rows grow with the simulated time). The sizes do not depend on the machine's load: one run. Targets: ≤ 1,000 bytes per prediction, ≤ 100 MB for the 21 days; `go run ./cmd/coordinator-bench -only storage` runs these rows alone."
 	case secReplay:
 		return "`node.Replay` at full speed: the baseline pack's workspace is generated (`coordinator init btc-up --pack baseline`, this checkout as SDK), its challenge plugin and 3 example model plugins are built, and a node (all roles: predict, score, leaderboard, checkpoints; feed = the shared BTC CSV) replays candles one at a time on a simulated clock: store the candle, run a predict cycle when a 60 s slot is due, score every 15 simulated minutes, rebuild the leaderboard every simulated hour. Node start-up is not timed. The window runs give simulated days per wall-clock second; the full 21-day replay is run once when it fits the harness budget, else its wall time is projected from the window rate and labelled as such."
 	}
