@@ -30,6 +30,13 @@ type Challenge interface {
 	BuildPredictCall(ctx context.Context, config ScheduleConfig, inferenceInput json.RawMessage, scope ScopeEnvelope) (PredictCall, error)
 	// ResolveGroundTruth resolves the ground truth of each prediction (one
 	// result per prediction, in order). now is the score cycle's time (UTC).
+	// The records carry every field except InferenceInput, which is null:
+	// ground truth is what the feed (data) observed at the prediction's
+	// instants, never what the model was shown, and the stored input (about
+	// 13 KB per prediction for the baseline pack) would dominate the cost
+	// of scoring. The reference passes the full record (reference-system.md
+	// 2.3.6); a resolver that needs the input reads the feed at
+	// performed_at instead.
 	ResolveGroundTruth(ctx context.Context, now time.Time, predictions []PredictionRecord, data HostData) ([]GroundTruthResult, error)
 	// ScorePredictions scores a batch of resolved predictions, one result per
 	// item, in order.

@@ -75,7 +75,7 @@ func main() {
 	flag.BoolVar(&cfg.quick, "quick", false, "fewer iterations per run (a smoke test, not for the report)")
 	flag.BoolVar(&cfg.skipPG, "skip-pg", false, "skip every PostgreSQL measurement")
 	flag.StringVar(&cfg.csv, "csv", "", "BTC 1-minute CSV (default ../shared/data/binance-us-BTCUSDT-1m-2023-03-01..21.csv next to the module)")
-	flag.StringVar(&cfg.only, "only", "", "run one measurement alone: report-month (the report API on a month of data) or storage (the database a one-day replay leaves)")
+	flag.StringVar(&cfg.only, "only", "", "run one measurement alone: report-month (the report API on a month of data), storage (the database a one-day replay leaves), scoring (no-op and generated challenge) or replay")
 	flag.Parse()
 	cfg.dbURL = os.Getenv("TEST_DATABASE_URL")
 	if cfg.dbURL == "" {
@@ -105,6 +105,9 @@ type harness struct {
 	pg      *scratch
 	log     hclog.Logger
 	rep     *Report
+	// rw is the generated baseline workspace (replayWS), built once.
+	rw    *replayWorkspace
+	rwErr error
 }
 
 func progress(format string, args ...any) {
@@ -134,7 +137,7 @@ func run(ctx context.Context, cfg options) (err error) {
 	if h.rp, err = replay.Open(cfg.csv, "BTC"); err != nil {
 		return fmt.Errorf("open the shared BTC CSV: %w", err)
 	}
-	if cfg.only == "" { // report-month runs no plugin; storage builds the baseline's own
+	if cfg.only == "" || cfg.only == "scoring" { // report-month runs no plugin; storage and replay build the baseline's own
 		progress("building plugins")
 		if h.plugins, err = buildPlugins(ctx, root, tmp); err != nil {
 			return err
@@ -166,6 +169,7 @@ func run(ctx context.Context, cfg options) (err error) {
 			return err
 		}
 		h.scoring(ctx)
+		h.scoringReal(ctx)
 		h.reportAPI(ctx)
 		h.reportMonth(ctx)
 		h.replay(ctx)
@@ -174,8 +178,13 @@ func run(ctx context.Context, cfg options) (err error) {
 		h.reportMonth(ctx)
 	case "storage":
 		h.storage(ctx)
+	case "scoring":
+		h.scoring(ctx)
+		h.scoringReal(ctx)
+	case "replay":
+		h.replay(ctx)
 	default:
-		return fmt.Errorf("-only: expected report-month or storage, found %q", cfg.only)
+		return fmt.Errorf("-only: expected report-month, storage, scoring or replay, found %q", cfg.only)
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", ctx.Err())

@@ -119,8 +119,7 @@ func replayRun(ctx context.Context, rw *replayWorkspace, rp *replay.Replay, st s
 // one-day window -runs times (simulated days per wall-clock second), then
 // the full 21 days once per run budget (wall time).
 func (h *harness) replay(ctx context.Context) {
-	progress("replay: generating and building the baseline workspace")
-	rw, err := prepareReplay(ctx, h.root, filepath.Join(h.tmp, "replay"), h.cfg.csv)
+	rw, err := h.replayWS(ctx)
 	if err != nil {
 		h.rep.Results = append(h.rep.Results, &Result{Section: secReplay, Name: "Replay, baseline pack", Err: err})
 		return

@@ -5,7 +5,8 @@
 // up to BatchSize unscored SUCCESS predictions with resolvable_at <= now,
 // oldest first, and this package, inside the claim's transaction:
 //
-//  1. calls ResolveGroundTruth once for the batch;
+//  1. calls ResolveGroundTruth once for the batch, with the prediction
+//     records without their inference_input (sdk.Challenge);
 //  2. sends the resolved ones to ScorePredictions in one batch and records
 //     each score (value, success, failed_reason, scored_at = now);
 //  3. records a terminal UNRESOLVED status with a reason for a prediction

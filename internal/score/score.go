@@ -395,7 +395,9 @@ func (w *Worker) scoreBatch(ctx context.Context, now time.Time, final string, pr
 	var out batchOutcome
 	buf.records = grow(buf.records, len(preds))
 	for _, p := range preds {
-		buf.records = append(buf.records, Record(p))
+		r := Record(p)
+		r.InferenceInput = nil // not sent to the resolver (sdk.Challenge.ResolveGroundTruth)
+		buf.records = append(buf.records, r)
 	}
 	records := buf.records
 	gts, err := w.cfg.Challenge.ResolveGroundTruth(ctx, now, records, w.cfg.Data)

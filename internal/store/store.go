@@ -293,7 +293,11 @@ type Predictions interface {
 	// resolvable_at <= now and no score, oldest resolvable_at first (FOR
 	// UPDATE SKIP LOCKED on PostgreSQL), calls fn with them and writes its
 	// updates in the same transaction. Two concurrent callers never get the
-	// same prediction. Returns the number of predictions claimed.
+	// same prediction. The claimed predictions carry their InputID but no
+	// InferenceInput (nil, unless a row stored before table inputs holds it
+	// inline): scoring never reads the input (sdk.Challenge.
+	// ResolveGroundTruth), and reading it was most of a claim's cost.
+	// Returns the number of predictions claimed.
 	ClaimAndScore(ctx context.Context, now time.Time, limit int, fn func(ctx context.Context, claimed []Prediction) ([]ScoreUpdate, error)) (claimed int, err error)
 	// ListPredictions returns predictions matching q ordered by performed_at
 	// ascending, then id.

@@ -256,7 +256,8 @@ WHERE p.id = u.id`
 // ClaimAndScore claims up to limit (> 0) SUCCESS predictions with
 // resolvable_at <= now and no score, oldest resolvable_at first, with
 // SELECT ... FOR UPDATE SKIP LOCKED, calls fn with them (fn is not called
-// when nothing is due) and writes fn's updates with one batched UPDATE in
+// when nothing is due; they carry their InputID but not the input itself,
+// see store.Predictions.ClaimAndScore) and writes fn's updates with one batched UPDATE in
 // the same transaction. Concurrent callers (any process) never get the same
 // prediction. An update with a Score records the score columns (zero
 // ScoredAt = now; empty FailedReason falls back to Reason; a non-empty
@@ -282,9 +283,6 @@ func (s *Store) ClaimAndScore(ctx context.Context, now time.Time, limit int,
 		}
 		preds, err := pgx.CollectRows(rows, scanPrediction)
 		if err != nil {
-			return fmt.Errorf("claim due predictions: %w", err)
-		}
-		if err := s.attachInputs(ctx, tx, preds); err != nil {
 			return fmt.Errorf("claim due predictions: %w", err)
 		}
 		if len(preds) == 0 {

@@ -216,7 +216,8 @@ ORDER BY resolvable_at, id LIMIT ?`
 // commits and then sees these predictions as scored, so no prediction is
 // handed out twice. fn must not write through the store (the writer is busy
 // with this transaction); reading is fine. fn is not called when nothing is
-// due.
+// due. The claimed predictions carry their InputID but not the input itself
+// (InferenceInput nil; store.Predictions.ClaimAndScore).
 //
 // Each update either scores the prediction (Score non-nil; a zero ScoredAt
 // becomes now; Status, if set, also replaces the status) or sets a terminal
@@ -233,7 +234,7 @@ func (s *Store) ClaimAndScore(ctx context.Context, now time.Time, limit int, fn 
 	now = now.UTC()
 	claimedN := 0
 	err := s.writeTx(ctx, "claim and score", func(tx *sql.Tx) error {
-		claimed, err := s.queryPredictions(ctx, tx, "claim and score: claim", claimSQL, micros(now), limit)
+		claimed, err := s.queryPredictionsOnly(ctx, tx, "claim and score: claim", claimSQL, micros(now), limit)
 		if err != nil {
 			return err
 		}

@@ -611,8 +611,9 @@ type ResolveGroundTruthRequest struct {
 	// Time of the score cycle (UTC).
 	Now *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=now,proto3" json:"now,omitempty"`
 	// Prediction records as JSON objects (id, model_id, prediction_config_id,
-	// scope_key, scope, status, exec_time_ms, inference_input,
-	// inference_output, meta, performed_at, resolvable_at).
+	// scope_key, scope, status, exec_time_ms, inference_output, meta,
+	// performed_at, resolvable_at); inference_input is null (not sent: ground
+	// truth comes from the feed, see sdk.Challenge.ResolveGroundTruth).
 	PredictionsJson [][]byte `protobuf:"bytes,2,rep,name=predictions_json,json=predictionsJson,proto3" json:"predictions_json,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
