@@ -182,7 +182,11 @@ func testInputsSlidingWindow(t *testing.T, open func(t *testing.T) store.Store) 
 		check("ListPredictions of one", one)
 	}
 	claimed, err := s.ClaimAndScore(ctx, base.Add(time.Duration(cycles+5)*time.Minute), 7, func(_ context.Context, ps []store.Prediction) ([]store.ScoreUpdate, error) {
-		check("ClaimAndScore", ps)
+		for _, p := range ps { // a claim carries the input's id, not the input
+			if p.InferenceInput != nil || p.InputID != store.InputID(want[p.ID]) {
+				t.Fatalf("ClaimAndScore: %s input %.20s, InputID %q; want none and %q", p.ID, p.InferenceInput, p.InputID, store.InputID(want[p.ID]))
+			}
+		}
 		return scoreAll(0.25)(ctx, ps)
 	})
 	must(t, err, "ClaimAndScore")
