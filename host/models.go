@@ -88,16 +88,22 @@ func (m *ModelSet) IDs() []string {
 	return append([]string(nil), m.order...)
 }
 
-// snapshot returns the ids in order and their supervisors (nil for a
+// member is one model of a snapshot: its id and supervisor (nil for a
 // model never started).
-func (m *ModelSet) snapshot() ([]string, map[string]*supervisor) {
+type member struct {
+	id string
+	s  *supervisor
+}
+
+// snapshot returns the models in order.
+func (m *ModelSet) snapshot() []member {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	sups := make(map[string]*supervisor, len(m.sups))
-	for id, s := range m.sups {
-		sups[id] = s
+	out := make([]member, len(m.order))
+	for i, id := range m.order {
+		out[i] = member{id: id, s: m.sups[id]}
 	}
-	return append([]string(nil), m.order...), sups
+	return out
 }
 
 func (m *ModelSet) sup(id string) *supervisor {
@@ -150,17 +156,24 @@ func (m *ModelSet) Retire(id string, why error) error {
 // with its own Options.CallTimeout (or CallTimeouts[sdk.MethodTick]) deadline.
 // The map has one CallResult per model id; Output is nil for Tick.
 func (m *ModelSet) Tick(ctx context.Context, input json.RawMessage) map[string]CallResult {
-	m.mu.Lock()
-	m.lastTick = append(json.RawMessage(nil), input...)
-	for _, s := range m.sups {
-		if s != nil {
-			s.setLastTick(input)
-		}
-	}
-	m.mu.Unlock()
+	m.noteTick(input)
 	return m.fanOut(ctx, sdk.MethodTick, len(input), func(ctx context.Context, in *instance) (json.RawMessage, error) {
 		return nil, in.model.Tick(ctx, input)
 	})
+}
+
+// noteTick keeps a copy of input as the last Tick input of the set and of
+// every model (for warm-ups): one copy, shared read-only.
+func (m *ModelSet) noteTick(input json.RawMessage) {
+	cp := append(json.RawMessage(nil), input...)
+	m.mu.Lock()
+	m.lastTick = cp
+	for _, s := range m.sups {
+		if s != nil {
+			s.setLastTick(cp)
+		}
+	}
+	m.mu.Unlock()
 }
 
 // ConfirmOutput reports the caller's verdict on model id's last SUCCESS
@@ -181,60 +194,72 @@ func (m *ModelSet) ConfirmOutput(id string, invalid error) {
 // answer that is not (NaN, truncated text) is a FAILED result wrapping
 // ErrInvalidOutput, like any invalid output, never BAD_IMPLEMENTATION.
 func (m *ModelSet) Predict(ctx context.Context, args []json.RawMessage, kwargs json.RawMessage) map[string]CallResult {
+	size := predictBytes(args, kwargs)
+	return m.fanOut(ctx, sdk.MethodPredict, size, func(ctx context.Context, in *instance) (json.RawMessage, error) {
+		return m.checkOutput(in.model.Predict(ctx, args, kwargs))
+	})
+}
+
+// predictBytes is the JSON payload size of a Predict request.
+func predictBytes(args []json.RawMessage, kwargs json.RawMessage) int {
 	size := len(kwargs)
 	for _, a := range args {
 		size += len(a) + 8
 	}
-	return m.fanOut(ctx, sdk.MethodPredict, size, func(ctx context.Context, in *instance) (json.RawMessage, error) {
-		out, err := in.model.Predict(ctx, args, kwargs)
-		if berr := boundOutput(out, err, m.opts.MaxOutputBytes); errors.Is(berr, ErrInvalidOutput) {
-			return nil, berr // over MaxOutputBytes: FAILED, counted by the stop rules
-		}
-		if errors.Is(err, wire.ErrBadOutput) {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(out) == 0 || !json.Valid(out) {
-			return nil, fmt.Errorf("%w: Predict answered %d bytes that are not one JSON value", ErrInvalidOutput, len(out))
-		}
-		return out, nil
-	})
+	return size
+}
+
+// checkOutput applies the rules of a Predict answer (see Predict).
+func (m *ModelSet) checkOutput(out json.RawMessage, err error) (json.RawMessage, error) {
+	if berr := boundOutput(out, err, m.opts.MaxOutputBytes); errors.Is(berr, ErrInvalidOutput) {
+		return nil, berr // over MaxOutputBytes: FAILED, counted by the stop rules
+	}
+	if errors.Is(err, wire.ErrBadOutput) {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 || !json.Valid(out) {
+		return nil, fmt.Errorf("%w: Predict answered %d bytes that are not one JSON value", ErrInvalidOutput, len(out))
+	}
+	return out, nil
 }
 
 func (m *ModelSet) fanOut(ctx context.Context, method string, reqBytes int, fn func(context.Context, *instance) (json.RawMessage, error)) map[string]CallResult {
-	order, sups := m.snapshot()
-	out := make(map[string]CallResult, len(order))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	one := func(id string, s *supervisor) {
+	members := m.snapshot()
+	res := make([]CallResult, len(members))
+	m.each(members, method, res, func(i int, s *supervisor) {
 		var output json.RawMessage
-		res := s.call(ctx, method, false, reqBytes, func(cctx context.Context, in *instance) error {
+		r := s.call(ctx, method, false, reqBytes, func(cctx context.Context, in *instance) error {
 			o, err := fn(cctx, in)
 			output = o
 			return err
 		})
-		if res.Status == StatusSuccess {
-			res.Output = output
+		if r.Status == StatusSuccess {
+			r.Output = output
 		}
-		mu.Lock()
-		out[id] = res
-		mu.Unlock()
-	}
-	// Every model but the last gets its own goroutine; the last one's call
-	// runs on this goroutine, which would otherwise only wait (a set of one
-	// model then starts no goroutine at all).
+		res[i] = r
+	})
+	return resultMap(members, res)
+}
+
+// each runs one(i, s) for every started model of members concurrently and
+// sets the result of every model never started (res[i], ABSENT). Every
+// model but the last gets its own goroutine; the last one's call runs on
+// this goroutine, which would otherwise only wait (a set of one model then
+// starts no goroutine at all). It returns when every call has returned.
+func (m *ModelSet) each(members []member, method string, res []CallResult, one func(i int, s *supervisor)) {
 	last := -1
-	for i, id := range order {
-		if sups[id] != nil {
+	for i, mb := range members {
+		if mb.s != nil {
 			last = i
 		}
 	}
-	for i, id := range order {
-		s := sups[id]
-		if s == nil {
-			out[id] = CallResult{Status: StatusAbsent, Err: &CallError{Plugin: id, Callable: method, Status: StatusAbsent, Err: fmt.Errorf("%w: never started", ErrStopped)}}
+	var wg sync.WaitGroup
+	for i, mb := range members {
+		if mb.s == nil {
+			res[i] = CallResult{Status: StatusAbsent, Err: &CallError{Plugin: mb.id, Callable: method, Status: StatusAbsent, Err: fmt.Errorf("%w: never started", ErrStopped)}}
 			continue
 		}
 		if i == last {
@@ -243,26 +268,33 @@ func (m *ModelSet) fanOut(ctx context.Context, method string, reqBytes int, fn f
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			one(id, s)
+			one(i, mb.s)
 		}()
 	}
 	if last >= 0 {
-		id := order[last]
-		one(id, sups[id])
+		one(last, members[last].s)
 	}
 	wg.Wait()
+}
+
+// resultMap keys res by the ids of members.
+func resultMap(members []member, res []CallResult) map[string]CallResult {
+	out := make(map[string]CallResult, len(members))
+	for i, mb := range members {
+		out[mb.id] = res[i]
+	}
 	return out
 }
 
 // States returns the supervisor's view of every model, in spec order.
 func (m *ModelSet) States() []ModelState {
-	order, sups := m.snapshot()
-	out := make([]ModelState, 0, len(order))
-	for _, id := range order {
-		if s := sups[id]; s != nil {
-			out = append(out, s.state())
+	members := m.snapshot()
+	out := make([]ModelState, 0, len(members))
+	for _, mb := range members {
+		if mb.s != nil {
+			out = append(out, mb.s.state())
 		} else {
-			out = append(out, ModelState{ID: id, Stopped: true, LastError: "never started"})
+			out = append(out, ModelState{ID: mb.id, Stopped: true, LastError: "never started"})
 		}
 	}
 	return out
@@ -292,9 +324,9 @@ func (m *ModelSet) Close() error {
 		m.mu.Lock()
 		m.closed = true
 		m.mu.Unlock()
-		_, sups := m.snapshot()
 		var wg sync.WaitGroup
-		for _, s := range sups {
+		for _, mb := range m.snapshot() {
+			s := mb.s
 			if s == nil {
 				continue
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -64,6 +65,9 @@ type supervisor struct {
 	cdesc       wire.ChallengeDescription
 	mdesc       wire.ModelDescription
 	sha256      string // expected checksum of the next launch (spec.SHA256 until a reload changes it)
+	// twoCalls sends Tick and Predict as two calls from now on instead of
+	// TickPredict (see ModelSet.TickPredict); cleared by a reload.
+	twoCalls atomic.Bool
 }
 
 func newSupervisor(kind string, spec PluginSpec, data sdk.HostData, opts Options) *supervisor {
@@ -270,11 +274,11 @@ func (s *supervisor) warmUp(ctx context.Context, in *instance, gen int) {
 	s.log.Debug("new generation warmed up with the last Tick", "generation", gen, "bytes", len(input))
 }
 
-// setLastTick keeps a copy of the latest Tick input for warm-ups.
+// setLastTick keeps input as the latest Tick input for warm-ups. input is
+// shared, never modified (ModelSet.noteTick makes one copy for all).
 func (s *supervisor) setLastTick(input json.RawMessage) {
-	cp := append(json.RawMessage(nil), input...)
 	s.mu.Lock()
-	s.lastTick = cp
+	s.lastTick = input
 	s.mu.Unlock()
 }
 
@@ -470,6 +474,7 @@ func (s *supervisor) reload(sha256Hex *string) error {
 		return fmt.Errorf("%w: closed", ErrStopped)
 	}
 	s.consecFail, s.consecTO, s.streak, s.coolStreak = 0, 0, 0, 0
+	s.twoCalls.Store(false)
 	if !s.stopped && !s.cooling {
 		in := s.cur
 		s.mu.Unlock()

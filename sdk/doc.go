@@ -70,7 +70,15 @@ var RequiredCallables = []string{CallableBuildInferenceInput, CallableScorePredi
 const (
 	MethodTick    = "Tick"
 	MethodPredict = "Predict"
+	// MethodTickPredict is the optional combined method: Tick then Predict
+	// in one round trip, each with its own deadline and its own outcome.
+	MethodTickPredict = "TickPredict"
 )
 
 // RequiredModelMethods must be implemented by every model plugin.
 var RequiredModelMethods = []string{MethodTick, MethodPredict}
+
+// OptionalModelMethods are the methods a model plugin served by this SDK
+// also offers, listed in Describe's optional_methods. A host uses one only
+// when the plugin lists it (plugins built with an older SDK list none).
+var OptionalModelMethods = []string{MethodTickPredict}

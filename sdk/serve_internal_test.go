@@ -2,9 +2,18 @@ package sdk
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	modelv1 "github.com/crunch-coordinator/coordinator/proto/model/v1"
 )
 
 func TestWatchParent(t *testing.T) {
@@ -52,5 +61,51 @@ func TestFeedQueryEffectiveLimit(t *testing.T) {
 		if got := (FeedQuery{Limit: tt.limit}).EffectiveLimit(); got != tt.want {
 			t.Errorf("EffectiveLimit(%d) = %d, want %d", tt.limit, got, tt.want)
 		}
+	}
+}
+
+// tickPredictStream records the messages of one TickPredict call.
+type tickPredictStream struct {
+	grpc.ServerStream
+	ctx  context.Context
+	sent []*modelv1.TickPredictResponse
+}
+
+func (s *tickPredictStream) Context() context.Context { return s.ctx }
+func (s *tickPredictStream) Send(m *modelv1.TickPredictResponse) error {
+	s.sent = append(s.sent, m)
+	return nil
+}
+
+type panicky struct{}
+
+func (panicky) Tick(context.Context, json.RawMessage) error { return nil }
+func (panicky) Predict(context.Context, []json.RawMessage, json.RawMessage) (json.RawMessage, error) {
+	panic("boom in Predict")
+}
+
+// TestTickPredictPanicInPredict: a Predict that panics inside TickPredict
+// is reported after Tick's outcome as Predict's crash (Unavailable with the
+// panic value), and the process exits with status 2 afterwards.
+func TestTickPredictPanicInPredict(t *testing.T) {
+	exited := make(chan int, 1)
+	exitProcess = func(code int) { exited <- code }
+	t.Cleanup(func() { exitProcess = os.Exit })
+	srv := newModelServer(panicky{}, ModelInfo{Name: "p"})
+	stream := &tickPredictStream{ctx: context.Background()}
+	err := srv.TickPredict(&modelv1.TickPredictRequest{Tick: &modelv1.TickRequest{InputJson: []byte(`{}`)}}, stream)
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "Predict: panic: boom in Predict") {
+		t.Fatalf("TickPredict = %v, want Unavailable naming the panic", err)
+	}
+	if len(stream.sent) != 1 || stream.sent[0].GetTick() == nil || stream.sent[0].GetTick().GetCode() != 0 {
+		t.Fatalf("sent %v, want Tick's OK outcome only", stream.sent)
+	}
+	select {
+	case code := <-exited:
+		if code != 2 {
+			t.Fatalf("exit status %d, want 2", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the process did not exit after the panic")
 	}
 }

@@ -4,6 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	modelv1 "github.com/crunch-coordinator/coordinator/proto/model/v1"
 )
@@ -11,7 +18,8 @@ import (
 // newModelServer returns the coordinator.model.v1.Model service for m.
 // Error, size and panic rules are those of challengeServerFor. Predict
 // receives empty args as JSON null and empty kwargs as {}; its result is
-// sent as is (nil = JSON null).
+// sent as is (nil = JSON null). TickPredict runs the same Tick and Predict
+// (see its doc in proto/model/v1/model.proto).
 func newModelServer(m Model, info ModelInfo) modelv1.ModelServer {
 	return &modelServer{impl: m, info: info}
 }
@@ -31,6 +39,7 @@ func (s *modelServer) Describe(_ context.Context, req *modelv1.DescribeRequest) 
 		ModelName:       s.info.Name,
 		ModelVersion:    s.info.Version,
 		Methods:         append([]string(nil), RequiredModelMethods...),
+		OptionalMethods: append([]string(nil), OptionalModelMethods...),
 	}, nil
 }
 
@@ -67,4 +76,66 @@ func (s *modelServer) Predict(ctx context.Context, req *modelv1.PredictRequest) 
 		return nil, callableStatus(ctx, MethodPredict, err)
 	}
 	return &modelv1.PredictResponse{ResultJson: out}, nil
+}
+
+// TickPredict answers Tick then Predict on one stream: Tick runs under
+// tick_timeout_ms and its outcome (the status the Tick method would have
+// answered) is the first message; Predict runs next under
+// predict_timeout_ms, also after a failed Tick, and its answer is the
+// second message, or its status ends the stream. Both go through the
+// Tick and Predict methods above, so request checks, errors and panics
+// are exactly theirs.
+func (s *modelServer) TickPredict(req *modelv1.TickPredictRequest, stream grpc.ServerStreamingServer[modelv1.TickPredictResponse]) error {
+	ctx := stream.Context()
+	tctx, cancel := withTimeoutMs(ctx, req.GetTickTimeoutMs())
+	_, err := s.Tick(tctx, req.GetTick())
+	cancel()
+	outcome := &modelv1.TickOutcome{}
+	if err != nil {
+		st := status.Convert(err)
+		outcome.Code, outcome.Message = int32(st.Code()), st.Message()
+	}
+	if err := stream.Send(&modelv1.TickPredictResponse{Result: &modelv1.TickPredictResponse_Tick{Tick: outcome}}); err != nil {
+		return err
+	}
+	pctx, cancel := withTimeoutMs(ctx, req.GetPredictTimeoutMs())
+	defer cancel()
+	resp, err := s.predictAfterTick(pctx, req.GetPredict())
+	if err != nil {
+		return err
+	}
+	return stream.Send(&modelv1.TickPredictResponse{Result: &modelv1.TickPredictResponse_Predict{Predict: resp}})
+}
+
+// exitProcess ends the plugin process (os.Exit; replaced in tests).
+var exitProcess = os.Exit
+
+// crashExitDelay is how long a plugin whose Predict panicked inside
+// TickPredict lives on to deliver the crash (the host kills it sooner).
+const crashExitDelay = time.Second
+
+// predictAfterTick is Predict inside TickPredict. Tick's outcome is queued
+// but may not have left the process yet, so a panic that killed the
+// process at once could reach the host as Tick's crash. The panic is
+// therefore recovered here only to report it after Tick's outcome, as
+// Predict's crash (codes.Unavailable with the panic value, logged with
+// its stack); the process then exits with status 2, as an unrecovered
+// panic does, after crashExitDelay.
+func (s *modelServer) predictAfterTick(ctx context.Context, req *modelv1.PredictRequest) (resp *modelv1.PredictResponse, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			Logger().Error("panic in Predict: the plugin exits", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = status.Errorf(codes.Unavailable, "%s: panic: %v", MethodPredict, r)
+			time.AfterFunc(crashExitDelay, func() { exitProcess(2) })
+		}
+	}()
+	return s.Predict(ctx, req)
+}
+
+// withTimeoutMs bounds ctx by ms milliseconds (ms <= 0: ctx's own deadline).
+func withTimeoutMs(ctx context.Context, ms int64) (context.Context, context.CancelFunc) {
+	if ms <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
 }

@@ -93,8 +93,8 @@ type PipelineAnalysis struct {
 }
 
 // stageOrder is the order of the stages in a cycle.
-var stageOrder = []string{"feed record upsert", "ProvideRawInput", "BuildInferenceInput", "Tick fan-out",
-	"scope + call + Predict fan-out", "ValidateInferenceOutput", "ListModels + SavePredictCycle", "other (due rows, bookkeeping)", "total"}
+var stageOrder = []string{"feed record upsert", "ProvideRawInput", "BuildInferenceInput", "Tick fan-out (when separate)",
+	"scope + call + Tick/Predict fan-out", "ValidateInferenceOutput", "ListModels + SavePredictCycle", "other (due rows, bookkeeping)", "total"}
 
 func (a *PipelineAnalysis) add(pr pipelineRun) {
 	if a.Stages == nil {
@@ -426,7 +426,7 @@ func sectionIntro(sec string) string {
 	case secFloor:
 		return "What this machine can do at best: one Predict call through the plugin host to no-op model plugins (gRPC over a Unix socket with mTLS, classification, result map), and the store's batch insert of one predict cycle's rows. Nothing else runs during these measurements."
 	case secPipeline:
-		return "From a feed record's arrival to all predictions persisted: the harness stores one real candle of the shared BTC CSV (UpsertMarketRecords, with watermark), then runs `predict.Worker.RunOnce` at that candle's close (a new 60 s slot of the baseline schedule) with the no-op challenge plugin (BuildInferenceInput over gRPC; the other callables are the runtime defaults in-process), N no-op model plugins (Tick and Predict fan-outs) and a real store; the clock stops when SavePredictCycle has committed. Every cycle is checked: one due row, N new SUCCESS predictions. The ratio rows divide each run's p50 by the floor (fan-out p50 + insert p50 for the same N and backend)."
+		return "From a feed record's arrival to all predictions persisted: the harness stores one real candle of the shared BTC CSV (UpsertMarketRecords, with watermark), then runs `predict.Worker.RunOnce` at that candle's close (a new 60 s slot of the baseline schedule) with the no-op challenge plugin (BuildInferenceInput over gRPC; the other callables are the runtime defaults in-process), N no-op model plugins (one TickPredict round trip per model: Tick and Predict in one call, each with its own deadline and result) and a real store; the clock stops when SavePredictCycle has committed. Every cycle is checked: one due row, N new SUCCESS predictions. The ratio rows divide each run's p50 by the floor (fan-out p50 + insert p50 for the same N and backend)."
 	case secScoring:
 		return "Predictions scored and persisted per second by the score worker (`score.Worker.Score`): claim a batch (FOR UPDATE SKIP LOCKED on PostgreSQL), ResolveGroundTruth (runtime default, in-process), the challenge plugin's batched ScorePredictions over gRPC (Brier score, 1 − (p_up − y)²), write the scores in the claim's transaction, repeat until drained. The due predictions are stored before each run and not timed."
 	case secAPI:

@@ -2,6 +2,7 @@ package predict
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -16,11 +17,15 @@ import (
 // Timing is the wall-clock duration of each stage of one cycle (real time,
 // also under a simulated clock). Total runs from ProvideRawInput to the end
 // of the store transaction (feed → persisted).
+//
+// With a TickPredicter model set, Tick is 0: the Tick fan-out is part of
+// the first due row's combined Tick + Predict round trip, counted in
+// Predict.
 type Timing struct {
 	RawInput       time.Duration
 	InferenceInput time.Duration
 	Tick           time.Duration
-	Predict        time.Duration // scope + call builders and Predict fan-out, all due rows
+	Predict        time.Duration // scope + call builders and Predict fan-out (with Tick when combined), all due rows
 	Validate       time.Duration
 	Persist        time.Duration
 	Total          time.Duration
@@ -175,22 +180,37 @@ func (w *Worker) RunOnce(ctx context.Context) (res Result, err error) {
 	input = jsonx.Compact(input)
 	res.Timing.InferenceInput = time.Since(t)
 
-	t = time.Now()
-	for id, r := range w.cfg.Models.Tick(ctx, input) {
-		if r.Status != host.StatusSuccess {
-			w.log.Warn("tick not delivered", "model_id", id, "status", r.Status, "error", errString(r.Err))
-		}
-	}
-	res.Timing.Tick = time.Since(t)
-
-	seen := map[string]bool{}
-	predicted := make([]string, 0, len(due)) // rows with at least one prediction
-	for _, d := range due {
-		rowPreds, tm, err := w.predictRow(ctx, d, now, input, inputObj, states)
+	// The first due row: Tick and Predict in one round trip per model when
+	// the model set can (its scope and call do not depend on Tick), else
+	// the Tick fan-out, then each row's Predict fan-out.
+	tp, combined := w.cfg.Models.(TickPredicter)
+	var first []store.Prediction
+	if combined {
+		var tm rowTiming
+		first, tm, err = w.tickPredictRow(ctx, tp, due[0], now, input, inputObj, states)
 		res.Timing.Predict += tm.Predict
 		res.Timing.Validate += tm.Validate
 		if err != nil {
 			return res, w.abort(ctx, err)
+		}
+	} else {
+		t = time.Now()
+		w.tick(ctx, input)
+		res.Timing.Tick = time.Since(t)
+	}
+
+	seen := map[string]bool{}
+	predicted := make([]string, 0, len(due)) // rows with at least one prediction
+	for i, d := range due {
+		rowPreds := first
+		if !combined || i > 0 {
+			var tm rowTiming
+			rowPreds, tm, err = w.predictRow(ctx, d, now, input, inputObj, states)
+			res.Timing.Predict += tm.Predict
+			res.Timing.Validate += tm.Validate
+			if err != nil {
+				return res, w.abort(ctx, err)
+			}
 		}
 		for _, p := range rowPreds {
 			seen[p.ModelID] = true
@@ -228,6 +248,42 @@ func (w *Worker) RunOnce(ctx context.Context) (res Result, err error) {
 	w.log.Debug("predict cycle stored", "now", now, "due", res.Due, "predictions", len(preds), "inserted", inserted,
 		"by_status", res.ByStatus, "total", res.Timing.Total)
 	return res, nil
+}
+
+// tick sends the Tick fan-out and logs the models it did not reach.
+func (w *Worker) tick(ctx context.Context, input json.RawMessage) {
+	w.logTicks(w.cfg.Models.Tick(ctx, input))
+}
+
+func (w *Worker) logTicks(results map[string]host.CallResult) {
+	for id, r := range results {
+		if r.Status != host.StatusSuccess {
+			w.log.Warn("tick not delivered", "model_id", id, "status", r.Status, "error", errString(r.Err))
+		}
+	}
+}
+
+// tickPredictRow is predictRow for the first due row with Tick in the
+// same round trip (TickPredicter). When the row's scope or call cannot be
+// built, the Tick fan-out still runs before the cycle aborts, as it does
+// with separate fan-outs.
+func (w *Worker) tickPredictRow(ctx context.Context, tp TickPredicter, d dueRow, now time.Time, input json.RawMessage, inputObj map[string]json.RawMessage, states []host.ModelState) ([]store.Prediction, rowTiming, error) {
+	var tm rowTiming
+	t := time.Now()
+	scope, call, err := w.rowCall(ctx, d, input)
+	if err != nil {
+		w.tick(ctx, input)
+		return nil, tm, err
+	}
+	ticks, results := tp.TickPredict(ctx, input, call.Args, call.Kwargs)
+	tm.Predict = time.Since(t)
+	w.logTicks(ticks)
+	if ctx.Err() != nil {
+		return nil, tm, ctx.Err()
+	}
+	preds, vt, err := w.rowPredictions(ctx, d, now, scope, results, inputObj, states)
+	tm.Validate = vt
+	return preds, tm, err
 }
 
 func (w *Worker) abort(ctx context.Context, err error) error {

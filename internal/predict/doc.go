@@ -18,7 +18,11 @@
 //     fresh; otherwise the cycle is skipped with a logged reason and nothing
 //     is called or stored (never predict on stale data).
 //  3. ProvideRawInput(now) and BuildInferenceInput, then Tick to every
-//     model.
+//     model. With a model set that implements TickPredicter (the host's),
+//     Tick travels with the first due row's Predict, one round trip per
+//     model: that row's scope and call (step 4) are built first, as they do
+//     not depend on Tick, and when building them fails the Tick fan-out
+//     still runs before the cycle aborts.
 //  4. Per due row: BuildPredictionScope, BuildPredictCall (args and kwargs
 //     both reach the models, reference defect 14.1 #10), Predict fan-out, output normalisation (object as-is,
 //     anything else {"result": v}), one ValidateInferenceOutput batch for the

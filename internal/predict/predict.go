@@ -32,6 +32,14 @@ type Models interface {
 	ConfirmOutput(modelID string, invalid error)
 }
 
+// TickPredicter is implemented by a model set that can deliver Tick and
+// the following Predict in one round trip per model (host.ModelSet): the
+// same calls, deadlines and per-call results as Tick then Predict. The
+// worker uses it for the first due row of a cycle when Models has it.
+type TickPredicter interface {
+	TickPredict(ctx context.Context, input json.RawMessage, args []json.RawMessage, kwargs json.RawMessage) (ticks, preds map[string]host.CallResult)
+}
+
 // Store is the part of store.Store the predict worker uses.
 type Store interface {
 	ListSchedules(ctx context.Context, activeOnly bool) ([]store.ScheduleRow, error)

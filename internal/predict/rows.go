@@ -19,25 +19,45 @@ import (
 
 type rowTiming struct{ Predict, Validate time.Duration }
 
+// rowCall builds the scope and the predict call of one due row.
+func (w *Worker) rowCall(ctx context.Context, d dueRow, input json.RawMessage) (sdk.ScopeEnvelope, sdk.PredictCall, error) {
+	cfg := d.cfg
+	scope, err := w.cfg.Challenge.BuildPredictionScope(ctx, cfg, input)
+	if err != nil {
+		return scope, sdk.PredictCall{}, callableErr(sdk.CallableBuildPredictionScope, cfg.ID, err)
+	}
+	call, err := w.cfg.Challenge.BuildPredictCall(ctx, cfg, input, scope)
+	if err != nil {
+		return scope, call, callableErr(sdk.CallableBuildPredictCall, cfg.ID, err)
+	}
+	return scope, call, nil
+}
+
 // predictRow builds the scope and call of one due row, calls every model and
 // returns one prediction per known model (minus models past the grace).
 func (w *Worker) predictRow(ctx context.Context, d dueRow, now time.Time, input json.RawMessage, inputObj map[string]json.RawMessage, states []host.ModelState) ([]store.Prediction, rowTiming, error) {
 	var tm rowTiming
 	t := time.Now()
-	cfg := d.cfg
-	scope, err := w.cfg.Challenge.BuildPredictionScope(ctx, cfg, input)
+	scope, call, err := w.rowCall(ctx, d, input)
 	if err != nil {
-		return nil, tm, callableErr(sdk.CallableBuildPredictionScope, cfg.ID, err)
-	}
-	call, err := w.cfg.Challenge.BuildPredictCall(ctx, cfg, input, scope)
-	if err != nil {
-		return nil, tm, callableErr(sdk.CallableBuildPredictCall, cfg.ID, err)
+		return nil, tm, err
 	}
 	results := w.cfg.Models.Predict(ctx, call.Args, call.Kwargs)
 	tm.Predict = time.Since(t)
 	if ctx.Err() != nil {
 		return nil, tm, ctx.Err()
 	}
+	preds, vt, err := w.rowPredictions(ctx, d, now, scope, results, inputObj, states)
+	tm.Validate = vt
+	return preds, tm, err
+}
+
+// rowPredictions turns one due row's Predict results into one prediction
+// per known model (minus models past the grace), validating the SUCCESS
+// outputs in one batch; it returns the validation's duration.
+func (w *Worker) rowPredictions(ctx context.Context, d dueRow, now time.Time, scope sdk.ScopeEnvelope, results map[string]host.CallResult, inputObj map[string]json.RawMessage, states []host.ModelState) ([]store.Prediction, time.Duration, error) {
+	var validate time.Duration
+	cfg := d.cfg
 
 	// Inference input stored with every prediction: the input plus _scope.
 	withScope := make(map[string]json.RawMessage, len(inputObj)+1)
@@ -46,12 +66,12 @@ func (w *Worker) predictRow(ctx context.Context, d dueRow, now time.Time, input 
 	}
 	envJSON, err := json.Marshal(scope)
 	if err != nil {
-		return nil, tm, fmt.Errorf("encode scope envelope of schedule %q: %w", cfg.ID, err)
+		return nil, validate, fmt.Errorf("encode scope envelope of schedule %q: %w", cfg.ID, err)
 	}
 	withScope["_scope"] = envJSON
 	storedInput, err := json.Marshal(withScope)
 	if err != nil {
-		return nil, tm, fmt.Errorf("encode inference input of schedule %q: %w", cfg.ID, err)
+		return nil, validate, fmt.Errorf("encode inference input of schedule %q: %w", cfg.ID, err)
 	}
 
 	// Known models, in id order: every model the host knows plus any model
@@ -119,11 +139,11 @@ func (w *Worker) predictRow(ctx context.Context, d dueRow, now time.Time, input 
 	}
 
 	if len(items) > 0 {
-		t = time.Now()
+		t := time.Now()
 		verdicts, err := w.cfg.Challenge.ValidateInferenceOutput(ctx, items)
-		tm.Validate = time.Since(t)
+		validate = time.Since(t)
 		if err != nil {
-			return nil, tm, callableErr(sdk.CallableValidateInferenceOutput, cfg.ID, err)
+			return nil, validate, callableErr(sdk.CallableValidateInferenceOutput, cfg.ID, err)
 		}
 		for i := range drafts {
 			dr := &drafts[i]
@@ -141,7 +161,7 @@ func (w *Worker) predictRow(ctx context.Context, d dueRow, now time.Time, input 
 					"error", rec.Error, "raw_output_head", rec.Head, "raw_output_bytes", rec.Bytes, "raw_output_sha256", rec.SHA256)
 				wrapped, err := json.Marshal(rec)
 				if err != nil {
-					return nil, tm, fmt.Errorf("encode validation failure of model %q: %w", dr.id, err)
+					return nil, validate, fmt.Errorf("encode validation failure of model %q: %w", dr.id, err)
 				}
 				dr.status = store.StatusFailed
 				dr.errMsg = "output validation failed"
@@ -162,7 +182,7 @@ func (w *Worker) predictRow(ctx context.Context, d dueRow, now time.Time, input 
 		}
 		metaJSON, err := json.Marshal(meta)
 		if err != nil {
-			return nil, tm, fmt.Errorf("encode meta of model %q: %w", dr.id, err)
+			return nil, validate, fmt.Errorf("encode meta of model %q: %w", dr.id, err)
 		}
 		preds = append(preds, store.Prediction{
 			ID:                 store.PredictionID(cfg.ID, dr.id, d.slot),
@@ -179,7 +199,7 @@ func (w *Worker) predictRow(ctx context.Context, d dueRow, now time.Time, input 
 			ResolvableAt:       resolvable,
 		})
 	}
-	return preds, tm, nil
+	return preds, validate, nil
 }
 
 // normaliseOutput returns an object output as-is (compacted) and wraps

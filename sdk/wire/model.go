@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	modelv1 "github.com/crunch-coordinator/coordinator/proto/model/v1"
 	"github.com/crunch-coordinator/coordinator/sdk"
@@ -26,12 +32,15 @@ func NewModelPlugin(impl sdk.Model, info sdk.ModelInfo) plugin.Plugin {
 }
 
 // ModelDescription is a model plugin's answer to Describe. Methods lists
-// the implemented methods (sdk.MethodTick, sdk.MethodPredict).
+// the implemented methods (sdk.MethodTick, sdk.MethodPredict);
+// OptionalMethods the optional ones it also serves (sdk.MethodTickPredict;
+// none for a plugin built with an older SDK).
 type ModelDescription struct {
 	ContractVersion string
 	ModelName       string
 	ModelVersion    string
 	Methods         []string
+	OptionalMethods []string
 }
 
 // ModelClient is the host's view of a model plugin. It implements sdk.Model
@@ -58,6 +67,7 @@ func (c *ModelClient) Describe(ctx context.Context) (ModelDescription, error) {
 		ModelName:       resp.GetModelName(),
 		ModelVersion:    resp.GetModelVersion(),
 		Methods:         append([]string{}, resp.GetMethods()...),
+		OptionalMethods: append([]string{}, resp.GetOptionalMethods()...),
 	}, nil
 }
 
@@ -71,14 +81,98 @@ func (c *ModelClient) Tick(ctx context.Context, input json.RawMessage) error {
 // value (empty = null, returned as the literal null); bytes that are not
 // JSON give an error wrapping ErrBadOutput.
 func (c *ModelClient) Predict(ctx context.Context, args []json.RawMessage, kwargs json.RawMessage) (json.RawMessage, error) {
+	resp, err := c.conn.RPC.Predict(ctx, predictRequest(args, kwargs))
+	if err != nil {
+		return nil, err
+	}
+	return predictOutput(resp)
+}
+
+// ErrNoTickPredict: the plugin answered TickPredict with gRPC Unimplemented
+// (it does not serve the method it listed); call Tick and Predict instead.
+var ErrNoTickPredict = errors.New("model plugin does not serve TickPredict")
+
+// TickPredictCall is one TickPredict round trip in progress: Tick's input
+// and Predict's args and kwargs went out in one request; Tick, then
+// Predict, wait for their answers. Use it from one goroutine.
+type TickPredictCall struct {
+	stream grpc.ServerStreamingClient[modelv1.TickPredictResponse]
+}
+
+// OpenTickPredict sends Tick's input (a JSON object) and Predict's args
+// and kwargs in one request (sdk.MethodTickPredict; call it only when the
+// model's Describe lists it in OptionalMethods). tickTimeout and
+// predictTimeout are the deadlines the plugin applies to each call (the
+// caller enforces its own through ctx, which ends the stream). Errors are
+// gRPC status errors of opening the stream.
+func (c *ModelClient) OpenTickPredict(ctx context.Context, input json.RawMessage, args []json.RawMessage, kwargs json.RawMessage, tickTimeout, predictTimeout time.Duration) (*TickPredictCall, error) {
+	stream, err := c.conn.RPC.TickPredict(ctx, &modelv1.TickPredictRequest{
+		Tick:             &modelv1.TickRequest{InputJson: input},
+		Predict:          predictRequest(args, kwargs),
+		TickTimeoutMs:    tickTimeout.Milliseconds(),
+		PredictTimeoutMs: predictTimeout.Milliseconds(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &TickPredictCall{stream: stream}, nil
+}
+
+// Tick waits for Tick's outcome: nil, or the error the Tick method would
+// have answered (a gRPC status error with the plugin's code and message).
+// An error of the stream itself (crash, deadline, cancellation) is
+// returned as is, except Unimplemented, which wraps ErrNoTickPredict; a
+// first message that is not Tick's outcome wraps ErrBadOutput.
+func (t *TickPredictCall) Tick() error {
+	m, err := t.stream.Recv()
+	if err != nil {
+		if status.Code(err) == codes.Unimplemented {
+			return fmt.Errorf("%w: %w", ErrNoTickPredict, err)
+		}
+		return err
+	}
+	tick := m.GetTick()
+	if tick == nil {
+		return badOutput(sdk.MethodTickPredict, "Tick's outcome as the first message", "another message")
+	}
+	if tick.GetCode() == int32(codes.OK) {
+		return nil
+	}
+	return status.Error(codes.Code(tick.GetCode()), tick.GetMessage())
+}
+
+// Predict waits for Predict's answer after Tick: the same answer and
+// errors as ModelClient.Predict (the stream's status when Predict failed;
+// a second message that is not Predict's answer wraps ErrBadOutput). It
+// then reads the end of the stream.
+func (t *TickPredictCall) Predict() (json.RawMessage, error) {
+	m, err := t.stream.Recv()
+	if err != nil {
+		if err == io.EOF {
+			return nil, badOutput(sdk.MethodTickPredict, "Predict's answer as the second message", "the end of the stream")
+		}
+		return nil, err
+	}
+	resp := m.GetPredict()
+	if resp == nil {
+		return nil, badOutput(sdk.MethodTickPredict, "Predict's answer as the second message", "another message")
+	}
+	if _, err := t.stream.Recv(); err == nil {
+		return nil, badOutput(sdk.MethodTickPredict, "the end of the stream after Predict's answer", "another message")
+	}
+	return predictOutput(resp)
+}
+
+func predictRequest(args []json.RawMessage, kwargs json.RawMessage) *modelv1.PredictRequest {
 	req := &modelv1.PredictRequest{ArgsJson: make([][]byte, 0, len(args)), KwargsJson: kwargs}
 	for _, a := range args {
 		req.ArgsJson = append(req.ArgsJson, a)
 	}
-	resp, err := c.conn.RPC.Predict(ctx, req)
-	if err != nil {
-		return nil, err
-	}
+	return req
+}
+
+// predictOutput checks Predict's answer (see ModelClient.Predict).
+func predictOutput(resp *modelv1.PredictResponse) (json.RawMessage, error) {
 	out := resp.GetResultJson()
 	if len(bytes.TrimSpace(out)) == 0 {
 		return json.RawMessage("null"), nil

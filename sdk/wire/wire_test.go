@@ -598,7 +598,8 @@ func TestModelRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Describe: %v", err)
 	}
-	want := wire.ModelDescription{ContractVersion: sdk.ContractVersion, ModelName: "echo-model", ModelVersion: "0.1", Methods: []string{sdk.MethodTick, sdk.MethodPredict}}
+	want := wire.ModelDescription{ContractVersion: sdk.ContractVersion, ModelName: "echo-model", ModelVersion: "0.1", Methods: []string{sdk.MethodTick, sdk.MethodPredict},
+		OptionalMethods: []string{sdk.MethodTickPredict}}
 	if !reflect.DeepEqual(desc, want) {
 		t.Fatalf("Describe = %+v, want %+v", desc, want)
 	}

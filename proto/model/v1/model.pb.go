@@ -73,6 +73,10 @@ type DescribeResponse struct {
 	ModelName       string                 `protobuf:"bytes,2,opt,name=model_name,json=modelName,proto3" json:"model_name,omitempty"`
 	ModelVersion    string                 `protobuf:"bytes,3,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
 	Methods         []string               `protobuf:"bytes,4,rep,name=methods,proto3" json:"methods,omitempty"`
+	// Optional methods the plugin also serves ("TickPredict"). A host that
+	// does not know one ignores it; a plugin that lists none is served with
+	// the required methods only.
+	OptionalMethods []string `protobuf:"bytes,5,rep,name=optional_methods,json=optionalMethods,proto3" json:"optional_methods,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -131,6 +135,13 @@ func (x *DescribeResponse) GetModelVersion() string {
 func (x *DescribeResponse) GetMethods() []string {
 	if x != nil {
 		return x.Methods
+	}
+	return nil
+}
+
+func (x *DescribeResponse) GetOptionalMethods() []string {
+	if x != nil {
+		return x.OptionalMethods
 	}
 	return nil
 }
@@ -311,19 +322,227 @@ func (x *PredictResponse) GetResultJson() []byte {
 	return nil
 }
 
+type TickPredictRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Tick    *TickRequest           `protobuf:"bytes,1,opt,name=tick,proto3" json:"tick,omitempty"`
+	Predict *PredictRequest        `protobuf:"bytes,2,opt,name=predict,proto3" json:"predict,omitempty"`
+	// Deadlines of the two calls (milliseconds, 0 = only the stream's own).
+	TickTimeoutMs    int64 `protobuf:"varint,3,opt,name=tick_timeout_ms,json=tickTimeoutMs,proto3" json:"tick_timeout_ms,omitempty"`
+	PredictTimeoutMs int64 `protobuf:"varint,4,opt,name=predict_timeout_ms,json=predictTimeoutMs,proto3" json:"predict_timeout_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *TickPredictRequest) Reset() {
+	*x = TickPredictRequest{}
+	mi := &file_model_v1_model_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TickPredictRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TickPredictRequest) ProtoMessage() {}
+
+func (x *TickPredictRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_model_v1_model_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TickPredictRequest.ProtoReflect.Descriptor instead.
+func (*TickPredictRequest) Descriptor() ([]byte, []int) {
+	return file_model_v1_model_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TickPredictRequest) GetTick() *TickRequest {
+	if x != nil {
+		return x.Tick
+	}
+	return nil
+}
+
+func (x *TickPredictRequest) GetPredict() *PredictRequest {
+	if x != nil {
+		return x.Predict
+	}
+	return nil
+}
+
+func (x *TickPredictRequest) GetTickTimeoutMs() int64 {
+	if x != nil {
+		return x.TickTimeoutMs
+	}
+	return 0
+}
+
+func (x *TickPredictRequest) GetPredictTimeoutMs() int64 {
+	if x != nil {
+		return x.PredictTimeoutMs
+	}
+	return 0
+}
+
+// TickOutcome is Tick's result: the gRPC status code and message the Tick
+// method would have answered (code 0 = OK).
+type TickOutcome struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TickOutcome) Reset() {
+	*x = TickOutcome{}
+	mi := &file_model_v1_model_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TickOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TickOutcome) ProtoMessage() {}
+
+func (x *TickOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_model_v1_model_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TickOutcome.ProtoReflect.Descriptor instead.
+func (*TickOutcome) Descriptor() ([]byte, []int) {
+	return file_model_v1_model_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TickOutcome) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *TickOutcome) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// TickPredictResponse is one message of the TickPredict stream: first the
+// Tick outcome, then Predict's answer.
+type TickPredictResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Result:
+	//
+	//	*TickPredictResponse_Tick
+	//	*TickPredictResponse_Predict
+	Result        isTickPredictResponse_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TickPredictResponse) Reset() {
+	*x = TickPredictResponse{}
+	mi := &file_model_v1_model_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TickPredictResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TickPredictResponse) ProtoMessage() {}
+
+func (x *TickPredictResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_model_v1_model_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TickPredictResponse.ProtoReflect.Descriptor instead.
+func (*TickPredictResponse) Descriptor() ([]byte, []int) {
+	return file_model_v1_model_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *TickPredictResponse) GetResult() isTickPredictResponse_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *TickPredictResponse) GetTick() *TickOutcome {
+	if x != nil {
+		if x, ok := x.Result.(*TickPredictResponse_Tick); ok {
+			return x.Tick
+		}
+	}
+	return nil
+}
+
+func (x *TickPredictResponse) GetPredict() *PredictResponse {
+	if x != nil {
+		if x, ok := x.Result.(*TickPredictResponse_Predict); ok {
+			return x.Predict
+		}
+	}
+	return nil
+}
+
+type isTickPredictResponse_Result interface {
+	isTickPredictResponse_Result()
+}
+
+type TickPredictResponse_Tick struct {
+	Tick *TickOutcome `protobuf:"bytes,1,opt,name=tick,proto3,oneof"`
+}
+
+type TickPredictResponse_Predict struct {
+	Predict *PredictResponse `protobuf:"bytes,2,opt,name=predict,proto3,oneof"`
+}
+
+func (*TickPredictResponse_Tick) isTickPredictResponse_Result() {}
+
+func (*TickPredictResponse_Predict) isTickPredictResponse_Result() {}
+
 var File_model_v1_model_proto protoreflect.FileDescriptor
 
 const file_model_v1_model_proto_rawDesc = "" +
 	"\n" +
 	"\x14model/v1/model.proto\x12\x14coordinator.model.v1\"E\n" +
 	"\x0fDescribeRequest\x122\n" +
-	"\x15host_contract_version\x18\x01 \x01(\tR\x13hostContractVersion\"\x9b\x01\n" +
+	"\x15host_contract_version\x18\x01 \x01(\tR\x13hostContractVersion\"\xc6\x01\n" +
 	"\x10DescribeResponse\x12)\n" +
 	"\x10contract_version\x18\x01 \x01(\tR\x0fcontractVersion\x12\x1d\n" +
 	"\n" +
 	"model_name\x18\x02 \x01(\tR\tmodelName\x12#\n" +
 	"\rmodel_version\x18\x03 \x01(\tR\fmodelVersion\x12\x18\n" +
-	"\amethods\x18\x04 \x03(\tR\amethods\",\n" +
+	"\amethods\x18\x04 \x03(\tR\amethods\x12)\n" +
+	"\x10optional_methods\x18\x05 \x03(\tR\x0foptionalMethods\",\n" +
 	"\vTickRequest\x12\x1d\n" +
 	"\n" +
 	"input_json\x18\x01 \x01(\fR\tinputJson\"\x0e\n" +
@@ -334,11 +553,24 @@ const file_model_v1_model_proto_rawDesc = "" +
 	"kwargsJson\"2\n" +
 	"\x0fPredictResponse\x12\x1f\n" +
 	"\vresult_json\x18\x01 \x01(\fR\n" +
-	"resultJson2\x89\x02\n" +
+	"resultJson\"\xe1\x01\n" +
+	"\x12TickPredictRequest\x125\n" +
+	"\x04tick\x18\x01 \x01(\v2!.coordinator.model.v1.TickRequestR\x04tick\x12>\n" +
+	"\apredict\x18\x02 \x01(\v2$.coordinator.model.v1.PredictRequestR\apredict\x12&\n" +
+	"\x0ftick_timeout_ms\x18\x03 \x01(\x03R\rtickTimeoutMs\x12,\n" +
+	"\x12predict_timeout_ms\x18\x04 \x01(\x03R\x10predictTimeoutMs\";\n" +
+	"\vTickOutcome\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x9b\x01\n" +
+	"\x13TickPredictResponse\x127\n" +
+	"\x04tick\x18\x01 \x01(\v2!.coordinator.model.v1.TickOutcomeH\x00R\x04tick\x12A\n" +
+	"\apredict\x18\x02 \x01(\v2%.coordinator.model.v1.PredictResponseH\x00R\apredictB\b\n" +
+	"\x06result2\xef\x02\n" +
 	"\x05Model\x12Y\n" +
 	"\bDescribe\x12%.coordinator.model.v1.DescribeRequest\x1a&.coordinator.model.v1.DescribeResponse\x12M\n" +
 	"\x04Tick\x12!.coordinator.model.v1.TickRequest\x1a\".coordinator.model.v1.TickResponse\x12V\n" +
-	"\aPredict\x12$.coordinator.model.v1.PredictRequest\x1a%.coordinator.model.v1.PredictResponseBBZ@github.com/crunch-coordinator/coordinator/proto/model/v1;modelv1b\x06proto3"
+	"\aPredict\x12$.coordinator.model.v1.PredictRequest\x1a%.coordinator.model.v1.PredictResponse\x12d\n" +
+	"\vTickPredict\x12(.coordinator.model.v1.TickPredictRequest\x1a).coordinator.model.v1.TickPredictResponse0\x01BBZ@github.com/crunch-coordinator/coordinator/proto/model/v1;modelv1b\x06proto3"
 
 var (
 	file_model_v1_model_proto_rawDescOnce sync.Once
@@ -352,27 +584,36 @@ func file_model_v1_model_proto_rawDescGZIP() []byte {
 	return file_model_v1_model_proto_rawDescData
 }
 
-var file_model_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_model_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_model_v1_model_proto_goTypes = []any{
-	(*DescribeRequest)(nil),  // 0: coordinator.model.v1.DescribeRequest
-	(*DescribeResponse)(nil), // 1: coordinator.model.v1.DescribeResponse
-	(*TickRequest)(nil),      // 2: coordinator.model.v1.TickRequest
-	(*TickResponse)(nil),     // 3: coordinator.model.v1.TickResponse
-	(*PredictRequest)(nil),   // 4: coordinator.model.v1.PredictRequest
-	(*PredictResponse)(nil),  // 5: coordinator.model.v1.PredictResponse
+	(*DescribeRequest)(nil),     // 0: coordinator.model.v1.DescribeRequest
+	(*DescribeResponse)(nil),    // 1: coordinator.model.v1.DescribeResponse
+	(*TickRequest)(nil),         // 2: coordinator.model.v1.TickRequest
+	(*TickResponse)(nil),        // 3: coordinator.model.v1.TickResponse
+	(*PredictRequest)(nil),      // 4: coordinator.model.v1.PredictRequest
+	(*PredictResponse)(nil),     // 5: coordinator.model.v1.PredictResponse
+	(*TickPredictRequest)(nil),  // 6: coordinator.model.v1.TickPredictRequest
+	(*TickOutcome)(nil),         // 7: coordinator.model.v1.TickOutcome
+	(*TickPredictResponse)(nil), // 8: coordinator.model.v1.TickPredictResponse
 }
 var file_model_v1_model_proto_depIdxs = []int32{
-	0, // 0: coordinator.model.v1.Model.Describe:input_type -> coordinator.model.v1.DescribeRequest
-	2, // 1: coordinator.model.v1.Model.Tick:input_type -> coordinator.model.v1.TickRequest
-	4, // 2: coordinator.model.v1.Model.Predict:input_type -> coordinator.model.v1.PredictRequest
-	1, // 3: coordinator.model.v1.Model.Describe:output_type -> coordinator.model.v1.DescribeResponse
-	3, // 4: coordinator.model.v1.Model.Tick:output_type -> coordinator.model.v1.TickResponse
-	5, // 5: coordinator.model.v1.Model.Predict:output_type -> coordinator.model.v1.PredictResponse
-	3, // [3:6] is the sub-list for method output_type
-	0, // [0:3] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	2, // 0: coordinator.model.v1.TickPredictRequest.tick:type_name -> coordinator.model.v1.TickRequest
+	4, // 1: coordinator.model.v1.TickPredictRequest.predict:type_name -> coordinator.model.v1.PredictRequest
+	7, // 2: coordinator.model.v1.TickPredictResponse.tick:type_name -> coordinator.model.v1.TickOutcome
+	5, // 3: coordinator.model.v1.TickPredictResponse.predict:type_name -> coordinator.model.v1.PredictResponse
+	0, // 4: coordinator.model.v1.Model.Describe:input_type -> coordinator.model.v1.DescribeRequest
+	2, // 5: coordinator.model.v1.Model.Tick:input_type -> coordinator.model.v1.TickRequest
+	4, // 6: coordinator.model.v1.Model.Predict:input_type -> coordinator.model.v1.PredictRequest
+	6, // 7: coordinator.model.v1.Model.TickPredict:input_type -> coordinator.model.v1.TickPredictRequest
+	1, // 8: coordinator.model.v1.Model.Describe:output_type -> coordinator.model.v1.DescribeResponse
+	3, // 9: coordinator.model.v1.Model.Tick:output_type -> coordinator.model.v1.TickResponse
+	5, // 10: coordinator.model.v1.Model.Predict:output_type -> coordinator.model.v1.PredictResponse
+	8, // 11: coordinator.model.v1.Model.TickPredict:output_type -> coordinator.model.v1.TickPredictResponse
+	8, // [8:12] is the sub-list for method output_type
+	4, // [4:8] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_model_v1_model_proto_init() }
@@ -380,13 +621,17 @@ func file_model_v1_model_proto_init() {
 	if File_model_v1_model_proto != nil {
 		return
 	}
+	file_model_v1_model_proto_msgTypes[8].OneofWrappers = []any{
+		(*TickPredictResponse_Tick)(nil),
+		(*TickPredictResponse_Predict)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_model_v1_model_proto_rawDesc), len(file_model_v1_model_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

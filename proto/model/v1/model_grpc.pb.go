@@ -21,9 +21,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Model_Describe_FullMethodName = "/coordinator.model.v1.Model/Describe"
-	Model_Tick_FullMethodName     = "/coordinator.model.v1.Model/Tick"
-	Model_Predict_FullMethodName  = "/coordinator.model.v1.Model/Predict"
+	Model_Describe_FullMethodName    = "/coordinator.model.v1.Model/Describe"
+	Model_Tick_FullMethodName        = "/coordinator.model.v1.Model/Tick"
+	Model_Predict_FullMethodName     = "/coordinator.model.v1.Model/Predict"
+	Model_TickPredict_FullMethodName = "/coordinator.model.v1.Model/TickPredict"
 )
 
 // ModelClient is the client API for Model service.
@@ -38,6 +39,18 @@ type ModelClient interface {
 	// Predict asks for one prediction. Positional args are JSON values;
 	// kwargs is a JSON object. The result is any JSON value.
 	Predict(ctx context.Context, in *PredictRequest, opts ...grpc.CallOption) (*PredictResponse, error)
+	// TickPredict is Tick then Predict in one round trip (optional: served
+	// by plugins that list "TickPredict" in DescribeResponse.optional_methods;
+	// hosts call Tick and Predict for the others). The plugin runs Tick with
+	// tick_timeout_ms and sends its outcome as the first message (tick: the
+	// status Tick would have answered, code 0 on success); it then runs
+	// Predict with predict_timeout_ms, also after a failed Tick, as a host
+	// calling the two methods does, and sends the answer as the second
+	// message (predict). A failed Predict ends the stream with the status
+	// Predict would have answered. The host enforces each deadline on the
+	// message it waits for, so a Tick that hangs is Tick's timeout and a
+	// Predict that hangs is Predict's.
+	TickPredict(ctx context.Context, in *TickPredictRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TickPredictResponse], error)
 }
 
 type modelClient struct {
@@ -78,6 +91,25 @@ func (c *modelClient) Predict(ctx context.Context, in *PredictRequest, opts ...g
 	return out, nil
 }
 
+func (c *modelClient) TickPredict(ctx context.Context, in *TickPredictRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TickPredictResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Model_ServiceDesc.Streams[0], Model_TickPredict_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[TickPredictRequest, TickPredictResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Model_TickPredictClient = grpc.ServerStreamingClient[TickPredictResponse]
+
 // ModelServer is the server API for Model service.
 // All implementations must embed UnimplementedModelServer
 // for forward compatibility.
@@ -90,6 +122,18 @@ type ModelServer interface {
 	// Predict asks for one prediction. Positional args are JSON values;
 	// kwargs is a JSON object. The result is any JSON value.
 	Predict(context.Context, *PredictRequest) (*PredictResponse, error)
+	// TickPredict is Tick then Predict in one round trip (optional: served
+	// by plugins that list "TickPredict" in DescribeResponse.optional_methods;
+	// hosts call Tick and Predict for the others). The plugin runs Tick with
+	// tick_timeout_ms and sends its outcome as the first message (tick: the
+	// status Tick would have answered, code 0 on success); it then runs
+	// Predict with predict_timeout_ms, also after a failed Tick, as a host
+	// calling the two methods does, and sends the answer as the second
+	// message (predict). A failed Predict ends the stream with the status
+	// Predict would have answered. The host enforces each deadline on the
+	// message it waits for, so a Tick that hangs is Tick's timeout and a
+	// Predict that hangs is Predict's.
+	TickPredict(*TickPredictRequest, grpc.ServerStreamingServer[TickPredictResponse]) error
 	mustEmbedUnimplementedModelServer()
 }
 
@@ -108,6 +152,9 @@ func (UnimplementedModelServer) Tick(context.Context, *TickRequest) (*TickRespon
 }
 func (UnimplementedModelServer) Predict(context.Context, *PredictRequest) (*PredictResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Predict not implemented")
+}
+func (UnimplementedModelServer) TickPredict(*TickPredictRequest, grpc.ServerStreamingServer[TickPredictResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method TickPredict not implemented")
 }
 func (UnimplementedModelServer) mustEmbedUnimplementedModelServer() {}
 func (UnimplementedModelServer) testEmbeddedByValue()               {}
@@ -184,6 +231,17 @@ func _Model_Predict_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Model_TickPredict_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(TickPredictRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ModelServer).TickPredict(m, &grpc.GenericServerStream[TickPredictRequest, TickPredictResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Model_TickPredictServer = grpc.ServerStreamingServer[TickPredictResponse]
+
 // Model_ServiceDesc is the grpc.ServiceDesc for Model service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -204,6 +262,12 @@ var Model_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Model_Predict_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "TickPredict",
+			Handler:       _Model_TickPredict_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "model/v1/model.proto",
 }

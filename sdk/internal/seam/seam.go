@@ -51,10 +51,20 @@ func Handshake() plugin.HandshakeConfig {
 	}
 }
 
+// WindowBytes is the fixed HTTP/2 flow-control window (per stream and per
+// connection, bytes) of every connection of the contract, on both sides.
+// A fixed window turns off grpc-go's bandwidth-delay estimator, which
+// otherwise sends a PING (and waits for its ACK) after nearly every
+// message: on a local Unix socket that doubled the frames, and the
+// wake-ups, of a small call, and the window never needs to grow there.
+// It also bounds what a peer can have buffered unread per stream.
+const WindowBytes = 1 << 20
+
 // NewServer is the constructor of every gRPC server of the contract: the
 // plugin's server (plugin.ServeConfig.GRPCServer) and the host's brokered
 // host-data server. opts are go-plugin's (TLS when AutoMTLS is on); it adds
-// receive and send caps of MaxMessageBytes and a fixed pool of
+// receive and send caps of MaxMessageBytes, fixed flow-control windows of
+// WindowBytes and a fixed pool of
 // GOMAXPROCS+4 stream workers, which serve calls on reusable goroutines
 // instead of a new goroutine per call (long-lived streams, go-plugin's
 // broker and stdio, keep a worker each, hence the 4 extra; when every
@@ -64,16 +74,21 @@ func NewServer(opts []grpc.ServerOption) *grpc.Server {
 	return grpc.NewServer(append(opts,
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.StaticStreamWindowSize(WindowBytes),
+		grpc.StaticConnWindowSize(WindowBytes),
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0)+4)),
 	)...)
 }
 
 // DialOptions returns the call-size caps (MaxMessageBytes, receive and
-// send) of every gRPC client connection of the contract: the host's
-// connection to a plugin (plugin.ClientConfig.GRPCDialOptions, overriding
-// go-plugin's 2 GiB) and the plugin's brokered connection to host data.
+// send) and the fixed flow-control windows (WindowBytes) of every gRPC
+// client connection of the contract: the host's connection to a plugin
+// (plugin.ClientConfig.GRPCDialOptions, overriding go-plugin's 2 GiB) and
+// the plugin's brokered connection to host data.
 func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
+		grpc.WithStaticStreamWindowSize(WindowBytes),
+		grpc.WithStaticConnWindowSize(WindowBytes),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes),
 			grpc.MaxCallSendMsgSize(MaxMessageBytes),

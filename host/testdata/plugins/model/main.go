@@ -11,6 +11,7 @@
 //	-mode bigout      Predict answers a JSON string of -size bytes
 //	-mode noisy       each Predict writes -size bytes to stderr in 1 KiB lines,
 //	                  the first one holding $NOISY_SECRET, then answers like ok
+//	-tick-mode fail|panic|exit|sleep  the same failure modes in Tick (sleep: -sleep)
 //	-crash-once FILE  with -mode exit/panic/sleep: misbehave only while FILE does not exist
 //	                  (it is created first), then answer like ok
 //	-spawn            start a grandchild (sleep 300) that shares stdout/stderr
@@ -34,6 +35,7 @@ import (
 type model struct {
 	name      string
 	mode      string
+	tickMode  string
 	sleep     time.Duration
 	size      int
 	crashOnce string
@@ -43,6 +45,16 @@ type model struct {
 }
 
 func (m *model) Tick(_ context.Context, input json.RawMessage) error {
+	switch m.tickMode {
+	case "fail":
+		return errors.New("model refuses the tick")
+	case "panic":
+		panic("model panics in Tick")
+	case "exit":
+		os.Exit(4)
+	case "sleep":
+		time.Sleep(m.sleep)
+	}
 	m.mu.Lock()
 	m.tick = append(json.RawMessage(nil), input...)
 	m.mu.Unlock()
@@ -100,6 +112,7 @@ func main() {
 	m := &model{}
 	flag.StringVar(&m.name, "name", "testmodel", "model name")
 	flag.StringVar(&m.mode, "mode", "ok", "behaviour")
+	flag.StringVar(&m.tickMode, "tick-mode", "", "behaviour of Tick")
 	flag.DurationVar(&m.sleep, "sleep", 30*time.Second, "sleep in Predict (mode sleep)")
 	flag.IntVar(&m.size, "size", 0, "answer size (mode bigout)")
 	flag.StringVar(&m.crashOnce, "crash-once", "", "marker file")

@@ -6,6 +6,7 @@
 //	unimplemented  Describe lists Tick and Predict, Predict is not implemented (Unimplemented)
 //	badjson        Predict answers bytes that are not JSON
 //	wrongcookie    handshakes with another magic cookie value
+//	tickpredictliar  lists TickPredict in optional_methods but does not serve it (Unimplemented)
 package main
 
 import (
@@ -35,6 +36,8 @@ func (s *server) Describe(context.Context, *modelv1.DescribeRequest) (*modelv1.D
 		d.ContractVersion = "999"
 	case "missingmethod":
 		d.Methods = []string{sdk.MethodTick}
+	case "tickpredictliar":
+		d.OptionalMethods = []string{sdk.MethodTickPredict}
 	}
 	return d, nil
 }

@@ -1,0 +1,133 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"google.golang.org/grpc/status"
+
+	"github.com/crunch-coordinator/coordinator/sdk"
+	"github.com/crunch-coordinator/coordinator/sdk/wire"
+)
+
+// TickPredict is Tick(input) followed by Predict(args, kwargs) on every
+// model, concurrently across models: the same two calls, with the same
+// deadlines (Options.CallTimeouts of sdk.MethodTick and sdk.MethodPredict,
+// Predict's counted from Tick's answer), the same classification and stop
+// rules and the same result maps as Tick then Predict, but one round trip
+// per model instead of two when the model plugin serves sdk.MethodTickPredict
+// (Describe's OptionalMethods: plugins built with this SDK). Other models
+// (older plugins, Python and remote models, a request too large for one
+// message) get the two calls. As with two fan-outs, a model whose Tick
+// timed out or crashed is restarting and answers Predict ABSENT, and a
+// model whose Tick failed is still asked to predict.
+//
+// A Predict result's Duration runs from Tick's answer to Predict's on the
+// combined round trip (so it does not include sending the request).
+//
+// One case cannot be told apart on one round trip: the plugin process dies
+// (os.Exit, a fatal runtime error, a kill) right after Tick, before Tick's
+// outcome has left it. The host then sees Tick crash (CRASHED, Predict
+// ABSENT, as when Tick itself crashes) and sends that model Tick and
+// Predict as two calls from then on (until a reload), so a crash that
+// repeats is classified exactly. A panic in Predict is not such a case:
+// the SDK reports it after Tick's outcome, as Predict's crash.
+func (m *ModelSet) TickPredict(ctx context.Context, input json.RawMessage, args []json.RawMessage, kwargs json.RawMessage) (ticks, preds map[string]CallResult) {
+	m.noteTick(input)
+	members := m.snapshot()
+	tr := make([]CallResult, len(members))
+	pr := make([]CallResult, len(members))
+	predBytes := predictBytes(args, kwargs)
+	m.each(members, sdk.MethodTick, tr, func(i int, s *supervisor) {
+		tr[i], pr[i] = m.tickPredictOne(ctx, s, input, args, kwargs, predBytes)
+	})
+	for i, mb := range members {
+		if mb.s == nil {
+			pr[i] = CallResult{Status: StatusAbsent, Err: &CallError{Plugin: mb.id, Callable: sdk.MethodPredict, Status: StatusAbsent, Err: fmt.Errorf("%w: never started", ErrStopped)}}
+		}
+	}
+	return resultMap(members, tr), resultMap(members, pr)
+}
+
+// tickPredictOne runs Tick then Predict on one model (see TickPredict):
+// two supervised calls sharing one stream when the generation serves it.
+func (m *ModelSet) tickPredictOne(ctx context.Context, s *supervisor, input json.RawMessage, args []json.RawMessage, kwargs json.RawMessage, predBytes int) (tick, pred CallResult) {
+	tickTO, predTO := s.opts.timeoutFor(sdk.MethodTick), s.opts.timeoutFor(sdk.MethodPredict)
+	var (
+		call   *wire.TickPredictCall
+		callIn *instance // the generation the stream runs on
+		end    context.CancelFunc
+	)
+	defer func() {
+		if end != nil {
+			end()
+		}
+	}()
+	streamed := false // Tick went on a TickPredict stream
+	tick = s.call(ctx, sdk.MethodTick, false, len(input), func(cctx context.Context, in *instance) error {
+		mc, ok := in.model.(*wire.ModelClient)
+		if !ok || s.twoCalls.Load() || !slices.Contains(in.mdesc.OptionalMethods, sdk.MethodTickPredict) ||
+			len(input)+predBytes > maxRequestPayload() {
+			return in.model.Tick(cctx, input)
+		}
+		streamed = true
+		// The stream outlives this call (Predict reads its second
+		// message); Tick's deadline ends it through stop.
+		sctx, cancel := context.WithTimeout(ctx, tickTO+predTO)
+		stop := context.AfterFunc(cctx, cancel)
+		c, err := mc.OpenTickPredict(sctx, input, args, kwargs, tickTO, predTO)
+		if err == nil {
+			err = c.Tick()
+		}
+		if !stop() { // Tick's deadline passed (or ctx ended): the stream is gone
+			cancel()
+			return deadlineErr(cctx, err)
+		}
+		if errors.Is(err, wire.ErrNoTickPredict) {
+			cancel()
+			streamed = false
+			s.twoCalls.Store(true)
+			s.log.Warn("model lists TickPredict but does not serve it: calling Tick and Predict from now on", "error", err)
+			return in.model.Tick(cctx, input)
+		}
+		call, callIn, end = c, in, cancel
+		return err
+	})
+	if streamed && tick.Status == StatusCrashed && !s.twoCalls.Swap(true) {
+		s.log.Warn("model process died during TickPredict before Tick's outcome arrived (counted as Tick's crash): calling Tick and Predict from now on, so a crash that repeats is classified exactly")
+	}
+	var output json.RawMessage
+	pred = s.call(ctx, sdk.MethodPredict, false, predBytes, func(cctx context.Context, in *instance) error {
+		var out json.RawMessage
+		var err error
+		if call != nil && in == callIn {
+			stop := context.AfterFunc(cctx, end)
+			out, err = call.Predict()
+			if !stop() {
+				err = deadlineErr(cctx, err)
+			}
+		} else {
+			out, err = in.model.Predict(cctx, args, kwargs)
+		}
+		output, err = m.checkOutput(out, err)
+		return err
+	})
+	if pred.Status == StatusSuccess {
+		pred.Output = output
+	}
+	return tick, pred
+}
+
+// deadlineErr is err of a call whose stream was ended because cctx ended:
+// the status a call made with cctx itself would have returned (so a
+// deadline stays DeadlineExceeded, not Canceled). A nil err (the answer
+// arrived as the deadline passed) stays nil.
+func deadlineErr(cctx context.Context, err error) error {
+	if err == nil || cctx.Err() == nil {
+		return err
+	}
+	return status.FromContextError(cctx.Err()).Err()
+}
