@@ -3,6 +3,7 @@ package store
 import (
 	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -61,4 +62,43 @@ func AttachInputs(preds []Prediction, byID map[string]json.RawMessage) error {
 		p.InferenceInput = in
 	}
 	return nil
+}
+
+// GroundTruthID is the content id of a stored ground truth: the first 128
+// bits of the SHA-256 of its JSON text as normalised by
+// NormalizeScoreUpdates, in unpadded base64url (22 characters; it is
+// stored in every scored prediction row and never shown by the API, so it
+// is kept short). Equal texts share one row of table ground_truths
+// (migration 00008): every model's prediction of one slot and scope gets
+// the same ground truth.
+func GroundTruthID(truth []byte) string {
+	h := sha256.Sum256(truth)
+	return base64.RawURLEncoding.EncodeToString(h[:16])
+}
+
+// GroundTruth is one row of table ground_truths.
+type GroundTruth struct {
+	ID    string
+	Truth json.RawMessage
+}
+
+// ScoreGroundTruths returns the distinct ground truths of updates
+// normalised by NormalizeScoreUpdates, in first-seen order (what a driver
+// writes to table ground_truths, insert if absent, before the updates),
+// and ids[i], the GroundTruthID of updates[i] ("" when it carries none).
+func ScoreGroundTruths(updates []ScoreUpdate) (rows []GroundTruth, ids []string) {
+	ids = make([]string, len(updates))
+	seen := map[string]bool{}
+	for i := range updates {
+		if len(updates[i].GroundTruth) == 0 {
+			continue
+		}
+		id := GroundTruthID(updates[i].GroundTruth)
+		ids[i] = id
+		if !seen[id] {
+			seen[id] = true
+			rows = append(rows, GroundTruth{ID: id, Truth: updates[i].GroundTruth})
+		}
+	}
+	return rows, ids
 }

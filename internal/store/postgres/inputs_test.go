@@ -54,3 +54,59 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestGroundTruthsStoredOnce: the ground truth shared by every model's
+// prediction of a slot is one row of ground_truths (00008), and a
+// prediction scored before 00008 (its ground truth inline) reads back
+// unchanged.
+func TestGroundTruthsStoredOnce(t *testing.T) {
+	s, _ := openMigrated(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	at := time.Date(2026, 2, 12, 10, 15, 0, 0, time.UTC)
+	var preds []store.Prediction
+	var models []store.Model
+	for _, m := range []string{"m1", "m2", "m3", "old"} {
+		models = append(models, store.Model{ID: m, Name: m, DeploymentID: "d", PlayerID: "p", PlayerName: "P"})
+		preds = append(preds, store.Prediction{ID: "PRE_" + m, ModelID: m, ScopeKey: "BTC", Status: store.StatusSuccess,
+			InferenceInput: json.RawMessage(`{"close":[1]}`), InferenceOutput: json.RawMessage(`{"p_up":0.5}`), PerformedAt: at, ResolvableAt: at.Add(time.Minute)})
+	}
+	if _, err := s.SavePredictCycle(ctx, models, preds); err != nil {
+		t.Fatal(err)
+	}
+	truth := `{"y": 0, "entry_price": 23142.31}` // as jsonb renders it
+	n, err := s.ClaimAndScore(ctx, at.Add(time.Hour), 10, func(_ context.Context, ps []store.Prediction) ([]store.ScoreUpdate, error) {
+		var out []store.ScoreUpdate
+		for _, p := range ps {
+			if p.ModelID != "old" {
+				v := 0.75
+				out = append(out, store.ScoreUpdate{PredictionID: p.ID, Score: &store.Score{Value: &v, Success: true}, GroundTruth: json.RawMessage(truth)})
+			}
+		}
+		return out, nil
+	})
+	if err != nil || n != 4 {
+		t.Fatalf("ClaimAndScore = %d, %v", n, err)
+	}
+	oldTruth := `{"y": 1, "entry_price": 1}`
+	if _, err := s.pool.Exec(ctx, `UPDATE predictions SET ground_truth_jsonb = $1::jsonb, score_value = 1, score_success = true, score_scored_at = now() WHERE id = 'PRE_old'`, oldTruth); err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM ground_truths`).Scan(&rows); err != nil || rows != 1 {
+		t.Fatalf("ground_truths holds %d rows, %v; want 1 for 3 predictions", rows, err)
+	}
+	got, err := s.ListPredictions(ctx, store.PredictionQuery{})
+	if err != nil || len(got) != 4 {
+		t.Fatalf("ListPredictions = %d, %v", len(got), err)
+	}
+	for _, p := range got {
+		want := truth
+		if p.ModelID == "old" {
+			want = oldTruth
+		}
+		if string(p.GroundTruth) != want {
+			t.Errorf("%s ground truth %s, want %s", p.ID, p.GroundTruth, want)
+		}
+	}
+}

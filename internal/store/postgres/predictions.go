@@ -13,10 +13,14 @@ import (
 )
 
 // predictionColumns is the column list every prediction read selects, in
-// the order scanPrediction expects.
+// the order scanPrediction expects. The ground truth is the row of table
+// ground_truths the prediction references (00008), else the inline value of
+// a row scored before (00004); every query naming these columns reads the
+// table predictions unaliased.
 const predictionColumns = `id, model_id, prediction_config_id, scope_key, scope_jsonb, status, exec_time_ms,
 	inference_input_jsonb, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
-	score_value, score_success, score_failed_reason, score_scored_at, ground_truth_jsonb, input_id`
+	score_value, score_success, score_failed_reason, score_scored_at,
+	COALESCE((SELECT g.truth_jsonb FROM ground_truths g WHERE g.id = predictions.ground_truth_id), ground_truth_jsonb) AS ground_truth_jsonb, input_id`
 
 // scanPrediction reads one row selected with predictionColumns. A
 // prediction is scored when score_scored_at or score_success is set.
@@ -248,9 +252,9 @@ UPDATE predictions AS p SET
     score_success = CASE WHEN u.scored THEN u.success ELSE p.score_success END,
     score_failed_reason = CASE WHEN u.scored THEN u.reason ELSE COALESCE(u.reason, p.score_failed_reason) END,
     score_scored_at = CASE WHEN u.scored THEN u.scored_at ELSE p.score_scored_at END,
-    ground_truth_jsonb = COALESCE(u.truth::jsonb, p.ground_truth_jsonb)
+    ground_truth_id = COALESCE(u.truth_id, p.ground_truth_id)
 FROM unnest($1::text[], $2::bool[], $3::float8[], $4::bool[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
-     AS u(id, scored, value, success, reason, scored_at, status, truth)
+     AS u(id, scored, value, success, reason, scored_at, status, truth_id)
 WHERE p.id = u.id`
 
 // ClaimAndScore claims up to limit (> 0) SUCCESS predictions with
@@ -299,6 +303,16 @@ func (s *Store) ClaimAndScore(ctx context.Context, now time.Time, limit int,
 			return err
 		}
 		u := buildScoreUpdates(updates)
+		if len(u.truthRows) > 0 {
+			ids, texts := make([]string, len(u.truthRows)), make([]string, len(u.truthRows))
+			for i, g := range u.truthRows {
+				ids[i], texts[i] = g.ID, string(g.Truth)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO ground_truths (id, truth_jsonb)
+SELECT u.id, u.truth::jsonb FROM unnest($1::text[], $2::text[]) AS u(id, truth) ON CONFLICT (id) DO NOTHING`, ids, texts); err != nil {
+				return fmt.Errorf("write %d ground truths: %w", len(ids), err)
+			}
+		}
 		if len(u.ids) > 0 {
 			if _, err := tx.Exec(ctx, applyScoresSQL, u.ids, u.scored, u.values, u.successes, u.reasons, u.scoredAt, u.statuses, u.truths); err != nil {
 				return fmt.Errorf("write %d score updates: %w", len(u.ids), err)
@@ -324,7 +338,8 @@ type scoreArrays struct {
 	reasons   []*string
 	scoredAt  []*time.Time
 	statuses  []*string
-	truths    []*string
+	truths    []*string // ground truth ids (store.ScoreGroundTruths)
+	truthRows []store.GroundTruth
 }
 
 // buildScoreUpdates turns normalised updates (store.NormalizeScoreUpdates)
@@ -336,11 +351,13 @@ func buildScoreUpdates(updates []store.ScoreUpdate) scoreArrays {
 		successes: make([]*bool, 0, n), reasons: make([]*string, 0, n), scoredAt: make([]*time.Time, 0, n),
 		statuses: make([]*string, 0, n), truths: make([]*string, 0, n),
 	}
+	var truthIDs []string
+	a.truthRows, truthIDs = store.ScoreGroundTruths(updates)
 	for i := range updates {
 		u := &updates[i]
 		a.ids = append(a.ids, u.PredictionID)
 		a.statuses = append(a.statuses, nullString(u.Status))
-		a.truths = append(a.truths, nullString(string(u.GroundTruth)))
+		a.truths = append(a.truths, nullString(truthIDs[i]))
 		if sc := u.Score; sc != nil {
 			a.scored = append(a.scored, true)
 			a.values = append(a.values, sc.Value)

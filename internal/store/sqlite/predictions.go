@@ -18,7 +18,13 @@ score_value, score_success, score_failed_reason, score_scored_at, input_id`
 
 // readPredictionCols is what prediction reads select (scanPrediction):
 // predictionCols and the ground truth, which only ClaimAndScore writes.
-const readPredictionCols = predictionCols + `, ground_truth_jsonb`
+const readPredictionCols = predictionCols + `, ` + groundTruthCol
+
+// groundTruthCol reads a prediction's ground truth: the row of table
+// ground_truths it references (00008), else the inline value of a row
+// scored before (00004). Every query reading it names the table
+// predictions unaliased.
+const groundTruthCol = `COALESCE((SELECT truth_jsonb FROM ground_truths WHERE ground_truths.id = predictions.ground_truth_id), ground_truth_jsonb)`
 
 // scored is the SQL predicate "this prediction has a score" (reference 7.1.2).
 const scored = `(score_scored_at IS NOT NULL OR score_success IS NOT NULL)`
@@ -253,23 +259,36 @@ func (s *Store) ClaimAndScore(ctx context.Context, now time.Time, limit int, fn 
 		if err != nil {
 			return fmt.Errorf("sqlite claim and score (%s): %w", s.path, err)
 		}
+		truths, truthIDs := store.ScoreGroundTruths(updates)
+		if len(truths) > 0 {
+			gtStmt, err := s.txStmt(ctx, tx, `INSERT INTO ground_truths (id, truth_jsonb) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`)
+			if err != nil {
+				return s.wrap("claim and score: prepare ground truths", err)
+			}
+			defer gtStmt.Close()
+			for _, g := range truths {
+				if _, err := gtStmt.ExecContext(ctx, g.ID, string(g.Truth)); err != nil {
+					return s.wrap(fmt.Sprintf("claim and score: insert ground truth %q", g.ID), err)
+				}
+			}
+		}
 		scoreStmt, err := s.txStmt(ctx, tx, `UPDATE predictions SET
     score_value = ?, score_success = ?, score_failed_reason = ?, score_scored_at = ?,
-    status = CASE WHEN ? <> '' THEN ? ELSE status END, ground_truth_jsonb = COALESCE(?, ground_truth_jsonb)
+    status = CASE WHEN ? <> '' THEN ? ELSE status END, ground_truth_id = COALESCE(?, ground_truth_id)
 WHERE id = ? AND score_scored_at IS NULL AND score_success IS NULL`)
 		if err != nil {
 			return s.wrap("claim and score: prepare", err)
 		}
 		defer scoreStmt.Close()
 		statusStmt, err := s.txStmt(ctx, tx, `UPDATE predictions SET status = ?, score_failed_reason = ?,
-    ground_truth_jsonb = COALESCE(?, ground_truth_jsonb)
+    ground_truth_id = COALESCE(?, ground_truth_id)
 WHERE id = ? AND score_scored_at IS NULL AND score_success IS NULL`)
 		if err != nil {
 			return s.wrap("claim and score: prepare", err)
 		}
 		defer statusStmt.Close()
-		for _, u := range updates {
-			truth := sql.NullString{String: string(u.GroundTruth), Valid: len(u.GroundTruth) > 0}
+		for i, u := range updates {
+			truth := sql.NullString{String: truthIDs[i], Valid: truthIDs[i] != ""}
 			if sc := u.Score; sc != nil {
 				var value sql.NullFloat64
 				if sc.Value != nil {
