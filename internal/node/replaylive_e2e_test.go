@@ -1,0 +1,205 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/internal/clock"
+	"github.com/crunch-coordinator/coordinator/internal/config"
+	"github.com/crunch-coordinator/coordinator/internal/feed"
+	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
+	"github.com/crunch-coordinator/coordinator/internal/node"
+	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
+	"github.com/crunch-coordinator/coordinator/internal/scaffold"
+	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/internal/testutil"
+)
+
+// replayLiveSpan is how much of the CSV TestE2EReplayMatchesLive runs.
+const replayLiveSpan = 100 * time.Minute
+
+// TestE2EReplayMatchesLive: a full-speed replay (node.Replay: scoring
+// every 15 simulated minutes, leaderboard hourly) stores exactly the
+// predictions and scores that the live path stores over the same candles:
+// each candle stored when it closes, the predict worker's cycle at that
+// moment, the score worker's cycle every SCORE_INTERVAL_SECONDS. The
+// generated baseline workspace with its Go example models, real plugin
+// subprocesses, SQLite (and PostgreSQL when TEST_DATABASE_URL is set).
+func TestE2EReplayMatchesLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end replay with real plugins (slow); run without -short")
+	}
+	root := testutil.RepoRoot(t)
+	csvPath := filepath.Join(filepath.Dir(root), "shared", "data", e2eCSV)
+	rp, err := replay.Open(csvPath, "BTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeDir, challengeBin, bins := buildBaselineGoWorkspace(t, root)
+	from := rp.First().Add(3 * time.Hour)
+	until := from.Add(replayLiveSpan - rp.Step())
+	backends := map[string]func(t *testing.T, name string) store.Store{
+		"sqlite": func(t *testing.T, name string) store.Store {
+			return openStore(t, "sqlite://"+filepath.Join(t.TempDir(), name+".db"))
+		},
+		"postgres": func(t *testing.T, name string) store.Store {
+			base := os.Getenv("TEST_DATABASE_URL")
+			if base == "" {
+				t.Skip("TEST_DATABASE_URL is unset; skipping the PostgreSQL case")
+			}
+			return openStore(t, testutil.ScratchDatabaseAt(t, base, "coordinator_"+name))
+		},
+	}
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			replayed := backends[backend](t, "replayed")
+			live := backends[backend](t, "live")
+
+			n, sim := startBaselineNode(t, ctx, nodeDir, challengeBin, bins, rp, replayed, from)
+			prog, err := n.Replay(ctx, rp, sim, node.ReplayOptions{From: from, Until: until})
+			if err != nil || prog.CycleErrors > 0 {
+				t.Fatalf("replay: %+v, %v", prog, err)
+			}
+			_ = n.Close()
+
+			// The live path, one candle at a time.
+			ln, lsim := startBaselineNode(t, ctx, nodeDir, challengeBin, bins, rp, live, from)
+			w, err := config.LoadWorkspace(nodeDir, func(string) string { return "" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			scoreEvery := w.Settings.ScoreInterval
+			var nextScore time.Time
+			for it := rp.Iter(from, until); ; {
+				rec, ok := it.Next()
+				if !ok {
+					break
+				}
+				at := rec.TsEvent.Add(rp.Step())
+				rec.TsIngested = at
+				if _, err := live.UpsertMarketRecords(ctx, []store.MarketRecord{rec}); err != nil {
+					t.Fatal(err)
+				}
+				lsim.Set(at)
+				if _, err := ln.PredictOnce(ctx); err != nil {
+					t.Fatalf("live predict cycle at %s: %v", at, err)
+				}
+				if !at.Before(nextScore) {
+					if _, err := ln.ScoreOnce(ctx); err != nil {
+						t.Fatalf("live score cycle at %s: %v", at, err)
+					}
+					nextScore = at.Add(scoreEvery)
+				}
+			}
+			if _, err := ln.ScoreOnce(ctx); err != nil {
+				t.Fatalf("live final score cycle: %v", err)
+			}
+			_ = ln.Close()
+
+			want, got := listPredictions(t, ctx, live), listPredictions(t, ctx, replayed)
+			if len(want) == 0 || len(got) != len(want) {
+				t.Fatalf("replay stored %d predictions, the live path %d", len(got), len(want))
+			}
+			scored := 0
+			for i := range want {
+				if d := predictionDiff(got[i], want[i]); d != "" {
+					t.Errorf("prediction %d (%s): replay and live differ: %s", i, want[i].ID, d)
+				}
+				if want[i].Score != nil {
+					scored++
+				}
+			}
+			if scored < len(want)*8/10 {
+				t.Errorf("only %d of %d predictions scored: the comparison would say little", scored, len(want))
+			}
+			t.Logf("%s: %d predictions (%d scored) identical in the replay and the live path", backend, len(want), scored)
+		})
+	}
+}
+
+// predictionDiff describes how two stored predictions differ in what a
+// replay must reproduce: identity, status, input, output, ground truth and
+// score (not the execution time or the moment it was scored).
+func predictionDiff(a, b store.Prediction) string {
+	switch {
+	case a.ID != b.ID || a.ModelID != b.ModelID || !a.PerformedAt.Equal(b.PerformedAt) || !a.ResolvableAt.Equal(b.ResolvableAt):
+		return fmt.Sprintf("identity %s %s %s, %s %s %s", a.ID, a.ModelID, a.PerformedAt, b.ID, b.ModelID, b.PerformedAt)
+	case a.Status != b.Status:
+		return fmt.Sprintf("status %s, live %s", a.Status, b.Status)
+	case a.InputID != b.InputID || !bytes.Equal(a.InferenceInput, b.InferenceInput):
+		return fmt.Sprintf("inference input %s, live %s", a.InputID, b.InputID)
+	case !bytes.Equal(a.InferenceOutput, b.InferenceOutput):
+		return fmt.Sprintf("output %s, live %s", a.InferenceOutput, b.InferenceOutput)
+	case !bytes.Equal(a.GroundTruth, b.GroundTruth):
+		return fmt.Sprintf("ground truth %s, live %s", a.GroundTruth, b.GroundTruth)
+	case (a.Score == nil) != (b.Score == nil):
+		return fmt.Sprintf("scored %v, live %v", a.Score != nil, b.Score != nil)
+	case a.Score != nil && (a.Score.Success != b.Score.Success || a.Score.FailedReason != b.Score.FailedReason || ptrString(a.Score.Value) != ptrString(b.Score.Value)):
+		return fmt.Sprintf("score %+v %s, live %+v %s", *a.Score, ptrString(a.Score.Value), *b.Score, ptrString(b.Score.Value))
+	}
+	return ""
+}
+
+// startBaselineNode starts a node (all roles) of the workspace on st with
+// a simulated clock at from.
+func startBaselineNode(t *testing.T, ctx context.Context, nodeDir, challengeBin string, bins map[string]string, rp *replay.Replay, st store.Store, from time.Time) (*node.Node, *clock.Simulated) {
+	t.Helper()
+	w, err := config.LoadWorkspace(nodeDir, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := clock.NewSimulated(from)
+	n, err := node.Start(ctx, node.Config{Workspace: w, Store: st, Clock: sim, Logger: fairLogger(t),
+		ChallengeBinary: challengeBin, ModelBinaries: bins,
+		Feed: feed.Config{Provider: replay.Name, Assets: []string{"BTC"}, Kind: feed.KindCandle, Granularity: rp.Granularity()}})
+	if err != nil {
+		t.Fatalf("node.Start: %v", err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	return n, sim
+}
+
+// buildBaselineGoWorkspace generates the baseline pack's workspace with
+// its Go example models and builds its plugins.
+func buildBaselineGoWorkspace(t *testing.T, root string) (nodeDir, challengeBin string, bins map[string]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	res, err := scaffold.Init(ctx, scaffold.Options{
+		Request:   scaffold.Request{Name: "btc-up", Pack: "baseline", Models: scaffold.ModelsGo},
+		OutputDir: t.TempDir(),
+		SDK:       scaffold.SDKSource{SourceDir: root, Version: "e2e-test"},
+	})
+	if err != nil {
+		t.Fatalf("scaffold.Init: %v", err)
+	}
+	w, err := config.LoadWorkspace(res.NodeDir, func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("load workspace: %v", err)
+	}
+	binDir := filepath.Join(t.TempDir(), "bin")
+	challengeBin = filepath.Join(binDir, "challenge")
+	bins = map[string]string{}
+	targets := []pluginbuild.Target{{Name: "challenge", Dir: w.Callables.ChallengePlugin, Out: challengeBin}}
+	for _, m := range w.GoModels() {
+		bins[m.ID] = filepath.Join(binDir, "models", m.ID)
+		targets = append(targets, pluginbuild.Target{Name: "model " + m.ID, Dir: m.Path, Out: bins[m.ID]})
+	}
+	if len(bins) == 0 {
+		t.Fatal("the baseline workspace has no Go example model")
+	}
+	if err := pluginbuild.Build(ctx, targets, pluginbuild.Options{
+		WorkDir: res.Workspace, Roots: []string{res.Workspace, root},
+		Env: []string{"GOFLAGS=-buildvcs=false", "GOWORK=" + filepath.Join(res.Workspace, "go.work")},
+	}); err != nil {
+		t.Fatalf("build plugins: %v", err)
+	}
+	return res.NodeDir, challengeBin, bins
+}
