@@ -9,7 +9,9 @@ import (
 
 // PredictOnce runs one cycle of the node's predict worker at its clock's
 // now, as its live loop does when a slot is due.
-func (n *Node) PredictOnce(ctx context.Context) (predict.Result, error) { return n.predict.RunOnce(ctx) }
+func (n *Node) PredictOnce(ctx context.Context) (predict.Result, error) {
+	return n.predict.RunOnce(ctx)
+}
 
 // ScoreOnce runs one cycle of the node's score worker at its clock's now,
 // as its live loop does every SCORE_INTERVAL_SECONDS.
