@@ -109,3 +109,31 @@ func TestTickPredictPanicInPredict(t *testing.T) {
 		t.Fatal("the process did not exit after the panic")
 	}
 }
+
+// recordingModel keeps the last Tick input.
+type recordingModel struct{ tick json.RawMessage }
+
+func (m *recordingModel) Tick(_ context.Context, in json.RawMessage) error {
+	m.tick = in
+	return nil
+}
+func (m *recordingModel) Predict(context.Context, []json.RawMessage, json.RawMessage) (json.RawMessage, error) {
+	return nil, nil
+}
+
+// TestTickInputPassedAsReceived: Tick's input reaches the model as the
+// host sent it (the host checked it; it is not parsed again), empty as
+// null; Predict's args are still checked.
+func TestTickInputPassedAsReceived(t *testing.T) {
+	m := &recordingModel{}
+	srv := newModelServer(m, ModelInfo{Name: "r"})
+	for in, want := range map[string]string{`{"a":[1,2]}`: `{"a":[1,2]}`, ``: `null`} {
+		if _, err := srv.Tick(context.Background(), &modelv1.TickRequest{InputJson: []byte(in)}); err != nil || string(m.tick) != want {
+			t.Errorf("Tick(%q): model got %q, %v; want %q", in, m.tick, err, want)
+		}
+	}
+	_, err := srv.Predict(context.Background(), &modelv1.PredictRequest{ArgsJson: [][]byte{[]byte(`{nope`)}})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("Predict with args that are not JSON = %v, want InvalidArgument", err)
+	}
+}
