@@ -79,8 +79,18 @@ func (r *remoteConn) markLost(cause error) {
 // exceeded, so it counts as a TIMEOUT of a slow model, not as a broken one.
 type remoteModel struct{ c *modelrunner.Client }
 
+// remoteTicks encodes each tick input once for every remote model of the
+// process (a fan-out sends the same input to all of them; issue 15: a
+// thousand remote models). Different inputs (several model sets) only
+// re-encode.
+var remoteTicks modelrunner.TickEncoder
+
 func (m remoteModel) Tick(ctx context.Context, input json.RawMessage) error {
-	return busyAsTimeout(m.c.Tick(ctx, input))
+	v, err := remoteTicks.Encode(input)
+	if err != nil {
+		return err
+	}
+	return busyAsTimeout(m.c.TickVariant(ctx, v))
 }
 
 func (m remoteModel) Predict(ctx context.Context, args []json.RawMessage, kwargs json.RawMessage) (json.RawMessage, error) {

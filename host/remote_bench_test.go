@@ -13,7 +13,7 @@ import (
 )
 
 // BenchmarkRemoteFanOut1000 measures one Predict fan-out to 1,000 remote
-// models (one connection pair each) served by one mrtest model-runner
+// models (one connection each) served by one mrtest model-runner
 // server on loopback. The server runs in the benchmark's own process, so
 // its CPU is counted here too; the predict cycle's storage is not
 // included (issue 15 item 4's full cycle belongs in cmd/coordinator-bench).

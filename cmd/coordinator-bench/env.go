@@ -108,6 +108,7 @@ func moduleRoot() (string, error) {
 type Plugins struct {
 	Model     string // cmd/coordinator-bench/plugins/noopmodel
 	Challenge string // cmd/coordinator-bench/plugins/noopchallenge
+	Fleet     string // cmd/coordinator-bench/plugins/mrserver (remote models)
 }
 
 // buildPlugins builds the harness's plugin mains into dir the way the host
@@ -116,13 +117,13 @@ func buildPlugins(ctx context.Context, root, dir string) (Plugins, error) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, "go", "build", "-o", dir+string(os.PathSeparator),
-		"./cmd/coordinator-bench/plugins/noopmodel", "./cmd/coordinator-bench/plugins/noopchallenge")
+		"./cmd/coordinator-bench/plugins/noopmodel", "./cmd/coordinator-bench/plugins/noopchallenge", "./cmd/coordinator-bench/plugins/mrserver")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return Plugins{}, fmt.Errorf("build benchmark plugins in %s: %w\n%s", root, err, out)
 	}
-	return Plugins{Model: filepath.Join(dir, "noopmodel"), Challenge: filepath.Join(dir, "noopchallenge")}, nil
+	return Plugins{Model: filepath.Join(dir, "noopmodel"), Challenge: filepath.Join(dir, "noopchallenge"), Fleet: filepath.Join(dir, "mrserver")}, nil
 }
 
 // Proc is one process seen in /proc.

@@ -43,9 +43,10 @@ type options struct {
 	skipPG bool
 	dbURL  string
 	csv    string
-	// only names one measurement to run alone ("report-month", or
-	// "pipeline": the floors and the pipeline of section 2); the report
-	// then holds those sections only.
+	// only names one measurement to run alone ("report-month", "storage",
+	// "scoring", "replay", "pipeline": the floors and the pipeline of
+	// section 2, "remote-models"); the report then holds those sections
+	// only.
 	only string
 }
 
@@ -76,7 +77,7 @@ func main() {
 	flag.BoolVar(&cfg.quick, "quick", false, "fewer iterations per run (a smoke test, not for the report)")
 	flag.BoolVar(&cfg.skipPG, "skip-pg", false, "skip every PostgreSQL measurement")
 	flag.StringVar(&cfg.csv, "csv", "", "BTC 1-minute CSV (default ../shared/data/binance-us-BTCUSDT-1m-2023-03-01..21.csv next to the module)")
-	flag.StringVar(&cfg.only, "only", "", "run one measurement alone: report-month (the report API on a month of data), storage (the database a one-day replay leaves), scoring (no-op and generated challenge), replay or pipeline (the floors and the feed → persisted pipeline)")
+	flag.StringVar(&cfg.only, "only", "", "run one measurement alone: report-month (the report API on a month of data), storage (the database a one-day replay leaves), scoring (no-op and generated challenge), replay, pipeline (the floors and the feed → persisted pipeline) or remote-models (1,000 remote models)")
 	flag.Parse()
 	cfg.dbURL = os.Getenv("TEST_DATABASE_URL")
 	if cfg.dbURL == "" {
@@ -138,7 +139,7 @@ func run(ctx context.Context, cfg options) (err error) {
 	if h.rp, err = replay.Open(cfg.csv, "BTC"); err != nil {
 		return fmt.Errorf("open the shared BTC CSV: %w", err)
 	}
-	if cfg.only == "" || cfg.only == "scoring" || cfg.only == "pipeline" { // report-month runs no plugin; storage and replay build the baseline's own
+	if cfg.only == "" || cfg.only == "scoring" || cfg.only == "pipeline" || cfg.only == "remote-models" { // report-month runs no plugin; storage and replay build the baseline's own
 		progress("building plugins")
 		if h.plugins, err = buildPlugins(ctx, root, tmp); err != nil {
 			return err
@@ -175,6 +176,7 @@ func run(ctx context.Context, cfg options) (err error) {
 		h.reportMonth(ctx)
 		h.replay(ctx)
 		h.storage(ctx)
+		h.remoteFleet(ctx)
 	case "report-month":
 		h.reportMonth(ctx)
 	case "storage":
@@ -189,8 +191,10 @@ func run(ctx context.Context, cfg options) (err error) {
 		if err := h.pipelines(ctx); err != nil {
 			return err
 		}
+	case "remote-models":
+		h.remoteFleet(ctx)
 	default:
-		return fmt.Errorf("-only: expected report-month, storage, scoring, replay or pipeline, found %q", cfg.only)
+		return fmt.Errorf("-only: expected report-month, storage, scoring, replay, pipeline or remote-models, found %q", cfg.only)
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", ctx.Err())

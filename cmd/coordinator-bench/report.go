@@ -58,6 +58,9 @@ type Report struct {
 	// LoadEnd is the 1-minute load average when the run ended.
 	LoadEnd string
 	Targets []Target
+	// Remote is the 1,000 remote models measurement (issue 15), nil when
+	// not run.
+	Remote *RemoteFleet
 }
 
 // apiProfile is the CPU profile of one extra load run on an endpoint that
@@ -215,6 +218,7 @@ func (r *Report) evaluate() {
 		r.fullReplayTarget())
 	r.Targets = append(r.Targets, r.storageTargets()...)
 	r.Targets = append(r.Targets, r.goBenchTargets()...)
+	r.Targets = append(r.Targets, r.remoteTargets()...)
 	for _, m := range r.Memory {
 		maxModel := nan
 		if len(m.Models) > 0 {
@@ -352,6 +356,7 @@ func (r *Report) Markdown() string {
 	}
 	w("\n")
 	r.writeGoBench(w)
+	r.writeRemote(w)
 	w("## Method\n\n")
 	for _, l := range methodNotes {
 		w("- %s\n", l)

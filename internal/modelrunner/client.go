@@ -1,11 +1,12 @@
 package modelrunner
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -66,20 +67,31 @@ func (e *StatusError) Misuse() bool {
 func (e *StatusError) BadImplementation() bool { return e.Code == CodeBadImplementation }
 
 // Client talks to one model runner: a main channel for DynamicSubclassService
-// and a second, separate channel for grpc.health.v1 (§6.1). Safe for
-// concurrent use; every call takes its deadline from ctx.
+// and, for each health check (Health), a second, separate channel for
+// grpc.health.v1 (§6.1), opened for that check and closed after it. Health
+// checks are rare (after every health-check-threshold consecutive
+// timeouts), so a runner that answers its calls costs one connection and
+// its few goroutines, not two (issue 15: a thousand remote models). Safe
+// for concurrent use; every call takes its deadline from ctx.
 type Client struct {
 	target string
+	opts   []grpc.DialOption
 	main   *grpc.ClientConn
-	health *grpc.ClientConn
 	svc    dynamicsubclasspb.DynamicSubclassServiceClient
-	hc     healthpb.HealthClient
+	ready  healthpb.HealthClient // on the main channel: WaitHealthy
 }
+
+// channelBufferBytes sizes each connection's read and write buffers: a
+// model runner's messages are small (a tick input of a few KB, an answer
+// of a few hundred bytes) and a node holds one connection per model, so 8
+// KiB instead of grpc-go's 32 KiB each (a larger message takes more reads
+// or writes, nothing else).
+const channelBufferBytes = 8 << 10
 
 // DialOptions are the channel options of both channels: plaintext (local
 // or trusted network), 64 MiB message caps, reconnect backoff 100 ms to
 // 1 s, keepalive pings every 300 s with a 500 ms ack timeout and no pings
-// without calls (§6.4 item 5).
+// without calls (§6.4 item 5), 8 KiB read and write buffers per connection.
 func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -89,27 +101,25 @@ func DialOptions() []grpc.DialOption {
 			MinConnectTimeout: 100 * time.Millisecond,
 		}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 300 * time.Second, Timeout: 500 * time.Millisecond}),
+		grpc.WithReadBufferSize(channelBufferBytes),
+		grpc.WithWriteBufferSize(channelBufferBytes),
 	}
 }
 
-// Dial opens both channels to target (a gRPC target such as
+// Dial creates the main channel to target (a gRPC target such as
 // "unix:///path/model.sock" or "127.0.0.1:50051"). It does not wait for the
-// runner: use WaitHealthy. extra options are appended to DialOptions.
+// runner: use WaitHealthy. extra options are appended to DialOptions; the
+// health channels of Health use the same options.
 func Dial(target string, extra ...grpc.DialOption) (*Client, error) {
 	opts := append(DialOptions(), extra...)
 	main, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("model runner %s: main channel: %w", target, err)
 	}
-	health, err := grpc.NewClient(target, opts...)
-	if err != nil {
-		_ = main.Close()
-		return nil, fmt.Errorf("model runner %s: health channel: %w", target, err)
-	}
 	return &Client{
-		target: target, main: main, health: health,
-		svc: dynamicsubclasspb.NewDynamicSubclassServiceClient(main),
-		hc:  healthpb.NewHealthClient(health),
+		target: target, opts: opts, main: main,
+		svc:   dynamicsubclasspb.NewDynamicSubclassServiceClient(main),
+		ready: healthpb.NewHealthClient(main),
 	}, nil
 }
 
@@ -128,23 +138,30 @@ func (c *Client) WaitForStateChange(ctx context.Context, from connectivity.State
 // Connect makes an IDLE main channel reconnect now.
 func (c *Client) Connect() { c.main.Connect() }
 
-// Close closes both channels.
+// Close closes the main channel (a health channel is closed by its check).
 func (c *Client) Close() error {
-	return errors.Join(c.main.Close(), c.health.Close())
+	return c.main.Close()
 }
 
-// Health runs grpc.health.v1 Check (service "") on the health channel
-// without wait-for-ready; nil means SERVING.
+// Health runs grpc.health.v1 Check (service "") without wait-for-ready on
+// a separate health channel opened for this check and closed after it;
+// nil means SERVING.
 func (c *Client) Health(ctx context.Context) error {
-	return c.check(ctx, false)
+	health, err := grpc.NewClient(c.target, c.opts...)
+	if err != nil {
+		return fmt.Errorf("health check of model runner %s: health channel: %w", c.target, err)
+	}
+	defer health.Close()
+	return c.check(ctx, healthpb.NewHealthClient(health), false)
 }
 
-// WaitHealthy waits (wait-for-ready) until the runner answers SERVING or
-// ctx ends. An authentication refusal (Unauthenticated, PermissionDenied)
-// or a server without the health service (Unimplemented) returns at once.
+// WaitHealthy waits (wait-for-ready) until the runner answers SERVING on
+// the main channel, which connects it, or ctx ends. An authentication
+// refusal (Unauthenticated, PermissionDenied) or a server without the
+// health service (Unimplemented) returns at once.
 func (c *Client) WaitHealthy(ctx context.Context) error {
 	for {
-		err := c.check(ctx, true)
+		err := c.check(ctx, c.ready, true)
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
@@ -160,8 +177,8 @@ func (c *Client) WaitHealthy(ctx context.Context) error {
 	}
 }
 
-func (c *Client) check(ctx context.Context, wait bool) error {
-	resp, err := c.hc.Check(ctx, &healthpb.HealthCheckRequest{Service: ""}, grpc.WaitForReady(wait))
+func (c *Client) check(ctx context.Context, hc healthpb.HealthClient, wait bool) error {
+	resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: ""}, grpc.WaitForReady(wait))
 	if err != nil {
 		return fmt.Errorf("health check of model runner %s: %w", c.target, err)
 	}
@@ -220,8 +237,42 @@ func (c *Client) Tick(ctx context.Context, input json.RawMessage) error {
 	if err != nil {
 		return fmt.Errorf("%w: tick input: %w", ErrArgument, err)
 	}
-	_, err = c.Call(ctx, MethodTick, []*commonspb.Variant{v}, nil)
+	return c.TickVariant(ctx, v)
+}
+
+// TickVariant sends an input already encoded by JSONVariant (or
+// TickEncoder) as the single argument of tick: the same Variant can be
+// shared by every model of a fan-out. v is only read.
+func (c *Client) TickVariant(ctx context.Context, v *commonspb.Variant) error {
+	_, err := c.Call(ctx, MethodTick, []*commonspb.Variant{v}, nil)
 	return err
+}
+
+// TickEncoder encodes a tick input once for every model of a fan-out: the
+// last input and its Variant (or encoding error) are kept, and an input
+// with the same bytes gets the same, read-only Variant. The zero value is
+// ready; safe for concurrent use.
+type TickEncoder struct {
+	mu    sync.Mutex
+	input []byte
+	v     *commonspb.Variant
+	err   error
+}
+
+// Encode returns JSONVariant(input), computed once per distinct input.
+func (e *TickEncoder) Encode(input json.RawMessage) (*commonspb.Variant, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.input != nil && bytes.Equal(e.input, input) {
+		return e.v, e.err
+	}
+	e.input = append(e.input[:0:0], input...)
+	v, err := JSONVariant(e.input)
+	if err != nil {
+		err = fmt.Errorf("%w: tick input: %w", ErrArgument, err)
+	}
+	e.v, e.err = v, err
+	return v, err
 }
 
 // Predict sends the call builder's args as positions 1..n (ArgVariant) and

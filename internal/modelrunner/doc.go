@@ -1,7 +1,8 @@
 // Package modelrunner is the host side of CrunchDAO's model-runner protocol
 // (reference-system.md §6): the Variant encoding of arguments and results
 // (§6.2) and a client for dynamic_subclass.DynamicSubclassService (Setup,
-// Call) with grpc.health.v1 on a second, separate channel (§6.1).
+// Call) with grpc.health.v1 on a second, separate channel opened for each
+// health check (§6.1; WaitHealthy checks on the main channel).
 //
 // # Variant encoding (§6.2)
 //

@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/host"
+)
+
+// Remote fleet measurement (issue 15 item 4): one predict cycle to 1,000
+// remote models, including storing the 1,000 rows.
+const (
+	secRemote         = "8. Remote models (issue 15)"
+	remoteFleetModels = 1000
+	remoteP50Target   = 50  // ms
+	remoteP99Target   = 150 // ms
+	remoteRSSTarget   = 200 // MB
+	remoteBaseClass   = "tracker.TrackerBase"
+)
+
+// RemoteFleet is what the remote-models measurement saw besides its
+// latency rows: start-up, and the peak RSS and CPU of the host (this
+// process) and of the model-runner server process.
+type RemoteFleet struct {
+	N         int
+	Start     time.Duration // connect + health + Setup of every model
+	HostRSS   float64       // MB, VmHWM over start-up and every cycle
+	ServerRSS float64       // MB, VmHWM of the mrserver process
+	// CPU per cycle (ms) of the host and of the server, one value per run
+	// (pooled over backends).
+	HostCPU, ServerCPU []float64
+	Stages             []*PipelineAnalysis
+	Profile            string
+	Err                error
+}
+
+func remoteName(n int) string {
+	return fmt.Sprintf("Feed record to persisted predictions, %d remote models (one server process, one port per model)", n)
+}
+
+// fleetServer is the mrserver child process.
+type fleetServer struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	addrs []string
+}
+
+// startFleetServer runs bin -n n and reads its n addresses.
+func startFleetServer(ctx context.Context, bin string, n int) (*fleetServer, error) {
+	cmd := exec.Command(bin, "-n", fmt.Sprint(n))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the model-runner fleet server %s: %w", bin, err)
+	}
+	fs := &fleetServer{cmd: cmd, stdin: stdin}
+	got := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			l := strings.TrimSpace(sc.Text())
+			if l == "ready" {
+				got <- nil
+				_, _ = io.Copy(io.Discard, stdout)
+				return
+			}
+			fs.addrs = append(fs.addrs, l)
+		}
+		got <- fmt.Errorf("fleet server %s exited before 'ready' after %d addresses: %v", bin, len(fs.addrs), sc.Err())
+	}()
+	select {
+	case err = <-got:
+	case <-time.After(2 * time.Minute):
+		err = fmt.Errorf("fleet server %s: expected 'ready' within 2m, found %d addresses", bin, len(fs.addrs))
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err == nil && len(fs.addrs) != n {
+		err = fmt.Errorf("fleet server %s: expected %d addresses, found %d", bin, n, len(fs.addrs))
+	}
+	if err != nil {
+		fs.stop()
+		return nil, err
+	}
+	return fs, nil
+}
+
+// stop closes the server's stdin (its signal to exit) and waits for it.
+func (fs *fleetServer) stop() {
+	_ = fs.stdin.Close()
+	done := make(chan struct{})
+	go func() { _ = fs.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = fs.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// startRemoteModels connects one remote model per address (r0000...), up
+// to 64 connects at a time, and checks each is running.
+func startRemoteModels(ctx context.Context, addrs []string, opts host.Options) (*host.ModelSet, error) {
+	specs := make([]host.PluginSpec, len(addrs))
+	for i, a := range addrs {
+		specs[i] = host.PluginSpec{ID: modelID(i), Remote: &host.RemoteSpec{Address: a, BaseClass: remoteBaseClass}}
+	}
+	opts.MaxParallelStarts = 64
+	ms, err := host.StartModels(ctx, specs, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect %d remote models: %w", len(addrs), err)
+	}
+	for _, st := range ms.States() {
+		if !st.Running {
+			_ = ms.Close()
+			return nil, fmt.Errorf("remote model %s did not start: %s", st.ID, st.LastError)
+		}
+	}
+	return ms, nil
+}
+
+// remoteFleet measures the predict pipeline (pipeline.cycle: feed record
+// stored, RunOnce, SavePredictCycle of 1,000 rows) against 1,000 remote
+// models served by one mrserver process, on each backend, with the host's
+// peak RSS over start-up and all cycles.
+func (h *harness) remoteFleet(ctx context.Context) {
+	n := remoteFleetModels
+	f := &RemoteFleet{N: n}
+	h.rep.Remote = f
+	progress("remote models: starting the fleet server (%d ports)", n)
+	fs, err := startFleetServer(ctx, h.plugins.Fleet, n)
+	if err != nil {
+		f.Err = err
+		return
+	}
+	defer fs.stop()
+	ch, err := host.StartChallenge(ctx, host.PluginSpec{ID: "challenge", Path: h.plugins.Challenge}, nil, hostOptions(h.log))
+	if err != nil {
+		f.Err = fmt.Errorf("start the no-op challenge plugin: %w", err)
+		return
+	}
+	defer ch.Close()
+
+	debug.FreeOSMemory()
+	self := os.Getpid()
+	resetErr := errors.Join(resetPeakRSS(self), resetPeakRSS(fs.cmd.Process.Pid))
+	progress("remote models: connecting %d models", n)
+	t := time.Now()
+	ms, err := startRemoteModels(ctx, fs.addrs, hostOptions(h.log))
+	if err != nil {
+		f.Err = err
+		return
+	}
+	defer ms.Close()
+	f.Start = time.Since(t)
+	cycles := h.sz.pipe100
+	for _, b := range h.backends() {
+		progress("remote models: pipeline, %d models, %s", n, b)
+		st, err := h.openStore(ctx, b, "remote")
+		if err != nil {
+			h.rep.Results = append(h.rep.Results, &Result{Section: secRemote, Name: remoteName(n), Backend: b, Err: err})
+			continue
+		}
+		p, err := newPipeline(ctx, st, ch, ms, h.rp, n)
+		if err == nil {
+			_, err = p.run(ctx, h.sz.warmup)
+		}
+		if err != nil {
+			_ = st.Close()
+			h.rep.Results = append(h.rep.Results, &Result{Section: secRemote, Name: remoteName(n), Backend: b, Err: err})
+			continue
+		}
+		an := &PipelineAnalysis{N: n, Backend: b}
+		r := h.repeat(secRemote, remoteName(n), b, func(int) ([]Metric, error) {
+			s0, _ := cpuTime(fs.cmd.Process.Pid)
+			pr, err := p.run(ctx, cycles)
+			if err != nil {
+				return nil, err
+			}
+			s1, _ := cpuTime(fs.cmd.Process.Pid)
+			an.add(pr)
+			f.HostCPU = append(f.HostCPU, pr.HostCPU)
+			f.ServerCPU = append(f.ServerCPU, float64(s1-s0)/float64(time.Millisecond)/float64(cycles))
+			lat := make(Latencies, len(pr.Cycles))
+			for i, c := range pr.Cycles {
+				lat[i] = c.Total
+			}
+			return []Metric{one("p50", "ms", lat.P(50)), one("p99", "ms", lat.P(99))}, nil
+		})
+		r.N = n
+		f.Stages = append(f.Stages, an)
+		if r.Err == nil && f.Profile == "" && (r.median("p50") > remoteP50Target || r.median("p99") > remoteP99Target) {
+			progress("remote models, %s: target missed, profiling one more run", b)
+			top, err := profileTop(ctx, h.tmp, "remote-"+b, func() error {
+				_, err := p.run(ctx, cycles)
+				return err
+			})
+			if err != nil {
+				top = "profile failed: " + err.Error()
+			}
+			f.Profile = fmt.Sprintf("%s (%d cycles):\n%s", b, cycles, top)
+		}
+		_ = st.Close()
+	}
+	var rerr error
+	if f.HostRSS, rerr = peakRSS(self); rerr != nil {
+		resetErr = errors.Join(resetErr, rerr)
+	}
+	if f.ServerRSS, rerr = peakRSS(fs.cmd.Process.Pid); rerr != nil {
+		resetErr = errors.Join(resetErr, rerr)
+	}
+	if resetErr != nil {
+		f.Err = resetErr
+	}
+}
+
+// remoteTargets are issue 15 item 4's targets.
+func (r *Report) remoteTargets() []Target {
+	f := r.Remote
+	if f == nil {
+		return nil
+	}
+	var out []Target
+	for _, b := range []string{"postgres", "sqlite"} {
+		x := r.find(secRemote, remoteName(f.N), b)
+		if x == nil {
+			continue
+		}
+		out = append(out,
+			atMost(fmt.Sprintf("Predict cycle p50, %d remote models, incl. storing the rows (%s)", f.N, b), x.median("p50"), remoteP50Target, "ms", "issue 15"),
+			atMost(fmt.Sprintf("Predict cycle p99, %d remote models, incl. storing the rows (%s)", f.N, b), x.median("p99"), remoteP99Target, "ms", "issue 15"))
+	}
+	rss := f.HostRSS
+	if f.Err != nil || rss == 0 {
+		rss = math.NaN()
+	}
+	out = append(out, atMost(fmt.Sprintf("Host peak RSS, %d remote models (connect + every cycle)", f.N), rss, remoteRSSTarget, "MB", "issue 15"))
+	return out
+}
+
+// writeRemote renders section 8.
+func (r *Report) writeRemote(w func(string, ...any)) {
+	f := r.Remote
+	if f == nil {
+		return
+	}
+	w("## %s\n\n", secRemote)
+	w("One predict cycle to %d remote models over CrunchDAO's model-runner protocol (gRPC, plaintext, §6 of the reference), served by **one separate server process** (`cmd/coordinator-bench/plugins/mrserver`, internal/modelrunner/mrtest) that gives every model its own loopback port, as each model would be its own runner at its own address. ", f.N)
+	w("The host (this harness process) holds one gRPC connection per model (`host.RemoteSpec`, the node's path for `address` models and orchestrator deployments). ")
+	w("A measured cycle is the span of section 2: a feed record stored, `predict.Worker.RunOnce` (no-op challenge plugin, Tick and Predict fan-outs to every model), the %d rows committed by SavePredictCycle; every cycle is checked for %d new SUCCESS rows.\n\n", f.N, f.N)
+	if f.Err != nil {
+		w("> %s\n\n", mdEscape(f.Err.Error()))
+	}
+	w("| Measurement | Backend | Metric | Median | Min | Max | Runs |\n|---|---|---|---|---|---|---|\n")
+	for _, x := range r.Results {
+		if x.Section != secRemote {
+			continue
+		}
+		if x.Err != nil {
+			w("| %s | %s | – | %s | | | |\n", x.Name, x.Backend, mdEscape(x.Err.Error()))
+			continue
+		}
+		for _, mt := range x.Metrics {
+			s := mt.Summary()
+			w("| %s | %s | %s (%s) | **%s** | %s | %s | %d |\n", x.Name, x.Backend, mt.Name, mt.Unit, num(s.Median), num(s.Min), num(s.Max), s.N)
+		}
+	}
+	w("\nConnecting the %d models (dial, health SERVING, Setup; 64 at a time): %s. ", f.N, f.Start.Round(time.Millisecond))
+	w("Peak RSS (VmHWM, reset before connecting): host **%s MB**, server process %s MB. ", num(f.HostRSS), num(f.ServerRSS))
+	w("CPU per cycle (median over runs): host %s ms, server process %s ms.\n\n", num(Median(f.HostCPU)), num(Median(f.ServerCPU)))
+	if len(f.Stages) > 0 {
+		w("| Stage (median ms per cycle) |")
+		for _, a := range f.Stages {
+			w(" %s |", a.Backend)
+		}
+		w("\n|---|")
+		for range f.Stages {
+			w("---|")
+		}
+		w("\n")
+		for _, st := range stageOrder {
+			w("| %s |", st)
+			for _, a := range f.Stages {
+				w(" %s |", num(Median(a.Stages[st])))
+			}
+			w("\n")
+		}
+		w("\n")
+	}
+	if f.Profile != "" {
+		w("<details><summary>Host CPU profile of one extra run after a missed target (go tool pprof -top, flat)</summary>\n\n```\n%s\n```\n\n</details>\n\n", f.Profile)
+	}
+}
