@@ -5,98 +5,25 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/crunch-coordinator/coordinator/host"
 	"github.com/crunch-coordinator/coordinator/internal/modelrunner"
 	"github.com/crunch-coordinator/coordinator/internal/modelrunner/mrtest"
 	"github.com/crunch-coordinator/coordinator/internal/orchestrator"
+	"github.com/crunch-coordinator/coordinator/internal/orchestrator/orchtest"
 )
 
-// testOrchestrator is a websocket orchestrator that hands every accepted
-// connection to the test, which scripts the frames, and records every
-// frame the node sends.
-type testOrchestrator struct {
-	srv   *httptest.Server
-	conns chan *websocket.Conn
-	got   chan orchestrator.Event
-}
-
-func newTestOrchestrator(t *testing.T, crunch string) *testOrchestrator {
-	o := &testOrchestrator{conns: make(chan *websocket.Conn, 4), got: make(chan orchestrator.Event, 16)}
-	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/"+crunch {
-			http.Error(w, "unknown crunch", http.StatusNotFound)
-			return
-		}
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		o.conns <- c
-		for { // record what the node sends until the connection ends
-			_, msg, err := c.Read(context.Background())
-			if err != nil {
-				return
-			}
-			var ev orchestrator.Event
-			if json.Unmarshal(msg, &ev) == nil {
-				o.got <- ev
-			}
-		}
-	}))
-	t.Cleanup(o.srv.Close)
-	return o
-}
-
-func (o *testOrchestrator) hostPort(t *testing.T) (string, int) {
-	h, p, err := net.SplitHostPort(strings.TrimPrefix(o.srv.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, _ := strconv.Atoi(p)
-	return h, n
-}
-
-func (o *testOrchestrator) accept(t *testing.T) *websocket.Conn {
-	t.Helper()
-	select {
-	case c := <-o.conns:
-		return c
-	case <-time.After(20 * time.Second):
-		t.Fatal("the node did not connect to the orchestrator")
-		return nil
-	}
-}
-
-func send(t *testing.T, c *websocket.Conn, event string, entries ...orchestrator.Entry) {
-	t.Helper()
-	if entries == nil {
-		entries = []orchestrator.Entry{}
-	}
-	data, _ := json.Marshal(entries)
-	frame, _ := json.Marshal(orchestrator.Event{Event: event, Data: data})
-	if err := c.Write(context.Background(), websocket.MessageText, frame); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func entry(model, dep, state string, s *mrtest.Server) orchestrator.Entry {
-	e := orchestrator.Entry{ModelID: model, DeploymentID: dep, State: state, Infos: orchestrator.Infos{ModelName: "name-" + model, CruncherID: "cruncher-" + model, CruncherName: "Cruncher " + model}}
+	addr := ""
 	if s != nil {
-		h, p, _ := net.SplitHostPort(s.Addr())
-		e.IP = h
-		e.Port, _ = strconv.Atoi(p)
+		addr = s.Addr()
 	}
-	return e
+	return orchtest.Entry(model, dep, state, addr)
 }
 
 // recorder is a model runner that answers predict with its label and
@@ -161,7 +88,7 @@ func heldIs(c *orchestrator.Client, want map[string]string) func() bool {
 // reconnect whose init drops a model, a BAD_IMPLEMENTATION reported, and
 // a report_failure queued while disconnected and sent after the reconnect.
 func TestClusterProtocol(t *testing.T) {
-	o := newTestOrchestrator(t, "crunch-1")
+	o := orchtest.Start(t, "crunch-1")
 	recA, recB1, recB2, recC := &recorder{}, &recorder{}, &recorder{}, &recorder{}
 	a := startRunner(t, recA.handler("a"))
 	b1 := startRunner(t, recB1.handler("b1"))
@@ -185,7 +112,7 @@ func TestClusterProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ms.Close()
-	h, p := o.hostPort(t)
+	h, p := o.HostPort(t)
 	cl, err := orchestrator.New(orchestrator.Config{Host: h, Port: p, CrunchID: "crunch-1", BaseClass: "tracker.TrackerBase", Fleet: ms,
 		RetryInterval: 200 * time.Millisecond, DialTimeout: 5 * time.Second})
 	if err != nil {
@@ -217,8 +144,8 @@ func TestClusterProtocol(t *testing.T) {
 	}
 
 	// 1. init: a and b (deployment b1).
-	conn := o.accept(t)
-	send(t, conn, orchestrator.EventInit, entry("a", "a1", "RUNNING", a), entry("b", "b1", "RUNNING", b1))
+	conn := o.Accept(t)
+	orchtest.Send(t, conn, orchestrator.EventInit, entry("a", "a1", "RUNNING", a), entry("b", "b1", "RUNNING", b1))
 	eventually(t, "a and b held", heldIs(cl, map[string]string{"a": "a1", "b": "b1"}))
 	ready("a", "b")
 	ms.Tick(ctx, json.RawMessage(`{"history": 1}`))
@@ -229,10 +156,10 @@ func TestClusterProtocol(t *testing.T) {
 
 	// 2. b's new deployment b2 replaces b1; the stale STOPPED of b1 that
 	// arrives afterwards must not close b2.
-	send(t, conn, orchestrator.EventUpdate, entry("b", "b2", "RUNNING", b2))
-	send(t, conn, orchestrator.EventUpdate, entry("b", "b1", "STOPPED", b1))
+	orchtest.Send(t, conn, orchestrator.EventUpdate, entry("b", "b2", "RUNNING", b2))
+	orchtest.Send(t, conn, orchestrator.EventUpdate, entry("b", "b1", "STOPPED", b1))
 	// 3. c joins the running node.
-	send(t, conn, orchestrator.EventUpdate, entry("c", "c1", "RUNNING", cSrv))
+	orchtest.Send(t, conn, orchestrator.EventUpdate, entry("c", "c1", "RUNNING", cSrv))
 	eventually(t, "b2 and c held", heldIs(cl, map[string]string{"a": "a1", "b": "b2", "c": "c1"}))
 	ready("b", "c")
 	res = predict(`"y"`)
@@ -249,7 +176,7 @@ func TestClusterProtocol(t *testing.T) {
 	}
 
 	// 4. a leaves: ABSENT from now on (the non-answer rules).
-	send(t, conn, orchestrator.EventUpdate, entry("a", "a1", "STOPPED", nil))
+	orchtest.Send(t, conn, orchestrator.EventUpdate, entry("a", "a1", "STOPPED", nil))
 	eventually(t, "a retired", heldIs(cl, map[string]string{"b": "b2", "c": "c1"}))
 	res = predict(`"z"`)
 	if res["a"].Status != host.StatusAbsent || res["b"].Status != host.StatusSuccess || res["c"].Status != host.StatusSuccess {
@@ -262,7 +189,7 @@ func TestClusterProtocol(t *testing.T) {
 		t.Fatalf("c: expected BAD_IMPLEMENTATION, found %s", res["c"].Status)
 	}
 	select {
-	case ev := <-o.got:
+	case ev := <-o.Got:
 		var fs []orchestrator.Failure
 		if ev.Event != orchestrator.EventReportFailure || json.Unmarshal(ev.Data, &fs) != nil || len(fs) != 1 ||
 			fs[0].ModelID != "c" || fs[0].Code != orchestrator.FailureBadImplementation || fs[0].IP != "127.0.0.1" || fs[0].Reason == nil {
@@ -278,11 +205,11 @@ func TestClusterProtocol(t *testing.T) {
 	_ = conn.CloseNow()
 	eventually(t, "the node sees the loss", func() bool { return !cl.Connected() })
 	cl.Report(orchestrator.Failure{ModelID: "b", Code: orchestrator.FailureMultipleTimeout, IP: "127.0.0.1"})
-	conn = o.accept(t)
-	send(t, conn, orchestrator.EventInit, entry("b", "b2", "RUNNING", b2))
+	conn = o.Accept(t)
+	orchtest.Send(t, conn, orchestrator.EventInit, entry("b", "b2", "RUNNING", b2))
 	eventually(t, "c dropped by the init", heldIs(cl, map[string]string{"b": "b2"}))
 	select {
-	case ev := <-o.got:
+	case ev := <-o.Got:
 		var fs []orchestrator.Failure
 		if ev.Event != orchestrator.EventReportFailure || json.Unmarshal(ev.Data, &fs) != nil || len(fs) != 1 ||
 			fs[0].ModelID != "b" || fs[0].Code != orchestrator.FailureMultipleTimeout || fs[0].Reason != nil {
@@ -301,7 +228,7 @@ func TestClusterProtocol(t *testing.T) {
 	}
 
 	// 7. a comes back with a new deployment: revived.
-	send(t, conn, orchestrator.EventUpdate, entry("a", "a2", "RUNNING", a))
+	orchtest.Send(t, conn, orchestrator.EventUpdate, entry("a", "a2", "RUNNING", a))
 	eventually(t, "a back", heldIs(cl, map[string]string{"a": "a2", "b": "b2"}))
 	ready("a")
 	if res = predict(`"v"`); res["a"].Status != host.StatusSuccess {
@@ -312,7 +239,7 @@ func TestClusterProtocol(t *testing.T) {
 // TestConnectionFailedReported: a RUNNING deployment nobody serves is
 // reported CONNECTION_FAILED after five failed connect attempts.
 func TestConnectionFailedReported(t *testing.T) {
-	o := newTestOrchestrator(t, "crunch-2")
+	o := orchtest.Start(t, "crunch-2")
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -337,7 +264,7 @@ func TestConnectionFailedReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ms.Close()
-	h, p := o.hostPort(t)
+	h, p := o.HostPort(t)
 	sec, err := modelrunner.LoadSecurity(map[string]string{modelrunner.EnvConnectTimeout: "0.2"})
 	if err != nil {
 		t.Fatal(err)
@@ -352,11 +279,11 @@ func TestConnectionFailedReported(t *testing.T) {
 	rctx, rcancel := context.WithCancel(ctx)
 	defer rcancel()
 	go func() { _ = cl.Run(rctx) }()
-	conn := o.accept(t)
+	conn := o.Accept(t)
 	n, _ := strconv.Atoi(port)
-	send(t, conn, orchestrator.EventInit, orchestrator.Entry{ModelID: "gone", DeploymentID: "g1", State: "RUNNING", IP: "127.0.0.1", Port: n})
+	orchtest.Send(t, conn, orchestrator.EventInit, orchestrator.Entry{ModelID: "gone", DeploymentID: "g1", State: "RUNNING", IP: "127.0.0.1", Port: n})
 	select {
-	case ev := <-o.got:
+	case ev := <-o.Got:
 		var fs []orchestrator.Failure
 		if json.Unmarshal(ev.Data, &fs) != nil || len(fs) != 1 || fs[0].Code != orchestrator.FailureConnectionFailed || fs[0].ModelID != "gone" {
 			t.Fatalf("expected report_failure gone CONNECTION_FAILED, found %s %s", ev.Event, ev.Data)
