@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,21 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/crunch-coordinator/coordinator/internal/clock"
 	"github.com/crunch-coordinator/coordinator/internal/config"
-	"github.com/crunch-coordinator/coordinator/internal/feed"
-	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
 	"github.com/crunch-coordinator/coordinator/internal/modelsapi"
 	"github.com/crunch-coordinator/coordinator/internal/node"
-	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
-	"github.com/crunch-coordinator/coordinator/internal/scaffold"
 	"github.com/crunch-coordinator/coordinator/internal/store"
-	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
 
 // TestMetricsReplay replays two hours of real candles through a node with
@@ -44,22 +36,10 @@ func TestMetricsReplay(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	root := testutil.RepoRoot(t)
-	csvPath := filepath.Join(filepath.Dir(root), "shared", "data", e2eCSV)
-	res, err := scaffold.Init(ctx, scaffold.Options{
-		Request: scaffold.Request{Name: "btc-up", Pack: "baseline"}, OutputDir: t.TempDir(),
-		SDK: scaffold.SDKSource{SourceDir: root, Version: "e2e-test"},
-	})
-	if err != nil {
-		t.Fatalf("scaffold.Init: %v", err)
-	}
-	w, err := config.LoadWorkspace(res.NodeDir, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newBaselineNode(t, ctx, nil)
 	// Keep the Python models only: no model plugin to build.
 	var entries []config.ModelConfig
-	for _, m := range w.Models {
+	for _, m := range b.w.Models {
 		if m.Runtime == config.RuntimePython {
 			entries = append(entries, config.ModelConfig{ID: m.ID, Runtime: m.Runtime, Path: m.Path, Name: m.Name, PlayerID: m.PlayerID, PlayerName: m.PlayerName})
 		}
@@ -67,48 +47,16 @@ func TestMetricsReplay(t *testing.T) {
 	if len(entries) < 2 {
 		t.Fatalf("expected the baseline pack's Python examples, found %d", len(entries))
 	}
-	raw, _ := json.MarshalIndent(entries, "", "  ")
-	if err := os.WriteFile(filepath.Join(res.NodeDir, config.ModelsFile), raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if w, err = config.LoadWorkspace(res.NodeDir, func(string) string { return "" }); err != nil {
-		t.Fatal(err)
-	}
-	challenge := filepath.Join(t.TempDir(), "challenge")
-	if err := pluginbuild.Build(ctx, []pluginbuild.Target{{Name: "challenge", Dir: w.Callables.ChallengePlugin, Out: challenge}}, pluginbuild.Options{
-		WorkDir: res.Workspace, Roots: []string{res.Workspace, root},
-		Env: []string{"GOFLAGS=-buildvcs=false", "GOWORK=" + filepath.Join(res.Workspace, "go.work")},
-	}); err != nil {
-		t.Fatalf("build the challenge plugin: %v", err)
-	}
+	b.setModels(t, entries)
 	st := openStore(t, "sqlite://"+filepath.Join(t.TempDir(), "metrics.db"))
-	rp, err := replay.Open(csvPath, "BTC")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const readKey = "read-key-for-metrics"
-	if w.Settings.Env == nil {
-		w.Settings.Env = map[string]string{}
+	if b.w.Settings.Env == nil {
+		b.w.Settings.Env = map[string]string{}
 	}
-	w.Settings.Env[modelsapi.ReadKeyVar] = readKey
-	logs := &testutil.SyncBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("node log (last 40 lines):\n%s", tailLines(logs.String(), 40))
-		}
-	})
-	first := rp.First()
-	sim := clock.NewSimulated(first)
-	n, err := node.Start(ctx, node.Config{
-		Workspace: w, Store: st, Clock: sim, Logger: hclog.New(&hclog.LoggerOptions{Name: "metrics-e2e", Level: hclog.Info, Output: logs}),
-		ChallengeBinary: challenge, Roles: node.AllRoles,
-		Feed: feed.Config{Provider: replay.Name, Assets: []string{"BTC"}, Kind: feed.KindCandle, Granularity: rp.Granularity()},
-	})
-	if err != nil {
-		t.Fatalf("node.Start: %v", err)
-	}
-	defer n.Close()
-	prog, err := n.Replay(ctx, rp, sim, node.ReplayOptions{From: first, Until: first.Add(2*time.Hour - rp.Step())})
+	b.w.Settings.Env[modelsapi.ReadKeyVar] = readKey
+	n := b.start(t, ctx, st, "metrics-e2e", node.AllRoles)
+	sim, first := n.sim, n.rp.First()
+	prog, err := n.Replay(ctx, n.rp, sim, node.ReplayOptions{From: first, Until: first.Add(2*time.Hour - n.rp.Step())})
 	if err != nil || prog.CycleErrors != 0 || prog.Cycles == 0 {
 		t.Fatalf("replay: %v (%d cycles, %d failed)", err, prog.Cycles, prog.CycleErrors)
 	}

@@ -12,16 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
-	"github.com/crunch-coordinator/coordinator/internal/clock"
 	"github.com/crunch-coordinator/coordinator/internal/config"
-	"github.com/crunch-coordinator/coordinator/internal/feed"
-	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
 	"github.com/crunch-coordinator/coordinator/internal/modelrunner"
-	"github.com/crunch-coordinator/coordinator/internal/node"
-	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
-	"github.com/crunch-coordinator/coordinator/internal/scaffold"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 	"github.com/crunch-coordinator/coordinator/internal/testutil"
 )
@@ -89,19 +81,7 @@ func TestRemoteModelsReplay(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	root := testutil.RepoRoot(t)
-	csvPath := filepath.Join(filepath.Dir(root), "shared", "data", e2eCSV)
-	res, err := scaffold.Init(ctx, scaffold.Options{
-		Request: scaffold.Request{Name: "btc-up", Pack: "baseline"}, OutputDir: t.TempDir(),
-		SDK: scaffold.SDKSource{SourceDir: root, Version: "e2e-test"},
-	})
-	if err != nil {
-		t.Fatalf("scaffold.Init: %v", err)
-	}
-	w, err := config.LoadWorkspace(res.NodeDir, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newBaselineNode(t, ctx, nil)
 	runnerDir, err := modelrunner.RunnerDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -109,14 +89,14 @@ func TestRemoteModelsReplay(t *testing.T) {
 	// Serve each Python example remotely and point models.json at them.
 	runners := map[string]*pyRunner{}
 	var entries []config.ModelConfig
-	for _, m := range w.Models {
+	for _, m := range b.w.Models {
 		if m.Runtime != config.RuntimePython {
 			continue
 		}
 		addr := freePort(t)
 		args := []string{"-m", "coordinator_runner", "--code", m.Path, "--listen", addr}
-		if w.Callables.ModelBasePath != "" {
-			args = append(args, "--path", w.Callables.ModelBasePath)
+		if b.w.Callables.ModelBasePath != "" {
+			args = append(args, "--path", b.w.Callables.ModelBasePath)
 		}
 		r := &pyRunner{t: t, args: args, dir: m.Path, addr: addr,
 			env: []string{"PATH=" + os.Getenv("PATH"), "PYTHONPATH=" + runnerDir, "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"}}
@@ -128,84 +108,29 @@ func TestRemoteModelsReplay(t *testing.T) {
 	if len(entries) < 3 || runners[killedModel] == nil {
 		t.Fatalf("expected the baseline pack's Python examples (at least 3, with %s), found %d", killedModel, len(entries))
 	}
-	raw, _ := json.MarshalIndent(entries, "", "  ")
-	if err := os.WriteFile(filepath.Join(res.NodeDir, config.ModelsFile), raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if w, err = config.LoadWorkspace(res.NodeDir, func(string) string { return "" }); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range w.Models {
+	b.setModels(t, entries)
+	for _, m := range b.w.Models {
 		if m.Runtime != config.RuntimeRemote {
 			t.Fatalf("model %s: expected runtime remote, found %q", m.ID, m.Runtime)
 		}
 	}
-	challenge := filepath.Join(t.TempDir(), "challenge")
-	if err := pluginbuild.Build(ctx, []pluginbuild.Target{{Name: "challenge", Dir: w.Callables.ChallengePlugin, Out: challenge}}, pluginbuild.Options{
-		WorkDir: res.Workspace, Roots: []string{res.Workspace, root},
-		Env: []string{"GOFLAGS=-buildvcs=false", "GOWORK=" + filepath.Join(res.Workspace, "go.work")},
-	}); err != nil {
-		t.Fatalf("build the challenge plugin: %v", err)
-	}
-
-	st := openStore(t, "sqlite://"+filepath.Join(t.TempDir(), "remote.db"))
-	rp, err := replay.Open(csvPath, "BTC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &testutil.SyncBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("node log (last 40 lines):\n%s", tailLines(logs.String(), 40))
-		}
-	})
-	first := rp.First()
-	sim := clock.NewSimulated(first)
 	// A down model must not be taken out for a cool-down in this run.
-	w.Settings.MaxConsecutiveFailures, w.Settings.MaxConsecutiveTimeouts = 1000, 1000
-	n, err := node.Start(ctx, node.Config{
-		Workspace: w, Store: st, Clock: sim, Logger: hclog.New(&hclog.LoggerOptions{Name: "remote-e2e", Level: hclog.Info, Output: logs}),
-		ChallengeBinary: challenge,
-		Feed:            feed.Config{Provider: replay.Name, Assets: []string{"BTC"}, Kind: feed.KindCandle, Granularity: rp.Granularity()},
-	})
-	if err != nil {
-		t.Fatalf("node.Start: %v", err)
-	}
-	defer n.Close()
-	replayTo := func(from, until time.Time) {
-		t.Helper()
-		prog, err := n.Replay(ctx, rp, sim, node.ReplayOptions{From: from, Until: until.Add(-rp.Step())})
-		if err != nil || prog.CycleErrors != 0 {
-			t.Fatalf("replay %s..%s: %v (%d failed cycles)", from, until, err, prog.CycleErrors)
-		}
-	}
-	waitRunning := func(id string, running bool) {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			for _, s := range n.Models() {
-				if s.ID == id && s.Running == running {
-					return
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("model %s: running=%v not reached: %+v", id, running, n.Models())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	b.w.Settings.MaxConsecutiveFailures, b.w.Settings.MaxConsecutiveTimeouts = 1000, 1000
+	st := openStore(t, "sqlite://"+filepath.Join(t.TempDir(), "remote.db"))
+	n := b.start(t, ctx, st, "remote-e2e", nil)
 	for id := range runners {
-		waitRunning(id, true)
+		n.waitRunning(t, id, true)
 	}
 	const killed = killedModel
+	first := n.rp.First()
 	t1, t2, t3 := first.Add(2*time.Hour), first.Add(3*time.Hour), first.Add(6*time.Hour)
-	replayTo(first, t1)
+	n.replayTo(t, ctx, first, t1)
 	runners[killed].kill()
-	waitRunning(killed, false)
-	replayTo(t1, t2)
+	n.waitRunning(t, killed, false)
+	n.replayTo(t, ctx, t1, t2)
 	runners[killed].start()
-	waitRunning(killed, true)
-	replayTo(t2, t3)
+	n.waitRunning(t, killed, true)
+	n.replayTo(t, ctx, t2, t3)
 
 	preds := listPredictions(t, ctx, st)
 	byModel := map[string][]store.Prediction{}
