@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,10 +32,16 @@ const (
 // latency rows: start-up, and the peak RSS and CPU of the host (this
 // process) and of the model-runner server process.
 type RemoteFleet struct {
-	N         int
-	Start     time.Duration // connect + health + Setup of every model
-	HostRSS   float64       // MB, VmHWM over start-up and every cycle
-	ServerRSS float64       // MB, VmHWM of the mrserver process
+	N     int
+	Start time.Duration // connect + health + Setup of every model
+	// ConnectRSS is the host's peak RSS (MB, VmHWM) over connecting the
+	// models; HostRSS its peak over each backend's cycles (reset before
+	// them), HostFile the file-backed part of its RSS at the end of those
+	// cycles (RssFile: the binary and, for SQLite, the database pages the
+	// store maps, mmap_size 256 MB).
+	ConnectRSS        float64
+	HostRSS, HostFile map[string]float64
+	ServerRSS         float64 // MB, VmHWM of the mrserver process over everything
 	// CPU per cycle (ms) of the host and of the server, one value per run
 	// (pooled over backends).
 	HostCPU, ServerCPU []float64
@@ -169,9 +176,18 @@ func (h *harness) remoteFleet(ctx context.Context) {
 	}
 	defer ms.Close()
 	f.Start = time.Since(t)
+	var rerr error
+	if f.ConnectRSS, rerr = peakRSS(self); rerr != nil {
+		resetErr = errors.Join(resetErr, rerr)
+	}
+	f.HostRSS, f.HostFile = map[string]float64{}, map[string]float64{}
 	cycles := h.sz.pipe100
 	for _, b := range h.backends() {
 		progress("remote models: pipeline, %d models, %s", n, b)
+		debug.FreeOSMemory()
+		if err := resetPeakRSS(self); err != nil {
+			resetErr = errors.Join(resetErr, err)
+		}
 		st, err := h.openStore(ctx, b, "remote")
 		if err != nil {
 			h.rep.Results = append(h.rep.Results, &Result{Section: secRemote, Name: remoteName(n), Backend: b, Err: err})
@@ -216,11 +232,11 @@ func (h *harness) remoteFleet(ctx context.Context) {
 			}
 			f.Profile = fmt.Sprintf("%s (%d cycles):\n%s", b, cycles, top)
 		}
+		if f.HostRSS[b], rerr = peakRSS(self); rerr != nil {
+			resetErr = errors.Join(resetErr, rerr)
+		}
+		f.HostFile[b] = rssFile(self)
 		_ = st.Close()
-	}
-	var rerr error
-	if f.HostRSS, rerr = peakRSS(self); rerr != nil {
-		resetErr = errors.Join(resetErr, rerr)
 	}
 	if f.ServerRSS, rerr = peakRSS(fs.cmd.Process.Pid); rerr != nil {
 		resetErr = errors.Join(resetErr, rerr)
@@ -228,6 +244,16 @@ func (h *harness) remoteFleet(ctx context.Context) {
 	if resetErr != nil {
 		f.Err = resetErr
 	}
+}
+
+// rssFile returns RssFile of pid in MB (0 when unreadable).
+func rssFile(pid int) float64 {
+	v := procField(fmt.Sprintf("/proc/%d/status", pid), "RssFile", ":")
+	kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(v, "kB")), 64)
+	if err != nil {
+		return 0
+	}
+	return kb * 1024 / 1e6
 }
 
 // remoteTargets are issue 15 item 4's targets.
@@ -246,11 +272,20 @@ func (r *Report) remoteTargets() []Target {
 			atMost(fmt.Sprintf("Predict cycle p50, %d remote models, incl. storing the rows (%s)", f.N, b), x.median("p50"), remoteP50Target, "ms", "issue 15"),
 			atMost(fmt.Sprintf("Predict cycle p99, %d remote models, incl. storing the rows (%s)", f.N, b), x.median("p99"), remoteP99Target, "ms", "issue 15"))
 	}
-	rss := f.HostRSS
-	if f.Err != nil || rss == 0 {
-		rss = math.NaN()
+	for _, b := range []string{"postgres", "sqlite"} {
+		rss, ok := f.HostRSS[b]
+		if !ok {
+			continue
+		}
+		if f.Err != nil {
+			rss = math.NaN()
+		}
+		note := "issue 15"
+		if b == "sqlite" {
+			note = fmt.Sprintf("issue 15; includes %s MB file-backed (the SQLite database pages the store maps, mmap_size 256 MB)", num(f.HostFile[b]))
+		}
+		out = append(out, atMost(fmt.Sprintf("Host peak RSS, %d remote models, predict cycles (%s)", f.N, b), math.Max(rss, f.ConnectRSS), remoteRSSTarget, "MB", note))
 	}
-	out = append(out, atMost(fmt.Sprintf("Host peak RSS, %d remote models (connect + every cycle)", f.N), rss, remoteRSSTarget, "MB", "issue 15"))
 	return out
 }
 
@@ -282,7 +317,13 @@ func (r *Report) writeRemote(w func(string, ...any)) {
 		}
 	}
 	w("\nConnecting the %d models (dial, health SERVING, Setup; 64 at a time): %s. ", f.N, f.Start.Round(time.Millisecond))
-	w("Peak RSS (VmHWM, reset before connecting): host **%s MB**, server process %s MB. ", num(f.HostRSS), num(f.ServerRSS))
+	w("Peak RSS (VmHWM): host %s MB while connecting; over each backend's cycles (reset before them)", num(f.ConnectRSS))
+	for _, b := range []string{"sqlite", "postgres"} {
+		if v, ok := f.HostRSS[b]; ok {
+			w(", %s **%s MB** (of which %s MB file-backed at the end)", b, num(v), num(f.HostFile[b]))
+		}
+	}
+	w("; server process %s MB. ", num(f.ServerRSS))
 	w("CPU per cycle (median over runs): host %s ms, server process %s ms.\n\n", num(Median(f.HostCPU)), num(Median(f.ServerCPU)))
 	if len(f.Stages) > 0 {
 		w("| Stage (median ms per cycle) |")
