@@ -124,6 +124,7 @@ func (h *harness) replay(ctx context.Context) {
 		h.rep.Results = append(h.rep.Results, &Result{Section: secReplay, Name: "Replay, baseline pack", Err: err})
 		return
 	}
+	h.rep.ReplayModels = len(rw.ws.Models)
 	window := 6 * time.Hour
 	if h.cfg.quick {
 		window = time.Hour
@@ -144,7 +145,19 @@ func (h *harness) replay(ctx context.Context) {
 				return nil, err
 			}
 			hours := o.SimDays * 24
+			perCandle := func(d time.Duration) float64 { return ms(d) / float64(o.Progress.Candles) }
+			tm := o.Progress.Time
 			return []Metric{one("simulated days per second", "days/s", o.SimDays/o.Wall.Seconds()), one("wall time", "s", o.Wall.Seconds()),
+				one("wall per candle: total", "ms", ms(o.Wall)/float64(o.Progress.Candles)),
+				one("wall per candle: store the candle", "ms", perCandle(tm.Candles)),
+				one("wall per candle: predict cycle", "ms", perCandle(tm.Predict)),
+				one("wall per candle: predict, ProvideRawInput (feed read via HostData)", "ms", perCandle(tm.RawInput)),
+				one("wall per candle: predict, BuildInferenceInput", "ms", perCandle(tm.InferenceInput)),
+				one("wall per candle: predict, scope/call builders + model Tick/Predict fan-out", "ms", perCandle(tm.ModelCalls)),
+				one("wall per candle: predict, ValidateInferenceOutput", "ms", perCandle(tm.Validate)),
+				one("wall per candle: predict, persist (store transaction)", "ms", perCandle(tm.Persist)),
+				one("wall per candle: score cycles (every 15 sim-min)", "ms", perCandle(tm.Score)),
+				one("wall per candle: leaderboard + checkpoint (hourly)", "ms", perCandle(tm.Leaderboard)),
 				one("predictions", "rows", float64(o.Progress.Predictions)), one("scored", "rows", float64(o.Progress.Scored)),
 				one("CPU, host process, per simulated hour", "ms", ms(o.HostCPU)/hours),
 				one("CPU, plugin processes, per simulated hour", "ms", ms(o.PluginCPU)/hours),
@@ -172,12 +185,12 @@ func (h *harness) replay(ctx context.Context) {
 	projected := fullDays / daysPerSec
 	if daysPerSec <= 0 || h.cfg.quick || projected > maxFullReplay.Seconds() {
 		h.rep.ReplayProjected = projected
-		h.rep.Results = append(h.rep.Results, &Result{Section: secReplay, Name: fullReplayName, Backend: "sqlite",
+		h.rep.Results = append(h.rep.Results, &Result{Section: secReplay, Name: fullReplayName(len(rw.ws.Models)), Backend: "sqlite",
 			Err: fmt.Errorf("not run in full: projected from the window runs at %s days/s: %.0f s for %.1f days, over this harness's %s budget for it", num(daysPerSec), projected, fullDays, maxFullReplay)})
 		return
 	}
 	progress("replay: full %.1f days, sqlite (projected %.0f s)", fullDays, projected)
-	h.repeat(secReplay, fullReplayName, "sqlite", func(run int) ([]Metric, error) {
+	h.repeat(secReplay, fullReplayName(len(rw.ws.Models)), "sqlite", func(run int) ([]Metric, error) {
 		if run > 0 {
 			return nil, nil // one full replay per harness run (see the Method notes)
 		}
@@ -197,7 +210,10 @@ func (h *harness) replay(ctx context.Context) {
 
 // maxFullReplay is the longest full replay the harness runs; beyond it the
 // full-replay wall time is projected from the window runs (and says so).
-const maxFullReplay = 90 * time.Second
+const maxFullReplay = 2 * time.Minute
 
-// fullReplayName names the full 21-day replay result.
-const fullReplayName = "Full replay of the shared BTC CSV (21 days, baseline pack, 3 models)"
+// fullReplayName names the full 21-day replay result of the baseline pack
+// with models example models.
+func fullReplayName(models int) string {
+	return fmt.Sprintf("Full replay of the shared BTC CSV (21 days, baseline pack, %d models)", models)
+}

@@ -58,6 +58,21 @@ type ReplayProgress struct {
 	// Gaps counts the runs of missing candles replayed over (each logged
 	// with from, to and candles_missing).
 	Gaps int
+	// Time is where the replay's wall-clock time went so far.
+	Time ReplayTime
+}
+
+// ReplayTime sums the wall-clock time of a replay's stages (real time,
+// whatever the simulated clock). Predict sums whole predict cycles, the
+// fields before it their stages (predict.Timing): RawInput
+// (ProvideRawInput, with its feed read through HostData), InferenceInput,
+// ModelCalls (Tick and Predict: the scope and call builders and the model
+// fan-out), Validate and Persist (the cycle's store transaction).
+type ReplayTime struct {
+	Candles                                                          time.Duration // storing the candles
+	RawInput, InferenceInput, ModelCalls, Validate, Persist, Predict time.Duration // Predict: whole predict cycles
+	Score                                                            time.Duration // score cycles
+	Leaderboard                                                      time.Duration // leaderboard rebuilds and checkpoints
 }
 
 // Replay feeds the candles of r to the node one at a time on the simulated
@@ -141,14 +156,24 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 			}
 		}
 		rec.TsIngested = at
+		t0 := time.Now()
 		if _, err := n.cfg.Store.UpsertMarketRecords(ctx, []store.MarketRecord{rec}); err != nil {
 			return p, fmt.Errorf("replay: store candle %s: %w", rec.TsEvent.Format(time.RFC3339), err)
 		}
+		p.Time.Candles += time.Since(t0)
 		sim.Set(at)
 		p.SimTime, p.Candles = at, p.Candles+1
 
 		if builtinPredict {
+			t0 := time.Now()
 			res, err := n.predict.RunOnce(ctx)
+			p.Time.Predict += time.Since(t0)
+			tm := res.Timing
+			p.Time.RawInput += tm.RawInput
+			p.Time.InferenceInput += tm.InferenceInput
+			p.Time.ModelCalls += tm.Tick + tm.Predict
+			p.Time.Validate += tm.Validate
+			p.Time.Persist += tm.Persist
 			if err != nil {
 				if errors.Is(err, context.Canceled) {
 					return p, err
@@ -161,7 +186,9 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 			}
 		}
 		if builtinScore && !at.Before(nextScore) {
+			t0 := time.Now()
 			sr, err := n.score.Score(ctx)
+			p.Time.Score += time.Since(t0)
 			if err != nil && !errors.Is(err, context.Canceled) {
 				p.CycleErrors++
 				n.log.Warn("replay: score cycle failed", "sim_time", at, "error", err)
@@ -171,7 +198,9 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 			nextScore = at.Add(scoreEvery)
 		}
 		if builtinScore && !at.Before(nextLB) {
+			t0 := time.Now()
 			n.finishPeriod(ctx, at)
+			p.Time.Leaderboard += time.Since(t0)
 			nextLB = at.Add(lbEvery)
 		}
 		if opts.Progress != nil {
