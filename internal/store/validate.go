@@ -176,39 +176,6 @@ func (m jsonMemo) inputID(input json.RawMessage) string {
 	return id
 }
 
-// Input is one row of table inputs: an inference input stored once for
-// every prediction that references it (Prediction.InputID).
-type Input struct {
-	ID    string
-	Input json.RawMessage
-	// Stream is "<prediction config id>|<scope key>" of the first
-	// prediction that carried it: the inputs of one stream are successive
-	// windows over the same data, so inputcodec stores each as a delta of
-	// the stream's previous one.
-	Stream string
-	// CreatedAt is the PerformedAt of the first prediction of the batch
-	// that carried it.
-	CreatedAt time.Time
-}
-
-// PredictionInputs returns the distinct inputs of predictions normalised
-// by NormalizePredictions, in first-seen order: what a driver writes to
-// table inputs (insert if absent) before the predictions that reference
-// them.
-func PredictionInputs(preds []Prediction) []Input {
-	var out []Input
-	seen := map[string]bool{}
-	for i := range preds {
-		p := &preds[i]
-		if p.InputID == "" || seen[p.InputID] {
-			continue
-		}
-		seen[p.InputID] = true
-		out = append(out, Input{ID: p.InputID, Input: p.InferenceInput, Stream: p.PredictionConfigID + "|" + p.ScopeKey, CreatedAt: p.PerformedAt})
-	}
-	return out
-}
-
 // Normalize checks q: From and To set with To not before From, Buckets in
 // 1..MaxSampleBuckets, else ErrInvalidValue; times become UTC. BucketWidth
 // is the width of one bucket in microseconds (store precision), at least 1.
