@@ -13,7 +13,9 @@
 //     (wire.Checked).
 //   - StartModels(ctx, []PluginSpec, Options) (*ModelSet, error): Tick and
 //     Predict fan out to every model concurrently and return one CallResult
-//     per model id; States, WaitReady, Close.
+//     per model id; TickPredict is both in one round trip per model for the
+//     plugins that serve it (the same calls, deadlines and results; the
+//     others get two calls); States, WaitReady, Close.
 //   - Probe(ctx, PluginSpec, kind, Options) (ProbeReport, error): one
 //     launch + handshake + Describe + verify + health + stop, for `doctor`.
 //   - VerifyChallenge / VerifyModel: the single contract check, shared by
@@ -25,7 +27,7 @@
 // plugin.Client is single-use: CheckBinary (exists, regular file, execute
 // bit, SHA-256 pin with a fresh hash), a new exec.Cmd through our own
 // go-plugin RunnerFunc, a new ClientConfig (gRPC only, AutoMTLS, start
-// timeout, wire.DialOptions size caps, an hclog logger named after the
+// timeout, wire.DialOptions size caps and fixed flow-control windows, an hclog logger named after the
 // plugin kind with plugin_id and generation fields that re-logs the plugin's
 // stderr as structured lines, a 64 KiB stderr ring kept for diagnostics).
 // The plugin does not inherit the host's environment, only an allowlist
