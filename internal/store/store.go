@@ -326,6 +326,11 @@ type Predictions interface {
 	// CountInputs counts the stored inference inputs (table inputs): one
 	// per distinct input, however many predictions share it.
 	CountInputs(ctx context.Context) (int64, error)
+	// ScoreRollups returns the score rollups (ScoreRollup, maintained in
+	// the transactions that score predictions) matching q, ordered by
+	// model_id, scope_key, bucket end. An invalid q is refused with
+	// ErrInvalidValue.
+	ScoreRollups(ctx context.Context, q RollupQuery) ([]ScoreRollup, error)
 }
 
 // Leaderboards stores leaderboard snapshots and model score history.

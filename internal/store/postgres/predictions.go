@@ -216,12 +216,39 @@ func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, pred
 		if err := insertInputs(ctx, tx, batch, inputs); err != nil {
 			return err
 		}
-		n, err := insertPredictions(ctx, tx, pa)
+		if !anyScored(predictions) {
+			n, err := insertPredictions(ctx, tx, pa)
+			if err != nil {
+				return fmt.Errorf("insert %d predictions: %w", len(pa.ids), err)
+			}
+			inserted = n
+			return nil
+		}
+		// Some are stored with their score: the new ones among them are
+		// added to the score rollups in this transaction.
+		rows, err := tx.Query(ctx, insertPredictionsSQL+` RETURNING id`, pa.ids, pa.modelIDs, pa.configIDs, pa.scopeKeys, pa.scopes,
+			pa.statuses, pa.execMs, pa.inputIDs, pa.outputs, pa.metas, pa.performedAt, pa.resolvableAt,
+			pa.values, pa.successes, pa.reasons, pa.scoredAt)
 		if err != nil {
 			return fmt.Errorf("insert %d predictions: %w", len(pa.ids), err)
 		}
-		inserted = n
-		return nil
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("insert %d predictions: %w", len(pa.ids), err)
+		}
+		inserted = len(ids)
+		isNew := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			isNew[id] = true
+		}
+		var scoredNew []store.Prediction
+		for _, p := range predictions {
+			if p.Score != nil && isNew[p.ID] {
+				isNew[p.ID] = false // a repeat inside the batch was not inserted
+				scoredNew = append(scoredNew, p)
+			}
+		}
+		return upsertRollups(ctx, tx, store.RollupsOf(scoredNew))
 	})
 	if err != nil {
 		return 0, err
@@ -317,6 +344,20 @@ SELECT u.id, u.truth::jsonb FROM unnest($1::text[], $2::text[]) AS u(id, truth) 
 			if _, err := tx.Exec(ctx, applyScoresSQL, u.ids, u.scored, u.values, u.successes, u.reasons, u.scoredAt, u.statuses, u.truths); err != nil {
 				return fmt.Errorf("write %d score updates: %w", len(u.ids), err)
 			}
+		}
+		// Every claimed row is locked and was unscored: each Score applies.
+		byID := make(map[string]store.Prediction, len(preds))
+		for _, p := range preds {
+			byID[p.ID] = p
+		}
+		var scoredNow []store.Prediction
+		for _, up := range updates {
+			if up.Score != nil {
+				scoredNow = append(scoredNow, store.ScoredPrediction(byID[up.PredictionID], up))
+			}
+		}
+		if err := upsertRollups(ctx, tx, store.RollupsOf(scoredNow)); err != nil {
+			return err
 		}
 		claimed = len(preds)
 		return nil

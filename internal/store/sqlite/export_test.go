@@ -18,3 +18,18 @@ func dropVersionTableFor(path string) error {
 
 // DropVersionTable is exported to the external test package only.
 var DropVersionTable = dropVersionTableFor
+
+// DropRollups brings the database at path back to schema version 8: the
+// score rollups table and its goose version row are removed.
+func DropRollups(path string) error {
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DROP TABLE score_rollups`); err != nil {
+		return err
+	}
+	_, err = db.Exec(`DELETE FROM goose_db_version WHERE version_id = 9`)
+	return err
+}

@@ -92,6 +92,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO N
 		}
 		defer stmt.Close()
 		texts := textMemo{}
+		var scoredNew []store.Prediction // new rows stored with a score: their rollups
 		if err := s.insertInputs(ctx, tx, batch, inputsAt); err != nil {
 			return err
 		}
@@ -120,8 +121,11 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO N
 				return s.wrap("save predict cycle: rows affected", err)
 			}
 			inserted += int(n)
+			if n > 0 && p.Score != nil {
+				scoredNew = append(scoredNew, p)
+			}
 		}
-		return nil
+		return s.upsertRollups(ctx, tx, store.RollupsOf(scoredNew))
 	})
 	if err != nil {
 		return 0, err
@@ -287,6 +291,11 @@ WHERE id = ? AND score_scored_at IS NULL AND score_success IS NULL`)
 			return s.wrap("claim and score: prepare", err)
 		}
 		defer statusStmt.Close()
+		byID := make(map[string]store.Prediction, len(claimed))
+		for _, p := range claimed {
+			byID[p.ID] = p
+		}
+		var scoredNow []store.Prediction // scores applied: their rollups
 		for i, u := range updates {
 			truth := sql.NullString{String: truthIDs[i], Valid: truthIDs[i] != ""}
 			if sc := u.Score; sc != nil {
@@ -294,9 +303,15 @@ WHERE id = ? AND score_scored_at IS NULL AND score_success IS NULL`)
 				if sc.Value != nil {
 					value = sql.NullFloat64{Float64: *sc.Value, Valid: true}
 				}
-				if _, err := scoreStmt.ExecContext(ctx, value, sc.Success, sql.NullString{String: sc.FailedReason, Valid: sc.FailedReason != ""}, micros(sc.ScoredAt),
-					u.Status, u.Status, truth, u.PredictionID); err != nil {
+				res, err := scoreStmt.ExecContext(ctx, value, sc.Success, sql.NullString{String: sc.FailedReason, Valid: sc.FailedReason != ""}, micros(sc.ScoredAt),
+					u.Status, u.Status, truth, u.PredictionID)
+				if err != nil {
 					return s.wrap(fmt.Sprintf("claim and score: score %q", u.PredictionID), err)
+				}
+				if n, err := res.RowsAffected(); err != nil {
+					return s.wrap("claim and score: rows affected", err)
+				} else if n > 0 {
+					scoredNow = append(scoredNow, store.ScoredPrediction(byID[u.PredictionID], u))
 				}
 				continue
 			}
@@ -305,7 +320,7 @@ WHERE id = ? AND score_scored_at IS NULL AND score_success IS NULL`)
 			}
 		}
 		claimedN = len(claimed)
-		return nil
+		return s.upsertRollups(ctx, tx, store.RollupsOf(scoredNow))
 	})
 	if err != nil {
 		return 0, err

@@ -158,3 +158,23 @@ func TestMigratePartialSchema(t *testing.T) {
 		t.Fatalf("rows must survive: %v %v", ms, err)
 	}
 }
+
+// TestMigrateRollupsBackfill: migration 9 fills score_rollups from the
+// predictions scored before it (storetest.RollupBackfill).
+func TestMigrateRollupsBackfill(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "backfill.db")
+	s, err := sqlite.Open(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	storetest.RollupBackfill(t, s, func(t *testing.T) {
+		if err := sqlite.DropRollups(p); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
