@@ -300,3 +300,23 @@ func mustJSON(v any) json.RawMessage {
 	}
 	return b
 }
+
+// ScoreRollups computes the rollups of q from the stored predictions with
+// store.RollupsOf, the rule the drivers maintain.
+func (f *fakeStore) ScoreRollups(ctx context.Context, q store.RollupQuery) ([]store.ScoreRollup, error) {
+	q, err := q.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	all, err := f.ListPredictions(ctx, store.PredictionQuery{ModelIDs: q.ModelIDs, ScoredOnly: true, Limit: 1 << 30})
+	if err != nil {
+		return nil, err
+	}
+	var out []store.ScoreRollup
+	for _, r := range store.RollupsOf(all) {
+		if !r.BucketEnd.Before(q.From) && !r.BucketEnd.After(q.To) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

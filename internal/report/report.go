@@ -61,6 +61,13 @@ const (
 	// model, or one model and scope); longer series are thinned evenly,
 	// always keeping the first and the last point.
 	DefaultMaxSeriesPoints = 1000
+	// DefaultMaxChartPoints bounds the rows of one /reports/models/params
+	// or /reports/predictions chart answer (Options.MaxChartPoints): each
+	// of its n series gets max(1, DefaultMaxChartPoints / n) points at most
+	// (and at most MaxSeriesPoints), so the answer stays small enough to
+	// be read, encoded and drawn in well under 100 ms whatever the number
+	// of models (20 models: 100 points each, 30 days in 8-hour steps).
+	DefaultMaxChartPoints = 2000
 	// DefaultQueryTimeout is the deadline of the store calls of one request.
 	DefaultQueryTimeout = 10 * time.Second
 	// DefaultCheckpointKind is the checkpoint kind /reports/checkpoints lists
@@ -76,6 +83,7 @@ type Store interface {
 	ModelScoreHistory(ctx context.Context, modelIDs []string, from, to time.Time, limit int) ([]store.ModelScore, error)
 	ListPredictions(ctx context.Context, q store.PredictionQuery) ([]store.Prediction, error)
 	SamplePredictions(ctx context.Context, q store.SampleQuery) ([]store.Prediction, error)
+	ScoreRollups(ctx context.Context, q store.RollupQuery) ([]store.ScoreRollup, error)
 	CountPredictions(ctx context.Context, status string) (int64, error)
 	FeedSummaries(ctx context.Context) ([]store.FeedSummary, error)
 	QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]store.MarketRecord, error)
@@ -159,6 +167,8 @@ type Options struct {
 	MaxScanRows int
 	// MaxSeriesPoints: default DefaultMaxSeriesPoints.
 	MaxSeriesPoints int
+	// MaxChartPoints: default DefaultMaxChartPoints.
+	MaxChartPoints int
 	// QueryTimeout: default DefaultQueryTimeout.
 	QueryTimeout time.Duration
 	// Windows are the rolling windows of /reports/models/params (default
@@ -218,6 +228,9 @@ func newServer(opts Options) *server {
 	}
 	if opts.MaxSeriesPoints <= 0 {
 		opts.MaxSeriesPoints = DefaultMaxSeriesPoints
+	}
+	if opts.MaxChartPoints <= 0 {
+		opts.MaxChartPoints = DefaultMaxChartPoints
 	}
 	if opts.QueryTimeout <= 0 {
 		opts.QueryTimeout = DefaultQueryTimeout

@@ -215,16 +215,25 @@ func TestEndpoints(t *testing.T) {
 		{"params", "/reports/models/params?projectIds=m1", 200, true, func(t *testing.T, rows []map[string]any, _ map[string]any, _ http.Header) {
 			btc := rowsWhere(rows, "scope_key", "BTC-60")
 			eth := rowsWhere(rows, "scope_key", "ETH-300")
-			// Scored BTC predictions in the last 24 h: -3h, -2.5h, -2h, -1.5h, -1h.
-			if len(btc) != 5 || len(eth) != 2 {
-				t.Fatalf("got %d BTC and %d ETH rows, want 5 and 2", len(btc), len(eth))
+			// Scored BTC predictions in the last 24 h: -3h, -2.5h, -2h, -1.5h,
+			// -1h, in the hour buckets ending at 09:00, 10:00 and 11:00: one
+			// point each, the newest prediction of the bucket (at its end).
+			if len(btc) != 3 || len(eth) != 2 {
+				t.Fatalf("got %d BTC and %d ETH rows, want 3 and 2", len(btc), len(eth))
+			}
+			if got := fmt.Sprint(column(btc, "performed_at")); got != "[2026-11-30T09:00:00.000Z 2026-11-30T10:00:00.000Z 2026-11-30T11:00:00.000Z]" {
+				t.Errorf("BTC points at %s", got)
+			}
+			// At 10:00: recent {0.2, 0.4, 0.6}, anchor {0.0, 0.2, 0.4, 0.6}.
+			if mid := btc[1]; !near(mid["score_value"], 0.6) || !near(mid["score_recent"], 0.4) || !near(mid["score_anchor"], 0.3) || !near(mid["count"], 4) {
+				t.Errorf("middle BTC row = %v", mid)
 			}
 			first := btc[0]
 			// Window means at -3h: recent (24 h) {0.2}; anchor (7 d) {0.0, 0.2}.
 			if !near(first["score_recent"], 0.2) || !near(first["score_steady"], 0.1) || !near(first["score_anchor"], 0.1) || !near(first["count"], 2) {
 				t.Errorf("first BTC row = %v", first)
 			}
-			last := btc[4] // the failed one: no own value, means over {0.2..0.8} / {0..0.8}
+			last := btc[2] // the failed one: no own value, means over {0.2..0.8} / {0..0.8}
 			if last["score_value"] != nil || !near(last["score_recent"], 0.5) || !near(last["score_anchor"], 0.4) {
 				t.Errorf("last BTC row = %v", last)
 			}
@@ -601,6 +610,9 @@ func TestChartPagingAndThinning(t *testing.T) {
 		{"pages of 2 (one instant per page)", 2, 1000, 500, 250, false},
 		{"thinned to 10 per series", 50, 10, 20, 10, true},
 	}
+	// /reports/models/params: one point per hour bucket (07:51..12:00 is
+	// in the five buckets ending 08:00..12:00), whatever the page size.
+	const wantParamsPoints = 5
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newTestServer(t, f, func(o *Options) { o.MaxPageSize, o.MaxSeriesPoints = tc.pageSize, tc.seriesMax })
@@ -622,8 +634,8 @@ func TestChartPagingAndThinning(t *testing.T) {
 				t.Errorf("series a spans %v..%v, want first and last kept", a[0]["performed_at"], a[len(a)-1]["performed_at"])
 			}
 			_, _, body = get(t, srv, http.MethodGet, "/reports/models/params")
-			if rows := decodeRows(t, "params", body); len(rows) != tc.wantParam {
-				t.Errorf("params: %d rows, want %d", len(rows), tc.wantParam)
+			if rows := decodeRows(t, "params", body); len(rows) != wantParamsPoints {
+				t.Errorf("params: %d rows, want %d", len(rows), wantParamsPoints)
 			}
 			// The predictions chart covers the whole window (no page of the
 			// oldest rows), one row per time bucket, the newest included.
