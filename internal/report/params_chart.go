@@ -108,11 +108,11 @@ func (s *server) seriesBudget(n int) int {
 // in time order, running sums over them, and the indexes of the buckets
 // that are points (newest prediction in [start, end]).
 type paramSeries struct {
-	key             string
-	buckets         []store.ScoreRollup
-	answered        []int64   // answered[i] = answered of buckets[:i]
-	sums            []float64 // sums[i] = sum of buckets[:i]
-	points          []int
+	key               string
+	buckets           []store.ScoreRollup
+	answered          []int64   // answered[i] = answered of buckets[:i]
+	sums              []float64 // sums[i] = sum of buckets[:i]
+	points            []int
 	modelID, scopeKey string
 }
 
