@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,50 +23,6 @@ func (s *server) chartQuery(r *http.Request, p *params) chartQuery {
 	q := r.URL.Query()
 	start, end := timeRange(q, p, s.opts.Clock.Now(), s.opts.MaxRange)
 	return chartQuery{ids: projectIDs(q), start: start, end: end}
-}
-
-// scoreHistory reads every score point of ids (all when empty) with
-// computed_at in [from, to], paging through the store with a time cursor:
-// the next page starts at the last instant read, skipping the points of
-// that instant already taken. A page holding a single instant cannot be
-// paged within, so the cursor moves 1 µs past it (store times have
-// microsecond precision) and truncated is set, since points beyond a page
-// at that instant may be missing. truncated is also set when MaxScanRows
-// is reached.
-func (s *server) scoreHistory(ctx context.Context, ids []string, from, to time.Time) (out []store.ModelScore, truncated bool, err error) {
-	page := s.opts.MaxPageSize
-	cursor := from
-	seen := map[string]bool{} // points taken at the cursor instant
-	key := func(ms store.ModelScore) string { return ms.ID + "|" + ms.ModelID }
-	for {
-		batch, err := s.opts.Store.ModelScoreHistory(ctx, ids, cursor, to, page)
-		if err != nil {
-			return nil, false, fmt.Errorf("reading model score history from %s to %s: %w", cursor.Format(TimeLayout), to.Format(TimeLayout), err)
-		}
-		for _, ms := range batch {
-			if !(ms.ComputedAt.Equal(cursor) && seen[key(ms)]) {
-				out = append(out, ms)
-			}
-		}
-		if len(batch) < page {
-			return out, truncated, nil
-		}
-		if len(out) >= s.opts.MaxScanRows {
-			return out, true, nil
-		}
-		last := batch[len(batch)-1].ComputedAt
-		if batch[0].ComputedAt.Equal(last) {
-			truncated = true
-			cursor, seen = last.Add(time.Microsecond), map[string]bool{}
-			continue
-		}
-		cursor, seen = last, map[string]bool{}
-		for _, ms := range batch {
-			if ms.ComputedAt.Equal(last) {
-				seen[key(ms)] = true
-			}
-		}
-	}
 }
 
 // scanPredictions reads every prediction matching q (Limit and Offset are
@@ -95,23 +50,6 @@ func (s *server) scanPredictions(ctx context.Context, q store.PredictionQuery) (
 	}
 }
 
-// thin keeps at most max rows of one series, evenly spaced, always the
-// first and the last.
-func thin[T any](rows []T, max int) []T {
-	n := len(rows)
-	if n <= max || max <= 0 {
-		return rows
-	}
-	if max == 1 {
-		return rows[n-1:]
-	}
-	out := make([]T, 0, max)
-	for i := range max {
-		out = append(out, rows[i*(n-1)/(max-1)])
-	}
-	return out
-}
-
 // seriesRow is one chart row with its series key and sort keys.
 type seriesRow struct {
 	series string
@@ -119,48 +57,19 @@ type seriesRow struct {
 	row    map[string]any
 }
 
-// finishSeries thins each series, orders rows by time then series key and
-// writes them, with X-Downsampled-From / X-Truncated headers when rows were
-// dropped.
-func (s *server) finishSeries(w http.ResponseWriter, rows []seriesRow, truncated bool) {
-	bySeries := map[string][]seriesRow{}
-	var order []string
-	for _, r := range rows {
-		if _, ok := bySeries[r.series]; !ok {
-			order = append(order, r.series)
-		}
-		bySeries[r.series] = append(bySeries[r.series], r)
-	}
-	kept := make([]seriesRow, 0, len(rows))
-	for _, k := range order {
-		kept = append(kept, thin(bySeries[k], s.opts.MaxSeriesPoints)...)
-	}
-	slices.SortStableFunc(kept, func(a, b seriesRow) int {
-		if c := a.at.Compare(b.at); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.series, b.series)
-	})
-	if len(kept) < len(rows) {
-		w.Header().Set("X-Downsampled-From", strconv.Itoa(len(rows)))
-	}
-	if truncated {
-		w.Header().Set("X-Truncated", "true")
-	}
-	out := make([]map[string]any, len(kept))
-	for i, r := range kept {
-		out[i] = r.row
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
 // modelsGlobal serves GET /reports/models/global: a time series, one flat
 // row per model per score point (model_scores, written at every
 // leaderboard rebuild) with performed_at (the point's computed_at) in
-// [start, end]. Row: model_id, model_name, cruncher_name, performed_at,
-// score_metrics, score_ranking, then score_<metric> for each metric
-// (score_recent, score_steady, score_anchor with the default aggregation).
-// Ordered by performed_at, then model_id.
+// [start, end], downsampled by the store (store.SampleQuery via
+// SampleModelScores): the window, from its oldest point to end, is cut
+// into equal time buckets and each model keeps its newest point of every
+// bucket, so the newest point is always included. Point budget: at most
+// Options.MaxChartPoints rows in all, each model at most
+// min(MaxSeriesPoints, max(1, MaxChartPoints / models)) (X-Point-Budget).
+// Row: model_id, model_name, cruncher_name, performed_at, score_metrics,
+// score_ranking, then score_<metric> for each metric (score_recent,
+// score_steady, score_anchor with the default aggregation). Ordered by
+// performed_at, then model_id.
 func (s *server) modelsGlobal(w http.ResponseWriter, r *http.Request) error {
 	var p params
 	cq := s.chartQuery(r, &p)
@@ -173,12 +82,15 @@ func (s *server) modelsGlobal(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := s.ctx(r)
 	defer cancel()
-	points, truncated, err := s.scoreHistory(ctx, cq.ids, cq.start, cq.end)
+	points, err := s.opts.Store.SampleModelScores(ctx, store.SampleQuery{ModelIDs: cq.ids, From: cq.start, To: cq.end,
+		Buckets: min(s.opts.MaxSeriesPoints, store.MaxSampleBuckets), MaxPoints: s.opts.MaxChartPoints})
 	if err != nil {
-		return err
+		return fmt.Errorf("sampling the model score history from %s to %s: %w", cq.start.Format(TimeLayout), cq.end.Format(TimeLayout), err)
 	}
-	rows := make([]seriesRow, 0, len(points))
+	rows := make([]map[string]any, 0, len(points))
+	models := map[string]bool{}
 	for _, ms := range points {
+		models[ms.ModelID] = true
 		score, err := decodeScore(ms.Score)
 		if err != nil {
 			s.log.Warn("skipping malformed model score point", "model_id", ms.ModelID, "computed_at", ms.ComputedAt, "error", err)
@@ -194,9 +106,12 @@ func (s *server) modelsGlobal(w http.ResponseWriter, r *http.Request) error {
 			"score_ranking": score.Ranking,
 		}
 		flattenMetrics(row, score.Metrics)
-		rows = append(rows, seriesRow{series: ms.ModelID, at: ms.ComputedAt, row: row})
+		rows = append(rows, row)
 	}
-	s.finishSeries(w, rows, truncated)
+	// Every model with a point in the window has one in the answer, so
+	// this is the per-model budget the store applied.
+	w.Header().Set("X-Point-Budget", strconv.Itoa(s.seriesBudget(len(models))))
+	writeJSON(w, http.StatusOK, rows)
 	return nil
 }
 

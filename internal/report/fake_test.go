@@ -169,7 +169,11 @@ func (f *fakeStore) SamplePredictions(ctx context.Context, q store.SampleQuery) 
 	if err != nil || len(all) == 0 {
 		return nil, err
 	}
-	q = q.StartAt(all[0].PerformedAt)
+	series := map[[2]string]bool{}
+	for _, p := range all {
+		series[[2]string{p.ModelID, p.ScopeKey}] = true
+	}
+	q = q.StartAt(all[0].PerformedAt).ForSeries(len(series))
 	type key struct {
 		model, scope string
 		bucket       int64
@@ -316,6 +320,39 @@ func (f *fakeStore) ScoreRollups(ctx context.Context, q store.RollupQuery) ([]st
 	for _, r := range store.RollupsOf(all) {
 		if !r.BucketEnd.Before(q.From) && !r.BucketEnd.After(q.To) {
 			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// SampleModelScores keeps the newest point of each (model, bucket) as
+// store.SampleQuery defines it, the models being the series.
+func (f *fakeStore) SampleModelScores(ctx context.Context, q store.SampleQuery) ([]store.ModelScore, error) {
+	q, err := q.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	all, err := f.ModelScoreHistory(ctx, q.ModelIDs, q.From, q.To, 1<<30)
+	if err != nil || len(all) == 0 {
+		return nil, err
+	}
+	models := map[string]bool{}
+	for _, ms := range all {
+		models[ms.ModelID] = true
+	}
+	q = q.StartAt(all[0].ComputedAt).ForSeries(len(models))
+	type key struct {
+		model  string
+		bucket int64
+	}
+	newest := map[key]int{}
+	for i, ms := range all { // ascending by time then model, id: the last one of a key wins
+		newest[key{ms.ModelID, min(ms.ComputedAt.Sub(q.From).Microseconds()/q.BucketWidth(), int64(q.Buckets-1))}] = i
+	}
+	var out []store.ModelScore
+	for i, ms := range all {
+		if newest[key{ms.ModelID, min(ms.ComputedAt.Sub(q.From).Microseconds()/q.BucketWidth(), int64(q.Buckets-1))}] == i {
+			out = append(out, ms)
 		}
 	}
 	return out, nil

@@ -28,10 +28,12 @@ const notScoredReason = "Prediction not scored"
 // Without limit and offset (the report UI's chart request) the answer
 // covers the whole window, downsampled by the store
 // (store.SampleQuery): the window, from its oldest prediction to end, is
-// cut into MaxSeriesPoints equal time buckets and each series (model,
-// scope_key) keeps its newest prediction of every bucket, so a series has at most MaxSeriesPoints rows (default
-// 1000) and the window's newest prediction is always included. The header
-// X-Point-Budget gives the budget per series.
+// cut into equal time buckets and each series (model, scope_key) keeps its
+// newest prediction of every bucket, so the window's newest prediction is
+// always included. Point budget: at most Options.MaxChartPoints rows in
+// all (default 2000), each series at most min(MaxSeriesPoints, max(1,
+// MaxChartPoints / series)) buckets; the header X-Point-Budget gives the
+// budget per series.
 //
 // With limit (1 to MaxPageSize, default MaxPageSize) or offset (>= 0,
 // default 0) it pages through every prediction of the window instead; a
@@ -71,11 +73,17 @@ func (s *server) predictions(w http.ResponseWriter, r *http.Request) error {
 			ModelIDs: cq.ids, From: cq.start, To: cq.end, Status: status, Limit: limit, Offset: offset,
 		})
 	} else {
-		budget := min(s.opts.MaxSeriesPoints, store.MaxSampleBuckets)
 		preds, err = s.opts.Store.SamplePredictions(ctx, store.SampleQuery{
-			ModelIDs: cq.ids, From: cq.start, To: cq.end, Status: status, Buckets: budget,
+			ModelIDs: cq.ids, From: cq.start, To: cq.end, Status: status,
+			Buckets: min(s.opts.MaxSeriesPoints, store.MaxSampleBuckets), MaxPoints: s.opts.MaxChartPoints,
 		})
-		w.Header().Set("X-Point-Budget", strconv.Itoa(budget))
+		// Every series with a prediction in the window has one in the
+		// answer, so this is the per-series budget the store applied.
+		series := map[[2]string]bool{}
+		for _, pr := range preds {
+			series[[2]string{pr.ModelID, pr.ScopeKey}] = true
+		}
+		w.Header().Set("X-Point-Budget", strconv.Itoa(s.seriesBudget(len(series))))
 	}
 	if err != nil {
 		return fmt.Errorf("listing predictions from %s to %s: %w", cq.start.Format(TimeLayout), cq.end.Format(TimeLayout), err)

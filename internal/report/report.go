@@ -61,8 +61,8 @@ const (
 	// model, or one model and scope); longer series are thinned evenly,
 	// always keeping the first and the last point.
 	DefaultMaxSeriesPoints = 1000
-	// DefaultMaxChartPoints bounds the rows of one /reports/models/params
-	// or /reports/predictions chart answer (Options.MaxChartPoints): each
+	// DefaultMaxChartPoints bounds the rows of one chart answer
+	// (/reports/models/global, /reports/models/params, /reports/predictions) (Options.MaxChartPoints): each
 	// of its n series gets max(1, DefaultMaxChartPoints / n) points at most
 	// (and at most MaxSeriesPoints), so the answer stays small enough to
 	// be read, encoded and drawn in well under 100 ms whatever the number
@@ -84,6 +84,7 @@ type Store interface {
 	ListPredictions(ctx context.Context, q store.PredictionQuery) ([]store.Prediction, error)
 	SamplePredictions(ctx context.Context, q store.SampleQuery) ([]store.Prediction, error)
 	ScoreRollups(ctx context.Context, q store.RollupQuery) ([]store.ScoreRollup, error)
+	SampleModelScores(ctx context.Context, q store.SampleQuery) ([]store.ModelScore, error)
 	CountPredictions(ctx context.Context, status string) (int64, error)
 	FeedSummaries(ctx context.Context) ([]store.FeedSummary, error)
 	QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]store.MarketRecord, error)

@@ -254,11 +254,20 @@ type PredictionQuery struct {
 // spend the budget on empty time.
 // ModelIDs empty = all models; Status empty = all statuses. Buckets must be
 // 1 to MaxSampleBuckets.
+//
+// MaxPoints, when > 0, bounds the whole answer: with n series having a
+// matching row in [first, To], each keeps at most max(1, MaxPoints / n)
+// buckets (ForSeries), so every such series is in the answer and the
+// answer has at most max(MaxPoints, n) rows.
+//
+// The same rule samples the score history (SampleModelScores), whose
+// series are the models and whose time is computed_at.
 type SampleQuery struct {
-	ModelIDs []string
-	From, To time.Time
-	Status   string
-	Buckets  int
+	ModelIDs  []string
+	From, To  time.Time
+	Status    string
+	Buckets   int
+	MaxPoints int
 }
 
 // MaxSampleBuckets bounds SampleQuery.Buckets.
@@ -320,9 +329,15 @@ type Predictions interface {
 	CountPredictions(ctx context.Context, status string) (int64, error)
 	// SamplePredictions returns the predictions SampleQuery keeps, ordered
 	// by performed_at then id, with InferenceInput left nil (charts never
-	// read it; InputID is set). The downsampling is done by the database
-	// in one query.
+	// read it; InputID is set). The downsampling is done by the database:
+	// one index seek per series and bucket, never a scan of the window.
 	SamplePredictions(ctx context.Context, q SampleQuery) ([]Prediction, error)
+	// SampleModelScores returns the score points (table model_scores)
+	// SampleQuery keeps, the series being the models (Status must be
+	// empty): per model, the newest point (computed_at, then id) of every
+	// bucket, ordered by computed_at then model id. The downsampling is
+	// done by the database, one index seek per model and bucket.
+	SampleModelScores(ctx context.Context, q SampleQuery) ([]ModelScore, error)
 	// CountInputs counts the stored inference inputs (table inputs): one
 	// per distinct input, however many predictions share it.
 	CountInputs(ctx context.Context) (int64, error)

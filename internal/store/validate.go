@@ -187,6 +187,8 @@ func (q SampleQuery) Normalize() (SampleQuery, error) {
 		return q, invalid("SampleQuery.To", "expected a time not before From %s, found %s", q.From.Format(time.RFC3339Nano), q.To.Format(time.RFC3339Nano))
 	case q.Buckets < 1 || q.Buckets > MaxSampleBuckets:
 		return q, invalid("SampleQuery.Buckets", "expected 1 to %d, found %d", MaxSampleBuckets, q.Buckets)
+	case q.MaxPoints < 0:
+		return q, invalid("SampleQuery.MaxPoints", "expected >= 0, found %d", q.MaxPoints)
 	}
 	q.From, q.To = q.From.UTC(), q.To.UTC()
 	return q, nil
@@ -200,6 +202,27 @@ func (q SampleQuery) StartAt(first time.Time) SampleQuery {
 		q.From = first.UTC()
 	}
 	return q
+}
+
+// ForSeries returns q with Buckets lowered to the MaxPoints share of one
+// of n series (max(1, MaxPoints / n)) when MaxPoints is set.
+func (q SampleQuery) ForSeries(n int) SampleQuery {
+	if q.MaxPoints > 0 && n > 0 {
+		q.Buckets = max(1, min(q.Buckets, q.MaxPoints/n))
+	}
+	return q
+}
+
+// BucketRange returns the bounds of bucket i of a normalised q, in unix
+// microseconds: lo <= t < hi (the last bucket's hi is To + 1 µs, so it
+// also holds To).
+func (q SampleQuery) BucketRange(i int) (lo, hi int64) {
+	w := q.BucketWidth()
+	lo = q.From.UnixMicro() + int64(i)*w
+	if i == q.Buckets-1 {
+		return lo, q.To.UnixMicro() + 1
+	}
+	return lo, lo + w
 }
 
 // BucketWidth returns the width of one bucket of a normalised q in

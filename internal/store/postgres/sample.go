@@ -11,11 +11,27 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
 
+// sampleIDs is the SQL of the models a sample reads: the array $1, or
+// every model when it is empty.
+const sampleIDs = `SELECT m FROM unnest($1::text[]) AS m WHERE cardinality($1::text[]) > 0
+UNION ALL SELECT id FROM models WHERE cardinality($1::text[]) = 0`
+
+// sampleBuckets is the SQL of the buckets of a sample: $lo, $w (µs),
+// $last (bucket number) and $end (To + 1 µs) are the arguments named.
+func sampleBuckets(buckets, lo, w, last, end string) string {
+	return `SELECT g.i, ` + lo + `::timestamptz + make_interval(secs => g.i * ` + w + `::float8 / 1e6) AS lo,
+    CASE WHEN g.i = ` + last + ` THEN ` + end + `::timestamptz ELSE ` + lo + `::timestamptz + make_interval(secs => (g.i + 1) * ` + w + `::float8 / 1e6) END AS hi
+FROM generate_series(0, ` + buckets + ` - 1) AS g(i)`
+}
+
 // SamplePredictions returns the newest prediction of every (model_id,
 // scope_key, bucket) of q (store.SampleQuery), ordered by performed_at then
-// id, without the inference input. One query: a window function over the
-// performed_at range of ix_predictions_performed_at; bucket numbers are
-// computed in integer microseconds, as on SQLite.
+// id, without the inference input. The series are found by skipping
+// through idx_predictions_series (one seek per series); each bucket of each
+// series is then an index-only seek for its newest performed_at and a
+// lookup of the row(s) at that instant (the larger id wins a tie): the
+// cost grows with series × buckets, not with the predictions in the
+// window.
 func (s *Store) SamplePredictions(ctx context.Context, q store.SampleQuery) ([]store.Prediction, error) {
 	q, err := q.Normalize()
 	if err != nil {
@@ -24,43 +40,63 @@ func (s *Store) SamplePredictions(ctx context.Context, q store.SampleQuery) ([]s
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
-	var f query
-	f.add("performed_at >= ?", q.From)
-	f.add("performed_at <= ?", q.To)
-	if len(q.ModelIDs) > 0 {
-		f.add("model_id = ANY(?::text[])", q.ModelIDs)
-	}
+	status := ""
+	args := []any{q.ModelIDs, q.From, q.To}
 	if q.Status != "" {
-		f.add("status = ?", q.Status)
+		status = ` AND status = $4`
+		args = append(args, q.Status)
 	}
-	var first *time.Time
-	if err := s.pool.QueryRow(ctx, `SELECT MIN(performed_at) FROM predictions`+f.clause(), f.args...).Scan(&first); err != nil {
-		return nil, s.wrap("sample predictions: first", err)
+	if q.ModelIDs == nil {
+		args[0] = []string{}
 	}
-	if first == nil {
+	var models, scopes []string
+	var first time.Time
+	rows, err := s.pool.Query(ctx, `WITH RECURSIVE ids(m) AS (`+sampleIDs+`),
+s(m, k) AS (SELECT m, (SELECT min(scope_key) FROM predictions WHERE model_id = ids.m) FROM ids
+    UNION ALL SELECT m, (SELECT min(scope_key) FROM predictions WHERE model_id = s.m AND scope_key > s.k) FROM s WHERE k IS NOT NULL)
+SELECT m, k, (SELECT min(performed_at) FROM predictions WHERE model_id = s.m AND scope_key = s.k
+    AND performed_at >= $2 AND performed_at <= $3`+status+`) FROM s WHERE k IS NOT NULL`, args...)
+	if err != nil {
+		return nil, s.wrap("sample predictions: series", err)
+	}
+	for rows.Next() {
+		var m, k string
+		var f *time.Time
+		if err := rows.Scan(&m, &k, &f); err != nil {
+			rows.Close()
+			return nil, s.wrap("sample predictions: series", err)
+		}
+		if f == nil {
+			continue
+		}
+		models, scopes = append(models, m), append(scopes, k)
+		if first.IsZero() || f.Before(first) {
+			first = *f
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("sample predictions: series", err)
+	}
+	if len(models) == 0 {
 		return nil, nil
 	}
-	q = q.StartAt(*first)
-	var b query
-	lo := b.arg(q.From)
-	bucket := fmt.Sprintf("LEAST((EXTRACT(EPOCH FROM performed_at - %s::timestamptz) * 1000000)::bigint / %s::bigint, %s::bigint)",
-		lo, b.arg(q.BucketWidth()), b.arg(int64(q.Buckets-1)))
-	b.add("performed_at >= ?", q.From)
-	b.add("performed_at <= ?", q.To)
-	if len(q.ModelIDs) > 0 {
-		b.add("model_id = ANY(?::text[])", q.ModelIDs)
-	}
+	q = q.StartAt(first).ForSeries(len(models))
+	lo, _ := q.BucketRange(0)
+	args = []any{models, scopes, q.Buckets, time.UnixMicro(lo).UTC(), q.BucketWidth(), q.Buckets - 1, q.To.Add(time.Microsecond)}
 	if q.Status != "" {
-		b.add("status = ?", q.Status)
+		status = ` AND status = $8`
+		args = append(args, q.Status)
 	}
 	cols := strings.ReplaceAll(predictionColumns, "inference_input_jsonb", "NULL::jsonb AS inference_input_jsonb")
-	// The window function reads idx_predictions_series; only the kept rows
-	// are then read in full.
-	sql := `SELECT ` + cols + ` FROM predictions WHERE ctid IN (SELECT c FROM (
-SELECT ctid AS c, ROW_NUMBER() OVER (PARTITION BY model_id, scope_key, ` + bucket + ` ORDER BY performed_at DESC, id DESC) AS rn
-FROM predictions` + b.clause() + `
-) AS sampled WHERE rn = 1) ORDER BY performed_at, id`
-	rows, err := s.pool.Query(ctx, sql, b.args...)
+	sql := `WITH b AS (` + sampleBuckets("$3", "$4", "$5", "$6", "$7") + `)
+SELECT ` + cols + ` FROM unnest($1::text[], $2::text[]) AS s(m, k) CROSS JOIN b
+CROSS JOIN LATERAL (SELECT max(performed_at) AS t FROM predictions
+    WHERE model_id = s.m AND scope_key = s.k AND performed_at >= b.lo AND performed_at < b.hi` + status + `) AS newest
+CROSS JOIN LATERAL (SELECT * FROM predictions
+    WHERE model_id = s.m AND scope_key = s.k AND performed_at = newest.t` + status + ` ORDER BY id DESC LIMIT 1) AS p
+ORDER BY performed_at, id`
+	rows, err = s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, s.wrap("sample predictions", err)
 	}
@@ -70,6 +106,79 @@ FROM predictions` + b.clause() + `
 	}
 	for i := range out {
 		out[i].InferenceInput = nil
+	}
+	return out, nil
+}
+
+// SampleModelScores returns the score points store.SampleQuery keeps, the
+// models being the series, ordered by computed_at then model id: each
+// model's oldest point in the window, then per model and bucket an
+// index-only seek in ix_model_scores_model_id for the newest computed_at
+// and a lookup of the point(s) at that instant (the larger id wins a tie,
+// in byte order).
+func (s *Store) SampleModelScores(ctx context.Context, q store.SampleQuery) ([]store.ModelScore, error) {
+	q, err := q.Normalize()
+	if err == nil && q.Status != "" {
+		err = fmt.Errorf("SampleQuery.Status: expected empty for score points, found %q: %w", q.Status, store.ErrInvalidValue)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres store sample model scores: %w", err)
+	}
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	ids := q.ModelIDs
+	if ids == nil {
+		ids = []string{}
+	}
+	rows, err := s.pool.Query(ctx, `WITH ids(m) AS (`+sampleIDs+`)
+SELECT m, (SELECT min(computed_at) FROM model_scores WHERE model_id = ids.m AND computed_at >= $2 AND computed_at <= $3) FROM ids`, ids, q.From, q.To)
+	if err != nil {
+		return nil, s.wrap("sample model scores: series", err)
+	}
+	var models []string
+	var first time.Time
+	for rows.Next() {
+		var m string
+		var f *time.Time
+		if err := rows.Scan(&m, &f); err != nil {
+			rows.Close()
+			return nil, s.wrap("sample model scores: series", err)
+		}
+		if f != nil {
+			models = append(models, m)
+			if first.IsZero() || f.Before(first) {
+				first = *f
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("sample model scores: series", err)
+	}
+	if len(models) == 0 {
+		return nil, nil
+	}
+	q = q.StartAt(first).ForSeries(len(models))
+	lo, _ := q.BucketRange(0)
+	rows, err = s.pool.Query(ctx, `WITH b AS (`+sampleBuckets("$2", "$3", "$4", "$5", "$6")+`)
+SELECT p.id, p.model_id, p.score_payload_jsonb, p.computed_at FROM unnest($1::text[]) AS s(m) CROSS JOIN b
+CROSS JOIN LATERAL (SELECT max(computed_at) AS t FROM model_scores WHERE model_id = s.m AND computed_at >= b.lo AND computed_at < b.hi) AS newest
+CROSS JOIN LATERAL (SELECT * FROM model_scores WHERE model_id = s.m AND computed_at = newest.t ORDER BY id COLLATE "C" DESC LIMIT 1) AS p
+ORDER BY p.computed_at, p.model_id COLLATE "C", p.id COLLATE "C"`,
+		models, q.Buckets, time.UnixMicro(lo).UTC(), q.BucketWidth(), q.Buckets-1, q.To.Add(time.Microsecond))
+	if err != nil {
+		return nil, s.wrap("sample model scores", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.ModelScore, error) {
+		var ms store.ModelScore
+		var payload []byte
+		err := r.Scan(&ms.ID, &ms.ModelID, &payload, &ms.ComputedAt)
+		ms.Score, ms.ComputedAt = rawJSON(payload), utc(ms.ComputedAt)
+		return ms, err
+	})
+	if err != nil {
+		return nil, s.wrap("sample model scores", err)
 	}
 	return out, nil
 }

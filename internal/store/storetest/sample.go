@@ -52,6 +52,15 @@ func testSamplePredictions(t *testing.T, open func(t *testing.T) store.Store) {
 		{"no prediction in the window", store.SampleQuery{From: end.Add(time.Minute), To: end.Add(time.Hour), Buckets: 6}, "[]"},
 		{"window bounds inclusive", store.SampleQuery{ModelIDs: []string{"m1"}, From: base.Add(10 * time.Minute), To: base.Add(12 * time.Minute), Buckets: 1},
 			"[A12]"},
+		// Three series with a prediction in the window: 7 / 3 = 2 buckets
+		// each, of 29.5 minutes.
+		{"MaxPoints shared by the series", store.SampleQuery{From: base, To: end, Buckets: 6, MaxPoints: 7},
+			"[B28 A29 B29 B58 A59 B59]"},
+		{"MaxPoints below the series count keeps one each", store.SampleQuery{From: base, To: end, Buckets: 6, MaxPoints: 1},
+			"[B58 A59 B59]"},
+		{"all models when none is named", store.SampleQuery{From: base.Add(58 * time.Minute), To: end, Buckets: 2},
+			"[A58 B58 A59 B59]"},
+		{"unknown model", store.SampleQuery{ModelIDs: []string{"nope"}, From: base, To: end, Buckets: 2}, "[]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := s.SamplePredictions(ctx, tc.q)
@@ -66,8 +75,66 @@ func testSamplePredictions(t *testing.T, open func(t *testing.T) store.Store) {
 			}
 		})
 	}
-	for _, q := range []store.SampleQuery{{From: base, To: end}, {From: base, To: end, Buckets: store.MaxSampleBuckets + 1}, {To: end, Buckets: 1}, {From: end, To: base, Buckets: 1}} {
+	for _, q := range []store.SampleQuery{{From: base, To: end}, {From: base, To: end, Buckets: store.MaxSampleBuckets + 1}, {To: end, Buckets: 1}, {From: end, To: base, Buckets: 1},
+		{From: base, To: end, Buckets: 1, MaxPoints: -1}} {
 		_, err := s.SamplePredictions(ctx, q)
 		wantErrIs(t, err, store.ErrInvalidValue, fmt.Sprintf("SamplePredictions(%+v)", q))
+	}
+}
+
+// testSampleModelScores: the score history is sampled with the same rule,
+// the models being the series.
+func testSampleModelScores(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := ctxT(t)
+	s := migrated(t, open)
+	must(t, s.UpsertModels(ctx, []store.Model{model("m1"), model("m2"), model("m3")}), "UpsertModels")
+	for i := range 60 {
+		at := base.Add(time.Duration(i) * time.Minute)
+		var pts []store.ModelScore
+		for _, m := range []string{"m1", "m2"} {
+			if m == "m2" && i%2 == 1 {
+				continue
+			}
+			pts = append(pts, store.ModelScore{ID: fmt.Sprintf("%s-%02d", m, i), ModelID: m, Score: json.RawMessage(fmt.Sprintf(`{"metrics":{"v":%d}}`, i)), ComputedAt: at})
+		}
+		must(t, s.SaveLeaderboard(ctx, store.Leaderboard{ID: fmt.Sprintf("L%02d", i), CreatedAt: at, Entries: json.RawMessage(`[]`)}, pts), "SaveLeaderboard")
+	}
+	// A tie at the last instant: the larger id is kept.
+	must(t, s.SaveLeaderboard(ctx, store.Leaderboard{ID: "Ltie", CreatedAt: base.Add(59 * time.Minute), Entries: json.RawMessage(`[]`)},
+		[]store.ModelScore{{ID: "m1-99", ModelID: "m1", Score: json.RawMessage(`{}`), ComputedAt: base.Add(59 * time.Minute)}}), "SaveLeaderboard")
+	end := base.Add(59 * time.Minute)
+	for _, tc := range []struct {
+		name string
+		q    store.SampleQuery
+		want string
+	}{
+		{"six buckets, newest of each", store.SampleQuery{ModelIDs: []string{"m1"}, From: base, To: end, Buckets: 6},
+			"[m1-09 m1-19 m1-29 m1-39 m1-49 m1-99]"},
+		{"every model with points when none is named", store.SampleQuery{From: base, To: end, Buckets: 2},
+			"[m2-28 m1-29 m2-58 m1-99]"},
+		{"MaxPoints shared by the models", store.SampleQuery{From: base, To: end, Buckets: 6, MaxPoints: 4},
+			"[m2-28 m1-29 m2-58 m1-99]"},
+		{"window cut from the oldest point", store.SampleQuery{ModelIDs: []string{"m2", "m3"}, From: base.Add(-time.Hour), To: end, Buckets: 3},
+			"[m2-18 m2-38 m2-58]"},
+		{"no point in the window", store.SampleQuery{From: end.Add(time.Minute), To: end.Add(time.Hour), Buckets: 3}, "[]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.SampleModelScores(ctx, tc.q)
+			must(t, err, "SampleModelScores")
+			var gotIDs []string
+			for _, p := range got {
+				gotIDs = append(gotIDs, p.ID)
+				if p.ComputedAt.Location() != time.UTC || len(p.Score) == 0 {
+					t.Errorf("%s: computed_at %v score %s", p.ID, p.ComputedAt, p.Score)
+				}
+			}
+			if g := fmt.Sprint(gotIDs); g != tc.want {
+				t.Fatalf("got %s, want %s", g, tc.want)
+			}
+		})
+	}
+	for _, q := range []store.SampleQuery{{From: base, To: end}, {From: base, To: end, Buckets: 1, Status: store.StatusSuccess}} {
+		_, err := s.SampleModelScores(ctx, q)
+		wantErrIs(t, err, store.ErrInvalidValue, fmt.Sprintf("SampleModelScores(%+v)", q))
 	}
 }

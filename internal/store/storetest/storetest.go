@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Inputs", testInputs},
 		{"InputsSlidingWindow", testInputsSlidingWindow},
 		{"SamplePredictions", testSamplePredictions},
+		{"SampleModelScores", testSampleModelScores},
 		{"Rollups", testRollups},
 		{"ClaimAndScore", testClaimAndScore},
 		{"ClaimAndScoreErrors", testClaimAndScoreErrors},
