@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -23,38 +22,6 @@ func (s *server) chartQuery(r *http.Request, p *params) chartQuery {
 	q := r.URL.Query()
 	start, end := timeRange(q, p, s.opts.Clock.Now(), s.opts.MaxRange)
 	return chartQuery{ids: projectIDs(q), start: start, end: end}
-}
-
-// scanPredictions reads every prediction matching q (Limit and Offset are
-// set here), page by page, up to MaxScanRows.
-func (s *server) scanPredictions(ctx context.Context, q store.PredictionQuery) (out []store.Prediction, truncated bool, err error) {
-	q.Limit = s.opts.MaxPageSize
-	seen := map[string]bool{}
-	for q.Offset = 0; ; q.Offset += q.Limit {
-		batch, err := s.opts.Store.ListPredictions(ctx, q)
-		if err != nil {
-			return nil, false, fmt.Errorf("listing predictions from %s to %s (offset %d): %w", q.From.Format(TimeLayout), q.To.Format(TimeLayout), q.Offset, err)
-		}
-		for _, p := range batch {
-			if !seen[p.ID] {
-				seen[p.ID] = true
-				out = append(out, p)
-			}
-		}
-		if len(batch) < q.Limit {
-			return out, false, nil
-		}
-		if len(out) >= s.opts.MaxScanRows {
-			return out, true, nil
-		}
-	}
-}
-
-// seriesRow is one chart row with its series key and sort keys.
-type seriesRow struct {
-	series string
-	at     time.Time
-	row    map[string]any
 }
 
 // modelsGlobal serves GET /reports/models/global: a time series, one flat

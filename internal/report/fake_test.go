@@ -357,3 +357,18 @@ func (f *fakeStore) SampleModelScores(ctx context.Context, q store.SampleQuery) 
 	}
 	return out, nil
 }
+
+// RollupPoints computes the points of q with store.RollupPointsOf over the
+// fake's rollups.
+func (f *fakeStore) RollupPoints(ctx context.Context, q store.RollupPointQuery) ([]store.RollupPoint, error) {
+	q, err := q.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	from, to := q.Range()
+	rs, err := f.ScoreRollups(ctx, store.RollupQuery{ModelIDs: q.ModelIDs, From: from, To: to})
+	if err != nil {
+		return nil, err
+	}
+	return store.RollupPointsOf(rs, q), nil
+}

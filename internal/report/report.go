@@ -55,8 +55,6 @@ const (
 	DefaultMaxRange = 31 * 24 * time.Hour
 	// DefaultRange is the range used when start is absent (start = end - 24 h).
 	DefaultRange = 24 * time.Hour
-	// DefaultMaxScanRows bounds how many store rows one chart request reads.
-	DefaultMaxScanRows = 200_000
 	// DefaultMaxSeriesPoints bounds the points of one chart series (one
 	// model, or one model and scope); longer series are thinned evenly,
 	// always keeping the first and the last point.
@@ -85,6 +83,7 @@ type Store interface {
 	SamplePredictions(ctx context.Context, q store.SampleQuery) ([]store.Prediction, error)
 	ScoreRollups(ctx context.Context, q store.RollupQuery) ([]store.ScoreRollup, error)
 	SampleModelScores(ctx context.Context, q store.SampleQuery) ([]store.ModelScore, error)
+	RollupPoints(ctx context.Context, q store.RollupPointQuery) ([]store.RollupPoint, error)
 	CountPredictions(ctx context.Context, status string) (int64, error)
 	FeedSummaries(ctx context.Context) ([]store.FeedSummary, error)
 	QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]store.MarketRecord, error)
@@ -164,8 +163,6 @@ type Options struct {
 	MaxPageSize int
 	// MaxRange: default DefaultMaxRange.
 	MaxRange time.Duration
-	// MaxScanRows: default DefaultMaxScanRows.
-	MaxScanRows int
 	// MaxSeriesPoints: default DefaultMaxSeriesPoints.
 	MaxSeriesPoints int
 	// MaxChartPoints: default DefaultMaxChartPoints.
@@ -223,9 +220,6 @@ func newServer(opts Options) *server {
 	}
 	if opts.MaxRange <= 0 {
 		opts.MaxRange = DefaultMaxRange
-	}
-	if opts.MaxScanRows <= 0 {
-		opts.MaxScanRows = DefaultMaxScanRows
 	}
 	if opts.MaxSeriesPoints <= 0 {
 		opts.MaxSeriesPoints = DefaultMaxSeriesPoints

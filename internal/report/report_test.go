@@ -611,8 +611,10 @@ func TestChartPagingAndThinning(t *testing.T) {
 		{"thinned to 10 per series", 50, 10, 20, 10, true},
 	}
 	// /reports/models/params: one point per hour bucket (07:51..12:00 is
-	// in the five buckets ending 08:00..12:00), whatever the page size.
-	const wantParamsPoints = 5
+	// in the five buckets ending 08:00..12:00); with 10 points per series,
+	// the 25 hours of the default 24-hour range make cells of 3 hours
+	// (12:00..10:00 and 09:00..07:00): two points.
+	wantParamsPoints := map[int]int{1000: 5, 10: 2}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newTestServer(t, f, func(o *Options) { o.MaxPageSize, o.MaxSeriesPoints = tc.pageSize, tc.seriesMax })
@@ -635,8 +637,8 @@ func TestChartPagingAndThinning(t *testing.T) {
 				t.Errorf("series a spans %v..%v, want the whole window up to the newest", a[0]["performed_at"], a[len(a)-1]["performed_at"])
 			}
 			_, _, body = get(t, srv, http.MethodGet, "/reports/models/params")
-			if rows := decodeRows(t, "params", body); len(rows) != wantParamsPoints {
-				t.Errorf("params: %d rows, want %d", len(rows), wantParamsPoints)
+			if rows := decodeRows(t, "params", body); len(rows) != wantParamsPoints[tc.seriesMax] {
+				t.Errorf("params: %d rows, want %d", len(rows), wantParamsPoints[tc.seriesMax])
 			}
 			// The predictions chart covers the whole window (no page of the
 			// oldest rows), one row per time bucket, the newest included.

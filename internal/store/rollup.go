@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -153,4 +154,146 @@ func ScoredPrediction(claimed Prediction, u ScoreUpdate) Prediction {
 		claimed.Status = u.Status
 	}
 	return claimed
+}
+
+// RollupPointQuery asks for the chart points of the score rollups
+// (/reports/models/params): ModelIDs empty = all models.
+//
+// A point is one rollup bucket of a series whose newest scored prediction
+// (LastPerformedAt) lies in [From, To] (both required). For each of
+// Windows (each > 0) it carries the answered count and sum of the series'
+// buckets ending in (e - window, e], e its bucket end: whole buckets, a
+// window that is not a whole number of RollupWidth counting as the next
+// whole number.
+//
+// Point budget: with n series having a point, each keeps at most
+// PerSeries = max(1, min(MaxSeriesPoints, MaxPoints / n)) points (both
+// limits > 0). The buckets ending from RollupBucketEnd(From) to
+// RollupBucketEnd(To) (S of them) are cut, from the last one back, into
+// cells of C = ceil(S / PerSeries) buckets, and a series keeps the newest
+// point of each cell; so its newest point is always kept.
+type RollupPointQuery struct {
+	ModelIDs        []string
+	From, To        time.Time
+	Windows         []time.Duration
+	MaxPoints       int
+	MaxSeriesPoints int
+}
+
+// RollupPoint is one point of RollupPointQuery: the bucket's rollup and,
+// per window (in query order), the answered count and sum.
+type RollupPoint struct {
+	ScoreRollup
+	Answered []int64
+	Sums     []float64
+	// PerSeries is the point budget of a series in this answer.
+	PerSeries int
+}
+
+// Normalize checks q (bounds set and ordered, windows > 0, limits > 0,
+// else ErrInvalidValue); times become UTC.
+func (q RollupPointQuery) Normalize() (RollupPointQuery, error) {
+	r, err := RollupQuery{ModelIDs: q.ModelIDs, From: q.From, To: q.To}.Normalize()
+	if err != nil {
+		return q, err
+	}
+	q.From, q.To = r.From, r.To
+	if len(q.Windows) == 0 {
+		return q, invalid("RollupPointQuery.Windows", "expected at least one window")
+	}
+	for i, w := range q.Windows {
+		if w <= 0 {
+			return q, invalid(fmt.Sprintf("RollupPointQuery.Windows[%d]", i), "expected > 0, found %s", w)
+		}
+	}
+	if q.MaxPoints <= 0 || q.MaxSeriesPoints <= 0 {
+		return q, invalid("RollupPointQuery.MaxPoints/MaxSeriesPoints", "expected both > 0, found %d and %d", q.MaxPoints, q.MaxSeriesPoints)
+	}
+	return q, nil
+}
+
+// WindowBuckets is the number of whole rollup buckets of a window.
+func WindowBuckets(window time.Duration) int64 {
+	w := int64(RollupWidth)
+	return (int64(window) + w - 1) / w
+}
+
+// Range returns the bucket ends of the rollups a point query reads:
+// the windows of its first possible point back to its last bucket.
+func (q RollupPointQuery) Range() (from, to time.Time) {
+	var longest int64
+	for _, w := range q.Windows {
+		longest = max(longest, WindowBuckets(w))
+	}
+	return RollupBucketEnd(q.From).Add(-time.Duration(longest-1) * RollupWidth), RollupBucketEnd(q.To)
+}
+
+// PerSeries is the point budget of one of n series (see RollupPointQuery).
+func (q RollupPointQuery) PerSeries(n int) int {
+	return max(1, min(q.MaxSeriesPoints, q.MaxPoints/max(n, 1)))
+}
+
+// CellBuckets is the width, in buckets, of the cells of a series with
+// budget perSeries.
+func (q RollupPointQuery) CellBuckets(perSeries int) int64 {
+	s := int64(RollupBucketEnd(q.To).Sub(RollupBucketEnd(q.From))/RollupWidth) + 1
+	return (s + int64(perSeries) - 1) / int64(perSeries)
+}
+
+// RollupPointsOf computes the points of q from rollups (ordered as
+// ScoreRollups returns them: by model, scope_key, bucket end, covering
+// q.Range()): the rule the drivers translate to SQL. Ordered by
+// LastPerformedAt, then model_id and scope_key.
+func RollupPointsOf(rollups []ScoreRollup, q RollupPointQuery) []RollupPoint {
+	type series struct{ all, points []int }
+	var list []*series
+	for i, r := range rollups {
+		if i == 0 || r.ModelID != rollups[i-1].ModelID || r.ScopeKey != rollups[i-1].ScopeKey {
+			list = append(list, &series{})
+		}
+		sr := list[len(list)-1]
+		sr.all = append(sr.all, i)
+		if !r.LastPerformedAt.Before(q.From) && !r.LastPerformedAt.After(q.To) {
+			sr.points = append(sr.points, i)
+		}
+	}
+	n := 0
+	for _, sr := range list {
+		if len(sr.points) > 0 {
+			n++
+		}
+	}
+	per := q.PerSeries(n)
+	cell := q.CellBuckets(per)
+	last := RollupBucketEnd(q.To)
+	var out []RollupPoint
+	for _, sr := range list {
+		lastCell := int64(-1)
+		for j := len(sr.points) - 1; j >= 0; j-- {
+			r := rollups[sr.points[j]]
+			c := int64(last.Sub(r.BucketEnd)/RollupWidth) / cell
+			if c == lastCell {
+				continue
+			}
+			lastCell = c
+			p := RollupPoint{ScoreRollup: r, PerSeries: per}
+			for _, w := range q.Windows {
+				lo := r.BucketEnd.Add(-time.Duration(WindowBuckets(w)) * RollupWidth)
+				var a int64
+				var s float64
+				for _, k := range sr.all {
+					if b := rollups[k]; b.BucketEnd.After(lo) && !b.BucketEnd.After(r.BucketEnd) {
+						a += b.Answered
+						s += b.Sum
+					}
+				}
+				p.Answered, p.Sums = append(p.Answered, a), append(p.Sums, s)
+			}
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b RollupPoint) int {
+		return cmp.Or(a.LastPerformedAt.Compare(b.LastPerformedAt), strings.Compare(a.ModelID, b.ModelID), strings.Compare(a.ScopeKey, b.ScopeKey))
+	})
+	return out
 }

@@ -346,6 +346,11 @@ type Predictions interface {
 	// model_id, scope_key, bucket end. An invalid q is refused with
 	// ErrInvalidValue.
 	ScoreRollups(ctx context.Context, q RollupQuery) ([]ScoreRollup, error)
+	// RollupPoints returns the chart points of the score rollups that q
+	// selects (RollupPointQuery, the rule RollupPointsOf computes), ordered
+	// by LastPerformedAt, then model_id and scope_key; the windows and the
+	// downsampling are computed by the database.
+	RollupPoints(ctx context.Context, q RollupPointQuery) ([]RollupPoint, error)
 }
 
 // Leaderboards stores leaderboard snapshots and model score history.

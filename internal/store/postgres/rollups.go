@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -89,6 +90,69 @@ FROM score_rollups`+f.clause()+` ORDER BY model_id COLLATE "C", scope_key COLLAT
 	})
 	if err != nil {
 		return nil, s.wrap("score rollups", err)
+	}
+	return out, nil
+}
+
+// RollupPoints returns the chart points of q (store.RollupPointQuery, the
+// rule of store.RollupPointsOf) computed by PostgreSQL in one statement:
+// the window sums are RANGE window functions over the primary key order
+// of score_rollups, the budget and cells are computed from the points, and
+// only the kept points are returned.
+func (s *Store) RollupPoints(ctx context.Context, q store.RollupPointQuery) ([]store.RollupPoint, error) {
+	q, err := q.Normalize()
+	if err != nil {
+		return nil, fmt.Errorf("postgres store rollup points: %w", err)
+	}
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	from, to := q.Range()
+	w := store.RollupWidth.Microseconds()
+	var sums, defs, outCols []string
+	for i, win := range q.Windows {
+		sums = append(sums, fmt.Sprintf(`SUM(answered) OVER w%d AS a%d, SUM(total) OVER w%d AS s%d`, i, i, i, i))
+		defs = append(defs, fmt.Sprintf(`w%d AS (PARTITION BY model_id, scope_key ORDER BY bucket_end RANGE BETWEEN '%d microseconds'::interval PRECEDING AND CURRENT ROW)`,
+			i, (store.WindowBuckets(win)-1)*w))
+		outCols = append(outCols, fmt.Sprintf("a%d, s%d", i, i))
+	}
+	args := []any{from, to, q.From, q.To, q.MaxSeriesPoints, q.MaxPoints,
+		int64(store.RollupBucketEnd(q.To).Sub(store.RollupBucketEnd(q.From))/store.RollupWidth) + 1, store.RollupBucketEnd(q.To), w}
+	filter := ``
+	if len(q.ModelIDs) > 0 {
+		filter = ` AND model_id = ANY($10::text[])`
+		args = append(args, q.ModelIDs)
+	}
+	sql := `WITH r AS (SELECT model_id, scope_key, bucket_end, scored, answered, total, last_id, last_performed_at, last_scope_jsonb, last_value,
+    ` + strings.Join(sums, ", ") + `
+  FROM score_rollups WHERE bucket_end >= $1 AND bucket_end <= $2` + filter + `
+  WINDOW ` + strings.Join(defs, ", ") + `),
+p AS (SELECT * FROM r WHERE last_performed_at >= $3 AND last_performed_at <= $4),
+n AS (SELECT GREATEST(1, LEAST($5::bigint, $6::bigint / GREATEST(1, COUNT(*)))) AS per FROM (SELECT DISTINCT model_id, scope_key FROM p) AS d),
+k AS (SELECT p.*, n.per, ROW_NUMBER() OVER (PARTITION BY model_id, scope_key,
+        (EXTRACT(EPOCH FROM $8::timestamptz - bucket_end) * 1000000)::bigint / $9::bigint / (($7::bigint + n.per - 1) / n.per) ORDER BY bucket_end DESC) AS rn
+    FROM p, n)
+SELECT model_id, scope_key, bucket_end, scored, answered, total, last_id, last_performed_at, last_scope_jsonb, last_value, per, ` + strings.Join(outCols, ", ") + `
+FROM k WHERE rn = 1 ORDER BY last_performed_at, model_id COLLATE "C", scope_key COLLATE "C"`
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, s.wrap("rollup points", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.RollupPoint, error) {
+		var p store.RollupPoint
+		var scope []byte
+		var per int64
+		p.Answered, p.Sums = make([]int64, len(q.Windows)), make([]float64, len(q.Windows))
+		dest := []any{&p.ModelID, &p.ScopeKey, &p.BucketEnd, &p.Scored, &p.ScoreRollup.Answered, &p.Sum, &p.LastID, &p.LastPerformedAt, &scope, &p.LastValue, &per}
+		for i := range q.Windows {
+			dest = append(dest, &p.Answered[i], &p.Sums[i])
+		}
+		err := r.Scan(dest...)
+		p.BucketEnd, p.LastPerformedAt, p.LastScope, p.PerSeries = utc(p.BucketEnd), utc(p.LastPerformedAt), rawJSON(scope), int(per)
+		return p, err
+	})
+	if err != nil {
+		return nil, s.wrap("rollup points", err)
 	}
 	return out, nil
 }

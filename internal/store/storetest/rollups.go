@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -43,6 +44,49 @@ func testRollups(t *testing.T, open func(t *testing.T) store.Store) {
 	sameRollups(t, "m2 from 05:00 to 09:00", got, wantSome)
 	if len(wantSome) != 2*5 { // two scopes, bucket ends 05:00..09:00
 		t.Errorf("filtered: %d rollups, want 10", len(wantSome))
+	}
+
+	// Chart points: the database's windows and downsampling equal
+	// store.RollupPointsOf over the rollups.
+	for _, q := range []store.RollupPointQuery{
+		{From: start, To: now, Windows: []time.Duration{24 * time.Hour, 3 * time.Hour}, MaxPoints: 1 << 20, MaxSeriesPoints: 1000},
+		{From: start.Add(7*time.Hour + 13*time.Minute), To: now.Add(-2*time.Hour - 30*time.Minute), Windows: []time.Duration{90 * time.Minute, time.Hour, 7 * 24 * time.Hour}, MaxPoints: 1 << 20, MaxSeriesPoints: 1000},
+		{From: start, To: now, Windows: []time.Duration{5 * time.Hour}, MaxPoints: 20, MaxSeriesPoints: 1000},
+		{ModelIDs: []string{"m2"}, From: start, To: now, Windows: []time.Duration{5 * time.Hour}, MaxPoints: 1000, MaxSeriesPoints: 7},
+		{ModelIDs: []string{"m1"}, From: start, To: now, Windows: []time.Duration{time.Hour}, MaxPoints: 1, MaxSeriesPoints: 7},
+		{ModelIDs: []string{"nope"}, From: start, To: now, Windows: []time.Duration{time.Hour}, MaxPoints: 1, MaxSeriesPoints: 7},
+	} {
+		from, to := q.Range()
+		rs, err := s.ScoreRollups(ctx, store.RollupQuery{ModelIDs: q.ModelIDs, From: from, To: to})
+		must(t, err, "ScoreRollups")
+		want := store.RollupPointsOf(rs, q)
+		got, err := s.RollupPoints(ctx, q)
+		must(t, err, "RollupPoints")
+		what := fmt.Sprintf("RollupPoints(%v..%v, windows %v, budget %d/%d)", q.From, q.To, q.Windows, q.MaxPoints, q.MaxSeriesPoints)
+		if len(got) != len(want) || (len(want) == 0) != slices.Equal(q.ModelIDs, []string{"nope"}) {
+			t.Fatalf("%s: %d points, want %d", what, len(got), len(want))
+		}
+		for i := range want {
+			g, w := got[i], want[i]
+			sameRollups(t, what, []store.ScoreRollup{g.ScoreRollup}, []store.ScoreRollup{w.ScoreRollup})
+			if g.PerSeries != w.PerSeries || fmt.Sprint(g.Answered) != fmt.Sprint(w.Answered) {
+				t.Fatalf("%s: point %d: per series %d answered %v, want %d %v", what, i, g.PerSeries, g.Answered, w.PerSeries, w.Answered)
+			}
+			for j := range w.Sums {
+				if math.Abs(g.Sums[j]-w.Sums[j]) > 1e-9 {
+					t.Fatalf("%s: point %d: sums %v, want %v", what, i, g.Sums, w.Sums)
+				}
+			}
+		}
+	}
+	if got, _ := s.RollupPoints(ctx, store.RollupPointQuery{From: start, To: now, Windows: []time.Duration{5 * time.Hour}, MaxPoints: 20, MaxSeriesPoints: 1000}); len(got) > 20 || len(got) < 12 {
+		t.Errorf("a budget of 20 points: got %d", len(got))
+	}
+	for _, q := range []store.RollupPointQuery{{To: now, Windows: []time.Duration{time.Hour}, MaxPoints: 1, MaxSeriesPoints: 1},
+		{From: start, To: now, MaxPoints: 1, MaxSeriesPoints: 1}, {From: start, To: now, Windows: []time.Duration{0}, MaxPoints: 1, MaxSeriesPoints: 1},
+		{From: start, To: now, Windows: []time.Duration{time.Hour}, MaxSeriesPoints: 1}} {
+		_, err := s.RollupPoints(ctx, q)
+		wantErrIs(t, err, store.ErrInvalidValue, fmt.Sprintf("RollupPoints(%+v)", q))
 	}
 
 	for _, q := range []store.RollupQuery{{To: now}, {From: now}, {From: now, To: start}} {
