@@ -78,7 +78,7 @@ func (s *server) modelsGlobal(w http.ResponseWriter, r *http.Request) error {
 	// Every model with a point in the window has one in the answer, so
 	// this is the per-model budget the store applied.
 	w.Header().Set("X-Point-Budget", strconv.Itoa(s.seriesBudget(len(models))))
-	writeJSON(w, http.StatusOK, rows)
+	writeRows(w, http.StatusOK, rows)
 	return nil
 }
 

@@ -104,7 +104,7 @@ func (s *server) modelsParams(w http.ResponseWriter, r *http.Request) error {
 		rows = append(rows, row)
 	}
 	w.Header().Set("X-Point-Budget", strconv.Itoa(per))
-	writeJSON(w, http.StatusOK, rows)
+	writeRows(w, http.StatusOK, rows)
 	return nil
 }
 

@@ -31,7 +31,7 @@ const notScoredReason = "Prediction not scored"
 // cut into equal time buckets and each series (model, scope_key) keeps its
 // newest prediction of every bucket, so the window's newest prediction is
 // always included. Point budget: at most Options.MaxChartPoints rows in
-// all (default 2000), each series at most min(MaxSeriesPoints, max(1,
+// all (default 1000), each series at most min(MaxSeriesPoints, max(1,
 // MaxChartPoints / series)) buckets; the header X-Point-Budget gives the
 // budget per series.
 //
@@ -95,7 +95,7 @@ func (s *server) predictions(w http.ResponseWriter, r *http.Request) error {
 	if paged && len(preds) >= limit {
 		w.Header().Set("X-Next-Offset", strconv.Itoa(offset+len(preds)))
 	}
-	writeJSON(w, http.StatusOK, rows)
+	writeRows(w, http.StatusOK, rows)
 	return nil
 }
 

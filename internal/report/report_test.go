@@ -620,7 +620,7 @@ func TestChartPagingAndThinning(t *testing.T) {
 			srv := newTestServer(t, f, func(o *Options) { o.MaxPageSize, o.MaxSeriesPoints = tc.pageSize, tc.seriesMax })
 			_, h, body := get(t, srv, http.MethodGet, "/reports/models/global")
 			rows := decodeRows(t, "global", body)
-			if len(rows) != tc.wantGlobal || h.Get("X-Point-Budget") != strconv.Itoa(tc.seriesMax) {
+			if len(rows) != tc.wantGlobal || h.Get("X-Point-Budget") != strconv.Itoa(min(tc.seriesMax, DefaultMaxChartPoints/2)) {
 				t.Fatalf("global: %d rows (budget %q), want %d", len(rows), h.Get("X-Point-Budget"), tc.wantGlobal)
 			}
 			seen := map[string]bool{}

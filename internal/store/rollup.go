@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 )
@@ -247,10 +248,15 @@ func (q RollupPointQuery) CellBuckets(perSeries int) int64 {
 func RollupPointsOf(rollups []ScoreRollup, q RollupPointQuery) []RollupPoint {
 	type series struct{ all, points []int }
 	var list []*series
+	// Running totals over all rollups: answered[i] and sums[i] cover
+	// rollups[:i], so a run k..i of one series is answered[i+1]-answered[k].
+	answered := make([]int64, len(rollups)+1)
+	sums := make([]float64, len(rollups)+1)
 	for i, r := range rollups {
 		if i == 0 || r.ModelID != rollups[i-1].ModelID || r.ScopeKey != rollups[i-1].ScopeKey {
 			list = append(list, &series{})
 		}
+		answered[i+1], sums[i+1] = answered[i]+r.Answered, sums[i]+r.Sum
 		sr := list[len(list)-1]
 		sr.all = append(sr.all, i)
 		if !r.LastPerformedAt.Before(q.From) && !r.LastPerformedAt.After(q.To) {
@@ -277,17 +283,12 @@ func RollupPointsOf(rollups []ScoreRollup, q RollupPointQuery) []RollupPoint {
 			}
 			lastCell = c
 			p := RollupPoint{ScoreRollup: r, PerSeries: per}
+			i := sr.points[j]
 			for _, w := range q.Windows {
+				// The window's first rollup: the first whose end is after lo.
 				lo := r.BucketEnd.Add(-time.Duration(WindowBuckets(w)) * RollupWidth)
-				var a int64
-				var s float64
-				for _, k := range sr.all {
-					if b := rollups[k]; b.BucketEnd.After(lo) && !b.BucketEnd.After(r.BucketEnd) {
-						a += b.Answered
-						s += b.Sum
-					}
-				}
-				p.Answered, p.Sums = append(p.Answered, a), append(p.Sums, s)
+				k := sr.all[0] + sort.Search(i-sr.all[0], func(k int) bool { return rollups[sr.all[0]+k].BucketEnd.After(lo) })
+				p.Answered, p.Sums = append(p.Answered, answered[i+1]-answered[k]), append(p.Sums, sums[i+1]-sums[k])
 			}
 			out = append(out, p)
 		}

@@ -2,8 +2,8 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -94,11 +94,13 @@ FROM score_rollups`+f.clause()+` ORDER BY model_id COLLATE "C", scope_key COLLAT
 	return out, nil
 }
 
-// RollupPoints returns the chart points of q (store.RollupPointQuery, the
-// rule of store.RollupPointsOf) computed by PostgreSQL in one statement:
-// the window sums are RANGE window functions over the primary key order
-// of score_rollups, the budget and cells are computed from the points, and
-// only the kept points are returned.
+// RollupPoints returns the chart points of q (store.RollupPointQuery):
+// the counts and sums of the rollups of q.Range() are read in primary key
+// order, the points are chosen and summed by store.RollupPointsOf, and the
+// newest prediction of each kept point (id, scope, value) is then read by
+// primary key. (RANGE window frames were measured slower than this on a
+// month of rollups: SUM(float8) has no inverse transition, so every frame
+// is summed again.)
 func (s *Store) RollupPoints(ctx context.Context, q store.RollupPointQuery) ([]store.RollupPoint, error) {
 	q, err := q.Normalize()
 	if err != nil {
@@ -108,51 +110,70 @@ func (s *Store) RollupPoints(ctx context.Context, q store.RollupPointQuery) ([]s
 		return nil, err
 	}
 	from, to := q.Range()
-	w := store.RollupWidth.Microseconds()
-	var sums, defs, outCols []string
-	for i, win := range q.Windows {
-		sums = append(sums, fmt.Sprintf(`SUM(answered) OVER w%d AS a%d, SUM(total) OVER w%d AS s%d`, i, i, i, i))
-		defs = append(defs, fmt.Sprintf(`w%d AS (PARTITION BY model_id, scope_key ORDER BY bucket_end RANGE BETWEEN '%d microseconds'::interval PRECEDING AND CURRENT ROW)`,
-			i, (store.WindowBuckets(win)-1)*w))
-		outCols = append(outCols, fmt.Sprintf("a%d, s%d", i, i))
-	}
-	args := []any{from, to, q.From, q.To, q.MaxSeriesPoints, q.MaxPoints,
-		int64(store.RollupBucketEnd(q.To).Sub(store.RollupBucketEnd(q.From))/store.RollupWidth) + 1, store.RollupBucketEnd(q.To), w}
-	filter := ``
+	var f query
+	f.add("bucket_end >= ?", from)
+	f.add("bucket_end <= ?", to)
 	if len(q.ModelIDs) > 0 {
-		filter = ` AND model_id = ANY($10::text[])`
-		args = append(args, q.ModelIDs)
+		f.add("model_id = ANY(?::text[])", q.ModelIDs)
 	}
-	sql := `WITH r AS (SELECT model_id, scope_key, bucket_end, scored, answered, total, last_id, last_performed_at, last_scope_jsonb, last_value,
-    ` + strings.Join(sums, ", ") + `
-  FROM score_rollups WHERE bucket_end >= $1 AND bucket_end <= $2` + filter + `
-  WINDOW ` + strings.Join(defs, ", ") + `),
-p AS (SELECT * FROM r WHERE last_performed_at >= $3 AND last_performed_at <= $4),
-n AS (SELECT GREATEST(1, LEAST($5::bigint, $6::bigint / GREATEST(1, COUNT(*)))) AS per FROM (SELECT DISTINCT model_id, scope_key FROM p) AS d),
-k AS (SELECT p.*, n.per, ROW_NUMBER() OVER (PARTITION BY model_id, scope_key,
-        (EXTRACT(EPOCH FROM $8::timestamptz - bucket_end) * 1000000)::bigint / $9::bigint / (($7::bigint + n.per - 1) / n.per) ORDER BY bucket_end DESC) AS rn
-    FROM p, n)
-SELECT model_id, scope_key, bucket_end, scored, answered, total, last_id, last_performed_at, last_scope_jsonb, last_value, per, ` + strings.Join(outCols, ", ") + `
-FROM k WHERE rn = 1 ORDER BY last_performed_at, model_id COLLATE "C", scope_key COLLATE "C"`
-	rows, err := s.pool.Query(ctx, sql, args...)
+	rows, err := s.pool.Query(ctx, `SELECT model_id, scope_key, bucket_end, answered, total, last_performed_at FROM score_rollups`+f.clause()+`
+ORDER BY model_id COLLATE "C", scope_key COLLATE "C", bucket_end`, f.args...)
 	if err != nil {
 		return nil, s.wrap("rollup points", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.RollupPoint, error) {
-		var p store.RollupPoint
-		var scope []byte
-		var per int64
-		p.Answered, p.Sums = make([]int64, len(q.Windows)), make([]float64, len(q.Windows))
-		dest := []any{&p.ModelID, &p.ScopeKey, &p.BucketEnd, &p.Scored, &p.ScoreRollup.Answered, &p.Sum, &p.LastID, &p.LastPerformedAt, &scope, &p.LastValue, &per}
-		for i := range q.Windows {
-			dest = append(dest, &p.Answered[i], &p.Sums[i])
+	var all []store.ScoreRollup
+	var model, scope string
+	var r store.ScoreRollup
+	var m, k []byte
+	_, err = pgx.ForEachRow(rows, []any{&m, &k, &r.BucketEnd, &r.Answered, &r.Sum, &r.LastPerformedAt}, func() error {
+		if string(m) != model || string(k) != scope {
+			model, scope = string(m), string(k)
 		}
-		err := r.Scan(dest...)
-		p.BucketEnd, p.LastPerformedAt, p.LastScope, p.PerSeries = utc(p.BucketEnd), utc(p.LastPerformedAt), rawJSON(scope), int(per)
-		return p, err
+		r.ModelID, r.ScopeKey, r.BucketEnd, r.LastPerformedAt = model, scope, utc(r.BucketEnd), utc(r.LastPerformedAt)
+		all = append(all, r)
+		return nil
 	})
 	if err != nil {
 		return nil, s.wrap("rollup points", err)
 	}
-	return out, nil
+	points := store.RollupPointsOf(all, q)
+	if len(points) == 0 {
+		return nil, nil
+	}
+	models, scopes, ends := make([]string, len(points)), make([]string, len(points)), make([]time.Time, len(points))
+	type key struct {
+		model, scope string
+		end          int64
+	}
+	at := make(map[key]int, len(points))
+	for i, p := range points {
+		models[i], scopes[i], ends[i] = p.ModelID, p.ScopeKey, p.BucketEnd
+		at[key{p.ModelID, p.ScopeKey, p.BucketEnd.UnixMicro()}] = i
+	}
+	rows, err = s.pool.Query(ctx, `SELECT r.model_id, r.scope_key, r.bucket_end, r.scored, r.last_id, r.last_scope_jsonb, r.last_value
+FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS k(m, s, e)
+JOIN score_rollups AS r ON r.model_id = k.m AND r.scope_key = k.s AND r.bucket_end = k.e`, models, scopes, ends)
+	if err != nil {
+		return nil, s.wrap("rollup points: newest predictions", err)
+	}
+	var pm, ps, id string
+	var end time.Time
+	var scored int64
+	var sc []byte
+	var value *float64
+	_, err = pgx.ForEachRow(rows, []any{&pm, &ps, &end, &scored, &id, &sc, &value}, func() error {
+		if i, ok := at[key{pm, ps, end.UnixMicro()}]; ok {
+			p := &points[i]
+			p.Scored, p.LastID, p.LastScope = scored, id, append(json.RawMessage(nil), sc...)
+			if value != nil {
+				v := *value
+				p.LastValue = &v
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap("rollup points: newest predictions", err)
+	}
+	return points, nil
 }

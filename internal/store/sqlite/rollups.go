@@ -3,8 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/pressly/goose/v3"
 
@@ -134,11 +134,13 @@ FROM score_rollups WHERE bucket_end >= ? AND bucket_end <= ?`
 	return out, nil
 }
 
-// RollupPoints returns the chart points of q (store.RollupPointQuery, the
-// rule of store.RollupPointsOf) computed by SQLite in one statement: the
-// window sums are RANGE window functions over the primary key order of
-// score_rollups, the budget and cells are computed from the points, and
-// only the kept points are returned.
+// RollupPoints returns the chart points of q (store.RollupPointQuery):
+// the counts and sums of the rollups of q.Range() are read in primary key
+// order (numbers only, series names compared in place), the points are
+// chosen and summed by store.RollupPointsOf, and the newest prediction of
+// each kept point (id, scope, value) is then read by primary key.
+// (SQLite's RANGE window frames were measured 4x slower than this on a
+// month of rollups.)
 func (s *Store) RollupPoints(ctx context.Context, q store.RollupPointQuery) ([]store.RollupPoint, error) {
 	if err := s.checkSchema(ctx); err != nil {
 		return nil, err
@@ -148,61 +150,77 @@ func (s *Store) RollupPoints(ctx context.Context, q store.RollupPointQuery) ([]s
 		return nil, fmt.Errorf("sqlite rollup points (%s): %w", s.path, err)
 	}
 	from, to := q.Range()
-	w := store.RollupWidth.Microseconds()
-	var sums, defs []string
-	for i, win := range q.Windows {
-		sums = append(sums, fmt.Sprintf(`SUM(answered) OVER w%d AS a%d, SUM(total) OVER w%d AS s%d`, i, i, i, i))
-		defs = append(defs, fmt.Sprintf(`w%d AS (PARTITION BY model_id, scope_key ORDER BY bucket_end RANGE BETWEEN %d PRECEDING AND CURRENT ROW)`,
-			i, (store.WindowBuckets(win)-1)*w))
-	}
-	filter := ``
-	args := []any{micros(from), micros(to), micros(q.From), micros(q.To), q.MaxSeriesPoints, q.MaxPoints,
-		int64(store.RollupBucketEnd(q.To).Sub(store.RollupBucketEnd(q.From))/store.RollupWidth) + 1, micros(store.RollupBucketEnd(q.To)), w}
+	sqlText := `SELECT model_id, scope_key, bucket_end, answered, total, last_performed_at FROM score_rollups WHERE bucket_end >= ? AND bucket_end <= ?`
+	args := []any{micros(from), micros(to)}
 	if len(q.ModelIDs) > 0 {
-		filter = ` AND model_id IN (SELECT value FROM json_each(?10))`
+		sqlText += ` AND model_id IN (SELECT value FROM json_each(?))`
 		args = append(args, jsonArray(q.ModelIDs))
 	}
-	var outCols []string
-	for i := range q.Windows {
-		outCols = append(outCols, fmt.Sprintf("a%d, s%d", i, i))
-	}
-	sqlText := `WITH r AS (SELECT model_id, scope_key, bucket_end, scored, answered, total, last_id, last_performed_at, last_scope_jsonb, last_value,
-    ` + strings.Join(sums, ", ") + `
-  FROM score_rollups WHERE bucket_end >= ?1 AND bucket_end <= ?2` + filter + `
-  WINDOW ` + strings.Join(defs, ", ") + `),
-p AS (SELECT * FROM r WHERE last_performed_at >= ?3 AND last_performed_at <= ?4),
-n AS (SELECT MAX(1, MIN(?5, ?6 / MAX(1, COUNT(*)))) AS per FROM (SELECT DISTINCT model_id, scope_key FROM p)),
-k AS (SELECT p.*, n.per, ROW_NUMBER() OVER (PARTITION BY model_id, scope_key, (?8 - bucket_end) / ?9 / ((?7 + n.per - 1) / n.per) ORDER BY bucket_end DESC) AS rn FROM p, n)
-SELECT model_id, scope_key, bucket_end, scored, answered, total, last_id, last_performed_at, last_scope_jsonb, last_value, per, ` + strings.Join(outCols, ", ") + `
-FROM k WHERE rn = 1 ORDER BY last_performed_at, model_id, scope_key`
-	rows, err := s.query(ctx, sqlText, args...)
+	rows, err := s.query(ctx, sqlText+` ORDER BY model_id, scope_key, bucket_end`, args...)
 	if err != nil {
 		return nil, s.wrap("rollup points", err)
 	}
-	defer rows.Close()
-	var out []store.RollupPoint
+	var all []store.ScoreRollup
+	var model, scope string
 	for rows.Next() {
-		var p store.RollupPoint
+		var m, k sql.RawBytes
 		var end, last int64
-		var scope string
-		var value sql.NullFloat64
-		p.Answered, p.Sums = make([]int64, len(q.Windows)), make([]float64, len(q.Windows))
-		dest := []any{&p.ModelID, &p.ScopeKey, &end, &p.Scored, &p.ScoreRollup.Answered, &p.Sum, &p.LastID, &last, &scope, &value, &p.PerSeries}
-		for i := range q.Windows {
-			dest = append(dest, &p.Answered[i], &p.Sums[i])
-		}
-		if err := rows.Scan(dest...); err != nil {
+		var r store.ScoreRollup
+		if err := rows.Scan(&m, &k, &end, &r.Answered, &r.Sum, &last); err != nil {
+			rows.Close()
 			return nil, s.wrap("rollup points: scan", err)
 		}
-		p.BucketEnd, p.LastPerformedAt, p.LastScope = fromMicros(end), fromMicros(last), []byte(scope)
+		if string(m) != model || string(k) != scope {
+			model, scope = string(m), string(k)
+		}
+		r.ModelID, r.ScopeKey, r.BucketEnd, r.LastPerformedAt = model, scope, fromMicros(end), fromMicros(last)
+		all = append(all, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("rollup points", err)
+	}
+	points := store.RollupPointsOf(all, q)
+	if len(points) == 0 {
+		return nil, nil
+	}
+	keys := make([][3]any, len(points))
+	at := make(map[[3]any]int, len(points))
+	for i, p := range points {
+		keys[i] = [3]any{p.ModelID, p.ScopeKey, micros(p.BucketEnd)}
+		at[keys[i]] = i
+	}
+	keysJSON, err := json.Marshal(keys)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite rollup points (%s): encode keys: %w", s.path, err)
+	}
+	rows, err = s.query(ctx, `SELECT r.model_id, r.scope_key, r.bucket_end, r.scored, r.last_id, r.last_scope_jsonb, r.last_value
+FROM json_each(?) AS j JOIN score_rollups AS r ON r.model_id = j.value ->> 0 AND r.scope_key = j.value ->> 1 AND r.bucket_end = j.value ->> 2`, string(keysJSON))
+	if err != nil {
+		return nil, s.wrap("rollup points: newest predictions", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m, k, id, sc string
+		var end int64
+		var scored int64
+		var value sql.NullFloat64
+		if err := rows.Scan(&m, &k, &end, &scored, &id, &sc, &value); err != nil {
+			return nil, s.wrap("rollup points: newest predictions", err)
+		}
+		i, ok := at[[3]any{m, k, end}]
+		if !ok {
+			continue
+		}
+		p := &points[i]
+		p.Scored, p.LastID, p.LastScope = scored, id, json.RawMessage(sc)
 		if value.Valid {
 			v := value.Float64
 			p.LastValue = &v
 		}
-		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.wrap("rollup points", err)
+		return nil, s.wrap("rollup points: newest predictions", err)
 	}
-	return out, nil
+	return points, nil
 }

@@ -60,6 +60,21 @@ func testRollups(t *testing.T, open func(t *testing.T) store.Store) {
 		rs, err := s.ScoreRollups(ctx, store.RollupQuery{ModelIDs: q.ModelIDs, From: from, To: to})
 		must(t, err, "ScoreRollups")
 		want := store.RollupPointsOf(rs, q)
+		// The rule's window sums, recomputed naively from the rollups.
+		for _, p := range want {
+			for j, w := range q.Windows {
+				var a int64
+				var sum float64
+				for _, r := range rs {
+					if r.ModelID == p.ModelID && r.ScopeKey == p.ScopeKey && r.BucketEnd.After(p.BucketEnd.Add(-time.Duration(store.WindowBuckets(w))*store.RollupWidth)) && !r.BucketEnd.After(p.BucketEnd) {
+						a, sum = a+r.Answered, sum+r.Sum
+					}
+				}
+				if a != p.Answered[j] || math.Abs(sum-p.Sums[j]) > 1e-9 {
+					t.Fatalf("RollupPointsOf: %s window %s: answered %d sum %v, want %d %v", fmtRollup(p.ScoreRollup), w, p.Answered[j], p.Sums[j], a, sum)
+				}
+			}
+		}
 		got, err := s.RollupPoints(ctx, q)
 		must(t, err, "RollupPoints")
 		what := fmt.Sprintf("RollupPoints(%v..%v, windows %v, budget %d/%d)", q.From, q.To, q.Windows, q.MaxPoints, q.MaxSeriesPoints)
