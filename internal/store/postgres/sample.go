@@ -94,7 +94,7 @@ SELECT ` + cols + ` FROM unnest($1::text[], $2::text[]) AS s(m, k) CROSS JOIN b
 CROSS JOIN LATERAL (SELECT max(performed_at) AS t FROM predictions
     WHERE model_id = s.m AND scope_key = s.k AND performed_at >= b.lo AND performed_at < b.hi` + status + `) AS newest
 CROSS JOIN LATERAL (SELECT * FROM predictions
-    WHERE model_id = s.m AND scope_key = s.k AND performed_at = newest.t` + status + ` ORDER BY id DESC LIMIT 1) AS p
+    WHERE model_id = s.m AND scope_key = s.k AND performed_at = newest.t` + status + ` ORDER BY id DESC LIMIT 1) AS predictions
 ORDER BY performed_at, id`
 	rows, err = s.pool.Query(ctx, sql, args...)
 	if err != nil {
