@@ -224,31 +224,9 @@ func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, pred
 			inserted = n
 			return nil
 		}
-		// Some are stored with their score: the new ones among them are
-		// added to the score rollups in this transaction.
-		rows, err := tx.Query(ctx, insertPredictionsSQL+` RETURNING id`, pa.ids, pa.modelIDs, pa.configIDs, pa.scopeKeys, pa.scopes,
-			pa.statuses, pa.execMs, pa.inputIDs, pa.outputs, pa.metas, pa.performedAt, pa.resolvableAt,
-			pa.values, pa.successes, pa.reasons, pa.scoredAt)
-		if err != nil {
-			return fmt.Errorf("insert %d predictions: %w", len(pa.ids), err)
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return fmt.Errorf("insert %d predictions: %w", len(pa.ids), err)
-		}
-		inserted = len(ids)
-		isNew := make(map[string]bool, len(ids))
-		for _, id := range ids {
-			isNew[id] = true
-		}
-		var scoredNew []store.Prediction
-		for _, p := range predictions {
-			if p.Score != nil && isNew[p.ID] {
-				isNew[p.ID] = false // a repeat inside the batch was not inserted
-				scoredNew = append(scoredNew, p)
-			}
-		}
-		return upsertRollups(ctx, tx, store.RollupsOf(scoredNew))
+		n, err := insertScoredPredictions(ctx, tx, pa, predictions)
+		inserted = n
+		return err
 	})
 	if err != nil {
 		return 0, err

@@ -22,6 +22,35 @@ func anyScored(preds []store.Prediction) bool {
 	return false
 }
 
+// insertScoredPredictions inserts a batch holding predictions stored with
+// their score (insertPredictions with RETURNING id) and adds the new ones
+// among them to the score rollups in the same transaction. It returns how
+// many predictions were new.
+func insertScoredPredictions(ctx context.Context, tx pgx.Tx, pa predictionArrays, predictions []store.Prediction) (int, error) {
+	rows, err := tx.Query(ctx, insertPredictionsSQL+` RETURNING id`, pa.ids, pa.modelIDs, pa.configIDs, pa.scopeKeys, pa.scopes,
+		pa.statuses, pa.execMs, pa.inputIDs, pa.outputs, pa.metas, pa.performedAt, pa.resolvableAt,
+		pa.values, pa.successes, pa.reasons, pa.scoredAt)
+	if err != nil {
+		return 0, fmt.Errorf("insert %d predictions: %w", len(pa.ids), err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("insert %d predictions: %w", len(pa.ids), err)
+	}
+	isNew := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		isNew[id] = true
+	}
+	var scoredNew []store.Prediction
+	for _, p := range predictions {
+		if p.Score != nil && isNew[p.ID] {
+			isNew[p.ID] = false // a repeat inside the batch was not inserted
+			scoredNew = append(scoredNew, p)
+		}
+	}
+	return len(ids), upsertRollups(ctx, tx, store.RollupsOf(scoredNew))
+}
+
 // upsertRollupsSQL merges rollup deltas into score_rollups as
 // store.ScoreRollup.Add does (every SET expression reads the row as it was
 // before the update). Ids compare in byte order (COLLATE "C"), as in Go.
