@@ -3,6 +3,7 @@ package score_test
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -202,3 +203,47 @@ func TestFinishLeavesNoPredictionUnscored(t *testing.T) {
 // brierOf is brier's score in float64 arithmetic (a constant expression
 // would be computed exactly and differ in the last bit).
 func brierOf(p, y float64) float64 { return 1 - (p-y)*(p-y) }
+
+// recordingResolver is brier, recording the records its resolver gets.
+type recordingResolver struct {
+	*brier
+	mu   sync.Mutex
+	seen []sdk.PredictionRecord
+}
+
+func (r *recordingResolver) ResolveGroundTruth(ctx context.Context, now time.Time, preds []sdk.PredictionRecord, data sdk.HostData) ([]sdk.GroundTruthResult, error) {
+	r.mu.Lock()
+	r.seen = append(r.seen, preds...)
+	r.mu.Unlock()
+	return r.brier.ResolveGroundTruth(ctx, now, preds, data)
+}
+
+// TestResolverGetsRecordsWithoutInput: ResolveGroundTruth receives every
+// field of the stored prediction except its inference input (null), as
+// sdk.Challenge documents.
+func TestResolverGetsRecordsWithoutInput(t *testing.T) {
+	backends(t, func(t *testing.T, st store.Store) {
+		at := now0.Add(-5 * time.Minute)
+		p := pred("m1", at, store.StatusSuccess, 0.7, at)
+		p.InferenceInput = json.RawMessage(`{"candles":[1,2,3]}`)
+		p.Meta = json.RawMessage(`{"slot":"x"}`)
+		save(t, st, []string{"m1"}, p)
+		ch := &recordingResolver{brier: &brier{}}
+		w := newWorker(t, st, ch, clock.NewSimulated(now0), nil)
+		if res, err := w.Score(context.Background()); err != nil || res.Scored != 1 {
+			t.Fatalf("Score: %+v, %v; expected 1 scored", res, err)
+		}
+		if len(ch.seen) != 1 {
+			t.Fatalf("resolver got %d records, expected 1", len(ch.seen))
+		}
+		r := ch.seen[0]
+		if r.InferenceInput != nil {
+			t.Errorf("resolver got inference_input %s, expected none", r.InferenceInput)
+		}
+		if r.ID != p.ID || r.ModelID != "m1" || r.PredictionConfigID != "btc" || r.ScopeKey != "btc" || r.Status != store.StatusSuccess ||
+			!sameJSON(t, r.Scope, `{}`) || !sameJSON(t, r.InferenceOutput, `{"p_up":0.7}`) || !sameJSON(t, r.Meta, `{"slot":"x"}`) ||
+			!r.PerformedAt.Equal(p.PerformedAt) || !r.ResolvableAt.Equal(p.ResolvableAt) {
+			t.Errorf("resolver got %+v, expected the stored prediction %+v without its input", r, p)
+		}
+	})
+}
