@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -41,7 +42,11 @@ type RemoteFleet struct {
 	// store maps, mmap_size 256 MB).
 	ConnectRSS        float64
 	HostRSS, HostFile map[string]float64
-	ServerRSS         float64 // MB, VmHWM of the mrserver process over everything
+	// GoMem is the Go runtime's view at the end of each backend's cycles:
+	// heap in use, goroutine stacks in use, memory obtained from the OS
+	// (MB), and the goroutine count.
+	GoMem     map[string]string
+	ServerRSS float64 // MB, VmHWM of the mrserver process over everything
 	// CPU per cycle (ms) of the host and of the server, one value per run
 	// (pooled over backends).
 	HostCPU, ServerCPU []float64
@@ -180,7 +185,7 @@ func (h *harness) remoteFleet(ctx context.Context) {
 	if f.ConnectRSS, rerr = peakRSS(self); rerr != nil {
 		resetErr = errors.Join(resetErr, rerr)
 	}
-	f.HostRSS, f.HostFile = map[string]float64{}, map[string]float64{}
+	f.HostRSS, f.HostFile, f.GoMem = map[string]float64{}, map[string]float64{}, map[string]string{}
 	cycles := h.sz.pipe100
 	for _, b := range h.backends() {
 		progress("remote models: pipeline, %d models, %s", n, b)
@@ -236,6 +241,10 @@ func (h *harness) remoteFleet(ctx context.Context) {
 			resetErr = errors.Join(resetErr, rerr)
 		}
 		f.HostFile[b] = rssFile(self)
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		f.GoMem[b] = fmt.Sprintf("heap in use %s MB, stacks %s MB, runtime total %s MB, %d goroutines",
+			num(float64(m.HeapInuse)/1e6), num(float64(m.StackInuse)/1e6), num(float64(m.Sys)/1e6), runtime.NumGoroutine())
 		_ = st.Close()
 	}
 	if f.ServerRSS, rerr = peakRSS(fs.cmd.Process.Pid); rerr != nil {
@@ -324,6 +333,11 @@ func (r *Report) writeRemote(w func(string, ...any)) {
 		}
 	}
 	w("; server process %s MB. ", num(f.ServerRSS))
+	for _, b := range []string{"sqlite", "postgres"} {
+		if v, ok := f.GoMem[b]; ok {
+			w("Go runtime after the %s cycles: %s. ", b, v)
+		}
+	}
 	w("CPU per cycle (median over runs): host %s ms, server process %s ms.\n\n", num(Median(f.HostCPU)), num(Median(f.ServerCPU)))
 	if len(f.Stages) > 0 {
 		w("| Stage (median ms per cycle) |")
