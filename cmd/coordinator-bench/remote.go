@@ -307,7 +307,7 @@ func (r *Report) writeRemote(w func(string, ...any)) {
 	w("## %s\n\n", secRemote)
 	w("One predict cycle to %d remote models over CrunchDAO's model-runner protocol (gRPC, plaintext, §6 of the reference), served by **one separate server process** (`cmd/coordinator-bench/plugins/mrserver`, internal/modelrunner/mrtest) that gives every model its own loopback port, as each model would be its own runner at its own address. ", f.N)
 	w("The host (this harness process) holds one gRPC connection per model (`host.RemoteSpec`, the node's path for `address` models and orchestrator deployments). ")
-	w("A measured cycle is the span of section 2: a feed record stored, `predict.Worker.RunOnce` (no-op challenge plugin, Tick and Predict fan-outs to every model), the %d rows committed by SavePredictCycle; every cycle is checked for %d new SUCCESS rows.\n\n", f.N, f.N)
+	w("A measured cycle is the span of section 2: a feed record stored, `predict.Worker.RunOnce` (no-op challenge plugin; Tick then Predict on every model, two calls per model in one fan-out), the %d rows committed by SavePredictCycle; every cycle is checked for %d new SUCCESS rows.\n\n", f.N, f.N)
 	if f.Err != nil {
 		w("> %s\n\n", mdEscape(f.Err.Error()))
 	}
