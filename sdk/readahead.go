@@ -35,8 +35,9 @@ import (
 // Answers have the order the host gives (ascending by TsEvent; descending
 // queries get the exact reverse, which is the host's descending order) and
 // are copies the caller may modify. The returned HostData implements
-// HostClock when data does. Errors: q.Limit negative (wrapping
-// ErrInvalidInput), or the error of the range read.
+// HostClock: its Now is data's, or an error wrapping ErrNoHostData when
+// data has no clock. Errors: q.Limit negative (wrapping ErrInvalidInput),
+// or the error of the range read.
 func ReadAhead(ctx context.Context, data HostData, q FeedQuery) (HostData, error) {
 	if q.Limit < 0 {
 		return nil, fmt.Errorf("read ahead: limit: expected >= 0, found %d: %w", q.Limit, ErrInvalidInput)
@@ -75,7 +76,7 @@ func (r *readAhead) ReadFeedRecords(ctx context.Context, q FeedQuery) ([]FeedRec
 	return r.data.ReadFeedRecords(ctx, q)
 }
 
-// Now implements HostClock when the wrapped HostData does.
+// Now implements HostClock with the wrapped HostData's clock.
 func (r *readAhead) Now(ctx context.Context) (time.Time, error) {
 	c, ok := r.data.(HostClock)
 	if !ok {
