@@ -82,8 +82,9 @@ func ServeChallenge(c Challenge, info ChallengeInfo) {
 
 // ServeModel serves m as a model plugin; see [ServeChallenge] for logging,
 // limits, the parent watchdog and running the binary directly. Describe
-// lists the methods Tick and Predict. A nil m logs an error and exits with
-// status 1.
+// lists the methods Tick and Predict, and the optional TickPredict (both in
+// one round trip, served from m's Tick and Predict: nothing to implement).
+// A nil m logs an error and exits with status 1.
 func ServeModel(m Model, info ModelInfo) {
 	if m == nil {
 		fatalf(info.Name, "ServeModel: expected a Model implementation, found nil")
