@@ -30,7 +30,7 @@ import (
 //     start (serve, health, Setup) is bounded by StartTimeout.
 //   - Remote, when set, makes this model a remote model runner reached at
 //     an address (no process is started; Path, Args, Env and SHA256 are
-//     unused; see RemoteSpec). Each connect attempt (both channels ready,
+//     unused; see RemoteSpec). Each connect attempt (the channel ready,
 //     health, Setup) is bounded by StartTimeout.
 type PluginSpec struct {
 	ID           string

@@ -18,8 +18,8 @@ import (
 	"github.com/crunch-coordinator/coordinator/sdk/wire"
 )
 
-// StageConnect is a remote model's connect attempt: both channels ready
-// and health SERVING within the start timeout.
+// StageConnect is a remote model's connect attempt: the channel ready and
+// health SERVING within the start timeout.
 const StageConnect = "connect"
 
 // ErrConnectionLost: a remote model runner's connection failed (the
@@ -105,8 +105,8 @@ func busyAsTimeout(err error) error {
 	return err
 }
 
-// launchRemote connects one generation of a remote model: dial both
-// channels (with the spec's transport), wait for health SERVING, then
+// launchRemote connects one generation of a remote model: dial its channel
+// (with the spec's transport), wait for health SERVING on it, then
 // Setup(BaseClass), all within the start timeout. Unreachable, unhealthy
 // or refusing TLS: CRASHED (retried with backoff under the stop rules);
 // Setup BAD_IMPLEMENTATION or a misuse code: BAD_IMPLEMENTATION (stopped);

@@ -96,11 +96,11 @@ const channelBufferBytes = 8 << 10
 // without waiting for window updates on a local network.
 const windowBytes = 1 << 20
 
-// DialOptions are the channel options of both channels: plaintext (local
-// or trusted network), 64 MiB message caps, reconnect backoff 100 ms to
-// 1 s, keepalive pings every 300 s with a 500 ms ack timeout and no pings
-// without calls (§6.4 item 5), 8 KiB read and write buffers per connection
-// and a static 1 MiB flow-control window.
+// DialOptions are the options of the main and the health channels:
+// plaintext (local or trusted network), 64 MiB message caps, reconnect
+// backoff 100 ms to 1 s, keepalive pings every 300 s with a 500 ms ack
+// timeout and no pings without calls (§6.4 item 5), 8 KiB read and write
+// buffers per connection and a static 1 MiB flow-control window.
 func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),

@@ -55,7 +55,7 @@ const (
 )
 
 // DefaultConnectTimeout bounds one connect attempt of a remote model
-// (both channels ready and Setup answered; §6.4 waits 10 s).
+// (the channel ready, health SERVING and Setup answered; §6.4 waits 10 s).
 const DefaultConnectTimeout = 10 * time.Second
 
 // ErrSecurityConfig is wrapped by every LoadSecurity error.
