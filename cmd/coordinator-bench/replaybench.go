@@ -29,11 +29,15 @@ type replayWorkspace struct {
 var replayEnv = map[string]string{"FEED_PROVIDER": "replay", "FEED_ASSETS": "BTC", "FEED_KIND": "candle", "FEED_GRANULARITY": "1m"}
 
 // prepareReplay generates the baseline pack's workspace (`coordinator init
-// btc-up --pack baseline`, using this checkout as the SDK module), loads
-// its node configuration with the replay feed, and builds its challenge
-// plugin and example model plugins.
+// btc-up --pack baseline --models go`, using this checkout as the SDK
+// module), loads its node configuration with the replay feed, and builds
+// its challenge plugin and Go example model plugins. Issue 16 measures the
+// replay with the pack's example models in Go (three when it was written,
+// four since the constant reference); their Python twins run the same
+// strategies through the Python model runner, whose cost is measured
+// separately (section 7).
 func prepareReplay(ctx context.Context, root, dir, csv string) (*replayWorkspace, error) {
-	res, err := scaffold.Init(ctx, scaffold.Options{Request: scaffold.Request{Name: "btc-up", Pack: "baseline"},
+	res, err := scaffold.Init(ctx, scaffold.Options{Request: scaffold.Request{Name: "btc-up", Pack: "baseline", Models: scaffold.ModelsGo},
 		OutputDir: dir, SDK: scaffold.SDKSource{SourceDir: root}})
 	if err != nil {
 		return nil, fmt.Errorf("replay: generate the baseline workspace in %s: %w", dir, err)
