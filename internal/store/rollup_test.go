@@ -30,7 +30,7 @@ func TestRollupsOf(t *testing.T) {
 		{ID: "a", ModelID: "m", ScopeKey: "k", PerformedAt: h, Score: &Score{Value: v(2), Success: true}}, // tie: "b" is newer
 		{ID: "c", ModelID: "m", ScopeKey: "k", PerformedAt: h.Add(-time.Minute), Score: &Score{Success: false}},
 		{ID: "d", ModelID: "m", ScopeKey: "k", PerformedAt: h.Add(time.Minute), Score: &Score{Success: true}}, // next hour, no value
-		{ID: "e", ModelID: "m", ScopeKey: "k", PerformedAt: h}, // unscored: not counted
+		{ID: "e", ModelID: "m", ScopeKey: "k", PerformedAt: h},                                                // unscored: not counted
 	}
 	got := RollupsOf(preds)
 	if len(got) != 2 {
