@@ -56,7 +56,10 @@ type Report struct {
 	// StorageTables lists the largest tables and indexes of the SQLite
 	// storage measurement.
 	StorageTables string
-	Elapsed       time.Duration
+	// StorageTablesPG lists the largest relations of the PostgreSQL
+	// database of the same measurement (tables with TOAST, indexes).
+	StorageTablesPG string
+	Elapsed         time.Duration
 	// LoadEnd is the 1-minute load average when the run ended.
 	LoadEnd string
 	Targets []Target
@@ -336,6 +339,9 @@ func (r *Report) Markdown() string {
 		case secStorage:
 			if r.StorageTables != "" {
 				w("Largest tables and indexes of the SQLite database (dbstat, page bytes): %s.\n\n", r.StorageTables)
+			}
+			if r.StorageTablesPG != "" {
+				w("Largest relations of the PostgreSQL database (pg_table_size with TOAST / pg_relation_size): %s.\n\n", r.StorageTablesPG)
 			}
 		case secReplay:
 			if r.ReplayProfile != "" {

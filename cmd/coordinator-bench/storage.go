@@ -64,6 +64,8 @@ func (h *harness) storage(ctx context.Context) {
 			}
 			if b == dburl.BackendSQLite {
 				h.rep.StorageTables = tables
+			} else {
+				h.rep.StorageTablesPG = tables
 			}
 			perDay := float64(size) / days
 			return []Metric{one("predictions", "rows", float64(preds)), one("database", "MB", float64(size)/1e6),
@@ -114,8 +116,8 @@ func (h *harness) storageRun(ctx context.Context, rw *replayWorkspace, backend s
 		size, tables, err := sqliteSize(ctx, filepath.Join(h.tmp, "storage.db"))
 		return size, tables, preds, err
 	}
-	size, err := postgresSize(ctx, u)
-	return size, "", preds, err
+	size, tables, err := postgresSize(ctx, u)
+	return size, tables, preds, err
 }
 
 // sqliteSize checkpoints the WAL into the database file and returns the
@@ -153,23 +155,40 @@ func sqliteSize(ctx context.Context, path string) (int64, string, error) {
 }
 
 // postgresSize returns the bytes of every table of the database's public
-// schema with its indexes and TOAST.
-func postgresSize(ctx context.Context, u string) (int64, error) {
+// schema with its indexes and TOAST, and its largest relations (tables
+// with their TOAST, indexes; pg_table_size / pg_relation_size).
+func postgresSize(ctx context.Context, u string) (int64, string, error) {
 	c, err := pgx.Connect(ctx, u)
 	if err != nil {
-		return 0, fmt.Errorf("connect to %s: %w", dburl.Redact(u), err)
+		return 0, "", fmt.Errorf("connect to %s: %w", dburl.Redact(u), err)
 	}
 	defer c.Close(context.Background())
 	if _, err := c.Exec(ctx, `VACUUM ANALYZE`); err != nil { // visibility maps and FSM as a settled database has them
-		return 0, fmt.Errorf("vacuum %s: %w", dburl.Redact(u), err)
+		return 0, "", fmt.Errorf("vacuum %s: %w", dburl.Redact(u), err)
 	}
 	var size int64
 	err = c.QueryRow(ctx, `SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public'`).Scan(&size)
 	if err != nil {
-		return 0, fmt.Errorf("table sizes of %s: %w", dburl.Redact(u), err)
+		return 0, "", fmt.Errorf("table sizes of %s: %w", dburl.Redact(u), err)
 	}
-	return size, nil
+	rows, err := c.Query(ctx, `SELECT c.relname, CASE WHEN c.relkind = 'r' THEN pg_table_size(c.oid) ELSE pg_relation_size(c.oid) END AS b
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'i') AND n.nspname = 'public' ORDER BY b DESC LIMIT 12`)
+	if err != nil {
+		return size, "", fmt.Errorf("relation sizes of %s: %w", dburl.Redact(u), err)
+	}
+	defer rows.Close()
+	var parts []string
+	for rows.Next() {
+		var name string
+		var n int64
+		if err := rows.Scan(&name, &n); err != nil {
+			return size, "", err
+		}
+		parts = append(parts, fmt.Sprintf("%s %s", name, mb(n)))
+	}
+	return size, strings.Join(parts, ", "), rows.Err()
 }
 
 func mb(n int64) string { return fmt.Sprintf("%.2f MB", float64(n)/1e6) }
