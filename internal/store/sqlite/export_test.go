@@ -20,7 +20,8 @@ func dropVersionTableFor(path string) error {
 var DropVersionTable = dropVersionTableFor
 
 // DropRollups brings the database at path back to schema version 8: the
-// score rollups table and its goose version row are removed.
+// score rollups table and the goose version rows from 9 on are removed
+// (Migrate then re-runs the later migrations, each harmless to re-run).
 func DropRollups(path string) error {
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -30,6 +31,6 @@ func DropRollups(path string) error {
 	if _, err := db.Exec(`DROP TABLE score_rollups`); err != nil {
 		return err
 	}
-	_, err = db.Exec(`DELETE FROM goose_db_version WHERE version_id = 9`)
+	_, err = db.Exec(`DELETE FROM goose_db_version WHERE version_id >= 9`)
 	return err
 }
