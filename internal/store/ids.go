@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -132,6 +133,45 @@ func ScoreGroundTruths(updates []ScoreUpdate) (rows []GroundTruth, ids []string)
 			seen[id] = true
 			rows = append(rows, GroundTruth{ID: id, Truth: updates[i].GroundTruth})
 		}
+	}
+	return rows, ids
+}
+
+// ScopeID is the content id of a stored scope: the first 64 bits of the
+// SHA-256 of its JSON text as normalised by NormalizePredictions, as a
+// signed integer. Every prediction of a schedule usually has the same
+// scope (the baseline pack: 54 bytes of JSON), so a row stores these 8
+// bytes and equal texts share one row of table scopes (migration 00011).
+// The distinct scopes of a database are few (one per schedule and scope),
+// so two of them sharing an id is not a practical concern (about 2^-64
+// per pair); it is never shown by the API.
+func ScopeID(scope []byte) int64 {
+	h := sha256.Sum256(scope)
+	return int64(binary.BigEndian.Uint64(h[:8]))
+}
+
+// Scope is one row of table scopes.
+type Scope struct {
+	ID    int64
+	Scope json.RawMessage
+}
+
+// PredictionScopes returns the distinct scopes of predictions normalised
+// by NormalizePredictions, in first-seen order (what a driver writes to
+// table scopes, insert if absent, before the predictions), and ids[i], the
+// ScopeID of preds[i].Scope.
+func PredictionScopes(preds []Prediction) (rows []Scope, ids []int64) {
+	ids = make([]int64, len(preds))
+	byText := map[string]int64{}
+	for i := range preds {
+		sc := preds[i].Scope
+		id, ok := byText[string(sc)]
+		if !ok {
+			id = ScopeID(sc)
+			byText[string(sc)] = id
+			rows = append(rows, Scope{ID: id, Scope: sc})
+		}
+		ids[i] = id
 	}
 	return rows, ids
 }

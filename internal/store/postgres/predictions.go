@@ -15,9 +15,11 @@ import (
 // predictionColumns is the column list every prediction read selects, in
 // the order scanPrediction expects. The ground truth is the row of table
 // ground_truths the prediction references (00008), else the inline value of
-// a row scored before (00004); every query naming these columns reads the
-// table predictions unaliased.
-const predictionColumns = `id, model_id, prediction_config_id, scope_key, scope_jsonb, status, exec_time_ms,
+// a row scored before (00004); the scope likewise from table scopes (00011)
+// or inline. Every query naming these columns reads the table predictions
+// unaliased.
+const predictionColumns = `id, model_id, prediction_config_id, scope_key,
+	COALESCE((SELECT s.scope_jsonb FROM scopes s WHERE s.id = predictions.scope_id), scope_jsonb) AS scope_jsonb, status, exec_time_ms,
 	inference_input_jsonb, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
 	score_value, score_success, score_failed_reason, score_scored_at,
 	COALESCE((SELECT g.truth_jsonb FROM ground_truths g WHERE g.id = predictions.ground_truth_id), ground_truth_jsonb) AS ground_truth_jsonb, input_id`
@@ -50,13 +52,15 @@ func scanPrediction(r pgx.CollectableRow) (store.Prediction, error) {
 
 // predictionArrays is a batch of predictions as column arrays for unnest.
 type predictionArrays struct {
-	ids, modelIDs, scopeKeys, scopes, statuses, inputIDs, outputs, metas []string
-	configIDs, reasons                                                   []*string
-	execMs                                                               []float64
-	performedAt, resolvableAt                                            []time.Time
-	values                                                               []*float64
-	successes                                                            []*bool
-	scoredAt                                                             []*time.Time
+	ids, modelIDs, scopeKeys, statuses, inputIDs, outputs, metas []string
+	scopeIDs                                                     []int64
+	scopeRows                                                    []store.Scope
+	configIDs, reasons                                           []*string
+	execMs                                                       []float64
+	performedAt, resolvableAt                                    []time.Time
+	values                                                       []*float64
+	successes                                                    []*bool
+	scoredAt                                                     []*time.Time
 }
 
 // buildPredictions turns normalised predictions (store.NormalizePredictions)
@@ -65,12 +69,13 @@ func buildPredictions(preds []store.Prediction) predictionArrays {
 	n := len(preds)
 	a := predictionArrays{
 		ids: make([]string, 0, n), modelIDs: make([]string, 0, n), scopeKeys: make([]string, 0, n),
-		scopes: make([]string, 0, n), statuses: make([]string, 0, n), inputIDs: make([]string, 0, n),
+		statuses: make([]string, 0, n), inputIDs: make([]string, 0, n),
 		outputs: make([]string, 0, n), metas: make([]string, 0, n), configIDs: make([]*string, 0, n),
 		reasons: make([]*string, 0, n), execMs: make([]float64, 0, n), performedAt: make([]time.Time, 0, n),
 		resolvableAt: make([]time.Time, 0, n), values: make([]*float64, 0, n), successes: make([]*bool, 0, n),
 		scoredAt: make([]*time.Time, 0, n),
 	}
+	a.scopeRows, a.scopeIDs = store.PredictionScopes(preds)
 	for i := range preds {
 		p := &preds[i]
 		var value *float64
@@ -87,7 +92,6 @@ func buildPredictions(preds []store.Prediction) predictionArrays {
 		a.modelIDs = append(a.modelIDs, p.ModelID)
 		a.configIDs = append(a.configIDs, nullString(p.PredictionConfigID))
 		a.scopeKeys = append(a.scopeKeys, p.ScopeKey)
-		a.scopes = append(a.scopes, string(p.Scope))
 		a.statuses = append(a.statuses, p.Status)
 		a.execMs = append(a.execMs, p.ExecTimeMs)
 		a.inputIDs = append(a.inputIDs, p.InputID)
@@ -106,16 +110,16 @@ func buildPredictions(preds []store.Prediction) predictionArrays {
 // insertPredictionsSQL inserts predictions that do not exist yet (by id);
 // existing ids, including repeats inside the batch, are skipped.
 const insertPredictionsSQL = `
-INSERT INTO predictions (id, model_id, prediction_config_id, scope_key, scope_jsonb, status, exec_time_ms,
+INSERT INTO predictions (id, model_id, prediction_config_id, scope_key, scope_id, status, exec_time_ms,
     input_id, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
     score_value, score_success, score_failed_reason, score_scored_at)
-SELECT u.id, u.model_id, u.config_id, u.scope_key, u.scope::jsonb, u.status, u.exec_ms,
+SELECT u.id, u.model_id, u.config_id, u.scope_key, u.scope_id, u.status, u.exec_ms,
     u.input_id, u.output::jsonb, u.meta::jsonb, u.performed_at, u.resolvable_at,
     u.value, u.success, u.reason, u.scored_at
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[],
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::float8[],
     $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[],
     $13::float8[], $14::bool[], $15::text[], $16::timestamptz[])
-    AS u(id, model_id, config_id, scope_key, scope, status, exec_ms, input_id, output, meta,
+    AS u(id, model_id, config_id, scope_key, scope_id, status, exec_ms, input_id, output, meta,
          performed_at, resolvable_at, value, success, reason, scored_at)
 ON CONFLICT (id) DO NOTHING`
 
@@ -171,13 +175,33 @@ func distinct(xs []string) []string {
 // COPY into a staging table plus INSERT ... SELECT) and returns how many
 // rows were new.
 func insertPredictions(ctx context.Context, tx pgx.Tx, pa predictionArrays) (int, error) {
-	tag, err := tx.Exec(ctx, insertPredictionsSQL, pa.ids, pa.modelIDs, pa.configIDs, pa.scopeKeys, pa.scopes,
+	if err := insertScopes(ctx, tx, pa); err != nil {
+		return 0, err
+	}
+	tag, err := tx.Exec(ctx, insertPredictionsSQL, pa.ids, pa.modelIDs, pa.configIDs, pa.scopeKeys, pa.scopeIDs,
 		pa.statuses, pa.execMs, pa.inputIDs, pa.outputs, pa.metas, pa.performedAt, pa.resolvableAt,
 		pa.values, pa.successes, pa.reasons, pa.scoredAt)
 	if err != nil {
 		return 0, err
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// insertScopes writes the distinct scopes of the batch to table scopes
+// (00011), insert if absent, before the predictions that reference them.
+func insertScopes(ctx context.Context, tx pgx.Tx, pa predictionArrays) error {
+	if len(pa.scopeRows) == 0 {
+		return nil
+	}
+	ids, texts := make([]int64, len(pa.scopeRows)), make([]string, len(pa.scopeRows))
+	for i, sc := range pa.scopeRows {
+		ids[i], texts[i] = sc.ID, string(sc.Scope)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO scopes (id, scope_jsonb)
+SELECT u.id, u.scope::jsonb FROM unnest($1::bigint[], $2::text[]) AS u(id, scope) ON CONFLICT (id) DO NOTHING`, ids, texts); err != nil {
+		return fmt.Errorf("write %d scopes: %w", len(ids), err)
+	}
+	return nil
 }
 
 // SavePredictCycle writes one predict cycle in one transaction: the models

@@ -27,7 +27,10 @@ func anyScored(preds []store.Prediction) bool {
 // among them to the score rollups in the same transaction. It returns how
 // many predictions were new.
 func insertScoredPredictions(ctx context.Context, tx pgx.Tx, pa predictionArrays, predictions []store.Prediction) (int, error) {
-	rows, err := tx.Query(ctx, insertPredictionsSQL+` RETURNING id`, pa.ids, pa.modelIDs, pa.configIDs, pa.scopeKeys, pa.scopes,
+	if err := insertScopes(ctx, tx, pa); err != nil {
+		return 0, err
+	}
+	rows, err := tx.Query(ctx, insertPredictionsSQL+` RETURNING id`, pa.ids, pa.modelIDs, pa.configIDs, pa.scopeKeys, pa.scopeIDs,
 		pa.statuses, pa.execMs, pa.inputIDs, pa.outputs, pa.metas, pa.performedAt, pa.resolvableAt,
 		pa.values, pa.successes, pa.reasons, pa.scoredAt)
 	if err != nil {

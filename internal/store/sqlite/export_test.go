@@ -20,8 +20,9 @@ func dropVersionTableFor(path string) error {
 var DropVersionTable = dropVersionTableFor
 
 // DropRollups brings the database at path back to schema version 8: the
-// score rollups table and the goose version rows from 9 on are removed
-// (Migrate then re-runs the later migrations, each harmless to re-run).
+// score rollups table and the goose version rows from 9 on are removed,
+// and scopes are moved back inline as version 8 stored them (Migrate then
+// re-runs the later migrations, each harmless to re-run).
 func DropRollups(path string) error {
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -29,6 +30,10 @@ func DropRollups(path string) error {
 	}
 	defer db.Close()
 	if _, err := db.Exec(`DROP TABLE score_rollups`); err != nil {
+		return err
+	}
+	if _, err := db.Exec(`UPDATE predictions SET scope_jsonb = (SELECT scope_jsonb FROM scopes WHERE scopes.id = predictions.scope_id), scope_id = NULL
+WHERE scope_id IS NOT NULL`); err != nil {
 		return err
 	}
 	_, err = db.Exec(`DELETE FROM goose_db_version WHERE version_id >= 9`)

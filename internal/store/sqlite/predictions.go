@@ -12,13 +12,23 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
 
-const predictionCols = `id, model_id, prediction_config_id, scope_key, scope_jsonb, status, exec_time_ms,
+// predictionCols is what SavePredictCycle inserts: a new row references
+// its scope by scope_id (00011) and leaves scope_jsonb NULL.
+const predictionCols = `id, model_id, prediction_config_id, scope_key, scope_id, status, exec_time_ms,
 inference_input_jsonb, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
 score_value, score_success, score_failed_reason, score_scored_at, input_id`
 
 // readPredictionCols is what prediction reads select (scanPrediction):
-// predictionCols and the ground truth, which only ClaimAndScore writes.
-const readPredictionCols = predictionCols + `, ` + groundTruthCol
+// predictionCols with the scope's JSON in place of scope_id, and the
+// ground truth, which only ClaimAndScore writes.
+const readPredictionCols = `id, model_id, prediction_config_id, scope_key, ` + scopeCol + `, status, exec_time_ms,
+inference_input_jsonb, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
+score_value, score_success, score_failed_reason, score_scored_at, input_id, ` + groundTruthCol
+
+// scopeCol reads a prediction's scope: the row of table scopes it
+// references (00011), else the inline value of a row stored before. Every
+// query reading it names the table predictions unaliased.
+const scopeCol = `COALESCE((SELECT scope_jsonb FROM scopes WHERE scopes.id = predictions.scope_id), scope_jsonb)`
 
 // groundTruthCol reads a prediction's ground truth: the row of table
 // ground_truths it references (00008), else the inline value of a row
@@ -96,7 +106,13 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO N
 		if err := s.insertInputs(ctx, tx, batch, inputsAt); err != nil {
 			return err
 		}
-		for _, p := range predictions {
+		scopes, scopeIDs := store.PredictionScopes(predictions)
+		for _, sc := range scopes {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO scopes (id, scope_jsonb) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`, sc.ID, string(sc.Scope)); err != nil {
+				return s.wrap("save predict cycle: insert scope", err)
+			}
+		}
+		for i, p := range predictions {
 			var value sql.NullFloat64
 			var success sql.NullBool
 			var reason sql.NullString
@@ -110,7 +126,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO N
 				scoredAt = sql.NullInt64{Int64: micros(sc.ScoredAt), Valid: true}
 			}
 			res, err := stmt.ExecContext(ctx, p.ID, p.ModelID, sql.NullString{String: p.PredictionConfigID, Valid: p.PredictionConfigID != ""},
-				p.ScopeKey, texts.text(p.Scope), p.Status, p.ExecTimeMs,
+				p.ScopeKey, scopeIDs[i], p.Status, p.ExecTimeMs,
 				nil, texts.text(p.InferenceOutput), texts.text(p.Meta),
 				micros(p.PerformedAt), micros(p.ResolvableAt), value, success, reason, scoredAt, p.InputID)
 			if err != nil {

@@ -186,7 +186,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = r.Close()
 		return nil, fmt.Errorf("sqlite: embedded migrations: %w", err)
 	}
-	prov, err := goose.NewProvider(goose.DialectSQLite3, w, sub, goose.WithGoMigrations(groundTruthMigration, migrationInputs, migrationInputCodec, migrationGroundTruths, migrationRollups))
+	prov, err := goose.NewProvider(goose.DialectSQLite3, w, sub, goose.WithGoMigrations(groundTruthMigration, migrationInputs, migrationInputCodec, migrationGroundTruths, migrationRollups, migrationScopes))
 	if err != nil {
 		_ = w.Close()
 		_ = r.Close()

@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ClaimAndScoreErrors", testClaimAndScoreErrors},
 		{"ClaimAndScoreConcurrent", testClaimConcurrent},
 		{"GroundTruth", testGroundTruth},
+		{"Scopes", testScopes},
 		{"ScoredPredictionsAndStats", testScoredAndStats},
 		{"LatestPerformedAtAndCount", testLatestPerformedAndCount},
 		{"Leaderboards", testLeaderboards},
