@@ -170,6 +170,7 @@ func run(ctx context.Context, cfg options) (err error) {
 		if err := h.pipelines(ctx); err != nil {
 			return err
 		}
+		h.pipelinesReal(ctx)
 		h.scoring(ctx)
 		h.scoringReal(ctx)
 		h.reportAPI(ctx)
@@ -191,6 +192,7 @@ func run(ctx context.Context, cfg options) (err error) {
 		if err := h.pipelines(ctx); err != nil {
 			return err
 		}
+		h.pipelinesReal(ctx)
 	case "remote-models":
 		h.remoteFleet(ctx)
 	default:

@@ -51,8 +51,11 @@ type Report struct {
 	// replay window.
 	ReplayProjected float64
 	// ReplayModels is the number of models of the replayed workspace.
-	ReplayModels  int
-	ReplayProfile string
+	ReplayModels int
+	// RealPipelineModels is the number of Go example models of the
+	// real-path pipeline rows (pipelinesReal), 0 when not measured.
+	RealPipelineModels int
+	ReplayProfile      string
 	// StorageTables lists the largest tables and indexes of the SQLite
 	// storage measurement.
 	StorageTables string
@@ -182,6 +185,21 @@ func (r *Report) evaluate() {
 			r.Results[len(r.Results)-1].Metrics = []Metric{ratio}
 		}
 	}
+	if n := r.RealPipelineModels; n > 0 {
+		for _, b := range []string{"sqlite", "postgres"} {
+			real, floor := r.find(secPipeline, realPipeName(n), b), r.find(secPipeline, noopSameNName(n), b)
+			if real == nil || floor == nil || real.Err != nil || floor.Err != nil {
+				continue
+			}
+			m, _ := real.Metric("p50")
+			ratio := Metric{Name: "p50 / floor p50", Unit: "×"}
+			for _, v := range m.Runs {
+				ratio.Runs = append(ratio.Runs, v/floor.median("p50"))
+			}
+			r.Results = append(r.Results, &Result{Section: secPipeline, Backend: b, N: n, Metrics: []Metric{ratio},
+				Name: fmt.Sprintf("Ratio of the generated challenge's pipeline to its no-op floor, %s (floor p50 %s ms)", models(n), num(floor.median("p50")))})
+		}
+	}
 	nan := math.NaN()
 	get := func(section, name, backend, metric string) float64 {
 		if x := r.find(section, name, backend); x != nil {
@@ -195,26 +213,27 @@ func (r *Report) evaluate() {
 		}
 		p10 := get(secPipeline, pipeName(10), b, "p50")
 		r.Targets = append(r.Targets,
-			atMost(fmt.Sprintf("Pipeline p50, 10 models (%s)", b), p10, 2, "ms", ""),
+			atMost(fmt.Sprintf("Pipeline p50, 10 models (%s)", b), p10, 2, "ms", "").withFloor(r.floorMs(10, b)),
 			atMost(fmt.Sprintf("Pipeline p50 / floor, 10 models (%s)", b), p10/r.floorMs(10, b), 1.5, "×",
 				fmt.Sprintf("floor %s ms", num(r.floorMs(10, b)))),
-			atMost(fmt.Sprintf("Pipeline p50, 100 models (%s)", b), get(secPipeline, pipeName(100), b, "p50"), 10, "ms", ""))
+			atMost(fmt.Sprintf("Pipeline p50, 100 models (%s)", b), get(secPipeline, pipeName(100), b, "p50"), 10, "ms", "").withFloor(r.floorMs(100, b)))
 	}
-	var scorePG float64 = nan
 	realRate := map[string]float64{"sqlite": nan, "postgres": nan}
+	noopRate := map[string]float64{"sqlite": nan, "postgres": nan}
 	for _, x := range r.Results {
 		if x.Section != secScoring || x.Batch != score.DefaultBatchSize || x.Err != nil {
 			continue
 		}
 		if strings.Contains(x.Name, "generated btc-up") {
 			realRate[x.Backend] = x.median("throughput")
-		} else if x.Backend == "postgres" {
-			scorePG = x.median("throughput")
+		} else {
+			noopRate[x.Backend] = x.median("throughput")
 		}
 	}
-	r.Targets = append(r.Targets, atLeast(fmt.Sprintf("Scoring throughput, PostgreSQL, default batch (%d), no-op challenge", score.DefaultBatchSize), scorePG, 20000, "predictions/s", ""))
+	r.Targets = append(r.Targets, atLeast(fmt.Sprintf("Scoring throughput, PostgreSQL, default batch (%d), no-op challenge", score.DefaultBatchSize), noopRate["postgres"], 20000, "predictions/s", "the floor of the generated challenge's rows"))
 	for _, b := range []string{"sqlite", "postgres"} {
-		r.Targets = append(r.Targets, atLeast(fmt.Sprintf("Scoring throughput through the generated btc-up challenge (%s)", b), realRate[b], 20000, "predictions/s", "ground truth via HostData"))
+		r.Targets = append(r.Targets, atLeast(fmt.Sprintf("Scoring throughput through the generated btc-up challenge (%s)", b), realRate[b], 20000, "predictions/s",
+			"ground truth via HostData; floor: the no-op challenge on "+b).withFloor(noopRate[b]))
 	}
 	var lb *Result
 	for _, x := range r.Results {
@@ -274,13 +293,18 @@ func (r *Report) Markdown() string {
 	w("| CPU | %s |\n| Cores | %d |\n| Memory | %.1f GiB |\n| OS | %s |\n| Go | %s |\n| PostgreSQL | %s |\n| SQLite | %s |\n| Commit | %s |\n| Date | %s |\n| Harness wall time | %s |\n| Load average (1 min) at start / end | %s / %s |\n\n",
 		m.CPU, m.Cores, m.MemoryGiB, m.OS, m.GoVersion, m.PostgreSQL, m.SQLite, m.Commit, m.Date.Format(time.RFC3339), r.Elapsed.Round(time.Second), m.LoadStart, r.LoadEnd)
 
-	w("## Targets (issues 2, 3 and 8)\n\n| Goal | Target | Measured (median) | Status | Note |\n|---|---|---|---|---|\n")
+	w("## Targets (issues 2, 3, 8, 15 and 16)\n\n")
+	w("\"× floor\" is the measurement's cost in multiples of its floor, the same work through the no-op plugins on this machine (time / floor time, or floor throughput / throughput): 1.0 is as fast as the floor; – means no floor is measured for that row.\n\n")
+	w("| Goal | Target | Measured (median) | Status | × floor | Note |\n|---|---|---|---|---|---|\n")
 	for _, t := range r.Targets {
-		meas := "–"
+		meas, ratio := "–", "–"
 		if !math.IsNaN(t.Measured) {
 			meas = num(t.Measured) + " " + t.Unit
 		}
-		w("| %s | %s | %s | **%s** | %s |\n", t.Goal, t.Limit, meas, t.Status(), t.Note)
+		if v := t.Ratio(); !math.IsNaN(v) {
+			ratio = num(v) + " ×"
+		}
+		w("| %s | %s | %s | **%s** | %s | %s |\n", t.Goal, t.Limit, meas, t.Status(), ratio, t.Note)
 	}
 	w("\n")
 

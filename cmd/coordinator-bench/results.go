@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -56,6 +57,30 @@ type Target struct {
 	Unit     string
 	Pass     bool
 	Note     string
+	// Floor is what this machine does at best for the same work (0 = no
+	// floor measured): the no-op plugins' figure of the same path. For a
+	// time it is a time, for a throughput a throughput; Ratio turns both
+	// into "times the floor's cost".
+	Floor float64
+}
+
+// Ratio is the measurement's cost in multiples of its floor's cost
+// (measured / floor for a time, floor / measured for a throughput, so
+// 1.0 means as fast as the floor); NaN without a floor or a measurement.
+func (t Target) Ratio() float64 {
+	if t.Floor <= 0 || math.IsNaN(t.Measured) || t.Measured <= 0 {
+		return math.NaN()
+	}
+	if strings.HasPrefix(t.Limit, "≥") {
+		return t.Floor / t.Measured
+	}
+	return t.Measured / t.Floor
+}
+
+// withFloor returns t with its floor set.
+func (t Target) withFloor(floor float64) Target {
+	t.Floor = floor
+	return t
 }
 
 // Status renders PASS, MISS or "not measured".
