@@ -581,7 +581,9 @@ FROM predictions`+b.clause()+` GROUP BY model_id) AS w WHERE answered > 0 OR non
 
 // LatestPerformedAt returns the newest performed_at (UTC) of the
 // schedule's predictions, or the zero time and an error wrapping
-// store.ErrNotFound when it has none.
+// store.ErrNotFound when it has none. It reads ix_predictions_performed_at
+// backwards (00012): immediate for a schedule that is predicting, a scan
+// for one without any prediction.
 func (s *Store) LatestPerformedAt(ctx context.Context, configID string) (time.Time, error) {
 	if err := s.ready(ctx); err != nil {
 		return time.Time{}, err

@@ -471,6 +471,8 @@ func (s *Store) ModelScoreStats(ctx context.Context, from, to time.Time) ([]stor
 
 // LatestPerformedAt returns the newest performed_at of configID's
 // predictions, or the zero time and an error wrapping store.ErrNotFound.
+// It reads ix_predictions_performed_at backwards (00012): immediate for a
+// schedule that is predicting, a scan for one without any prediction.
 func (s *Store) LatestPerformedAt(ctx context.Context, configID string) (time.Time, error) {
 	if err := s.checkSchema(ctx); err != nil {
 		return time.Time{}, err
