@@ -31,9 +31,11 @@ import (
 //
 // Point budget: at most Options.MaxChartPoints rows in all; each of the n
 // series keeps at most min(MaxSeriesPoints, max(1, MaxChartPoints / n))
-// points (X-Point-Budget): the hours of [start, end] are cut, from the
-// last one back, into cells of equal whole hours and a series keeps the
-// newest point of each cell, so its newest point is always there.
+// points (X-Point-Budget): the hours from the oldest point in [start, end]
+// to end (not from start: a 30-day window over two days of data spends the
+// budget on those two days) are cut, from the last one back, into cells of
+// equal whole hours and a series keeps the newest point of each cell, so
+// its newest point is always there (store.RollupPointsOf).
 //
 // Row: model_id, model_name, cruncher_name, scope_key, param (= scope_key,
 // the UI's default groupByProperty), scope, the scope's keys flattened

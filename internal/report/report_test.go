@@ -611,10 +611,10 @@ func TestChartPagingAndThinning(t *testing.T) {
 		{"thinned to 10 per series", 50, 10, 20, 10, true},
 	}
 	// /reports/models/params: one point per hour bucket (07:51..12:00 is
-	// in the five buckets ending 08:00..12:00); with 10 points per series,
-	// the 25 hours of the default 24-hour range make cells of 3 hours
-	// (12:00..10:00 and 09:00..07:00): two points.
-	wantParamsPoints := map[int]int{1000: 5, 10: 2}
+	// in the five buckets ending 08:00..12:00); the cells are sized over
+	// the span of the points (the oldest point's bucket to the end), not
+	// the default 24-hour range, so 10 points per series keep all five.
+	wantParamsPoints := map[int]int{1000: 5, 10: 5}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newTestServer(t, f, func(o *Options) { o.MaxPageSize, o.MaxSeriesPoints = tc.pageSize, tc.seriesMax })

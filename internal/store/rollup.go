@@ -235,10 +235,16 @@ func (q RollupPointQuery) PerSeries(n int) int {
 }
 
 // CellBuckets is the width, in buckets, of the cells of a series with
-// budget perSeries.
-func (q RollupPointQuery) CellBuckets(perSeries int) int64 {
-	s := int64(RollupBucketEnd(q.To).Sub(RollupBucketEnd(q.From))/RollupWidth) + 1
-	return (s + int64(perSeries) - 1) / int64(perSeries)
+// budget perSeries when the answer's points span [first, q.To]: first is
+// the bucket end of the oldest point in the window (not q.From), so a
+// window that holds data only in its last days, such as the UI's 30 days
+// over a competition two days old, spends its budget on those days.
+func (q RollupPointQuery) CellBuckets(perSeries int, first time.Time) int64 {
+	if first.Before(q.From) {
+		first = q.From
+	}
+	s := int64(RollupBucketEnd(q.To).Sub(RollupBucketEnd(first))/RollupWidth) + 1
+	return (max(s, 1) + int64(perSeries) - 1) / int64(perSeries)
 }
 
 // RollupPointsOf computes the points of q from rollups (ordered as
@@ -264,13 +270,17 @@ func RollupPointsOf(rollups []ScoreRollup, q RollupPointQuery) []RollupPoint {
 		}
 	}
 	n := 0
+	var first time.Time
 	for _, sr := range list {
 		if len(sr.points) > 0 {
 			n++
+			if b := rollups[sr.points[0]].BucketEnd; first.IsZero() || b.Before(first) {
+				first = b
+			}
 		}
 	}
 	per := q.PerSeries(n)
-	cell := q.CellBuckets(per)
+	cell := q.CellBuckets(per, first)
 	last := RollupBucketEnd(q.To)
 	var out []RollupPoint
 	for _, sr := range list {
