@@ -107,15 +107,19 @@ func (s *Store) ModelScoreHistory(ctx context.Context, modelIDs []string, from, 
 	if err != nil {
 		return nil, s.wrap("model score history", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.ModelScore, error) {
-		var ms store.ModelScore
-		var payload []byte
-		err := r.Scan(&ms.ID, &ms.ModelID, &payload, &ms.ComputedAt)
-		ms.Score, ms.ComputedAt = rawJSON(payload), utc(ms.ComputedAt)
-		return ms, err
-	})
+	out, err := pgx.CollectRows(rows, scanModelScore)
 	if err != nil {
 		return nil, s.wrap("model score history", err)
 	}
 	return out, nil
+}
+
+// scanModelScore reads a row of (id, model_id, score_payload_jsonb,
+// computed_at) from model_scores.
+func scanModelScore(r pgx.CollectableRow) (store.ModelScore, error) {
+	var ms store.ModelScore
+	var payload []byte
+	err := r.Scan(&ms.ID, &ms.ModelID, &payload, &ms.ComputedAt)
+	ms.Score, ms.ComputedAt = rawJSON(payload), utc(ms.ComputedAt)
+	return ms, err
 }

@@ -170,13 +170,7 @@ ORDER BY p.computed_at, p.model_id COLLATE "C", p.id COLLATE "C"`,
 	if err != nil {
 		return nil, s.wrap("sample model scores", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.ModelScore, error) {
-		var ms store.ModelScore
-		var payload []byte
-		err := r.Scan(&ms.ID, &ms.ModelID, &payload, &ms.ComputedAt)
-		ms.Score, ms.ComputedAt = rawJSON(payload), utc(ms.ComputedAt)
-		return ms, err
-	})
+	out, err := pgx.CollectRows(rows, scanModelScore)
 	if err != nil {
 		return nil, s.wrap("sample model scores", err)
 	}
