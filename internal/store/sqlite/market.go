@@ -96,12 +96,23 @@ func (s *Store) QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]
 	if err != nil {
 		return nil, fmt.Errorf("sqlite query market records (%s): %w", s.path, err)
 	}
-	var where []string
+	var where, cols []string
 	var args []any
-	for _, kv := range []struct{ col, v string }{{"provider", q.Provider}, {"asset", q.Asset}, {"kind", q.Kind}, {"granularity", q.Granularity}} {
+	// A column the query fixes is not read back: every row holds the
+	// filter's value (TEXT equality is byte equality).
+	var r store.MarketRecord
+	var fixed []*string
+	for _, kv := range []struct {
+		col, v string
+		dst    *string
+	}{{"provider", q.Provider, &r.Provider}, {"asset", q.Asset, &r.Asset}, {"kind", q.Kind, &r.Kind}, {"granularity", q.Granularity, &r.Granularity}} {
 		if kv.v != "" {
 			where = append(where, kv.col+" = ?")
 			args = append(args, kv.v)
+			*kv.dst = kv.v
+		} else {
+			cols = append(cols, kv.col)
+			fixed = append(fixed, kv.dst)
 		}
 	}
 	if !q.Start.IsZero() {
@@ -112,7 +123,7 @@ func (s *Store) QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]
 		where = append(where, "ts_event <= ?")
 		args = append(args, micros(q.End))
 	}
-	sqlText := `SELECT provider, asset, kind, granularity, ts_event, ts_ingested, values_jsonb, meta_jsonb FROM market_records`
+	sqlText := `SELECT ` + strings.Join(append(cols, "ts_event", "ts_ingested", "values_jsonb", "meta_jsonb"), ", ") + ` FROM market_records`
 	if len(where) > 0 {
 		sqlText += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -128,11 +139,16 @@ func (s *Store) QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]
 	}
 	defer rows.Close()
 	var out []store.MarketRecord
+	var ev, ing int64
+	var values, meta sql.NullString
+	dest := make([]any, 0, 8)
+	for _, p := range fixed {
+		dest = append(dest, p)
+	}
+	dest = append(dest, &ev, &ing, &values, &meta)
 	for rows.Next() {
-		var r store.MarketRecord
-		var ev, ing int64
-		var values, meta sql.NullString
-		if err := rows.Scan(&r.Provider, &r.Asset, &r.Kind, &r.Granularity, &ev, &ing, &values, &meta); err != nil {
+		// r keeps the fixed columns; Scan sets every other field.
+		if err := rows.Scan(dest...); err != nil {
 			return nil, s.wrap("query market records: scan", err)
 		}
 		r.TsEvent, r.TsIngested = fromMicros(ev), fromMicros(ing)

@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -76,6 +77,15 @@ func testMarket(t *testing.T, open func(t *testing.T) store.Store) {
 				t.Fatalf("QueryMarketRecords(%+v): expected %v, got %v", c.q, c.want, ts(got))
 			}
 		})
+	}
+	// Records read with every feed field filtered are the records read
+	// without those filters, field for field.
+	all, err := s.QueryMarketRecords(ctx, store.MarketQuery{Asset: "BTC"})
+	must(t, err, "QueryMarketRecords unfiltered feed")
+	fixed, err := s.QueryMarketRecords(ctx, store.MarketQuery{Provider: "binance", Asset: "BTC", Kind: "candle", Granularity: "1m"})
+	must(t, err, "QueryMarketRecords filtered feed")
+	if len(all) == 0 || !reflect.DeepEqual(all, fixed) {
+		t.Fatalf("QueryMarketRecords with the feed filtered: expected %+v, got %+v", all, fixed)
 	}
 	_, err = s.QueryMarketRecords(ctx, store.MarketQuery{Limit: -1})
 	wantErrIs(t, err, store.ErrInvalidValue, "QueryMarketRecords with negative limit")
