@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -116,9 +117,25 @@ func (s *Store) QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]
 		return nil, err
 	}
 	var b query
-	for _, f := range []struct{ col, v string }{{"provider", q.Provider}, {"asset", q.Asset}, {"kind", q.Kind}, {"granularity", q.Granularity}} {
+	// A column the query fixes is not read back: every row holds the
+	// filter's value (text equality under a deterministic collation is byte
+	// equality). fixed lists, per unfixed column, the field it scans into.
+	var cols []string
+	var fixed []func(*store.MarketRecord) *string
+	for _, f := range []struct {
+		col, v string
+		field  func(*store.MarketRecord) *string
+	}{
+		{"provider", q.Provider, func(m *store.MarketRecord) *string { return &m.Provider }},
+		{"asset", q.Asset, func(m *store.MarketRecord) *string { return &m.Asset }},
+		{"kind", q.Kind, func(m *store.MarketRecord) *string { return &m.Kind }},
+		{"granularity", q.Granularity, func(m *store.MarketRecord) *string { return &m.Granularity }},
+	} {
 		if f.v != "" {
 			b.add(f.col+" = ?", f.v)
+		} else {
+			cols = append(cols, f.col)
+			fixed = append(fixed, f.field)
 		}
 	}
 	if !q.Start.IsZero() {
@@ -131,15 +148,21 @@ func (s *Store) QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]
 	if q.Descending {
 		order = ` ORDER BY ts_event DESC, provider DESC, asset DESC, kind DESC, granularity DESC`
 	}
-	rows, err := s.pool.Query(ctx, `SELECT provider, asset, kind, granularity, ts_event, ts_ingested, values_jsonb, meta_jsonb
+	rows, err := s.pool.Query(ctx, `SELECT `+strings.Join(append(cols, "ts_event", "ts_ingested", "values_jsonb", "meta_jsonb"), ", ")+`
 		FROM market_records`+b.clause()+order+` LIMIT `+b.arg(q.Limit), b.args...)
 	if err != nil {
 		return nil, s.wrap("query market records", err)
 	}
+	dest := make([]any, len(fixed)+4)
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.MarketRecord, error) {
-		var m store.MarketRecord
+		m := store.MarketRecord{Provider: q.Provider, Asset: q.Asset, Kind: q.Kind, Granularity: q.Granularity}
 		var vals, meta []byte
-		err := r.Scan(&m.Provider, &m.Asset, &m.Kind, &m.Granularity, &m.TsEvent, &m.TsIngested, &vals, &meta)
+		for i, f := range fixed {
+			dest[i] = f(&m)
+		}
+		n := len(fixed)
+		dest[n], dest[n+1], dest[n+2], dest[n+3] = &m.TsEvent, &m.TsIngested, &vals, &meta
+		err := r.Scan(dest...)
 		m.TsEvent, m.TsIngested, m.Values, m.Meta = utc(m.TsEvent), utc(m.TsIngested), rawJSON(vals), rawJSON(meta)
 		return m, err
 	})
