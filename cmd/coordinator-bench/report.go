@@ -404,6 +404,7 @@ func (r *Report) Markdown() string {
 	for _, l := range methodNotes {
 		w("- %s\n", l)
 	}
+	w("\nThe partial runs taken while issues 12 to 16 were built (before/after comparisons, where the time went, on a loaded machine) are kept by hand in [benchmarks-history.md](benchmarks-history.md).\n")
 	return b.String()
 }
 
