@@ -158,6 +158,10 @@ func (s *challengeServer) ResolveGroundTruth(ctx context.Context, req *challenge
 	}
 	preds := make([]PredictionRecord, len(req.GetPredictionsJson()))
 	for i, b := range req.GetPredictionsJson() {
+		if fastRecord(b, &preds[i]) {
+			continue
+		}
+		preds[i] = PredictionRecord{}
 		if err := decodeRequest(CallableResolveGroundTruth, fmt.Sprintf("predictions_json[%d]", i), b, &preds[i]); err != nil {
 			return nil, err
 		}
