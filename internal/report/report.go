@@ -198,6 +198,7 @@ type server struct {
 	modelsBody ttlCache[[]byte]        // encoded /reports/models answer
 	modelList  ttlCache[[]store.Model] // stored models
 	predCount  ttlCache[int64]         // prediction count shown by /healthz
+	charts     coalescer               // the chart endpoints' identical concurrent requests
 }
 
 // New returns the report API handler (GET and HEAD only). It panics if
@@ -255,28 +256,36 @@ func (s *server) handler() http.Handler {
 	routes := []struct {
 		path string
 		h    func(w http.ResponseWriter, r *http.Request) error
+		// coalesce: identical requests waiting together share one
+		// computation started after they arrived (coalescer).
+		coalesce bool
 	}{
-		{"/healthz", s.healthz},
-		{"/reports/schema", s.schema},
-		{"/reports/schema/leaderboard-columns", s.schemaColumns},
-		{"/reports/schema/metrics-widgets", s.schemaWidgets},
-		{"/reports/models", s.models},
-		{"/reports/leaderboard", s.leaderboard},
-		{"/reports/models/global", s.modelsGlobal},
-		{"/reports/models/params", s.modelsParams},
-		{"/reports/predictions", s.predictions},
-		{"/reports/feeds", s.feeds},
-		{"/reports/feeds/tail", s.feedsTail},
-		{"/reports/checkpoints", s.checkpoints},
+		{"/healthz", s.healthz, false},
+		{"/reports/schema", s.schema, false},
+		{"/reports/schema/leaderboard-columns", s.schemaColumns, false},
+		{"/reports/schema/metrics-widgets", s.schemaWidgets, false},
+		{"/reports/models", s.models, false},
+		{"/reports/leaderboard", s.leaderboard, false},
+		{"/reports/models/global", s.modelsGlobal, true},
+		{"/reports/models/params", s.modelsParams, true},
+		{"/reports/predictions", s.predictions, true},
+		{"/reports/feeds", s.feeds, false},
+		{"/reports/feeds/tail", s.feedsTail, false},
+		{"/reports/checkpoints", s.checkpoints, false},
 	}
 	mux := http.NewServeMux()
 	for _, rt := range routes {
 		h := rt.h
-		mux.HandleFunc("GET "+rt.path, func(w http.ResponseWriter, r *http.Request) {
+		var serve http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := h(w, r); err != nil {
 				s.writeErr(w, r, err)
 			}
 		})
+		if rt.coalesce {
+			inner := serve
+			serve = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.charts.serve(w, r, inner) })
+		}
+		mux.Handle("GET "+rt.path, serve)
 		// Same path, any other method: the GET pattern is more specific, so
 		// this only sees non-GET requests.
 		mux.HandleFunc(rt.path, func(w http.ResponseWriter, r *http.Request) {
