@@ -147,6 +147,19 @@ func (h *harness) reportMonth(ctx context.Context) {
 					return []Metric{one("throughput", "requests/s", lr.RPS), one("p50", "ms", lr.P50), one("p99", "ms", lr.P99),
 						one("answer size", "KB", float64(lr.Bytes)/1000)}, nil
 				})
+			if name == "/reports/leaderboard" {
+				continue
+			}
+			// One client: the cost of a lone request, which the coalescing
+			// of identical concurrent chart requests cannot share.
+			h.repeat(secAPI, fmt.Sprintf("Month, 1 client: GET %s (%s per run; no target)", name, h.sz.apiDuration), backend,
+				func(int) ([]Metric, error) {
+					lr, err := load(ctx, client, u, 1, h.sz.apiDuration)
+					if err != nil {
+						return nil, err
+					}
+					return []Metric{one("throughput", "requests/s", lr.RPS), one("p50", "ms", lr.P50), one("p99", "ms", lr.P99)}, nil
+				})
 		}
 		client.CloseIdleConnections()
 		srv.Close()
