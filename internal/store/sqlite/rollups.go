@@ -134,11 +134,12 @@ FROM score_rollups WHERE bucket_end >= ? AND bucket_end <= ?`
 	return out, nil
 }
 
-// RollupPoints returns the chart points of q (store.RollupPointQuery):
-// the counts and sums of the rollups of q.Range() are read in primary key
-// order (numbers only, series names compared in place), the points are
-// chosen and summed by store.RollupPointsOf, and the newest prediction of
-// each kept point (id, scope, value) is then read by primary key.
+// RollupPoints returns the chart points of q (store.RollupPointQuery), in
+// one read transaction: the series with rollups in q.Range() are listed,
+// the counts and sums of each series' rollups are read by a range of the
+// primary key (numbers only), the points are chosen and summed by
+// store.RollupPointsOf, and the newest prediction of each kept point (id,
+// scope, value) is then read by primary key.
 // (SQLite's RANGE window frames were measured 4x slower than this on a
 // month of rollups.)
 func (s *Store) RollupPoints(ctx context.Context, q store.RollupPointQuery) ([]store.RollupPoint, error) {
@@ -150,35 +151,67 @@ func (s *Store) RollupPoints(ctx context.Context, q store.RollupPointQuery) ([]s
 		return nil, fmt.Errorf("sqlite rollup points (%s): %w", s.path, err)
 	}
 	from, to := q.Range()
-	sqlText := `SELECT model_id, scope_key, bucket_end, answered, total, last_performed_at FROM score_rollups WHERE bucket_end >= ? AND bucket_end <= ?`
+	// One read transaction: the series and their rollups are one snapshot.
+	tx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.wrap("rollup points: begin", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	txQuery := func(sqlText string, args ...any) (*sql.Rows, error) {
+		if st, _ := s.rstmts.get(ctx, sqlText); st != nil {
+			return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		}
+		return tx.QueryContext(ctx, sqlText, args...)
+	}
+	// The series first, then each series' rollups by a range of the
+	// primary key: a rollup row then holds numbers only (reading the two
+	// text columns of every one of ~13,000 rows of a month was most of the
+	// cost on modernc.org/sqlite).
+	sqlText := `SELECT DISTINCT model_id, scope_key FROM score_rollups WHERE bucket_end >= ? AND bucket_end <= ?`
 	args := []any{micros(from), micros(to)}
 	if len(q.ModelIDs) > 0 {
 		sqlText += ` AND model_id IN (SELECT value FROM json_each(?))`
 		args = append(args, jsonArray(q.ModelIDs))
 	}
-	rows, err := s.query(ctx, sqlText+` ORDER BY model_id, scope_key, bucket_end`, args...)
+	rows, err := txQuery(sqlText+` ORDER BY model_id, scope_key`, args...)
 	if err != nil {
-		return nil, s.wrap("rollup points", err)
+		return nil, s.wrap("rollup points: series", err)
 	}
-	var all []store.ScoreRollup
-	var model, scope string
+	var series [][2]string
 	for rows.Next() {
-		var m, k sql.RawBytes
-		var end, last int64
-		var r store.ScoreRollup
-		if err := rows.Scan(&m, &k, &end, &r.Answered, &r.Sum, &last); err != nil {
+		var m, k string
+		if err := rows.Scan(&m, &k); err != nil {
 			rows.Close()
-			return nil, s.wrap("rollup points: scan", err)
+			return nil, s.wrap("rollup points: series", err)
 		}
-		if string(m) != model || string(k) != scope {
-			model, scope = string(m), string(k)
-		}
-		r.ModelID, r.ScopeKey, r.BucketEnd, r.LastPerformedAt = model, scope, fromMicros(end), fromMicros(last)
-		all = append(all, r)
+		series = append(series, [2]string{m, k})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, s.wrap("rollup points", err)
+		return nil, s.wrap("rollup points: series", err)
+	}
+	hours := int(to.Sub(from)/store.RollupWidth) + 1
+	all := make([]store.ScoreRollup, 0, min(len(series)*hours, 1<<20))
+	for _, sr := range series {
+		rows, err := txQuery(`SELECT bucket_end, answered, total, last_performed_at FROM score_rollups
+WHERE model_id = ? AND scope_key = ? AND bucket_end >= ? AND bucket_end <= ? ORDER BY bucket_end`, sr[0], sr[1], micros(from), micros(to))
+		if err != nil {
+			return nil, s.wrap("rollup points", err)
+		}
+		for rows.Next() {
+			var end, last int64
+			r := store.ScoreRollup{ModelID: sr[0], ScopeKey: sr[1]}
+			if err := rows.Scan(&end, &r.Answered, &r.Sum, &last); err != nil {
+				rows.Close()
+				return nil, s.wrap("rollup points: scan", err)
+			}
+			r.BucketEnd, r.LastPerformedAt = fromMicros(end), fromMicros(last)
+			all = append(all, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, s.wrap("rollup points", err)
+		}
 	}
 	points := store.RollupPointsOf(all, q)
 	if len(points) == 0 {
@@ -194,7 +227,7 @@ func (s *Store) RollupPoints(ctx context.Context, q store.RollupPointQuery) ([]s
 	if err != nil {
 		return nil, fmt.Errorf("sqlite rollup points (%s): encode keys: %w", s.path, err)
 	}
-	rows, err = s.query(ctx, `SELECT r.model_id, r.scope_key, r.bucket_end, r.scored, r.last_id, r.last_scope_jsonb, r.last_value
+	rows, err = txQuery(`SELECT r.model_id, r.scope_key, r.bucket_end, r.scored, r.last_id, r.last_scope_jsonb, r.last_value
 FROM json_each(?) AS j JOIN score_rollups AS r ON r.model_id = j.value ->> 0 AND r.scope_key = j.value ->> 1 AND r.bucket_end = j.value ->> 2`, string(keysJSON))
 	if err != nil {
 		return nil, s.wrap("rollup points: newest predictions", err)
