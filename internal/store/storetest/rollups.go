@@ -55,6 +55,8 @@ func testRollups(t *testing.T, open func(t *testing.T) store.Store) {
 		{ModelIDs: []string{"m2"}, From: start, To: now, Windows: []time.Duration{5 * time.Hour}, MaxPoints: 1000, MaxSeriesPoints: 7},
 		{ModelIDs: []string{"m1"}, From: start, To: now, Windows: []time.Duration{time.Hour}, MaxPoints: 1, MaxSeriesPoints: 7},
 		{ModelIDs: []string{"nope"}, From: start, To: now, Windows: []time.Duration{time.Hour}, MaxPoints: 1, MaxSeriesPoints: 7},
+		// A model named twice is one model; the order of the names does not matter.
+		{ModelIDs: []string{"m2", "nope", "m1", "m2"}, From: start, To: now, Windows: []time.Duration{3 * time.Hour}, MaxPoints: 1000, MaxSeriesPoints: 1000},
 	} {
 		from, to := q.Range()
 		rs, err := s.ScoreRollups(ctx, store.RollupQuery{ModelIDs: q.ModelIDs, From: from, To: to})
