@@ -82,6 +82,20 @@ func (s *server) modelsGlobal(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// scopeMemo decodes the scopes of one answer's rows, each distinct scope
+// once (a chart's rows repeat a few scopes hundreds of times). The maps it
+// returns are shared between rows and must not be modified.
+type scopeMemo map[string]map[string]any
+
+func (m scopeMemo) get(raw json.RawMessage) map[string]any {
+	if obj, ok := m[string(raw)]; ok {
+		return obj
+	}
+	obj := scopeObject(raw)
+	m[string(raw)] = obj
+	return obj
+}
+
 // scopeObject decodes a scope; anything but a JSON object gives {}.
 func scopeObject(raw json.RawMessage) map[string]any {
 	var obj map[string]any

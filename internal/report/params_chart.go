@@ -72,10 +72,11 @@ func (s *server) modelsParams(w http.ResponseWriter, r *http.Request) error {
 	}
 	rows := make([]map[string]any, 0, len(points))
 	per := q.PerSeries(0)
+	scopes := scopeMemo{}
 	for _, pt := range points {
 		per = pt.PerSeries
 		info := idx[pt.ModelID]
-		scope := scopeObject(pt.LastScope)
+		scope := scopes.get(pt.LastScope)
 		metrics := make(map[string]any, len(s.opts.Windows))
 		row := map[string]any{
 			"model_id":      pt.ModelID,

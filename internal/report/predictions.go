@@ -89,8 +89,9 @@ func (s *server) predictions(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("listing predictions from %s to %s: %w", cq.start.Format(TimeLayout), cq.end.Format(TimeLayout), err)
 	}
 	rows := make([]map[string]any, 0, len(preds))
+	scopes := scopeMemo{}
 	for _, pr := range preds {
-		rows = append(rows, predictionRow(pr, idx[pr.ModelID]))
+		rows = append(rows, predictionRow(pr, idx[pr.ModelID], scopes))
 	}
 	if paged && len(preds) >= limit {
 		w.Header().Set("X-Next-Offset", strconv.Itoa(offset+len(preds)))
@@ -99,8 +100,8 @@ func (s *server) predictions(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func predictionRow(pr store.Prediction, info modelInfo) map[string]any {
-	scope := scopeObject(pr.Scope)
+func predictionRow(pr store.Prediction, info modelInfo, scopes scopeMemo) map[string]any {
+	scope := scopes.get(pr.Scope)
 	row := map[string]any{
 		"id":                   pr.ID,
 		"model_id":             pr.ModelID,
