@@ -113,10 +113,15 @@ func testSavePredictCycle(t *testing.T, open func(t *testing.T) store.Store) {
 	if c, err := s.CountPredictions(ctx, ""); err != nil || c != 4 {
 		t.Fatalf("failed SavePredictCycle must not write predictions: expected 4, got %d (%v)", c, err)
 	}
-	// A prediction of an unknown model fails (foreign key) and writes nothing.
-	_, err = s.SavePredictCycle(ctx, nil, []store.Prediction{pred("ORPHAN", "nobody", base, base)})
-	if err == nil {
-		t.Fatalf("SavePredictCycle with a prediction of an unknown model: expected an error, got nil")
+	// A prediction of an unknown model fails (store.ErrInvalidValue) and
+	// writes nothing, not even the cycle's models.
+	_, err = s.SavePredictCycle(ctx, []store.Model{model("m9")}, []store.Prediction{pred("ORPHAN", "nobody", base, base)})
+	wantErrIs(t, err, store.ErrInvalidValue, "SavePredictCycle with a prediction of an unknown model")
+	if ms, err := s.ListModels(ctx); err != nil || len(ms) != 2 {
+		t.Fatalf("failed SavePredictCycle must not write models: expected 2, got %d (%v)", len(ms), err)
+	}
+	if c, err := s.CountPredictions(ctx, ""); err != nil || c != 4 {
+		t.Fatalf("failed SavePredictCycle must not write predictions: expected 4, got %d (%v)", c, err)
 	}
 }
 
