@@ -126,8 +126,9 @@ func writeBody(w http.ResponseWriter, status int, body []byte) {
 // HTML characters not escaped), reusing one buffer. Not safe for
 // concurrent use.
 type jsonEncoder struct {
-	buf bytes.Buffer
-	enc *json.Encoder
+	buf  bytes.Buffer
+	enc  *json.Encoder
+	keys map[int][]string // by map size: the sorted keys of the last map of that size (sortedKeys)
 }
 
 // append appends the JSON encoding of v (without writeJSON's final

@@ -48,11 +48,7 @@ func appendValue(b []byte, v any, enc *jsonEncoder) ([]byte, error) {
 	case float64:
 		return appendFloat(b, x)
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := enc.sortedKeys(x)
 		b = append(b, '{')
 		for i, k := range keys {
 			if i > 0 {
@@ -104,4 +100,33 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 		}
 	}
 	return b, nil
+}
+
+// sortedKeys returns the keys of m in byte order. The rows of a chart
+// answer share a few key sets, so the sorted keys of the last map of each
+// size are reused when m has exactly those keys (same size, every key
+// present); the result must not be modified.
+func (e *jsonEncoder) sortedKeys(m map[string]any) []string {
+	if ks, ok := e.keys[len(m)]; ok {
+		same := true
+		for _, k := range ks {
+			if _, in := m[k]; !in {
+				same = false
+				break
+			}
+		}
+		if same {
+			return ks
+		}
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if e.keys == nil {
+		e.keys = map[int][]string{}
+	}
+	e.keys[len(m)] = keys
+	return keys
 }

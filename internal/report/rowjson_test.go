@@ -20,6 +20,12 @@ func TestWriteRowsSameBytesAsWriteJSON(t *testing.T) {
 			"tiny": 1.5e-9, "huge": 3e22, "zero": 0.0, "negzero": math.Copysign(0, -1), "int_like": 42.0, "ctrl": "a\tb\x01", "metrics": map[string]any{"recent": nil, "steady": 0.25}},
 		{},
 		{"ranking": map[string]any{"tie_breakers": []any{}, "value": 1234567.891}, "raw": json.RawMessage(`{"x":1}`), "nilslice": []any(nil)},
+		// Maps of one size with the same keys (sorted keys reused) and
+		// with other keys (sorted again).
+		{"b": 1, "a": 2, "c": map[string]any{"y": 1, "x": 2, "z": 3}},
+		{"c": 3, "b": 1, "a": map[string]any{"x": 1, "z": 2, "y": 3}},
+		{"a": 1, "d": 2, "b": map[string]any{"w": 1, "x": 2, "y": 3}},
+		{"d": 1, "a": 2, "b": 3},
 	}
 	for _, tc := range [][]map[string]any{rows, {}, nil} {
 		a, b := httptest.NewRecorder(), httptest.NewRecorder()
