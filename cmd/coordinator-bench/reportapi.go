@@ -161,7 +161,15 @@ type loadResult struct {
 // warm-up) and returns requests per second and the latency percentiles.
 // Any answer other than 200 is an error.
 func load(ctx context.Context, client *http.Client, url string, conc int, dur time.Duration) (loadResult, error) {
+	return loadEach(ctx, client, func() string { return url }, conc, dur)
+}
+
+// loadEach is load with the URL of every request from next (safe for
+// concurrent calls): distinct requests, as different browsers send.
+func loadEach(ctx context.Context, client *http.Client, next func() string, conc int, dur time.Duration) (loadResult, error) {
+	url := next()
 	get := func() (int, error) {
+		url := next()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return 0, err
