@@ -18,10 +18,11 @@ import (
 // Per key: while a computation runs, the requests that arrive form the
 // next batch; when the running one ends, one of them runs the handler
 // once for the whole batch. So N identical requests arriving together
-// cost at most two computations instead of N, which is what 8 browsers
-// polling /reports/models/params with the UI's same 30-day window need on
-// 2 cores. A lone request, or requests for different windows, run as
-// before (one computation each).
+// (clients sending the same URL, such as dashboards or scrapers with a
+// fixed window, or retries) cost at most two computations instead of N. A
+// lone request, or requests for different windows (browsers running the
+// real UI compute the window from their own clocks, so theirs differ by
+// milliseconds), run as before: one computation each.
 type coalescer struct {
 	mu     sync.Mutex
 	groups map[string]*coalesceGroup
