@@ -403,12 +403,22 @@ func (w *Worker) scoreBatch(ctx context.Context, now time.Time, final string, pr
 		buf.records = append(buf.records, r)
 	}
 	records := buf.records
-	gts, err := w.cfg.Challenge.ResolveGroundTruth(ctx, now, records, w.cfg.Data)
-	if err != nil {
-		return out, fmt.Errorf("%s for %d predictions: %w", sdk.CallableResolveGroundTruth, len(records), err)
-	}
-	if len(gts) != len(records) {
-		return out, fmt.Errorf("%s: expected %d results (one per prediction, in order), found %d", sdk.CallableResolveGroundTruth, len(records), len(gts))
+	var gts []sdk.GroundTruthResult
+	lo := 0
+	for _, hi := range chunks(len(records), MaxRequestBytes, func(i int) int { return recordBytes(&records[i]) }) {
+		part, err := w.cfg.Challenge.ResolveGroundTruth(ctx, now, records[lo:hi], w.cfg.Data)
+		if err != nil {
+			return out, fmt.Errorf("%s for %d predictions: %w", sdk.CallableResolveGroundTruth, hi-lo, err)
+		}
+		if len(part) != hi-lo {
+			return out, fmt.Errorf("%s: expected %d results (one per prediction, in order), found %d", sdk.CallableResolveGroundTruth, hi-lo, len(part))
+		}
+		if lo == 0 && hi == len(records) {
+			gts = part
+		} else {
+			gts = append(gts, part...)
+		}
+		lo = hi
 	}
 	buf.items = grow(buf.items, len(preds))
 	buf.truths = grow(buf.truths, len(preds))
@@ -453,12 +463,22 @@ func (w *Worker) scoreBatch(ctx context.Context, now time.Time, final string, pr
 	if len(items) == 0 {
 		return out, nil
 	}
-	scores, err := w.cfg.Challenge.ScorePredictions(ctx, items)
-	if err != nil {
-		return out, fmt.Errorf("%s for %d predictions: %w", sdk.CallableScorePredictions, len(items), err)
-	}
-	if len(scores) != len(items) {
-		return out, fmt.Errorf("%s: expected %d results (one per item, in order), found %d", sdk.CallableScorePredictions, len(items), len(scores))
+	var scores []sdk.ScoreResult
+	lo = 0
+	for _, hi := range chunks(len(items), MaxRequestBytes, func(i int) int { return itemBytes(&items[i]) }) {
+		part, err := w.cfg.Challenge.ScorePredictions(ctx, items[lo:hi])
+		if err != nil {
+			return out, fmt.Errorf("%s for %d predictions: %w", sdk.CallableScorePredictions, hi-lo, err)
+		}
+		if len(part) != hi-lo {
+			return out, fmt.Errorf("%s: expected %d results (one per item, in order), found %d", sdk.CallableScorePredictions, hi-lo, len(part))
+		}
+		if lo == 0 && hi == len(items) {
+			scores = part
+		} else {
+			scores = append(scores, part...)
+		}
+		lo = hi
 	}
 	// One backing array for the batch's scores instead of one allocation
 	// per prediction; the store copies what it needs before the next batch.
