@@ -209,14 +209,7 @@ func buildAttackWorkspace(t *testing.T, root string) attackWorkspace {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	res, err := scaffold.Init(ctx, scaffold.Options{
-		Request:   scaffold.Request{Name: "btc-up", Pack: "baseline", Models: scaffold.ModelsGo},
-		OutputDir: t.TempDir(),
-		SDK:       scaffold.SDKSource{SourceDir: root, Version: "e2e-test"},
-	})
-	if err != nil {
-		t.Fatalf("scaffold.Init: %v", err)
-	}
+	res := scaffoldBaseline(t, ctx, root, scaffold.ModelsGo)
 	localEnv := filepath.Join(res.NodeDir, config.LocalEnvFile)
 	old, err := os.ReadFile(localEnv)
 	if err != nil && !os.IsNotExist(err) {
@@ -268,10 +261,7 @@ func buildAttackWorkspace(t *testing.T, root string) attackWorkspace {
 	targets = append(targets,
 		pluginbuild.Target{Name: "model honest-1", Dir: dirs["honest-1"], Out: built["../crunch-btc-up/examples/mean_reversion"]},
 		pluginbuild.Target{Name: "model attack-leak", Dir: dirs["attack-leak"], Out: built["../crunch-btc-up/examples/attack"]})
-	if err := pluginbuild.Build(ctx, targets, pluginbuild.Options{
-		WorkDir: res.Workspace, Roots: []string{res.Workspace, root},
-		Env: []string{"GOFLAGS=-buildvcs=false", "GOWORK=" + filepath.Join(res.Workspace, "go.work")},
-	}); err != nil {
+	if err := pluginbuild.Build(ctx, targets, workspaceBuild(root, res)); err != nil {
 		t.Fatalf("build plugins: %v", err)
 	}
 	for _, r := range rows {

@@ -37,7 +37,6 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
 	"github.com/crunch-coordinator/coordinator/internal/node"
 	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
-	"github.com/crunch-coordinator/coordinator/internal/scaffold"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 	"github.com/crunch-coordinator/coordinator/internal/store/dburl"
 	"github.com/crunch-coordinator/coordinator/internal/testutil"
@@ -276,14 +275,7 @@ func buildE2EWorkspace(t *testing.T, root, csvPath string) *e2eWorkspace {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	res, err := scaffold.Init(ctx, scaffold.Options{
-		Request:   scaffold.Request{Name: "btc-up", Pack: "baseline"},
-		OutputDir: t.TempDir(),
-		SDK:       scaffold.SDKSource{SourceDir: root, Version: "e2e-test"},
-	})
-	if err != nil {
-		t.Fatalf("scaffold.Init: %v", err)
-	}
+	res := scaffoldBaseline(t, ctx, root, "")
 	dir := filepath.Join(res.ChallengeDir, "examples", "panicker")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -331,10 +323,7 @@ func buildE2EWorkspace(t *testing.T, root, csvPath string) *e2eWorkspace {
 		t.Fatalf("expected 9 models in the workspace (5 Go plugins), found %d (%d Go plugins)", len(w.Models), len(ws.models))
 	}
 	start := time.Now()
-	err = pluginbuild.Build(ctx, targets, pluginbuild.Options{
-		WorkDir: res.Workspace, Roots: []string{res.Workspace, root},
-		Env: []string{"GOFLAGS=-buildvcs=false", "GOWORK=" + filepath.Join(res.Workspace, "go.work")},
-	})
+	err = pluginbuild.Build(ctx, targets, workspaceBuild(root, res))
 	if err != nil {
 		t.Fatalf("build plugins: %v", err)
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/feed"
 	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
 	"github.com/crunch-coordinator/coordinator/internal/node"
-	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
 	"github.com/crunch-coordinator/coordinator/internal/scaffold"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 	"github.com/crunch-coordinator/coordinator/internal/testutil"
@@ -127,14 +126,7 @@ func buildFairWorkspace(t *testing.T, root string) (nodeDir, challengeBin string
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	res, err := scaffold.Init(ctx, scaffold.Options{
-		Request:   scaffold.Request{Name: "btc-up", Pack: "baseline", Models: scaffold.ModelsGo},
-		OutputDir: t.TempDir(),
-		SDK:       scaffold.SDKSource{SourceDir: root, Version: "e2e-test"},
-	})
-	if err != nil {
-		t.Fatalf("scaffold.Init: %v", err)
-	}
+	res := scaffoldBaseline(t, ctx, root, scaffold.ModelsGo)
 	var rows []config.ModelConfig
 	rows = append(rows,
 		config.ModelConfig{ID: "constant", Path: "../crunch-btc-up/examples/constant", Name: "constant", PlayerID: "p0", PlayerName: "e2e"},
@@ -160,22 +152,9 @@ func buildFairWorkspace(t *testing.T, root string) (nodeDir, challengeBin string
 	if err != nil {
 		t.Fatalf("load workspace: %v", err)
 	}
-	binDir := filepath.Join(t.TempDir(), "bin")
-	challengeBin = filepath.Join(binDir, "challenge")
-	bins = map[string]string{}
-	targets := []pluginbuild.Target{{Name: "challenge", Dir: w.Callables.ChallengePlugin, Out: challengeBin}}
-	for _, m := range w.GoModels() {
-		bins[m.ID] = filepath.Join(binDir, "models", m.ID)
-		targets = append(targets, pluginbuild.Target{Name: "model " + m.ID, Dir: m.Path, Out: bins[m.ID]})
-	}
+	challengeBin, bins = buildWorkspacePlugins(t, ctx, root, res, w)
 	if len(bins) != 7 {
 		t.Fatalf("expected 7 Go models, found %d", len(bins))
-	}
-	if err := pluginbuild.Build(ctx, targets, pluginbuild.Options{
-		WorkDir: res.Workspace, Roots: []string{res.Workspace, root},
-		Env: []string{"GOFLAGS=-buildvcs=false", "GOWORK=" + filepath.Join(res.Workspace, "go.work")},
-	}); err != nil {
-		t.Fatalf("build plugins: %v", err)
 	}
 	return res.NodeDir, challengeBin, bins
 }

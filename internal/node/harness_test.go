@@ -41,20 +41,10 @@ func newBaselineNode(t *testing.T, ctx context.Context, env map[string]string) *
 	t.Helper()
 	root := testutil.RepoRoot(t)
 	b := &baselineNode{root: root, csv: filepath.Join(filepath.Dir(root), "shared", "data", e2eCSV), env: env}
-	var err error
-	b.res, err = scaffold.Init(ctx, scaffold.Options{
-		Request: scaffold.Request{Name: "btc-up", Pack: "baseline"}, OutputDir: t.TempDir(),
-		SDK: scaffold.SDKSource{SourceDir: root, Version: "e2e-test"},
-	})
-	if err != nil {
-		t.Fatalf("scaffold.Init: %v", err)
-	}
+	b.res = scaffoldBaseline(t, ctx, root, "")
 	b.reload(t)
 	b.challenge = filepath.Join(t.TempDir(), "challenge")
-	if err := pluginbuild.Build(ctx, []pluginbuild.Target{{Name: "challenge", Dir: b.w.Callables.ChallengePlugin, Out: b.challenge}}, pluginbuild.Options{
-		WorkDir: b.res.Workspace, Roots: []string{b.res.Workspace, root},
-		Env: []string{"GOFLAGS=-buildvcs=false", "GOWORK=" + filepath.Join(b.res.Workspace, "go.work")},
-	}); err != nil {
+	if err := pluginbuild.Build(ctx, []pluginbuild.Target{{Name: "challenge", Dir: b.w.Callables.ChallengePlugin, Out: b.challenge}}, workspaceBuild(root, b.res)); err != nil {
 		t.Fatalf("build the challenge plugin: %v", err)
 	}
 	return b
@@ -148,4 +138,47 @@ func (r *replayNode) waitRunning(t *testing.T, id string, running bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// scaffoldBaseline renders the baseline pack into a temporary directory
+// with the example model set models (scaffold.ModelsGo, ..., "" for
+// both), this checkout as its SDK.
+func scaffoldBaseline(t *testing.T, ctx context.Context, root, models string) scaffold.Result {
+	t.Helper()
+	res, err := scaffold.Init(ctx, scaffold.Options{
+		Request:   scaffold.Request{Name: "btc-up", Pack: "baseline", Models: models},
+		OutputDir: t.TempDir(),
+		SDK:       scaffold.SDKSource{SourceDir: root, Version: "e2e-test"},
+	})
+	if err != nil {
+		t.Fatalf("scaffold.Init: %v", err)
+	}
+	return res
+}
+
+// workspaceBuild is how a scaffolded workspace's plugins are built: in its
+// go.work, with this checkout as a module root.
+func workspaceBuild(root string, res scaffold.Result) pluginbuild.Options {
+	return pluginbuild.Options{
+		WorkDir: res.Workspace, Roots: []string{res.Workspace, root},
+		Env: []string{"GOFLAGS=-buildvcs=false", "GOWORK=" + filepath.Join(res.Workspace, "go.work")},
+	}
+}
+
+// buildWorkspacePlugins builds w's challenge plugin and every Go model
+// plugin into a temporary directory; bins maps model id to binary.
+func buildWorkspacePlugins(t *testing.T, ctx context.Context, root string, res scaffold.Result, w *config.Workspace) (challengeBin string, bins map[string]string) {
+	t.Helper()
+	binDir := filepath.Join(t.TempDir(), "bin")
+	challengeBin = filepath.Join(binDir, "challenge")
+	bins = map[string]string{}
+	targets := []pluginbuild.Target{{Name: "challenge", Dir: w.Callables.ChallengePlugin, Out: challengeBin}}
+	for _, m := range w.GoModels() {
+		bins[m.ID] = filepath.Join(binDir, "models", m.ID)
+		targets = append(targets, pluginbuild.Target{Name: "model " + m.ID, Dir: m.Path, Out: bins[m.ID]})
+	}
+	if err := pluginbuild.Build(ctx, targets, workspaceBuild(root, res)); err != nil {
+		t.Fatalf("build plugins: %v", err)
+	}
+	return challengeBin, bins
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/feed"
 	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
 	"github.com/crunch-coordinator/coordinator/internal/node"
-	"github.com/crunch-coordinator/coordinator/internal/pluginbuild"
 	"github.com/crunch-coordinator/coordinator/internal/scaffold"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 	"github.com/crunch-coordinator/coordinator/internal/testutil"
@@ -172,34 +171,14 @@ func buildBaselineGoWorkspace(t *testing.T, root string) (nodeDir, challengeBin 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	res, err := scaffold.Init(ctx, scaffold.Options{
-		Request:   scaffold.Request{Name: "btc-up", Pack: "baseline", Models: scaffold.ModelsGo},
-		OutputDir: t.TempDir(),
-		SDK:       scaffold.SDKSource{SourceDir: root, Version: "e2e-test"},
-	})
-	if err != nil {
-		t.Fatalf("scaffold.Init: %v", err)
-	}
+	res := scaffoldBaseline(t, ctx, root, scaffold.ModelsGo)
 	w, err := config.LoadWorkspace(res.NodeDir, func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("load workspace: %v", err)
 	}
-	binDir := filepath.Join(t.TempDir(), "bin")
-	challengeBin = filepath.Join(binDir, "challenge")
-	bins = map[string]string{}
-	targets := []pluginbuild.Target{{Name: "challenge", Dir: w.Callables.ChallengePlugin, Out: challengeBin}}
-	for _, m := range w.GoModels() {
-		bins[m.ID] = filepath.Join(binDir, "models", m.ID)
-		targets = append(targets, pluginbuild.Target{Name: "model " + m.ID, Dir: m.Path, Out: bins[m.ID]})
-	}
+	challengeBin, bins = buildWorkspacePlugins(t, ctx, root, res, w)
 	if len(bins) == 0 {
 		t.Fatal("the baseline workspace has no Go example model")
-	}
-	if err := pluginbuild.Build(ctx, targets, pluginbuild.Options{
-		WorkDir: res.Workspace, Roots: []string{res.Workspace, root},
-		Env: []string{"GOFLAGS=-buildvcs=false", "GOWORK=" + filepath.Join(res.Workspace, "go.work")},
-	}); err != nil {
-		t.Fatalf("build plugins: %v", err)
 	}
 	return res.NodeDir, challengeBin, bins
 }
