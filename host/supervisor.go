@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/crunch-coordinator/coordinator/sdk"
 	"github.com/crunch-coordinator/coordinator/sdk/wire"
@@ -68,6 +70,9 @@ type supervisor struct {
 	// twoCalls sends Tick and Predict as two calls from now on instead of
 	// TickPredict (see ModelSet.TickPredict); cleared by a reload.
 	twoCalls atomic.Bool
+	// noBatch: the plugin listed TickPredictBatch but does not serve it
+	// (ModelBatch sends it each cycle's calls instead); cleared by a reload.
+	noBatch atomic.Bool
 }
 
 func newSupervisor(kind string, spec PluginSpec, data sdk.HostData, opts Options) *supervisor {
@@ -349,17 +354,7 @@ func (s *supervisor) clearReady(in *instance) {
 func (s *supervisor) acquire(ctx context.Context, wait bool) (*instance, error) {
 	for {
 		s.mu.Lock()
-		if s.stopped {
-			err := fmt.Errorf("%w: %s: %s", ErrStopped, s.reason, s.lastErr)
-			s.mu.Unlock()
-			return nil, err
-		}
-		if s.closed {
-			s.mu.Unlock()
-			return nil, fmt.Errorf("%w: closed", ErrStopped)
-		}
-		if s.cooling {
-			err := fmt.Errorf("%w after %s until %s", ErrCoolingDown, s.reason, s.nextRetry.Format(time.RFC3339))
+		if err := s.admitsLocked(); err != nil {
 			s.mu.Unlock()
 			return nil, err
 		}
@@ -378,6 +373,20 @@ func (s *supervisor) acquire(ctx context.Context, wait bool) (*instance, error) 
 			return nil, fmt.Errorf("%w: not ready before the call deadline: %w", ErrRestarting, ctx.Err())
 		}
 	}
+}
+
+// admitsLocked returns why the plugin takes no call now (stopped, closed,
+// cooling down), or nil. s.mu is held.
+func (s *supervisor) admitsLocked() error {
+	switch {
+	case s.stopped:
+		return fmt.Errorf("%w: %s: %s", ErrStopped, s.reason, s.lastErr)
+	case s.closed:
+		return fmt.Errorf("%w: closed", ErrStopped)
+	case s.cooling:
+		return fmt.Errorf("%w after %s until %s", ErrCoolingDown, s.reason, s.nextRetry.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // requestRestart asks the loop to kill in and start a new generation. It
@@ -423,9 +432,20 @@ func (s *supervisor) call(ctx context.Context, name string, wait bool, reqBytes 
 	}
 	start := time.Now()
 	err = fn(callCtx, in)
-	dur := time.Since(start)
-	st, charge := classifyCall(ctx, callCtx, err, in.done)
-	if st == StatusFailed && charge && in.retired.Load() {
+	return s.finish(ctx, callCtx, name, in, err, time.Since(start), false)
+}
+
+// finish classifies the outcome err of call name on in, which took dur,
+// and applies it: restart, stop rules. recorded says the outcome was
+// answered earlier on a batch stream (ModelBatch): the generation may have
+// ended since, which then says nothing about this answer.
+func (s *supervisor) finish(ctx, callCtx context.Context, name string, in *instance, err error, dur time.Duration, recorded bool) CallResult {
+	done := in.done
+	if recorded && status.Code(err) != codes.Canceled {
+		done = nil // the process's later exit does not make this answer a crash
+	}
+	st, charge := classifyCall(ctx, callCtx, err, done)
+	if st == StatusFailed && charge && !recorded && in.retired.Load() {
 		// The generation was retired (killed for a restart) under the call.
 		st = StatusCrashed
 	}
@@ -475,6 +495,7 @@ func (s *supervisor) reload(sha256Hex *string) error {
 	}
 	s.consecFail, s.consecTO, s.streak, s.coolStreak = 0, 0, 0, 0
 	s.twoCalls.Store(false)
+	s.noBatch.Store(false)
 	if !s.stopped && !s.cooling {
 		in := s.cur
 		s.mu.Unlock()

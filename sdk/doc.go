@@ -73,6 +73,10 @@ const (
 	// MethodTickPredict is the optional combined method: Tick then Predict
 	// in one round trip, each with its own deadline and its own outcome.
 	MethodTickPredict = "TickPredict"
+	// MethodTickPredictBatch is the optional batched method: the Tick and
+	// Predict calls of several cycles in order on one stream, each with its
+	// own deadline and its own outcome (a replay's block of cycles).
+	MethodTickPredictBatch = "TickPredictBatch"
 )
 
 // RequiredModelMethods must be implemented by every model plugin.
@@ -81,4 +85,4 @@ var RequiredModelMethods = []string{MethodTick, MethodPredict}
 // OptionalModelMethods are the methods a model plugin served by this SDK
 // also offers, listed in Describe's optional_methods. A host uses one only
 // when the plugin lists it (plugins built with an older SDK list none).
-var OptionalModelMethods = []string{MethodTickPredict}
+var OptionalModelMethods = []string{MethodTickPredict, MethodTickPredictBatch}

@@ -95,17 +95,12 @@ func (s *modelServer) TickPredict(req *modelv1.TickPredictRequest, stream grpc.S
 	tctx, cancel := withTimeoutMs(ctx, req.GetTickTimeoutMs())
 	_, err := s.Tick(tctx, req.GetTick())
 	cancel()
-	outcome := &modelv1.TickOutcome{}
-	if err != nil {
-		st := status.Convert(err)
-		outcome.Code, outcome.Message = int32(st.Code()), st.Message()
-	}
-	if err := stream.Send(&modelv1.TickPredictResponse{Result: &modelv1.TickPredictResponse_Tick{Tick: outcome}}); err != nil {
+	if err := stream.Send(&modelv1.TickPredictResponse{Result: &modelv1.TickPredictResponse_Tick{Tick: outcomeOf(err)}}); err != nil {
 		return err
 	}
 	pctx, cancel := withTimeoutMs(ctx, req.GetPredictTimeoutMs())
 	defer cancel()
-	resp, err := s.predictAfterTick(pctx, req.GetPredict())
+	resp, _, err := s.predictAfterTick(pctx, req.GetPredict())
 	if err != nil {
 		return err
 	}
@@ -126,15 +121,17 @@ const crashExitDelay = time.Second
 // Predict's crash (codes.Unavailable with the panic value, logged with
 // its stack); the process then exits with status 2, as an unrecovered
 // panic does, after crashExitDelay.
-func (s *modelServer) predictAfterTick(ctx context.Context, req *modelv1.PredictRequest) (resp *modelv1.PredictResponse, err error) {
+func (s *modelServer) predictAfterTick(ctx context.Context, req *modelv1.PredictRequest) (resp *modelv1.PredictResponse, panicked bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			panicked = true
 			Logger().Error("panic in Predict: the plugin exits", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			err = status.Errorf(codes.Unavailable, "%s: panic: %v", MethodPredict, r)
 			time.AfterFunc(crashExitDelay, func() { exitProcess(2) })
 		}
 	}()
-	return s.Predict(ctx, req)
+	resp, err = s.Predict(ctx, req)
+	return resp, false, err
 }
 
 // withTimeoutMs bounds ctx by ms milliseconds (ms <= 0: ctx's own deadline).
@@ -143,4 +140,48 @@ func withTimeoutMs(ctx context.Context, ms int64) (context.Context, context.Canc
 		return context.WithCancel(ctx)
 	}
 	return context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+}
+
+// TickPredictBatch answers the cycles of a batch in order on one stream
+// (see its doc in proto/model/v1/model.proto): per cycle Tick's outcome,
+// then each Predict's answer or failure status. Tick and Predict go through
+// the methods above, so request checks and errors are exactly theirs; a
+// panic in Predict ends the stream with Predict's crash status and the
+// process exits (predictAfterTick), as on TickPredict.
+func (s *modelServer) TickPredictBatch(req *modelv1.TickPredictBatchRequest, stream grpc.ServerStreamingServer[modelv1.TickPredictBatchResponse]) error {
+	ctx := stream.Context()
+	for _, c := range req.GetCycles() {
+		tctx, cancel := withTimeoutMs(ctx, req.GetTickTimeoutMs())
+		_, err := s.Tick(tctx, c.GetTick())
+		cancel()
+		if err := stream.Send(&modelv1.TickPredictBatchResponse{Result: &modelv1.TickPredictBatchResponse_Tick{Tick: outcomeOf(err)}}); err != nil {
+			return err
+		}
+		for _, p := range c.GetPredicts() {
+			pctx, cancel := withTimeoutMs(ctx, req.GetPredictTimeoutMs())
+			resp, panicked, err := s.predictAfterTick(pctx, p)
+			cancel()
+			if panicked {
+				return err // the plugin exits
+			}
+			msg := &modelv1.TickPredictBatchResponse{Result: &modelv1.TickPredictBatchResponse_Predict{Predict: resp}}
+			if err != nil {
+				msg.Result = &modelv1.TickPredictBatchResponse_PredictError{PredictError: outcomeOf(err)}
+			}
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// outcomeOf is the status err would have been answered with (code 0 for nil).
+func outcomeOf(err error) *modelv1.TickOutcome {
+	out := &modelv1.TickOutcome{}
+	if err != nil {
+		st := status.Convert(err)
+		out.Code, out.Message = int32(st.Code()), st.Message()
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/sdk"
 	"github.com/crunch-coordinator/coordinator/sdk/sdktest"
+	"github.com/crunch-coordinator/coordinator/sdk/wire"
 )
 
 // scripted is a model whose Tick and Predict errors are chosen per test;
@@ -90,8 +92,8 @@ func TestTickPredictAnswersLikeTickAndPredict(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			desc, err := c.Describe(ctx)
-			if err != nil || !slices.Equal(desc.OptionalMethods, []string{sdk.MethodTickPredict}) {
-				t.Fatalf("Describe: optional methods %v, %v; want [%s]", desc.OptionalMethods, err, sdk.MethodTickPredict)
+			if err != nil || !slices.Equal(desc.OptionalMethods, sdk.OptionalModelMethods) {
+				t.Fatalf("Describe: optional methods %v, %v; want %v", desc.OptionalMethods, err, sdk.OptionalModelMethods)
 			}
 			tickErr := c.Tick(ctx, input)
 			out, predErr := c.Predict(ctx, args, kwargs)
@@ -110,6 +112,33 @@ func TestTickPredictAnswersLikeTickAndPredict(t *testing.T) {
 			}
 			if string(gotOut) != string(out) {
 				t.Errorf("Predict output: combined %s, alone %s", gotOut, out)
+			}
+
+			// The batch: two cycles of Tick and two Predict calls each
+			// answer the same, message by message.
+			cy := wire.BatchCycle{Input: input, Calls: []wire.PredictArgs{{Args: args, Kwargs: kwargs}, {Args: args, Kwargs: kwargs}}}
+			bc, err := c.OpenTickPredictBatch(ctx, []wire.BatchCycle{cy, cy}, 2*time.Second, 5*time.Second)
+			if err != nil {
+				t.Fatalf("OpenTickPredictBatch: %v", err)
+			}
+			for i := range 6 {
+				a, err := bc.Next()
+				if err != nil {
+					t.Fatalf("batch answer %d: %v", i, err)
+				}
+				if isTick := i%3 == 0; a.Tick != isTick {
+					t.Fatalf("batch answer %d: Tick %v, want %v", i, a.Tick, isTick)
+				}
+				wantErr, wantOut := tickErr, json.RawMessage(nil)
+				if !a.Tick {
+					wantErr, wantOut = predErr, out
+				}
+				if fmt.Sprint(a.Err) != fmt.Sprint(wantErr) || string(a.Output) != string(wantOut) {
+					t.Errorf("batch answer %d: %s, %v; want %s, %v", i, a.Output, a.Err, wantOut, wantErr)
+				}
+			}
+			if _, err := bc.Next(); err != io.EOF {
+				t.Errorf("after the last batch answer: %v, want io.EOF", err)
 			}
 			m.mu.Lock()
 			defer m.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/crunch-coordinator/coordinator/internal/clock"
 	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
+	"github.com/crunch-coordinator/coordinator/internal/predict"
 	"github.com/crunch-coordinator/coordinator/internal/score"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
@@ -15,6 +16,10 @@ import (
 // ReplayScoreEvery is the minimum simulated time between score cycles of a
 // full-speed replay.
 const ReplayScoreEvery = 15 * time.Minute
+
+// maxBlockCycles bounds the predict cycles of one block of a full-speed
+// replay (one batch of model calls; see predict.Block).
+const maxBlockCycles = 32
 
 // ReplayOptions control a replay.
 type ReplayOptions struct {
@@ -58,6 +63,9 @@ type ReplayProgress struct {
 	// Gaps counts the runs of missing candles replayed over (each logged
 	// with from, to and candles_missing).
 	Gaps int
+	// Batched counts the predict cycles in which at least one model
+	// answered from a batch stream (full speed: see predict.Block).
+	Batched int
 	// Time is where the replay's wall-clock time went so far.
 	Time ReplayTime
 }
@@ -121,6 +129,43 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 	p := ReplayProgress{Total: it.Remaining()}
 	var nextScore, nextLB time.Time
 	wallStart, simStart := time.Now(), time.Time{}
+	// At full speed the predict cycles between two score cycles run as
+	// one predict.Block: each planned at its candle, the models called
+	// once for all of them, each cycle then ended in order.
+	var blk *predict.Block
+	if builtinPredict && opts.Speed == 0 {
+		blk = n.predict.NewBlock()
+	}
+	var cancelled error
+	record := func(res predict.Result, err error) {
+		tm := res.Timing
+		p.Time.RawInput += tm.RawInput
+		p.Time.InferenceInput += tm.InferenceInput
+		p.Time.ModelCalls += tm.Tick + tm.Predict
+		p.Time.Validate += tm.Validate
+		p.Time.Persist += tm.Persist
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				cancelled = err
+				return
+			}
+			p.CycleErrors++
+			n.log.Warn("replay: predict cycle failed", "sim_time", res.Now, "error", err)
+		} else if len(res.Due) > 0 && res.SkipReason == "" {
+			p.Cycles++
+			p.Predictions += res.Inserted
+			if res.Streamed > 0 {
+				p.Batched++
+			}
+		}
+	}
+	flush := func() {
+		if blk != nil && blk.Len() > 0 {
+			t0 := time.Now()
+			blk.Run(ctx, record)
+			p.Time.Predict += time.Since(t0)
+		}
+	}
 	for {
 		rec, ok := it.Next()
 		if !ok {
@@ -166,23 +211,23 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 
 		if builtinPredict {
 			t0 := time.Now()
-			res, err := n.predict.RunOnce(ctx)
+			planned := blk != nil && blk.Plan(ctx)
 			p.Time.Predict += time.Since(t0)
-			tm := res.Timing
-			p.Time.RawInput += tm.RawInput
-			p.Time.InferenceInput += tm.InferenceInput
-			p.Time.ModelCalls += tm.Tick + tm.Predict
-			p.Time.Validate += tm.Validate
-			p.Time.Persist += tm.Persist
-			if err != nil {
-				if errors.Is(err, context.Canceled) {
-					return p, err
-				}
-				p.CycleErrors++
-				n.log.Warn("replay: predict cycle failed", "sim_time", at, "error", err)
-			} else if len(res.Due) > 0 && res.SkipReason == "" {
-				p.Cycles++
-				p.Predictions += res.Inserted
+			if !planned {
+				flush() // the cycles planned before this one run first
+				t0 := time.Now()
+				res, err := n.predict.RunOnce(ctx)
+				p.Time.Predict += time.Since(t0)
+				record(res, err)
+			}
+			if cancelled != nil {
+				return p, cancelled
+			}
+		}
+		if blk != nil && (blk.Len() >= maxBlockCycles || builtinScore && (!at.Before(nextScore) || !at.Before(nextLB))) {
+			flush()
+			if cancelled != nil {
+				return p, cancelled
 			}
 		}
 		if builtinScore && !at.Before(nextScore) {
@@ -206,6 +251,10 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 		if opts.Progress != nil {
 			opts.Progress(p)
 		}
+	}
+	flush()
+	if cancelled != nil {
+		return p, cancelled
 	}
 	if p.Candles == 0 {
 		return p, fmt.Errorf("replay: no candles in %s between %s and %s (file covers %s to %s)",

@@ -66,6 +66,11 @@ func TestE2EReplayMatchesLive(t *testing.T) {
 			if err != nil || prog.CycleErrors > 0 {
 				t.Fatalf("replay: %+v, %v", prog, err)
 			}
+			// Every cycle's model calls went in a block's batch (the
+			// example models are built with this SDK).
+			if prog.Batched != prog.Cycles || prog.Cycles == 0 {
+				t.Fatalf("replay: %d of %d predict cycles answered from a batch stream, want all", prog.Batched, prog.Cycles)
+			}
 			_ = n.Close()
 
 			// The live path, one candle at a time.

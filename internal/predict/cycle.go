@@ -54,6 +54,9 @@ type Result struct {
 	// when there is none).
 	NextDue time.Time
 	Timing  Timing
+	// Streamed is the number of models whose Tick answer came from a batch
+	// stream (a Block's cycles; see host.ModelBatch), 0 for RunOnce.
+	Streamed int
 }
 
 // CycleError is a challenge callable failure that aborted a cycle. Status
@@ -132,53 +135,13 @@ func (w *Worker) RunOnce(ctx context.Context) (res Result, err error) {
 	}
 	states := w.cfg.Models.States()
 	w.trackDown(states, now)
-
-	w.mu.Lock()
-	prevRun := w.lastRun
-	w.lastRun = now
-	w.mu.Unlock()
-	due, next, err := w.dueRows(ctx, now, prevRun)
-	res.NextDue = next
-	if err != nil {
+	var in cycleInput
+	in, err = w.prepare(ctx, &res, states, nil)
+	if err != nil || in.done {
 		return res, err
 	}
-	if len(due) == 0 {
-		return res, nil
-	}
-	for _, d := range due {
-		res.Due = append(res.Due, d.cfg.ID)
-		res.Slots[d.cfg.ID] = d.slot
-	}
-	if reason := w.checkFresh(due, now); reason != "" {
-		res.SkipReason = reason
-		w.log.Warn("predict cycle skipped: feed not fresh, not predicting on stale data", "now", now, "reason", reason, "due", res.Due)
-		return res, nil
-	}
-	if len(states) == 0 {
-		res.SkipReason = "no known models"
-		w.log.Warn("predict cycle skipped: no known models", "now", now, "due", res.Due)
-		return res, nil
-	}
-
-	start := time.Now()
-	t := start
-	raw, err := w.cfg.Challenge.ProvideRawInput(ctx, now, w.cfg.Data)
-	if err != nil {
-		return res, w.abort(ctx, callableErr(sdk.CallableProvideRawInput, "", err))
-	}
-	res.Timing.RawInput = time.Since(t)
-
-	t = time.Now()
-	input, err := w.cfg.Challenge.BuildInferenceInput(ctx, raw)
-	if err != nil {
-		return res, w.abort(ctx, callableErr(sdk.CallableBuildInferenceInput, "", err))
-	}
-	inputObj, err := jsonx.DecodeObject(input)
-	if err != nil {
-		return res, w.abort(ctx, shapeErr(sdk.CallableBuildInferenceInput, "", "inference input: %w", err))
-	}
-	input = jsonx.Compact(input)
-	res.Timing.InferenceInput = time.Since(t)
+	due, input, inputObj := in.due, in.input, in.inputObj
+	var t time.Time
 
 	// The first due row: Tick and Predict in one round trip per model when
 	// the model set can (its scope and call do not depend on Tick), else
@@ -221,21 +184,94 @@ func (w *Worker) RunOnce(ctx context.Context) (res Result, err error) {
 		}
 		preds = append(preds, rowPreds...)
 	}
+	err = w.persist(ctx, &res, in.start, preds, seen, predicted, states)
+	return res, err
+}
+
+// cycleInput is what a cycle prepares before calling the models.
+type cycleInput struct {
+	done     bool      // nothing to call: res is complete (nothing due, skipped)
+	start    time.Time // when ProvideRawInput was called (Timing.Total's start)
+	due      []dueRow
+	input    json.RawMessage // the inference input, compacted
+	inputObj map[string]json.RawMessage
+}
+
+// prepare runs the start of the cycle at res.Now: the due rows (a schedule
+// whose slot is in assumed counts as performed then: the planned cycles of
+// a Block), the freshness gate, ProvideRawInput and BuildInferenceInput.
+// done means res is complete (nothing due, or skipped). It records now as
+// the worker's previous-cycle time.
+func (w *Worker) prepare(ctx context.Context, res *Result, states []host.ModelState, assumed map[string]time.Time) (cycleInput, error) {
+	now := res.Now
+	w.mu.Lock()
+	prevRun := w.lastRun
+	w.lastRun = now
+	w.mu.Unlock()
+	due, next, err := w.dueRows(ctx, now, prevRun, assumed)
+	res.NextDue = next
+	if err != nil {
+		return cycleInput{}, err
+	}
+	if len(due) == 0 {
+		return cycleInput{done: true}, nil
+	}
+	for _, d := range due {
+		res.Due = append(res.Due, d.cfg.ID)
+		res.Slots[d.cfg.ID] = d.slot
+	}
+	if reason := w.checkFresh(due, now); reason != "" {
+		res.SkipReason = reason
+		w.log.Warn("predict cycle skipped: feed not fresh, not predicting on stale data", "now", now, "reason", reason, "due", res.Due)
+		return cycleInput{done: true}, nil
+	}
+	if len(states) == 0 {
+		res.SkipReason = "no known models"
+		w.log.Warn("predict cycle skipped: no known models", "now", now, "due", res.Due)
+		return cycleInput{done: true}, nil
+	}
+
+	start := time.Now()
+	t := start
+	raw, err := w.cfg.Challenge.ProvideRawInput(ctx, now, w.cfg.Data)
+	if err != nil {
+		return cycleInput{}, w.abort(ctx, callableErr(sdk.CallableProvideRawInput, "", err))
+	}
+	res.Timing.RawInput = time.Since(t)
+
+	t = time.Now()
+	input, err := w.cfg.Challenge.BuildInferenceInput(ctx, raw)
+	if err != nil {
+		return cycleInput{}, w.abort(ctx, callableErr(sdk.CallableBuildInferenceInput, "", err))
+	}
+	inputObj, err := jsonx.DecodeObject(input)
+	if err != nil {
+		return cycleInput{}, w.abort(ctx, shapeErr(sdk.CallableBuildInferenceInput, "", "inference input: %w", err))
+	}
+	res.Timing.InferenceInput = time.Since(t)
+	return cycleInput{start: start, due: due, input: jsonx.Compact(input), inputObj: inputObj}, nil
+}
+
+// persist ends a cycle that built preds: the model rows of the models in
+// seen, one store transaction, and the worker's memory of the performed
+// slots (the rows in predicted) and stored models. With no prediction the
+// cycle is skipped (res.SkipReason).
+func (w *Worker) persist(ctx context.Context, res *Result, start time.Time, preds []store.Prediction, seen map[string]bool, predicted []string, states []host.ModelState) error {
+	now := res.Now
 	res.Predictions = len(preds)
 	if len(preds) == 0 {
 		res.SkipReason = "every known model has been down for longer than the ABSENT grace period"
 		w.log.Warn("predict cycle produced no prediction", "now", now, "reason", res.SkipReason)
-		return res, nil
+		return nil
 	}
-
-	t = time.Now()
+	t := time.Now()
 	models, err := w.modelRows(ctx, seen, states, now)
 	if err != nil {
-		return res, err
+		return err
 	}
 	inserted, err := w.cfg.Store.SavePredictCycle(ctx, models, preds)
 	if err != nil {
-		return res, fmt.Errorf("predict cycle at %s: save %d predictions and %d models: %w", now.Format(time.RFC3339), len(preds), len(models), err)
+		return fmt.Errorf("predict cycle at %s: save %d predictions and %d models: %w", now.Format(time.RFC3339), len(preds), len(models), err)
 	}
 	res.Timing.Persist = time.Since(t)
 	res.Timing.Total = time.Since(start)
@@ -247,7 +283,7 @@ func (w *Worker) RunOnce(ctx context.Context) (res Result, err error) {
 	res.ModelsWritten = len(models)
 	w.log.Debug("predict cycle stored", "now", now, "due", res.Due, "predictions", len(preds), "inserted", inserted,
 		"by_status", res.ByStatus, "total", res.Timing.Total)
-	return res, nil
+	return nil
 }
 
 // tick sends the Tick fan-out and logs the models it did not reach.

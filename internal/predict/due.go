@@ -22,8 +22,10 @@ type dueRow struct {
 // dueRows loads the active schedules and returns the due ones with their
 // slots, plus the earliest next slot over all valid active rows.
 // prevRun is the time of this worker's previous cycle (zero: none since
-// start), which tells a data gap from node downtime.
-func (w *Worker) dueRows(ctx context.Context, now, prevRun time.Time) ([]dueRow, time.Time, error) {
+// start), which tells a data gap from node downtime. assumed holds
+// performed_at times not stored yet (a Block's planned cycles), which
+// count as stored.
+func (w *Worker) dueRows(ctx context.Context, now, prevRun time.Time, assumed map[string]time.Time) ([]dueRow, time.Time, error) {
 	rows, err := w.cfg.Store.ListSchedules(ctx, true)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("predict cycle: list active schedules: %w", err)
@@ -44,6 +46,9 @@ func (w *Worker) dueRows(ctx context.Context, now, prevRun time.Time) ([]dueRow,
 			next = n
 		}
 		last, err := w.latestPerformed(ctx, cfg.ID)
+		if a, ok := assumed[cfg.ID]; ok && (err != nil && errors.Is(err, store.ErrNotFound) || err == nil && a.After(last)) {
+			last, err = a, nil
+		}
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:

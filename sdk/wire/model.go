@@ -92,6 +92,11 @@ func (c *ModelClient) Predict(ctx context.Context, args []json.RawMessage, kwarg
 // (it does not serve the method it listed); call Tick and Predict instead.
 var ErrNoTickPredict = errors.New("model plugin does not serve TickPredict")
 
+// ErrNoTickPredictBatch: the plugin answered TickPredictBatch with gRPC
+// Unimplemented (it does not serve the method it listed); call each cycle
+// instead.
+var ErrNoTickPredictBatch = errors.New("model plugin does not serve TickPredictBatch")
+
 // TickPredictCall is one TickPredict round trip in progress: Tick's input
 // and Predict's args and kwargs went out in one request; Tick, then
 // Predict, wait for their answers. Use it from one goroutine.
@@ -188,4 +193,91 @@ func prefix(b []byte, n int) string {
 		return string(b[:n]) + "..."
 	}
 	return string(b)
+}
+
+// BatchCycle is one cycle of a TickPredictBatch: Tick's input (a JSON
+// object), then the cycle's Predict calls in order (at least one).
+type BatchCycle struct {
+	Input json.RawMessage
+	Calls []PredictArgs
+}
+
+// PredictArgs are one Predict call's positional args (JSON values) and
+// kwargs (a JSON object).
+type PredictArgs struct {
+	Args   []json.RawMessage
+	Kwargs json.RawMessage
+}
+
+// BatchAnswer is one answer of a TickPredictBatch stream: Tick's outcome
+// (Tick true) or one Predict's. Err is the error the Tick or Predict method
+// would have answered (a gRPC status error with the plugin's code and
+// message; a Predict answer that is not JSON wraps ErrBadOutput), nil on
+// success; Output is Predict's answer.
+type BatchAnswer struct {
+	Tick   bool
+	Output json.RawMessage
+	Err    error
+}
+
+// TickPredictBatchCall is one TickPredictBatch stream in progress. Use it
+// from one goroutine.
+type TickPredictBatchCall struct {
+	stream grpc.ServerStreamingClient[modelv1.TickPredictBatchResponse]
+}
+
+// OpenTickPredictBatch sends the cycles in one request
+// (sdk.MethodTickPredictBatch; call it only when the model's Describe lists
+// it in OptionalMethods). tickTimeout and predictTimeout are the deadlines
+// the plugin applies to each call (the caller enforces its own through
+// ctx, which ends the stream). Errors are gRPC status errors of opening
+// the stream.
+func (c *ModelClient) OpenTickPredictBatch(ctx context.Context, cycles []BatchCycle, tickTimeout, predictTimeout time.Duration) (*TickPredictBatchCall, error) {
+	req := &modelv1.TickPredictBatchRequest{Cycles: make([]*modelv1.BatchCycle, len(cycles)),
+		TickTimeoutMs: tickTimeout.Milliseconds(), PredictTimeoutMs: predictTimeout.Milliseconds()}
+	for i, cy := range cycles {
+		bc := &modelv1.BatchCycle{Tick: &modelv1.TickRequest{InputJson: cy.Input}, Predicts: make([]*modelv1.PredictRequest, len(cy.Calls))}
+		for j, p := range cy.Calls {
+			bc.Predicts[j] = predictRequest(p.Args, p.Kwargs)
+		}
+		req.Cycles[i] = bc
+	}
+	stream, err := c.conn.RPC.TickPredictBatch(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &TickPredictBatchCall{stream: stream}, nil
+}
+
+// Next waits for the next answer. A non-nil error ends the stream: its own
+// error (crash, deadline, cancellation, a message over the size limit;
+// Unimplemented wraps ErrNoTickPredictBatch), io.EOF after the last answer, or
+// an error wrapping ErrBadOutput for a message that is none of the
+// three answers.
+func (b *TickPredictBatchCall) Next() (BatchAnswer, error) {
+	m, err := b.stream.Recv()
+	if err != nil {
+		if status.Code(err) == codes.Unimplemented {
+			return BatchAnswer{}, fmt.Errorf("%w: %w", ErrNoTickPredictBatch, err)
+		}
+		return BatchAnswer{}, err
+	}
+	switch r := m.GetResult().(type) {
+	case *modelv1.TickPredictBatchResponse_Tick:
+		a := BatchAnswer{Tick: true}
+		if c := r.Tick.GetCode(); c != int32(codes.OK) {
+			a.Err = status.Error(codes.Code(c), r.Tick.GetMessage())
+		}
+		return a, nil
+	case *modelv1.TickPredictBatchResponse_Predict:
+		out, err := predictOutput(r.Predict)
+		return BatchAnswer{Output: out, Err: err}, nil
+	case *modelv1.TickPredictBatchResponse_PredictError:
+		c := codes.Code(r.PredictError.GetCode())
+		if c == codes.OK {
+			c = codes.Unknown // a failure must not read as success
+		}
+		return BatchAnswer{Err: status.Error(c, r.PredictError.GetMessage())}, nil
+	}
+	return BatchAnswer{}, badOutput(sdk.MethodTickPredictBatch, "a Tick outcome, a Predict answer or a Predict error", "an empty message")
 }

@@ -599,7 +599,7 @@ func TestModelRoundTrip(t *testing.T) {
 		t.Fatalf("Describe: %v", err)
 	}
 	want := wire.ModelDescription{ContractVersion: sdk.ContractVersion, ModelName: "echo-model", ModelVersion: "0.1", Methods: []string{sdk.MethodTick, sdk.MethodPredict},
-		OptionalMethods: []string{sdk.MethodTickPredict}}
+		OptionalMethods: []string{sdk.MethodTickPredict, sdk.MethodTickPredictBatch}}
 	if !reflect.DeepEqual(desc, want) {
 		t.Fatalf("Describe = %+v, want %+v", desc, want)
 	}

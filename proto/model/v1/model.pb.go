@@ -529,6 +529,224 @@ func (*TickPredictResponse_Tick) isTickPredictResponse_Result() {}
 
 func (*TickPredictResponse_Predict) isTickPredictResponse_Result() {}
 
+// BatchCycle is one cycle of a TickPredictBatch: Tick's input, then the
+// cycle's Predict calls in order (at least one).
+type BatchCycle struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tick          *TickRequest           `protobuf:"bytes,1,opt,name=tick,proto3" json:"tick,omitempty"`
+	Predicts      []*PredictRequest      `protobuf:"bytes,2,rep,name=predicts,proto3" json:"predicts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCycle) Reset() {
+	*x = BatchCycle{}
+	mi := &file_model_v1_model_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCycle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCycle) ProtoMessage() {}
+
+func (x *BatchCycle) ProtoReflect() protoreflect.Message {
+	mi := &file_model_v1_model_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCycle.ProtoReflect.Descriptor instead.
+func (*BatchCycle) Descriptor() ([]byte, []int) {
+	return file_model_v1_model_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *BatchCycle) GetTick() *TickRequest {
+	if x != nil {
+		return x.Tick
+	}
+	return nil
+}
+
+func (x *BatchCycle) GetPredicts() []*PredictRequest {
+	if x != nil {
+		return x.Predicts
+	}
+	return nil
+}
+
+type TickPredictBatchRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Cycles []*BatchCycle          `protobuf:"bytes,1,rep,name=cycles,proto3" json:"cycles,omitempty"`
+	// Deadlines of each Tick and each Predict (milliseconds, 0 = only the
+	// stream's own).
+	TickTimeoutMs    int64 `protobuf:"varint,2,opt,name=tick_timeout_ms,json=tickTimeoutMs,proto3" json:"tick_timeout_ms,omitempty"`
+	PredictTimeoutMs int64 `protobuf:"varint,3,opt,name=predict_timeout_ms,json=predictTimeoutMs,proto3" json:"predict_timeout_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *TickPredictBatchRequest) Reset() {
+	*x = TickPredictBatchRequest{}
+	mi := &file_model_v1_model_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TickPredictBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TickPredictBatchRequest) ProtoMessage() {}
+
+func (x *TickPredictBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_model_v1_model_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TickPredictBatchRequest.ProtoReflect.Descriptor instead.
+func (*TickPredictBatchRequest) Descriptor() ([]byte, []int) {
+	return file_model_v1_model_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TickPredictBatchRequest) GetCycles() []*BatchCycle {
+	if x != nil {
+		return x.Cycles
+	}
+	return nil
+}
+
+func (x *TickPredictBatchRequest) GetTickTimeoutMs() int64 {
+	if x != nil {
+		return x.TickTimeoutMs
+	}
+	return 0
+}
+
+func (x *TickPredictBatchRequest) GetPredictTimeoutMs() int64 {
+	if x != nil {
+		return x.PredictTimeoutMs
+	}
+	return 0
+}
+
+// TickPredictBatchResponse is one message of the TickPredictBatch stream:
+// per cycle, Tick's outcome, then one message per Predict call.
+type TickPredictBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Result:
+	//
+	//	*TickPredictBatchResponse_Tick
+	//	*TickPredictBatchResponse_Predict
+	//	*TickPredictBatchResponse_PredictError
+	Result        isTickPredictBatchResponse_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TickPredictBatchResponse) Reset() {
+	*x = TickPredictBatchResponse{}
+	mi := &file_model_v1_model_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TickPredictBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TickPredictBatchResponse) ProtoMessage() {}
+
+func (x *TickPredictBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_model_v1_model_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TickPredictBatchResponse.ProtoReflect.Descriptor instead.
+func (*TickPredictBatchResponse) Descriptor() ([]byte, []int) {
+	return file_model_v1_model_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TickPredictBatchResponse) GetResult() isTickPredictBatchResponse_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *TickPredictBatchResponse) GetTick() *TickOutcome {
+	if x != nil {
+		if x, ok := x.Result.(*TickPredictBatchResponse_Tick); ok {
+			return x.Tick
+		}
+	}
+	return nil
+}
+
+func (x *TickPredictBatchResponse) GetPredict() *PredictResponse {
+	if x != nil {
+		if x, ok := x.Result.(*TickPredictBatchResponse_Predict); ok {
+			return x.Predict
+		}
+	}
+	return nil
+}
+
+func (x *TickPredictBatchResponse) GetPredictError() *TickOutcome {
+	if x != nil {
+		if x, ok := x.Result.(*TickPredictBatchResponse_PredictError); ok {
+			return x.PredictError
+		}
+	}
+	return nil
+}
+
+type isTickPredictBatchResponse_Result interface {
+	isTickPredictBatchResponse_Result()
+}
+
+type TickPredictBatchResponse_Tick struct {
+	Tick *TickOutcome `protobuf:"bytes,1,opt,name=tick,proto3,oneof"`
+}
+
+type TickPredictBatchResponse_Predict struct {
+	Predict *PredictResponse `protobuf:"bytes,2,opt,name=predict,proto3,oneof"`
+}
+
+type TickPredictBatchResponse_PredictError struct {
+	// A failed Predict: the gRPC status code and message the Predict
+	// method would have answered (code is never 0).
+	PredictError *TickOutcome `protobuf:"bytes,3,opt,name=predict_error,json=predictError,proto3,oneof"`
+}
+
+func (*TickPredictBatchResponse_Tick) isTickPredictBatchResponse_Result() {}
+
+func (*TickPredictBatchResponse_Predict) isTickPredictBatchResponse_Result() {}
+
+func (*TickPredictBatchResponse_PredictError) isTickPredictBatchResponse_Result() {}
+
 var File_model_v1_model_proto protoreflect.FileDescriptor
 
 const file_model_v1_model_proto_rawDesc = "" +
@@ -565,12 +783,26 @@ const file_model_v1_model_proto_rawDesc = "" +
 	"\x13TickPredictResponse\x127\n" +
 	"\x04tick\x18\x01 \x01(\v2!.coordinator.model.v1.TickOutcomeH\x00R\x04tick\x12A\n" +
 	"\apredict\x18\x02 \x01(\v2%.coordinator.model.v1.PredictResponseH\x00R\apredictB\b\n" +
-	"\x06result2\xef\x02\n" +
+	"\x06result\"\x85\x01\n" +
+	"\n" +
+	"BatchCycle\x125\n" +
+	"\x04tick\x18\x01 \x01(\v2!.coordinator.model.v1.TickRequestR\x04tick\x12@\n" +
+	"\bpredicts\x18\x02 \x03(\v2$.coordinator.model.v1.PredictRequestR\bpredicts\"\xa9\x01\n" +
+	"\x17TickPredictBatchRequest\x128\n" +
+	"\x06cycles\x18\x01 \x03(\v2 .coordinator.model.v1.BatchCycleR\x06cycles\x12&\n" +
+	"\x0ftick_timeout_ms\x18\x02 \x01(\x03R\rtickTimeoutMs\x12,\n" +
+	"\x12predict_timeout_ms\x18\x03 \x01(\x03R\x10predictTimeoutMs\"\xea\x01\n" +
+	"\x18TickPredictBatchResponse\x127\n" +
+	"\x04tick\x18\x01 \x01(\v2!.coordinator.model.v1.TickOutcomeH\x00R\x04tick\x12A\n" +
+	"\apredict\x18\x02 \x01(\v2%.coordinator.model.v1.PredictResponseH\x00R\apredict\x12H\n" +
+	"\rpredict_error\x18\x03 \x01(\v2!.coordinator.model.v1.TickOutcomeH\x00R\fpredictErrorB\b\n" +
+	"\x06result2\xe4\x03\n" +
 	"\x05Model\x12Y\n" +
 	"\bDescribe\x12%.coordinator.model.v1.DescribeRequest\x1a&.coordinator.model.v1.DescribeResponse\x12M\n" +
 	"\x04Tick\x12!.coordinator.model.v1.TickRequest\x1a\".coordinator.model.v1.TickResponse\x12V\n" +
 	"\aPredict\x12$.coordinator.model.v1.PredictRequest\x1a%.coordinator.model.v1.PredictResponse\x12d\n" +
-	"\vTickPredict\x12(.coordinator.model.v1.TickPredictRequest\x1a).coordinator.model.v1.TickPredictResponse0\x01BBZ@github.com/crunch-coordinator/coordinator/proto/model/v1;modelv1b\x06proto3"
+	"\vTickPredict\x12(.coordinator.model.v1.TickPredictRequest\x1a).coordinator.model.v1.TickPredictResponse0\x01\x12s\n" +
+	"\x10TickPredictBatch\x12-.coordinator.model.v1.TickPredictBatchRequest\x1a..coordinator.model.v1.TickPredictBatchResponse0\x01BBZ@github.com/crunch-coordinator/coordinator/proto/model/v1;modelv1b\x06proto3"
 
 var (
 	file_model_v1_model_proto_rawDescOnce sync.Once
@@ -584,36 +816,47 @@ func file_model_v1_model_proto_rawDescGZIP() []byte {
 	return file_model_v1_model_proto_rawDescData
 }
 
-var file_model_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_model_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_model_v1_model_proto_goTypes = []any{
-	(*DescribeRequest)(nil),     // 0: coordinator.model.v1.DescribeRequest
-	(*DescribeResponse)(nil),    // 1: coordinator.model.v1.DescribeResponse
-	(*TickRequest)(nil),         // 2: coordinator.model.v1.TickRequest
-	(*TickResponse)(nil),        // 3: coordinator.model.v1.TickResponse
-	(*PredictRequest)(nil),      // 4: coordinator.model.v1.PredictRequest
-	(*PredictResponse)(nil),     // 5: coordinator.model.v1.PredictResponse
-	(*TickPredictRequest)(nil),  // 6: coordinator.model.v1.TickPredictRequest
-	(*TickOutcome)(nil),         // 7: coordinator.model.v1.TickOutcome
-	(*TickPredictResponse)(nil), // 8: coordinator.model.v1.TickPredictResponse
+	(*DescribeRequest)(nil),          // 0: coordinator.model.v1.DescribeRequest
+	(*DescribeResponse)(nil),         // 1: coordinator.model.v1.DescribeResponse
+	(*TickRequest)(nil),              // 2: coordinator.model.v1.TickRequest
+	(*TickResponse)(nil),             // 3: coordinator.model.v1.TickResponse
+	(*PredictRequest)(nil),           // 4: coordinator.model.v1.PredictRequest
+	(*PredictResponse)(nil),          // 5: coordinator.model.v1.PredictResponse
+	(*TickPredictRequest)(nil),       // 6: coordinator.model.v1.TickPredictRequest
+	(*TickOutcome)(nil),              // 7: coordinator.model.v1.TickOutcome
+	(*TickPredictResponse)(nil),      // 8: coordinator.model.v1.TickPredictResponse
+	(*BatchCycle)(nil),               // 9: coordinator.model.v1.BatchCycle
+	(*TickPredictBatchRequest)(nil),  // 10: coordinator.model.v1.TickPredictBatchRequest
+	(*TickPredictBatchResponse)(nil), // 11: coordinator.model.v1.TickPredictBatchResponse
 }
 var file_model_v1_model_proto_depIdxs = []int32{
-	2, // 0: coordinator.model.v1.TickPredictRequest.tick:type_name -> coordinator.model.v1.TickRequest
-	4, // 1: coordinator.model.v1.TickPredictRequest.predict:type_name -> coordinator.model.v1.PredictRequest
-	7, // 2: coordinator.model.v1.TickPredictResponse.tick:type_name -> coordinator.model.v1.TickOutcome
-	5, // 3: coordinator.model.v1.TickPredictResponse.predict:type_name -> coordinator.model.v1.PredictResponse
-	0, // 4: coordinator.model.v1.Model.Describe:input_type -> coordinator.model.v1.DescribeRequest
-	2, // 5: coordinator.model.v1.Model.Tick:input_type -> coordinator.model.v1.TickRequest
-	4, // 6: coordinator.model.v1.Model.Predict:input_type -> coordinator.model.v1.PredictRequest
-	6, // 7: coordinator.model.v1.Model.TickPredict:input_type -> coordinator.model.v1.TickPredictRequest
-	1, // 8: coordinator.model.v1.Model.Describe:output_type -> coordinator.model.v1.DescribeResponse
-	3, // 9: coordinator.model.v1.Model.Tick:output_type -> coordinator.model.v1.TickResponse
-	5, // 10: coordinator.model.v1.Model.Predict:output_type -> coordinator.model.v1.PredictResponse
-	8, // 11: coordinator.model.v1.Model.TickPredict:output_type -> coordinator.model.v1.TickPredictResponse
-	8, // [8:12] is the sub-list for method output_type
-	4, // [4:8] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	2,  // 0: coordinator.model.v1.TickPredictRequest.tick:type_name -> coordinator.model.v1.TickRequest
+	4,  // 1: coordinator.model.v1.TickPredictRequest.predict:type_name -> coordinator.model.v1.PredictRequest
+	7,  // 2: coordinator.model.v1.TickPredictResponse.tick:type_name -> coordinator.model.v1.TickOutcome
+	5,  // 3: coordinator.model.v1.TickPredictResponse.predict:type_name -> coordinator.model.v1.PredictResponse
+	2,  // 4: coordinator.model.v1.BatchCycle.tick:type_name -> coordinator.model.v1.TickRequest
+	4,  // 5: coordinator.model.v1.BatchCycle.predicts:type_name -> coordinator.model.v1.PredictRequest
+	9,  // 6: coordinator.model.v1.TickPredictBatchRequest.cycles:type_name -> coordinator.model.v1.BatchCycle
+	7,  // 7: coordinator.model.v1.TickPredictBatchResponse.tick:type_name -> coordinator.model.v1.TickOutcome
+	5,  // 8: coordinator.model.v1.TickPredictBatchResponse.predict:type_name -> coordinator.model.v1.PredictResponse
+	7,  // 9: coordinator.model.v1.TickPredictBatchResponse.predict_error:type_name -> coordinator.model.v1.TickOutcome
+	0,  // 10: coordinator.model.v1.Model.Describe:input_type -> coordinator.model.v1.DescribeRequest
+	2,  // 11: coordinator.model.v1.Model.Tick:input_type -> coordinator.model.v1.TickRequest
+	4,  // 12: coordinator.model.v1.Model.Predict:input_type -> coordinator.model.v1.PredictRequest
+	6,  // 13: coordinator.model.v1.Model.TickPredict:input_type -> coordinator.model.v1.TickPredictRequest
+	10, // 14: coordinator.model.v1.Model.TickPredictBatch:input_type -> coordinator.model.v1.TickPredictBatchRequest
+	1,  // 15: coordinator.model.v1.Model.Describe:output_type -> coordinator.model.v1.DescribeResponse
+	3,  // 16: coordinator.model.v1.Model.Tick:output_type -> coordinator.model.v1.TickResponse
+	5,  // 17: coordinator.model.v1.Model.Predict:output_type -> coordinator.model.v1.PredictResponse
+	8,  // 18: coordinator.model.v1.Model.TickPredict:output_type -> coordinator.model.v1.TickPredictResponse
+	11, // 19: coordinator.model.v1.Model.TickPredictBatch:output_type -> coordinator.model.v1.TickPredictBatchResponse
+	15, // [15:20] is the sub-list for method output_type
+	10, // [10:15] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_model_v1_model_proto_init() }
@@ -625,13 +868,18 @@ func file_model_v1_model_proto_init() {
 		(*TickPredictResponse_Tick)(nil),
 		(*TickPredictResponse_Predict)(nil),
 	}
+	file_model_v1_model_proto_msgTypes[11].OneofWrappers = []any{
+		(*TickPredictBatchResponse_Tick)(nil),
+		(*TickPredictBatchResponse_Predict)(nil),
+		(*TickPredictBatchResponse_PredictError)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_model_v1_model_proto_rawDesc), len(file_model_v1_model_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,10 +21,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Model_Describe_FullMethodName    = "/coordinator.model.v1.Model/Describe"
-	Model_Tick_FullMethodName        = "/coordinator.model.v1.Model/Tick"
-	Model_Predict_FullMethodName     = "/coordinator.model.v1.Model/Predict"
-	Model_TickPredict_FullMethodName = "/coordinator.model.v1.Model/TickPredict"
+	Model_Describe_FullMethodName         = "/coordinator.model.v1.Model/Describe"
+	Model_Tick_FullMethodName             = "/coordinator.model.v1.Model/Tick"
+	Model_Predict_FullMethodName          = "/coordinator.model.v1.Model/Predict"
+	Model_TickPredict_FullMethodName      = "/coordinator.model.v1.Model/TickPredict"
+	Model_TickPredictBatch_FullMethodName = "/coordinator.model.v1.Model/TickPredictBatch"
 )
 
 // ModelClient is the client API for Model service.
@@ -51,6 +52,20 @@ type ModelClient interface {
 	// message it waits for, so a Tick that hangs is Tick's timeout and a
 	// Predict that hangs is Predict's.
 	TickPredict(ctx context.Context, in *TickPredictRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TickPredictResponse], error)
+	// TickPredictBatch runs the Tick and Predict calls of several cycles in
+	// order on one stream (optional: served by plugins that list
+	// "TickPredictBatch" in DescribeResponse.optional_methods; a replay sends
+	// it the cycles of a block of simulated time, whose inputs do not depend
+	// on the answers). For each cycle the plugin runs Tick with
+	// tick_timeout_ms and sends its outcome (tick), then runs each of the
+	// cycle's Predict calls with predict_timeout_ms, also after a failed
+	// Tick, and sends each answer (predict) or the status it would have
+	// answered (predict_error), in request order. A Predict that panics ends
+	// the stream with the status Predict would have answered (the plugin then
+	// exits, as it does on TickPredict). The host enforces each call's
+	// deadline on the message it waits for, counted from the previous
+	// message, so every call keeps its own timeout classification.
+	TickPredictBatch(ctx context.Context, in *TickPredictBatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TickPredictBatchResponse], error)
 }
 
 type modelClient struct {
@@ -110,6 +125,25 @@ func (c *modelClient) TickPredict(ctx context.Context, in *TickPredictRequest, o
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Model_TickPredictClient = grpc.ServerStreamingClient[TickPredictResponse]
 
+func (c *modelClient) TickPredictBatch(ctx context.Context, in *TickPredictBatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TickPredictBatchResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Model_ServiceDesc.Streams[1], Model_TickPredictBatch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[TickPredictBatchRequest, TickPredictBatchResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Model_TickPredictBatchClient = grpc.ServerStreamingClient[TickPredictBatchResponse]
+
 // ModelServer is the server API for Model service.
 // All implementations must embed UnimplementedModelServer
 // for forward compatibility.
@@ -134,6 +168,20 @@ type ModelServer interface {
 	// message it waits for, so a Tick that hangs is Tick's timeout and a
 	// Predict that hangs is Predict's.
 	TickPredict(*TickPredictRequest, grpc.ServerStreamingServer[TickPredictResponse]) error
+	// TickPredictBatch runs the Tick and Predict calls of several cycles in
+	// order on one stream (optional: served by plugins that list
+	// "TickPredictBatch" in DescribeResponse.optional_methods; a replay sends
+	// it the cycles of a block of simulated time, whose inputs do not depend
+	// on the answers). For each cycle the plugin runs Tick with
+	// tick_timeout_ms and sends its outcome (tick), then runs each of the
+	// cycle's Predict calls with predict_timeout_ms, also after a failed
+	// Tick, and sends each answer (predict) or the status it would have
+	// answered (predict_error), in request order. A Predict that panics ends
+	// the stream with the status Predict would have answered (the plugin then
+	// exits, as it does on TickPredict). The host enforces each call's
+	// deadline on the message it waits for, counted from the previous
+	// message, so every call keeps its own timeout classification.
+	TickPredictBatch(*TickPredictBatchRequest, grpc.ServerStreamingServer[TickPredictBatchResponse]) error
 	mustEmbedUnimplementedModelServer()
 }
 
@@ -155,6 +203,9 @@ func (UnimplementedModelServer) Predict(context.Context, *PredictRequest) (*Pred
 }
 func (UnimplementedModelServer) TickPredict(*TickPredictRequest, grpc.ServerStreamingServer[TickPredictResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method TickPredict not implemented")
+}
+func (UnimplementedModelServer) TickPredictBatch(*TickPredictBatchRequest, grpc.ServerStreamingServer[TickPredictBatchResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method TickPredictBatch not implemented")
 }
 func (UnimplementedModelServer) mustEmbedUnimplementedModelServer() {}
 func (UnimplementedModelServer) testEmbeddedByValue()               {}
@@ -242,6 +293,17 @@ func _Model_TickPredict_Handler(srv interface{}, stream grpc.ServerStream) error
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Model_TickPredictServer = grpc.ServerStreamingServer[TickPredictResponse]
 
+func _Model_TickPredictBatch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(TickPredictBatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ModelServer).TickPredictBatch(m, &grpc.GenericServerStream[TickPredictBatchRequest, TickPredictBatchResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Model_TickPredictBatchServer = grpc.ServerStreamingServer[TickPredictBatchResponse]
+
 // Model_ServiceDesc is the grpc.ServiceDesc for Model service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -266,6 +328,11 @@ var Model_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "TickPredict",
 			Handler:       _Model_TickPredict_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "TickPredictBatch",
+			Handler:       _Model_TickPredictBatch_Handler,
 			ServerStreams: true,
 		},
 	},

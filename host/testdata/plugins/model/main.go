@@ -14,6 +14,8 @@
 //	-tick-mode fail|panic|exit|sleep  the same failure modes in Tick (sleep: -sleep)
 //	-crash-once FILE  with -mode exit/panic/sleep: misbehave only while FILE does not exist
 //	                  (it is created first), then answer like ok
+//	-after N          with -mode fail/panic/exit/sleep: answer like ok for the first N
+//	                  Predict calls of the process, misbehave from then on
 //	-spawn            start a grandchild (sleep 300) that shares stdout/stderr
 package main
 
@@ -39,9 +41,11 @@ type model struct {
 	sleep     time.Duration
 	size      int
 	crashOnce string
+	after     int
 
-	mu   sync.Mutex
-	tick json.RawMessage
+	mu    sync.Mutex
+	tick  json.RawMessage
+	calls int
 }
 
 func (m *model) Tick(_ context.Context, input json.RawMessage) error {
@@ -63,6 +67,13 @@ func (m *model) Tick(_ context.Context, input json.RawMessage) error {
 
 // misbehave reports whether this call should run the failure mode.
 func (m *model) misbehave() bool {
+	m.mu.Lock()
+	m.calls++
+	early := m.calls <= m.after
+	m.mu.Unlock()
+	if early {
+		return false
+	}
 	if m.crashOnce == "" {
 		return true
 	}
@@ -77,7 +88,9 @@ func (m *model) misbehave() bool {
 func (m *model) Predict(ctx context.Context, args []json.RawMessage, kwargs json.RawMessage) (json.RawMessage, error) {
 	switch m.mode {
 	case "fail":
-		return nil, errors.New("model refuses to predict")
+		if m.misbehave() {
+			return nil, errors.New("model refuses to predict")
+		}
 	case "panic":
 		if m.misbehave() {
 			panic("model panics in Predict")
@@ -116,6 +129,7 @@ func main() {
 	flag.DurationVar(&m.sleep, "sleep", 30*time.Second, "sleep in Predict (mode sleep)")
 	flag.IntVar(&m.size, "size", 0, "answer size (mode bigout)")
 	flag.StringVar(&m.crashOnce, "crash-once", "", "marker file")
+	flag.IntVar(&m.after, "after", 0, "Predict calls answered like ok before the failure mode")
 	spawn := flag.Bool("spawn", false, "start a grandchild holding the pipes")
 	flag.Parse()
 	switch m.mode {

@@ -7,6 +7,7 @@
 //	badjson        Predict answers bytes that are not JSON
 //	wrongcookie    handshakes with another magic cookie value
 //	tickpredictliar  lists TickPredict in optional_methods but does not serve it (Unimplemented)
+//	batchliar        lists TickPredict and TickPredictBatch in optional_methods, serves neither
 package main
 
 import (
@@ -38,6 +39,8 @@ func (s *server) Describe(context.Context, *modelv1.DescribeRequest) (*modelv1.D
 		d.Methods = []string{sdk.MethodTick}
 	case "tickpredictliar":
 		d.OptionalMethods = []string{sdk.MethodTickPredict}
+	case "batchliar":
+		d.OptionalMethods = []string{sdk.MethodTickPredict, sdk.MethodTickPredictBatch}
 	}
 	return d, nil
 }

@@ -1,0 +1,133 @@
+package host
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/sdk"
+)
+
+// TestModelBatchMatchesCycleByCycle runs the same three cycles (Tick and
+// two Predict calls each) through a ModelBatch and, on a second set of
+// the same models, cycle by cycle through TickPredict then Predict, and
+// checks that every call gets the same result: statuses, outputs (which
+// echo the Tick the model last saw, so the order is checked too), each
+// failure attributed to its own cycle and call, and each call's own
+// deadline counted from the previous answer. Models without the batch
+// (an older SDK, a plugin that lists it without serving it) get the calls
+// one by one. After a crash or a timeout, the model's later calls go one
+// by one (it is restarting: ABSENT on both paths, compared up to there).
+func TestModelBatchMatchesCycleByCycle(t *testing.T) {
+	t.Parallel()
+	const tickTO, predTO = 800 * time.Millisecond, 1200 * time.Millisecond
+	specs := func(marker string) []PluginSpec {
+		return []PluginSpec{
+			mspec(marker, "ok", modelBin, "-name", "ok"),
+			mspec(marker, "fail", modelBin, "-mode", "fail"),
+			mspec(marker, "failafter3", modelBin, "-mode", "fail", "-after", "3"),
+			mspec(marker, "panicafter2", modelBin, "-mode", "panic", "-after", "2"),
+			mspec(marker, "sleepafter1", modelBin, "-mode", "sleep", "-after", "1", "-sleep", "30s"),
+			mspec(marker, "ticksleep", modelBin, "-tick-mode", "sleep", "-sleep", "30s"),
+			mspec(marker, "old", rawModelBin, "-mode", "ok"),
+			mspec(marker, "batchliar", rawModelBin, "-mode", "batchliar"),
+		}
+	}
+	// Per model and cycle: Tick's status, then each Predict's; "" = not
+	// compared (after a crash or timeout the restart's timing decides).
+	type row [3]Status
+	wants := map[string][3]row{
+		"ok":          {{StatusSuccess, StatusSuccess, StatusSuccess}, {StatusSuccess, StatusSuccess, StatusSuccess}, {StatusSuccess, StatusSuccess, StatusSuccess}},
+		"fail":        {{StatusSuccess, StatusFailed, StatusFailed}, {StatusSuccess, StatusFailed, StatusFailed}, {StatusSuccess, StatusFailed, StatusFailed}},
+		"failafter3":  {{StatusSuccess, StatusSuccess, StatusSuccess}, {StatusSuccess, StatusSuccess, StatusFailed}, {StatusSuccess, StatusFailed, StatusFailed}},
+		"panicafter2": {{StatusSuccess, StatusSuccess, StatusSuccess}, {StatusSuccess, StatusCrashed, ""}, {}},
+		"sleepafter1": {{StatusSuccess, StatusSuccess, StatusTimeout}, {}, {}},
+		"ticksleep":   {{StatusTimeout, StatusAbsent, StatusAbsent}, {}, {}},
+		"old":         {{StatusSuccess, StatusSuccess, StatusSuccess}, {StatusSuccess, StatusSuccess, StatusSuccess}, {StatusSuccess, StatusSuccess, StatusSuccess}},
+		"batchliar":   {{StatusSuccess, StatusSuccess, StatusSuccess}, {StatusSuccess, StatusSuccess, StatusSuccess}, {StatusSuccess, StatusSuccess, StatusSuccess}},
+	}
+	start := func() *ModelSet {
+		opts := testOptions(t)
+		opts.CallTimeouts = map[string]time.Duration{sdk.MethodTick: tickTO, sdk.MethodPredict: predTO}
+		opts.MaxConsecutiveFailures = 100 // compare classification, not cool-downs
+		ms, err := StartModels(ctxT(t, 60*time.Second), specs(testMarker(t)), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ms.Close() })
+		return ms
+	}
+	var cycles []BatchCycle
+	for k := range 3 {
+		c := BatchCycle{Input: json.RawMessage(fmt.Sprintf(`{"cycle":%d}`, k))}
+		for j := range 2 {
+			c.Calls = append(c.Calls, PredictArgs{Args: []json.RawMessage{json.RawMessage(`"BTC"`)}, Kwargs: json.RawMessage(fmt.Sprintf(`{"call":%d}`, j))})
+		}
+		cycles = append(cycles, c)
+	}
+	one, batched := start(), start()
+	ctx := ctxT(t, 60*time.Second)
+
+	type results struct {
+		ticks map[string]CallResult
+		preds []map[string]CallResult
+	}
+	var want [3]results
+	done := make(chan struct{})
+	go func() { // both sets at once: their deadlines overlap
+		defer close(done)
+		for k, c := range cycles {
+			ticks, p0 := one.TickPredict(ctx, c.Input, c.Calls[0].Args, c.Calls[0].Kwargs)
+			p1 := one.Predict(ctx, c.Calls[1].Args, c.Calls[1].Kwargs)
+			want[k] = results{ticks, []map[string]CallResult{p0, p1}}
+		}
+	}()
+	b := batched.StartBatch(ctx, cycles)
+	var got [3]results
+	var streamed [3]int
+	for k := range cycles {
+		got[k].ticks, got[k].preds = b.Next(ctx)
+		streamed[k] = b.Streamed()
+	}
+	b.Close()
+	<-done
+
+	for id, w := range wants {
+		for k := range cycles {
+			for i, st := range w[k] {
+				if st == "" {
+					continue
+				}
+				a, g := want[k].ticks[id], got[k].ticks[id]
+				method := sdk.MethodTick
+				if i > 0 {
+					a, g, method = want[k].preds[i-1][id], got[k].preds[i-1][id], fmt.Sprintf("Predict[%d]", i-1)
+				}
+				if a.Status != st || g.Status != st {
+					t.Errorf("%s cycle %d %s: cycle by cycle %s (%v), batch %s (%v); want %s", id, k, method, a.Status, a.Err, g.Status, g.Err, st)
+					continue
+				}
+				if string(a.Output) != string(g.Output) {
+					t.Errorf("%s cycle %d %s output: cycle by cycle %s, batch %s", id, k, method, a.Output, g.Output)
+				}
+			}
+		}
+	}
+	// Each call's deadline is its own, counted from the previous answer.
+	if d := got[0].preds[1]["sleepafter1"].Duration; d < predTO-50*time.Millisecond || d > predTO+tickTO/2 {
+		t.Errorf("sleepafter1: Predict[1] timed out after %s, want about %s", d, predTO)
+	}
+	if d := got[0].ticks["ticksleep"].Duration; d < tickTO-50*time.Millisecond || d > tickTO+predTO/2 {
+		t.Errorf("ticksleep: Tick timed out after %s, want about %s", d, tickTO)
+	}
+	// The six SDK models answered cycle 0 from their streams; the older
+	// plugin and the one that lists the batch without serving it did not
+	// (the latter falls back once and for good).
+	if streamed[0] != 6 {
+		t.Errorf("cycle 0: %d models answered from a batch stream, want 6", streamed[0])
+	}
+	if !batched.sup("batchliar").noBatch.Load() || batched.sup("ok").noBatch.Load() {
+		t.Errorf("no batch from now on: batchliar %v, ok %v; want true, false", batched.sup("batchliar").noBatch.Load(), batched.sup("ok").noBatch.Load())
+	}
+}

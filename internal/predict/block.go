@@ -1,0 +1,189 @@
+package predict
+
+import (
+	"context"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/host"
+	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/sdk"
+)
+
+// Batcher is implemented by a model set that can take the calls of
+// several cycles known in advance in one request per model
+// (host.ModelSet.StartBatch): the same calls, deadlines and per-call
+// results, in cycle order, as TickPredict then Predict cycle by cycle.
+type Batcher interface {
+	StartBatch(ctx context.Context, cycles []host.BatchCycle) *host.ModelBatch
+}
+
+// Block runs the cycles of a block of simulated time with the model calls
+// of all of them in one batch (a replay: the inputs of later cycles do not
+// depend on the models' answers). Plan prepares each cycle at its moment,
+// as RunOnce starts it (due rows, freshness, raw and inference inputs,
+// scopes and predict calls); Run then calls the models once for all
+// planned cycles (Batcher) and ends each cycle in order as RunOnce does:
+// each model's answers go through the supervisor's classification and
+// stop rules, then validation, ConfirmOutput and one store transaction per
+// cycle, before the next cycle's answers. The stored predictions are those
+// RunOnce at each moment stores.
+//
+// One difference with RunOnce is possible, only after a failure: a cycle
+// that fails when it ends (ValidateInferenceOutput fails, the store
+// fails) or stores nothing (every model past the ABSENT grace) has already
+// counted as performed for the planning of the block's later cycles, so a
+// row whose period spans several cycles is not predicted again in the same
+// slot within the block as RunOnce would retry it.
+//
+// Use a Block from the worker's one goroutine, with no RunOnce between
+// Plan and Run.
+type Block struct {
+	w       *Worker
+	steps   []*blockStep
+	assumed map[string]time.Time // performed_at of the planned cycles, by schedule id
+}
+
+// blockStep is one planned cycle.
+type blockStep struct {
+	res   Result
+	in    cycleInput
+	rows  []rowCallPlan
+	batch int // index in the batch, -1 when the cycle calls no model
+}
+
+// rowCallPlan is one due row's scope and predict call.
+type rowCallPlan struct {
+	d     dueRow
+	scope sdk.ScopeEnvelope
+	call  host.PredictArgs
+}
+
+// NewBlock returns an empty block, or nil when the worker's model set has
+// no Batcher (then run each cycle with RunOnce).
+func (w *Worker) NewBlock() *Block {
+	if _, ok := w.cfg.Models.(Batcher); !ok {
+		return nil
+	}
+	return &Block{w: w, assumed: map[string]time.Time{}}
+}
+
+// Len is the number of planned cycles.
+func (b *Block) Len() int { return len(b.steps) }
+
+// Plan prepares the cycle at clock.Now(). It returns false, and changes
+// nothing, when the cycle cannot be planned (a callable failed, the store
+// failed): Run the block, then run this cycle with RunOnce, which fails
+// (or not) as it does live.
+func (b *Block) Plan(ctx context.Context) bool {
+	w := b.w
+	now := w.cfg.Clock.Now().UTC()
+	st := &blockStep{res: Result{Now: now, Slots: map[string]time.Time{}, ByStatus: map[string]int{}}, batch: -1}
+	w.mu.Lock()
+	prevRun := w.lastRun
+	w.mu.Unlock()
+	restore := func() {
+		w.mu.Lock()
+		w.lastRun = prevRun
+		w.mu.Unlock()
+	}
+	in, err := w.prepare(ctx, &st.res, w.cfg.Models.States(), b.assumed)
+	if err != nil {
+		restore()
+		return false
+	}
+	st.in = in
+	if !in.done {
+		t := time.Now()
+		for _, d := range in.due {
+			scope, call, err := w.rowCall(ctx, d, in.input)
+			if err != nil {
+				restore()
+				return false
+			}
+			st.rows = append(st.rows, rowCallPlan{d: d, scope: scope, call: host.PredictArgs{Args: call.Args, Kwargs: call.Kwargs}})
+		}
+		st.res.Timing.Predict += time.Since(t)
+		for _, d := range in.due {
+			b.assumed[d.cfg.ID] = now
+		}
+	}
+	b.steps = append(b.steps, st)
+	return true
+}
+
+// Run ends the planned cycles in order (see Block) and empties the block.
+// done is called after each cycle with what RunOnce would have returned.
+func (b *Block) Run(ctx context.Context, done func(Result, error)) {
+	w := b.w
+	steps := b.steps
+	b.steps, b.assumed = nil, map[string]time.Time{}
+	var cycles []host.BatchCycle
+	for _, st := range steps {
+		if st.in.done {
+			continue
+		}
+		st.batch = len(cycles)
+		c := host.BatchCycle{Input: st.in.input}
+		for _, r := range st.rows {
+			c.Calls = append(c.Calls, r.call)
+		}
+		cycles = append(cycles, c)
+	}
+	var batch *host.ModelBatch
+	if len(cycles) > 0 {
+		batch = w.cfg.Models.(Batcher).StartBatch(ctx, cycles)
+		defer batch.Close()
+	}
+	for _, st := range steps {
+		res, preds, err := w.endStep(ctx, st, batch)
+		if w.cfg.Observe != nil {
+			if err != nil || res.Timing.Total == 0 {
+				preds = nil
+			}
+			w.cfg.Observe(res, preds, err)
+		}
+		done(res, err)
+	}
+}
+
+// endStep ends one planned cycle: RunOnce after the predict calls were
+// built.
+func (w *Worker) endStep(ctx context.Context, st *blockStep, batch *host.ModelBatch) (Result, []store.Prediction, error) {
+	res := st.res
+	states := w.cfg.Models.States()
+	w.trackDown(states, res.Now)
+	if st.batch < 0 {
+		return res, nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return res, nil, err
+	}
+	t := time.Now()
+	ticks, results := batch.Next(ctx)
+	res.Timing.Predict += time.Since(t)
+	res.Streamed = batch.Streamed()
+	w.logTicks(ticks)
+	if err := ctx.Err(); err != nil {
+		return res, nil, err
+	}
+	var preds []store.Prediction
+	seen := map[string]bool{}
+	predicted := make([]string, 0, len(st.rows))
+	for i, r := range st.rows {
+		rowPreds, vt, err := w.rowPredictions(ctx, r.d, res.Now, r.scope, results[i], st.in.inputObj, states)
+		res.Timing.Validate += vt
+		if err != nil {
+			return res, nil, w.abort(ctx, err)
+		}
+		for _, p := range rowPreds {
+			seen[p.ModelID] = true
+			res.ByStatus[p.Status]++
+		}
+		if len(rowPreds) > 0 {
+			predicted = append(predicted, r.d.cfg.ID)
+		}
+		preds = append(preds, rowPreds...)
+	}
+	err := w.persist(ctx, &res, st.in.start, preds, seen, predicted, states)
+	return res, preds, err
+}
