@@ -57,11 +57,20 @@ type modelCaller interface {
 type runnerModel struct{ c *modelrunner.Client }
 
 func (m runnerModel) Tick(ctx context.Context, input json.RawMessage) error {
-	return m.c.Tick(ctx, input)
+	r, err := runnerRequests.Tick(input)
+	if err != nil {
+		return err
+	}
+	_, err = m.c.Send(ctx, r)
+	return err
 }
 
 func (m runnerModel) Predict(ctx context.Context, args []json.RawMessage, kwargs json.RawMessage) (json.RawMessage, error) {
-	return m.c.Predict(ctx, args, kwargs)
+	r, err := runnerRequests.Predict(args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	return m.c.Send(ctx, r)
 }
 
 // launchRunner starts one generation of a Python model: the interpreter

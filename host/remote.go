@@ -79,22 +79,27 @@ func (r *remoteConn) markLost(cause error) {
 // exceeded, so it counts as a TIMEOUT of a slow model, not as a broken one.
 type remoteModel struct{ c *modelrunner.Client }
 
-// remoteTicks encodes each tick input once for every remote model of the
-// process (a fan-out sends the same input to all of them; issue 15: a
-// thousand remote models). Different inputs (several model sets) only
-// re-encode.
-var remoteTicks modelrunner.TickEncoder
+// runnerRequests encodes each tick input and each predict call once for
+// every remote or Python model of the process: a fan-out sends the same
+// request to all of them (issue 15: a thousand remote models). Different
+// requests (several model sets, several due rows) only re-encode.
+var runnerRequests modelrunner.Requests
 
 func (m remoteModel) Tick(ctx context.Context, input json.RawMessage) error {
-	v, err := remoteTicks.Encode(input)
+	r, err := runnerRequests.Tick(input)
 	if err != nil {
 		return err
 	}
-	return busyAsTimeout(m.c.TickVariant(ctx, v))
+	_, err = m.c.Send(ctx, r)
+	return busyAsTimeout(err)
 }
 
 func (m remoteModel) Predict(ctx context.Context, args []json.RawMessage, kwargs json.RawMessage) (json.RawMessage, error) {
-	out, err := m.c.Predict(ctx, args, kwargs)
+	r, err := runnerRequests.Predict(args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.c.Send(ctx, r)
 	return out, busyAsTimeout(err)
 }
 

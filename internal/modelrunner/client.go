@@ -1,12 +1,9 @@
 package modelrunner
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -215,28 +212,27 @@ func (c *Client) Setup(ctx context.Context, className string) error {
 // Errors: gRPC status errors unchanged, *StatusError for a non-SUCCESS
 // status, or a Decode error.
 func (c *Client) Call(ctx context.Context, method string, args []*commonspb.Variant, kwargs map[string]*commonspb.Variant) (json.RawMessage, error) {
-	req := &dynamicsubclasspb.CallRequest{MethodName: method}
-	for i, a := range args {
-		req.MethodArguments = append(req.MethodArguments, &commonspb.Argument{Position: uint32(i + 1), Data: a})
-	}
-	keys := make([]string, 0, len(kwargs))
-	for k := range kwargs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		req.MethodKwArguments = append(req.MethodKwArguments, &commonspb.KwArgument{Keyword: k, Data: kwargs[k]})
-	}
-	resp, err := c.svc.Call(ctx, req, grpc.WaitForReady(true))
+	r, err := NewCall(method, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
-	if err := statusErr(method, resp.GetStatus()); err != nil {
+	return c.Send(ctx, r)
+}
+
+// Send sends a request built by NewCall, NewTick or NewPredict (or kept by
+// Requests) and decodes its result as Call does. r is only read: the same
+// request can be sent to many runners at once.
+func (c *Client) Send(ctx context.Context, r *Request) (json.RawMessage, error) {
+	resp := new(dynamicsubclasspb.CallResponse)
+	if err := c.main.Invoke(ctx, dynamicsubclasspb.DynamicSubclassService_Call_FullMethodName, r, resp, sendOptions...); err != nil {
+		return nil, err
+	}
+	if err := statusErr(r.method, resp.GetStatus()); err != nil {
 		return nil, err
 	}
 	out, err := Decode(resp.MethodResponse)
 	if err != nil {
-		return nil, fmt.Errorf("%s result: %w", method, err)
+		return nil, fmt.Errorf("%s result: %w", r.method, err)
 	}
 	return out, nil
 }
@@ -244,75 +240,23 @@ func (c *Client) Call(ctx context.Context, method string, args []*commonspb.Vari
 // Tick sends the inference input (a JSON object) as the single JSON
 // argument of tick (§6.2). The result is ignored.
 func (c *Client) Tick(ctx context.Context, input json.RawMessage) error {
-	v, err := JSONVariant(input)
+	r, err := NewTick(input)
 	if err != nil {
-		return fmt.Errorf("%w: tick input: %w", ErrArgument, err)
+		return err
 	}
-	return c.TickVariant(ctx, v)
-}
-
-// TickVariant sends an input already encoded by JSONVariant (or
-// TickEncoder) as the single argument of tick: the same Variant can be
-// shared by every model of a fan-out. v is only read.
-func (c *Client) TickVariant(ctx context.Context, v *commonspb.Variant) error {
-	_, err := c.Call(ctx, MethodTick, []*commonspb.Variant{v}, nil)
+	_, err = c.Send(ctx, r)
 	return err
-}
-
-// TickEncoder encodes a tick input once for every model of a fan-out: the
-// last input and its Variant (or encoding error) are kept, and an input
-// with the same bytes gets the same, read-only Variant. The zero value is
-// ready; safe for concurrent use.
-type TickEncoder struct {
-	mu    sync.Mutex
-	input []byte
-	v     *commonspb.Variant
-	err   error
-}
-
-// Encode returns JSONVariant(input), computed once per distinct input.
-func (e *TickEncoder) Encode(input json.RawMessage) (*commonspb.Variant, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.input != nil && bytes.Equal(e.input, input) {
-		return e.v, e.err
-	}
-	e.input = append(e.input[:0:0], input...)
-	v, err := JSONVariant(e.input)
-	if err != nil {
-		err = fmt.Errorf("%w: tick input: %w", ErrArgument, err)
-	}
-	e.v, e.err = v, err
-	return v, err
 }
 
 // Predict sends the call builder's args as positions 1..n (ArgVariant) and
 // the keys of kwargs (a JSON object; null or {} for none) as keyword
 // arguments, and returns the decoded result.
 func (c *Client) Predict(ctx context.Context, args []json.RawMessage, kwargs json.RawMessage) (json.RawMessage, error) {
-	vs := make([]*commonspb.Variant, len(args))
-	for i, a := range args {
-		v, err := ArgVariant(a)
-		if err != nil {
-			return nil, fmt.Errorf("%w: predict args[%d]: %w", ErrArgument, i, err)
-		}
-		vs[i] = v
+	r, err := NewPredict(args, kwargs)
+	if err != nil {
+		return nil, err
 	}
-	var kw map[string]json.RawMessage
-	if len(kwargs) > 0 && string(kwargs) != "null" {
-		if err := json.Unmarshal(kwargs, &kw); err != nil {
-			return nil, fmt.Errorf("%w: predict kwargs: expected a JSON object: %w", ErrArgument, err)
-		}
-	}
-	kvs := make(map[string]*commonspb.Variant, len(kw))
-	for k, a := range kw {
-		v, err := ArgVariant(a)
-		if err != nil {
-			return nil, fmt.Errorf("%w: predict kwargs[%q]: %w", ErrArgument, k, err)
-		}
-		kvs[k] = v
-	}
-	return c.Call(ctx, MethodPredict, vs, kvs)
+	return c.Send(ctx, r)
 }
 
 func statusErr(method string, st *commonspb.Status) error {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -94,31 +96,140 @@ func TestClientChannels(t *testing.T) {
 	}
 }
 
-// TestTickEncoder: one Variant per distinct input, shared by every caller;
-// an invalid input is an ErrArgument error, and the next valid one encodes.
-func TestTickEncoder(t *testing.T) {
-	var e modelrunner.TickEncoder
+// TestRequests: one Request per distinct tick input or predict call,
+// shared by every caller and unaffected by later changes to the caller's
+// bytes; an invalid input or argument is an ErrArgument error, and the
+// next valid one encodes.
+func TestRequests(t *testing.T) {
+	var q modelrunner.Requests
 	in := json.RawMessage(` {"a": 1} `)
-	v1, err := e.Encode(in)
+	r1, err := q.Tick(in)
+	if err != nil || r1.Method() != modelrunner.MethodTick {
+		t.Fatalf("Tick: expected a tick request, found %v (%v)", r1, err)
+	}
+	in[2] = 'b' // the caller's bytes change: the kept copy must not
+	if r2, err := q.Tick(json.RawMessage(` {"a": 1} `)); err != nil || r2 != r1 {
+		t.Fatalf("same input again: expected the same Request %p, found %p (%v)", r1, r2, err)
+	}
+	if r3, err := q.Tick(json.RawMessage(`{"a": 2}`)); err != nil || r3 == r1 {
+		t.Fatalf("new input: expected a new Request, found %p (%v)", r3, err)
+	}
+	if _, err := q.Tick(json.RawMessage(`{"a": NaN}`)); !errors.Is(err, modelrunner.ErrArgument) {
+		t.Fatalf("invalid input: expected ErrArgument, found %v", err)
+	}
+	if r, err := q.Tick(json.RawMessage(`{"a": 2}`)); err != nil || r == nil {
+		t.Fatalf("valid input after an invalid one: found %v (%v)", r, err)
+	}
+
+	base := func() []json.RawMessage { return []json.RawMessage{json.RawMessage(`"BTC"`), json.RawMessage(`60`)} }
+	args := base()
+	p1, err := q.Predict(args, json.RawMessage(`{"k": 1}`))
+	if err != nil || p1.Method() != modelrunner.MethodPredict {
+		t.Fatalf("Predict: expected a predict request, found %v (%v)", p1, err)
+	}
+	args[1][0] = '7' // the caller's bytes change: the kept copy must not
+	if p, err := q.Predict(base(), json.RawMessage(`{"k": 1}`)); err != nil || p != p1 {
+		t.Fatalf("same call again: expected the same Request %p, found %p (%v)", p1, p, err)
+	}
+	for _, c := range []struct {
+		name   string
+		args   []json.RawMessage
+		kwargs string
+		same   bool
+	}{
+		{"same call", base(), `{"k": 1}`, true},
+		{"other arg", []json.RawMessage{json.RawMessage(`"ETH"`), json.RawMessage(`60`)}, `{"k": 1}`, false},
+		{"fewer args", base()[:1], `{"k": 1}`, false},
+		{"other kwargs", base(), `{"k": 2}`, false},
+		{"no kwargs", base(), ``, false},
+	} {
+		var q modelrunner.Requests
+		first, err := q.Predict(base(), json.RawMessage(`{"k": 1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := q.Predict(c.args, json.RawMessage(c.kwargs))
+		if err != nil || (p == first) != c.same {
+			t.Fatalf("%s: expected the same Request: %v, found %p and %p (%v)", c.name, c.same, first, p, err)
+		}
+	}
+	if _, err := q.Predict([]json.RawMessage{json.RawMessage(`null`)}, nil); !errors.Is(err, modelrunner.ErrArgument) {
+		t.Fatalf("null argument: expected ErrArgument, found %v", err)
+	}
+}
+
+// TestSendShared: one Request sent by many goroutines at once to several
+// runners reaches each runner as the arguments it was built from, and
+// Call (which builds its own) sends the same arguments.
+func TestSendShared(t *testing.T) {
+	var got sync.Map // runner address -> last predict args
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var clients []*modelrunner.Client
+	for range 3 {
+		var srv *mrtest.Server
+		var err error
+		srv, err = mrtest.Start("127.0.0.1:0", func(_ context.Context, method string, args []json.RawMessage) (json.RawMessage, error) {
+			if method == modelrunner.MethodPredict {
+				b, _ := json.Marshal(args)
+				got.Store(srv.Addr(), string(b))
+			}
+			return json.RawMessage(`{"p_up": 0.25}`), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Stop)
+		c, err := modelrunner.Dial(srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if err := c.Setup(ctx, "tracker.TrackerBase"); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	args := []json.RawMessage{json.RawMessage(`"BTC"`), json.RawMessage(`60`), json.RawMessage(`1.5`), json.RawMessage(`{"w": [1, 2]}`)}
+	r, err := modelrunner.NewPredict(args, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(v1.GetValue()) != `{"a": 1}` {
-		t.Fatalf("Variant value: expected the trimmed JSON, found %q", v1.GetValue())
+	const want = `["BTC",60,1.5,{"w":[1,2]}]` // the args the runner decoded, re-encoded by json.Marshal
+	var wg sync.WaitGroup
+	errs := make(chan error, 30)
+	for i := range 30 {
+		wg.Go(func() {
+			out, err := clients[i%len(clients)].Send(ctx, r)
+			if err == nil && string(out) != `{"p_up": 0.25}` {
+				err = fmt.Errorf("answer: expected {\"p_up\": 0.25}, found %s", out)
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
 	}
-	in[2] = 'b' // the caller's bytes change: the kept copy must not
-	v2, err := e.Encode(json.RawMessage(` {"a": 1} `))
-	if err != nil || v2 != v1 {
-		t.Fatalf("same input again: expected the same Variant %p, found %p (%v)", v1, v2, err)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
-	v3, err := e.Encode(json.RawMessage(`{"a": 2}`))
-	if err != nil || v3 == v1 || string(v3.GetValue()) != `{"a": 2}` {
-		t.Fatalf("new input: expected a new Variant {\"a\": 2}, found %p %q (%v)", v3, v3.GetValue(), err)
+	n := 0
+	got.Range(func(k, v any) bool {
+		n++
+		if v != want {
+			t.Errorf("runner %s: args: expected %s, found %s", k, want, v)
+		}
+		return true
+	})
+	if n != len(clients) {
+		t.Fatalf("runners called: expected %d, found %d", len(clients), n)
 	}
-	if _, err := e.Encode(json.RawMessage(`{"a": NaN}`)); !errors.Is(err, modelrunner.ErrArgument) {
-		t.Fatalf("invalid input: expected ErrArgument, found %v", err)
+	got.Clear()
+	if _, err := clients[0].Predict(ctx, args, nil); err != nil {
+		t.Fatal(err)
 	}
-	if v, err := e.Encode(json.RawMessage(`{"a": 2}`)); err != nil || string(v.GetValue()) != `{"a": 2}` {
-		t.Fatalf("valid input after an invalid one: found %q (%v)", v.GetValue(), err)
+	if v, _ := got.Load(clients[0].Target()); v != want {
+		t.Fatalf("Predict's own request: args: expected %s, found %v", want, v)
 	}
 }
