@@ -16,11 +16,17 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// insertInputs writes the encoded distinct inputs of a predict cycle
-// (inputcodec.Writer.Encode of store.PredictionInputs) if absent, with one
-// statement, in the cycle's transaction, and marks the rows it inserted.
-// Every new row holds its bytes in data (input_jsonb NULL).
-func insertInputs(ctx context.Context, tx pgx.Tx, batch *inputcodec.Batch, inputs []store.Input) error {
+// insertInputsSQL inserts encoded inputs if absent and returns the ids it
+// inserted.
+const insertInputsSQL = `INSERT INTO inputs (id, codec, base_id, data, created_at)
+SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::bytea[], $5::timestamptz[])
+ON CONFLICT (id) DO NOTHING RETURNING id`
+
+// inputArgs returns the arguments of insertInputsSQL for the encoded
+// distinct inputs of a predict cycle (inputcodec.Writer.Encode of
+// store.PredictionInputs), or nil when there is none. Every new row holds
+// its bytes in data (input_jsonb NULL).
+func inputArgs(batch *inputcodec.Batch, inputs []store.Input) []any {
 	if batch == nil || len(batch.Rows) == 0 {
 		return nil
 	}
@@ -32,11 +38,15 @@ func insertInputs(ctx context.Context, tx pgx.Tx, batch *inputcodec.Batch, input
 			bases[i] = &batch.Rows[i].BaseID
 		}
 	}
-	rows, err := tx.Query(ctx, `INSERT INTO inputs (id, codec, base_id, data, created_at)
-SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::bytea[], $5::timestamptz[])
-ON CONFLICT (id) DO NOTHING RETURNING id`, ids, codecs, bases, data, at)
+	return []any{ids, codecs, bases, data, at}
+}
+
+// readInsertedInputs runs query (the insertInputsSQL statement's result)
+// and marks the rows it inserted in batch.
+func readInsertedInputs(query func() (pgx.Rows, error), batch *inputcodec.Batch) error {
+	rows, err := query()
 	if err != nil {
-		return fmt.Errorf("insert %d inference inputs: %w", n, err)
+		return fmt.Errorf("insert %d inference inputs: %w", len(batch.Rows), err)
 	}
 	var id string
 	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
@@ -44,9 +54,20 @@ ON CONFLICT (id) DO NOTHING RETURNING id`, ids, codecs, bases, data, at)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("insert %d inference inputs: %w", n, err)
+		return fmt.Errorf("insert %d inference inputs: %w", len(batch.Rows), err)
 	}
 	return nil
+}
+
+// insertInputs writes the encoded distinct inputs of a predict cycle
+// (inputArgs) if absent, with one statement, in the cycle's transaction,
+// and marks the rows it inserted.
+func insertInputs(ctx context.Context, tx pgx.Tx, batch *inputcodec.Batch, inputs []store.Input) error {
+	args := inputArgs(batch, inputs)
+	if args == nil {
+		return nil
+	}
+	return readInsertedInputs(func() (pgx.Rows, error) { return tx.Query(ctx, insertInputsSQL, args...) }, batch)
 }
 
 // attachInputs sets the InferenceInput of predictions that reference a row

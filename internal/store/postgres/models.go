@@ -65,11 +65,16 @@ WHERE (models.name, models.deployment_identifier, models.player_id, models.playe
       IS DISTINCT FROM
       (EXCLUDED.name, EXCLUDED.deployment_identifier, EXCLUDED.player_id, EXCLUDED.player_name, EXCLUDED.meta_jsonb)`
 
+// modelArgs returns the arguments of upsertModelsSQL.
+func modelArgs(a modelArrays) []any {
+	return []any{a.ids, a.names, a.deployments, a.playerIDs, a.playerNames, a.metas, a.createdAt, a.updatedAt}
+}
+
 func execUpsertModels(ctx context.Context, tx pgx.Tx, a modelArrays) error {
 	if len(a.ids) == 0 {
 		return nil
 	}
-	_, err := tx.Exec(ctx, upsertModelsSQL, a.ids, a.names, a.deployments, a.playerIDs, a.playerNames, a.metas, a.createdAt, a.updatedAt)
+	_, err := tx.Exec(ctx, upsertModelsSQL, modelArgs(a)...)
 	if err != nil {
 		return fmt.Errorf("upsert %d models: %w", len(a.ids), err)
 	}

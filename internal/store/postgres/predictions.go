@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/internal/store/inputcodec"
 )
 
 // predictionColumns is the column list every prediction read selects, in
@@ -122,13 +123,18 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::te
          performed_at, resolvable_at, value, success, reason, scored_at)
 ON CONFLICT (id) DO NOTHING`
 
-// checkReferences verifies, with one query per batch, that every model id
-// and schedule id the predictions reference exists (the set-wise
-// equivalent of the foreign keys; see migrations/00001_init.sql). A missing
-// one fails with store.ErrInvalidValue naming up to five ids.
-func checkReferences(ctx context.Context, tx pgx.Tx, pa predictionArrays) error {
+// checkReferencesSQL returns up to five of the model ids ($1) and up to
+// five of the schedule ids ($2) that do not exist (referenceArgs,
+// referenceError).
+const checkReferencesSQL = `SELECT
+    ARRAY(SELECT m FROM unnest($1::text[]) AS m WHERE NOT EXISTS (SELECT 1 FROM models WHERE id = m) ORDER BY m LIMIT 5),
+    ARRAY(SELECT c FROM unnest($2::text[]) AS c WHERE NOT EXISTS (SELECT 1 FROM scheduled_prediction_configs WHERE id = c) ORDER BY c LIMIT 5)`
+
+// referenceArgs returns the arguments of checkReferencesSQL: the distinct
+// model ids and schedule ids the predictions reference.
+func referenceArgs(pa predictionArrays) []any {
 	models := distinct(pa.modelIDs)
-	var configs []string
+	configs := []string{}
 	seen := map[string]bool{}
 	for _, c := range pa.configIDs {
 		if c != nil && !seen[*c] {
@@ -136,15 +142,14 @@ func checkReferences(ctx context.Context, tx pgx.Tx, pa predictionArrays) error 
 			configs = append(configs, *c)
 		}
 	}
-	if configs == nil {
-		configs = []string{}
-	}
+	return []any{models, configs}
+}
+
+// readReferenceCheck reads the answer of checkReferencesSQL: a missing
+// model or schedule fails with store.ErrInvalidValue naming up to five ids.
+func readReferenceCheck(row pgx.Row) error {
 	var missingModels, missingConfigs []string
-	err := tx.QueryRow(ctx, `SELECT
-    ARRAY(SELECT m FROM unnest($1::text[]) AS m WHERE NOT EXISTS (SELECT 1 FROM models WHERE id = m) ORDER BY m LIMIT 5),
-    ARRAY(SELECT c FROM unnest($2::text[]) AS c WHERE NOT EXISTS (SELECT 1 FROM scheduled_prediction_configs WHERE id = c) ORDER BY c LIMIT 5)`,
-		models, configs).Scan(&missingModels, &missingConfigs)
-	if err != nil {
+	if err := row.Scan(&missingModels, &missingConfigs); err != nil {
 		return fmt.Errorf("check model and schedule references: %w", err)
 	}
 	if len(missingModels) > 0 {
@@ -154,6 +159,14 @@ func checkReferences(ctx context.Context, tx pgx.Tx, pa predictionArrays) error 
 		return fmt.Errorf("predictions reference unknown schedules %q (expected rows of scheduled_prediction_configs): %w", missingConfigs, store.ErrInvalidValue)
 	}
 	return nil
+}
+
+// checkReferences verifies, with one query per batch, that every model id
+// and schedule id the predictions reference exists (the set-wise
+// equivalent of the foreign keys; see migrations/00001_init.sql). A missing
+// one fails with store.ErrInvalidValue naming up to five ids.
+func checkReferences(ctx context.Context, tx pgx.Tx, pa predictionArrays) error {
+	return readReferenceCheck(tx.QueryRow(ctx, checkReferencesSQL, referenceArgs(pa)...))
 }
 
 // distinct returns the distinct values of xs in first-seen order.
@@ -169,26 +182,20 @@ func distinct(xs []string) []string {
 	return out
 }
 
-// insertPredictions inserts the batch if absent with one INSERT ... SELECT
-// FROM unnest (binary-encoded column arrays; measured faster here than
-// COPY into a staging table plus INSERT ... SELECT) and returns how many
-// rows were new.
-func insertPredictions(ctx context.Context, tx pgx.Tx, pa predictionArrays) (int, error) {
-	if err := insertScopes(ctx, tx, pa); err != nil {
-		return 0, err
-	}
-	tag, err := tx.Exec(ctx, insertPredictionsSQL, pa.ids, pa.modelIDs, pa.configIDs, pa.scopeKeys, pa.scopeIDs,
+// predictionArgs returns the arguments of insertPredictionsSQL.
+func predictionArgs(pa predictionArrays) []any {
+	return []any{pa.ids, pa.modelIDs, pa.configIDs, pa.scopeKeys, pa.scopeIDs,
 		pa.statuses, pa.execMs, pa.inputIDs, pa.outputs, pa.metas, pa.performedAt, pa.resolvableAt,
-		pa.values, pa.successes, pa.reasons, pa.scoredAt)
-	if err != nil {
-		return 0, err
-	}
-	return int(tag.RowsAffected()), nil
+		pa.values, pa.successes, pa.reasons, pa.scoredAt}
 }
 
-// insertScopes writes the distinct scopes of the batch to table scopes
-// (00011), insert if absent, before the predictions that reference them.
-func insertScopes(ctx context.Context, tx pgx.Tx, pa predictionArrays) error {
+// insertScopesSQL writes scopes (00011), insert if absent.
+const insertScopesSQL = `INSERT INTO scopes (id, scope_jsonb)
+SELECT u.id, u.scope::jsonb FROM unnest($1::bigint[], $2::text[]) AS u(id, scope) ON CONFLICT (id) DO NOTHING`
+
+// scopeArgs returns the arguments of insertScopesSQL for the distinct
+// scopes of the batch, or nil when it has none.
+func scopeArgs(pa predictionArrays) []any {
 	if len(pa.scopeRows) == 0 {
 		return nil
 	}
@@ -196,9 +203,18 @@ func insertScopes(ctx context.Context, tx pgx.Tx, pa predictionArrays) error {
 	for i, sc := range pa.scopeRows {
 		ids[i], texts[i] = sc.ID, string(sc.Scope)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO scopes (id, scope_jsonb)
-SELECT u.id, u.scope::jsonb FROM unnest($1::bigint[], $2::text[]) AS u(id, scope) ON CONFLICT (id) DO NOTHING`, ids, texts); err != nil {
-		return fmt.Errorf("write %d scopes: %w", len(ids), err)
+	return []any{ids, texts}
+}
+
+// insertScopes writes the distinct scopes of the batch to table scopes
+// (00011), insert if absent, before the predictions that reference them.
+func insertScopes(ctx context.Context, tx pgx.Tx, pa predictionArrays) error {
+	args := scopeArgs(pa)
+	if args == nil {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, insertScopesSQL, args...); err != nil {
+		return fmt.Errorf("write %d scopes: %w", len(pa.scopeRows), err)
 	}
 	return nil
 }
@@ -210,6 +226,10 @@ SELECT u.id, u.scope::jsonb FROM unnest($1::bigint[], $2::text[]) AS u(id, scope
 // (invalid values wrap store.ErrInvalidValue);
 // a prediction whose model or schedule does not exist fails the whole cycle
 // with store.ErrInvalidValue (checked set-wise, see checkReferences). On any error nothing is written.
+//
+// A cycle of unscored predictions (what the predict worker stores) is sent
+// as one batch (inBatchTx): the statements in one round trip, COMMIT in a
+// second, instead of one round trip per statement.
 func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, predictions []store.Prediction) (int, error) {
 	models, err := store.NormalizeModels(models)
 	if err != nil {
@@ -226,36 +246,82 @@ func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, pred
 		return 0, fmt.Errorf("postgres store save predict cycle: %w", err)
 	}
 	var inserted int
-	err = s.inTx(ctx, "save predict cycle", func(tx pgx.Tx) error {
-		if err := execUpsertModels(ctx, tx, ma); err != nil {
-			return err
-		}
-		if len(pa.ids) == 0 {
-			return nil
-		}
-		if err := checkReferences(ctx, tx, pa); err != nil {
-			return err
-		}
-		if err := insertInputs(ctx, tx, batch, inputs); err != nil {
-			return err
-		}
-		if !anyScored(predictions) {
-			n, err := insertPredictions(ctx, tx, pa)
-			if err != nil {
-				return fmt.Errorf("insert %d predictions: %w", len(pa.ids), err)
+	if anyScored(predictions) {
+		err = s.inTx(ctx, "save predict cycle", func(tx pgx.Tx) error {
+			if err := execUpsertModels(ctx, tx, ma); err != nil {
+				return err
 			}
+			if err := checkReferences(ctx, tx, pa); err != nil {
+				return err
+			}
+			if err := insertInputs(ctx, tx, batch, inputs); err != nil {
+				return err
+			}
+			n, err := insertScoredPredictions(ctx, tx, pa, predictions)
 			inserted = n
-			return nil
-		}
-		n, err := insertScoredPredictions(ctx, tx, pa, predictions)
-		inserted = n
-		return err
-	})
+			return err
+		})
+	} else {
+		inserted, err = s.saveCycleBatch(ctx, ma, pa, batch, inputs)
+	}
 	if err != nil {
 		return 0, err
 	}
 	s.inputWriter.Commit(batch)
 	return inserted, nil
+}
+
+// saveCycleBatch writes a cycle of unscored predictions with inBatchTx:
+// upsert the models, check the references, insert the inputs, the scopes
+// and the predictions; it returns how many predictions were new.
+func (s *Store) saveCycleBatch(ctx context.Context, ma modelArrays, pa predictionArrays, batch *inputcodec.Batch, inputs []store.Input) (int, error) {
+	var inserted int
+	inArgs, scArgs := inputArgs(batch, inputs), scopeArgs(pa)
+	err := s.inBatchTx(ctx, "save predict cycle", txOptions{}, func(b *pgx.Batch) {
+		if len(ma.ids) > 0 {
+			b.Queue(upsertModelsSQL, modelArgs(ma)...)
+		}
+		if len(pa.ids) == 0 {
+			return
+		}
+		b.Queue(checkReferencesSQL, referenceArgs(pa)...)
+		if inArgs != nil {
+			b.Queue(insertInputsSQL, inArgs...)
+		}
+		if scArgs != nil {
+			b.Queue(insertScopesSQL, scArgs...)
+		}
+		b.Queue(insertPredictionsSQL, predictionArgs(pa)...)
+	}, func(br pgx.BatchResults) error {
+		if len(ma.ids) > 0 {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("upsert %d models: %w", len(ma.ids), err)
+			}
+		}
+		if len(pa.ids) == 0 {
+			return nil
+		}
+		if err := readReferenceCheck(br.QueryRow()); err != nil {
+			return err
+		}
+		if inArgs != nil {
+			if err := readInsertedInputs(br.Query, batch); err != nil {
+				return err
+			}
+		}
+		if scArgs != nil {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("write %d scopes: %w", len(pa.scopeRows), err)
+			}
+		}
+		tag, err := br.Exec()
+		if err != nil {
+			return fmt.Errorf("insert %d predictions: %w", len(pa.ids), err)
+		}
+		inserted = int(tag.RowsAffected())
+		return nil
+	})
+	return inserted, err
 }
 
 // query builds a WHERE clause with numbered arguments.

@@ -30,9 +30,7 @@ func insertScoredPredictions(ctx context.Context, tx pgx.Tx, pa predictionArrays
 	if err := insertScopes(ctx, tx, pa); err != nil {
 		return 0, err
 	}
-	rows, err := tx.Query(ctx, insertPredictionsSQL+` RETURNING id`, pa.ids, pa.modelIDs, pa.configIDs, pa.scopeKeys, pa.scopeIDs,
-		pa.statuses, pa.execMs, pa.inputIDs, pa.outputs, pa.metas, pa.performedAt, pa.resolvableAt,
-		pa.values, pa.successes, pa.reasons, pa.scoredAt)
+	rows, err := tx.Query(ctx, insertPredictionsSQL+` RETURNING id`, predictionArgs(pa)...)
 	if err != nil {
 		return 0, fmt.Errorf("insert %d predictions: %w", len(pa.ids), err)
 	}
