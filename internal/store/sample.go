@@ -1,5 +1,7 @@
 package store
 
+import "time"
+
 // ForSeries returns q with Buckets lowered to the MaxPoints share of one
 // of n series (max(1, MaxPoints / n)) when MaxPoints is set.
 func (q SampleQuery) ForSeries(n int) SampleQuery {
@@ -7,6 +9,16 @@ func (q SampleQuery) ForSeries(n int) SampleQuery {
 		q.Buckets = max(1, min(q.Buckets, q.MaxPoints/n))
 	}
 	return q
+}
+
+// Grid returns the grid of a normalised q once the store knows first (the
+// oldest matching row, >= From) and n (the series having one): q itself
+// when Width fixes it, else q.StartAt(first).ForSeries(n).
+func (q SampleQuery) Grid(first time.Time, n int) SampleQuery {
+	if q.Width > 0 {
+		return q
+	}
+	return q.StartAt(first).ForSeries(n)
 }
 
 // BucketRange returns the bounds of bucket i of a normalised q, in unix

@@ -262,12 +262,19 @@ type PredictionQuery struct {
 //
 // The same rule samples the score history (SampleModelScores), whose
 // series are the models and whose time is computed_at.
+//
+// Width, when > 0, fixes the grid instead: bucket i is From + i*Width <= t
+// < From + (i+1)*Width for i in [0, Buckets), the last one holding every t
+// up to To; neither the oldest row nor MaxPoints moves it (the report
+// API's chart caches choose their own grid, aligned on whole Widths, so
+// that requests with different ends share buckets).
 type SampleQuery struct {
 	ModelIDs  []string
 	From, To  time.Time
 	Status    string
 	Buckets   int
 	MaxPoints int
+	Width     time.Duration
 }
 
 // MaxSampleBuckets bounds SampleQuery.Buckets.
@@ -338,6 +345,13 @@ type Predictions interface {
 	// bucket, ordered by computed_at then model id. The downsampling is
 	// done by the database, one index seek per model and bucket.
 	SampleModelScores(ctx context.Context, q SampleQuery) ([]ModelScore, error)
+	// SampleStart returns the time of the oldest row SampleQuery q's
+	// window holds (ok false when none): of the predictions (performed_at,
+	// with q.Status) for kind ChartPredictions, of the score points
+	// (computed_at) for ChartModelScores. One index seek per series. An
+	// unknown kind, or a Status with ChartModelScores, is refused with
+	// ErrInvalidValue.
+	SampleStart(ctx context.Context, kind string, q SampleQuery) (first time.Time, ok bool, err error)
 	// CountInputs counts the stored inference inputs (table inputs): one
 	// per distinct input, however many predictions share it.
 	CountInputs(ctx context.Context) (int64, error)
@@ -351,6 +365,11 @@ type Predictions interface {
 	// by LastPerformedAt, then model_id and scope_key; the windows and the
 	// downsampling are computed by the database.
 	RollupPoints(ctx context.Context, q RollupPointQuery) ([]RollupPoint, error)
+	// ChartRevisions returns the chart revisions q selects (ChartRevision:
+	// per kind, series and day, incremented by every transaction that
+	// writes that chart data), ordered by CompareChartRevisions. An
+	// invalid q is refused with ErrInvalidValue.
+	ChartRevisions(ctx context.Context, q ChartRevisionQuery) ([]ChartRevision, error)
 }
 
 // Leaderboards stores leaderboard snapshots and model score history.

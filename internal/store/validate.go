@@ -189,6 +189,8 @@ func (q SampleQuery) Normalize() (SampleQuery, error) {
 		return q, invalid("SampleQuery.Buckets", "expected 1 to %d, found %d", MaxSampleBuckets, q.Buckets)
 	case q.MaxPoints < 0:
 		return q, invalid("SampleQuery.MaxPoints", "expected >= 0, found %d", q.MaxPoints)
+	case q.Width < 0 || (q.Width > 0 && q.Width < time.Microsecond):
+		return q, invalid("SampleQuery.Width", "expected 0 or at least 1µs, found %s", q.Width)
 	}
 	q.From, q.To = q.From.UTC(), q.To.UTC()
 	return q, nil
@@ -205,9 +207,12 @@ func (q SampleQuery) StartAt(first time.Time) SampleQuery {
 }
 
 // BucketWidth returns the width of one bucket of a normalised q in
-// microseconds, at least 1: bucket of a time t is min((t - From) / width,
+// microseconds (Width when set), at least 1: bucket of a time t is min((t - From) / width,
 // Buckets - 1) in integer microseconds.
 func (q SampleQuery) BucketWidth() int64 {
+	if q.Width > 0 {
+		return q.Width.Microseconds()
+	}
 	span := q.To.Sub(q.From).Microseconds()
 	return max(1, (span+int64(q.Buckets)-1)/int64(q.Buckets))
 }

@@ -49,6 +49,26 @@ func (s *Store) SaveLeaderboard(ctx context.Context, lb store.Leaderboard, score
 		if len(ids) == 0 {
 			return nil
 		}
+		// A point saved again under its id may move to another model or
+		// day: the day it leaves changes too.
+		rows, err := tx.Query(ctx, `SELECT model_id, computed_at FROM model_scores WHERE id = ANY($1::text[])`, ids)
+		if err != nil {
+			return fmt.Errorf("read the points saved again: %w", err)
+		}
+		touched := make([]store.ModelScore, 0, len(ids))
+		for i := range ids {
+			touched = append(touched, store.ModelScore{ModelID: modelIDs[i], ComputedAt: computed[i]})
+		}
+		var ms store.ModelScore
+		if _, err := pgx.ForEachRow(rows, []any{&ms.ModelID, &ms.ComputedAt}, func() error {
+			touched = append(touched, ms)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("read the points saved again: %w", err)
+		}
+		if err := bumpChartRevisions(ctx, tx, store.ChartDaysOfModelScores(touched)); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO model_scores (id, model_id, score_payload_jsonb, computed_at)
 			SELECT u.id, u.model_id, u.payload::jsonb, u.computed_at
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(id, model_id, payload, computed_at)

@@ -259,10 +259,13 @@ func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, pred
 			}
 			n, err := insertScoredPredictions(ctx, tx, pa, predictions)
 			inserted = n
-			return err
+			if err != nil {
+				return err
+			}
+			return bumpChartRevisions(ctx, tx, store.ChartDaysOfPredictions(predictions))
 		})
 	} else {
-		inserted, err = s.saveCycleBatch(ctx, ma, pa, batch, inputs)
+		inserted, err = s.saveCycleBatch(ctx, ma, pa, batch, inputs, store.ChartDaysOfPredictions(predictions))
 	}
 	if err != nil {
 		return 0, err
@@ -273,8 +276,9 @@ func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, pred
 
 // saveCycleBatch writes a cycle of unscored predictions with inBatchTx:
 // upsert the models, check the references, insert the inputs, the scopes
-// and the predictions; it returns how many predictions were new.
-func (s *Store) saveCycleBatch(ctx context.Context, ma modelArrays, pa predictionArrays, batch *inputcodec.Batch, inputs []store.Input) (int, error) {
+// and the predictions, then bump the chart revisions revs; it returns how
+// many predictions were new.
+func (s *Store) saveCycleBatch(ctx context.Context, ma modelArrays, pa predictionArrays, batch *inputcodec.Batch, inputs []store.Input, revs []store.ChartRevision) (int, error) {
 	var inserted int
 	inArgs, scArgs := inputArgs(batch, inputs), scopeArgs(pa)
 	err := s.inBatchTx(ctx, "save predict cycle", txOptions{}, func(b *pgx.Batch) {
@@ -292,6 +296,7 @@ func (s *Store) saveCycleBatch(ctx context.Context, ma modelArrays, pa predictio
 			b.Queue(insertScopesSQL, scArgs...)
 		}
 		b.Queue(insertPredictionsSQL, predictionArgs(pa)...)
+		b.Queue(bumpChartRevisionsSQL, chartRevisionArgs(revs)...)
 	}, func(br pgx.BatchResults) error {
 		if len(ma.ids) > 0 {
 			if _, err := br.Exec(); err != nil {
@@ -319,6 +324,9 @@ func (s *Store) saveCycleBatch(ctx context.Context, ma modelArrays, pa predictio
 			return fmt.Errorf("insert %d predictions: %w", len(pa.ids), err)
 		}
 		inserted = int(tag.RowsAffected())
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("bump %d chart revisions: %w", len(revs), err)
+		}
 		return nil
 	})
 	return inserted, err

@@ -40,50 +40,17 @@ func (s *Store) SamplePredictions(ctx context.Context, q store.SampleQuery) ([]s
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
-	status := ""
-	args := []any{q.ModelIDs, q.From, q.To}
-	if q.Status != "" {
-		status = ` AND status = $4`
-		args = append(args, q.Status)
-	}
-	if q.ModelIDs == nil {
-		args[0] = []string{}
-	}
-	var models, scopes []string
-	var first time.Time
-	rows, err := s.pool.Query(ctx, `WITH RECURSIVE ids(m) AS (`+sampleIDs+`),
-s(m, k) AS (SELECT m, (SELECT min(scope_key) FROM predictions WHERE model_id = ids.m) FROM ids
-    UNION ALL SELECT m, (SELECT min(scope_key) FROM predictions WHERE model_id = s.m AND scope_key > s.k) FROM s WHERE k IS NOT NULL)
-SELECT m, k, (SELECT min(performed_at) FROM predictions WHERE model_id = s.m AND scope_key = s.k
-    AND performed_at >= $2 AND performed_at <= $3`+status+`) FROM s WHERE k IS NOT NULL`, args...)
+	models, scopes, first, err := s.predictionSeries(ctx, q)
 	if err != nil {
-		return nil, s.wrap("sample predictions: series", err)
-	}
-	for rows.Next() {
-		var m, k string
-		var f *time.Time
-		if err := rows.Scan(&m, &k, &f); err != nil {
-			rows.Close()
-			return nil, s.wrap("sample predictions: series", err)
-		}
-		if f == nil {
-			continue
-		}
-		models, scopes = append(models, m), append(scopes, k)
-		if first.IsZero() || f.Before(first) {
-			first = *f
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, s.wrap("sample predictions: series", err)
+		return nil, err
 	}
 	if len(models) == 0 {
 		return nil, nil
 	}
-	q = q.StartAt(first).ForSeries(len(models))
+	status := ""
+	q = q.Grid(first, len(models))
 	lo, _ := q.BucketRange(0)
-	args = []any{models, scopes, q.Buckets, time.UnixMicro(lo).UTC(), q.BucketWidth(), q.Buckets - 1, q.To.Add(time.Microsecond)}
+	args := []any{models, scopes, q.Buckets, time.UnixMicro(lo).UTC(), q.BucketWidth(), q.Buckets - 1, q.To.Add(time.Microsecond)}
 	if q.Status != "" {
 		status = ` AND status = $8`
 		args = append(args, q.Status)
@@ -96,7 +63,7 @@ CROSS JOIN LATERAL (SELECT max(performed_at) AS t FROM predictions
 CROSS JOIN LATERAL (SELECT * FROM predictions
     WHERE model_id = s.m AND scope_key = s.k AND performed_at = newest.t` + status + ` ORDER BY id DESC LIMIT 1) AS predictions
 ORDER BY performed_at, id`
-	rows, err = s.pool.Query(ctx, sql, args...)
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, s.wrap("sample predictions", err)
 	}
@@ -127,41 +94,16 @@ func (s *Store) SampleModelScores(ctx context.Context, q store.SampleQuery) ([]s
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
-	ids := q.ModelIDs
-	if ids == nil {
-		ids = []string{}
-	}
-	rows, err := s.pool.Query(ctx, `WITH ids(m) AS (`+sampleIDs+`)
-SELECT m, (SELECT min(computed_at) FROM model_scores WHERE model_id = ids.m AND computed_at >= $2 AND computed_at <= $3) FROM ids`, ids, q.From, q.To)
+	models, first, err := s.scoreModels(ctx, q)
 	if err != nil {
-		return nil, s.wrap("sample model scores: series", err)
-	}
-	var models []string
-	var first time.Time
-	for rows.Next() {
-		var m string
-		var f *time.Time
-		if err := rows.Scan(&m, &f); err != nil {
-			rows.Close()
-			return nil, s.wrap("sample model scores: series", err)
-		}
-		if f != nil {
-			models = append(models, m)
-			if first.IsZero() || f.Before(first) {
-				first = *f
-			}
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, s.wrap("sample model scores: series", err)
+		return nil, err
 	}
 	if len(models) == 0 {
 		return nil, nil
 	}
-	q = q.StartAt(first).ForSeries(len(models))
+	q = q.Grid(first, len(models))
 	lo, _ := q.BucketRange(0)
-	rows, err = s.pool.Query(ctx, `WITH b AS (`+sampleBuckets("$2", "$3", "$4", "$5", "$6")+`)
+	rows, err := s.pool.Query(ctx, `WITH b AS (`+sampleBuckets("$2", "$3", "$4", "$5", "$6")+`)
 SELECT p.id, p.model_id, p.score_payload_jsonb, p.computed_at FROM unnest($1::text[]) AS s(m) CROSS JOIN b
 CROSS JOIN LATERAL (SELECT max(computed_at) AS t FROM model_scores WHERE model_id = s.m AND computed_at >= b.lo AND computed_at < b.hi) AS newest
 CROSS JOIN LATERAL (SELECT * FROM model_scores WHERE model_id = s.m AND computed_at = newest.t ORDER BY id COLLATE "C" DESC LIMIT 1) AS p
@@ -175,4 +117,113 @@ ORDER BY p.computed_at, p.model_id COLLATE "C", p.id COLLATE "C"`,
 		return nil, s.wrap("sample model scores", err)
 	}
 	return out, nil
+}
+
+// predictionSeries returns the series (models[i], scopes[i]) of a
+// normalised q having a prediction in its window, found by skipping
+// through idx_predictions_series (one seek per series), and the oldest
+// such prediction's performed_at (zero when none).
+func (s *Store) predictionSeries(ctx context.Context, q store.SampleQuery) ([]string, []string, time.Time, error) {
+	var first time.Time
+	status := ""
+	args := []any{q.ModelIDs, q.From, q.To}
+	if q.Status != "" {
+		status = ` AND status = $4`
+		args = append(args, q.Status)
+	}
+	if q.ModelIDs == nil {
+		args[0] = []string{}
+	}
+	var models, scopes []string
+	rows, err := s.pool.Query(ctx, `WITH RECURSIVE ids(m) AS (`+sampleIDs+`),
+s(m, k) AS (SELECT m, (SELECT min(scope_key) FROM predictions WHERE model_id = ids.m) FROM ids
+    UNION ALL SELECT m, (SELECT min(scope_key) FROM predictions WHERE model_id = s.m AND scope_key > s.k) FROM s WHERE k IS NOT NULL)
+SELECT m, k, (SELECT min(performed_at) FROM predictions WHERE model_id = s.m AND scope_key = s.k
+    AND performed_at >= $2 AND performed_at <= $3`+status+`) FROM s WHERE k IS NOT NULL`, args...)
+	if err != nil {
+		return nil, nil, first, s.wrap("sample predictions: series", err)
+	}
+	for rows.Next() {
+		var m, k string
+		var f *time.Time
+		if err := rows.Scan(&m, &k, &f); err != nil {
+			rows.Close()
+			return nil, nil, first, s.wrap("sample predictions: series", err)
+		}
+		if f == nil {
+			continue
+		}
+		models, scopes = append(models, m), append(scopes, k)
+		if first.IsZero() || f.Before(first) {
+			first = *f
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, first, s.wrap("sample predictions: series", err)
+	}
+	return models, scopes, first, nil
+}
+
+// scoreModels returns the models of a normalised q having a score point
+// in its window and the oldest such point's computed_at (zero when none):
+// one seek per model in ix_model_scores_model_id.
+func (s *Store) scoreModels(ctx context.Context, q store.SampleQuery) ([]string, time.Time, error) {
+	var first time.Time
+	ids := q.ModelIDs
+	if ids == nil {
+		ids = []string{}
+	}
+	rows, err := s.pool.Query(ctx, `WITH ids(m) AS (`+sampleIDs+`)
+SELECT m, (SELECT min(computed_at) FROM model_scores WHERE model_id = ids.m AND computed_at >= $2 AND computed_at <= $3) FROM ids`, ids, q.From, q.To)
+	if err != nil {
+		return nil, first, s.wrap("sample model scores: series", err)
+	}
+	var models []string
+	for rows.Next() {
+		var m string
+		var f *time.Time
+		if err := rows.Scan(&m, &f); err != nil {
+			rows.Close()
+			return nil, first, s.wrap("sample model scores: series", err)
+		}
+		if f != nil {
+			models = append(models, m)
+			if first.IsZero() || f.Before(first) {
+				first = *f
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, first, s.wrap("sample model scores: series", err)
+	}
+	return models, first, nil
+}
+
+// SampleStart returns the time of the oldest row q selects (performed_at
+// of the predictions for kind store.ChartPredictions, with q.Status;
+// computed_at of the score points for store.ChartModelScores), ok false
+// when there is none: one index seek per series.
+func (s *Store) SampleStart(ctx context.Context, kind string, q store.SampleQuery) (time.Time, bool, error) {
+	q, err := q.Normalize()
+	if err == nil {
+		err = store.CheckSampleKind(kind, q)
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("postgres store sample start: %w", err)
+	}
+	if err := s.ready(ctx); err != nil {
+		return time.Time{}, false, err
+	}
+	var first time.Time
+	if kind == store.ChartPredictions {
+		_, _, first, err = s.predictionSeries(ctx, q)
+	} else {
+		_, first, err = s.scoreModels(ctx, q)
+	}
+	if err != nil || first.IsZero() {
+		return time.Time{}, false, err
+	}
+	return first.UTC(), true, nil
 }

@@ -105,12 +105,17 @@ SELECT u.id, u.truth::jsonb FROM unnest($1::text[], $2::text[]) AS u(id, truth) 
 			byID[p.ID] = p
 		}
 		var scoredNow []store.Prediction
+		changed := make([]store.Prediction, 0, len(updates))
 		for _, up := range updates {
+			changed = append(changed, byID[up.PredictionID])
 			if up.Score != nil {
 				scoredNow = append(scoredNow, store.ScoredPrediction(byID[up.PredictionID], up))
 			}
 		}
 		if err := upsertRollups(ctx, tx, store.RollupsOf(scoredNow)); err != nil {
+			return err
+		}
+		if err := bumpChartRevisions(ctx, tx, store.ChartDaysOfPredictions(changed)); err != nil {
 			return err
 		}
 		claimed = len(preds)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/crunch-coordinator/coordinator/internal/store"
@@ -29,6 +30,34 @@ ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, entries_jsonb =
 		}
 		if len(scores) == 0 {
 			return nil
+		}
+		// A point saved again under its id may move to another model or
+		// day: the day it leaves changes too.
+		ids := make([]string, len(scores))
+		for i, ms := range scores {
+			ids[i] = ms.ID
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT model_id, computed_at FROM model_scores WHERE id IN (SELECT value FROM json_each(?))`, jsonArray(ids))
+		if err != nil {
+			return s.wrap("save leaderboard: read the points saved again", err)
+		}
+		touched := slices.Clone(scores)
+		for rows.Next() {
+			var ms store.ModelScore
+			var at int64
+			if err := rows.Scan(&ms.ModelID, &at); err != nil {
+				rows.Close()
+				return s.wrap("save leaderboard: read the points saved again", err)
+			}
+			ms.ComputedAt = fromMicros(at)
+			touched = append(touched, ms)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return s.wrap("save leaderboard: read the points saved again", err)
+		}
+		if err := s.bumpChartRevisions(ctx, tx, store.ChartDaysOfModelScores(touched)); err != nil {
+			return err
 		}
 		stmt, err := s.txStmt(ctx, tx, `INSERT INTO model_scores (id, model_id, score_payload_jsonb, computed_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET model_id = excluded.model_id, score_payload_jsonb = excluded.score_payload_jsonb, computed_at = excluded.computed_at`)

@@ -141,7 +141,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO N
 				scoredNew = append(scoredNew, p)
 			}
 		}
-		return s.upsertRollups(ctx, tx, store.RollupsOf(scoredNew))
+		if err := s.upsertRollups(ctx, tx, store.RollupsOf(scoredNew)); err != nil {
+			return err
+		}
+		return s.bumpChartRevisions(ctx, tx, store.ChartDaysOfPredictions(predictions))
 	})
 	if err != nil {
 		return 0, err
@@ -336,7 +339,14 @@ WHERE id = ? AND score_scored_at IS NULL AND score_success IS NULL`)
 			}
 		}
 		claimedN = len(claimed)
-		return s.upsertRollups(ctx, tx, store.RollupsOf(scoredNow))
+		if err := s.upsertRollups(ctx, tx, store.RollupsOf(scoredNow)); err != nil {
+			return err
+		}
+		changed := make([]store.Prediction, 0, len(updates))
+		for _, u := range updates {
+			changed = append(changed, byID[u.PredictionID])
+		}
+		return s.bumpChartRevisions(ctx, tx, store.ChartDaysOfPredictions(changed))
 	})
 	if err != nil {
 		return 0, err

@@ -117,7 +117,8 @@ func testRollups(t *testing.T, open func(t *testing.T) store.Store) {
 // the generated dataset of the Rollups area, downgrade(t) must then bring
 // its database back to the schema before the rollups (drop the table and
 // its goose version row) with every prediction kept, and s.Migrate must
-// rebuild rollups equal to store.RollupsOf of the scored rows.
+// rebuild rollups equal to store.RollupsOf of the scored rows, and chart
+// revisions of 1 for every series and day holding a prediction.
 func RollupBackfill(t *testing.T, s store.Store, downgrade func(t *testing.T)) {
 	ctx := ctxT(t)
 	start, now := seedRollups(t, s)
@@ -128,6 +129,15 @@ func RollupBackfill(t *testing.T, s store.Store, downgrade func(t *testing.T)) {
 	got, err := s.ScoreRollups(ctx, store.RollupQuery{From: start.Add(-24 * time.Hour), To: now.Add(24 * time.Hour)})
 	must(t, err, "ScoreRollups")
 	sameRollups(t, "backfilled", got, store.RollupsOf(scoredRows))
+	// The chart revisions (00013, re-run after the rollups) are 1 for
+	// every series and day holding a prediction, and only those.
+	all, err := s.ListPredictions(ctx, store.PredictionQuery{Limit: 100_000, WithoutInput: true})
+	must(t, err, "ListPredictions")
+	revs, err := s.ChartRevisions(ctx, store.ChartRevisionQuery{Kind: store.ChartPredictions, From: start.Add(-24 * time.Hour), To: now.Add(24 * time.Hour)})
+	must(t, err, "ChartRevisions")
+	if want := store.ChartDaysOfPredictions(all); fmt.Sprint(revs) != fmt.Sprint(want) {
+		t.Errorf("backfilled chart revisions:\n got %v\nwant %v", revs, want)
+	}
 }
 
 // seedRollups writes the generated dataset of the Rollups area through

@@ -61,6 +61,13 @@ func testSamplePredictions(t *testing.T, open func(t *testing.T) store.Store) {
 		{"all models when none is named", store.SampleQuery{From: base.Add(58 * time.Minute), To: end, Buckets: 2},
 			"[A58 B58 A59 B59]"},
 		{"unknown model", store.SampleQuery{ModelIDs: []string{"nope"}, From: base, To: end, Buckets: 2}, "[]"},
+		// A fixed grid: buckets of 25 minutes from 5 minutes before the
+		// oldest prediction (neither the data nor MaxPoints moves it); the
+		// last one holds up to To.
+		{"fixed grid", store.SampleQuery{ModelIDs: []string{"m1"}, From: base.Add(-5 * time.Minute), To: end, Buckets: 3, Width: 25 * time.Minute, MaxPoints: 1},
+			"[A19 A44 A59]"},
+		{"fixed grid shorter than the window: the last bucket holds up to To", store.SampleQuery{ModelIDs: []string{"m2"}, From: base, To: end, Buckets: 2, Width: 10 * time.Minute},
+			"[B08 B09 B58 B59]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := s.SamplePredictions(ctx, tc.q)
@@ -75,8 +82,28 @@ func testSamplePredictions(t *testing.T, open func(t *testing.T) store.Store) {
 			}
 		})
 	}
+	// SampleStart: the oldest prediction of the window (with the status).
+	for _, tc := range []struct {
+		q    store.SampleQuery
+		want time.Time
+		ok   bool
+	}{
+		{store.SampleQuery{ModelIDs: []string{"m2"}, From: base.Add(-time.Hour), To: end, Buckets: 1}, base, true},
+		{store.SampleQuery{From: base.Add(90 * time.Second), To: end, Buckets: 1}, base.Add(2 * time.Minute), true},
+		{store.SampleQuery{From: base, To: end, Status: store.StatusTimeout, Buckets: 1}, end, true},
+		{store.SampleQuery{ModelIDs: []string{"nope"}, From: base, To: end, Buckets: 1}, time.Time{}, false},
+		{store.SampleQuery{From: end.Add(time.Second), To: end.Add(time.Hour), Buckets: 1}, time.Time{}, false},
+	} {
+		got, ok, err := s.SampleStart(ctx, store.ChartPredictions, tc.q)
+		must(t, err, "SampleStart")
+		if ok != tc.ok || !got.Equal(tc.want) || (ok && got.Location() != time.UTC) {
+			t.Errorf("SampleStart(%+v) = %v, %v; want %v, %v (UTC)", tc.q, got, ok, tc.want, tc.ok)
+		}
+	}
+	_, _, err = s.SampleStart(ctx, "nope", store.SampleQuery{From: base, To: end, Buckets: 1})
+	wantErrIs(t, err, store.ErrInvalidValue, "SampleStart(unknown kind)")
 	for _, q := range []store.SampleQuery{{From: base, To: end}, {From: base, To: end, Buckets: store.MaxSampleBuckets + 1}, {To: end, Buckets: 1}, {From: end, To: base, Buckets: 1},
-		{From: base, To: end, Buckets: 1, MaxPoints: -1}} {
+		{From: base, To: end, Buckets: 1, MaxPoints: -1}, {From: base, To: end, Buckets: 1, Width: -time.Minute}, {From: base, To: end, Buckets: 1, Width: time.Nanosecond}} {
 		_, err := s.SamplePredictions(ctx, q)
 		wantErrIs(t, err, store.ErrInvalidValue, fmt.Sprintf("SamplePredictions(%+v)", q))
 	}
@@ -117,6 +144,8 @@ func testSampleModelScores(t *testing.T, open func(t *testing.T) store.Store) {
 		{"window cut from the oldest point", store.SampleQuery{ModelIDs: []string{"m2", "m3"}, From: base.Add(-time.Hour), To: end, Buckets: 3},
 			"[m2-18 m2-38 m2-58]"},
 		{"no point in the window", store.SampleQuery{From: end.Add(time.Minute), To: end.Add(time.Hour), Buckets: 3}, "[]"},
+		{"fixed grid", store.SampleQuery{ModelIDs: []string{"m1", "m2"}, From: base.Add(-10 * time.Minute), To: end, Buckets: 2, Width: 40 * time.Minute, MaxPoints: 1},
+			"[m2-28 m1-29 m2-58 m1-99]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := s.SampleModelScores(ctx, tc.q)
@@ -133,6 +162,13 @@ func testSampleModelScores(t *testing.T, open func(t *testing.T) store.Store) {
 			}
 		})
 	}
+	first, ok, err := s.SampleStart(ctx, store.ChartModelScores, store.SampleQuery{ModelIDs: []string{"m2", "m3"}, From: base.Add(time.Second), To: end, Buckets: 1})
+	must(t, err, "SampleStart")
+	if !ok || !first.Equal(base.Add(2*time.Minute)) {
+		t.Errorf("SampleStart(score points of m2, m3 from 00:00:01) = %v, %v; want %v", first, ok, base.Add(2*time.Minute))
+	}
+	_, _, err = s.SampleStart(ctx, store.ChartModelScores, store.SampleQuery{From: base, To: end, Buckets: 1, Status: store.StatusSuccess})
+	wantErrIs(t, err, store.ErrInvalidValue, "SampleStart(score points with a status)")
 	for _, q := range []store.SampleQuery{{From: base, To: end}, {From: base, To: end, Buckets: 1, Status: store.StatusSuccess}} {
 		_, err := s.SampleModelScores(ctx, q)
 		wantErrIs(t, err, store.ErrInvalidValue, fmt.Sprintf("SampleModelScores(%+v)", q))

@@ -15,7 +15,7 @@
 // concurrent claimers, leader locks, migrations and cancellation.
 //
 // One file per contract area: migrations.go, models.go, schedules.go,
-// predictions.go, inputs.go, sample.go, rollups.go, claims.go, leaderboards.go, market.go, checkpoints.go,
+// predictions.go, inputs.go, sample.go, rollups.go, revisions.go, claims.go, leaderboards.go, market.go, checkpoints.go,
 // times.go and locks.go. Every area gets its own database, so the areas
 // run in parallel; inside an area the invalid-value cases, which share one
 // database, run in parallel too (each is refused before anything is
@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SamplePredictions", testSamplePredictions},
 		{"SampleModelScores", testSampleModelScores},
 		{"Rollups", testRollups},
+		{"ChartRevisions", testChartRevisions},
 		{"ClaimAndScore", testClaimAndScore},
 		{"ClaimAndScoreErrors", testClaimAndScoreErrors},
 		{"ClaimAndScoreConcurrent", testClaimConcurrent},
