@@ -71,6 +71,11 @@ type FeedQuery struct {
 	End         time.Time
 	Limit       int
 	Descending  bool // newest first: the newest Limit rows
+	// IngestedBy, when set, keeps only the records the host had stored at
+	// or before it (the feed as it was then). The SDK sets it on every
+	// read of a ProvideRawInput it runs for several cycles in one call
+	// (BuildInferenceInputs) to that cycle's time.
+	IngestedBy time.Time
 }
 
 // FeedRecord is one market record. For a candle, TsEvent is the candle's

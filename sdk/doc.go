@@ -86,3 +86,10 @@ var RequiredModelMethods = []string{MethodTick, MethodPredict}
 // also offers, listed in Describe's optional_methods. A host uses one only
 // when the plugin lists it (plugins built with an older SDK list none).
 var OptionalModelMethods = []string{MethodTickPredict, MethodTickPredictBatch}
+
+// MethodBuildInferenceInputs is the optional batched method of a challenge
+// plugin: ProvideRawInput then BuildInferenceInput for several cycle times
+// in one call, each cycle reading the feed as stored at its time. The SDK
+// serves it (and lists it in Describe's optional_methods) when the
+// challenge implements both callables itself.
+const MethodBuildInferenceInputs = "BuildInferenceInputs"

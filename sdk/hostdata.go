@@ -118,6 +118,9 @@ func (b *brokeredHostData) ReadFeedRecords(ctx context.Context, q FeedQuery) ([]
 	if !q.End.IsZero() {
 		req.End = timestamppb.New(q.End)
 	}
+	if !q.IngestedBy.IsZero() {
+		req.IngestedBy = timestamppb.New(q.IngestedBy)
+	}
 	resp, err := client.ReadFeedRecords(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("read feed records (provider %q, asset %q, kind %q) from host: %w", q.Provider, q.Asset, q.Kind, err)

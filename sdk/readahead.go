@@ -23,7 +23,8 @@ import (
 // incomplete).
 //
 // A later query is answered from the range when it has the same filter
-// fields (the same strings: an empty field is the host's default in both),
+// fields (the same strings: an empty field is the host's default in both;
+// the same IngestedBy),
 // microsecond bounds, and a non-negative Limit, and either
 //   - its [Start, End] lies inside the range, or
 //   - it is descending, its End lies inside the range, and the range holds
@@ -87,7 +88,8 @@ func (r *readAhead) Now(ctx context.Context) (time.Time, error) {
 
 // answer returns q's exact answer from the range, or false.
 func (r *readAhead) answer(q FeedQuery) ([]FeedRecord, bool) {
-	if q.Provider != r.q.Provider || q.Asset != r.q.Asset || q.Kind != r.q.Kind || q.Granularity != r.q.Granularity || q.Limit < 0 {
+	if q.Provider != r.q.Provider || q.Asset != r.q.Asset || q.Kind != r.q.Kind || q.Granularity != r.q.Granularity || q.Limit < 0 ||
+		!q.IngestedBy.Equal(r.q.IngestedBy) {
 		return nil, false
 	}
 	if !q.Start.Equal(q.Start.Truncate(time.Microsecond)) || !q.End.Equal(q.End.Truncate(time.Microsecond)) {

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -68,8 +70,96 @@ func (s *challengeServer) Describe(_ context.Context, req *challengev1.DescribeR
 		PluginName:      s.info.Name,
 		PluginVersion:   s.info.Version,
 		Callables:       append([]string(nil), s.callables...),
+		OptionalMethods: s.optionalMethods(),
 	}, nil
 }
+
+// optionalMethods lists MethodBuildInferenceInputs when the challenge
+// implements both callables it runs.
+func (s *challengeServer) optionalMethods() []string {
+	if slices.Contains(s.callables, CallableProvideRawInput) && slices.Contains(s.callables, CallableBuildInferenceInput) {
+		return []string{MethodBuildInferenceInputs}
+	}
+	return nil
+}
+
+// BuildInferenceInputs answers ProvideRawInput then BuildInferenceInput for
+// each requested time, in order, on one stream (see its doc in
+// proto/challenge/v1/challenge.proto). Each cycle's ProvideRawInput reads
+// the host data through cycleData (the feed as stored at that time); its
+// raw input is normalised as the host normalises it (wire.Checked: null is
+// {}, anything else but an object is a failure) before BuildInferenceInput.
+// Errors are those of the two methods above, sent as the cycle's failure;
+// panics are not recovered (the process dies, as on the two methods).
+func (s *challengeServer) BuildInferenceInputs(req *challengev1.BuildInferenceInputsRequest, stream grpc.ServerStreamingServer[challengev1.InferenceInputAnswer]) error {
+	if s.optionalMethods() == nil {
+		return status.Errorf(codes.Unimplemented, "%s: the challenge does not implement %s and %s", MethodBuildInferenceInputs, CallableProvideRawInput, CallableBuildInferenceInput)
+	}
+	ctx := stream.Context()
+	for i, ts := range req.GetNow() {
+		now, err := requestTime(MethodBuildInferenceInputs, ts)
+		if err != nil {
+			return status.Errorf(codes.InvalidArgument, "%s: now[%d]: %v", MethodBuildInferenceInputs, i, err)
+		}
+		input, callable, err := s.cycleInput(ctx, now, req.GetProvideTimeoutMs(), req.GetBuildTimeoutMs())
+		msg := &challengev1.InferenceInputAnswer{Result: &challengev1.InferenceInputAnswer_InputJson{InputJson: input}}
+		if err != nil {
+			st := status.Convert(err)
+			msg.Result = &challengev1.InferenceInputAnswer_Failure{Failure: &challengev1.CallFailure{Callable: callable, Code: int32(st.Code()), Message: st.Message()}}
+		}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cycleInput is one cycle of BuildInferenceInputs: the inference input, or
+// the failing callable and its status error.
+func (s *challengeServer) cycleInput(ctx context.Context, now time.Time, provideMs, buildMs int64) (json.RawMessage, string, error) {
+	pctx, cancel := withTimeoutMs(ctx, provideMs)
+	raw, err := s.impl.ProvideRawInput(pctx, now, cycleData{data: s.data, now: now})
+	if err != nil {
+		err = callableStatus(pctx, CallableProvideRawInput, err)
+	}
+	cancel()
+	if err != nil {
+		return nil, CallableProvideRawInput, err
+	}
+	switch kind := JSONKind(raw); kind {
+	case "null":
+		raw = json.RawMessage("{}")
+	case "object":
+	default:
+		return nil, CallableProvideRawInput, status.Errorf(codes.Internal, "%s: answer: expected a JSON object or null, found %s", CallableProvideRawInput, kind)
+	}
+	bctx, cancel := withTimeoutMs(ctx, buildMs)
+	defer cancel()
+	out, err := s.impl.BuildInferenceInput(bctx, raw)
+	if err != nil {
+		return nil, CallableBuildInferenceInput, callableStatus(bctx, CallableBuildInferenceInput, err)
+	}
+	return out, "", nil
+}
+
+// cycleData is the host data of one cycle of BuildInferenceInputs: every
+// read keeps only the records stored by now, and the host clock reads now
+// (the feed and the clock a per-cycle ProvideRawInput sees).
+type cycleData struct {
+	data HostData
+	now  time.Time
+}
+
+// ReadFeedRecords implements HostData.
+func (c cycleData) ReadFeedRecords(ctx context.Context, q FeedQuery) ([]FeedRecord, error) {
+	if q.IngestedBy.IsZero() || q.IngestedBy.After(c.now) {
+		q.IngestedBy = c.now
+	}
+	return c.data.ReadFeedRecords(ctx, q)
+}
+
+// Now implements HostClock: the cycle's time.
+func (c cycleData) Now(context.Context) (time.Time, error) { return c.now, nil }
 
 func (s *challengeServer) ProvideRawInput(ctx context.Context, req *challengev1.ProvideRawInputRequest) (*challengev1.JSONDocument, error) {
 	now, err := requestTime(CallableProvideRawInput, req.GetNow())

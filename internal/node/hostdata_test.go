@@ -60,3 +60,53 @@ func TestStoreHostData(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreHostDataView: with a FeedView set, only the records stored by
+// its clock's time are served (a replay's block stored ahead of its
+// clock); cleared, every record.
+func TestStoreHostDataView(t *testing.T) {
+	ctx := context.Background()
+	st, err := dburl.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "v.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)
+	var recs []store.MarketRecord
+	for i := range 5 { // each candle stored at its close
+		open := t0.Add(time.Duration(i) * time.Minute)
+		recs = append(recs, store.MarketRecord{Provider: "replay", Asset: "BTC", Kind: "candle", Granularity: "1m",
+			TsEvent: open, TsIngested: open.Add(time.Minute), Values: json.RawMessage(`{"close":1}`)})
+	}
+	if _, err := st.UpsertMarketRecords(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	var view FeedView
+	h := StoreHostData{Market: st, Defaults: FeedDefaults{Provider: "replay", Kind: "candle", Granularity: "1m"}, View: &view}
+	q := sdk.FeedQuery{Asset: "BTC", Limit: 10, Descending: true}
+	for _, c := range []struct {
+		name   string
+		now    func() time.Time
+		want   int
+		newest time.Time
+	}{
+		{"no bound", nil, 5, t0.Add(4 * time.Minute)},
+		{"at the second candle's close", func() time.Time { return t0.Add(2 * time.Minute) }, 2, t0.Add(time.Minute)},
+		{"before any close", func() time.Time { return t0.Add(time.Minute - time.Microsecond) }, 0, time.Time{}},
+		{"cleared", nil, 5, t0.Add(4 * time.Minute)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			view.Set(c.now)
+			got, err := h.ReadFeedRecords(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != c.want || c.want > 0 && !got[0].TsEvent.Equal(c.newest) {
+				t.Fatalf("%d records (%v), want %d, newest at %s", len(got), got, c.want, c.newest)
+			}
+		})
+	}
+}

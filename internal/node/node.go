@@ -140,6 +140,9 @@ type Node struct {
 	log       hclog.Logger
 	challenge *host.Challenge
 	models    *host.ModelSet
+	// feedView bounds the feed the plugins read (StoreHostData) during a
+	// replay: see Replay.
+	feedView FeedView
 	// orchStop ends the orchestrator follower (nil without one).
 	orchStop   func()
 	predict    *predict.Worker
@@ -243,7 +246,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	copts := hopts
 	copts.CallTimeout = w.Settings.ChallengeCallTimeout
-	data := StoreHostData{Market: cfg.Store, Defaults: FeedDefaults{Provider: cfg.Feed.Provider, Kind: cfg.Feed.Kind, Granularity: cfg.Feed.Granularity}}
+	data := StoreHostData{Market: cfg.Store, Defaults: FeedDefaults{Provider: cfg.Feed.Provider, Kind: cfg.Feed.Kind, Granularity: cfg.Feed.Granularity}, View: &n.feedView}
 	n.challenge, err = host.StartChallenge(ctx, host.PluginSpec{ID: "challenge", Path: cfg.ChallengeBinary, Env: ChallengeEnv(w.Settings, cfg.PluginEnv), SHA256: cfg.ChallengeSHA256}, data, copts)
 	if err != nil {
 		return nil, fmt.Errorf("start challenge plugin %s: %w%s", cfg.ChallengeBinary, err, diagnosticNote(err))

@@ -64,8 +64,10 @@ type ReplayProgress struct {
 	// with from, to and candles_missing).
 	Gaps int
 	// Batched counts the predict cycles in which at least one model
-	// answered from a batch stream (full speed: see predict.Block).
-	Batched int
+	// answered from a batch stream (full speed: see predict.Block);
+	// InputsAhead those whose inference input the challenge made with the
+	// rest of its block (predict.Block.Prefetch).
+	Batched, InputsAhead int
 	// Time is where the replay's wall-clock time went so far.
 	Time ReplayTime
 }
@@ -89,7 +91,13 @@ type ReplayTime struct {
 // it), a predict cycle runs when a slot is due, scoring runs every
 // SCORE_INTERVAL_SECONDS of simulated time and the leaderboard is rebuilt
 // every LeaderboardEvery. A failed cycle is logged and counted; the replay
-// goes on, as a live node would. With opts.Last the final score cycle
+// goes on, as a live node would. At full speed (Speed 0) the candles up
+// to the next score or leaderboard time (at most maxBlockCycles) form a
+// block: stored in one transaction ahead of the clock (the plugins read
+// the feed as stored at the simulated time: FeedView), each predict cycle
+// planned at its candle's time and the block's model calls sent in one
+// batch per model (predict.Block); the stored predictions and scores are
+// those of the live path (TestE2EReplayMatchesLive). With opts.Last the final score cycle
 // (score.Worker.Finish) leaves no prediction SUCCESS without a score: what
 // the replayed candles cannot resolve becomes UNRESOLVED. It returns ctx's
 // error when cancelled.
@@ -157,6 +165,9 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 			if res.Streamed > 0 {
 				p.Batched++
 			}
+			if res.InputAhead {
+				p.InputsAhead++
+			}
 		}
 	}
 	flush := func() {
@@ -166,15 +177,60 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 			p.Time.Predict += time.Since(t0)
 		}
 	}
+	// The plugins see the feed as stored at the simulated time: the
+	// candles of a block are stored ahead of the clock.
+	n.feedView.Set(sim.Now)
+	defer n.feedView.Set(nil)
+	endsBlock := func(at time.Time) bool {
+		return builtinScore && (!at.Before(nextScore) || !at.Before(nextLB))
+	}
+	var ahead []store.MarketRecord // candles stored, not replayed yet
 	for {
-		rec, ok := it.Next()
-		if !ok {
-			break
-		}
 		if err := ctx.Err(); err != nil {
 			return p, err
 		}
-		at := rec.TsEvent.Add(r.Step())
+		if len(ahead) == 0 {
+			// The next candle, stamped with its close time; in a block,
+			// with the block's other candles, stored in one transaction.
+			rec, ok := it.Next()
+			if !ok {
+				break
+			}
+			rec.TsIngested = rec.TsEvent.Add(r.Step())
+			ahead = append(ahead, rec)
+			for blk != nil && !simStart.IsZero() && len(ahead) < maxBlockCycles && !endsBlock(ahead[len(ahead)-1].TsIngested) {
+				if rec, ok = it.Next(); !ok {
+					break
+				}
+				rec.TsIngested = rec.TsEvent.Add(r.Step())
+				ahead = append(ahead, rec)
+			}
+			t0 := time.Now()
+			if _, err := n.cfg.Store.UpsertMarketRecords(ctx, ahead); err != nil {
+				return p, fmt.Errorf("replay: store candles %s to %s: %w", ahead[0].TsEvent.Format(time.RFC3339), ahead[len(ahead)-1].TsEvent.Format(time.RFC3339), err)
+			}
+			p.Time.Candles += time.Since(t0)
+			if blk != nil {
+				// The block's inference inputs in one challenge call, each
+				// cycle reading the feed as stored at its time (the view
+				// lets the call read up to the block's end).
+				times := make([]time.Time, len(ahead))
+				for i, a := range ahead {
+					times[i] = a.TsIngested
+				}
+				end := times[len(times)-1]
+				n.feedView.Set(func() time.Time { return end })
+				t0 := time.Now()
+				blk.Prefetch(ctx, times)
+				d := time.Since(t0)
+				n.feedView.Set(sim.Now)
+				p.Time.RawInput += d
+				p.Time.Predict += d
+			}
+		}
+		rec := ahead[0]
+		ahead = ahead[1:]
+		at := rec.TsIngested
 		if !p.LastCandle.IsZero() && rec.TsEvent.Sub(p.LastCandle) > r.Step() {
 			p.Gaps++
 			n.log.Warn("replay: data gap: no candles in the file for this span; the clock jumps over it",
@@ -200,12 +256,6 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 				}
 			}
 		}
-		rec.TsIngested = at
-		t0 := time.Now()
-		if _, err := n.cfg.Store.UpsertMarketRecords(ctx, []store.MarketRecord{rec}); err != nil {
-			return p, fmt.Errorf("replay: store candle %s: %w", rec.TsEvent.Format(time.RFC3339), err)
-		}
-		p.Time.Candles += time.Since(t0)
 		sim.Set(at)
 		p.SimTime, p.Candles = at, p.Candles+1
 
@@ -224,7 +274,7 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 				return p, cancelled
 			}
 		}
-		if blk != nil && (blk.Len() >= maxBlockCycles || builtinScore && (!at.Before(nextScore) || !at.Before(nextLB))) {
+		if blk != nil && (len(ahead) == 0 || blk.Len() >= maxBlockCycles || endsBlock(at)) {
 			flush()
 			if cancelled != nil {
 				return p, cancelled

@@ -67,9 +67,14 @@ func TestE2EReplayMatchesLive(t *testing.T) {
 				t.Fatalf("replay: %+v, %v", prog, err)
 			}
 			// Every cycle's model calls went in a block's batch (the
-			// example models are built with this SDK).
+			// example models and the challenge are built with this SDK).
 			if prog.Batched != prog.Cycles || prog.Cycles == 0 {
 				t.Fatalf("replay: %d of %d predict cycles answered from a batch stream, want all", prog.Batched, prog.Cycles)
+			}
+			// And every cycle's inference input was made with the rest of
+			// its block (BuildInferenceInputs, the candles stored ahead).
+			if prog.InputsAhead != prog.Cycles {
+				t.Fatalf("replay: %d of %d predict cycles had their input made ahead, want all", prog.InputsAhead, prog.Cycles)
 			}
 			_ = n.Close()
 

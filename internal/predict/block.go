@@ -2,11 +2,13 @@ package predict
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/crunch-coordinator/coordinator/host"
 	"github.com/crunch-coordinator/coordinator/internal/store"
 	"github.com/crunch-coordinator/coordinator/sdk"
+	"github.com/crunch-coordinator/coordinator/sdk/wire"
 )
 
 // Batcher is implemented by a model set that can take the calls of
@@ -40,7 +42,35 @@ type Batcher interface {
 type Block struct {
 	w       *Worker
 	steps   []*blockStep
-	assumed map[string]time.Time // performed_at of the planned cycles, by schedule id
+	assumed map[string]time.Time          // performed_at of the planned cycles, by schedule id
+	inputs  map[time.Time]json.RawMessage // inference inputs made ahead (Prefetch), by cycle time
+}
+
+// InputsBatcher is implemented by a challenge that can make the inference
+// inputs of several cycles in one call (host.Challenge): for each time,
+// what ProvideRawInput then BuildInferenceInput answer at that time; nil
+// when it cannot, and possibly answers for only a prefix of times.
+type InputsBatcher interface {
+	BuildInferenceInputs(ctx context.Context, times []time.Time) []wire.InputAnswer
+}
+
+// Prefetch makes the inference inputs of the cycles at times (UTC) in one
+// challenge call when the challenge can (InputsBatcher, and the worker
+// passes no Data of its own), for Plan to use at those times: the cycles
+// it does not answer, or answers with an error, call ProvideRawInput and
+// BuildInferenceInput at their time as RunOnce does, where a failure is
+// classified and reported as usual. The feed must be stored up to the
+// last time (the challenge reads each cycle's feed as stored at its time).
+func (b *Block) Prefetch(ctx context.Context, times []time.Time) {
+	ib, ok := b.w.cfg.Challenge.(InputsBatcher)
+	if !ok || b.w.cfg.Data != nil {
+		return
+	}
+	for i, a := range ib.BuildInferenceInputs(ctx, times) {
+		if a.Err == nil {
+			b.inputs[times[i].UTC()] = a.Input
+		}
+	}
 }
 
 // blockStep is one planned cycle.
@@ -64,7 +94,7 @@ func (w *Worker) NewBlock() *Block {
 	if _, ok := w.cfg.Models.(Batcher); !ok {
 		return nil
 	}
-	return &Block{w: w, assumed: map[string]time.Time{}}
+	return &Block{w: w, assumed: map[string]time.Time{}, inputs: map[time.Time]json.RawMessage{}}
 }
 
 // Len is the number of planned cycles.
@@ -86,12 +116,15 @@ func (b *Block) Plan(ctx context.Context) bool {
 		w.lastRun = prevRun
 		w.mu.Unlock()
 	}
-	in, err := w.prepare(ctx, &st.res, w.cfg.Models.States(), b.assumed)
+	pre := b.inputs[now]
+	delete(b.inputs, now)
+	in, err := w.prepare(ctx, &st.res, w.cfg.Models.States(), b.assumed, pre)
 	if err != nil {
 		restore()
 		return false
 	}
 	st.in = in
+	st.res.InputAhead = pre != nil && !in.done
 	if !in.done {
 		t := time.Now()
 		for _, d := range in.due {
@@ -116,7 +149,7 @@ func (b *Block) Plan(ctx context.Context) bool {
 func (b *Block) Run(ctx context.Context, done func(Result, error)) {
 	w := b.w
 	steps := b.steps
-	b.steps, b.assumed = nil, map[string]time.Time{}
+	b.steps, b.assumed, b.inputs = nil, map[string]time.Time{}, map[time.Time]json.RawMessage{}
 	var cycles []host.BatchCycle
 	for _, st := range steps {
 		if st.in.done {

@@ -57,6 +57,9 @@ type Result struct {
 	// Streamed is the number of models whose Tick answer came from a batch
 	// stream (a Block's cycles; see host.ModelBatch), 0 for RunOnce.
 	Streamed int
+	// InputAhead says the inference input was made ahead, with the other
+	// cycles of a Block (Block.Prefetch).
+	InputAhead bool
 }
 
 // CycleError is a challenge callable failure that aborted a cycle. Status
@@ -136,7 +139,7 @@ func (w *Worker) RunOnce(ctx context.Context) (res Result, err error) {
 	states := w.cfg.Models.States()
 	w.trackDown(states, now)
 	var in cycleInput
-	in, err = w.prepare(ctx, &res, states, nil)
+	in, err = w.prepare(ctx, &res, states, nil, nil)
 	if err != nil || in.done {
 		return res, err
 	}
@@ -199,10 +202,11 @@ type cycleInput struct {
 
 // prepare runs the start of the cycle at res.Now: the due rows (a schedule
 // whose slot is in assumed counts as performed then: the planned cycles of
-// a Block), the freshness gate, ProvideRawInput and BuildInferenceInput.
+// a Block), the freshness gate, ProvideRawInput and BuildInferenceInput
+// (or pre, the inference input a Block made ahead for now).
 // done means res is complete (nothing due, or skipped). It records now as
 // the worker's previous-cycle time.
-func (w *Worker) prepare(ctx context.Context, res *Result, states []host.ModelState, assumed map[string]time.Time) (cycleInput, error) {
+func (w *Worker) prepare(ctx context.Context, res *Result, states []host.ModelState, assumed map[string]time.Time, pre json.RawMessage) (cycleInput, error) {
 	now := res.Now
 	w.mu.Lock()
 	prevRun := w.lastRun
@@ -233,16 +237,17 @@ func (w *Worker) prepare(ctx context.Context, res *Result, states []host.ModelSt
 
 	start := time.Now()
 	t := start
-	raw, err := w.cfg.Challenge.ProvideRawInput(ctx, now, w.cfg.Data)
-	if err != nil {
-		return cycleInput{}, w.abort(ctx, callableErr(sdk.CallableProvideRawInput, "", err))
-	}
-	res.Timing.RawInput = time.Since(t)
-
-	t = time.Now()
-	input, err := w.cfg.Challenge.BuildInferenceInput(ctx, raw)
-	if err != nil {
-		return cycleInput{}, w.abort(ctx, callableErr(sdk.CallableBuildInferenceInput, "", err))
+	input := pre
+	if input == nil {
+		raw, err := w.cfg.Challenge.ProvideRawInput(ctx, now, w.cfg.Data)
+		if err != nil {
+			return cycleInput{}, w.abort(ctx, callableErr(sdk.CallableProvideRawInput, "", err))
+		}
+		res.Timing.RawInput = time.Since(t)
+		t = time.Now()
+		if input, err = w.cfg.Challenge.BuildInferenceInput(ctx, raw); err != nil {
+			return cycleInput{}, w.abort(ctx, callableErr(sdk.CallableBuildInferenceInput, "", err))
+		}
 	}
 	inputObj, err := jsonx.DecodeObject(input)
 	if err != nil {

@@ -183,12 +183,16 @@ type MarketRecord struct {
 }
 
 // MarketQuery filters market records; empty strings and zero times mean no
-// filter. Bounds are inclusive. Limit 0 means 1000.
+// filter. Bounds are inclusive. Limit 0 means 1000. IngestedBy keeps only
+// the records stored (ts_ingested) at or before it: the feed as the node
+// held it then (a replay's view at its simulated time, when it stores the
+// candles of a block ahead).
 type MarketQuery struct {
 	Provider, Asset, Kind, Granularity string
 	Start, End                         time.Time
 	Limit                              int
 	Descending                         bool // newest first
+	IngestedBy                         time.Time
 }
 
 // FeedSummary is one row of /reports/feeds.

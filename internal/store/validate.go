@@ -503,7 +503,7 @@ func (q MarketQuery) Normalize() (MarketQuery, error) {
 	if q.Limit, err = CheckLimit("MarketQuery.Limit", q.Limit); err != nil {
 		return q, err
 	}
-	q.Start, q.End = q.Start.UTC(), q.End.UTC()
+	q.Start, q.End, q.IngestedBy = q.Start.UTC(), q.End.UTC(), q.IngestedBy.UTC()
 	return q, nil
 }
 

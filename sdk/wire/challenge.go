@@ -41,6 +41,9 @@ type ChallengeDescription struct {
 	PluginName      string
 	PluginVersion   string
 	Callables       []string
+	// OptionalMethods lists the optional methods the plugin serves
+	// (sdk.MethodBuildInferenceInputs; none for an older SDK).
+	OptionalMethods []string
 }
 
 // ChallengeClient is the host's view of a challenge plugin. It implements
@@ -78,6 +81,7 @@ func (c *ChallengeClient) Describe(ctx context.Context) (ChallengeDescription, e
 		PluginName:      resp.GetPluginName(),
 		PluginVersion:   resp.GetPluginVersion(),
 		Callables:       append([]string{}, resp.GetCallables()...),
+		OptionalMethods: append([]string{}, resp.GetOptionalMethods()...),
 	}, nil
 }
 

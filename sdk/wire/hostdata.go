@@ -39,6 +39,9 @@ func (s *hostDataServer) ReadFeedRecords(ctx context.Context, req *hostdatav1.Re
 	if req.GetEnd() != nil {
 		q.End = req.GetEnd().AsTime().UTC()
 	}
+	if req.GetIngestedBy() != nil {
+		q.IngestedBy = req.GetIngestedBy().AsTime().UTC()
+	}
 	records, err := s.data.ReadFeedRecords(ctx, q)
 	if err != nil {
 		return nil, hostStatus(ctx, "ReadFeedRecords", err)

@@ -169,7 +169,8 @@ func TestChallengeRoundTripEveryRPC(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Describe: %v", err)
 	}
-	want := wire.ChallengeDescription{ContractVersion: sdk.ContractVersion, PluginName: "echo", PluginVersion: "1.2.3", Callables: sdk.AllCallables}
+	want := wire.ChallengeDescription{ContractVersion: sdk.ContractVersion, PluginName: "echo", PluginVersion: "1.2.3", Callables: sdk.AllCallables,
+		OptionalMethods: []string{sdk.MethodBuildInferenceInputs}}
 	if !reflect.DeepEqual(desc, want) {
 		t.Fatalf("Describe = %+v, want %+v", desc, want)
 	}

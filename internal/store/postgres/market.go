@@ -158,6 +158,9 @@ func (s *Store) QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]
 	if !q.End.IsZero() {
 		b.add("ts_event <= ?", q.End)
 	}
+	if !q.IngestedBy.IsZero() {
+		b.add("ts_ingested <= ?", q.IngestedBy)
+	}
 	order := ` ORDER BY ts_event, provider, asset, kind, granularity`
 	if q.Descending {
 		order = ` ORDER BY ts_event DESC, provider DESC, asset DESC, kind DESC, granularity DESC`

@@ -123,6 +123,10 @@ func (s *Store) QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]
 		where = append(where, "ts_event <= ?")
 		args = append(args, micros(q.End))
 	}
+	if !q.IngestedBy.IsZero() {
+		where = append(where, "ts_ingested <= ?")
+		args = append(args, micros(q.IngestedBy))
+	}
 	sqlText := `SELECT ` + strings.Join(append(cols, "ts_event", "ts_ingested", "values_jsonb", "meta_jsonb"), ", ") + ` FROM market_records`
 	if len(where) > 0 {
 		sqlText += " WHERE " + strings.Join(where, " AND ")

@@ -68,6 +68,11 @@ func testMarket(t *testing.T, open func(t *testing.T) store.Store) {
 		{"all feeds at one time", store.MarketQuery{Start: base.Add(time.Minute), End: base.Add(time.Minute)}, []string{"BTC@1m0s", "ETH@1m0s"}},
 		{"no match", store.MarketQuery{Provider: "other"}, nil},
 		{"kind filter", store.MarketQuery{Kind: "tick"}, nil},
+		// BTC@3m was stored again at base+1h, the others at the wall clock.
+		{"ingested by", store.MarketQuery{Asset: "BTC", IngestedBy: base.Add(time.Hour)}, []string{"BTC@3m0s"}},
+		{"ingested by, descending", store.MarketQuery{Asset: "BTC", IngestedBy: base.Add(time.Hour), Limit: 1, Descending: true}, []string{"BTC@3m0s"}},
+		{"ingested before any", store.MarketQuery{Asset: "BTC", IngestedBy: base.Add(time.Hour - time.Microsecond)}, nil},
+		{"ingested by now", store.MarketQuery{Asset: "ETH", IngestedBy: time.Now().Add(time.Minute)}, []string{"ETH@0s", "ETH@1m0s"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -29,6 +29,213 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type BuildInferenceInputsRequest struct {
+	state protoimpl.MessageState   `protogen:"open.v1"`
+	Now   []*timestamppb.Timestamp `protobuf:"bytes,1,rep,name=now,proto3" json:"now,omitempty"`
+	// Deadlines of each call (milliseconds, 0 = only the stream's own).
+	ProvideTimeoutMs int64 `protobuf:"varint,2,opt,name=provide_timeout_ms,json=provideTimeoutMs,proto3" json:"provide_timeout_ms,omitempty"`
+	BuildTimeoutMs   int64 `protobuf:"varint,3,opt,name=build_timeout_ms,json=buildTimeoutMs,proto3" json:"build_timeout_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *BuildInferenceInputsRequest) Reset() {
+	*x = BuildInferenceInputsRequest{}
+	mi := &file_challenge_v1_challenge_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BuildInferenceInputsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BuildInferenceInputsRequest) ProtoMessage() {}
+
+func (x *BuildInferenceInputsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_challenge_v1_challenge_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BuildInferenceInputsRequest.ProtoReflect.Descriptor instead.
+func (*BuildInferenceInputsRequest) Descriptor() ([]byte, []int) {
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *BuildInferenceInputsRequest) GetNow() []*timestamppb.Timestamp {
+	if x != nil {
+		return x.Now
+	}
+	return nil
+}
+
+func (x *BuildInferenceInputsRequest) GetProvideTimeoutMs() int64 {
+	if x != nil {
+		return x.ProvideTimeoutMs
+	}
+	return 0
+}
+
+func (x *BuildInferenceInputsRequest) GetBuildTimeoutMs() int64 {
+	if x != nil {
+		return x.BuildTimeoutMs
+	}
+	return 0
+}
+
+// InferenceInputAnswer is one cycle's answer of BuildInferenceInputs.
+type InferenceInputAnswer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Result:
+	//
+	//	*InferenceInputAnswer_InputJson
+	//	*InferenceInputAnswer_Failure
+	Result        isInferenceInputAnswer_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InferenceInputAnswer) Reset() {
+	*x = InferenceInputAnswer{}
+	mi := &file_challenge_v1_challenge_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InferenceInputAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InferenceInputAnswer) ProtoMessage() {}
+
+func (x *InferenceInputAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_challenge_v1_challenge_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InferenceInputAnswer.ProtoReflect.Descriptor instead.
+func (*InferenceInputAnswer) Descriptor() ([]byte, []int) {
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *InferenceInputAnswer) GetResult() isInferenceInputAnswer_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *InferenceInputAnswer) GetInputJson() []byte {
+	if x != nil {
+		if x, ok := x.Result.(*InferenceInputAnswer_InputJson); ok {
+			return x.InputJson
+		}
+	}
+	return nil
+}
+
+func (x *InferenceInputAnswer) GetFailure() *CallFailure {
+	if x != nil {
+		if x, ok := x.Result.(*InferenceInputAnswer_Failure); ok {
+			return x.Failure
+		}
+	}
+	return nil
+}
+
+type isInferenceInputAnswer_Result interface {
+	isInferenceInputAnswer_Result()
+}
+
+type InferenceInputAnswer_InputJson struct {
+	// The inference input (a JSON object).
+	InputJson []byte `protobuf:"bytes,1,opt,name=input_json,json=inputJson,proto3,oneof"`
+}
+
+type InferenceInputAnswer_Failure struct {
+	Failure *CallFailure `protobuf:"bytes,2,opt,name=failure,proto3,oneof"`
+}
+
+func (*InferenceInputAnswer_InputJson) isInferenceInputAnswer_Result() {}
+
+func (*InferenceInputAnswer_Failure) isInferenceInputAnswer_Result() {}
+
+// CallFailure is the failure of one callable: its canonical name and the
+// gRPC status code and message its method would have answered.
+type CallFailure struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Callable      string                 `protobuf:"bytes,1,opt,name=callable,proto3" json:"callable,omitempty"`
+	Code          int32                  `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallFailure) Reset() {
+	*x = CallFailure{}
+	mi := &file_challenge_v1_challenge_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallFailure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallFailure) ProtoMessage() {}
+
+func (x *CallFailure) ProtoReflect() protoreflect.Message {
+	mi := &file_challenge_v1_challenge_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallFailure.ProtoReflect.Descriptor instead.
+func (*CallFailure) Descriptor() ([]byte, []int) {
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CallFailure) GetCallable() string {
+	if x != nil {
+		return x.Callable
+	}
+	return ""
+}
+
+func (x *CallFailure) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *CallFailure) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type DescribeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Broker id on which the host serves coordinator.hostdata.v1.HostData; 0 = none.
@@ -41,7 +248,7 @@ type DescribeRequest struct {
 
 func (x *DescribeRequest) Reset() {
 	*x = DescribeRequest{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[0]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +260,7 @@ func (x *DescribeRequest) String() string {
 func (*DescribeRequest) ProtoMessage() {}
 
 func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[0]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +273,7 @@ func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRequest.ProtoReflect.Descriptor instead.
 func (*DescribeRequest) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{0}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *DescribeRequest) GetHostDataBrokerId() uint32 {
@@ -92,14 +299,17 @@ type DescribeResponse struct {
 	// Callables implemented by the plugin itself, by canonical name
 	// ("ProvideRawInput", "BuildInferenceInput", ...). Callables not listed
 	// fall back to the runtime defaults on the host.
-	Callables     []string `protobuf:"bytes,4,rep,name=callables,proto3" json:"callables,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Callables []string `protobuf:"bytes,4,rep,name=callables,proto3" json:"callables,omitempty"`
+	// Optional methods the plugin also serves ("BuildInferenceInputs"). A
+	// host that does not know one ignores it.
+	OptionalMethods []string `protobuf:"bytes,5,rep,name=optional_methods,json=optionalMethods,proto3" json:"optional_methods,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *DescribeResponse) Reset() {
 	*x = DescribeResponse{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[1]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -111,7 +321,7 @@ func (x *DescribeResponse) String() string {
 func (*DescribeResponse) ProtoMessage() {}
 
 func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[1]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -124,7 +334,7 @@ func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeResponse.ProtoReflect.Descriptor instead.
 func (*DescribeResponse) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{1}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DescribeResponse) GetContractVersion() string {
@@ -155,6 +365,13 @@ func (x *DescribeResponse) GetCallables() []string {
 	return nil
 }
 
+func (x *DescribeResponse) GetOptionalMethods() []string {
+	if x != nil {
+		return x.OptionalMethods
+	}
+	return nil
+}
+
 // JSONDocument is one JSON value (UTF-8 text). Empty bytes mean JSON null.
 type JSONDocument struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -165,7 +382,7 @@ type JSONDocument struct {
 
 func (x *JSONDocument) Reset() {
 	*x = JSONDocument{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[2]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -177,7 +394,7 @@ func (x *JSONDocument) String() string {
 func (*JSONDocument) ProtoMessage() {}
 
 func (x *JSONDocument) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[2]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -190,7 +407,7 @@ func (x *JSONDocument) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JSONDocument.ProtoReflect.Descriptor instead.
 func (*JSONDocument) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{2}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *JSONDocument) GetJson() []byte {
@@ -210,7 +427,7 @@ type ProvideRawInputRequest struct {
 
 func (x *ProvideRawInputRequest) Reset() {
 	*x = ProvideRawInputRequest{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[3]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -222,7 +439,7 @@ func (x *ProvideRawInputRequest) String() string {
 func (*ProvideRawInputRequest) ProtoMessage() {}
 
 func (x *ProvideRawInputRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[3]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -235,7 +452,7 @@ func (x *ProvideRawInputRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvideRawInputRequest.ProtoReflect.Descriptor instead.
 func (*ProvideRawInputRequest) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{3}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ProvideRawInputRequest) GetNow() *timestamppb.Timestamp {
@@ -254,7 +471,7 @@ type BuildInferenceInputRequest struct {
 
 func (x *BuildInferenceInputRequest) Reset() {
 	*x = BuildInferenceInputRequest{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[4]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -266,7 +483,7 @@ func (x *BuildInferenceInputRequest) String() string {
 func (*BuildInferenceInputRequest) ProtoMessage() {}
 
 func (x *BuildInferenceInputRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[4]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -279,7 +496,7 @@ func (x *BuildInferenceInputRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildInferenceInputRequest.ProtoReflect.Descriptor instead.
 func (*BuildInferenceInputRequest) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{4}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BuildInferenceInputRequest) GetRawInputJson() []byte {
@@ -298,7 +515,7 @@ type ValidateInferenceOutputRequest struct {
 
 func (x *ValidateInferenceOutputRequest) Reset() {
 	*x = ValidateInferenceOutputRequest{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[5]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +527,7 @@ func (x *ValidateInferenceOutputRequest) String() string {
 func (*ValidateInferenceOutputRequest) ProtoMessage() {}
 
 func (x *ValidateInferenceOutputRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[5]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +540,7 @@ func (x *ValidateInferenceOutputRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateInferenceOutputRequest.ProtoReflect.Descriptor instead.
 func (*ValidateInferenceOutputRequest) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{5}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ValidateInferenceOutputRequest) GetItems() []*ValidationItem {
@@ -345,7 +562,7 @@ type ValidationItem struct {
 
 func (x *ValidationItem) Reset() {
 	*x = ValidationItem{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[6]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -357,7 +574,7 @@ func (x *ValidationItem) String() string {
 func (*ValidationItem) ProtoMessage() {}
 
 func (x *ValidationItem) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[6]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -370,7 +587,7 @@ func (x *ValidationItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidationItem.ProtoReflect.Descriptor instead.
 func (*ValidationItem) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{6}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ValidationItem) GetModelId() string {
@@ -403,7 +620,7 @@ type ValidateInferenceOutputResponse struct {
 
 func (x *ValidateInferenceOutputResponse) Reset() {
 	*x = ValidateInferenceOutputResponse{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[7]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -415,7 +632,7 @@ func (x *ValidateInferenceOutputResponse) String() string {
 func (*ValidateInferenceOutputResponse) ProtoMessage() {}
 
 func (x *ValidateInferenceOutputResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[7]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -428,7 +645,7 @@ func (x *ValidateInferenceOutputResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateInferenceOutputResponse.ProtoReflect.Descriptor instead.
 func (*ValidateInferenceOutputResponse) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{7}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ValidateInferenceOutputResponse) GetResults() []*ValidationResult {
@@ -450,7 +667,7 @@ type ValidationResult struct {
 
 func (x *ValidationResult) Reset() {
 	*x = ValidationResult{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[8]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -462,7 +679,7 @@ func (x *ValidationResult) String() string {
 func (*ValidationResult) ProtoMessage() {}
 
 func (x *ValidationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[8]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -475,7 +692,7 @@ func (x *ValidationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidationResult.ProtoReflect.Descriptor instead.
 func (*ValidationResult) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{8}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ValidationResult) GetOutputJson() []byte {
@@ -503,7 +720,7 @@ type BuildPredictionScopeRequest struct {
 
 func (x *BuildPredictionScopeRequest) Reset() {
 	*x = BuildPredictionScopeRequest{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[9]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +732,7 @@ func (x *BuildPredictionScopeRequest) String() string {
 func (*BuildPredictionScopeRequest) ProtoMessage() {}
 
 func (x *BuildPredictionScopeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[9]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +745,7 @@ func (x *BuildPredictionScopeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildPredictionScopeRequest.ProtoReflect.Descriptor instead.
 func (*BuildPredictionScopeRequest) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{9}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BuildPredictionScopeRequest) GetConfigJson() []byte {
@@ -557,7 +774,7 @@ type BuildPredictCallRequest struct {
 
 func (x *BuildPredictCallRequest) Reset() {
 	*x = BuildPredictCallRequest{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[10]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -569,7 +786,7 @@ func (x *BuildPredictCallRequest) String() string {
 func (*BuildPredictCallRequest) ProtoMessage() {}
 
 func (x *BuildPredictCallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[10]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -582,7 +799,7 @@ func (x *BuildPredictCallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildPredictCallRequest.ProtoReflect.Descriptor instead.
 func (*BuildPredictCallRequest) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{10}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BuildPredictCallRequest) GetConfigJson() []byte {
@@ -621,7 +838,7 @@ type ResolveGroundTruthRequest struct {
 
 func (x *ResolveGroundTruthRequest) Reset() {
 	*x = ResolveGroundTruthRequest{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[11]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +850,7 @@ func (x *ResolveGroundTruthRequest) String() string {
 func (*ResolveGroundTruthRequest) ProtoMessage() {}
 
 func (x *ResolveGroundTruthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[11]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +863,7 @@ func (x *ResolveGroundTruthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveGroundTruthRequest.ProtoReflect.Descriptor instead.
 func (*ResolveGroundTruthRequest) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{11}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ResolveGroundTruthRequest) GetNow() *timestamppb.Timestamp {
@@ -672,7 +889,7 @@ type ResolveGroundTruthResponse struct {
 
 func (x *ResolveGroundTruthResponse) Reset() {
 	*x = ResolveGroundTruthResponse{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[12]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +901,7 @@ func (x *ResolveGroundTruthResponse) String() string {
 func (*ResolveGroundTruthResponse) ProtoMessage() {}
 
 func (x *ResolveGroundTruthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[12]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +914,7 @@ func (x *ResolveGroundTruthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveGroundTruthResponse.ProtoReflect.Descriptor instead.
 func (*ResolveGroundTruthResponse) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{12}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResolveGroundTruthResponse) GetResults() []*GroundTruthResult {
@@ -722,7 +939,7 @@ type GroundTruthResult struct {
 
 func (x *GroundTruthResult) Reset() {
 	*x = GroundTruthResult{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[13]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +951,7 @@ func (x *GroundTruthResult) String() string {
 func (*GroundTruthResult) ProtoMessage() {}
 
 func (x *GroundTruthResult) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[13]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +964,7 @@ func (x *GroundTruthResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroundTruthResult.ProtoReflect.Descriptor instead.
 func (*GroundTruthResult) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{13}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GroundTruthResult) GetResolved() bool {
@@ -780,7 +997,7 @@ type ScorePredictionsRequest struct {
 
 func (x *ScorePredictionsRequest) Reset() {
 	*x = ScorePredictionsRequest{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[14]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +1009,7 @@ func (x *ScorePredictionsRequest) String() string {
 func (*ScorePredictionsRequest) ProtoMessage() {}
 
 func (x *ScorePredictionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[14]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +1022,7 @@ func (x *ScorePredictionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScorePredictionsRequest.ProtoReflect.Descriptor instead.
 func (*ScorePredictionsRequest) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{14}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ScorePredictionsRequest) GetItems() []*ScoreItem {
@@ -827,7 +1044,7 @@ type ScoreItem struct {
 
 func (x *ScoreItem) Reset() {
 	*x = ScoreItem{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[15]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +1056,7 @@ func (x *ScoreItem) String() string {
 func (*ScoreItem) ProtoMessage() {}
 
 func (x *ScoreItem) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[15]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +1069,7 @@ func (x *ScoreItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreItem.ProtoReflect.Descriptor instead.
 func (*ScoreItem) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{15}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ScoreItem) GetPredictionId() string {
@@ -885,7 +1102,7 @@ type ScorePredictionsResponse struct {
 
 func (x *ScorePredictionsResponse) Reset() {
 	*x = ScorePredictionsResponse{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[16]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1114,7 @@ func (x *ScorePredictionsResponse) String() string {
 func (*ScorePredictionsResponse) ProtoMessage() {}
 
 func (x *ScorePredictionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[16]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1127,7 @@ func (x *ScorePredictionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScorePredictionsResponse.ProtoReflect.Descriptor instead.
 func (*ScorePredictionsResponse) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{16}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ScorePredictionsResponse) GetResults() []*ScoreResult {
@@ -933,7 +1150,7 @@ type ScoreResult struct {
 
 func (x *ScoreResult) Reset() {
 	*x = ScoreResult{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[17]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1162,7 @@ func (x *ScoreResult) String() string {
 func (*ScoreResult) ProtoMessage() {}
 
 func (x *ScoreResult) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[17]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1175,7 @@ func (x *ScoreResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreResult.ProtoReflect.Descriptor instead.
 func (*ScoreResult) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{17}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ScoreResult) GetPredictionId() string {
@@ -1002,7 +1219,7 @@ type AggregateModelScoresRequest struct {
 
 func (x *AggregateModelScoresRequest) Reset() {
 	*x = AggregateModelScoresRequest{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[18]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1231,7 @@ func (x *AggregateModelScoresRequest) String() string {
 func (*AggregateModelScoresRequest) ProtoMessage() {}
 
 func (x *AggregateModelScoresRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[18]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1244,7 @@ func (x *AggregateModelScoresRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggregateModelScoresRequest.ProtoReflect.Descriptor instead.
 func (*AggregateModelScoresRequest) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{18}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AggregateModelScoresRequest) GetNow() *timestamppb.Timestamp {
@@ -1061,7 +1278,7 @@ type RankLeaderboardRequest struct {
 
 func (x *RankLeaderboardRequest) Reset() {
 	*x = RankLeaderboardRequest{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[19]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1290,7 @@ func (x *RankLeaderboardRequest) String() string {
 func (*RankLeaderboardRequest) ProtoMessage() {}
 
 func (x *RankLeaderboardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[19]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1303,7 @@ func (x *RankLeaderboardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RankLeaderboardRequest.ProtoReflect.Descriptor instead.
 func (*RankLeaderboardRequest) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{19}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RankLeaderboardRequest) GetEntriesJson() []byte {
@@ -1104,7 +1321,7 @@ type ReportSchemaRequest struct {
 
 func (x *ReportSchemaRequest) Reset() {
 	*x = ReportSchemaRequest{}
-	mi := &file_challenge_v1_challenge_proto_msgTypes[20]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1333,7 @@ func (x *ReportSchemaRequest) String() string {
 func (*ReportSchemaRequest) ProtoMessage() {}
 
 func (x *ReportSchemaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_challenge_v1_challenge_proto_msgTypes[20]
+	mi := &file_challenge_v1_challenge_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,23 +1346,37 @@ func (x *ReportSchemaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportSchemaRequest.ProtoReflect.Descriptor instead.
 func (*ReportSchemaRequest) Descriptor() ([]byte, []int) {
-	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{20}
+	return file_challenge_v1_challenge_proto_rawDescGZIP(), []int{23}
 }
 
 var File_challenge_v1_challenge_proto protoreflect.FileDescriptor
 
 const file_challenge_v1_challenge_proto_rawDesc = "" +
 	"\n" +
-	"\x1cchallenge/v1/challenge.proto\x12\x18coordinator.challenge.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"t\n" +
+	"\x1cchallenge/v1/challenge.proto\x12\x18coordinator.challenge.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x01\n" +
+	"\x1bBuildInferenceInputsRequest\x12,\n" +
+	"\x03now\x18\x01 \x03(\v2\x1a.google.protobuf.TimestampR\x03now\x12,\n" +
+	"\x12provide_timeout_ms\x18\x02 \x01(\x03R\x10provideTimeoutMs\x12(\n" +
+	"\x10build_timeout_ms\x18\x03 \x01(\x03R\x0ebuildTimeoutMs\"\x84\x01\n" +
+	"\x14InferenceInputAnswer\x12\x1f\n" +
+	"\n" +
+	"input_json\x18\x01 \x01(\fH\x00R\tinputJson\x12A\n" +
+	"\afailure\x18\x02 \x01(\v2%.coordinator.challenge.v1.CallFailureH\x00R\afailureB\b\n" +
+	"\x06result\"W\n" +
+	"\vCallFailure\x12\x1a\n" +
+	"\bcallable\x18\x01 \x01(\tR\bcallable\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"t\n" +
 	"\x0fDescribeRequest\x12-\n" +
 	"\x13host_data_broker_id\x18\x01 \x01(\rR\x10hostDataBrokerId\x122\n" +
-	"\x15host_contract_version\x18\x02 \x01(\tR\x13hostContractVersion\"\xa3\x01\n" +
+	"\x15host_contract_version\x18\x02 \x01(\tR\x13hostContractVersion\"\xce\x01\n" +
 	"\x10DescribeResponse\x12)\n" +
 	"\x10contract_version\x18\x01 \x01(\tR\x0fcontractVersion\x12\x1f\n" +
 	"\vplugin_name\x18\x02 \x01(\tR\n" +
 	"pluginName\x12%\n" +
 	"\x0eplugin_version\x18\x03 \x01(\tR\rpluginVersion\x12\x1c\n" +
-	"\tcallables\x18\x04 \x03(\tR\tcallables\"\"\n" +
+	"\tcallables\x18\x04 \x03(\tR\tcallables\x12)\n" +
+	"\x10optional_methods\x18\x05 \x03(\tR\x0foptionalMethods\"\"\n" +
 	"\fJSONDocument\x12\x12\n" +
 	"\x04json\x18\x01 \x01(\fR\x04json\"F\n" +
 	"\x16ProvideRawInputRequest\x12,\n" +
@@ -1204,8 +1435,7 @@ const file_challenge_v1_challenge_proto_rawDesc = "" +
 	"modelsJson\";\n" +
 	"\x16RankLeaderboardRequest\x12!\n" +
 	"\fentries_json\x18\x01 \x01(\fR\ventriesJson\"\x15\n" +
-	"\x13ReportSchemaRequest2\x8e\n" +
-	"\n" +
+	"\x13ReportSchemaRequest2\x8f\v\n" +
 	"\tChallenge\x12a\n" +
 	"\bDescribe\x12).coordinator.challenge.v1.DescribeRequest\x1a*.coordinator.challenge.v1.DescribeResponse\x12k\n" +
 	"\x0fProvideRawInput\x120.coordinator.challenge.v1.ProvideRawInputRequest\x1a&.coordinator.challenge.v1.JSONDocument\x12s\n" +
@@ -1217,7 +1447,8 @@ const file_challenge_v1_challenge_proto_rawDesc = "" +
 	"\x10ScorePredictions\x121.coordinator.challenge.v1.ScorePredictionsRequest\x1a2.coordinator.challenge.v1.ScorePredictionsResponse\x12u\n" +
 	"\x14AggregateModelScores\x125.coordinator.challenge.v1.AggregateModelScoresRequest\x1a&.coordinator.challenge.v1.JSONDocument\x12k\n" +
 	"\x0fRankLeaderboard\x120.coordinator.challenge.v1.RankLeaderboardRequest\x1a&.coordinator.challenge.v1.JSONDocument\x12e\n" +
-	"\fReportSchema\x12-.coordinator.challenge.v1.ReportSchemaRequest\x1a&.coordinator.challenge.v1.JSONDocumentBJZHgithub.com/crunch-coordinator/coordinator/proto/challenge/v1;challengev1b\x06proto3"
+	"\fReportSchema\x12-.coordinator.challenge.v1.ReportSchemaRequest\x1a&.coordinator.challenge.v1.JSONDocument\x12\x7f\n" +
+	"\x14BuildInferenceInputs\x125.coordinator.challenge.v1.BuildInferenceInputsRequest\x1a..coordinator.challenge.v1.InferenceInputAnswer0\x01BJZHgithub.com/crunch-coordinator/coordinator/proto/challenge/v1;challengev1b\x06proto3"
 
 var (
 	file_challenge_v1_challenge_proto_rawDescOnce sync.Once
@@ -1231,67 +1462,74 @@ func file_challenge_v1_challenge_proto_rawDescGZIP() []byte {
 	return file_challenge_v1_challenge_proto_rawDescData
 }
 
-var file_challenge_v1_challenge_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_challenge_v1_challenge_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_challenge_v1_challenge_proto_goTypes = []any{
-	(*DescribeRequest)(nil),                 // 0: coordinator.challenge.v1.DescribeRequest
-	(*DescribeResponse)(nil),                // 1: coordinator.challenge.v1.DescribeResponse
-	(*JSONDocument)(nil),                    // 2: coordinator.challenge.v1.JSONDocument
-	(*ProvideRawInputRequest)(nil),          // 3: coordinator.challenge.v1.ProvideRawInputRequest
-	(*BuildInferenceInputRequest)(nil),      // 4: coordinator.challenge.v1.BuildInferenceInputRequest
-	(*ValidateInferenceOutputRequest)(nil),  // 5: coordinator.challenge.v1.ValidateInferenceOutputRequest
-	(*ValidationItem)(nil),                  // 6: coordinator.challenge.v1.ValidationItem
-	(*ValidateInferenceOutputResponse)(nil), // 7: coordinator.challenge.v1.ValidateInferenceOutputResponse
-	(*ValidationResult)(nil),                // 8: coordinator.challenge.v1.ValidationResult
-	(*BuildPredictionScopeRequest)(nil),     // 9: coordinator.challenge.v1.BuildPredictionScopeRequest
-	(*BuildPredictCallRequest)(nil),         // 10: coordinator.challenge.v1.BuildPredictCallRequest
-	(*ResolveGroundTruthRequest)(nil),       // 11: coordinator.challenge.v1.ResolveGroundTruthRequest
-	(*ResolveGroundTruthResponse)(nil),      // 12: coordinator.challenge.v1.ResolveGroundTruthResponse
-	(*GroundTruthResult)(nil),               // 13: coordinator.challenge.v1.GroundTruthResult
-	(*ScorePredictionsRequest)(nil),         // 14: coordinator.challenge.v1.ScorePredictionsRequest
-	(*ScoreItem)(nil),                       // 15: coordinator.challenge.v1.ScoreItem
-	(*ScorePredictionsResponse)(nil),        // 16: coordinator.challenge.v1.ScorePredictionsResponse
-	(*ScoreResult)(nil),                     // 17: coordinator.challenge.v1.ScoreResult
-	(*AggregateModelScoresRequest)(nil),     // 18: coordinator.challenge.v1.AggregateModelScoresRequest
-	(*RankLeaderboardRequest)(nil),          // 19: coordinator.challenge.v1.RankLeaderboardRequest
-	(*ReportSchemaRequest)(nil),             // 20: coordinator.challenge.v1.ReportSchemaRequest
-	(*timestamppb.Timestamp)(nil),           // 21: google.protobuf.Timestamp
+	(*BuildInferenceInputsRequest)(nil),     // 0: coordinator.challenge.v1.BuildInferenceInputsRequest
+	(*InferenceInputAnswer)(nil),            // 1: coordinator.challenge.v1.InferenceInputAnswer
+	(*CallFailure)(nil),                     // 2: coordinator.challenge.v1.CallFailure
+	(*DescribeRequest)(nil),                 // 3: coordinator.challenge.v1.DescribeRequest
+	(*DescribeResponse)(nil),                // 4: coordinator.challenge.v1.DescribeResponse
+	(*JSONDocument)(nil),                    // 5: coordinator.challenge.v1.JSONDocument
+	(*ProvideRawInputRequest)(nil),          // 6: coordinator.challenge.v1.ProvideRawInputRequest
+	(*BuildInferenceInputRequest)(nil),      // 7: coordinator.challenge.v1.BuildInferenceInputRequest
+	(*ValidateInferenceOutputRequest)(nil),  // 8: coordinator.challenge.v1.ValidateInferenceOutputRequest
+	(*ValidationItem)(nil),                  // 9: coordinator.challenge.v1.ValidationItem
+	(*ValidateInferenceOutputResponse)(nil), // 10: coordinator.challenge.v1.ValidateInferenceOutputResponse
+	(*ValidationResult)(nil),                // 11: coordinator.challenge.v1.ValidationResult
+	(*BuildPredictionScopeRequest)(nil),     // 12: coordinator.challenge.v1.BuildPredictionScopeRequest
+	(*BuildPredictCallRequest)(nil),         // 13: coordinator.challenge.v1.BuildPredictCallRequest
+	(*ResolveGroundTruthRequest)(nil),       // 14: coordinator.challenge.v1.ResolveGroundTruthRequest
+	(*ResolveGroundTruthResponse)(nil),      // 15: coordinator.challenge.v1.ResolveGroundTruthResponse
+	(*GroundTruthResult)(nil),               // 16: coordinator.challenge.v1.GroundTruthResult
+	(*ScorePredictionsRequest)(nil),         // 17: coordinator.challenge.v1.ScorePredictionsRequest
+	(*ScoreItem)(nil),                       // 18: coordinator.challenge.v1.ScoreItem
+	(*ScorePredictionsResponse)(nil),        // 19: coordinator.challenge.v1.ScorePredictionsResponse
+	(*ScoreResult)(nil),                     // 20: coordinator.challenge.v1.ScoreResult
+	(*AggregateModelScoresRequest)(nil),     // 21: coordinator.challenge.v1.AggregateModelScoresRequest
+	(*RankLeaderboardRequest)(nil),          // 22: coordinator.challenge.v1.RankLeaderboardRequest
+	(*ReportSchemaRequest)(nil),             // 23: coordinator.challenge.v1.ReportSchemaRequest
+	(*timestamppb.Timestamp)(nil),           // 24: google.protobuf.Timestamp
 }
 var file_challenge_v1_challenge_proto_depIdxs = []int32{
-	21, // 0: coordinator.challenge.v1.ProvideRawInputRequest.now:type_name -> google.protobuf.Timestamp
-	6,  // 1: coordinator.challenge.v1.ValidateInferenceOutputRequest.items:type_name -> coordinator.challenge.v1.ValidationItem
-	8,  // 2: coordinator.challenge.v1.ValidateInferenceOutputResponse.results:type_name -> coordinator.challenge.v1.ValidationResult
-	21, // 3: coordinator.challenge.v1.ResolveGroundTruthRequest.now:type_name -> google.protobuf.Timestamp
-	13, // 4: coordinator.challenge.v1.ResolveGroundTruthResponse.results:type_name -> coordinator.challenge.v1.GroundTruthResult
-	15, // 5: coordinator.challenge.v1.ScorePredictionsRequest.items:type_name -> coordinator.challenge.v1.ScoreItem
-	17, // 6: coordinator.challenge.v1.ScorePredictionsResponse.results:type_name -> coordinator.challenge.v1.ScoreResult
-	21, // 7: coordinator.challenge.v1.AggregateModelScoresRequest.now:type_name -> google.protobuf.Timestamp
-	0,  // 8: coordinator.challenge.v1.Challenge.Describe:input_type -> coordinator.challenge.v1.DescribeRequest
-	3,  // 9: coordinator.challenge.v1.Challenge.ProvideRawInput:input_type -> coordinator.challenge.v1.ProvideRawInputRequest
-	4,  // 10: coordinator.challenge.v1.Challenge.BuildInferenceInput:input_type -> coordinator.challenge.v1.BuildInferenceInputRequest
-	5,  // 11: coordinator.challenge.v1.Challenge.ValidateInferenceOutput:input_type -> coordinator.challenge.v1.ValidateInferenceOutputRequest
-	9,  // 12: coordinator.challenge.v1.Challenge.BuildPredictionScope:input_type -> coordinator.challenge.v1.BuildPredictionScopeRequest
-	10, // 13: coordinator.challenge.v1.Challenge.BuildPredictCall:input_type -> coordinator.challenge.v1.BuildPredictCallRequest
-	11, // 14: coordinator.challenge.v1.Challenge.ResolveGroundTruth:input_type -> coordinator.challenge.v1.ResolveGroundTruthRequest
-	14, // 15: coordinator.challenge.v1.Challenge.ScorePredictions:input_type -> coordinator.challenge.v1.ScorePredictionsRequest
-	18, // 16: coordinator.challenge.v1.Challenge.AggregateModelScores:input_type -> coordinator.challenge.v1.AggregateModelScoresRequest
-	19, // 17: coordinator.challenge.v1.Challenge.RankLeaderboard:input_type -> coordinator.challenge.v1.RankLeaderboardRequest
-	20, // 18: coordinator.challenge.v1.Challenge.ReportSchema:input_type -> coordinator.challenge.v1.ReportSchemaRequest
-	1,  // 19: coordinator.challenge.v1.Challenge.Describe:output_type -> coordinator.challenge.v1.DescribeResponse
-	2,  // 20: coordinator.challenge.v1.Challenge.ProvideRawInput:output_type -> coordinator.challenge.v1.JSONDocument
-	2,  // 21: coordinator.challenge.v1.Challenge.BuildInferenceInput:output_type -> coordinator.challenge.v1.JSONDocument
-	7,  // 22: coordinator.challenge.v1.Challenge.ValidateInferenceOutput:output_type -> coordinator.challenge.v1.ValidateInferenceOutputResponse
-	2,  // 23: coordinator.challenge.v1.Challenge.BuildPredictionScope:output_type -> coordinator.challenge.v1.JSONDocument
-	2,  // 24: coordinator.challenge.v1.Challenge.BuildPredictCall:output_type -> coordinator.challenge.v1.JSONDocument
-	12, // 25: coordinator.challenge.v1.Challenge.ResolveGroundTruth:output_type -> coordinator.challenge.v1.ResolveGroundTruthResponse
-	16, // 26: coordinator.challenge.v1.Challenge.ScorePredictions:output_type -> coordinator.challenge.v1.ScorePredictionsResponse
-	2,  // 27: coordinator.challenge.v1.Challenge.AggregateModelScores:output_type -> coordinator.challenge.v1.JSONDocument
-	2,  // 28: coordinator.challenge.v1.Challenge.RankLeaderboard:output_type -> coordinator.challenge.v1.JSONDocument
-	2,  // 29: coordinator.challenge.v1.Challenge.ReportSchema:output_type -> coordinator.challenge.v1.JSONDocument
-	19, // [19:30] is the sub-list for method output_type
-	8,  // [8:19] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	24, // 0: coordinator.challenge.v1.BuildInferenceInputsRequest.now:type_name -> google.protobuf.Timestamp
+	2,  // 1: coordinator.challenge.v1.InferenceInputAnswer.failure:type_name -> coordinator.challenge.v1.CallFailure
+	24, // 2: coordinator.challenge.v1.ProvideRawInputRequest.now:type_name -> google.protobuf.Timestamp
+	9,  // 3: coordinator.challenge.v1.ValidateInferenceOutputRequest.items:type_name -> coordinator.challenge.v1.ValidationItem
+	11, // 4: coordinator.challenge.v1.ValidateInferenceOutputResponse.results:type_name -> coordinator.challenge.v1.ValidationResult
+	24, // 5: coordinator.challenge.v1.ResolveGroundTruthRequest.now:type_name -> google.protobuf.Timestamp
+	16, // 6: coordinator.challenge.v1.ResolveGroundTruthResponse.results:type_name -> coordinator.challenge.v1.GroundTruthResult
+	18, // 7: coordinator.challenge.v1.ScorePredictionsRequest.items:type_name -> coordinator.challenge.v1.ScoreItem
+	20, // 8: coordinator.challenge.v1.ScorePredictionsResponse.results:type_name -> coordinator.challenge.v1.ScoreResult
+	24, // 9: coordinator.challenge.v1.AggregateModelScoresRequest.now:type_name -> google.protobuf.Timestamp
+	3,  // 10: coordinator.challenge.v1.Challenge.Describe:input_type -> coordinator.challenge.v1.DescribeRequest
+	6,  // 11: coordinator.challenge.v1.Challenge.ProvideRawInput:input_type -> coordinator.challenge.v1.ProvideRawInputRequest
+	7,  // 12: coordinator.challenge.v1.Challenge.BuildInferenceInput:input_type -> coordinator.challenge.v1.BuildInferenceInputRequest
+	8,  // 13: coordinator.challenge.v1.Challenge.ValidateInferenceOutput:input_type -> coordinator.challenge.v1.ValidateInferenceOutputRequest
+	12, // 14: coordinator.challenge.v1.Challenge.BuildPredictionScope:input_type -> coordinator.challenge.v1.BuildPredictionScopeRequest
+	13, // 15: coordinator.challenge.v1.Challenge.BuildPredictCall:input_type -> coordinator.challenge.v1.BuildPredictCallRequest
+	14, // 16: coordinator.challenge.v1.Challenge.ResolveGroundTruth:input_type -> coordinator.challenge.v1.ResolveGroundTruthRequest
+	17, // 17: coordinator.challenge.v1.Challenge.ScorePredictions:input_type -> coordinator.challenge.v1.ScorePredictionsRequest
+	21, // 18: coordinator.challenge.v1.Challenge.AggregateModelScores:input_type -> coordinator.challenge.v1.AggregateModelScoresRequest
+	22, // 19: coordinator.challenge.v1.Challenge.RankLeaderboard:input_type -> coordinator.challenge.v1.RankLeaderboardRequest
+	23, // 20: coordinator.challenge.v1.Challenge.ReportSchema:input_type -> coordinator.challenge.v1.ReportSchemaRequest
+	0,  // 21: coordinator.challenge.v1.Challenge.BuildInferenceInputs:input_type -> coordinator.challenge.v1.BuildInferenceInputsRequest
+	4,  // 22: coordinator.challenge.v1.Challenge.Describe:output_type -> coordinator.challenge.v1.DescribeResponse
+	5,  // 23: coordinator.challenge.v1.Challenge.ProvideRawInput:output_type -> coordinator.challenge.v1.JSONDocument
+	5,  // 24: coordinator.challenge.v1.Challenge.BuildInferenceInput:output_type -> coordinator.challenge.v1.JSONDocument
+	10, // 25: coordinator.challenge.v1.Challenge.ValidateInferenceOutput:output_type -> coordinator.challenge.v1.ValidateInferenceOutputResponse
+	5,  // 26: coordinator.challenge.v1.Challenge.BuildPredictionScope:output_type -> coordinator.challenge.v1.JSONDocument
+	5,  // 27: coordinator.challenge.v1.Challenge.BuildPredictCall:output_type -> coordinator.challenge.v1.JSONDocument
+	15, // 28: coordinator.challenge.v1.Challenge.ResolveGroundTruth:output_type -> coordinator.challenge.v1.ResolveGroundTruthResponse
+	19, // 29: coordinator.challenge.v1.Challenge.ScorePredictions:output_type -> coordinator.challenge.v1.ScorePredictionsResponse
+	5,  // 30: coordinator.challenge.v1.Challenge.AggregateModelScores:output_type -> coordinator.challenge.v1.JSONDocument
+	5,  // 31: coordinator.challenge.v1.Challenge.RankLeaderboard:output_type -> coordinator.challenge.v1.JSONDocument
+	5,  // 32: coordinator.challenge.v1.Challenge.ReportSchema:output_type -> coordinator.challenge.v1.JSONDocument
+	1,  // 33: coordinator.challenge.v1.Challenge.BuildInferenceInputs:output_type -> coordinator.challenge.v1.InferenceInputAnswer
+	22, // [22:34] is the sub-list for method output_type
+	10, // [10:22] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_challenge_v1_challenge_proto_init() }
@@ -1299,14 +1537,18 @@ func file_challenge_v1_challenge_proto_init() {
 	if File_challenge_v1_challenge_proto != nil {
 		return
 	}
-	file_challenge_v1_challenge_proto_msgTypes[17].OneofWrappers = []any{}
+	file_challenge_v1_challenge_proto_msgTypes[1].OneofWrappers = []any{
+		(*InferenceInputAnswer_InputJson)(nil),
+		(*InferenceInputAnswer_Failure)(nil),
+	}
+	file_challenge_v1_challenge_proto_msgTypes[20].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_challenge_v1_challenge_proto_rawDesc), len(file_challenge_v1_challenge_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,7 @@ const (
 	Challenge_AggregateModelScores_FullMethodName    = "/coordinator.challenge.v1.Challenge/AggregateModelScores"
 	Challenge_RankLeaderboard_FullMethodName         = "/coordinator.challenge.v1.Challenge/RankLeaderboard"
 	Challenge_ReportSchema_FullMethodName            = "/coordinator.challenge.v1.Challenge/ReportSchema"
+	Challenge_BuildInferenceInputs_FullMethodName    = "/coordinator.challenge.v1.Challenge/BuildInferenceInputs"
 )
 
 // ChallengeClient is the client API for Challenge service.
@@ -70,6 +71,18 @@ type ChallengeClient interface {
 	RankLeaderboard(ctx context.Context, in *RankLeaderboardRequest, opts ...grpc.CallOption) (*JSONDocument, error)
 	// ReportSchema is REPORT_SCHEMA_PROVIDER.
 	ReportSchema(ctx context.Context, in *ReportSchemaRequest, opts ...grpc.CallOption) (*JSONDocument, error)
+	// BuildInferenceInputs is ProvideRawInput then BuildInferenceInput for
+	// each of several cycle times, in order, on one stream (optional: served
+	// by plugins that list "BuildInferenceInputs" in
+	// DescribeResponse.optional_methods; a replay sends it the cycles of a
+	// block of simulated time). For each time the plugin runs
+	// ProvideRawInput(now) with provide_timeout_ms, reading the feed as the
+	// host had stored it at now (every host-data read carries ingested_by =
+	// now, and the host clock reads now), normalises the raw input as the
+	// host does (null = {}, anything else but an object fails), runs
+	// BuildInferenceInput with build_timeout_ms and sends the inference
+	// input, or the failure of either callable.
+	BuildInferenceInputs(ctx context.Context, in *BuildInferenceInputsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[InferenceInputAnswer], error)
 }
 
 type challengeClient struct {
@@ -190,6 +203,25 @@ func (c *challengeClient) ReportSchema(ctx context.Context, in *ReportSchemaRequ
 	return out, nil
 }
 
+func (c *challengeClient) BuildInferenceInputs(ctx context.Context, in *BuildInferenceInputsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[InferenceInputAnswer], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Challenge_ServiceDesc.Streams[0], Challenge_BuildInferenceInputs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BuildInferenceInputsRequest, InferenceInputAnswer]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Challenge_BuildInferenceInputsClient = grpc.ServerStreamingClient[InferenceInputAnswer]
+
 // ChallengeServer is the server API for Challenge service.
 // All implementations must embed UnimplementedChallengeServer
 // for forward compatibility.
@@ -221,6 +253,18 @@ type ChallengeServer interface {
 	RankLeaderboard(context.Context, *RankLeaderboardRequest) (*JSONDocument, error)
 	// ReportSchema is REPORT_SCHEMA_PROVIDER.
 	ReportSchema(context.Context, *ReportSchemaRequest) (*JSONDocument, error)
+	// BuildInferenceInputs is ProvideRawInput then BuildInferenceInput for
+	// each of several cycle times, in order, on one stream (optional: served
+	// by plugins that list "BuildInferenceInputs" in
+	// DescribeResponse.optional_methods; a replay sends it the cycles of a
+	// block of simulated time). For each time the plugin runs
+	// ProvideRawInput(now) with provide_timeout_ms, reading the feed as the
+	// host had stored it at now (every host-data read carries ingested_by =
+	// now, and the host clock reads now), normalises the raw input as the
+	// host does (null = {}, anything else but an object fails), runs
+	// BuildInferenceInput with build_timeout_ms and sends the inference
+	// input, or the failure of either callable.
+	BuildInferenceInputs(*BuildInferenceInputsRequest, grpc.ServerStreamingServer[InferenceInputAnswer]) error
 	mustEmbedUnimplementedChallengeServer()
 }
 
@@ -263,6 +307,9 @@ func (UnimplementedChallengeServer) RankLeaderboard(context.Context, *RankLeader
 }
 func (UnimplementedChallengeServer) ReportSchema(context.Context, *ReportSchemaRequest) (*JSONDocument, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ReportSchema not implemented")
+}
+func (UnimplementedChallengeServer) BuildInferenceInputs(*BuildInferenceInputsRequest, grpc.ServerStreamingServer[InferenceInputAnswer]) error {
+	return status.Errorf(codes.Unimplemented, "method BuildInferenceInputs not implemented")
 }
 func (UnimplementedChallengeServer) mustEmbedUnimplementedChallengeServer() {}
 func (UnimplementedChallengeServer) testEmbeddedByValue()                   {}
@@ -483,6 +530,17 @@ func _Challenge_ReportSchema_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Challenge_BuildInferenceInputs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BuildInferenceInputsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ChallengeServer).BuildInferenceInputs(m, &grpc.GenericServerStream[BuildInferenceInputsRequest, InferenceInputAnswer]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Challenge_BuildInferenceInputsServer = grpc.ServerStreamingServer[InferenceInputAnswer]
+
 // Challenge_ServiceDesc is the grpc.ServiceDesc for Challenge service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -535,6 +593,12 @@ var Challenge_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Challenge_ReportSchema_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "BuildInferenceInputs",
+			Handler:       _Challenge_BuildInferenceInputs_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "challenge/v1/challenge.proto",
 }

@@ -40,7 +40,12 @@ type ReadFeedRecordsRequest struct {
 	// Maximum rows; 0 = host default (1000). The host caps it at 10000.
 	Limit int32 `protobuf:"varint,7,opt,name=limit,proto3" json:"limit,omitempty"`
 	// Newest first when true (the newest `limit` rows), else oldest first.
-	Descending    bool `protobuf:"varint,8,opt,name=descending,proto3" json:"descending,omitempty"`
+	Descending bool `protobuf:"varint,8,opt,name=descending,proto3" json:"descending,omitempty"`
+	// Only records the host had stored (ingested) at or before this time;
+	// unset = every record the host serves. A challenge answering several
+	// cycles in one call (BuildInferenceInputs) reads each cycle's feed as
+	// stored at that cycle's time.
+	IngestedBy    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=ingested_by,json=ingestedBy,proto3" json:"ingested_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -129,6 +134,13 @@ func (x *ReadFeedRecordsRequest) GetDescending() bool {
 		return x.Descending
 	}
 	return false
+}
+
+func (x *ReadFeedRecordsRequest) GetIngestedBy() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IngestedBy
+	}
+	return nil
 }
 
 type FeedRecord struct {
@@ -344,7 +356,7 @@ var File_hostdata_v1_hostdata_proto protoreflect.FileDescriptor
 
 const file_hostdata_v1_hostdata_proto_rawDesc = "" +
 	"\n" +
-	"\x1ahostdata/v1/hostdata.proto\x12\x17coordinator.hostdata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x02\n" +
+	"\x1ahostdata/v1/hostdata.proto\x12\x17coordinator.hostdata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x02\n" +
 	"\x16ReadFeedRecordsRequest\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05asset\x18\x02 \x01(\tR\x05asset\x12\x12\n" +
@@ -355,7 +367,9 @@ const file_hostdata_v1_hostdata_proto_rawDesc = "" +
 	"\x05limit\x18\a \x01(\x05R\x05limit\x12\x1e\n" +
 	"\n" +
 	"descending\x18\b \x01(\bR\n" +
-	"descending\"\xcc\x01\n" +
+	"descending\x12;\n" +
+	"\vingested_by\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"ingestedBy\"\xcc\x01\n" +
 	"\n" +
 	"FeedRecord\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
@@ -399,18 +413,19 @@ var file_hostdata_v1_hostdata_proto_goTypes = []any{
 var file_hostdata_v1_hostdata_proto_depIdxs = []int32{
 	5, // 0: coordinator.hostdata.v1.ReadFeedRecordsRequest.start:type_name -> google.protobuf.Timestamp
 	5, // 1: coordinator.hostdata.v1.ReadFeedRecordsRequest.end:type_name -> google.protobuf.Timestamp
-	5, // 2: coordinator.hostdata.v1.FeedRecord.ts_event:type_name -> google.protobuf.Timestamp
-	1, // 3: coordinator.hostdata.v1.ReadFeedRecordsResponse.records:type_name -> coordinator.hostdata.v1.FeedRecord
-	5, // 4: coordinator.hostdata.v1.NowResponse.now:type_name -> google.protobuf.Timestamp
-	0, // 5: coordinator.hostdata.v1.HostData.ReadFeedRecords:input_type -> coordinator.hostdata.v1.ReadFeedRecordsRequest
-	3, // 6: coordinator.hostdata.v1.HostData.Now:input_type -> coordinator.hostdata.v1.NowRequest
-	2, // 7: coordinator.hostdata.v1.HostData.ReadFeedRecords:output_type -> coordinator.hostdata.v1.ReadFeedRecordsResponse
-	4, // 8: coordinator.hostdata.v1.HostData.Now:output_type -> coordinator.hostdata.v1.NowResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	5, // 2: coordinator.hostdata.v1.ReadFeedRecordsRequest.ingested_by:type_name -> google.protobuf.Timestamp
+	5, // 3: coordinator.hostdata.v1.FeedRecord.ts_event:type_name -> google.protobuf.Timestamp
+	1, // 4: coordinator.hostdata.v1.ReadFeedRecordsResponse.records:type_name -> coordinator.hostdata.v1.FeedRecord
+	5, // 5: coordinator.hostdata.v1.NowResponse.now:type_name -> google.protobuf.Timestamp
+	0, // 6: coordinator.hostdata.v1.HostData.ReadFeedRecords:input_type -> coordinator.hostdata.v1.ReadFeedRecordsRequest
+	3, // 7: coordinator.hostdata.v1.HostData.Now:input_type -> coordinator.hostdata.v1.NowRequest
+	2, // 8: coordinator.hostdata.v1.HostData.ReadFeedRecords:output_type -> coordinator.hostdata.v1.ReadFeedRecordsResponse
+	4, // 9: coordinator.hostdata.v1.HostData.Now:output_type -> coordinator.hostdata.v1.NowResponse
+	8, // [8:10] is the sub-list for method output_type
+	6, // [6:8] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_hostdata_v1_hostdata_proto_init() }
