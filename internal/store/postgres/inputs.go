@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -10,6 +11,29 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/store"
 	"github.com/crunch-coordinator/coordinator/internal/store/inputcodec"
 )
+
+// inputIDPrefix starts every input id (store.InputID).
+const inputIDPrefix = "INP_"
+
+// inputHex returns what the uuid columns of table inputs and
+// predictions.input_id (00015) hold for an input id: its 32 hex digits,
+// without the "INP_" prefix. Ids are store.InputID's (Normalize sets
+// them); a value without the prefix is passed on as it is, and one that is
+// not 32 hex digits fails the statement with store.ErrInvalidValue (class
+// 22, see classify).
+func inputHex(id string) string {
+	hex, _ := strings.CutPrefix(id, inputIDPrefix)
+	return hex
+}
+
+// inputIDOf turns a uuid column read as text (8-4-4-4-12 hex digits) back
+// into the input id (store.InputID); "" (NULL) stays "".
+func inputIDOf(u string) string {
+	if u == "" {
+		return ""
+	}
+	return inputIDPrefix + strings.ReplaceAll(u, "-", "")
+}
 
 // querier is a pool or a transaction.
 type querier interface {
@@ -19,8 +43,9 @@ type querier interface {
 // insertInputsSQL inserts encoded inputs if absent and returns the ids it
 // inserted.
 const insertInputsSQL = `INSERT INTO inputs (id, codec, base_id, data, created_at)
-SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::bytea[], $5::timestamptz[])
-ON CONFLICT (id) DO NOTHING RETURNING id`
+SELECT u.id::uuid, u.codec, u.base_id::uuid, u.data, u.created_at
+FROM unnest($1::text[], $2::smallint[], $3::text[], $4::bytea[], $5::timestamptz[]) AS u(id, codec, base_id, data, created_at)
+ON CONFLICT (id) DO NOTHING RETURNING id::text`
 
 // inputArgs returns the arguments of insertInputsSQL for the encoded
 // distinct inputs of a predict cycle (inputcodec.Writer.Encode of
@@ -33,9 +58,10 @@ func inputArgs(batch *inputcodec.Batch, inputs []store.Input) []any {
 	n := len(batch.Rows)
 	ids, codecs, bases, data, at := make([]string, n), make([]int16, n), make([]*string, n), make([][]byte, n), make([]time.Time, n)
 	for i, r := range batch.Rows {
-		ids[i], codecs[i], data[i], at[i] = r.ID, int16(r.Codec), r.Data, inputs[i].CreatedAt
+		ids[i], codecs[i], data[i], at[i] = inputHex(r.ID), int16(r.Codec), r.Data, inputs[i].CreatedAt
 		if r.BaseID != "" {
-			bases[i] = &batch.Rows[i].BaseID
+			base := inputHex(r.BaseID)
+			bases[i] = &base
 		}
 	}
 	return []any{ids, codecs, bases, data, at}
@@ -50,7 +76,7 @@ func readInsertedInputs(query func() (pgx.Rows, error), batch *inputcodec.Batch)
 	}
 	var id string
 	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
-		batch.InsertedID(id)
+		batch.InsertedID(inputIDOf(id))
 		return nil
 	})
 	if err != nil {
@@ -88,8 +114,12 @@ func (s *Store) attachInputs(ctx context.Context, q querier, preds []store.Predi
 		return nil
 	}
 	fetch := func(ctx context.Context, ids []string) ([]inputcodec.Row, error) {
-		rows, err := q.Query(ctx, `SELECT id, codec, COALESCE(base_id, ''), COALESCE(data, convert_to(input_jsonb::text, 'UTF8'))
-FROM inputs WHERE id = ANY($1::text[])`, ids)
+		hexes := make([]string, len(ids))
+		for i, id := range ids {
+			hexes[i] = inputHex(id)
+		}
+		rows, err := q.Query(ctx, `SELECT id::text, codec, COALESCE(base_id::text, ''), COALESCE(data, convert_to(input_jsonb::text, 'UTF8'))
+FROM inputs WHERE id = ANY($1::text[]::uuid[])`, hexes)
 		if err != nil {
 			return nil, err
 		}
@@ -101,6 +131,7 @@ FROM inputs WHERE id = ANY($1::text[])`, ids)
 			if codec < 0 || codec > 255 {
 				return fmt.Errorf("input %s: codec %d out of range", r.ID, codec)
 			}
+			r.ID, r.BaseID = inputIDOf(r.ID), inputIDOf(r.BaseID)
 			r.Codec, r.Data = inputcodec.Codec(codec), append([]byte(nil), data...)
 			out = append(out, r)
 			return nil

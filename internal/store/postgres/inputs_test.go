@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +20,7 @@ func TestInputsWrittenBefore00006(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	text := `{"candles":[{"close":23140.48},{"close":23141.5}],"old":true}`
-	if _, err := s.pool.Exec(ctx, `INSERT INTO inputs (id, input_jsonb, created_at) VALUES ($1, $2::jsonb, now())`, store.InputID([]byte(text)), text); err != nil {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO inputs (id, input_jsonb, created_at) VALUES ($1::uuid, $2::jsonb, now())`, inputHex(store.InputID([]byte(text))), text); err != nil {
 		t.Fatalf("insert a pre-00006 row: %v", err)
 	}
 	at := time.Date(2026, 2, 12, 10, 15, 0, 0, time.UTC)
@@ -108,5 +110,67 @@ func TestGroundTruthsStoredOnce(t *testing.T) {
 		if string(p.GroundTruth) != want {
 			t.Errorf("%s ground truth %s, want %s", p.ID, p.GroundTruth, want)
 		}
+	}
+}
+
+// TestInputUUIDMigration: predictions and inputs written before 00015
+// (their input ids as "INP_..." text: the schema its Down restores) read
+// back the same after Migrate converts the ids to uuid, with the same input
+// ids and inputs, and a new cycle sharing an input still references it.
+func TestInputUUIDMigration(t *testing.T) {
+	s, dbURL := openMigrated(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	models := []store.Model{{ID: "m1", Name: "m1", DeploymentID: "d", PlayerID: "p", PlayerName: "P"}}
+	at := time.Date(2026, 2, 12, 10, 15, 0, 0, time.UTC)
+	var preds []store.Prediction
+	for i := range 40 { // more than one keyframe interval: deltas with a base_id
+		in := fmt.Sprintf(`{"candles":[{"close":%d.5},{"close":23141.5}],"i":%d}`, 23000+i, i)
+		preds = append(preds, store.Prediction{ID: fmt.Sprintf("PRE_%02d", i), ModelID: "m1", ScopeKey: "BTC", Status: store.StatusSuccess,
+			InferenceInput: json.RawMessage(in), InferenceOutput: json.RawMessage(`{"p_up":0.5}`),
+			PerformedAt: at.Add(time.Duration(i) * time.Minute), ResolvableAt: at.Add(time.Duration(i+1) * time.Minute)})
+	}
+	for i := range preds {
+		if _, err := s.SavePredictCycle(ctx, models, preds[i:i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := openDB(t, dbURL).ListPredictions(ctx, store.PredictionQuery{})
+	if err != nil || len(before) != len(preds) {
+		t.Fatalf("ListPredictions before = %d rows, %v", len(before), err)
+	}
+	// Back to version 14: the Down of 00015.
+	down, err := migrationFiles.ReadFile("migrations/00015_input_uuid.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, downSQL, _ := strings.Cut(string(down), "-- +goose Down")
+	if _, err := s.pool.Exec(ctx, downSQL+`; DELETE FROM `+versionTable+` WHERE version_id >= 15`); err != nil {
+		t.Fatalf("00015 Down: %v", err)
+	}
+	var text string
+	if err := s.pool.QueryRow(ctx, `SELECT input_id FROM predictions WHERE id = 'PRE_00'`).Scan(&text); err != nil || text != store.InputID(preds[0].InferenceInput) {
+		t.Fatalf("input_id at version 14 = %q, %v; want %q", text, err, store.InputID(preds[0].InferenceInput))
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	fresh := openDB(t, dbURL)
+	after, err := fresh.ListPredictions(ctx, store.PredictionQuery{})
+	if err != nil || len(after) != len(before) {
+		t.Fatalf("ListPredictions after = %d rows, %v", len(after), err)
+	}
+	for i := range after {
+		if after[i].InputID != store.InputID(preds[i].InferenceInput) || after[i].InputID != before[i].InputID || string(after[i].InferenceInput) != string(before[i].InferenceInput) {
+			t.Errorf("prediction %s after 00015: input %s %s, want %s %s", after[i].ID, after[i].InputID, after[i].InferenceInput, before[i].InputID, before[i].InferenceInput)
+		}
+	}
+	again := preds[3]
+	again.ID = "PRE_again"
+	if _, err := fresh.SavePredictCycle(ctx, models, []store.Prediction{again}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := fresh.CountInputs(ctx); err != nil || n != int64(len(preds)) {
+		t.Fatalf("CountInputs = %d, %v; want %d (the repeated input stored once)", n, err, len(preds))
 	}
 }

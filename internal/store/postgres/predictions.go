@@ -22,7 +22,7 @@ const predictionColumns = `id, model_id, prediction_config_id, scope_key,
 	COALESCE((SELECT s.scope_jsonb FROM scopes s WHERE s.id = predictions.scope_id), scope_jsonb) AS scope_jsonb, status, exec_time_ms,
 	inference_input_jsonb, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
 	score_value, score_success, score_failed_reason, score_scored_at,
-	COALESCE((SELECT g.truth_jsonb FROM ground_truths g WHERE g.id = predictions.ground_truth_id), ground_truth_jsonb) AS ground_truth_jsonb, input_id`
+	COALESCE((SELECT g.truth_jsonb FROM ground_truths g WHERE g.id = predictions.ground_truth_id), ground_truth_jsonb) AS ground_truth_jsonb, input_id::text`
 
 // scanPrediction reads one row selected with predictionColumns. A
 // prediction is scored when score_scored_at or score_success is set.
@@ -41,7 +41,7 @@ func scanPrediction(r pgx.CollectableRow) (store.Prediction, error) {
 	if truth != nil {
 		p.GroundTruth = rawJSON(truth)
 	}
-	p.PredictionConfigID, p.InputID = deref(configID), deref(inputID)
+	p.PredictionConfigID, p.InputID = deref(configID), inputIDOf(deref(inputID))
 	p.Scope, p.InferenceInput, p.InferenceOutput, p.Meta = rawJSON(scope), rawJSON(in), rawJSON(out), rawJSON(meta)
 	p.PerformedAt, p.ResolvableAt = utc(p.PerformedAt), utc(p.ResolvableAt)
 	if scoredAt != nil || success != nil {
@@ -94,7 +94,7 @@ func buildPredictions(preds []store.Prediction) predictionArrays {
 		a.scopeKeys = append(a.scopeKeys, p.ScopeKey)
 		a.statuses = append(a.statuses, p.Status)
 		a.execMs = append(a.execMs, p.ExecTimeMs)
-		a.inputIDs = append(a.inputIDs, p.InputID)
+		a.inputIDs = append(a.inputIDs, inputHex(p.InputID))
 		a.outputs = append(a.outputs, string(p.InferenceOutput))
 		a.metas = append(a.metas, string(p.Meta))
 		a.performedAt = append(a.performedAt, p.PerformedAt)
@@ -114,7 +114,7 @@ INSERT INTO predictions (id, model_id, prediction_config_id, scope_key, scope_id
     input_id, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
     score_value, score_success, score_failed_reason, score_scored_at)
 SELECT u.id, u.model_id, u.config_id, u.scope_key, u.scope_id, u.status, u.exec_ms,
-    u.input_id, u.output::jsonb, u.meta::jsonb, u.performed_at, u.resolvable_at,
+    NULLIF(u.input_id, '')::uuid, u.output::jsonb, u.meta::jsonb, u.performed_at, u.resolvable_at,
     u.value, u.success, u.reason, u.scored_at
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::float8[],
     $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[],
