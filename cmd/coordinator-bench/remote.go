@@ -39,7 +39,8 @@ type RemoteFleet struct {
 	// models; HostRSS its peak over each backend's cycles (reset before
 	// them), HostFile the file-backed part of its RSS at the end of those
 	// cycles (RssFile: the binary and, for SQLite, the database pages the
-	// store maps, mmap_size 256 MB).
+	// store's reader connections map, mmap_size 256 MB; the writer maps
+	// none).
 	ConnectRSS        float64
 	HostRSS, HostFile map[string]float64
 	// GoMem is the Go runtime's view at the end of each backend's cycles:
@@ -291,7 +292,7 @@ func (r *Report) remoteTargets() []Target {
 		}
 		note := "issue 15"
 		if b == "sqlite" {
-			note = fmt.Sprintf("issue 15; includes %s MB file-backed (the SQLite database pages the store maps, mmap_size 256 MB)", num(f.HostFile[b]))
+			note = fmt.Sprintf("issue 15; includes %s MB file-backed (the binary and the database pages the store's readers map; the writer maps none)", num(f.HostFile[b]))
 		}
 		out = append(out, atMost(fmt.Sprintf("Host peak RSS, %d remote models, predict cycles (%s)", f.N, b), math.Max(rss, f.ConnectRSS), remoteRSSTarget, "MB", note))
 	}
