@@ -27,12 +27,12 @@ func (s *server) chartQuery(r *http.Request, p *params) chartQuery {
 // modelsGlobal serves GET /reports/models/global: a time series, one flat
 // row per model per score point (model_scores, written at every
 // leaderboard rebuild) with performed_at (the point's computed_at) in
-// [start, end], downsampled by the store (store.SampleQuery via
-// SampleModelScores): the window, from its oldest point to end, is cut
-// into equal time buckets and each model keeps its newest point of every
-// bucket, so the newest point is always included. Point budget: at most
-// Options.MaxChartPoints rows in all, each model at most
-// min(MaxSeriesPoints, max(1, MaxChartPoints / models)) (X-Point-Budget).
+// [start, end], downsampled as /reports/predictions is (chartGrid,
+// through sampleCache), the models being the series: each model keeps its
+// newest point of every bucket, so the newest point is always included.
+// Point budget: with n models having points in the window's days, each
+// keeps at most min(MaxSeriesPoints, max(1, MaxChartPoints / n)) points
+// (X-Point-Budget).
 // Row: model_id, model_name, cruncher_name, performed_at, score_metrics,
 // score_ranking, then score_<metric> for each metric (score_recent,
 // score_steady, score_anchor with the default aggregation). Ordered by
@@ -49,19 +49,26 @@ func (s *server) modelsGlobal(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := s.ctx(r)
 	defer cancel()
-	points, err := s.opts.Store.SampleModelScores(ctx, store.SampleQuery{ModelIDs: cq.ids, From: cq.start, To: cq.end,
-		Buckets: min(s.opts.MaxSeriesPoints, store.MaxSampleBuckets), MaxPoints: s.opts.MaxChartPoints})
+	sq := store.SampleQuery{ModelIDs: cq.ids, From: cq.start, To: cq.end,
+		Buckets: min(s.opts.MaxSeriesPoints, store.MaxSampleBuckets), MaxPoints: s.opts.MaxChartPoints}
+	ans, err := s.msSample.get(ctx, s.opts.Store, sq)
+	points := ans.rows
+	if err == nil && !ans.ok { // one bucket per model: its newest point
+		points, err = s.opts.Store.SampleModelScores(ctx, sq)
+	}
 	if err != nil {
 		return fmt.Errorf("sampling the model score history from %s to %s: %w", cq.start.Format(TimeLayout), cq.end.Format(TimeLayout), err)
 	}
-	rows := make([]map[string]any, 0, len(points))
-	models := map[string]bool{}
-	for _, ms := range points {
-		models[ms.ModelID] = true
+	w.Header().Set("X-Point-Budget", strconv.Itoa(ans.perSeries))
+	writeCachedRows(w, &s.globalRows, len(points), func(i int, k rowKey) rowKey {
+		ms, info := points[i], idx[points[i].ModelID]
+		return k.str(ms.ModelID).str(info.name).str(info.cruncher).time(ms.ComputedAt).bytes(ms.Score)
+	}, func(i int) map[string]any {
+		ms := points[i]
 		score, err := decodeScore(ms.Score)
 		if err != nil {
 			s.log.Warn("skipping malformed model score point", "model_id", ms.ModelID, "computed_at", ms.ComputedAt, "error", err)
-			continue
+			return nil
 		}
 		info := idx[ms.ModelID]
 		row := map[string]any{
@@ -73,12 +80,8 @@ func (s *server) modelsGlobal(w http.ResponseWriter, r *http.Request) error {
 			"score_ranking": score.Ranking,
 		}
 		flattenMetrics(row, score.Metrics)
-		rows = append(rows, row)
-	}
-	// Every model with a point in the window has one in the answer, so
-	// this is the per-model budget the store applied.
-	w.Header().Set("X-Point-Budget", strconv.Itoa(s.seriesBudget(len(models))))
-	writeRows(w, http.StatusOK, rows)
+		return row
+	})
 	return nil
 }
 

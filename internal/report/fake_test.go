@@ -23,6 +23,7 @@ type fakeStore struct {
 	checkpoints []store.Checkpoint
 	err         error // returned by every read when set
 	pingErr     error
+	writes      int64 // write calls so far: every chart revision (ChartRevisions)
 }
 
 func newFakeStore() *fakeStore { return &fakeStore{models: map[string]store.Model{}} }
@@ -46,6 +47,7 @@ func (f *fakeStore) SavePredictCycle(ctx context.Context, ms []store.Model, ps [
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.writes++
 	n := 0
 	for _, p := range ps {
 		if slices.ContainsFunc(f.preds, func(q store.Prediction) bool { return q.ID == p.ID }) {
@@ -60,6 +62,7 @@ func (f *fakeStore) SavePredictCycle(ctx context.Context, ms []store.Model, ps [
 func (f *fakeStore) SaveLeaderboard(_ context.Context, lb store.Leaderboard, scores []store.ModelScore) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.writes++
 	f.lbs = append(f.lbs, lb)
 	f.scores = append(f.scores, scores...)
 	return nil
@@ -173,7 +176,7 @@ func (f *fakeStore) SamplePredictions(ctx context.Context, q store.SampleQuery) 
 	for _, p := range all {
 		series[[2]string{p.ModelID, p.ScopeKey}] = true
 	}
-	q = q.StartAt(all[0].PerformedAt).ForSeries(len(series))
+	q = q.Grid(all[0].PerformedAt, len(series))
 	type key struct {
 		model, scope string
 		bucket       int64
@@ -340,7 +343,7 @@ func (f *fakeStore) SampleModelScores(ctx context.Context, q store.SampleQuery) 
 	for _, ms := range all {
 		models[ms.ModelID] = true
 	}
-	q = q.StartAt(all[0].ComputedAt).ForSeries(len(models))
+	q = q.Grid(all[0].ComputedAt, len(models))
 	type key struct {
 		model  string
 		bucket int64
@@ -371,4 +374,51 @@ func (f *fakeStore) RollupPoints(ctx context.Context, q store.RollupPointQuery) 
 		return nil, err
 	}
 	return store.RollupPointsOf(rs, q), nil
+}
+
+// ChartRevisions gives every series and day holding data the number of
+// writes so far: any write changes every revision (the contract's
+// "changed data, larger revision", coarsely).
+func (f *fakeStore) ChartRevisions(_ context.Context, q store.ChartRevisionQuery) ([]store.ChartRevision, error) {
+	q, err := q.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	var days []store.ChartRevision
+	if q.Kind == store.ChartPredictions {
+		days = store.ChartDaysOfPredictions(f.preds)
+	} else {
+		days = store.ChartDaysOfModelScores(f.scores)
+	}
+	var out []store.ChartRevision
+	for _, d := range days {
+		if (len(q.ModelIDs) == 0 || slices.Contains(q.ModelIDs, d.ModelID)) && !d.DayEnd.Before(q.From) && !d.DayEnd.After(q.To) {
+			d.Rev = f.writes
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// SampleStart is the oldest row of q's window among the fake's rows.
+func (f *fakeStore) SampleStart(ctx context.Context, kind string, q store.SampleQuery) (time.Time, bool, error) {
+	q.Buckets, q.MaxPoints, q.Width = 1, 0, 0
+	var first time.Time
+	if kind == store.ChartPredictions {
+		ps, err := f.ListPredictions(ctx, store.PredictionQuery{ModelIDs: q.ModelIDs, From: q.From, To: q.To, Status: q.Status, Limit: 1})
+		if err != nil || len(ps) == 0 {
+			return first, false, err
+		}
+		return ps[0].PerformedAt, true, nil
+	}
+	ms, err := f.ModelScoreHistory(ctx, q.ModelIDs, q.From, q.To, 1)
+	if err != nil || len(ms) == 0 {
+		return first, false, err
+	}
+	return ms[0].ComputedAt, true, nil
 }

@@ -14,7 +14,11 @@ import (
 // model and scope_key (a series), computed by the store from the score
 // rollups (store.ScoreRollup: per series and hour bucket (e - 1 h, e],
 // written with the scores; store.RollupPointQuery), never from the scored
-// predictions one by one.
+// predictions one by one. The rollups are read through rollupCache (per
+// series and day, reused while the day's chart revision is unchanged, so
+// the answer is what the store holds after the request arrived); a
+// request needing more rollups than Options.ChartCacheSize asks the store
+// for the points (RollupPoints), with the same answer.
 //
 // A point is one hour bucket of a series whose newest scored prediction
 // was performed in [start, end]: the row of that prediction. (A bucket
@@ -66,15 +70,33 @@ func (s *server) modelsParams(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	q := store.RollupPointQuery{ModelIDs: cq.ids, From: cq.start, To: cq.end, Windows: lengths,
 		MaxPoints: s.opts.MaxChartPoints, MaxSeriesPoints: s.opts.MaxSeriesPoints}
-	points, err := s.opts.Store.RollupPoints(ctx, q)
+	var points []store.RollupPoint
+	cached := false
+	if s.opts.ChartCacheSize > 0 {
+		points, cached, err = s.rollups.points(ctx, s.opts.Store, q)
+	}
+	if err == nil && !cached {
+		points, err = s.opts.Store.RollupPoints(ctx, q)
+	}
 	if err != nil {
 		return fmt.Errorf("reading the score rollups from %s to %s: %w", cq.start.Format(TimeLayout), cq.end.Format(TimeLayout), err)
 	}
-	rows := make([]map[string]any, 0, len(points))
 	per := q.PerSeries(0)
+	if len(points) > 0 {
+		per = points[0].PerSeries
+	}
+	w.Header().Set("X-Point-Budget", strconv.Itoa(per))
 	scopes := scopeMemo{}
-	for _, pt := range points {
-		per = pt.PerSeries
+	writeCachedRows(w, &s.paramRows, len(points), func(i int, k rowKey) rowKey {
+		pt, info := points[i], idx[points[i].ModelID]
+		k = k.str(pt.ModelID).str(pt.ScopeKey).str(info.name).str(info.cruncher).bytes(pt.LastScope).
+			time(pt.LastPerformedAt).optFloat(pt.LastValue)
+		for w := range pt.Answered {
+			k = k.int(pt.Answered[w]).float(pt.Sums[w])
+		}
+		return k
+	}, func(i int) map[string]any {
+		pt := points[i]
 		info := idx[pt.ModelID]
 		scope := scopes.get(pt.LastScope)
 		metrics := make(map[string]any, len(s.opts.Windows))
@@ -104,15 +126,7 @@ func (s *server) modelsParams(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		flattenScope(row, scope)
-		rows = append(rows, row)
-	}
-	w.Header().Set("X-Point-Budget", strconv.Itoa(per))
-	writeRows(w, http.StatusOK, rows)
+		return row
+	})
 	return nil
-}
-
-// seriesBudget is the point budget of one series of a chart answer with
-// n series: min(MaxSeriesPoints, max(1, MaxChartPoints / n)).
-func (s *server) seriesBudget(n int) int {
-	return min(s.opts.MaxSeriesPoints, max(1, s.opts.MaxChartPoints/max(n, 1)))
 }

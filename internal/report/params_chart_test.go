@@ -253,3 +253,81 @@ func openMigrated(t *testing.T, rawURL string) Store {
 	}
 	return st
 }
+
+// TestParamsCacheFollowsWrites: /reports/models/params answered through
+// the rollup cache equals the answer read from the store alone
+// (Options.ChartCacheSize < 0), on every backend, before and after writes
+// that change an old day (a late score) and the newest hour (predictions
+// stored, then scored by ClaimAndScore), and on a repeat (all days
+// cached).
+func TestParamsCacheFollowsWrites(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			var st Store
+			switch backend {
+			case "fake":
+				st = newFakeStore()
+			case "sqlite":
+				st = openMigrated(t, "sqlite://"+t.TempDir()+"/p.db")
+			case "postgres":
+				st = openMigrated(t, tempPostgres(t))
+			}
+			seedParamsData(t, st.(seeder))
+			cached := newTestServer(t, st, nil)
+			direct := newTestServer(t, st, func(o *Options) { o.ChartCacheSize = -1 })
+			q := "/reports/models/params?start=" + url.QueryEscape(ts(ago(30*24*time.Hour)).(string)) + "&end=" + url.QueryEscape(ts(fixtureNow).(string))
+			var last []byte
+			check := func(what string, changed bool) {
+				t.Helper()
+				_, h1, want := get(t, direct, "GET", q)
+				_, h2, got := get(t, cached, "GET", q)
+				if string(got) != string(want) || h1.Get("X-Point-Budget") != h2.Get("X-Point-Budget") {
+					t.Fatalf("%s: cached answer (%d bytes, budget %s) differs from the store's (%d bytes, budget %s)",
+						what, len(got), h2.Get("X-Point-Budget"), len(want), h1.Get("X-Point-Budget"))
+				}
+				if len(decodeRows(t, "params", got)) < 100 {
+					t.Fatalf("%s: fewer than 100 rows", what)
+				}
+				if changed == (string(got) == string(last)) {
+					t.Fatalf("%s: answer changed = %v, want %v", what, !changed, changed)
+				}
+				last = got
+			}
+			check("first request", true)
+			check("repeat", false)
+			ctx := context.Background()
+			late := pred("m2", "BTC-60", btcScope, 3*24*time.Hour+2*time.Minute, store.StatusSuccess, ok(40))
+			late.ID = "late"
+			if _, err := st.(seeder).SavePredictCycle(ctx, nil, []store.Prediction{late}); err != nil {
+				t.Fatal(err)
+			}
+			check("a late score three days back", true)
+			full, isStore := st.(store.Store)
+			if !isStore {
+				return
+			}
+			var fresh []store.Prediction
+			for i, m := range []string{"m1", "m3"} {
+				p := pred(m, "ETH-300", ethScope, time.Duration(i+1)*time.Minute, store.StatusSuccess, nil)
+				p.ID, p.ResolvableAt = "fresh-"+m, fixtureNow
+				fresh = append(fresh, p)
+			}
+			if _, err := full.SavePredictCycle(ctx, nil, fresh); err != nil {
+				t.Fatal(err)
+			}
+			check("unscored predictions in the newest hour", false)
+			n, err := full.ClaimAndScore(ctx, fixtureNow, 10, func(_ context.Context, claimed []store.Prediction) ([]store.ScoreUpdate, error) {
+				var out []store.ScoreUpdate
+				for _, p := range claimed {
+					out = append(out, store.ScoreUpdate{PredictionID: p.ID, Score: &store.Score{Value: f64(7), Success: true}})
+				}
+				return out, nil
+			})
+			if err != nil || n != 2 {
+				t.Fatalf("ClaimAndScore: %d claimed, %v; want 2", n, err)
+			}
+			check("their scores", true)
+			check("repeat after the writes", false)
+		})
+	}
+}

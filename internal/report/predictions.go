@@ -26,14 +26,19 @@ const notScoredReason = "Prediction not scored"
 // case-insensitive; empty = all), limit and offset.
 //
 // Without limit and offset (the report UI's chart request) the answer
-// covers the whole window, downsampled by the store
-// (store.SampleQuery): the window, from its oldest prediction to end, is
-// cut into equal time buckets and each series (model, scope_key) keeps its
-// newest prediction of every bucket, so the window's newest prediction is
-// always included. Point budget: at most Options.MaxChartPoints rows in
-// all (default 1000), each series at most min(MaxSeriesPoints, max(1,
-// MaxChartPoints / series)) buckets; the header X-Point-Budget gives the
-// budget per series.
+// covers the whole window, downsampled (chartGrid): each series (model,
+// scope_key) keeps its newest prediction of every bucket of a grid aligned
+// on whole bucket widths, from the bucket of the window's oldest
+// prediction to the bucket of end, so the window's newest prediction is
+// always included. Point budget: with n series having predictions in the
+// window's days (store.ChartRevision), each keeps at most b =
+// min(MaxSeriesPoints, max(1, MaxChartPoints / n)) buckets (header
+// X-Point-Budget), so the answer has at most MaxChartPoints rows (default
+// 1000; n rows when n is larger, each series' newest prediction). The
+// buckets are read through sampleCache: those of an earlier answer whose
+// days have not changed since are reused, the rest is read from the store
+// (store.SampleQuery with Width), so the answer is the one the store gives
+// after the request arrived.
 //
 // With limit (1 to MaxPageSize, default MaxPageSize) or offset (>= 0,
 // default 0) it pages through every prediction of the window instead; a
@@ -73,31 +78,40 @@ func (s *server) predictions(w http.ResponseWriter, r *http.Request) error {
 			ModelIDs: cq.ids, From: cq.start, To: cq.end, Status: status, Limit: limit, Offset: offset,
 		})
 	} else {
-		preds, err = s.opts.Store.SamplePredictions(ctx, store.SampleQuery{
-			ModelIDs: cq.ids, From: cq.start, To: cq.end, Status: status,
-			Buckets: min(s.opts.MaxSeriesPoints, store.MaxSampleBuckets), MaxPoints: s.opts.MaxChartPoints,
-		})
-		// Every series with a prediction in the window has one in the
-		// answer, so this is the per-series budget the store applied.
-		series := map[[2]string]bool{}
-		for _, pr := range preds {
-			series[[2]string{pr.ModelID, pr.ScopeKey}] = true
+		sq := store.SampleQuery{ModelIDs: cq.ids, From: cq.start, To: cq.end, Status: status,
+			Buckets: min(s.opts.MaxSeriesPoints, store.MaxSampleBuckets), MaxPoints: s.opts.MaxChartPoints}
+		var ans sampleAnswer[store.Prediction]
+		ans, err = s.predSample.get(ctx, s.opts.Store, sq)
+		preds = ans.rows
+		if err == nil && !ans.ok { // one bucket per series: its newest prediction
+			preds, err = s.opts.Store.SamplePredictions(ctx, sq)
 		}
-		w.Header().Set("X-Point-Budget", strconv.Itoa(s.seriesBudget(len(series))))
+		w.Header().Set("X-Point-Budget", strconv.Itoa(ans.perSeries))
 	}
 	if err != nil {
 		return fmt.Errorf("listing predictions from %s to %s: %w", cq.start.Format(TimeLayout), cq.end.Format(TimeLayout), err)
 	}
-	rows := make([]map[string]any, 0, len(preds))
 	scopes := scopeMemo{}
-	for _, pr := range preds {
-		rows = append(rows, predictionRow(pr, idx[pr.ModelID], scopes))
-	}
 	if paged && len(preds) >= limit {
 		w.Header().Set("X-Next-Offset", strconv.Itoa(offset+len(preds)))
 	}
-	writeRows(w, http.StatusOK, rows)
+	writeCachedRows(w, &s.predRows, len(preds), func(i int, k rowKey) rowKey {
+		return predictionKey(k, preds[i], idx[preds[i].ModelID])
+	}, func(i int) map[string]any {
+		return predictionRow(preds[i], idx[preds[i].ModelID], scopes)
+	})
 	return nil
+}
+
+// predictionKey is the rowCache key of predictionRow(pr, info): every
+// field the row is made of.
+func predictionKey(k rowKey, pr store.Prediction, info modelInfo) rowKey {
+	k = k.str(pr.ID).str(pr.ModelID).str(info.name).str(info.cruncher).str(pr.PredictionConfigID).str(pr.ScopeKey).
+		bytes(pr.Scope).str(pr.Status).float(pr.ExecTimeMs).time(pr.PerformedAt).time(pr.ResolvableAt)
+	if sc := pr.Score; sc != nil {
+		return k.flag(true).optFloat(sc.Value).flag(sc.Success).str(sc.FailedReason).time(sc.ScoredAt)
+	}
+	return k.flag(false)
 }
 
 func predictionRow(pr store.Prediction, info modelInfo, scopes scopeMemo) map[string]any {

@@ -68,6 +68,10 @@ const (
 	// UI asks for every model: 20 models get 50 points each, 30 days in
 	// 15-hour steps; one model gets 1000).
 	DefaultMaxChartPoints = 1000
+	// DefaultChartCacheSize is the default Options.ChartCacheSize: 131,072
+	// score rollups (about 20 MB), 147 series of 37 days (the UI's 30-day
+	// window and the 7-day windows before it).
+	DefaultChartCacheSize = 1 << 17
 	// DefaultQueryTimeout is the deadline of the store calls of one request.
 	DefaultQueryTimeout = 10 * time.Second
 	// DefaultCheckpointKind is the checkpoint kind /reports/checkpoints lists
@@ -85,7 +89,9 @@ type Store interface {
 	SamplePredictions(ctx context.Context, q store.SampleQuery) ([]store.Prediction, error)
 	ScoreRollups(ctx context.Context, q store.RollupQuery) ([]store.ScoreRollup, error)
 	SampleModelScores(ctx context.Context, q store.SampleQuery) ([]store.ModelScore, error)
+	SampleStart(ctx context.Context, kind string, q store.SampleQuery) (time.Time, bool, error)
 	RollupPoints(ctx context.Context, q store.RollupPointQuery) ([]store.RollupPoint, error)
+	ChartRevisions(ctx context.Context, q store.ChartRevisionQuery) ([]store.ChartRevision, error)
 	CountPredictions(ctx context.Context, status string) (int64, error)
 	FeedSummaries(ctx context.Context) ([]store.FeedSummary, error)
 	QueryMarketRecords(ctx context.Context, q store.MarketQuery) ([]store.MarketRecord, error)
@@ -183,6 +189,12 @@ type Options struct {
 	// within this time (wall time). Default DefaultCacheTTL; negative
 	// disables the caching (every request reads the store).
 	CacheTTL time.Duration
+	// ChartCacheSize bounds the score rollups the /reports/models/params
+	// cache holds (rollupCache: per series and day, reused while the
+	// day's store.ChartRevision is unchanged, so never stale); a request
+	// needing more is answered from the store alone (RollupPoints).
+	// Default DefaultChartCacheSize; negative disables the cache.
+	ChartCacheSize int
 	// FeedStaleAfter is the minimum staleness bound used when a feed has no
 	// FeedHealth entry: a feed is stale when its watermark is older than
 	// max(FeedStaleAfter, 6 x granularity) (default 120 s, the UI's rule).
@@ -194,11 +206,16 @@ type server struct {
 	log  hclog.Logger
 	lb   lbCache
 
-	lbBody     ttlCache[lbAnswer]      // encoded /reports/leaderboard answer
-	modelsBody ttlCache[[]byte]        // encoded /reports/models answer
-	modelList  ttlCache[[]store.Model] // stored models
-	predCount  ttlCache[int64]         // prediction count shown by /healthz
-	charts     coalescer               // the chart endpoints' identical concurrent requests
+	lbBody     ttlCache[lbAnswer]            // encoded /reports/leaderboard answer
+	modelsBody ttlCache[[]byte]              // encoded /reports/models answer
+	modelList  ttlCache[[]store.Model]       // stored models
+	predCount  ttlCache[int64]               // prediction count shown by /healthz
+	charts     coalescer                     // the chart endpoints' identical concurrent requests
+	rollups    rollupCache                   // score rollups of /reports/models/params by series and day
+	predSample sampleCache[store.Prediction] // /reports/predictions' chart buckets
+	msSample   sampleCache[store.ModelScore] // /reports/models/global's chart buckets
+	// Encoded chart rows of each chart endpoint (content keyed).
+	predRows, globalRows, paramRows rowCache
 }
 
 // New returns the report API handler (GET and HEAD only). It panics if
@@ -245,7 +262,22 @@ func newServer(opts Options) *server {
 	if opts.CacheTTL == 0 {
 		opts.CacheTTL = DefaultCacheTTL
 	}
+	if opts.ChartCacheSize == 0 {
+		opts.ChartCacheSize = DefaultChartCacheSize
+	}
 	s := &server{opts: opts, log: opts.Logger.Named("report")}
+	s.rollups.max = opts.ChartCacheSize
+	s.predRows.max, s.globalRows.max, s.paramRows.max = defaultRowCacheRows, defaultRowCacheRows, defaultRowCacheRows
+	s.predSample = sampleCache[store.Prediction]{disabled: opts.ChartCacheSize < 0, src: sampleSource[store.Prediction]{
+		kind:   store.ChartPredictions,
+		at:     func(p store.Prediction) time.Time { return p.PerformedAt },
+		sample: opts.Store.SamplePredictions,
+	}}
+	s.msSample = sampleCache[store.ModelScore]{disabled: opts.ChartCacheSize < 0, src: sampleSource[store.ModelScore]{
+		kind:   store.ChartModelScores,
+		at:     func(ms store.ModelScore) time.Time { return ms.ComputedAt },
+		sample: opts.Store.SampleModelScores,
+	}}
 	s.lbBody.ttl, s.modelsBody.ttl, s.modelList.ttl, s.predCount.ttl = opts.CacheTTL, opts.CacheTTL, opts.CacheTTL, opts.CacheTTL
 	return s
 }
