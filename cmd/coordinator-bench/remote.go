@@ -307,6 +307,7 @@ func (r *Report) writeRemote(w func(string, ...any)) {
 	}
 	w("## %s\n\n", secRemote)
 	w("One predict cycle to %d remote models over CrunchDAO's model-runner protocol (gRPC, plaintext, §6 of the reference), served by **one separate server process** (`cmd/coordinator-bench/plugins/mrserver`, internal/modelrunner/mrtest) that gives every model its own loopback port, as each model would be its own runner at its own address. ", f.N)
+	w("Each model is a grpc-go server with default settings (a goroutine per call, HTTP/2 flow control with BDP pings) serving DynamicSubclassService and grpc.health.v1 on its own listener: a call decodes its arguments from their Variants, tick answers None and predict the JSON Variant {\"p_up\": 0.5}; it skips nothing a real runner does on the wire (HTTP/2 framing and flow control, protobuf, health) and does none of a participant's Python work, so a real fleet costs its runners more, on their own machines. ")
 	w("The host (this harness process) holds one gRPC connection per model (`host.RemoteSpec`, the node's path for `address` models and orchestrator deployments). ")
 	w("A measured cycle is the span of section 2: a feed record stored, `predict.Worker.RunOnce` (no-op challenge plugin; Tick then Predict on every model, two calls per model in one fan-out), the %d rows committed by SavePredictCycle; every cycle is checked for %d new SUCCESS rows.\n\n", f.N, f.N)
 	if f.Err != nil {
@@ -339,7 +340,25 @@ func (r *Report) writeRemote(w func(string, ...any)) {
 			w("Go runtime after the %s cycles: %s. ", b, v)
 		}
 	}
-	w("CPU per cycle (median over runs): host %s ms, server process %s ms.\n\n", num(Median(f.HostCPU)), num(Median(f.ServerCPU)))
+	w("CPU per cycle (median over runs): host %s ms, server process %s ms. ", num(Median(f.HostCPU)), num(Median(f.ServerCPU)))
+	if cores := r.Machine.Cores; cores > 0 {
+		w("The host, the server, the challenge plugin and (postgres) the PostgreSQL backends share this machine's %d cores, so a cycle cannot take less than their CPU per cycle over %d:", cores, cores)
+		for i, a := range f.Stages {
+			sep := ","
+			if i == 0 {
+				sep = ""
+			}
+			cpu := Median(a.HostCPU) + Median(a.PluginCPU)
+			pg := ""
+			if a.Backend == "postgres" { // SQLite runs in the host
+				cpu += Median(a.PGCPU)
+				pg = fmt.Sprintf(" + PostgreSQL %s", num(Median(a.PGCPU)))
+			}
+			w("%s %s %s ms (host %s + server and plugin %s%s ms CPU)", sep, a.Backend, num(cpu/float64(cores)), num(Median(a.HostCPU)), num(Median(a.PluginCPU)), pg)
+		}
+		w(".")
+	}
+	w("\n\n")
 	if len(f.Stages) > 0 {
 		w("| Stage (median ms per cycle) |")
 		for _, a := range f.Stages {
