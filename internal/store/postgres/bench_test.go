@@ -43,14 +43,14 @@ func benchModels() []store.Model {
 	return ms
 }
 
-func benchStore(b *testing.B) *Store {
-	s, _ := openMigrated(b)
+func benchStore(tb testing.TB) *Store {
+	s, _ := openMigrated(tb)
 	ctx := context.Background()
 	if err := s.ReplaceSchedules(ctx, []store.ScheduleRow{{ID: "CFG_001", ScopeKey: "BTC-60-60", Active: true}}); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := s.UpsertModels(ctx, benchModels()); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return s
 }

@@ -414,18 +414,8 @@ func (s *Store) WindowPredictions(ctx context.Context, modelID string, from, to 
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
-	var b query
-	b.add("model_id = ?", modelID)
-	b.where = append(b.where, "(score_scored_at IS NOT NULL OR score_success IS NOT NULL OR status IN "+nonAnswerStatuses+")")
-	if !from.IsZero() {
-		b.add("resolvable_at >= ?", from.UTC())
-	}
-	if !to.IsZero() {
-		b.add("resolvable_at <= ?", to.UTC())
-	}
-	sql := `SELECT ` + predictionColumns + ` FROM predictions` + b.clause() +
-		` ORDER BY resolvable_at, id LIMIT ` + b.arg(limit)
-	rows, err := s.pool.Query(ctx, sql, b.args...)
+	sql, args := windowPredictionsQuery(modelID, from, to, limit)
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, s.wrap(fmt.Sprintf("window predictions of model %q", modelID), err)
 	}
@@ -439,9 +429,31 @@ func (s *Store) WindowPredictions(ctx context.Context, modelID string, from, to 
 	return out, nil
 }
 
+// windowPredictionsQuery is WindowPredictions' query and its arguments
+// (countedPredicate: it reads idx_predictions_model_resolvable).
+func windowPredictionsQuery(modelID string, from, to time.Time, limit int) (string, []any) {
+	b := query{where: []string{countedPredicate}}
+	b.add("model_id = ?", modelID)
+	if !from.IsZero() {
+		b.add("resolvable_at >= ?", from.UTC())
+	}
+	if !to.IsZero() {
+		b.add("resolvable_at <= ?", to.UTC())
+	}
+	return `SELECT ` + predictionColumns + ` FROM predictions` + b.clause() +
+		` ORDER BY resolvable_at, id LIMIT ` + b.arg(limit), b.args
+}
+
 // nonAnswerStatuses are the statuses of predictions a model was expected
 // to make and did not (store.ModelScoreStat), as an SQL list.
 const nonAnswerStatuses = `('FAILED', 'TIMEOUT', 'CRASHED', 'ABSENT', 'BAD_IMPLEMENTATION')`
+
+// countedPredicate selects the predictions that count in an aggregation
+// window: scored ones and non-answers (store.ModelScoreStat). It is the
+// predicate of the partial indexes idx_predictions_window_stats and
+// idx_predictions_model_resolvable (migration 00016), written the same, so
+// that the planner proves that a query naming it may read them.
+const countedPredicate = `(score_scored_at IS NOT NULL OR score_success IS NOT NULL OR status IN ` + nonAnswerStatuses + `)`
 
 // ModelScoreStats aggregates, per model, the answered and non-answered
 // predictions (store.ModelScoreStat) with resolvable_at in [from, to] (zero
@@ -450,26 +462,8 @@ func (s *Store) ModelScoreStats(ctx context.Context, from, to time.Time) ([]stor
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
-	var b query
-	if !from.IsZero() {
-		b.add("resolvable_at >= ?", from.UTC())
-	}
-	if !to.IsZero() {
-		b.add("resolvable_at <= ?", to.UTC())
-	}
-	// The answered and non-answer conditions are store.ModelScoreStat's.
-	// The sum is taken in numeric, exactly: a float8 sum depends on the
-	// order PostgreSQL adds the rows in (which differs from model to model),
-	// so two models with identical scores could get means differing in the
-	// last bit and not share their rank (issue 13: ties share).
-	rows, err := s.pool.Query(ctx, `SELECT model_id, answered, total, low, non_answers FROM (
-SELECT model_id,
- count(*) FILTER (WHERE status = 'SUCCESS' AND score_success AND score_value IS NOT NULL) AS answered,
- coalesce(sum(score_value::numeric) FILTER (WHERE status = 'SUCCESS' AND score_success), 0)::float8 AS total,
- min(score_value) FILTER (WHERE status = 'SUCCESS' AND score_success) AS low,
- count(*) FILTER (WHERE status IN `+nonAnswerStatuses+`
-   OR (status = 'SUCCESS' AND score_scored_at IS NOT NULL AND (score_success IS NOT TRUE OR score_value IS NULL))) AS non_answers
-FROM predictions`+b.clause()+` GROUP BY model_id) AS w WHERE answered > 0 OR non_answers > 0 ORDER BY model_id`, b.args...)
+	sql, args := modelScoreStatsQuery(from, to)
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, s.wrap("model score stats", err)
 	}
@@ -491,6 +485,33 @@ FROM predictions`+b.clause()+` GROUP BY model_id) AS w WHERE answered > 0 OR non
 		return nil, s.wrap("model score stats", err)
 	}
 	return out, nil
+}
+
+// modelScoreStatsQuery is ModelScoreStats' query and its arguments.
+func modelScoreStatsQuery(from, to time.Time) (string, []any) {
+	// Only counted predictions add to the aggregates (an unscored SUCCESS
+	// one is in no FILTER below); countedPredicate lets the query read the
+	// partial index idx_predictions_window_stats, index-only.
+	b := query{where: []string{countedPredicate}}
+	if !from.IsZero() {
+		b.add("resolvable_at >= ?", from.UTC())
+	}
+	if !to.IsZero() {
+		b.add("resolvable_at <= ?", to.UTC())
+	}
+	// The answered and non-answer conditions are store.ModelScoreStat's.
+	// The sum is taken in numeric, exactly: a float8 sum depends on the
+	// order PostgreSQL adds the rows in (which differs from model to model),
+	// so two models with identical scores could get means differing in the
+	// last bit and not share their rank (issue 13: ties share).
+	return `SELECT model_id, answered, total, low, non_answers FROM (
+SELECT model_id,
+ count(*) FILTER (WHERE status = 'SUCCESS' AND score_success AND score_value IS NOT NULL) AS answered,
+ coalesce(sum(score_value::numeric) FILTER (WHERE status = 'SUCCESS' AND score_success), 0)::float8 AS total,
+ min(score_value) FILTER (WHERE status = 'SUCCESS' AND score_success) AS low,
+ count(*) FILTER (WHERE status IN ` + nonAnswerStatuses + `
+   OR (status = 'SUCCESS' AND score_scored_at IS NOT NULL AND (score_success IS NOT TRUE OR score_value IS NULL))) AS non_answers
+FROM predictions` + b.clause() + ` GROUP BY model_id) AS w WHERE answered > 0 OR non_answers > 0 ORDER BY model_id`, b.args
 }
 
 // LatestPerformedAt returns the newest performed_at (UTC) of the
