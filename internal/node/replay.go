@@ -75,9 +75,12 @@ type ReplayProgress struct {
 // ReplayTime sums the wall-clock time of a replay's stages (real time,
 // whatever the simulated clock). Predict sums whole predict cycles, the
 // fields before it their stages (predict.Timing): RawInput
-// (ProvideRawInput, with its feed read through HostData), InferenceInput,
-// ModelCalls (Tick and Predict: the scope and call builders and the model
-// fan-out), Validate and Persist (the cycle's store transaction).
+// (ProvideRawInput, with its feed read through HostData; at full speed
+// the block's BuildInferenceInputs call), InferenceInput, ModelCalls (Tick
+// and Predict: the scope and call builders and the model fan-out, at full
+// speed the wait for each cycle's answers on the block's batch streams),
+// Validate and Persist (the store transaction: one per cycle, one per
+// block at full speed).
 type ReplayTime struct {
 	Candles                                                          time.Duration // storing the candles
 	RawInput, InferenceInput, ModelCalls, Validate, Persist, Predict time.Duration // Predict: whole predict cycles

@@ -3,6 +3,7 @@ package predict
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/crunch-coordinator/coordinator/host"
@@ -21,21 +22,24 @@ type Batcher interface {
 
 // Block runs the cycles of a block of simulated time with the model calls
 // of all of them in one batch (a replay: the inputs of later cycles do not
-// depend on the models' answers). Plan prepares each cycle at its moment,
-// as RunOnce starts it (due rows, freshness, raw and inference inputs,
-// scopes and predict calls); Run then calls the models once for all
-// planned cycles (Batcher) and ends each cycle in order as RunOnce does:
-// each model's answers go through the supervisor's classification and
-// stop rules, then validation, ConfirmOutput and one store transaction per
-// cycle, before the next cycle's answers. The stored predictions are those
-// RunOnce at each moment stores.
+// depend on the models' answers). Prefetch may make their inference inputs
+// in one challenge call; Plan prepares each cycle at its moment, as
+// RunOnce starts it (due rows, freshness, raw and inference inputs, scopes
+// and predict calls); Run then calls the models once for all planned
+// cycles (Batcher) and ends each cycle in order as RunOnce does: each
+// model's answers go through the supervisor's classification and stop
+// rules, then validation and ConfirmOutput, before the next cycle's
+// answers; the predictions of all the cycles are saved in one store
+// transaction at the end. The stored predictions are those RunOnce at
+// each moment stores.
 //
-// One difference with RunOnce is possible, only after a failure: a cycle
-// that fails when it ends (ValidateInferenceOutput fails, the store
-// fails) or stores nothing (every model past the ABSENT grace) has already
-// counted as performed for the planning of the block's later cycles, so a
-// row whose period spans several cycles is not predicted again in the same
-// slot within the block as RunOnce would retry it.
+// Differences with RunOnce are possible only after a failure: a failed
+// save fails every cycle of the block, not one; and a cycle that fails
+// when it ends (ValidateInferenceOutput fails, the save fails) or stores
+// nothing (every model past the ABSENT grace) has already counted as
+// performed for the planning of the block's later cycles, so a row whose
+// period spans several cycles is not predicted again in the same slot
+// within the block as RunOnce would retry it.
 //
 // Use a Block from the worker's one goroutine, with no RunOnce between
 // Plan and Run.
@@ -144,8 +148,13 @@ func (b *Block) Plan(ctx context.Context) bool {
 	return true
 }
 
-// Run ends the planned cycles in order (see Block) and empties the block.
-// done is called after each cycle with what RunOnce would have returned.
+// Run ends the planned cycles in order (see Block) and empties the block:
+// their predictions (and new or changed model rows) are saved in one store
+// transaction at the end, and done is then called for each cycle with
+// what RunOnce would have returned (a failed save fails every cycle that
+// had predictions; the save's time is shared out in Timing.Persist, and
+// Inserted is each cycle's count when all or none were new, else the new
+// rows shared out in cycle order).
 func (b *Block) Run(ctx context.Context, done func(Result, error)) {
 	w := b.w
 	steps := b.steps
@@ -167,56 +176,121 @@ func (b *Block) Run(ctx context.Context, done func(Result, error)) {
 		batch = w.cfg.Models.(Batcher).StartBatch(ctx, cycles)
 		defer batch.Close()
 	}
-	for _, st := range steps {
-		res, preds, err := w.endStep(ctx, st, batch)
-		if w.cfg.Observe != nil {
-			if err != nil || res.Timing.Total == 0 {
-				preds = nil
-			}
-			w.cfg.Observe(res, preds, err)
+	out := make([]endedStep, len(steps))
+	var models []store.Model
+	var preds []store.Prediction
+	saving := 0
+	for i, st := range steps {
+		out[i] = w.endStep(ctx, st, batch)
+		if out[i].err == nil && len(out[i].preds) > 0 {
+			models = append(models, out[i].models...)
+			preds = append(preds, out[i].preds...)
+			saving++
 		}
-		done(res, err)
+	}
+	if saving > 0 {
+		t := time.Now()
+		inserted, err := w.cfg.Store.SavePredictCycle(ctx, models, preds)
+		d := time.Since(t)
+		if err != nil {
+			w.forgetModels() // the rows noted by endStep were not stored
+			err = fmt.Errorf("predict cycles from %s to %s: save %d predictions and %d models: %w",
+				steps[0].res.Now.Format(time.RFC3339), steps[len(steps)-1].res.Now.Format(time.RFC3339), len(preds), len(models), err)
+		}
+		for i := range out {
+			e := &out[i]
+			if e.err != nil || len(e.preds) == 0 {
+				continue
+			}
+			if err != nil {
+				e.err = err
+				continue
+			}
+			e.res.Timing.Persist = d / time.Duration(saving)
+			e.res.Timing.Total = time.Since(steps[i].in.start)
+			switch {
+			case inserted == len(preds):
+				e.res.Inserted = len(e.preds)
+			default:
+				e.res.Inserted = min(inserted, len(e.preds))
+				inserted -= e.res.Inserted
+			}
+			for _, id := range e.predicted {
+				w.notePerformed(id, e.res.Now) // the store now holds predictions of this slot
+			}
+			w.log.Debug("predict cycle stored", "now", e.res.Now, "due", e.res.Due, "predictions", len(e.preds), "inserted", e.res.Inserted,
+				"by_status", e.res.ByStatus, "total", e.res.Timing.Total)
+		}
+	}
+	for _, e := range out {
+		if w.cfg.Observe != nil {
+			p := e.preds
+			if e.err != nil || e.res.Timing.Total == 0 {
+				p = nil
+			}
+			w.cfg.Observe(e.res, p, e.err)
+		}
+		done(e.res, e.err)
 	}
 }
 
-// endStep ends one planned cycle: RunOnce after the predict calls were
-// built.
-func (w *Worker) endStep(ctx context.Context, st *blockStep, batch *host.ModelBatch) (Result, []store.Prediction, error) {
-	res := st.res
+// endedStep is a Block's cycle ended up to its store transaction.
+type endedStep struct {
+	res       Result
+	preds     []store.Prediction
+	models    []store.Model // model rows to upsert (noted as stored already)
+	predicted []string      // rows with at least one prediction
+	err       error
+}
+
+// endStep ends one planned cycle as RunOnce does after the predict calls
+// were built, except for the store transaction (Run's): the model rows it
+// would upsert are noted as stored, so the next cycles see them.
+func (w *Worker) endStep(ctx context.Context, st *blockStep, batch *host.ModelBatch) endedStep {
+	e := endedStep{res: st.res}
+	res := &e.res
 	states := w.cfg.Models.States()
 	w.trackDown(states, res.Now)
 	if st.batch < 0 {
-		return res, nil, nil
+		return e
 	}
-	if err := ctx.Err(); err != nil {
-		return res, nil, err
+	if e.err = ctx.Err(); e.err != nil {
+		return e
 	}
 	t := time.Now()
 	ticks, results := batch.Next(ctx)
 	res.Timing.Predict += time.Since(t)
 	res.Streamed = batch.Streamed()
 	w.logTicks(ticks)
-	if err := ctx.Err(); err != nil {
-		return res, nil, err
+	if e.err = ctx.Err(); e.err != nil {
+		return e
 	}
-	var preds []store.Prediction
 	seen := map[string]bool{}
-	predicted := make([]string, 0, len(st.rows))
 	for i, r := range st.rows {
 		rowPreds, vt, err := w.rowPredictions(ctx, r.d, res.Now, r.scope, results[i], st.in.inputObj, states)
 		res.Timing.Validate += vt
 		if err != nil {
-			return res, nil, w.abort(ctx, err)
+			e.err = w.abort(ctx, err)
+			return e
 		}
 		for _, p := range rowPreds {
 			seen[p.ModelID] = true
 			res.ByStatus[p.Status]++
 		}
 		if len(rowPreds) > 0 {
-			predicted = append(predicted, r.d.cfg.ID)
+			e.predicted = append(e.predicted, r.d.cfg.ID)
 		}
-		preds = append(preds, rowPreds...)
+		e.preds = append(e.preds, rowPreds...)
 	}
-	err := w.persist(ctx, &res, st.in.start, preds, seen, predicted, states)
-	return res, preds, err
+	res.Predictions = len(e.preds)
+	if len(e.preds) == 0 {
+		res.SkipReason = noPredictionReason
+		w.log.Warn("predict cycle produced no prediction", "now", res.Now, "reason", res.SkipReason)
+		return e
+	}
+	if e.models, e.err = w.modelRows(ctx, seen, states, res.Now); e.err != nil {
+		return e
+	}
+	w.noteModels(e.models)
+	return e
 }

@@ -257,6 +257,9 @@ func (w *Worker) prepare(ctx context.Context, res *Result, states []host.ModelSt
 	return cycleInput{start: start, due: due, input: jsonx.Compact(input), inputObj: inputObj}, nil
 }
 
+// noPredictionReason is the SkipReason of a cycle that built no prediction.
+const noPredictionReason = "every known model has been down for longer than the ABSENT grace period"
+
 // persist ends a cycle that built preds: the model rows of the models in
 // seen, one store transaction, and the worker's memory of the performed
 // slots (the rows in predicted) and stored models. With no prediction the
@@ -265,7 +268,7 @@ func (w *Worker) persist(ctx context.Context, res *Result, start time.Time, pred
 	now := res.Now
 	res.Predictions = len(preds)
 	if len(preds) == 0 {
-		res.SkipReason = "every known model has been down for longer than the ABSENT grace period"
+		res.SkipReason = noPredictionReason
 		w.log.Warn("predict cycle produced no prediction", "now", now, "reason", res.SkipReason)
 		return nil
 	}

@@ -115,6 +115,14 @@ func (w *Worker) noteModels(ms []store.Model) {
 	}
 }
 
+// forgetModels drops the worker's copy of the stored model rows (a save
+// failed after noteModels): the next cycle reads the store.
+func (w *Worker) forgetModels() {
+	w.cacheMu.Lock()
+	defer w.cacheMu.Unlock()
+	w.models = nil
+}
+
 func firstNonEmpty(vals ...string) string {
 	for _, v := range vals {
 		if v != "" {
