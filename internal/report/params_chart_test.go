@@ -295,6 +295,19 @@ func TestParamsCacheFollowsWrites(t *testing.T) {
 			}
 			check("first request", true)
 			check("repeat", false)
+			// Ends (and starts) moving inside one hour, across the newest
+			// predictions of its rollups (m1 and m2 at :50, m3 at :55): the
+			// reused points only while no rollup enters or leaves.
+			hour := fixtureNow.Add(-5 * time.Hour)
+			for _, off := range []time.Duration{0, 49 * time.Minute, 50 * time.Minute, 51 * time.Minute, 54 * time.Minute, 55 * time.Minute, 55*time.Minute + time.Second, 59 * time.Minute, 59 * time.Minute} {
+				end := hour.Add(off)
+				wq := "/reports/models/params?start=" + url.QueryEscape(ts(end.Add(-3*24*time.Hour)).(string)) + "&end=" + url.QueryEscape(ts(end).(string))
+				_, _, want := get(t, direct, "GET", wq)
+				_, _, got := get(t, cached, "GET", wq)
+				if string(got) != string(want) {
+					t.Fatalf("window ending %s: cached answer (%d bytes) differs from the store's (%d bytes)", ts(end), len(got), len(want))
+				}
+			}
 			ctx := context.Background()
 			late := pred("m2", "BTC-60", btcScope, 3*24*time.Hour+2*time.Minute, store.StatusSuccess, ok(40))
 			late.ID = "late"

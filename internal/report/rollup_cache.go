@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,6 +30,7 @@ type rollupCache struct {
 	days map[seriesDay]*rollupDay
 	size int    // rollups held
 	gen  uint64 // requests served, for eviction
+	memo *pointsMemo
 }
 
 // seriesDay is one series and chart day (end in unix microseconds).
@@ -98,9 +100,7 @@ func (c *rollupCache) points(ctx context.Context, st Store, q store.RollupPointQ
 			fresh[k] = append(fresh[k], r)
 		}
 	}
-	// Assemble the rollups of q.Range() in the order RollupPointsOf reads
-	// (model, scope_key, bucket end: revisions come in that order).
-	all := make([]store.ScoreRollup, 0, len(revs)*24)
+	days := make([]*rollupDay, len(revs))
 	c.mu.Lock()
 	if c.days == nil {
 		c.days = map[seriesDay]*rollupDay{}
@@ -120,11 +120,7 @@ func (c *rollupCache) points(ctx context.Context, st Store, q store.RollupPointQ
 				c.days[k] = d
 			}
 		}
-		for _, x := range d.rollups {
-			if !x.BucketEnd.Before(from) && !x.BucketEnd.After(to) {
-				all = append(all, x)
-			}
-		}
+		days[i] = d
 	}
 	if c.size > c.max {
 		for k, d := range c.days {
@@ -134,8 +130,63 @@ func (c *rollupCache) points(ctx context.Context, st Store, q store.RollupPointQ
 			}
 		}
 	}
+	memo := c.memo
 	c.mu.Unlock()
-	return store.RollupPointsOf(all, q), true, nil
+
+	// The points depend on q's bounds only through the hours holding them
+	// (RollupBucketEnd) and whether the newest prediction of each rollup
+	// of those two hours lies in [q.From, q.To] (every rollup of an hour
+	// between them has its newest prediction inside, none before or
+	// after): the last points are reused when those and the days are the
+	// same.
+	m := &pointsMemo{key: fmt.Sprint(q.ModelIDs, q.Windows, q.MaxPoints, q.MaxSeriesPoints),
+		fromEnd: store.RollupBucketEnd(q.From).UnixMicro(), toEnd: store.RollupBucketEnd(q.To).UnixMicro(), days: days}
+	edgeDays := [2]int64{store.ChartDayEnd(store.RollupBucketEnd(q.From)).UnixMicro(), store.ChartDayEnd(store.RollupBucketEnd(q.To)).UnixMicro()}
+	for _, d := range days {
+		if len(d.rollups) == 0 {
+			continue
+		}
+		if day := store.ChartDayEnd(d.rollups[0].BucketEnd).UnixMicro(); day != edgeDays[0] && day != edgeDays[1] {
+			continue
+		}
+		for _, x := range d.rollups {
+			if e := x.BucketEnd.UnixMicro(); e == m.fromEnd || e == m.toEnd {
+				m.edges = append(m.edges, !x.LastPerformedAt.Before(q.From) && !x.LastPerformedAt.After(q.To))
+			}
+		}
+	}
+	if memo != nil && memo.same(m) {
+		return memo.points, true, nil
+	}
+	// Assemble the rollups of q.Range() in the order RollupPointsOf reads
+	// (model, scope_key, bucket end: revisions come in that order).
+	all := make([]store.ScoreRollup, 0, len(revs)*24)
+	for _, d := range days {
+		for _, x := range d.rollups {
+			if !x.BucketEnd.Before(from) && !x.BucketEnd.After(to) {
+				all = append(all, x)
+			}
+		}
+	}
+	m.points = store.RollupPointsOf(all, q)
+	c.mu.Lock()
+	c.memo = m
+	c.mu.Unlock()
+	return m.points, true, nil
+}
+
+// pointsMemo is the last answer of a rollupCache (see points): its points
+// (shared, never modified) and what they were computed from.
+type pointsMemo struct {
+	key            string // models, windows, budgets
+	fromEnd, toEnd int64  // the hours holding the window's bounds
+	days           []*rollupDay
+	edges          []bool // per rollup of those hours: newest prediction in the window
+	points         []store.RollupPoint
+}
+
+func (m *pointsMemo) same(o *pointsMemo) bool {
+	return m.key == o.key && m.fromEnd == o.fromEnd && m.toEnd == o.toEnd && slices.Equal(m.days, o.days) && slices.Equal(m.edges, o.edges)
 }
 
 func minTime(a, b time.Time) time.Time {
