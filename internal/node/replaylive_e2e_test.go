@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,83 +55,126 @@ func TestE2EReplayMatchesLive(t *testing.T) {
 			return openStore(t, testutil.ScratchDatabaseAt(t, base, "coordinator_"+name))
 		},
 	}
+	// The bad case: a feed record whose values do not parse, stored at
+	// from+40m (after its close at from+31m30s): from then on every
+	// cycle's ProvideRawInput fails (the baseline's window holds it), in
+	// the middle of a block. The replay stores it before it starts, with
+	// its ingestion time; the live path when its clock reaches that time.
+	first, _ := rp.Iter(from, from).Next()
+	bad := first
+	bad.TsEvent, bad.TsIngested = from.Add(30*time.Minute+30*time.Second), from.Add(40*time.Minute)
+	bad.Values = json.RawMessage(`{"open":"not a number","high":1,"low":1,"close":1,"volume":1}`)
 	for _, backend := range []string{"sqlite", "postgres"} {
-		t.Run(backend, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			replayed := backends[backend](t, "replayed")
-			live := backends[backend](t, "live")
-
-			n, sim := startBaselineNode(t, ctx, nodeDir, challengeBin, bins, rp, replayed, from)
-			prog, err := n.Replay(ctx, rp, sim, node.ReplayOptions{From: from, Until: until})
-			if err != nil || prog.CycleErrors > 0 {
-				t.Fatalf("replay: %+v, %v", prog, err)
+		for _, withBad := range []bool{false, true} {
+			name := backend
+			if withBad {
+				name += "/unparsable_record_mid_block"
 			}
-			// Every cycle's model calls went in a block's batch (the
-			// example models and the challenge are built with this SDK).
-			if prog.Batched != prog.Cycles || prog.Cycles == 0 {
-				t.Fatalf("replay: %d of %d predict cycles answered from a batch stream, want all", prog.Batched, prog.Cycles)
-			}
-			// And every cycle's inference input was made with the rest of
-			// its block (BuildInferenceInputs, the candles stored ahead).
-			if prog.InputsAhead != prog.Cycles {
-				t.Fatalf("replay: %d of %d predict cycles had their input made ahead, want all", prog.InputsAhead, prog.Cycles)
-			}
-			_ = n.Close()
-
-			// The live path, one candle at a time.
-			ln, lsim := startBaselineNode(t, ctx, nodeDir, challengeBin, bins, rp, live, from)
-			w, err := config.LoadWorkspace(nodeDir, func(string) string { return "" })
-			if err != nil {
-				t.Fatal(err)
-			}
-			scoreEvery := w.Settings.ScoreInterval
-			var nextScore time.Time
-			for it := rp.Iter(from, until); ; {
-				rec, ok := it.Next()
-				if !ok {
-					break
-				}
-				at := rec.TsEvent.Add(rp.Step())
-				rec.TsIngested = at
-				if _, err := live.UpsertMarketRecords(ctx, []store.MarketRecord{rec}); err != nil {
-					t.Fatal(err)
-				}
-				lsim.Set(at)
-				if _, err := ln.PredictOnce(ctx); err != nil {
-					t.Fatalf("live predict cycle at %s: %v", at, err)
-				}
-				if !at.Before(nextScore) {
-					if _, err := ln.ScoreOnce(ctx); err != nil {
-						t.Fatalf("live score cycle at %s: %v", at, err)
-					}
-					nextScore = at.Add(scoreEvery)
-				}
-			}
-			if _, err := ln.ScoreOnce(ctx); err != nil {
-				t.Fatalf("live final score cycle: %v", err)
-			}
-			_ = ln.Close()
-
-			want, got := listPredictions(t, ctx, live), listPredictions(t, ctx, replayed)
-			if len(want) == 0 || len(got) != len(want) {
-				t.Fatalf("replay stored %d predictions, the live path %d", len(got), len(want))
-			}
-			scored := 0
-			for i := range want {
-				if d := predictionDiff(got[i], want[i]); d != "" {
-					t.Errorf("prediction %d (%s): replay and live differ: %s", i, want[i].ID, d)
-				}
-				if want[i].Score != nil {
-					scored++
-				}
-			}
-			if scored < len(want)*8/10 {
-				t.Errorf("only %d of %d predictions scored: the comparison would say little", scored, len(want))
-			}
-			t.Logf("%s: %d predictions (%d scored) identical in the replay and the live path", backend, len(want), scored)
-		})
+			t.Run(name, func(t *testing.T) {
+				replayLiveCase(t, backends[backend], nodeDir, challengeBin, bins, rp, from, until, withBad, bad)
+			})
+		}
 	}
+}
+
+// replayLiveCase is one case of TestE2EReplayMatchesLive: a replay and the
+// live path over the same candles on fresh stores of one backend, with the
+// record bad stored at its ingestion time when withBad is set.
+func replayLiveCase(t *testing.T, open func(t *testing.T, name string) store.Store, nodeDir, challengeBin string, bins map[string]string,
+	rp *replay.Replay, from, until time.Time, withBad bool, bad store.MarketRecord) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	suffix := ""
+	if withBad {
+		suffix = "_bad"
+	}
+	replayed := open(t, "replayed"+suffix)
+	live := open(t, "live"+suffix)
+	if withBad {
+		if _, err := replayed.UpsertMarketRecords(ctx, []store.MarketRecord{bad}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	n, sim := startBaselineNode(t, ctx, nodeDir, challengeBin, bins, rp, replayed, from)
+	prog, err := n.Replay(ctx, rp, sim, node.ReplayOptions{From: from, Until: until})
+	if err != nil || prog.CycleErrors > 0 != withBad || prog.Cycles == 0 {
+		t.Fatalf("replay: %+v, %v", prog, err)
+	}
+	// Every cycle's model calls went in a block's batch (the example
+	// models and the challenge are built with this SDK), and its
+	// inference input was made with the rest of its block
+	// (BuildInferenceInputs, the candles stored ahead).
+	if prog.Batched != prog.Cycles {
+		t.Fatalf("replay: %d of %d predict cycles answered from a batch stream, want all", prog.Batched, prog.Cycles)
+	}
+	if prog.InputsAhead != prog.Cycles {
+		t.Fatalf("replay: %d of %d predict cycles had their input made ahead, want all", prog.InputsAhead, prog.Cycles)
+	}
+	_ = n.Close()
+
+	// The live path, one candle at a time.
+	ln, lsim := startBaselineNode(t, ctx, nodeDir, challengeBin, bins, rp, live, from)
+	w, err := config.LoadWorkspace(nodeDir, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	scoreEvery := w.Settings.ScoreInterval
+	var nextScore time.Time
+	liveErrors := 0
+	for it := rp.Iter(from, until); ; {
+		rec, ok := it.Next()
+		if !ok {
+			break
+		}
+		at := rec.TsEvent.Add(rp.Step())
+		rec.TsIngested = at
+		recs := []store.MarketRecord{rec}
+		if withBad && at.Equal(bad.TsIngested) {
+			recs = append(recs, bad)
+		}
+		if _, err := live.UpsertMarketRecords(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+		lsim.Set(at)
+		if _, err := ln.PredictOnce(ctx); err != nil {
+			if !withBad {
+				t.Fatalf("live predict cycle at %s: %v", at, err)
+			}
+			liveErrors++
+		}
+		if !at.Before(nextScore) {
+			if _, err := ln.ScoreOnce(ctx); err != nil {
+				t.Fatalf("live score cycle at %s: %v", at, err)
+			}
+			nextScore = at.Add(scoreEvery)
+		}
+	}
+	if _, err := ln.ScoreOnce(ctx); err != nil {
+		t.Fatalf("live final score cycle: %v", err)
+	}
+	_ = ln.Close()
+	if liveErrors != prog.CycleErrors {
+		t.Errorf("failed predict cycles: replay %d, live %d", prog.CycleErrors, liveErrors)
+	}
+
+	want, got := listPredictions(t, ctx, live), listPredictions(t, ctx, replayed)
+	if len(want) == 0 || len(got) != len(want) {
+		t.Fatalf("replay stored %d predictions, the live path %d", len(got), len(want))
+	}
+	scored := 0
+	for i := range want {
+		if d := predictionDiff(got[i], want[i]); d != "" {
+			t.Errorf("prediction %d (%s): replay and live differ: %s", i, want[i].ID, d)
+		}
+		if want[i].Score != nil {
+			scored++
+		}
+	}
+	if scored < len(want)*8/10 {
+		t.Errorf("only %d of %d predictions scored: the comparison would say little", scored, len(want))
+	}
+	t.Logf("%d predictions (%d scored) identical in the replay and the live path; %d failed cycles in each", len(want), scored, liveErrors)
 }
 
 // predictionDiff describes how two stored predictions differ in what a
