@@ -24,6 +24,13 @@
 // DOUBLE, object/array/bool → JSON; null → NONE is refused because the
 // reference server cannot receive it.
 //
+// # One encoding per fan-out
+//
+// A fan-out sends the same tick input and the same predict arguments to
+// every model, so a call is marshaled once (NewTick, NewPredict, kept by
+// Requests) and its bytes sent to each runner (Client.Send, through a
+// codec that passes them unchanged; content type application/grpc+proto).
+//
 // # Results and status codes
 //
 // Setup and Call answer a commons.Status; anything but SUCCESS comes back
