@@ -15,7 +15,12 @@
 //     Predict fan out to every model concurrently and return one CallResult
 //     per model id; TickPredict is both in one round trip per model for the
 //     plugins that serve it (the same calls, deadlines and results; the
-//     others get two calls); States, WaitReady, Close.
+//     others get two calls); StartBatch sends the calls of several cycles
+//     known in advance (a replay's block) on one stream per model and
+//     ModelBatch.Next applies their answers cycle by cycle as those calls
+//     would be applied; States, WaitReady, Close. Challenge.
+//     BuildInferenceInputs makes the inference inputs of several cycle
+//     times in one call, each cycle reading the feed as stored at its time.
 //   - Probe(ctx, PluginSpec, kind, Options) (ProbeReport, error): one
 //     launch + handshake + Describe + verify + health + stop, for `doctor`.
 //   - VerifyChallenge / VerifyModel: the single contract check, shared by
