@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"net/http"
@@ -14,10 +15,16 @@ import (
 // built and encoded again. Content keyed, so never stale: a changed score,
 // status or model name is another key. Bounded: two generations of at
 // most max rows each (a row not used for a generation is dropped).
+//
+// It also keeps the last answer written (the keys of its rows, in order,
+// and its body): the same rows again, as while nothing is written, are the
+// same bytes.
 type rowCache struct {
 	max       int
 	mu        sync.Mutex
 	cur, prev map[string][]byte
+	lastKeys  []byte // the length-prefixed row keys of lastBody, in order
+	lastBody  []byte // shared, never modified
 }
 
 // defaultRowCacheRows bounds one generation of a rowCache: a few chart
@@ -71,11 +78,30 @@ func (k rowKey) int(n int64) rowKey { return binary.AppendVarint(k, n) }
 // row(i) (nil: the row is left out) and encoded. On an encoding error
 // every row is built and writeRows reports it.
 func writeCachedRows(w http.ResponseWriter, c *rowCache, n int, key func(i int, k rowKey) rowKey, row func(i int) map[string]any) {
-	keys := make([]string, n)
-	var kb rowKey
+	var all rowKey // every row's key, length-prefixed, in order
+	ends := make([]int, n)
 	for i := range n {
-		kb = key(i, kb[:0])
-		keys[i] = string(kb)
+		start := len(all)
+		all = append(all, 0, 0, 0, 0)
+		all = key(i, all)
+		binary.LittleEndian.PutUint32(all[start:], uint32(len(all)-start-4))
+		ends[i] = len(all)
+	}
+	c.mu.Lock()
+	if c.lastBody != nil && bytes.Equal(all, c.lastKeys) {
+		body := c.lastBody
+		c.mu.Unlock()
+		writeBody(w, http.StatusOK, body)
+		return
+	}
+	c.mu.Unlock()
+	keys := make([]string, n)
+	for i := range n {
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		keys[i] = string(all[start+4 : ends[i]])
 	}
 	enc := make([][]byte, n)
 	found := make([]bool, n)
@@ -140,5 +166,8 @@ func writeCachedRows(w http.ResponseWriter, c *rowCache, n int, key func(i int, 
 		buf = append(buf, b...)
 	}
 	buf = append(buf, ']', '\n')
+	c.mu.Lock()
+	c.lastKeys, c.lastBody = all, buf
+	c.mu.Unlock()
 	writeBody(w, http.StatusOK, buf)
 }

@@ -31,7 +31,10 @@ func TestWriteCachedRowsSameBytes(t *testing.T) {
 	writeRows(want, 200, kept)
 	c := &rowCache{max: 2}
 	built := 0
-	for call := range 3 {
+	for call := range 4 {
+		if call == 2 { // another answer in between: the next one is assembled from the rows
+			writeCachedRows(httptest.NewRecorder(), c, 1, func(_ int, k rowKey) rowKey { return k.str("other") }, func(int) map[string]any { return map[string]any{} })
+		}
 		got := httptest.NewRecorder()
 		writeCachedRows(got, c, len(rows), func(i int, k rowKey) rowKey { return k.int(int64(i)) }, func(i int) map[string]any {
 			built++
@@ -41,8 +44,11 @@ func TestWriteCachedRowsSameBytes(t *testing.T) {
 			t.Fatalf("call %d: writeCachedRows wrote\n%s\nwant\n%s", call, got.Body.Bytes(), want.Body.Bytes())
 		}
 	}
-	if built == 3*len(rows) || built < len(rows) {
-		t.Errorf("rows built %d times over 3 calls of %d rows: want each built once, some again after eviction", built, len(rows))
+	// Call 0 builds every row, call 1 is the last answer again, call 2
+	// (after another answer) reads the rows still cached and builds the
+	// ones the small cache dropped, call 3 is the last answer again.
+	if built <= len(rows) || built >= 2*len(rows) {
+		t.Errorf("rows built %d times over 4 calls of %d rows: want each once, and some again after eviction", built, len(rows))
 	}
 	bad := httptest.NewRecorder()
 	writeCachedRows(bad, &rowCache{max: 8}, 1, func(_ int, k rowKey) rowKey { return k }, func(int) map[string]any { return map[string]any{"v": math.NaN()} })
