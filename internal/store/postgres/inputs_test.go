@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -139,15 +138,10 @@ func TestInputUUIDMigration(t *testing.T) {
 	if err != nil || len(before) != len(preds) {
 		t.Fatalf("ListPredictions before = %d rows, %v", len(before), err)
 	}
-	// Back to version 14: the Down of 00015.
-	down, err := migrationFiles.ReadFile("migrations/00015_input_uuid.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, downSQL, _ := strings.Cut(string(down), "-- +goose Down")
-	if _, err := s.pool.Exec(ctx, downSQL+`; DELETE FROM `+versionTable+` WHERE version_id >= 15`); err != nil {
-		t.Fatalf("00015 Down: %v", err)
-	}
+	// Back to version 14: the Down of 00015 (after 00017's and 00016's).
+	downTo(ctx, t, s, "00017_ground_truth_uuid.sql", 17)
+	downTo(ctx, t, s, "00016_counted_prediction_indexes.sql", 16)
+	downTo(ctx, t, s, "00015_input_uuid.sql", 15)
 	var text string
 	if err := s.pool.QueryRow(ctx, `SELECT input_id FROM predictions WHERE id = 'PRE_00'`).Scan(&text); err != nil || text != store.InputID(preds[0].InferenceInput) {
 		t.Fatalf("input_id at version 14 = %q, %v; want %q", text, err, store.InputID(preds[0].InferenceInput))

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -33,7 +35,7 @@ UPDATE predictions AS p SET
     score_success = CASE WHEN u.scored THEN u.success ELSE p.score_success END,
     score_failed_reason = CASE WHEN u.scored THEN u.reason ELSE COALESCE(u.reason, p.score_failed_reason) END,
     score_scored_at = CASE WHEN u.scored THEN u.scored_at ELSE p.score_scored_at END,
-    ground_truth_id = COALESCE(u.truth_id, p.ground_truth_id)
+    ground_truth_id = COALESCE(u.truth_id::uuid, p.ground_truth_id)
 FROM unnest($1::text[], $2::bool[], $3::float8[], $4::bool[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
      AS u(id, scored, value, success, reason, scored_at, status, truth_id)
 WHERE p.id = u.id`
@@ -87,10 +89,10 @@ func (s *Store) ClaimAndScore(ctx context.Context, now time.Time, limit int,
 		if len(u.truthRows) > 0 {
 			ids, texts := make([]string, len(u.truthRows)), make([]string, len(u.truthRows))
 			for i, g := range u.truthRows {
-				ids[i], texts[i] = g.ID, string(g.Truth)
+				ids[i], texts[i] = truthHex(g.ID), string(g.Truth)
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO ground_truths (id, truth_jsonb)
-SELECT u.id, u.truth::jsonb FROM unnest($1::text[], $2::text[]) AS u(id, truth) ON CONFLICT (id) DO NOTHING`, ids, texts); err != nil {
+SELECT u.id::uuid, u.truth::jsonb FROM unnest($1::text[], $2::text[]) AS u(id, truth) ON CONFLICT (id) DO NOTHING`, ids, texts); err != nil {
 				return fmt.Errorf("write %d ground truths: %w", len(ids), err)
 			}
 		}
@@ -130,6 +132,20 @@ SELECT u.id, u.truth::jsonb FROM unnest($1::text[], $2::text[]) AS u(id, truth) 
 	return claimed, nil
 }
 
+// truthHex returns what the uuid columns ground_truths.id and
+// predictions.ground_truth_id (00017) hold for a ground truth id
+// (store.GroundTruthID: 16 bytes, unpadded base64url): the bytes in hex
+// ("" stays ""). An id that is not 16 bytes of base64url is passed on as it
+// is, and fails the statement with store.ErrInvalidValue (class 22, see
+// classify). Reads never need the id back: they join on it.
+func truthHex(id string) string {
+	b, err := base64.RawURLEncoding.DecodeString(id)
+	if id == "" || err != nil || len(b) != 16 {
+		return id
+	}
+	return hex.EncodeToString(b)
+}
+
 type scoreArrays struct {
 	ids       []string
 	scored    []bool
@@ -157,7 +173,7 @@ func buildScoreUpdates(updates []store.ScoreUpdate) scoreArrays {
 		u := &updates[i]
 		a.ids = append(a.ids, u.PredictionID)
 		a.statuses = append(a.statuses, nullString(u.Status))
-		a.truths = append(a.truths, nullString(truthIDs[i]))
+		a.truths = append(a.truths, nullString(truthHex(truthIDs[i])))
 		if sc := u.Score; sc != nil {
 			a.scored = append(a.scored, true)
 			a.values = append(a.values, sc.Value)
