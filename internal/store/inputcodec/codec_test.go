@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -292,5 +293,90 @@ func TestCacheBound(t *testing.T) {
 	c.put("huge", make([]byte, 300))
 	if _, ok := c.get("huge"); ok {
 		t.Error("an entry over a quarter of the cache was cached")
+	}
+}
+
+// TestBlockChainsInBatch: a block of a stream's inputs encoded in one batch
+// (a replay saving 15 cycles in one transaction) is a chain of deltas of
+// one another, as small as the same inputs saved one batch each, with a
+// keyframe every KeyframeInterval inputs; CheckBases refuses a batch whose
+// inserted delta has an in-batch base the transaction did not insert, and
+// EncodeAgainstCommitted never chains inside the batch.
+func TestBlockChainsInBatch(t *testing.T) {
+	walk := randomWalk(rand.New(rand.NewPCG(7, 8)), 400)
+	const n = KeyframeInterval + 8
+	inputs := make([]store.Input, n)
+	for i := range inputs {
+		inputs[i] = input("btc", window(walk, i, 120))
+	}
+	size := func(b *Batch) (total int) {
+		for _, r := range b.Rows {
+			total += len(r.Data)
+		}
+		return total
+	}
+	// One at a time (a live node's cycles).
+	one := NewWriter(nil)
+	tb := &table{rows: map[string]Row{}}
+	oneSize := 0
+	for _, in := range inputs {
+		oneSize += size(tb.write(t, one, in))
+	}
+	// One block.
+	w := NewWriter(nil)
+	b, err := w.Encode(inputs)
+	if err != nil {
+		t.Fatalf("Encode: %v", err)
+	}
+	blockTB := &table{rows: map[string]Row{}}
+	for i, r := range b.Rows {
+		blockTB.rows[r.ID] = r
+		b.Inserted(i)
+		if want := i%KeyframeInterval != 0; (r.Codec == ZstdDelta) != want {
+			t.Fatalf("row %d: codec %v, want a delta: %v", i, r.Codec, want)
+		}
+		if i > 0 && r.Codec == ZstdDelta && r.BaseID != b.Rows[i-1].ID {
+			t.Fatalf("row %d: base %s, want the previous input of the block %s", i, r.BaseID, b.Rows[i-1].ID)
+		}
+	}
+	if err := b.CheckBases(); err != nil {
+		t.Fatalf("CheckBases with every row inserted: %v", err)
+	}
+	if got := size(b); got > oneSize+oneSize/10 {
+		t.Fatalf("block of %d inputs: %d bytes; one at a time: %d", n, got, oneSize)
+	}
+	for _, r := range b.Rows {
+		if l := chainLen(blockTB, r.ID); l > KeyframeInterval {
+			t.Fatalf("%s: chain of %d frames, want at most %d", r.ID, l, KeyframeInterval)
+		}
+	}
+	// Row 3 was already stored by another writer: row 4, its delta, must
+	// not commit.
+	b2, err := NewWriter(nil).Encode(inputs[:6])
+	if err != nil {
+		t.Fatalf("Encode: %v", err)
+	}
+	for i := range b2.Rows {
+		if i != 3 {
+			b2.Inserted(i)
+		}
+	}
+	if err := b2.CheckBases(); !errors.Is(err, ErrForeignBase) {
+		t.Fatalf("CheckBases with an in-batch base not inserted = %v, want ErrForeignBase", err)
+	}
+	b3, err := NewWriter(nil).EncodeAgainstCommitted(inputs[:6])
+	if err != nil {
+		t.Fatalf("EncodeAgainstCommitted: %v", err)
+	}
+	for i, r := range b3.Rows {
+		if r.Codec == ZstdDelta {
+			t.Fatalf("EncodeAgainstCommitted with nothing committed: row %d is a delta of %s", i, r.BaseID)
+		}
+		if i != 3 {
+			b3.Inserted(i)
+		}
+	}
+	if err := b3.CheckBases(); err != nil {
+		t.Fatalf("CheckBases of EncodeAgainstCommitted = %v", err)
 	}
 }

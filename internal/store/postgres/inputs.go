@@ -68,7 +68,8 @@ func inputArgs(batch *inputcodec.Batch, inputs []store.Input) []any {
 }
 
 // readInsertedInputs runs query (the insertInputsSQL statement's result)
-// and marks the rows it inserted in batch.
+// and marks the rows it inserted in batch; it fails with
+// inputcodec.ErrForeignBase as inputcodec.Batch.CheckBases says.
 func readInsertedInputs(query func() (pgx.Rows, error), batch *inputcodec.Batch) error {
 	rows, err := query()
 	if err != nil {
@@ -82,7 +83,9 @@ func readInsertedInputs(query func() (pgx.Rows, error), batch *inputcodec.Batch)
 	if err != nil {
 		return fmt.Errorf("insert %d inference inputs: %w", len(batch.Rows), err)
 	}
-	return nil
+	// A delta of an input of the same batch that was already stored has a
+	// base of unknown depth: the caller retries (inputcodec.ErrForeignBase).
+	return batch.CheckBases()
 }
 
 // insertInputs writes the encoded distinct inputs of a predict cycle

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -245,33 +246,51 @@ func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, pred
 	if err != nil {
 		return 0, fmt.Errorf("postgres store save predict cycle: %w", err)
 	}
+	// An input of the batch whose in-batch base another writer had stored
+	// (inputcodec.ErrForeignBase) rolls the transaction back once; it is
+	// retried with every input encoded against committed bases only.
 	var inserted int
-	if anyScored(predictions) {
-		err = s.inTx(ctx, "save predict cycle", func(tx pgx.Tx) error {
-			if err := execUpsertModels(ctx, tx, ma); err != nil {
-				return err
-			}
-			if err := checkReferences(ctx, tx, pa); err != nil {
-				return err
-			}
-			if err := insertInputs(ctx, tx, batch, inputs); err != nil {
-				return err
-			}
-			n, err := insertScoredPredictions(ctx, tx, pa, predictions)
-			inserted = n
-			if err != nil {
-				return err
-			}
-			return bumpChartRevisions(ctx, tx, store.ChartDaysOfPredictions(predictions))
-		})
-	} else {
-		inserted, err = s.saveCycleBatch(ctx, ma, pa, batch, inputs, store.ChartDaysOfPredictions(predictions))
+	for retried := false; ; retried = true {
+		inserted, err = s.savePredictCycleOnce(ctx, ma, pa, predictions, batch, inputs)
+		if retried || !errors.Is(err, inputcodec.ErrForeignBase) {
+			break
+		}
+		if batch, err = s.inputWriter.EncodeAgainstCommitted(inputs); err != nil {
+			return 0, fmt.Errorf("postgres store save predict cycle: %w", err)
+		}
 	}
 	if err != nil {
 		return 0, err
 	}
 	s.inputWriter.Commit(batch)
 	return inserted, nil
+}
+
+// savePredictCycleOnce is SavePredictCycle's transaction for one encoding
+// of its inputs; it returns how many predictions were new.
+func (s *Store) savePredictCycleOnce(ctx context.Context, ma modelArrays, pa predictionArrays, predictions []store.Prediction, batch *inputcodec.Batch, inputs []store.Input) (int, error) {
+	if !anyScored(predictions) {
+		return s.saveCycleBatch(ctx, ma, pa, batch, inputs, store.ChartDaysOfPredictions(predictions))
+	}
+	var inserted int
+	err := s.inTx(ctx, "save predict cycle", func(tx pgx.Tx) error {
+		if err := execUpsertModels(ctx, tx, ma); err != nil {
+			return err
+		}
+		if err := checkReferences(ctx, tx, pa); err != nil {
+			return err
+		}
+		if err := insertInputs(ctx, tx, batch, inputs); err != nil {
+			return err
+		}
+		n, err := insertScoredPredictions(ctx, tx, pa, predictions)
+		inserted = n
+		if err != nil {
+			return err
+		}
+		return bumpChartRevisions(ctx, tx, store.ChartDaysOfPredictions(predictions))
+	})
+	return inserted, err
 }
 
 // saveCycleBatch writes a cycle of unscored predictions with inBatchTx:

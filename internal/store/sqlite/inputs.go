@@ -37,7 +37,9 @@ func (s *Store) insertInputs(ctx context.Context, tx *sql.Tx, batch *inputcodec.
 			batch.Inserted(i)
 		}
 	}
-	return nil
+	// A delta of an input of the same batch that was already stored has a
+	// base of unknown depth: the caller retries (inputcodec.ErrForeignBase).
+	return batch.CheckBases()
 }
 
 // attachInputs sets the InferenceInput of predictions that reference a row

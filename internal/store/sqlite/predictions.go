@@ -4,12 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unsafe"
 
 	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/internal/store/inputcodec"
 )
 
 // predictionCols is what SavePredictCycle inserts: a new row references
@@ -86,7 +88,30 @@ func (s *Store) SavePredictCycle(ctx context.Context, models []store.Model, pred
 		inputsAt[i] = micros(in.CreatedAt)
 	}
 	inserted := 0
-	err = s.writeTx(ctx, "save predict cycle", func(tx *sql.Tx) error {
+	// An input of the batch whose in-batch base another writer had stored
+	// (inputcodec.ErrForeignBase) rolls the transaction back once; it is
+	// retried with every input encoded against committed bases only.
+	for retried := false; ; retried = true {
+		inserted = 0
+		err = s.savePredictCycleTx(ctx, models, predictions, batch, inputsAt, &inserted)
+		if retried || !errors.Is(err, inputcodec.ErrForeignBase) {
+			break
+		}
+		if batch, err = s.inputWriter.EncodeAgainstCommitted(inputs); err != nil {
+			return 0, fmt.Errorf("sqlite save predict cycle (%s): %w", s.path, err)
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	s.inputWriter.Commit(batch)
+	return inserted, nil
+}
+
+// savePredictCycleTx is SavePredictCycle's transaction for one encoding of
+// its inputs; it adds the predictions it inserted to *inserted.
+func (s *Store) savePredictCycleTx(ctx context.Context, models []store.Model, predictions []store.Prediction, batch *inputcodec.Batch, inputsAt []int64, inserted *int) error {
+	return s.writeTx(ctx, "save predict cycle", func(tx *sql.Tx) error {
 		if len(models) > 0 {
 			if err := upsertModelsTx(ctx, s, tx, models); err != nil {
 				return err
@@ -136,7 +161,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO N
 			if err != nil {
 				return s.wrap("save predict cycle: rows affected", err)
 			}
-			inserted += int(n)
+			*inserted += int(n)
 			if n > 0 && p.Score != nil {
 				scoredNew = append(scoredNew, p)
 			}
@@ -146,11 +171,6 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO N
 		}
 		return s.bumpChartRevisions(ctx, tx, store.ChartDaysOfPredictions(predictions))
 	})
-	if err != nil {
-		return 0, err
-	}
-	s.inputWriter.Commit(batch)
-	return inserted, nil
 }
 
 type rowScanner interface{ Scan(dest ...any) error }

@@ -234,3 +234,60 @@ func candleWindow(first, n int) []byte {
 	b.WriteString(`]}`)
 	return b.Bytes()
 }
+
+// testInputsBlock: a block of cycles saved in one SavePredictCycle (a
+// replay's block of simulated time) reads back byte for byte, over more
+// cycles than inputcodec.MaxChain (the in-batch chain restarts at a
+// keyframe every inputcodec.KeyframeInterval inputs); and a block holding
+// an input that another store (another writer on the same database)
+// already stored, with inputs of the same stream after it, is saved
+// whole, every input readable from a third store.
+func testInputsBlock(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := ctxT(t)
+	s := migrated(t, open)
+	want := map[string][]byte{} // prediction id -> input text
+	block := func(prefix string, first, n int) []store.Prediction {
+		var ps []store.Prediction
+		for i := first; i < first+n; i++ {
+			slot := base.Add(time.Duration(i) * time.Minute)
+			for k, scope := range []string{"BTC-60-60", "ETH-60-60"} {
+				p := pred(prefix+itoa(i)+scope, "m1", slot, slot.Add(time.Minute))
+				p.ScopeKey = scope
+				p.InferenceInput = candleWindow(i+k*1000, 120)
+				want[p.ID] = p.InferenceInput
+				ps = append(ps, p)
+			}
+		}
+		return ps
+	}
+	const long = inputcodec.MaxChain + 6
+	n, err := s.SavePredictCycle(ctx, []store.Model{model("m1")}, block("A", 0, long))
+	must(t, err, "SavePredictCycle of a block")
+	if n != 2*long {
+		t.Fatalf("SavePredictCycle of a block inserted %d, want %d", n, 2*long)
+	}
+	// Another writer stores cycle long+2 first; this store's next block
+	// (long .. long+4) then holds it in the middle of both streams.
+	other := open(t)
+	_, err = other.SavePredictCycle(ctx, nil, block("O", long+2, 1))
+	must(t, err, "other store: SavePredictCycle")
+	n, err = s.SavePredictCycle(ctx, nil, block("B", long, 5))
+	must(t, err, "SavePredictCycle of a block over another writer's input")
+	if n != 10 {
+		t.Fatalf("SavePredictCycle over another writer's input inserted %d, want 10", n)
+	}
+	if c, err := s.CountInputs(ctx); err != nil || c != 2*(long+5) {
+		t.Fatalf("CountInputs = %d, %v; want %d", c, err, 2*(long+5))
+	}
+	third := open(t)
+	all, err := third.ListPredictions(ctx, store.PredictionQuery{})
+	must(t, err, "third store: ListPredictions")
+	if len(all) != len(want) {
+		t.Fatalf("ListPredictions: %d predictions, want %d", len(all), len(want))
+	}
+	for _, p := range all {
+		if w := want[p.ID]; !bytes.Equal(p.InferenceInput, w) {
+			t.Fatalf("%s input: %d bytes, not the %d stored (%.60s...)", p.ID, len(p.InferenceInput), len(w), p.InferenceInput)
+		}
+	}
+}

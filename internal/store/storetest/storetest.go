@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListPredictions", testListPredictions},
 		{"Inputs", testInputs},
 		{"InputsSlidingWindow", testInputsSlidingWindow},
+		{"InputsBlock", testInputsBlock},
 		{"SamplePredictions", testSamplePredictions},
 		{"SampleModelScores", testSampleModelScores},
 		{"Rollups", testRollups},
