@@ -20,7 +20,9 @@
 //     ModelBatch.Next applies their answers cycle by cycle as those calls
 //     would be applied; States, WaitReady, Close. Challenge.
 //     BuildInferenceInputs makes the inference inputs of several cycle
-//     times in one call, each cycle reading the feed as stored at its time.
+//     times in one call, each cycle reading the feed as stored at its time
+//     (the SDK reads the block's feed range once when the host data sends
+//     ingestion times: sdk.FeedIngestionReader, node.StoreHostData).
 //   - Probe(ctx, PluginSpec, kind, Options) (ProbeReport, error): one
 //     launch + handshake + Describe + verify + health + stop, for `doctor`.
 //   - VerifyChallenge / VerifyModel: the single contract check, shared by

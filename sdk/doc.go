@@ -91,5 +91,8 @@ var OptionalModelMethods = []string{MethodTickPredict, MethodTickPredictBatch}
 // plugin: ProvideRawInput then BuildInferenceInput for several cycle times
 // in one call, each cycle reading the feed as stored at its time. The SDK
 // serves it (and lists it in Describe's optional_methods) when the
-// challenge implements both callables itself.
+// challenge implements both callables itself; when the host sends the
+// records' ingestion times (FeedIngestionReader), the first read of each
+// query shape reads the block's whole range once and the cycles' reads are
+// answered from it, the same records as a read at each cycle's time.
 const MethodBuildInferenceInputs = "BuildInferenceInputs"

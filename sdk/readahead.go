@@ -49,17 +49,26 @@ func ReadAhead(ctx context.Context, data HostData, q FeedQuery) (HostData, error
 	if err != nil {
 		return nil, fmt.Errorf("read ahead (asset %q, %s to %s): %w", q.Asset, q.Start.Format(time.RFC3339), q.End.Format(time.RFC3339), err)
 	}
-	if limit := q.EffectiveLimit(); limit > 0 && len(recs) >= limit {
-		// Cut: rows at the last instant read may continue past the limit.
-		last := recs[len(recs)-1].TsEvent
-		cut := len(recs)
-		for cut > 0 && recs[cut-1].TsEvent.Equal(last) {
-			cut--
-		}
-		recs = recs[:cut]
-		q.End = last.Add(-time.Microsecond)
-	}
+	recs = cutAtLimit(&q, recs)
 	return &readAhead{data: data, q: q, recs: recs}, nil
+}
+
+// cutAtLimit returns the rows of recs (q's ascending answer) that are the
+// whole of q's range: all of them unless the host returned q's limit, in
+// which case the rows at the newest instant read (which may continue past
+// the limit) are cut and q.End moved to just before that instant.
+func cutAtLimit(q *FeedQuery, recs []FeedRecord) []FeedRecord {
+	limit := q.EffectiveLimit()
+	if limit == 0 || len(recs) < limit {
+		return recs
+	}
+	last := recs[len(recs)-1].TsEvent
+	cut := len(recs)
+	for cut > 0 && recs[cut-1].TsEvent.Equal(last) {
+		cut--
+	}
+	q.End = last.Add(-time.Microsecond)
+	return recs[:cut]
 }
 
 // readAhead is the HostData ReadAhead returns.
@@ -67,6 +76,10 @@ type readAhead struct {
 	data HostData
 	q    FeedQuery    // the range read (Start/End zero = unbounded)
 	recs []FeedRecord // every row of the range, ascending
+	// ing, when set, holds when the host stored each of recs (ing[i] is
+	// recs[i]'s): the range then also answers queries with an earlier
+	// IngestedBy (blockFeed), keeping the rows stored by then.
+	ing []time.Time
 }
 
 // ReadFeedRecords implements HostData (see ReadAhead).
@@ -88,8 +101,15 @@ func (r *readAhead) Now(ctx context.Context) (time.Time, error) {
 
 // answer returns q's exact answer from the range, or false.
 func (r *readAhead) answer(q FeedQuery) ([]FeedRecord, bool) {
-	if q.Provider != r.q.Provider || q.Asset != r.q.Asset || q.Kind != r.q.Kind || q.Granularity != r.q.Granularity || q.Limit < 0 ||
-		!q.IngestedBy.Equal(r.q.IngestedBy) {
+	if q.Provider != r.q.Provider || q.Asset != r.q.Asset || q.Kind != r.q.Kind || q.Granularity != r.q.Granularity || q.Limit < 0 {
+		return nil, false
+	}
+	if r.ing == nil && !q.IngestedBy.Equal(r.q.IngestedBy) {
+		return nil, false
+	}
+	if r.ing != nil && (q.IngestedBy.IsZero() || q.IngestedBy.After(r.q.IngestedBy) || !q.IngestedBy.Equal(q.IngestedBy.Truncate(time.Microsecond))) {
+		// Only a bound the range's rows are all known up to, at the
+		// host's resolution.
 		return nil, false
 	}
 	if !q.Start.Equal(q.Start.Truncate(time.Microsecond)) || !q.End.Equal(q.End.Truncate(time.Microsecond)) {
@@ -109,8 +129,19 @@ func (r *readAhead) answer(q FeedQuery) ([]FeedRecord, bool) {
 		hi, _ = slices.BinarySearchFunc(r.recs, q.End.Add(time.Nanosecond), func(rec FeedRecord, t time.Time) int { return rec.TsEvent.Compare(t) })
 	}
 	hi = max(hi, lo)
-	limit := q.EffectiveLimit()
+	// The rows of recs[lo:hi] stored by q.IngestedBy, ascending.
+	var kept []int
 	n := hi - lo
+	if r.ing != nil {
+		kept = make([]int, 0, n)
+		for i := lo; i < hi; i++ {
+			if !r.ing[i].After(q.IngestedBy) {
+				kept = append(kept, i)
+			}
+		}
+		n = len(kept)
+	}
+	limit := q.EffectiveLimit()
 	switch {
 	case startIn && endIn:
 	case q.Descending && endIn && n >= limit:
@@ -121,10 +152,16 @@ func (r *readAhead) answer(q FeedQuery) ([]FeedRecord, bool) {
 	n = min(n, limit)
 	out := make([]FeedRecord, n)
 	for i := range n {
-		src := r.recs[lo+i]
-		if q.Descending {
-			src = r.recs[hi-1-i]
+		k := lo + i
+		switch {
+		case kept != nil && q.Descending:
+			k = kept[len(kept)-1-i]
+		case kept != nil:
+			k = kept[i]
+		case q.Descending:
+			k = hi - 1 - i
 		}
+		src := r.recs[k]
 		src.Values = append([]byte(nil), src.Values...)
 		out[i] = src
 	}

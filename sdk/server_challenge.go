@@ -96,12 +96,17 @@ func (s *challengeServer) BuildInferenceInputs(req *challengev1.BuildInferenceIn
 		return status.Errorf(codes.Unimplemented, "%s: the challenge does not implement %s and %s", MethodBuildInferenceInputs, CallableProvideRawInput, CallableBuildInferenceInput)
 	}
 	ctx := stream.Context()
+	times := make([]time.Time, len(req.GetNow()))
 	for i, ts := range req.GetNow() {
 		now, err := requestTime(MethodBuildInferenceInputs, ts)
 		if err != nil {
 			return status.Errorf(codes.InvalidArgument, "%s: now[%d]: %v", MethodBuildInferenceInputs, i, err)
 		}
-		input, callable, err := s.cycleInput(ctx, now, req.GetProvideTimeoutMs(), req.GetBuildTimeoutMs())
+		times[i] = now
+	}
+	block := newBlockFeed(s.data, times)
+	for _, now := range times {
+		input, callable, err := s.cycleInput(ctx, now, block, req.GetProvideTimeoutMs(), req.GetBuildTimeoutMs())
 		msg := &challengev1.InferenceInputAnswer{Result: &challengev1.InferenceInputAnswer_InputJson{InputJson: input}}
 		if err != nil {
 			st := status.Convert(err)
@@ -116,9 +121,9 @@ func (s *challengeServer) BuildInferenceInputs(req *challengev1.BuildInferenceIn
 
 // cycleInput is one cycle of BuildInferenceInputs: the inference input, or
 // the failing callable and its status error.
-func (s *challengeServer) cycleInput(ctx context.Context, now time.Time, provideMs, buildMs int64) (json.RawMessage, string, error) {
+func (s *challengeServer) cycleInput(ctx context.Context, now time.Time, block *blockFeed, provideMs, buildMs int64) (json.RawMessage, string, error) {
 	pctx, cancel := withTimeoutMs(ctx, provideMs)
-	raw, err := s.impl.ProvideRawInput(pctx, now, cycleData{data: s.data, now: now})
+	raw, err := s.impl.ProvideRawInput(pctx, now, cycleData{data: s.data, block: block, now: now})
 	if err != nil {
 		err = callableStatus(pctx, CallableProvideRawInput, err)
 	}
@@ -146,14 +151,18 @@ func (s *challengeServer) cycleInput(ctx context.Context, now time.Time, provide
 // read keeps only the records stored by now, and the host clock reads now
 // (the feed and the clock a per-cycle ProvideRawInput sees).
 type cycleData struct {
-	data HostData
-	now  time.Time
+	data  HostData
+	block *blockFeed // the call's reads ahead; nil: none
+	now   time.Time
 }
 
 // ReadFeedRecords implements HostData.
 func (c cycleData) ReadFeedRecords(ctx context.Context, q FeedQuery) ([]FeedRecord, error) {
 	if q.IngestedBy.IsZero() || q.IngestedBy.After(c.now) {
 		q.IngestedBy = c.now
+	}
+	if c.block != nil {
+		return c.block.read(ctx, q)
 	}
 	return c.data.ReadFeedRecords(ctx, q)
 }

@@ -65,6 +65,17 @@ func (v *FeedView) bound() time.Time {
 
 // ReadFeedRecords implements sdk.HostData.
 func (h StoreHostData) ReadFeedRecords(ctx context.Context, q sdk.FeedQuery) ([]sdk.FeedRecord, error) {
+	recs, _, err := h.read(ctx, q, false)
+	return recs, err
+}
+
+// ReadFeedRecordsIngested implements sdk.FeedIngestionReader: the records
+// and when the node stored each (ts_ingested).
+func (h StoreHostData) ReadFeedRecordsIngested(ctx context.Context, q sdk.FeedQuery) ([]sdk.FeedRecord, []time.Time, error) {
+	return h.read(ctx, q, true)
+}
+
+func (h StoreHostData) read(ctx context.Context, q sdk.FeedQuery, withIngested bool) ([]sdk.FeedRecord, []time.Time, error) {
 	if q.Provider == "" {
 		q.Provider = h.Defaults.Provider
 	}
@@ -77,18 +88,25 @@ func (h StoreHostData) ReadFeedRecords(ctx context.Context, q sdk.FeedQuery) ([]
 	// Limits as documented on sdk.FeedQuery: 0 = sdk.DefaultFeedLimit,
 	// capped at sdk.MaxFeedLimit, negative = no rows.
 	if q.Limit = q.EffectiveLimit(); q.Limit == 0 {
-		return []sdk.FeedRecord{}, nil
+		return []sdk.FeedRecord{}, []time.Time{}, nil
 	}
 	recs, err := h.Market.QueryMarketRecords(ctx, store.MarketQuery{
 		Provider: q.Provider, Asset: q.Asset, Kind: q.Kind, Granularity: q.Granularity,
 		Start: q.Start, End: q.End, Limit: q.Limit, Descending: q.Descending, IngestedBy: earliest(q.IngestedBy, h.View.bound()),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read feed records (provider %q, asset %q, kind %q, granularity %q): %w", q.Provider, q.Asset, q.Kind, q.Granularity, err)
+		return nil, nil, fmt.Errorf("read feed records (provider %q, asset %q, kind %q, granularity %q): %w", q.Provider, q.Asset, q.Kind, q.Granularity, err)
 	}
 	out := make([]sdk.FeedRecord, len(recs))
+	var ingested []time.Time
+	if withIngested {
+		ingested = make([]time.Time, len(recs))
+	}
 	for i, r := range recs {
 		out[i] = sdk.FeedRecord{Provider: r.Provider, Asset: r.Asset, Kind: r.Kind, Granularity: r.Granularity, TsEvent: r.TsEvent.UTC(), Values: r.Values}
+		if withIngested {
+			ingested[i] = r.TsIngested.UTC()
+		}
 	}
-	return out, nil
+	return out, ingested, nil
 }

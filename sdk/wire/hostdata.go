@@ -3,6 +3,7 @@ package wire
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -16,7 +17,9 @@ import (
 // host-data kind), answering from data; NewChallengePlugin serves it to the
 // plugin over the go-plugin broker. ReadFeedRecords passes the query
 // through (a negative limit is codes.InvalidArgument; data applies the
-// default and the cap). Now answers from data when it implements
+// default and the cap), with each record's ingestion time when the request
+// asks for it (codes.Unimplemented when data does not implement
+// sdk.FeedIngestionReader). Now answers from data when it implements
 // sdk.HostClock, else codes.Unimplemented. Errors from data become
 // codes.Unknown with their text (the context's code when the call's context
 // is done).
@@ -42,7 +45,21 @@ func (s *hostDataServer) ReadFeedRecords(ctx context.Context, req *hostdatav1.Re
 	if req.GetIngestedBy() != nil {
 		q.IngestedBy = req.GetIngestedBy().AsTime().UTC()
 	}
-	records, err := s.data.ReadFeedRecords(ctx, q)
+	var records []sdk.FeedRecord
+	var ingested []time.Time
+	var err error
+	ir, ok := s.data.(sdk.FeedIngestionReader)
+	if req.GetWithTsIngested() && !ok {
+		return nil, status.Errorf(codes.Unimplemented, "ReadFeedRecords: with_ts_ingested: host data of type %T keeps no ingestion times (sdk.FeedIngestionReader)", s.data)
+	}
+	if req.GetWithTsIngested() {
+		records, ingested, err = ir.ReadFeedRecordsIngested(ctx, q)
+		if err == nil && len(ingested) != len(records) {
+			err = fmt.Errorf("host data returned %d ingestion times for %d records", len(ingested), len(records))
+		}
+	} else {
+		records, err = s.data.ReadFeedRecords(ctx, q)
+	}
 	if err != nil {
 		return nil, hostStatus(ctx, "ReadFeedRecords", err)
 	}
@@ -50,12 +67,17 @@ func (s *hostDataServer) ReadFeedRecords(ctx context.Context, req *hostdatav1.Re
 	// of two per record (the messages are filled in place, never copied).
 	resp := &hostdatav1.ReadFeedRecordsResponse{Records: make([]*hostdatav1.FeedRecord, len(records))}
 	msgs := make([]hostdatav1.FeedRecord, len(records))
-	stamps := make([]timestamppb.Timestamp, len(records))
+	stamps := make([]timestamppb.Timestamp, len(records)+len(ingested))
 	for i, r := range records {
 		stamps[i].Seconds, stamps[i].Nanos = r.TsEvent.Unix(), int32(r.TsEvent.Nanosecond())
 		m := &msgs[i]
 		m.Provider, m.Asset, m.Kind, m.Granularity = r.Provider, r.Asset, r.Kind, r.Granularity
 		m.TsEvent, m.ValuesJson = &stamps[i], r.Values
+		if ingested != nil {
+			st := &stamps[len(records)+i]
+			st.Seconds, st.Nanos = ingested[i].Unix(), int32(ingested[i].Nanosecond())
+			m.TsIngested = st
+		}
 		resp.Records[i] = m
 	}
 	return resp, nil

@@ -45,9 +45,14 @@ type ReadFeedRecordsRequest struct {
 	// unset = every record the host serves. A challenge answering several
 	// cycles in one call (BuildInferenceInputs) reads each cycle's feed as
 	// stored at that cycle's time.
-	IngestedBy    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=ingested_by,json=ingestedBy,proto3" json:"ingested_by,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	IngestedBy *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=ingested_by,json=ingestedBy,proto3" json:"ingested_by,omitempty"`
+	// Set ts_ingested on every record returned, when the host can (a host
+	// that cannot, or predates the field, leaves it unset): the SDK reads a
+	// BuildInferenceInputs block's feed once and answers each cycle's reads
+	// from it, keeping the records stored by that cycle's time.
+	WithTsIngested bool `protobuf:"varint,10,opt,name=with_ts_ingested,json=withTsIngested,proto3" json:"with_ts_ingested,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ReadFeedRecordsRequest) Reset() {
@@ -143,6 +148,13 @@ func (x *ReadFeedRecordsRequest) GetIngestedBy() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ReadFeedRecordsRequest) GetWithTsIngested() bool {
+	if x != nil {
+		return x.WithTsIngested
+	}
+	return false
+}
+
 type FeedRecord struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Provider    string                 `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
@@ -151,7 +163,10 @@ type FeedRecord struct {
 	Granularity string                 `protobuf:"bytes,4,opt,name=granularity,proto3" json:"granularity,omitempty"`
 	TsEvent     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=ts_event,json=tsEvent,proto3" json:"ts_event,omitempty"`
 	// Values object, e.g. {"open","high","low","close","volume"} or {"price"}.
-	ValuesJson    []byte `protobuf:"bytes,6,opt,name=values_json,json=valuesJson,proto3" json:"values_json,omitempty"`
+	ValuesJson []byte `protobuf:"bytes,6,opt,name=values_json,json=valuesJson,proto3" json:"values_json,omitempty"`
+	// When the host stored the record (microseconds); set only when the
+	// request's with_ts_ingested is.
+	TsIngested    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=ts_ingested,json=tsIngested,proto3" json:"ts_ingested,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -224,6 +239,13 @@ func (x *FeedRecord) GetTsEvent() *timestamppb.Timestamp {
 func (x *FeedRecord) GetValuesJson() []byte {
 	if x != nil {
 		return x.ValuesJson
+	}
+	return nil
+}
+
+func (x *FeedRecord) GetTsIngested() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TsIngested
 	}
 	return nil
 }
@@ -356,7 +378,7 @@ var File_hostdata_v1_hostdata_proto protoreflect.FileDescriptor
 
 const file_hostdata_v1_hostdata_proto_rawDesc = "" +
 	"\n" +
-	"\x1ahostdata/v1/hostdata.proto\x12\x17coordinator.hostdata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x02\n" +
+	"\x1ahostdata/v1/hostdata.proto\x12\x17coordinator.hostdata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x02\n" +
 	"\x16ReadFeedRecordsRequest\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05asset\x18\x02 \x01(\tR\x05asset\x12\x12\n" +
@@ -369,7 +391,9 @@ const file_hostdata_v1_hostdata_proto_rawDesc = "" +
 	"descending\x18\b \x01(\bR\n" +
 	"descending\x12;\n" +
 	"\vingested_by\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"ingestedBy\"\xcc\x01\n" +
+	"ingestedBy\x12(\n" +
+	"\x10with_ts_ingested\x18\n" +
+	" \x01(\bR\x0ewithTsIngested\"\x89\x02\n" +
 	"\n" +
 	"FeedRecord\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
@@ -378,7 +402,9 @@ const file_hostdata_v1_hostdata_proto_rawDesc = "" +
 	"\vgranularity\x18\x04 \x01(\tR\vgranularity\x125\n" +
 	"\bts_event\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\atsEvent\x12\x1f\n" +
 	"\vvalues_json\x18\x06 \x01(\fR\n" +
-	"valuesJson\"X\n" +
+	"valuesJson\x12;\n" +
+	"\vts_ingested\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"tsIngested\"X\n" +
 	"\x17ReadFeedRecordsResponse\x12=\n" +
 	"\arecords\x18\x01 \x03(\v2#.coordinator.hostdata.v1.FeedRecordR\arecords\"\f\n" +
 	"\n" +
@@ -415,17 +441,18 @@ var file_hostdata_v1_hostdata_proto_depIdxs = []int32{
 	5, // 1: coordinator.hostdata.v1.ReadFeedRecordsRequest.end:type_name -> google.protobuf.Timestamp
 	5, // 2: coordinator.hostdata.v1.ReadFeedRecordsRequest.ingested_by:type_name -> google.protobuf.Timestamp
 	5, // 3: coordinator.hostdata.v1.FeedRecord.ts_event:type_name -> google.protobuf.Timestamp
-	1, // 4: coordinator.hostdata.v1.ReadFeedRecordsResponse.records:type_name -> coordinator.hostdata.v1.FeedRecord
-	5, // 5: coordinator.hostdata.v1.NowResponse.now:type_name -> google.protobuf.Timestamp
-	0, // 6: coordinator.hostdata.v1.HostData.ReadFeedRecords:input_type -> coordinator.hostdata.v1.ReadFeedRecordsRequest
-	3, // 7: coordinator.hostdata.v1.HostData.Now:input_type -> coordinator.hostdata.v1.NowRequest
-	2, // 8: coordinator.hostdata.v1.HostData.ReadFeedRecords:output_type -> coordinator.hostdata.v1.ReadFeedRecordsResponse
-	4, // 9: coordinator.hostdata.v1.HostData.Now:output_type -> coordinator.hostdata.v1.NowResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	5, // 4: coordinator.hostdata.v1.FeedRecord.ts_ingested:type_name -> google.protobuf.Timestamp
+	1, // 5: coordinator.hostdata.v1.ReadFeedRecordsResponse.records:type_name -> coordinator.hostdata.v1.FeedRecord
+	5, // 6: coordinator.hostdata.v1.NowResponse.now:type_name -> google.protobuf.Timestamp
+	0, // 7: coordinator.hostdata.v1.HostData.ReadFeedRecords:input_type -> coordinator.hostdata.v1.ReadFeedRecordsRequest
+	3, // 8: coordinator.hostdata.v1.HostData.Now:input_type -> coordinator.hostdata.v1.NowRequest
+	2, // 9: coordinator.hostdata.v1.HostData.ReadFeedRecords:output_type -> coordinator.hostdata.v1.ReadFeedRecordsResponse
+	4, // 10: coordinator.hostdata.v1.HostData.Now:output_type -> coordinator.hostdata.v1.NowResponse
+	9, // [9:11] is the sub-list for method output_type
+	7, // [7:9] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_hostdata_v1_hostdata_proto_init() }
