@@ -40,14 +40,15 @@ func (c *countingStore) ListSchedules(ctx context.Context, activeOnly bool) ([]s
 }
 
 // The worker reads performed_at and the model rows from the store once,
-// then keeps them itself; schedule rows are read every cycle, so a changed
-// schedule applies at the next cycle.
+// then keeps them itself; schedule rows are read again once they are older
+// than Config.ScheduleRefresh, so a changed schedule applies at the first
+// cycle after that.
 func TestWorkerRemembersItsOwnBookkeeping(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	f.models.set(running("a", "b"), map[string]host.CallResult{"a": success(`{"p_up":0.5}`, 0), "b": success(`{"p_up":0.25}`, 0)})
 	cs := &countingStore{Store: f.st}
-	w := f.worker(t, func(c *predict.Config) { c.Store = cs })
+	w := f.worker(t, func(c *predict.Config) { c.Store = cs; c.ScheduleRefresh = time.Hour })
 	for i := 0; i < 5; i++ {
 		res, err := w.RunOnce(ctx)
 		if err != nil || res.Inserted != 2 {
@@ -59,8 +60,8 @@ func TestWorkerRemembersItsOwnBookkeeping(t *testing.T) {
 		}
 		f.clk.Advance(time.Minute)
 	}
-	if cs.latest != 1 || cs.models != 1 || cs.scheds != 10 {
-		t.Errorf("store reads: LatestPerformedAt %d, ListModels %d, ListSchedules %d; want 1, 1, 10", cs.latest, cs.models, cs.scheds)
+	if cs.latest != 1 || cs.models != 1 || cs.scheds != 1 {
+		t.Errorf("store reads: LatestPerformedAt %d, ListModels %d, ListSchedules %d; want 1, 1, 1", cs.latest, cs.models, cs.scheds)
 	}
 	if n := len(listPredictions(t, f.st)); n != 10 {
 		t.Fatalf("stored predictions = %d, want 10", n)
@@ -79,16 +80,29 @@ func TestWorkerRemembersItsOwnBookkeeping(t *testing.T) {
 		t.Fatalf("next cycle: models written %d err %v, want 0", res.ModelsWritten, err)
 	}
 
-	// A schedule changed in the store applies at the next cycle: every
+	// A schedule changed in the store: the worker keeps its read for
+	// ScheduleRefresh (an hour here), a worker refreshing every
+	// millisecond applies the change at its first cycle after that. Every
 	// 120 s, so the next slot starts on an even minute.
-	seedSchedules(t, f.st, scheduleRow("btc-60", 120, 300))
-	f.clk.Advance(time.Minute)
-	res, err := w.RunOnce(ctx)
-	if err != nil {
+	fresh := f.worker(t, func(c *predict.Config) { c.Store = cs; c.ScheduleRefresh = time.Millisecond })
+	if _, err := fresh.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if want := schedSlot(f.clk.Now(), 120*time.Second).Add(120 * time.Second); !res.NextDue.Equal(want) {
-		t.Errorf("next due after the schedule change = %s, want %s", res.NextDue, want)
+	seedSchedules(t, f.st, scheduleRow("btc-60", 120, 300))
+	time.Sleep(5 * time.Millisecond) // past fresh's ScheduleRefresh
+	f.clk.Advance(time.Minute)
+	for _, tc := range []struct {
+		name  string
+		w     *predict.Worker
+		every time.Duration
+	}{{"cached read (1 h)", w, 60 * time.Second}, {"refreshed read (1 ms)", fresh, 120 * time.Second}} {
+		res, err := tc.w.RunOnce(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if want := schedSlot(f.clk.Now(), tc.every).Add(tc.every); !res.NextDue.Equal(want) {
+			t.Errorf("%s: next due after the schedule change = %s, want %s", tc.name, res.NextDue, want)
+		}
 	}
 }
 

@@ -26,7 +26,7 @@ type dueRow struct {
 // performed_at times not stored yet (a Block's planned cycles), which
 // count as stored.
 func (w *Worker) dueRows(ctx context.Context, now, prevRun time.Time, assumed map[string]time.Time) ([]dueRow, time.Time, error) {
-	rows, err := w.cfg.Store.ListSchedules(ctx, true)
+	rows, err := w.activeSchedules(ctx)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("predict cycle: list active schedules: %w", err)
 	}
@@ -75,6 +75,30 @@ func (w *Worker) dueRows(ctx context.Context, now, prevRun time.Time, assumed ma
 		due = append(due, dueRow{cfg: cfg, slot: slot})
 	}
 	return due, next, nil
+}
+
+// activeSchedules returns the active schedule rows: the worker's read of
+// the store when it is younger than Config.ScheduleRefresh, else a new read (a
+// failed read is returned as is and the next call reads again).
+func (w *Worker) activeSchedules(ctx context.Context) ([]store.ScheduleRow, error) {
+	w.cacheMu.Lock()
+	rows, read := w.schedules, w.schedulesRead
+	w.cacheMu.Unlock()
+	if rows != nil && time.Since(read) < w.cfg.ScheduleRefresh {
+		return rows, nil
+	}
+	read = time.Now()
+	rows, err := w.cfg.Store.ListSchedules(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	if rows == nil {
+		rows = []store.ScheduleRow{}
+	}
+	w.cacheMu.Lock()
+	w.schedules, w.schedulesRead = rows, read
+	w.cacheMu.Unlock()
+	return rows, nil
 }
 
 // parsedRow is a schedule row and its parsed config.

@@ -58,6 +58,8 @@ type FreshnessGate interface {
 const (
 	// DefaultRetryInterval is the wait after a failed or skipped cycle.
 	DefaultRetryInterval = 5 * time.Second
+	// DefaultScheduleRefresh is Config.ScheduleRefresh's default.
+	DefaultScheduleRefresh = 10 * time.Second
 )
 
 // Config configures a Worker. Challenge, Models, Store and Clock are
@@ -93,6 +95,15 @@ type Config struct {
 	// RetryInterval is the wait after a failed or skipped cycle (capped at
 	// the next slot). 0 means DefaultRetryInterval.
 	RetryInterval time.Duration
+	// ScheduleRefresh is how long (real time) the worker reuses its read
+	// of the active schedule rows before reading them again; 0 means
+	// DefaultScheduleRefresh, negative reads them every cycle. The rows
+	// change only when a predict node starts (ReplaceSchedules from its
+	// config/schedules.json), so a worker sharing the database with a node
+	// started later follows that node's rows at most this late. No
+	// prediction is duplicated meanwhile: prediction ids are deterministic
+	// and inserted only when absent.
+	ScheduleRefresh time.Duration
 	// Directory holds static model info (config/models.json: name, player,
 	// deployment) keyed by model id. Empty fields never overwrite stored ones.
 	Directory map[string]store.Model
@@ -115,6 +126,11 @@ type Worker struct {
 
 	// Run-local caches (see dueRows and modelRows), guarded by cacheMu.
 	cacheMu sync.Mutex
+	// schedules is the last read of the active schedule rows, made at
+	// schedulesRead (real time; see activeSchedules). The rows and their
+	// bytes are never modified.
+	schedules     []store.ScheduleRow
+	schedulesRead time.Time
 	// parsed holds the last parsed ScheduleConfig of each schedule row,
 	// reused while the stored row is unchanged.
 	parsed map[string]parsedRow
@@ -146,6 +162,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = DefaultRetryInterval
+	}
+	if cfg.ScheduleRefresh == 0 {
+		cfg.ScheduleRefresh = DefaultScheduleRefresh
 	}
 	return &Worker{cfg: cfg, log: cfg.Logger.Named("predict"), downSince: map[string]time.Time{},
 		parsed: map[string]parsedRow{}, performed: map[string]time.Time{}}, nil

@@ -28,12 +28,13 @@ type txOptions struct {
 // is written). read must consume every queued result in order
 // (pgx.BatchResults); a statement it does not read that failed still fails
 // the transaction. Like inTx, the schema is checked first and errors are
-// wrapped by s.wrap with op.
+// wrapped by s.wrap with op. A connection used within pingAfterIdle is not
+// pinged first unless its socket looks dead (withoutRecentPing).
 func (s *Store) inBatchTx(ctx context.Context, op string, opts txOptions, queue func(b *pgx.Batch), read func(br pgx.BatchResults) error) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	conn, err := s.pool.Acquire(ctx)
+	conn, err := s.pool.Acquire(withoutRecentPing(ctx))
 	if err != nil {
 		return s.wrap(op+": acquire a connection", err)
 	}

@@ -67,11 +67,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
 	}
-	// Ping every connection taken from the pool: after a database restart
+	// Check every connection taken from the pool: after a database restart
 	// or pg_terminate_backend the idle connections are dead, and a ping
 	// lets the pool drop them and dial fresh ones instead of failing the
-	// caller's query.
-	cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return true }
+	// caller's query. A recently used connection is pinged only when its
+	// socket says it may be dead (shouldPing, conncheck.go).
+	cfg.ShouldPing = shouldPing
 	cfg.PingTimeout = 5 * time.Second
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
