@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -18,8 +19,10 @@ const maxBlockRanges = 8
 // that cycle's time (readAhead with ingestion times): the same records, in
 // the same order and number, as a read of the host at that cycle. Any other
 // read, and every read once the host has failed a range read (or sent no
-// ingestion times), goes to the host as it is. Used by one goroutine.
+// ingestion times), goes to the host as it is. Safe for concurrent use (a
+// challenge's reads are served one at a time).
 type blockFeed struct {
+	mu     sync.Mutex
 	data   HostData
 	reader FeedIngestionReader
 	last   time.Time // the block's latest cycle time
@@ -50,6 +53,8 @@ func newBlockFeed(data HostData, times []time.Time) *blockFeed {
 // read answers q, a cycle's read with its IngestedBy set to the cycle's
 // time (cycleData).
 func (b *blockFeed) read(ctx context.Context, q FeedQuery) ([]FeedRecord, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	for _, r := range b.ranges {
 		if recs, ok := r.answer(q); ok {
 			return recs, nil
@@ -66,6 +71,7 @@ func (b *blockFeed) read(ctx context.Context, q FeedQuery) ([]FeedRecord, error)
 		rq.End = q.End.Add(b.last.Sub(q.IngestedBy))
 	}
 	var first []FeedRecord
+	haveFirst := false
 	if q.Start.IsZero() && q.Descending {
 		// The newest rows with no lower bound: this cycle's read gives
 		// one. Later cycles' reads (later End, later IngestedBy) find at
@@ -74,7 +80,7 @@ func (b *blockFeed) read(ctx context.Context, q FeedQuery) ([]FeedRecord, error)
 		if err != nil {
 			return nil, err
 		}
-		first = recs
+		first, haveFirst = recs, true
 		if len(recs) > 0 && len(recs) >= q.EffectiveLimit() {
 			rq.Start = recs[len(recs)-1].TsEvent
 		}
@@ -86,7 +92,7 @@ func (b *blockFeed) read(ctx context.Context, q FeedQuery) ([]FeedRecord, error)
 	} else {
 		b.ranges = append(b.ranges, r)
 	}
-	if first != nil {
+	if haveFirst {
 		return first, nil
 	}
 	if r != nil {
