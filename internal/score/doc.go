@@ -49,8 +49,9 @@
 // history points in one transaction (store.SaveLeaderboard). Aggregation:
 //
 //   - UseDefaultAggregation: computed in-process from SQL aggregates
-//     (store.ModelScoreStats per window of sdk.DefaultWindows(): recent 24 h,
-//     steady 72 h, anchor 7 d ending at now; reference defect 14.1 #9 copied
+//     (store.ModelScoreStatsWindows, one scan for the windows of
+//     sdk.DefaultWindows(): recent 24 h, steady 72 h, anchor 7 d ending at
+//     now; reference defect 14.1 #9 copied
 //     one all-time mean into all three). The result equals what
 //     sdk.Defaults.AggregateModelScores returns for the model's scored
 //     predictions of the longest window.

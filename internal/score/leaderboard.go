@@ -264,22 +264,26 @@ func RankedCount(entries []sdk.LeaderboardEntry) int {
 }
 
 // DefaultAggregate computes the default aggregation in-process from SQL
-// aggregates (one store.ModelScoreStats query per window of
+// aggregates (one store.ModelScoreStatsWindows query for the windows of
 // sdk.DefaultWindows, each [now-Length, now]) with agg's non-answer rule,
 // ranking key and tie-breakers. It returns exactly what agg.Aggregate
 // returns when given every prediction of the longest window (see
 // sdk.Aggregation.Entries): window means over every expected prediction,
 // non-answers scored by the rule, coverage per window, ordered by model id.
 func DefaultAggregate(ctx context.Context, st interface {
-	ModelScoreStats(ctx context.Context, from, to time.Time) ([]store.ModelScoreStat, error)
+	ModelScoreStatsWindows(ctx context.Context, froms []time.Time, to time.Time) ([][]store.ModelScoreStat, error)
 }, now time.Time, models map[string]sdk.ModelRecord, agg sdk.Aggregation) ([]sdk.LeaderboardEntry, error) {
 	windows := sdk.DefaultWindows()
-	stats := make([]map[string]sdk.WindowStat, len(windows))
+	froms := make([]time.Time, len(windows))
 	for i, win := range windows {
-		rows, err := st.ModelScoreStats(ctx, now.Add(-win.Length), now)
-		if err != nil {
-			return nil, fmt.Errorf("score stats of window %s (%s): %w", win.Name, win.Length, err)
-		}
+		froms[i] = now.Add(-win.Length)
+	}
+	perWindow, err := st.ModelScoreStatsWindows(ctx, froms, now)
+	if err != nil {
+		return nil, fmt.Errorf("score stats of the default windows ending %s: %w", now.Format(time.RFC3339), err)
+	}
+	stats := make([]map[string]sdk.WindowStat, len(windows))
+	for i, rows := range perWindow {
 		stats[i] = make(map[string]sdk.WindowStat, len(rows))
 		for _, r := range rows {
 			stats[i][r.ModelID] = sdk.WindowStat{Answered: r.Count, Sum: r.Sum, Min: r.Min, NonAnswers: r.NonAnswers}

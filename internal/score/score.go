@@ -22,7 +22,7 @@ import (
 // Store is the part of store.Store the score worker uses.
 type Store interface {
 	ClaimAndScore(ctx context.Context, now time.Time, limit int, fn func(ctx context.Context, claimed []store.Prediction) ([]store.ScoreUpdate, error)) (int, error)
-	ModelScoreStats(ctx context.Context, from, to time.Time) ([]store.ModelScoreStat, error)
+	ModelScoreStatsWindows(ctx context.Context, froms []time.Time, to time.Time) ([][]store.ModelScoreStat, error)
 	WindowPredictions(ctx context.Context, modelID string, from, to time.Time, limit int) ([]store.Prediction, error)
 	ListModels(ctx context.Context) ([]store.Model, error)
 	SaveLeaderboard(ctx context.Context, lb store.Leaderboard, scores []store.ModelScore) error

@@ -169,6 +169,31 @@ type ModelScoreStat struct {
 	NonAnswers int
 }
 
+// NewModelScoreStat returns the ModelScoreStat of a model with count
+// answered predictions adding up to sum, the smallest low (ignored when
+// count is 0), and nonAnswers non-answers: Mean is sum/count, Mean and Min
+// are 0 when count is 0.
+func NewModelScoreStat(modelID string, count int, sum, low float64, nonAnswers int) ModelScoreStat {
+	st := ModelScoreStat{ModelID: modelID, Count: count, Sum: sum, NonAnswers: nonAnswers}
+	if count > 0 {
+		st.Mean, st.Min = sum/float64(count), low
+	}
+	return st
+}
+
+// MaxStatsWindows is the most windows one ModelScoreStatsWindows call
+// takes (each adds four aggregates to its query).
+const MaxStatsWindows = 16
+
+// CheckStatsWindows checks the window starts of a ModelScoreStatsWindows
+// call: 1 to MaxStatsWindows of them, else ErrInvalidValue.
+func CheckStatsWindows(froms []time.Time) error {
+	if len(froms) == 0 || len(froms) > MaxStatsWindows {
+		return invalid("ModelScoreStatsWindows froms", "expected 1 to %d window starts, found %d", MaxStatsWindows, len(froms))
+	}
+	return nil
+}
+
 // MarketRecord is one feed record (table market_records). For candles
 // TsEvent is the open time.
 type MarketRecord struct {
@@ -331,6 +356,11 @@ type Predictions interface {
 	// model (ModelScoreStat) over resolvable_at in [from, to], ordered by
 	// model id. Models with neither are absent from the result.
 	ModelScoreStats(ctx context.Context, from, to time.Time) ([]ModelScoreStat, error)
+	// ModelScoreStatsWindows is ModelScoreStats over several windows that
+	// share their end, read in one scan of the widest (the leaderboard's
+	// nested windows): element i is exactly ModelScoreStats(froms[i], to).
+	// 1 to MaxStatsWindows windows, else ErrInvalidValue.
+	ModelScoreStatsWindows(ctx context.Context, froms []time.Time, to time.Time) ([][]ModelScoreStat, error)
 	// LatestPerformedAt returns the newest performed_at of the schedule's
 	// predictions (zero time and ErrNotFound when none), used to put due
 	// times on a grid that survives restarts.

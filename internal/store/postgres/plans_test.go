@@ -35,7 +35,7 @@ func TestCountedIndexPlans(t *testing.T) {
 		query       func() (string, []any)
 	}{
 		{"ModelScoreStats", "Index Only Scan using idx_predictions_window_stats", func() (string, []any) {
-			return modelScoreStatsQuery(t0.Add(time.Hour), t0.Add(2*time.Hour))
+			return modelScoreStatsQuery([]time.Time{t0.Add(90 * time.Minute), t0.Add(time.Hour)}, t0.Add(2*time.Hour))
 		}},
 		{"WindowPredictions", "idx_predictions_model_resolvable", func() (string, []any) {
 			return windowPredictionsQuery("m03", t0.Add(time.Hour), t0.Add(2*time.Hour), 1000)

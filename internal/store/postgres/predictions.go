@@ -474,65 +474,6 @@ const nonAnswerStatuses = `('FAILED', 'TIMEOUT', 'CRASHED', 'ABSENT', 'BAD_IMPLE
 // that the planner proves that a query naming it may read them.
 const countedPredicate = `(score_scored_at IS NOT NULL OR score_success IS NOT NULL OR status IN ` + nonAnswerStatuses + `)`
 
-// ModelScoreStats aggregates, per model, the answered and non-answered
-// predictions (store.ModelScoreStat) with resolvable_at in [from, to] (zero
-// = unbounded), ordered by model id. Models with neither are absent.
-func (s *Store) ModelScoreStats(ctx context.Context, from, to time.Time) ([]store.ModelScoreStat, error) {
-	if err := s.ready(ctx); err != nil {
-		return nil, err
-	}
-	sql, args := modelScoreStatsQuery(from, to)
-	rows, err := s.pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, s.wrap("model score stats", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.ModelScoreStat, error) {
-		var st store.ModelScoreStat
-		var n, na int64
-		var low *float64
-		err := r.Scan(&st.ModelID, &n, &st.Sum, &low, &na)
-		st.Count, st.NonAnswers = int(n), int(na)
-		if low != nil {
-			st.Min = *low
-		}
-		if st.Count > 0 {
-			st.Mean = st.Sum / float64(st.Count)
-		}
-		return st, err
-	})
-	if err != nil {
-		return nil, s.wrap("model score stats", err)
-	}
-	return out, nil
-}
-
-// modelScoreStatsQuery is ModelScoreStats' query and its arguments.
-func modelScoreStatsQuery(from, to time.Time) (string, []any) {
-	// Only counted predictions add to the aggregates (an unscored SUCCESS
-	// one is in no FILTER below); countedPredicate lets the query read the
-	// partial index idx_predictions_window_stats, index-only.
-	b := query{where: []string{countedPredicate}}
-	if !from.IsZero() {
-		b.add("resolvable_at >= ?", from.UTC())
-	}
-	if !to.IsZero() {
-		b.add("resolvable_at <= ?", to.UTC())
-	}
-	// The answered and non-answer conditions are store.ModelScoreStat's.
-	// The sum is taken in numeric, exactly: a float8 sum depends on the
-	// order PostgreSQL adds the rows in (which differs from model to model),
-	// so two models with identical scores could get means differing in the
-	// last bit and not share their rank (issue 13: ties share).
-	return `SELECT model_id, answered, total, low, non_answers FROM (
-SELECT model_id,
- count(*) FILTER (WHERE status = 'SUCCESS' AND score_success AND score_value IS NOT NULL) AS answered,
- coalesce(sum(score_value::numeric) FILTER (WHERE status = 'SUCCESS' AND score_success), 0)::float8 AS total,
- min(score_value) FILTER (WHERE status = 'SUCCESS' AND score_success) AS low,
- count(*) FILTER (WHERE status IN ` + nonAnswerStatuses + `
-   OR (status = 'SUCCESS' AND score_scored_at IS NOT NULL AND (score_success IS NOT TRUE OR score_value IS NULL))) AS non_answers
-FROM predictions` + b.clause() + ` GROUP BY model_id) AS w WHERE answered > 0 OR non_answers > 0 ORDER BY model_id`, b.args
-}
-
 // LatestPerformedAt returns the newest performed_at (UTC) of the
 // schedule's predictions, or the zero time and an error wrapping
 // store.ErrNotFound when it has none. It reads ix_predictions_performed_at

@@ -454,51 +454,6 @@ func bounds(from, to time.Time) (int64, int64) {
 // to make and did not (store.ModelScoreStat), as an SQL list.
 const nonAnswerStatuses = `('FAILED', 'TIMEOUT', 'CRASHED', 'ABSENT', 'BAD_IMPLEMENTATION')`
 
-// modelScoreStatsSQL is answered from the covering index
-// idx_predictions_window_stats (migration 00003). The answered and
-// non-answer conditions are store.ModelScoreStat's.
-const modelScoreStatsSQL = `SELECT model_id, answered, total, low, non_answers FROM (
-SELECT model_id,
- SUM(CASE WHEN status = 'SUCCESS' AND score_success = 1 AND score_value IS NOT NULL THEN 1 ELSE 0 END) AS answered,
- TOTAL(CASE WHEN status = 'SUCCESS' AND score_success = 1 THEN score_value END) AS total,
- MIN(CASE WHEN status = 'SUCCESS' AND score_success = 1 THEN score_value END) AS low,
- SUM(CASE WHEN status IN ` + nonAnswerStatuses + `
-      OR (status = 'SUCCESS' AND score_scored_at IS NOT NULL AND (score_success IS NOT 1 OR score_value IS NULL)) THEN 1 ELSE 0 END) AS non_answers
-FROM predictions WHERE resolvable_at >= ? AND resolvable_at <= ?
-GROUP BY model_id) WHERE answered > 0 OR non_answers > 0 ORDER BY model_id`
-
-// ModelScoreStats aggregates answered and non-answered predictions per
-// model (store.ModelScoreStat) with resolvable_at in [from, to] (zero = no
-// bound), ordered by model id. Models with neither are absent.
-func (s *Store) ModelScoreStats(ctx context.Context, from, to time.Time) ([]store.ModelScoreStat, error) {
-	if err := s.checkSchema(ctx); err != nil {
-		return nil, err
-	}
-	lo, hi := bounds(from, to)
-	rows, err := s.query(ctx, modelScoreStatsSQL, lo, hi)
-	if err != nil {
-		return nil, s.wrap("model score stats", err)
-	}
-	defer rows.Close()
-	var out []store.ModelScoreStat
-	for rows.Next() {
-		var st store.ModelScoreStat
-		var low sql.NullFloat64
-		if err := rows.Scan(&st.ModelID, &st.Count, &st.Sum, &low, &st.NonAnswers); err != nil {
-			return nil, s.wrap("model score stats: scan", err)
-		}
-		st.Min = low.Float64
-		if st.Count > 0 {
-			st.Mean = st.Sum / float64(st.Count)
-		}
-		out = append(out, st)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.wrap("model score stats", err)
-	}
-	return out, nil
-}
-
 // LatestPerformedAt returns the newest performed_at of configID's
 // predictions, or the zero time and an error wrapping store.ErrNotFound.
 // It reads ix_predictions_performed_at backwards (00012): immediate for a

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func openMigrated(t *testing.T) *Store {
@@ -26,7 +27,8 @@ func openMigrated(t *testing.T) *Store {
 // behind the inference input, in overflow pages).
 func TestModelScoreStatsUsesCoveringIndex(t *testing.T) {
 	s := openMigrated(t)
-	rows, err := s.r.Query("EXPLAIN QUERY PLAN "+modelScoreStatsSQL, 0, 1)
+	q, args := modelScoreStatsQuery([]time.Time{time.UnixMicro(1), time.UnixMicro(2), time.UnixMicro(3)}, time.UnixMicro(4))
+	rows, err := s.r.Query("EXPLAIN QUERY PLAN "+q, args...)
 	if err != nil {
 		t.Fatal(err)
 	}

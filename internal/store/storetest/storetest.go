@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"GroundTruth", testGroundTruth},
 		{"Scopes", testScopes},
 		{"ScoredPredictionsAndStats", testScoredAndStats},
+		{"ModelScoreStatsWindows", testModelScoreStatsWindows},
 		{"LatestPerformedAtAndCount", testLatestPerformedAndCount},
 		{"Leaderboards", testLeaderboards},
 		{"LeaderboardsInvalid", testLeaderboardsInvalid},
