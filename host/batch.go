@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,41 +25,39 @@ type BatchCycle = wire.BatchCycle
 // object).
 type PredictArgs = wire.PredictArgs
 
-// maxBatchAnswerBytes bounds the answers one model's batch stream may hold
-// in host memory: cycles × calls × (Options.MaxOutputBytes + framing). A
-// batch that could hold more is not sent to that model (it gets the
-// cycles one by one).
-const maxBatchAnswerBytes = 32 << 20
-
 // ModelBatch delivers the Tick and Predict calls of several cycles whose
 // requests are all known in advance (a replay's block of simulated time:
 // the inputs of later cycles do not depend on the answers) to every model
-// that serves sdk.MethodTickPredictBatch, in one request per model; the
-// model answers the cycles in order on a stream while the host consumes
-// them one cycle at a time with Next. Every other model (an older plugin,
-// Python and remote models, a batch over the size bounds) gets each
-// cycle's calls when Next asks for them, as TickPredict and Predict do.
+// that serves sdk.MethodTickPredictBatch on one stream per model, opened
+// once for the batch, in lockstep: Next sends a model cycle k's Tick input,
+// reads its outcome, then sends each Predict call and reads its answer,
+// and cycle k+1's calls go out only when Next is called for it, after
+// cycle k's answers have been consumed. A model therefore never holds a
+// call the host has not reached (it cannot read a later cycle's input,
+// which holds the ground truth of earlier ones, nor work on later calls
+// ahead of their deadlines), and it holds the state it would hold live.
+// Every other model (an older plugin, Python and remote models, a cycle
+// whose request is over the size bound) gets each cycle's calls when Next
+// asks for them, as TickPredict and Predict do. Models run in parallel.
 //
 // Next returns exactly what TickPredict (and Predict for a cycle's further
 // calls) would return at that moment: each answer goes through the same
-// classification, restarts and stop rules, in cycle order, when Next
-// consumes it, so a model cooled down or stopped by cycle k's outcome (or
-// by the caller's ConfirmOutput after it) answers ABSENT from cycle k+1 as
-// it would live. The host enforces each call's deadline (Options.
-// CallTimeouts of sdk.MethodTick and sdk.MethodPredict) on the message it
-// waits for, counted from the previous message's arrival, so a model
-// cannot use the batch to escape its per-call timeout: a late message is
-// that call's TIMEOUT. A Result's Duration is the time between the
-// previous message and this one (the model's time for the call).
+// classification, restarts and stop rules, in cycle order, so a model
+// cooled down or stopped by cycle k's outcome (or by the caller's
+// ConfirmOutput after it) answers ABSENT from cycle k+1 as it would live.
+// The host enforces each call's deadline (Options.CallTimeouts of
+// sdk.MethodTick and sdk.MethodPredict) from when it sends that call, as
+// on a live call: a late answer is that call's TIMEOUT (the stream ends
+// and the model restarts). A Result's Duration is the time from sending
+// the call to its answer. At most one answer per model is in host memory,
+// bounded by the connection's message size limit as on a live call.
 //
 // When a model's stream ends early (a crash, a timeout, an answer over the
 // size limit, a protocol error), that call gets the outcome as it would
 // live and the model's later calls in the batch go one by one, as
 // TickPredict and Predict (a crashed or timed-out model is restarting then,
-// so it answers ABSENT until it is back, with fresh state). A model whose
-// answer was refused for its size keeps its process and has already run
-// the later cycles' Tick; it receives them again. Use one ModelBatch from
-// one goroutine; Close ends its streams.
+// so it answers ABSENT until it is back, with fresh state). Use one
+// ModelBatch from one goroutine; Close ends its streams.
 type ModelBatch struct {
 	m       *ModelSet
 	cycles  []BatchCycle
@@ -70,62 +67,75 @@ type ModelBatch struct {
 	// stream.
 	streamed atomic.Int32
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	closed   bool
 }
 
-// batchStream is one model's stream of a ModelBatch.
+// batchStream is one model's stream of a ModelBatch. Only the goroutine
+// running that model's cycle in Next (or Close) uses it.
 type batchStream struct {
-	s       *supervisor
-	in      *instance // the generation the stream runs on
-	answers chan batchAnswer
-	dead    bool // the stream ended (or the model left): later calls go one by one
+	s      *supervisor
+	in     *instance // the generation the stream runs on
+	call   *wire.TickPredictBatchCall
+	cancel context.CancelFunc // ends the stream
+	tickTO time.Duration
+	predTO time.Duration
+	dead   bool // the stream ended (or the model left): later calls go one by one
 }
 
-// batchAnswer is one message of a batch stream, or the stream's end
-// (ended) where that message was expected.
+// batchAnswer is one answer of a batch stream, or the stream's end (ended)
+// where that answer was expected; dur is the time from sending the call.
 type batchAnswer struct {
 	wire.BatchAnswer
 	dur   time.Duration
 	ended error
 }
 
-// StartBatch sends cycles to every model that can take them in one
-// request (see ModelBatch) and returns the batch; Next then returns the
-// cycles' results in order. ctx bounds the whole batch. Call Close when
-// done, also after the last Next.
+// StartBatch opens a lockstep stream to every model that can take the
+// cycles on one (see ModelBatch) and returns the batch; no call is sent
+// until Next. ctx bounds the whole batch. Call Close when done, also after
+// the last Next.
 func (m *ModelSet) StartBatch(ctx context.Context, cycles []BatchCycle) *ModelBatch {
 	bctx, cancel := context.WithCancel(ctx)
 	b := &ModelBatch{m: m, cycles: cycles, streams: map[string]*batchStream{}, cancel: cancel}
-	msgs, reqBytes := 0, 0
-	for _, c := range cycles {
-		msgs += 1 + len(c.Calls)
-		reqBytes += len(c.Input) + 16
-		for _, p := range c.Calls {
-			reqBytes += predictBytes(p.Args, p.Kwargs) + 16
-		}
+	if !batchable(cycles) {
+		return b
 	}
 	for _, mb := range m.snapshot() {
 		if mb.s == nil {
 			continue
 		}
-		if bs := b.open(bctx, mb.s, msgs, reqBytes); bs != nil {
+		if bs := b.open(bctx, mb.s); bs != nil {
 			b.streams[mb.id] = bs
 		}
 	}
 	return b
 }
 
+// batchable says whether cycles can go on batch streams: there is one,
+// every cycle has a Predict call, and every call's request is within the
+// size bound of one message.
+func batchable(cycles []BatchCycle) bool {
+	if len(cycles) == 0 {
+		return false
+	}
+	for _, c := range cycles {
+		if len(c.Calls) == 0 || len(c.Input)+16 > maxRequestPayload() {
+			return false
+		}
+		for _, p := range c.Calls {
+			if predictBytes(p.Args, p.Kwargs)+16 > maxRequestPayload() {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // open starts s's stream, or returns nil when s is to get the cycles one
 // by one.
-func (b *ModelBatch) open(ctx context.Context, s *supervisor, msgs, reqBytes int) *batchStream {
-	if len(b.cycles) == 0 || s.twoCalls.Load() || s.noBatch.Load() || reqBytes > maxRequestPayload() ||
-		msgs*(s.opts.MaxOutputBytes+outputFramingBytes) > maxBatchAnswerBytes {
+func (b *ModelBatch) open(ctx context.Context, s *supervisor) *batchStream {
+	if s.twoCalls.Load() || s.noBatch.Load() {
 		return nil
-	}
-	for _, c := range b.cycles {
-		if len(c.Calls) == 0 {
-			return nil
-		}
 	}
 	s.mu.Lock()
 	in := s.cur
@@ -139,57 +149,14 @@ func (b *ModelBatch) open(ctx context.Context, s *supervisor, msgs, reqBytes int
 		return nil
 	}
 	tickTO, predTO := s.opts.timeoutFor(sdk.MethodTick), s.opts.timeoutFor(sdk.MethodPredict)
-	// The stream's own bound: every call's deadline in turn.
-	sctx, cancel := context.WithTimeout(ctx, time.Duration(len(b.cycles))*tickTO+time.Duration(msgs-len(b.cycles))*predTO)
-	call, err := mc.OpenTickPredictBatch(sctx, b.cycles, tickTO, predTO)
+	sctx, cancel := context.WithCancel(ctx)
+	call, err := mc.OpenTickPredictBatch(sctx, tickTO, predTO)
 	if err != nil {
 		cancel()
 		s.log.Warn("batch stream not opened: the cycles go one by one", "error", err)
 		return nil
 	}
-	bs := &batchStream{s: s, in: in, answers: make(chan batchAnswer, msgs)}
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		defer cancel()
-		b.read(call, bs, cancel, tickTO, predTO)
-	}()
-	return bs
-}
-
-// read receives the answers of bs in order, each within its call's
-// deadline counted from the previous answer, until the last one or the
-// stream's end (then pushed as ended where an answer was expected).
-func (b *ModelBatch) read(call *wire.TickPredictBatchCall, bs *batchStream, cancel context.CancelFunc, tickTO, predTO time.Duration) {
-	defer close(bs.answers)
-	last := time.Now()
-	for _, c := range b.cycles {
-		for i := 0; i <= len(c.Calls); i++ {
-			d, name := predTO, sdk.MethodPredict
-			if i == 0 {
-				d, name = tickTO, sdk.MethodTick
-			}
-			t := time.AfterFunc(time.Until(last.Add(d)), cancel)
-			a, err := call.Next()
-			now := time.Now()
-			if !t.Stop() {
-				err = status.Errorf(codes.DeadlineExceeded, "%s: no answer within %s on the batch stream", name, d)
-			}
-			switch {
-			case err == io.EOF:
-				err = fmt.Errorf("%w: %s: the stream ended where %s's answer was expected", wire.ErrBadOutput, sdk.MethodTickPredictBatch, name)
-			case err == nil && a.Tick != (i == 0):
-				err = fmt.Errorf("%w: %s: expected %s's answer, found another", wire.ErrBadOutput, sdk.MethodTickPredictBatch, name)
-			}
-			if err != nil {
-				bs.answers <- batchAnswer{ended: err, dur: now.Sub(last)}
-				cancel()
-				return
-			}
-			bs.answers <- batchAnswer{BatchAnswer: a, dur: now.Sub(last)}
-			last = now
-		}
-	}
+	return &batchStream{s: s, in: in, call: call, cancel: cancel, tickTO: tickTO, predTO: predTO}
 }
 
 // Next returns the results of the batch's next cycle: Tick's per model,
@@ -237,11 +204,20 @@ func (b *ModelBatch) Next(ctx context.Context) (ticks map[string]CallResult, pre
 // their batch stream (the others got the cycle's calls one by one).
 func (b *ModelBatch) Streamed() int { return int(b.streamed.Load()) }
 
-// Close ends every stream of the batch and waits for their readers.
-// Idempotent.
+// Close ends every stream of the batch: a live one is told that no call
+// follows, then cancelled. Idempotent.
 func (b *ModelBatch) Close() {
+	if b.closed {
+		return
+	}
+	b.closed = true
+	for _, bs := range b.streams {
+		if !bs.dead {
+			_ = bs.call.CloseSend()
+		}
+		bs.cancel()
+	}
 	b.cancel()
-	b.wg.Wait()
 }
 
 // cycleOne runs one cycle's calls on s without a batch: TickPredict for
@@ -272,13 +248,13 @@ func (m *ModelSet) predictOne(ctx context.Context, s *supervisor, p PredictArgs)
 	return r
 }
 
-// cycle consumes one cycle's answers from the stream: Tick's, then each
-// Predict's; once the stream has ended, the rest go one by one.
-// fromStream says whether Tick's answer came from the stream.
+// cycle runs one cycle's calls on the stream in lockstep: Tick's, then
+// each Predict's, each sent after the previous answer was read; once the
+// stream has ended, the rest go one by one. fromStream says whether
+// Tick's answer came from the stream.
 func (bs *batchStream) cycle(ctx context.Context, m *ModelSet, c BatchCycle) (tick CallResult, preds []CallResult, fromStream bool) {
-	a, tickAbsent := bs.recv(ctx, sdk.MethodTick)
+	a, tickAbsent := bs.do(ctx, sdk.MethodTick, bs.tickTO, func() (wire.BatchAnswer, error) { return bs.call.Tick(c.Input) })
 	if errors.Is(a.ended, wire.ErrNoTickPredictBatch) {
-		bs.dead = true
 		bs.s.noBatch.Store(true)
 		bs.s.log.Warn("model lists TickPredictBatch but does not serve it: sending each cycle on its own from now on", "error", a.ended)
 		tick, preds = m.cycleOne(ctx, bs.s, c)
@@ -291,35 +267,54 @@ func (bs *batchStream) cycle(ctx context.Context, m *ModelSet, c BatchCycle) (ti
 			preds[j] = m.predictOne(ctx, bs.s, p)
 			continue
 		}
-		a, absent := bs.recv(ctx, sdk.MethodPredict)
+		a, absent := bs.do(ctx, sdk.MethodPredict, bs.predTO, func() (wire.BatchAnswer, error) { return bs.call.Predict(p) })
 		preds[j] = bs.apply(ctx, m, sdk.MethodPredict, a, absent)
 	}
 	return tick, preds, tickAbsent == nil
 }
 
-// recv returns the next answer, call name's. A model that takes no call
-// now (stopped, cooling down: an earlier outcome took it out) gets no
-// answer: absent is what supervisor.call would answer, and the model
-// leaves the batch.
-func (bs *batchStream) recv(ctx context.Context, name string) (a batchAnswer, absent *CallResult) {
+// do makes call name on the stream (send sends it and reads its answer)
+// within its deadline d, counted from the send, and within ctx. A model
+// that takes no call now (stopped, cooling down: an earlier outcome took
+// it out) is not called: absent is what supervisor.call would answer, and
+// the model leaves the batch. An answer that does not come in time ends
+// the stream as the call's DeadlineExceeded.
+func (bs *batchStream) do(ctx context.Context, name string, d time.Duration, send func() (wire.BatchAnswer, error)) (a batchAnswer, absent *CallResult) {
 	s := bs.s
 	s.mu.Lock()
 	err := s.admitsLocked()
 	s.mu.Unlock()
 	if err != nil {
-		bs.dead = true
+		bs.end()
 		return a, &CallResult{Status: StatusAbsent, Err: &CallError{Plugin: s.spec.ID, Callable: name, Status: StatusAbsent, Err: err}}
 	}
-	select {
-	case got, ok := <-bs.answers:
-		a = got
-		if !ok {
-			a.ended = fmt.Errorf("%w: %s: the stream ended where %s's answer was expected", wire.ErrBadOutput, sdk.MethodTickPredictBatch, name)
-		}
-	case <-ctx.Done():
-		a.ended = ctx.Err()
+	start := time.Now()
+	timer := time.AfterFunc(d, bs.cancel)
+	stopCtx := context.AfterFunc(ctx, bs.cancel)
+	got, err := send()
+	a.dur = time.Since(start)
+	timedOut := !timer.Stop()
+	stopCtx()
+	switch {
+	case timedOut:
+		err = status.Errorf(codes.DeadlineExceeded, "%s: no answer within %s on the batch stream", name, d)
+	case err == nil:
+		a.BatchAnswer = got
+		return a, nil
+	case ctx.Err() != nil:
+		err = ctx.Err()
+	case err == io.EOF:
+		err = fmt.Errorf("%w: %s: the stream ended where %s's answer was expected", wire.ErrBadOutput, sdk.MethodTickPredictBatch, name)
 	}
+	a.ended = err
+	bs.end()
 	return a, nil
+}
+
+// end marks the stream ended and cancels it.
+func (bs *batchStream) end() {
+	bs.dead = true
+	bs.cancel()
 }
 
 // apply applies answer a of call name as the call would have been applied
@@ -331,7 +326,7 @@ func (bs *batchStream) apply(ctx context.Context, m *ModelSet, name string, a ba
 	s := bs.s
 	err := a.Err
 	if a.ended != nil {
-		err, bs.dead = a.ended, true
+		err = a.ended
 	}
 	var out json.RawMessage
 	if name == sdk.MethodPredict {

@@ -15,7 +15,7 @@ import (
 // checks that every call gets the same result: statuses, outputs (which
 // echo the Tick the model last saw, so the order is checked too), each
 // failure attributed to its own cycle and call, and each call's own
-// deadline counted from the previous answer. Models without the batch
+// deadline counted from when the host sent the call. Models without the batch
 // (an older SDK, a plugin that lists it without serving it) get the calls
 // one by one. After a crash or a timeout, the model's later calls go one
 // by one (it is restarting: ABSENT on both paths, compared up to there).
@@ -114,7 +114,7 @@ func TestModelBatchMatchesCycleByCycle(t *testing.T) {
 			}
 		}
 	}
-	// Each call's deadline is its own, counted from the previous answer.
+	// Each call's deadline is its own, counted from when it was sent.
 	if d := got[0].preds[1]["sleepafter1"].Duration; d < predTO-50*time.Millisecond || d > predTO+tickTO/2 {
 		t.Errorf("sleepafter1: Predict[1] timed out after %s, want about %s", d, predTO)
 	}
@@ -129,5 +129,46 @@ func TestModelBatchMatchesCycleByCycle(t *testing.T) {
 	}
 	if !batched.sup("batchliar").noBatch.Load() || batched.sup("ok").noBatch.Load() {
 		t.Errorf("no batch from now on: batchliar %v, ok %v; want true, false", batched.sup("batchliar").noBatch.Load(), batched.sup("ok").noBatch.Load())
+	}
+}
+
+// TestModelBatchLockstep runs a hostile model plugin (rawmodel -mode
+// peeker) that serves TickPredictBatch itself, reads its stream as fast as
+// it can and lingers before each answer to catch later calls: every
+// Predict answer it gives must show that it had received exactly the calls
+// sent so far (Tick, then the cycle's Predicts in order, cycle after
+// cycle) and no later cycle's input.
+func TestModelBatchLockstep(t *testing.T) {
+	t.Parallel()
+	opts := testOptions(t)
+	ms, err := StartModels(ctxT(t, 60*time.Second), []PluginSpec{mspec(testMarker(t), "peeker", rawModelBin, "-mode", "peeker")}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ms.Close() })
+	const calls = 2
+	var cycles []BatchCycle
+	for k := range 4 {
+		c := BatchCycle{Input: json.RawMessage(fmt.Sprintf(`{"cycle":%d}`, k))}
+		for range calls {
+			c.Calls = append(c.Calls, PredictArgs{Args: []json.RawMessage{json.RawMessage(`"BTC"`)}, Kwargs: json.RawMessage(`{}`)})
+		}
+		cycles = append(cycles, c)
+	}
+	ctx := ctxT(t, 60*time.Second)
+	b := ms.StartBatch(ctx, cycles)
+	defer b.Close()
+	for k := range cycles {
+		ticks, preds := b.Next(ctx)
+		if r := ticks["peeker"]; r.Status != StatusSuccess || b.Streamed() != 1 {
+			t.Fatalf("cycle %d Tick: %s (%v), streamed %d; want SUCCESS from the stream", k, r.Status, r.Err, b.Streamed())
+		}
+		for j, p := range preds {
+			r := p["peeker"]
+			want := fmt.Sprintf(`{"last_tick":{"cycle":%d},"received":%d}`, k, k*(1+calls)+j+2)
+			if r.Status != StatusSuccess || string(r.Output) != want {
+				t.Errorf("cycle %d Predict[%d]: %s %s (%v); want the calls sent so far only: %s", k, j, r.Status, r.Output, r.Err, want)
+			}
+		}
 	}
 }

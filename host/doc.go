@@ -15,10 +15,11 @@
 //     Predict fan out to every model concurrently and return one CallResult
 //     per model id; TickPredict is both in one round trip per model for the
 //     plugins that serve it (the same calls, deadlines and results; the
-//     others get two calls); StartBatch sends the calls of several cycles
-//     known in advance (a replay's block) on one stream per model and
-//     ModelBatch.Next applies their answers cycle by cycle as those calls
-//     would be applied; States, WaitReady, Close. Challenge.
+//     others get two calls); StartBatch opens one stream per model for
+//     the calls of several cycles known in advance (a replay's block) and
+//     ModelBatch.Next sends each cycle's calls on it in lockstep (the next
+//     cycle's only after this one's answers) and applies the answers as
+//     those calls would be applied; States, WaitReady, Close. Challenge.
 //     BuildInferenceInputs makes the inference inputs of several cycle
 //     times in one call, each cycle reading the feed as stored at its time
 //     (the SDK reads the block's feed range once when the host data sends

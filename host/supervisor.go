@@ -437,8 +437,8 @@ func (s *supervisor) call(ctx context.Context, name string, wait bool, reqBytes 
 
 // finish classifies the outcome err of call name on in, which took dur,
 // and applies it: restart, stop rules. recorded says the outcome was
-// answered earlier on a batch stream (ModelBatch): the generation may have
-// ended since, which then says nothing about this answer.
+// answered on a batch stream (ModelBatch): the generation may have ended
+// since the answer arrived, which then says nothing about this answer.
 func (s *supervisor) finish(ctx, callCtx context.Context, name string, in *instance, err error, dur time.Duration, recorded bool) CallResult {
 	done := in.done
 	if recorded && status.Code(err) != codes.Canceled {

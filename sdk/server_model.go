@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"time"
@@ -142,38 +143,50 @@ func withTimeoutMs(ctx context.Context, ms int64) (context.Context, context.Canc
 	return context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
 }
 
-// TickPredictBatch answers the cycles of a batch in order on one stream
-// (see its doc in proto/model/v1/model.proto): per cycle Tick's outcome,
-// then each Predict's answer or failure status. Tick and Predict go through
-// the methods above, so request checks and errors are exactly theirs; a
-// panic in Predict ends the stream with Predict's crash status and the
-// process exits (predictAfterTick), as on TickPredict.
-func (s *modelServer) TickPredictBatch(req *modelv1.TickPredictBatchRequest, stream grpc.ServerStreamingServer[modelv1.TickPredictBatchResponse]) error {
+// TickPredictBatch answers the calls of a batch stream one at a time, in
+// lockstep (see its doc in proto/model/v1/model.proto): each request is one
+// Tick or Predict call, run in-process under the request's timeout_ms, and
+// answered with one message (Tick's outcome; Predict's answer or failure
+// status) before the next request is read. Tick and Predict go through the
+// methods above, so request checks and errors are exactly theirs; a panic
+// in Predict ends the stream with Predict's crash status and the process
+// exits (predictAfterTick), as on TickPredict. The stream ends when the
+// host closes its side.
+func (s *modelServer) TickPredictBatch(stream grpc.BidiStreamingServer[modelv1.TickPredictBatchRequest, modelv1.TickPredictBatchResponse]) error {
 	ctx := stream.Context()
-	for _, c := range req.GetCycles() {
-		tctx, cancel := withTimeoutMs(ctx, req.GetTickTimeoutMs())
-		_, err := s.Tick(tctx, c.GetTick())
-		cancel()
-		if err := stream.Send(&modelv1.TickPredictBatchResponse{Result: &modelv1.TickPredictBatchResponse_Tick{Tick: outcomeOf(err)}}); err != nil {
+	for {
+		req, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
-		for _, p := range c.GetPredicts() {
-			pctx, cancel := withTimeoutMs(ctx, req.GetPredictTimeoutMs())
-			resp, panicked, err := s.predictAfterTick(pctx, p)
-			cancel()
+		cctx, cancel := withTimeoutMs(ctx, req.GetTimeoutMs())
+		var msg *modelv1.TickPredictBatchResponse
+		switch c := req.GetCall().(type) {
+		case *modelv1.TickPredictBatchRequest_Tick:
+			_, err := s.Tick(cctx, c.Tick)
+			msg = &modelv1.TickPredictBatchResponse{Result: &modelv1.TickPredictBatchResponse_Tick{Tick: outcomeOf(err)}}
+		case *modelv1.TickPredictBatchRequest_Predict:
+			resp, panicked, err := s.predictAfterTick(cctx, c.Predict)
 			if panicked {
+				cancel()
 				return err // the plugin exits
 			}
-			msg := &modelv1.TickPredictBatchResponse{Result: &modelv1.TickPredictBatchResponse_Predict{Predict: resp}}
+			msg = &modelv1.TickPredictBatchResponse{Result: &modelv1.TickPredictBatchResponse_Predict{Predict: resp}}
 			if err != nil {
 				msg.Result = &modelv1.TickPredictBatchResponse_PredictError{PredictError: outcomeOf(err)}
 			}
-			if err := stream.Send(msg); err != nil {
-				return err
-			}
+		default:
+			cancel()
+			return status.Errorf(codes.InvalidArgument, "%s: expected a tick or a predict call, found an empty request", MethodTickPredictBatch)
+		}
+		cancel()
+		if err := stream.Send(msg); err != nil {
+			return err
 		}
 	}
-	return nil
 }
 
 // outcomeOf is the status err would have been answered with (code 0 for nil).

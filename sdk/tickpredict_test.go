@@ -114,15 +114,20 @@ func TestTickPredictAnswersLikeTickAndPredict(t *testing.T) {
 				t.Errorf("Predict output: combined %s, alone %s", gotOut, out)
 			}
 
-			// The batch: two cycles of Tick and two Predict calls each
-			// answer the same, message by message.
-			cy := wire.BatchCycle{Input: input, Calls: []wire.PredictArgs{{Args: args, Kwargs: kwargs}, {Args: args, Kwargs: kwargs}}}
-			bc, err := c.OpenTickPredictBatch(ctx, []wire.BatchCycle{cy, cy}, 2*time.Second, 5*time.Second)
+			// The batch: two cycles of Tick and two Predict calls each,
+			// one call at a time, answer the same, call by call.
+			bc, err := c.OpenTickPredictBatch(ctx, 2*time.Second, 5*time.Second)
 			if err != nil {
 				t.Fatalf("OpenTickPredictBatch: %v", err)
 			}
 			for i := range 6 {
-				a, err := bc.Next()
+				var a wire.BatchAnswer
+				var err error
+				if i%3 == 0 {
+					a, err = bc.Tick(input)
+				} else {
+					a, err = bc.Predict(wire.PredictArgs{Args: args, Kwargs: kwargs})
+				}
 				if err != nil {
 					t.Fatalf("batch answer %d: %v", i, err)
 				}
@@ -136,6 +141,9 @@ func TestTickPredictAnswersLikeTickAndPredict(t *testing.T) {
 				if fmt.Sprint(a.Err) != fmt.Sprint(wantErr) || string(a.Output) != string(wantOut) {
 					t.Errorf("batch answer %d: %s, %v; want %s, %v", i, a.Output, a.Err, wantOut, wantErr)
 				}
+			}
+			if err := bc.CloseSend(); err != nil {
+				t.Fatalf("CloseSend: %v", err)
 			}
 			if _, err := bc.Next(); err != io.EOF {
 				t.Errorf("after the last batch answer: %v, want io.EOF", err)

@@ -264,15 +264,15 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 
 		if builtinPredict {
 			t0 := time.Now()
-			planned := blk != nil && blk.Plan(ctx)
-			p.Time.Predict += time.Since(t0)
-			if !planned {
-				flush() // the cycles planned before this one run first
-				t0 := time.Now()
+			if blk != nil {
+				// A cycle that fails to plan ends with its error in the
+				// block's Run, in order (its callables are not called again).
+				_ = blk.Plan(ctx)
+			} else {
 				res, err := n.predict.RunOnce(ctx)
-				p.Time.Predict += time.Since(t0)
 				record(res, err)
 			}
+			p.Time.Predict += time.Since(t0)
 			if cancelled != nil {
 				return p, cancelled
 			}

@@ -13,7 +13,7 @@ import (
 )
 
 // Batcher is implemented by a model set that can take the calls of
-// several cycles known in advance in one request per model
+// several cycles known in advance on one stream per model
 // (host.ModelSet.StartBatch): the same calls, deadlines and per-call
 // results, in cycle order, as TickPredict then Predict cycle by cycle.
 type Batcher interface {
@@ -21,25 +21,28 @@ type Batcher interface {
 }
 
 // Block runs the cycles of a block of simulated time with the model calls
-// of all of them in one batch (a replay: the inputs of later cycles do not
-// depend on the models' answers). Prefetch may make their inference inputs
-// in one challenge call; Plan prepares each cycle at its moment, as
-// RunOnce starts it (due rows, freshness, raw and inference inputs, scopes
-// and predict calls); Run then calls the models once for all planned
-// cycles (Batcher) and ends each cycle in order as RunOnce does: each
-// model's answers go through the supervisor's classification and stop
-// rules, then validation and ConfirmOutput, before the next cycle's
-// answers; the predictions of all the cycles are saved in one store
-// transaction at the end. The stored predictions are those RunOnce at
-// each moment stores.
+// of all of them on one batch stream per model (a replay: the inputs of
+// later cycles do not depend on the models' answers). Prefetch may make
+// their inference inputs in one challenge call; Plan prepares each cycle
+// at its moment, as RunOnce starts it (due rows, freshness, raw and
+// inference inputs, scopes and predict calls); Run then opens the batch
+// (Batcher) and ends each cycle in order as RunOnce does: the cycle's
+// calls go to the models in lockstep (a model gets cycle k+1's calls only
+// after its answers to cycle k's were read: host.ModelBatch), each model's
+// answers go through the supervisor's classification and stop rules, then
+// validation and ConfirmOutput, before the next cycle's calls; the
+// predictions of all the cycles are saved in one store transaction at the
+// end. The stored predictions are those RunOnce at each moment stores.
 //
 // Differences with RunOnce are possible only after a failure: a failed
-// save fails every cycle of the block, not one; and a cycle that fails
-// when it ends (ValidateInferenceOutput fails, the save fails) or stores
-// nothing (every model past the ABSENT grace) has already counted as
-// performed for the planning of the block's later cycles, so a row whose
-// period spans several cycles is not predicted again in the same slot
-// within the block as RunOnce would retry it.
+// save fails every cycle of the block, not one; a cycle whose planning
+// fails at a later row's predict call builder calls no model (RunOnce has
+// already sent Tick and the earlier rows' Predict when it fails there);
+// and a cycle that fails when it ends (ValidateInferenceOutput fails, the
+// save fails) or stores nothing (every model past the ABSENT grace) has
+// already counted as performed for the planning of the block's later
+// cycles, so a row whose period spans several cycles is not predicted
+// again in the same slot within the block as RunOnce would retry it.
 //
 // Use a Block from the worker's one goroutine, with no RunOnce between
 // Plan and Run.
@@ -82,7 +85,8 @@ type blockStep struct {
 	res   Result
 	in    cycleInput
 	rows  []rowCallPlan
-	batch int // index in the batch, -1 when the cycle calls no model
+	batch int   // index in the batch, -1 when the cycle calls no model
+	err   error // the cycle failed when planned (Plan's error)
 }
 
 // rowCallPlan is one due row's scope and predict call.
@@ -104,28 +108,24 @@ func (w *Worker) NewBlock() *Block {
 // Len is the number of planned cycles.
 func (b *Block) Len() int { return len(b.steps) }
 
-// Plan prepares the cycle at clock.Now(). It returns false, and changes
-// nothing, when the cycle cannot be planned (a callable failed, the store
-// failed): Run the block, then run this cycle with RunOnce, which fails
-// (or not) as it does live.
-func (b *Block) Plan(ctx context.Context) bool {
+// Plan prepares the cycle at clock.Now() and adds it to the block. When
+// the cycle cannot be planned (a challenge callable failed, the store
+// failed, ctx ended) it returns that error, as RunOnce would (the failure
+// is logged once, each callable having been called once), and the cycle
+// stays in the block as a failed one: Run ends it with that error in its
+// turn, calling no model. The worker's previous-cycle time is now's either
+// way, as after RunOnce.
+func (b *Block) Plan(ctx context.Context) error {
 	w := b.w
 	now := w.cfg.Clock.Now().UTC()
 	st := &blockStep{res: Result{Now: now, Slots: map[string]time.Time{}, ByStatus: map[string]int{}}, batch: -1}
-	w.mu.Lock()
-	prevRun := w.lastRun
-	w.mu.Unlock()
-	restore := func() {
-		w.mu.Lock()
-		w.lastRun = prevRun
-		w.mu.Unlock()
-	}
+	b.steps = append(b.steps, st)
 	pre := b.inputs[now]
 	delete(b.inputs, now)
 	in, err := w.prepare(ctx, &st.res, w.cfg.Models.States(), b.assumed, pre)
 	if err != nil {
-		restore()
-		return false
+		st.err = err
+		return err
 	}
 	st.in = in
 	st.res.InputAhead = pre != nil && !in.done
@@ -134,8 +134,9 @@ func (b *Block) Plan(ctx context.Context) bool {
 		for _, d := range in.due {
 			scope, call, err := w.rowCall(ctx, d, in.input)
 			if err != nil {
-				restore()
-				return false
+				st.res.Timing.Predict += time.Since(t)
+				st.rows, st.err = nil, w.abort(ctx, err)
+				return st.err
 			}
 			st.rows = append(st.rows, rowCallPlan{d: d, scope: scope, call: host.PredictArgs{Args: call.Args, Kwargs: call.Kwargs}})
 		}
@@ -144,8 +145,7 @@ func (b *Block) Plan(ctx context.Context) bool {
 			b.assumed[d.cfg.ID] = now
 		}
 	}
-	b.steps = append(b.steps, st)
-	return true
+	return nil
 }
 
 // Run ends the planned cycles in order (see Block) and empties the block:
@@ -161,7 +161,7 @@ func (b *Block) Run(ctx context.Context, done func(Result, error)) {
 	b.steps, b.assumed, b.inputs = nil, map[string]time.Time{}, map[time.Time]json.RawMessage{}
 	var cycles []host.BatchCycle
 	for _, st := range steps {
-		if st.in.done {
+		if st.in.done || st.err != nil {
 			continue
 		}
 		st.batch = len(cycles)
@@ -252,6 +252,7 @@ func (w *Worker) endStep(ctx context.Context, st *blockStep, batch *host.ModelBa
 	states := w.cfg.Models.States()
 	w.trackDown(states, res.Now)
 	if st.batch < 0 {
+		e.err = st.err
 		return e
 	}
 	if e.err = ctx.Err(); e.err != nil {

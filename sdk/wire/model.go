@@ -220,47 +220,87 @@ type BatchAnswer struct {
 	Err    error
 }
 
-// TickPredictBatchCall is one TickPredictBatch stream in progress. Use it
+// TickPredictBatchCall is one TickPredictBatch stream in progress, run in
+// lockstep: Tick and Predict each send one call and wait for its answer,
+// so the model never holds a call the caller has not made yet. Use it
 // from one goroutine.
 type TickPredictBatchCall struct {
-	stream grpc.ServerStreamingClient[modelv1.TickPredictBatchResponse]
+	stream         grpc.BidiStreamingClient[modelv1.TickPredictBatchRequest, modelv1.TickPredictBatchResponse]
+	tickMs, predMs int64
 }
 
-// OpenTickPredictBatch sends the cycles in one request
-// (sdk.MethodTickPredictBatch; call it only when the model's Describe lists
-// it in OptionalMethods). tickTimeout and predictTimeout are the deadlines
-// the plugin applies to each call (the caller enforces its own through
-// ctx, which ends the stream). Errors are gRPC status errors of opening
-// the stream.
-func (c *ModelClient) OpenTickPredictBatch(ctx context.Context, cycles []BatchCycle, tickTimeout, predictTimeout time.Duration) (*TickPredictBatchCall, error) {
-	req := &modelv1.TickPredictBatchRequest{Cycles: make([]*modelv1.BatchCycle, len(cycles)),
-		TickTimeoutMs: tickTimeout.Milliseconds(), PredictTimeoutMs: predictTimeout.Milliseconds()}
-	for i, cy := range cycles {
-		bc := &modelv1.BatchCycle{Tick: &modelv1.TickRequest{InputJson: cy.Input}, Predicts: make([]*modelv1.PredictRequest, len(cy.Calls))}
-		for j, p := range cy.Calls {
-			bc.Predicts[j] = predictRequest(p.Args, p.Kwargs)
-		}
-		req.Cycles[i] = bc
-	}
-	stream, err := c.conn.RPC.TickPredictBatch(ctx, req)
+// OpenTickPredictBatch opens the stream (sdk.MethodTickPredictBatch; call
+// it only when the model's Describe lists it in OptionalMethods); no call
+// is sent yet. tickTimeout and predictTimeout are the deadlines the plugin
+// applies to each call (the caller enforces its own through ctx, which
+// ends the stream). Errors are gRPC status errors of opening the stream.
+func (c *ModelClient) OpenTickPredictBatch(ctx context.Context, tickTimeout, predictTimeout time.Duration) (*TickPredictBatchCall, error) {
+	stream, err := c.conn.RPC.TickPredictBatch(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &TickPredictBatchCall{stream: stream}, nil
+	return &TickPredictBatchCall{stream: stream, tickMs: tickTimeout.Milliseconds(), predMs: predictTimeout.Milliseconds()}, nil
+}
+
+// Tick sends Tick's input (a JSON object) and waits for its outcome (see
+// Next for the errors).
+func (b *TickPredictBatchCall) Tick(input json.RawMessage) (BatchAnswer, error) {
+	return b.call(&modelv1.TickPredictBatchRequest{Call: &modelv1.TickPredictBatchRequest_Tick{Tick: &modelv1.TickRequest{InputJson: input}}, TimeoutMs: b.tickMs}, true)
+}
+
+// Predict sends one Predict call and waits for its answer (see Next for
+// the errors).
+func (b *TickPredictBatchCall) Predict(p PredictArgs) (BatchAnswer, error) {
+	return b.call(&modelv1.TickPredictBatchRequest{Call: &modelv1.TickPredictBatchRequest_Predict{Predict: predictRequest(p.Args, p.Kwargs)}, TimeoutMs: b.predMs}, false)
+}
+
+// CloseSend tells the model that no call follows (it then ends the stream).
+func (b *TickPredictBatchCall) CloseSend() error { return b.stream.CloseSend() }
+
+// call sends req and waits for its answer, which must be Tick's outcome
+// when tick, a Predict answer otherwise.
+func (b *TickPredictBatchCall) call(req *modelv1.TickPredictBatchRequest, tick bool) (BatchAnswer, error) {
+	if err := b.stream.Send(req); err != nil {
+		if err != io.EOF {
+			return BatchAnswer{}, err
+		}
+		// The stream has ended: its status comes with Recv.
+		if _, rerr := b.stream.Recv(); rerr != nil {
+			return BatchAnswer{}, noBatch(rerr)
+		}
+		return BatchAnswer{}, badOutput(sdk.MethodTickPredictBatch, "the answer to the call sent", "a message after the stream's end")
+	}
+	a, err := b.Next()
+	if err == nil && a.Tick != tick {
+		want := "Predict's answer"
+		if tick {
+			want = "Tick's outcome"
+		}
+		return BatchAnswer{}, badOutput(sdk.MethodTickPredictBatch, want, "another answer")
+	}
+	return a, err
+}
+
+// noBatch wraps an Unimplemented status in ErrNoTickPredictBatch.
+func noBatch(err error) error {
+	if status.Code(err) == codes.Unimplemented {
+		return fmt.Errorf("%w: %w", ErrNoTickPredictBatch, err)
+	}
+	return err
 }
 
 // Next waits for the next answer. A non-nil error ends the stream: its own
 // error (crash, deadline, cancellation, a message over the size limit;
-// Unimplemented wraps ErrNoTickPredictBatch), io.EOF after the last answer, or
-// an error wrapping ErrBadOutput for a message that is none of the
-// three answers.
+// Unimplemented wraps ErrNoTickPredictBatch), io.EOF at the stream's end
+// (after CloseSend), or an error wrapping ErrBadOutput for a message that
+// is none of the three answers.
 func (b *TickPredictBatchCall) Next() (BatchAnswer, error) {
 	m, err := b.stream.Recv()
 	if err != nil {
-		if status.Code(err) == codes.Unimplemented {
-			return BatchAnswer{}, fmt.Errorf("%w: %w", ErrNoTickPredictBatch, err)
+		if err == io.EOF {
+			return BatchAnswer{}, err
 		}
-		return BatchAnswer{}, err
+		return BatchAnswer{}, noBatch(err)
 	}
 	switch r := m.GetResult().(type) {
 	case *modelv1.TickPredictBatchResponse_Tick:

@@ -529,74 +529,23 @@ func (*TickPredictResponse_Tick) isTickPredictResponse_Result() {}
 
 func (*TickPredictResponse_Predict) isTickPredictResponse_Result() {}
 
-// BatchCycle is one cycle of a TickPredictBatch: Tick's input, then the
-// cycle's Predict calls in order (at least one).
-type BatchCycle struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tick          *TickRequest           `protobuf:"bytes,1,opt,name=tick,proto3" json:"tick,omitempty"`
-	Predicts      []*PredictRequest      `protobuf:"bytes,2,rep,name=predicts,proto3" json:"predicts,omitempty"`
+// TickPredictBatchRequest is one call of the TickPredictBatch stream.
+type TickPredictBatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Call:
+	//
+	//	*TickPredictBatchRequest_Tick
+	//	*TickPredictBatchRequest_Predict
+	Call isTickPredictBatchRequest_Call `protobuf_oneof:"call"`
+	// The call's deadline (milliseconds, 0 = only the stream's own).
+	TimeoutMs     int64 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *BatchCycle) Reset() {
-	*x = BatchCycle{}
-	mi := &file_model_v1_model_proto_msgTypes[9]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *BatchCycle) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*BatchCycle) ProtoMessage() {}
-
-func (x *BatchCycle) ProtoReflect() protoreflect.Message {
-	mi := &file_model_v1_model_proto_msgTypes[9]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use BatchCycle.ProtoReflect.Descriptor instead.
-func (*BatchCycle) Descriptor() ([]byte, []int) {
-	return file_model_v1_model_proto_rawDescGZIP(), []int{9}
-}
-
-func (x *BatchCycle) GetTick() *TickRequest {
-	if x != nil {
-		return x.Tick
-	}
-	return nil
-}
-
-func (x *BatchCycle) GetPredicts() []*PredictRequest {
-	if x != nil {
-		return x.Predicts
-	}
-	return nil
-}
-
-type TickPredictBatchRequest struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Cycles []*BatchCycle          `protobuf:"bytes,1,rep,name=cycles,proto3" json:"cycles,omitempty"`
-	// Deadlines of each Tick and each Predict (milliseconds, 0 = only the
-	// stream's own).
-	TickTimeoutMs    int64 `protobuf:"varint,2,opt,name=tick_timeout_ms,json=tickTimeoutMs,proto3" json:"tick_timeout_ms,omitempty"`
-	PredictTimeoutMs int64 `protobuf:"varint,3,opt,name=predict_timeout_ms,json=predictTimeoutMs,proto3" json:"predict_timeout_ms,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
-}
-
 func (x *TickPredictBatchRequest) Reset() {
 	*x = TickPredictBatchRequest{}
-	mi := &file_model_v1_model_proto_msgTypes[10]
+	mi := &file_model_v1_model_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -608,7 +557,7 @@ func (x *TickPredictBatchRequest) String() string {
 func (*TickPredictBatchRequest) ProtoMessage() {}
 
 func (x *TickPredictBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_model_v1_model_proto_msgTypes[10]
+	mi := &file_model_v1_model_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -621,32 +570,59 @@ func (x *TickPredictBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TickPredictBatchRequest.ProtoReflect.Descriptor instead.
 func (*TickPredictBatchRequest) Descriptor() ([]byte, []int) {
-	return file_model_v1_model_proto_rawDescGZIP(), []int{10}
+	return file_model_v1_model_proto_rawDescGZIP(), []int{9}
 }
 
-func (x *TickPredictBatchRequest) GetCycles() []*BatchCycle {
+func (x *TickPredictBatchRequest) GetCall() isTickPredictBatchRequest_Call {
 	if x != nil {
-		return x.Cycles
+		return x.Call
 	}
 	return nil
 }
 
-func (x *TickPredictBatchRequest) GetTickTimeoutMs() int64 {
+func (x *TickPredictBatchRequest) GetTick() *TickRequest {
 	if x != nil {
-		return x.TickTimeoutMs
+		if x, ok := x.Call.(*TickPredictBatchRequest_Tick); ok {
+			return x.Tick
+		}
+	}
+	return nil
+}
+
+func (x *TickPredictBatchRequest) GetPredict() *PredictRequest {
+	if x != nil {
+		if x, ok := x.Call.(*TickPredictBatchRequest_Predict); ok {
+			return x.Predict
+		}
+	}
+	return nil
+}
+
+func (x *TickPredictBatchRequest) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
 	}
 	return 0
 }
 
-func (x *TickPredictBatchRequest) GetPredictTimeoutMs() int64 {
-	if x != nil {
-		return x.PredictTimeoutMs
-	}
-	return 0
+type isTickPredictBatchRequest_Call interface {
+	isTickPredictBatchRequest_Call()
 }
 
-// TickPredictBatchResponse is one message of the TickPredictBatch stream:
-// per cycle, Tick's outcome, then one message per Predict call.
+type TickPredictBatchRequest_Tick struct {
+	Tick *TickRequest `protobuf:"bytes,1,opt,name=tick,proto3,oneof"`
+}
+
+type TickPredictBatchRequest_Predict struct {
+	Predict *PredictRequest `protobuf:"bytes,2,opt,name=predict,proto3,oneof"`
+}
+
+func (*TickPredictBatchRequest_Tick) isTickPredictBatchRequest_Call() {}
+
+func (*TickPredictBatchRequest_Predict) isTickPredictBatchRequest_Call() {}
+
+// TickPredictBatchResponse is the answer to one TickPredictBatchRequest:
+// Tick's outcome for a tick, Predict's answer or failure for a predict.
 type TickPredictBatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Result:
@@ -661,7 +637,7 @@ type TickPredictBatchResponse struct {
 
 func (x *TickPredictBatchResponse) Reset() {
 	*x = TickPredictBatchResponse{}
-	mi := &file_model_v1_model_proto_msgTypes[11]
+	mi := &file_model_v1_model_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -673,7 +649,7 @@ func (x *TickPredictBatchResponse) String() string {
 func (*TickPredictBatchResponse) ProtoMessage() {}
 
 func (x *TickPredictBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_model_v1_model_proto_msgTypes[11]
+	mi := &file_model_v1_model_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -686,7 +662,7 @@ func (x *TickPredictBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TickPredictBatchResponse.ProtoReflect.Descriptor instead.
 func (*TickPredictBatchResponse) Descriptor() ([]byte, []int) {
-	return file_model_v1_model_proto_rawDescGZIP(), []int{11}
+	return file_model_v1_model_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TickPredictBatchResponse) GetResult() isTickPredictBatchResponse_Result {
@@ -783,26 +759,24 @@ const file_model_v1_model_proto_rawDesc = "" +
 	"\x13TickPredictResponse\x127\n" +
 	"\x04tick\x18\x01 \x01(\v2!.coordinator.model.v1.TickOutcomeH\x00R\x04tick\x12A\n" +
 	"\apredict\x18\x02 \x01(\v2%.coordinator.model.v1.PredictResponseH\x00R\apredictB\b\n" +
-	"\x06result\"\x85\x01\n" +
+	"\x06result\"\xbb\x01\n" +
+	"\x17TickPredictBatchRequest\x127\n" +
+	"\x04tick\x18\x01 \x01(\v2!.coordinator.model.v1.TickRequestH\x00R\x04tick\x12@\n" +
+	"\apredict\x18\x02 \x01(\v2$.coordinator.model.v1.PredictRequestH\x00R\apredict\x12\x1d\n" +
 	"\n" +
-	"BatchCycle\x125\n" +
-	"\x04tick\x18\x01 \x01(\v2!.coordinator.model.v1.TickRequestR\x04tick\x12@\n" +
-	"\bpredicts\x18\x02 \x03(\v2$.coordinator.model.v1.PredictRequestR\bpredicts\"\xa9\x01\n" +
-	"\x17TickPredictBatchRequest\x128\n" +
-	"\x06cycles\x18\x01 \x03(\v2 .coordinator.model.v1.BatchCycleR\x06cycles\x12&\n" +
-	"\x0ftick_timeout_ms\x18\x02 \x01(\x03R\rtickTimeoutMs\x12,\n" +
-	"\x12predict_timeout_ms\x18\x03 \x01(\x03R\x10predictTimeoutMs\"\xea\x01\n" +
+	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMsB\x06\n" +
+	"\x04call\"\xea\x01\n" +
 	"\x18TickPredictBatchResponse\x127\n" +
 	"\x04tick\x18\x01 \x01(\v2!.coordinator.model.v1.TickOutcomeH\x00R\x04tick\x12A\n" +
 	"\apredict\x18\x02 \x01(\v2%.coordinator.model.v1.PredictResponseH\x00R\apredict\x12H\n" +
 	"\rpredict_error\x18\x03 \x01(\v2!.coordinator.model.v1.TickOutcomeH\x00R\fpredictErrorB\b\n" +
-	"\x06result2\xe4\x03\n" +
+	"\x06result2\xe6\x03\n" +
 	"\x05Model\x12Y\n" +
 	"\bDescribe\x12%.coordinator.model.v1.DescribeRequest\x1a&.coordinator.model.v1.DescribeResponse\x12M\n" +
 	"\x04Tick\x12!.coordinator.model.v1.TickRequest\x1a\".coordinator.model.v1.TickResponse\x12V\n" +
 	"\aPredict\x12$.coordinator.model.v1.PredictRequest\x1a%.coordinator.model.v1.PredictResponse\x12d\n" +
-	"\vTickPredict\x12(.coordinator.model.v1.TickPredictRequest\x1a).coordinator.model.v1.TickPredictResponse0\x01\x12s\n" +
-	"\x10TickPredictBatch\x12-.coordinator.model.v1.TickPredictBatchRequest\x1a..coordinator.model.v1.TickPredictBatchResponse0\x01BBZ@github.com/crunch-coordinator/coordinator/proto/model/v1;modelv1b\x06proto3"
+	"\vTickPredict\x12(.coordinator.model.v1.TickPredictRequest\x1a).coordinator.model.v1.TickPredictResponse0\x01\x12u\n" +
+	"\x10TickPredictBatch\x12-.coordinator.model.v1.TickPredictBatchRequest\x1a..coordinator.model.v1.TickPredictBatchResponse(\x010\x01BBZ@github.com/crunch-coordinator/coordinator/proto/model/v1;modelv1b\x06proto3"
 
 var (
 	file_model_v1_model_proto_rawDescOnce sync.Once
@@ -816,7 +790,7 @@ func file_model_v1_model_proto_rawDescGZIP() []byte {
 	return file_model_v1_model_proto_rawDescData
 }
 
-var file_model_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_model_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_model_v1_model_proto_goTypes = []any{
 	(*DescribeRequest)(nil),          // 0: coordinator.model.v1.DescribeRequest
 	(*DescribeResponse)(nil),         // 1: coordinator.model.v1.DescribeResponse
@@ -827,36 +801,34 @@ var file_model_v1_model_proto_goTypes = []any{
 	(*TickPredictRequest)(nil),       // 6: coordinator.model.v1.TickPredictRequest
 	(*TickOutcome)(nil),              // 7: coordinator.model.v1.TickOutcome
 	(*TickPredictResponse)(nil),      // 8: coordinator.model.v1.TickPredictResponse
-	(*BatchCycle)(nil),               // 9: coordinator.model.v1.BatchCycle
-	(*TickPredictBatchRequest)(nil),  // 10: coordinator.model.v1.TickPredictBatchRequest
-	(*TickPredictBatchResponse)(nil), // 11: coordinator.model.v1.TickPredictBatchResponse
+	(*TickPredictBatchRequest)(nil),  // 9: coordinator.model.v1.TickPredictBatchRequest
+	(*TickPredictBatchResponse)(nil), // 10: coordinator.model.v1.TickPredictBatchResponse
 }
 var file_model_v1_model_proto_depIdxs = []int32{
 	2,  // 0: coordinator.model.v1.TickPredictRequest.tick:type_name -> coordinator.model.v1.TickRequest
 	4,  // 1: coordinator.model.v1.TickPredictRequest.predict:type_name -> coordinator.model.v1.PredictRequest
 	7,  // 2: coordinator.model.v1.TickPredictResponse.tick:type_name -> coordinator.model.v1.TickOutcome
 	5,  // 3: coordinator.model.v1.TickPredictResponse.predict:type_name -> coordinator.model.v1.PredictResponse
-	2,  // 4: coordinator.model.v1.BatchCycle.tick:type_name -> coordinator.model.v1.TickRequest
-	4,  // 5: coordinator.model.v1.BatchCycle.predicts:type_name -> coordinator.model.v1.PredictRequest
-	9,  // 6: coordinator.model.v1.TickPredictBatchRequest.cycles:type_name -> coordinator.model.v1.BatchCycle
-	7,  // 7: coordinator.model.v1.TickPredictBatchResponse.tick:type_name -> coordinator.model.v1.TickOutcome
-	5,  // 8: coordinator.model.v1.TickPredictBatchResponse.predict:type_name -> coordinator.model.v1.PredictResponse
-	7,  // 9: coordinator.model.v1.TickPredictBatchResponse.predict_error:type_name -> coordinator.model.v1.TickOutcome
-	0,  // 10: coordinator.model.v1.Model.Describe:input_type -> coordinator.model.v1.DescribeRequest
-	2,  // 11: coordinator.model.v1.Model.Tick:input_type -> coordinator.model.v1.TickRequest
-	4,  // 12: coordinator.model.v1.Model.Predict:input_type -> coordinator.model.v1.PredictRequest
-	6,  // 13: coordinator.model.v1.Model.TickPredict:input_type -> coordinator.model.v1.TickPredictRequest
-	10, // 14: coordinator.model.v1.Model.TickPredictBatch:input_type -> coordinator.model.v1.TickPredictBatchRequest
-	1,  // 15: coordinator.model.v1.Model.Describe:output_type -> coordinator.model.v1.DescribeResponse
-	3,  // 16: coordinator.model.v1.Model.Tick:output_type -> coordinator.model.v1.TickResponse
-	5,  // 17: coordinator.model.v1.Model.Predict:output_type -> coordinator.model.v1.PredictResponse
-	8,  // 18: coordinator.model.v1.Model.TickPredict:output_type -> coordinator.model.v1.TickPredictResponse
-	11, // 19: coordinator.model.v1.Model.TickPredictBatch:output_type -> coordinator.model.v1.TickPredictBatchResponse
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	2,  // 4: coordinator.model.v1.TickPredictBatchRequest.tick:type_name -> coordinator.model.v1.TickRequest
+	4,  // 5: coordinator.model.v1.TickPredictBatchRequest.predict:type_name -> coordinator.model.v1.PredictRequest
+	7,  // 6: coordinator.model.v1.TickPredictBatchResponse.tick:type_name -> coordinator.model.v1.TickOutcome
+	5,  // 7: coordinator.model.v1.TickPredictBatchResponse.predict:type_name -> coordinator.model.v1.PredictResponse
+	7,  // 8: coordinator.model.v1.TickPredictBatchResponse.predict_error:type_name -> coordinator.model.v1.TickOutcome
+	0,  // 9: coordinator.model.v1.Model.Describe:input_type -> coordinator.model.v1.DescribeRequest
+	2,  // 10: coordinator.model.v1.Model.Tick:input_type -> coordinator.model.v1.TickRequest
+	4,  // 11: coordinator.model.v1.Model.Predict:input_type -> coordinator.model.v1.PredictRequest
+	6,  // 12: coordinator.model.v1.Model.TickPredict:input_type -> coordinator.model.v1.TickPredictRequest
+	9,  // 13: coordinator.model.v1.Model.TickPredictBatch:input_type -> coordinator.model.v1.TickPredictBatchRequest
+	1,  // 14: coordinator.model.v1.Model.Describe:output_type -> coordinator.model.v1.DescribeResponse
+	3,  // 15: coordinator.model.v1.Model.Tick:output_type -> coordinator.model.v1.TickResponse
+	5,  // 16: coordinator.model.v1.Model.Predict:output_type -> coordinator.model.v1.PredictResponse
+	8,  // 17: coordinator.model.v1.Model.TickPredict:output_type -> coordinator.model.v1.TickPredictResponse
+	10, // 18: coordinator.model.v1.Model.TickPredictBatch:output_type -> coordinator.model.v1.TickPredictBatchResponse
+	14, // [14:19] is the sub-list for method output_type
+	9,  // [9:14] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_model_v1_model_proto_init() }
@@ -868,7 +840,11 @@ func file_model_v1_model_proto_init() {
 		(*TickPredictResponse_Tick)(nil),
 		(*TickPredictResponse_Predict)(nil),
 	}
-	file_model_v1_model_proto_msgTypes[11].OneofWrappers = []any{
+	file_model_v1_model_proto_msgTypes[9].OneofWrappers = []any{
+		(*TickPredictBatchRequest_Tick)(nil),
+		(*TickPredictBatchRequest_Predict)(nil),
+	}
+	file_model_v1_model_proto_msgTypes[10].OneofWrappers = []any{
 		(*TickPredictBatchResponse_Tick)(nil),
 		(*TickPredictBatchResponse_Predict)(nil),
 		(*TickPredictBatchResponse_PredictError)(nil),
@@ -879,7 +855,7 @@ func file_model_v1_model_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_model_v1_model_proto_rawDesc), len(file_model_v1_model_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

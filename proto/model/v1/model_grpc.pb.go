@@ -53,19 +53,20 @@ type ModelClient interface {
 	// Predict that hangs is Predict's.
 	TickPredict(ctx context.Context, in *TickPredictRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TickPredictResponse], error)
 	// TickPredictBatch runs the Tick and Predict calls of several cycles in
-	// order on one stream (optional: served by plugins that list
-	// "TickPredictBatch" in DescribeResponse.optional_methods; a replay sends
-	// it the cycles of a block of simulated time, whose inputs do not depend
-	// on the answers). For each cycle the plugin runs Tick with
-	// tick_timeout_ms and sends its outcome (tick), then runs each of the
-	// cycle's Predict calls with predict_timeout_ms, also after a failed
-	// Tick, and sends each answer (predict) or the status it would have
-	// answered (predict_error), in request order. A Predict that panics ends
-	// the stream with the status Predict would have answered (the plugin then
-	// exits, as it does on TickPredict). The host enforces each call's
-	// deadline on the message it waits for, counted from the previous
-	// message, so every call keeps its own timeout classification.
-	TickPredictBatch(ctx context.Context, in *TickPredictBatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TickPredictBatchResponse], error)
+	// lockstep on one stream (optional: served by plugins that list
+	// "TickPredictBatch" in DescribeResponse.optional_methods; a replay opens
+	// one per model for a block of simulated time). The host sends one call
+	// at a time (tick, or predict, with that call's timeout_ms) and sends the
+	// next only after it has read the answer, so the plugin never holds a
+	// call the host has not reached: per cycle Tick, then each of the
+	// cycle's Predict calls (also after a failed Tick). The plugin answers
+	// each request with one message: Tick's outcome (tick), Predict's answer
+	// (predict) or the status Predict would have answered (predict_error). A
+	// Predict that panics ends the stream with the status Predict would have
+	// answered (the plugin then exits, as it does on TickPredict). The host
+	// enforces each call's deadline from when it sent that call, as on a live
+	// call, and closes its side after the last call.
+	TickPredictBatch(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[TickPredictBatchRequest, TickPredictBatchResponse], error)
 }
 
 type modelClient struct {
@@ -125,24 +126,18 @@ func (c *modelClient) TickPredict(ctx context.Context, in *TickPredictRequest, o
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Model_TickPredictClient = grpc.ServerStreamingClient[TickPredictResponse]
 
-func (c *modelClient) TickPredictBatch(ctx context.Context, in *TickPredictBatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TickPredictBatchResponse], error) {
+func (c *modelClient) TickPredictBatch(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[TickPredictBatchRequest, TickPredictBatchResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Model_ServiceDesc.Streams[1], Model_TickPredictBatch_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	x := &grpc.GenericClientStream[TickPredictBatchRequest, TickPredictBatchResponse]{ClientStream: stream}
-	if err := x.ClientStream.SendMsg(in); err != nil {
-		return nil, err
-	}
-	if err := x.ClientStream.CloseSend(); err != nil {
-		return nil, err
-	}
 	return x, nil
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Model_TickPredictBatchClient = grpc.ServerStreamingClient[TickPredictBatchResponse]
+type Model_TickPredictBatchClient = grpc.BidiStreamingClient[TickPredictBatchRequest, TickPredictBatchResponse]
 
 // ModelServer is the server API for Model service.
 // All implementations must embed UnimplementedModelServer
@@ -169,19 +164,20 @@ type ModelServer interface {
 	// Predict that hangs is Predict's.
 	TickPredict(*TickPredictRequest, grpc.ServerStreamingServer[TickPredictResponse]) error
 	// TickPredictBatch runs the Tick and Predict calls of several cycles in
-	// order on one stream (optional: served by plugins that list
-	// "TickPredictBatch" in DescribeResponse.optional_methods; a replay sends
-	// it the cycles of a block of simulated time, whose inputs do not depend
-	// on the answers). For each cycle the plugin runs Tick with
-	// tick_timeout_ms and sends its outcome (tick), then runs each of the
-	// cycle's Predict calls with predict_timeout_ms, also after a failed
-	// Tick, and sends each answer (predict) or the status it would have
-	// answered (predict_error), in request order. A Predict that panics ends
-	// the stream with the status Predict would have answered (the plugin then
-	// exits, as it does on TickPredict). The host enforces each call's
-	// deadline on the message it waits for, counted from the previous
-	// message, so every call keeps its own timeout classification.
-	TickPredictBatch(*TickPredictBatchRequest, grpc.ServerStreamingServer[TickPredictBatchResponse]) error
+	// lockstep on one stream (optional: served by plugins that list
+	// "TickPredictBatch" in DescribeResponse.optional_methods; a replay opens
+	// one per model for a block of simulated time). The host sends one call
+	// at a time (tick, or predict, with that call's timeout_ms) and sends the
+	// next only after it has read the answer, so the plugin never holds a
+	// call the host has not reached: per cycle Tick, then each of the
+	// cycle's Predict calls (also after a failed Tick). The plugin answers
+	// each request with one message: Tick's outcome (tick), Predict's answer
+	// (predict) or the status Predict would have answered (predict_error). A
+	// Predict that panics ends the stream with the status Predict would have
+	// answered (the plugin then exits, as it does on TickPredict). The host
+	// enforces each call's deadline from when it sent that call, as on a live
+	// call, and closes its side after the last call.
+	TickPredictBatch(grpc.BidiStreamingServer[TickPredictBatchRequest, TickPredictBatchResponse]) error
 	mustEmbedUnimplementedModelServer()
 }
 
@@ -204,7 +200,7 @@ func (UnimplementedModelServer) Predict(context.Context, *PredictRequest) (*Pred
 func (UnimplementedModelServer) TickPredict(*TickPredictRequest, grpc.ServerStreamingServer[TickPredictResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method TickPredict not implemented")
 }
-func (UnimplementedModelServer) TickPredictBatch(*TickPredictBatchRequest, grpc.ServerStreamingServer[TickPredictBatchResponse]) error {
+func (UnimplementedModelServer) TickPredictBatch(grpc.BidiStreamingServer[TickPredictBatchRequest, TickPredictBatchResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method TickPredictBatch not implemented")
 }
 func (UnimplementedModelServer) mustEmbedUnimplementedModelServer() {}
@@ -294,15 +290,11 @@ func _Model_TickPredict_Handler(srv interface{}, stream grpc.ServerStream) error
 type Model_TickPredictServer = grpc.ServerStreamingServer[TickPredictResponse]
 
 func _Model_TickPredictBatch_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(TickPredictBatchRequest)
-	if err := stream.RecvMsg(m); err != nil {
-		return err
-	}
-	return srv.(ModelServer).TickPredictBatch(m, &grpc.GenericServerStream[TickPredictBatchRequest, TickPredictBatchResponse]{ServerStream: stream})
+	return srv.(ModelServer).TickPredictBatch(&grpc.GenericServerStream[TickPredictBatchRequest, TickPredictBatchResponse]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Model_TickPredictBatchServer = grpc.ServerStreamingServer[TickPredictBatchResponse]
+type Model_TickPredictBatchServer = grpc.BidiStreamingServer[TickPredictBatchRequest, TickPredictBatchResponse]
 
 // Model_ServiceDesc is the grpc.ServiceDesc for Model service.
 // It's only intended for direct use with grpc.RegisterService,
@@ -334,6 +326,7 @@ var Model_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "TickPredictBatch",
 			Handler:       _Model_TickPredictBatch_Handler,
 			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "model/v1/model.proto",

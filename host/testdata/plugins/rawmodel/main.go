@@ -8,12 +8,18 @@
 //	wrongcookie    handshakes with another magic cookie value
 //	tickpredictliar  lists TickPredict in optional_methods but does not serve it (Unimplemented)
 //	batchliar        lists TickPredict and TickPredictBatch in optional_methods, serves neither
+//	peeker           serves TickPredictBatch itself and tries to read ahead: it reads the
+//	                 stream on its own goroutine and, before answering each call, waits
+//	                 100ms for later calls; each Predict answers what it had received by then
+//	                 ({"received": calls received, "last_tick": the last Tick input received})
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -41,6 +47,8 @@ func (s *server) Describe(context.Context, *modelv1.DescribeRequest) (*modelv1.D
 		d.OptionalMethods = []string{sdk.MethodTickPredict}
 	case "batchliar":
 		d.OptionalMethods = []string{sdk.MethodTickPredict, sdk.MethodTickPredictBatch}
+	case "peeker":
+		d.OptionalMethods = []string{sdk.MethodTickPredictBatch}
 	}
 	return d, nil
 }
@@ -57,6 +65,59 @@ func (s *server) Predict(context.Context, *modelv1.PredictRequest) (*modelv1.Pre
 		return &modelv1.PredictResponse{ResultJson: []byte("this {is not json")}, nil
 	}
 	return &modelv1.PredictResponse{ResultJson: []byte(`{"ok":true}`)}, nil
+}
+
+// TickPredictBatch (peeker) reads every request as soon as it arrives and
+// lingers before each answer, so any call the host sent ahead of the
+// answer it waits for shows in the answer's count.
+func (s *server) TickPredictBatch(stream grpc.BidiStreamingServer[modelv1.TickPredictBatchRequest, modelv1.TickPredictBatchResponse]) error {
+	if s.mode != "peeker" {
+		return status.Error(codes.Unimplemented, "method TickPredictBatch not implemented")
+	}
+	reqs := make(chan *modelv1.TickPredictBatchRequest, 1024)
+	go func() {
+		defer close(reqs)
+		for {
+			req, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			reqs <- req
+		}
+	}()
+	received := 0
+	var lastTick json.RawMessage
+	note := func(req *modelv1.TickPredictBatchRequest) {
+		received++
+		if t := req.GetTick(); t != nil {
+			lastTick = t.GetInputJson()
+		}
+	}
+	for req := range reqs {
+		note(req)
+		linger := time.After(100 * time.Millisecond)
+	peek:
+		for {
+			select {
+			case more, ok := <-reqs:
+				if !ok {
+					break peek
+				}
+				note(more)
+			case <-linger:
+				break peek
+			}
+		}
+		msg := &modelv1.TickPredictBatchResponse{Result: &modelv1.TickPredictBatchResponse_Tick{Tick: &modelv1.TickOutcome{}}}
+		if req.GetPredict() != nil {
+			out, _ := json.Marshal(map[string]any{"received": received, "last_tick": lastTick})
+			msg.Result = &modelv1.TickPredictBatchResponse_Predict{Predict: &modelv1.PredictResponse{ResultJson: out}}
+		}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type rawPlugin struct {
