@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // txOptions says how a batched transaction (inBatchTx) commits.
@@ -19,10 +20,19 @@ type txOptions struct {
 	// asynchronous ones before it. Only for data that is fetched again
 	// when lost (see UpsertMarketRecords).
 	asyncCommit bool
+	// commitInBatch sends COMMIT with the statements, in the same round
+	// trip: a failed statement makes the server skip the rest of the batch
+	// (COMMIT included) and the transaction is rolled back as usual, but
+	// when every statement succeeds the transaction is committed before
+	// read has looked at the results. Only for transactions whose read
+	// makes no decision that must undo the writes (it only reports the
+	// server's errors; see UpsertMarketRecords).
+	commitInBatch bool
 }
 
 // inBatchTx runs one transaction in two round trips to the server instead
-// of one per statement: BEGIN and every statement queue adds are sent
+// of one per statement (one with opts.commitInBatch): BEGIN and every
+// statement queue adds are sent
 // together as one pgx.Batch (pipelined), read in order by read, then COMMIT
 // is sent, or ROLLBACK when read, a statement or the batch failed (nothing
 // is written). read must consume every queued result in order
@@ -47,6 +57,9 @@ func (s *Store) inBatchTx(ctx context.Context, op string, opts txOptions, queue 
 		b.Queue("SET LOCAL synchronous_commit = off")
 	}
 	queue(b)
+	if opts.commitInBatch {
+		b.Queue("COMMIT")
+	}
 	br := conn.SendBatch(ctx, b)
 	err = func() error {
 		if _, err := br.Exec(); err != nil {
@@ -57,6 +70,9 @@ func (s *Store) inBatchTx(ctx context.Context, op string, opts txOptions, queue 
 				return fmt.Errorf("set synchronous_commit: %w", err)
 			}
 		}
+		// With commitInBatch, COMMIT's answer is read by br.Close below:
+		// after statements that all succeeded it can only be COMMIT or an
+		// error, which Close returns.
 		return read(br)
 	}()
 	if cerr := br.Close(); err == nil && cerr != nil {
@@ -70,13 +86,24 @@ func (s *Store) inBatchTx(ctx context.Context, op string, opts txOptions, queue 
 		_, _ = conn.Exec(rctx, "ROLLBACK")
 		return s.wrap(op, err)
 	}
+	if opts.commitInBatch {
+		return nil
+	}
 	tag, err := conn.Exec(ctx, "COMMIT")
 	if err != nil {
 		return s.wrap(op+": commit", err)
 	}
+	if err := commitTag(tag); err != nil {
+		return s.wrap(op+": commit", err)
+	}
+	return nil
+}
+
+// commitTag checks the answer to COMMIT: a transaction that had failed
+// answers ROLLBACK.
+func commitTag(tag pgconn.CommandTag) error {
 	if tag.String() != "COMMIT" {
-		// COMMIT of a transaction that failed answers ROLLBACK.
-		return s.wrap(op+": commit", fmt.Errorf("expected COMMIT, the server answered %q (the transaction had failed and was rolled back)", tag.String()))
+		return fmt.Errorf("expected COMMIT, the server answered %q (the transaction had failed and was rolled back)", tag.String())
 	}
 	return nil
 }

@@ -10,10 +10,17 @@ import (
 
 // TestInBatchTx checks inBatchTx's transaction: the statements commit
 // together, synchronous_commit is off inside an asyncCommit transaction
-// only, and a failing statement, read or not, rolls everything back.
+// only, and a failing statement, read or not, rolls everything back, also
+// with COMMIT in the batch (commitInBatch), where a failing COMMIT fails
+// the call.
 func TestInBatchTx(t *testing.T) {
 	s, _ := openMigrated(t)
 	ctx := context.Background()
+	// batch_d's key is checked at COMMIT in a deferred transaction: its
+	// violation fails COMMIT itself.
+	if _, err := s.pool.Exec(ctx, `CREATE TABLE batch_d (v int, UNIQUE (v) DEFERRABLE)`); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.pool.Exec(ctx, `CREATE TABLE batch_t (v int PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
@@ -41,6 +48,11 @@ func TestInBatchTx(t *testing.T) {
 		{"async commit", txOptions{asyncCommit: true}, []string{"INSERT INTO batch_t VALUES (3)"}, true, "", 3, "off"},
 		{"failing statement read", txOptions{}, []string{"INSERT INTO batch_t VALUES (4)", "INSERT INTO batch_t VALUES (1)"}, true, "duplicate key", 3, outside},
 		{"failing statement not read", txOptions{asyncCommit: true}, []string{"INSERT INTO batch_t VALUES (5)", "INSERT INTO batch_t VALUES (2)"}, false, "duplicate key", 3, "off"},
+		{"commit in batch", txOptions{asyncCommit: true, commitInBatch: true}, []string{"INSERT INTO batch_t VALUES (6)"}, true, "", 4, "off"},
+		{"commit in batch, not read", txOptions{commitInBatch: true}, []string{"INSERT INTO batch_t VALUES (7)", "INSERT INTO batch_t VALUES (8)"}, false, "", 6, outside},
+		{"commit in batch, failing statement read", txOptions{commitInBatch: true}, []string{"INSERT INTO batch_t VALUES (9)", "INSERT INTO batch_t VALUES (1)"}, true, "duplicate key", 6, outside},
+		{"commit in batch, failing statement not read", txOptions{asyncCommit: true, commitInBatch: true}, []string{"INSERT INTO batch_t VALUES (10)", "INSERT INTO batch_t VALUES (2)"}, false, "duplicate key", 6, "off"},
+		{"commit in batch, failing commit", txOptions{commitInBatch: true}, []string{"SET CONSTRAINTS ALL DEFERRED", "INSERT INTO batch_d VALUES (1)", "INSERT INTO batch_d VALUES (1)"}, true, "duplicate key", 6, outside},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
