@@ -66,6 +66,7 @@ type feedState struct {
 	loaded      bool
 	last        time.Time // newest stored event time
 	cursor      time.Time // newest event time seen (stored or dropped): the next poll starts after it
+	stored      time.Time // newest event time this poller upserted (zero before its first write)
 	lastSuccess time.Time
 	lastErr     string
 	lastErrAt   time.Time
@@ -273,6 +274,36 @@ func (p *Poller) feedLabel(asset string) string {
 	return p.name + "/" + asset + "/" + p.o.Kind + "/" + p.o.Granularity
 }
 
+// storeLost reports whether the store no longer holds the newest record
+// this poller wrote (its feed's watermark, advanced in the same
+// transaction, is behind it or gone). PostgreSQL commits feed records
+// asynchronously (postgres.Store.UpsertMarketRecords): a server crash can
+// lose the last few together with their watermark while this process
+// keeps running. The poller then reloads the watermark and fetches the
+// lost records again on this poll, instead of continuing from its
+// in-memory cursor past them. One read of the watermarks per poll.
+func (p *Poller) storeLost(ctx context.Context, st *feedState) (bool, error) {
+	p.mu.Lock()
+	stored := st.stored
+	p.mu.Unlock()
+	if stored.IsZero() {
+		return false, nil
+	}
+	states, err := p.o.Store.IngestionStates(ctx)
+	if err != nil {
+		return false, fmt.Errorf("feed %s: reading watermarks: %w", p.feedLabel(st.asset), err)
+	}
+	for _, s := range states {
+		if s.Provider == p.name && s.Asset == st.asset && s.Kind == p.o.Kind && s.Granularity == p.o.Granularity &&
+			s.LastEventTs != nil && !s.LastEventTs.Before(stored) {
+			return false, nil
+		}
+	}
+	p.o.Logger.Warn("feed records lost by the store (a crash before an asynchronous commit reached disk): fetching them again",
+		"provider", p.name, "asset", st.asset, "newest_written", stored)
+	return true, nil
+}
+
 // loadWatermark returns the newest stored event time of the feed: the
 // ingestion watermark, else the newest record (zero when none).
 func (p *Poller) loadWatermark(ctx context.Context, asset string) (time.Time, error) {
@@ -301,13 +332,22 @@ func (p *Poller) syncFeed(ctx context.Context, st *feedState) error {
 	loaded, cursor := st.loaded, st.cursor
 	p.mu.Unlock()
 	phase := "poll"
+	if loaded {
+		lost, err := p.storeLost(ctx, st)
+		if err != nil {
+			return err
+		}
+		if lost {
+			loaded = false
+		}
+	}
 	if !loaded {
 		wm, err := p.loadWatermark(ctx, st.asset)
 		if err != nil {
 			return err
 		}
 		p.mu.Lock()
-		st.loaded, st.last, st.cursor = true, wm, wm
+		st.loaded, st.last, st.cursor, st.stored = true, wm, wm, time.Time{}
 		p.mu.Unlock()
 		cursor, phase = wm, "backfill"
 	}
@@ -373,6 +413,7 @@ func (p *Poller) syncFeed(ctx context.Context, st *feedState) error {
 			total += len(recs)
 			p.mu.Lock()
 			st.last = maxTime(st.last, recs[len(recs)-1].TsEvent)
+			st.stored = maxTime(st.stored, recs[len(recs)-1].TsEvent)
 			st.written += int64(n)
 			p.mu.Unlock()
 		}

@@ -548,3 +548,41 @@ func TestRunPollsUntilCancelled(t *testing.T) {
 		t.Fatalf("Run returned %v", err)
 	}
 }
+
+// TestRecordsLostByTheStoreAreFetchedAgain: the store loses the newest
+// records the poller wrote, with their watermark (PostgreSQL commits feed
+// records asynchronously; a server crash loses the last ones while the
+// node keeps running). The next poll notices that the watermark is behind
+// what it wrote and fetches them again instead of continuing past them.
+func TestRecordsLostByTheStoreAreFetchedAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keep time.Time // the lost store's watermark (zero: none left)
+	}{
+		{"watermark behind", day1.Add(95 * time.Minute)},
+		{"watermark gone", time.Time{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clock.NewSimulated(day1.Add(100 * time.Minute))
+			m := feedtest.NewMarket()
+			log, buf := logger()
+			p, err := feed.NewPoller(candleOptions(openReplay(t), m, clk, log))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Sync(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			checkContiguous(t, m.Records("replay", "BTC", "candle", "1m"), day1, 100)
+			m.LoseAfter("replay", "BTC", "candle", "1m", tc.keep)
+			clk.Advance(2 * time.Minute)
+			if err := p.Sync(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			checkContiguous(t, m.Records("replay", "BTC", "candle", "1m"), day1, 102)
+			if !strings.Contains(buf.String(), "feed records lost by the store") {
+				t.Fatalf("the loss was not logged:\n%s", buf.String())
+			}
+		})
+	}
+}

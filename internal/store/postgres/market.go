@@ -49,8 +49,10 @@ ON CONFLICT (provider, asset, kind, granularity) DO UPDATE SET
 // half a millisecond per feed record on the benchmark machine, on the path
 // from a feed record to its predictions (issue 16 item 5). A server crash
 // can lose the newest records together with the watermark that covers them
-// (never one without the other), and the feed poller, which resumes from
-// the stored watermark (feed.Poller.loadWatermark), fetches them again. A
+// (never one without the other); the feed poller compares the stored
+// watermark with the newest record it wrote at every poll and fetches the
+// lost ones again (feed.Poller.storeLost), also when the node kept running
+// through the server's restart. A
 // prediction built on a record is committed synchronously after it, which
 // flushes the WAL up to and including the record: no stored prediction
 // ever outlives the record it was made from.

@@ -176,6 +176,26 @@ func (m *Market) SetWatermark(provider, asset, kind, granularity string, ts time
 	m.watermarks[key{provider, asset, kind, granularity}] = ts.UTC()
 }
 
+// LoseAfter drops the records of one feed with an event time after ts and
+// moves its watermark back to ts (zero: removes it): what a database
+// server that crashed before an asynchronous commit reached its disk
+// holds after it restarts.
+func (m *Market) LoseAfter(provider, asset, kind, granularity string, ts time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := key{provider, asset, kind, granularity}
+	for at, r := range m.recs[k] {
+		if r.TsEvent.After(ts) {
+			delete(m.recs[k], at)
+		}
+	}
+	if ts.IsZero() {
+		delete(m.watermarks, k)
+	} else {
+		m.watermarks[k] = ts.UTC()
+	}
+}
+
 // Records returns the stored records of one feed, oldest first.
 func (m *Market) Records(provider, asset, kind, granularity string) []store.MarketRecord {
 	m.mu.Lock()
