@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,5 +178,58 @@ func testMarketInvalid(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	if st, err := s.IngestionStates(ctx); err != nil || len(st) != 0 {
 		t.Errorf("refused market records must not move a watermark: %+v (%v)", st, err)
+	}
+}
+
+// testMarketConcurrentFirstWrites: several stores (several nodes polling
+// one feed) upsert the first records of the same new feed at the same
+// moment, for many feeds in turn; every upsert succeeds and each feed ends
+// with its records and one watermark. On PostgreSQL an upsert whose ON
+// CONFLICT target is not the table's only unique constraint fails here
+// with a duplicate key on the other one (00014, 00018).
+func testMarketConcurrentFirstWrites(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := ctxT(t)
+	stores := []store.Store{migrated(t, open)}
+	for range 3 {
+		stores = append(stores, open(t))
+	}
+	const feeds = 40
+	t0 := time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)
+	for f := range feeds {
+		asset := fmt.Sprintf("RACE%d", f)
+		start := make(chan struct{})
+		errs := make(chan error, len(stores))
+		var wg sync.WaitGroup
+		for i, s := range stores {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, err := s.UpsertMarketRecords(ctx, []store.MarketRecord{rec(asset, t0.Add(time.Duration(i)*time.Minute), 100+float64(i))})
+				errs <- err
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("feed %s: concurrent first upsert: %v", asset, err)
+			}
+		}
+	}
+	states, err := stores[0].IngestionStates(ctx)
+	must(t, err, "IngestionStates")
+	n := 0
+	for _, st := range states {
+		if strings.HasPrefix(st.Asset, "RACE") {
+			n++
+			if st.LastEventTs == nil || !st.LastEventTs.Equal(t0.Add(time.Duration(len(stores)-1)*time.Minute)) {
+				t.Fatalf("feed %s: watermark %v, want the newest of the %d records", st.Asset, st.LastEventTs, len(stores))
+			}
+		}
+	}
+	if n != feeds {
+		t.Fatalf("%d watermarks of the raced feeds, want %d", n, feeds)
 	}
 }

@@ -73,6 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LeaderboardsInvalid", testLeaderboardsInvalid},
 		{"Market", testMarket},
 		{"MarketInvalid", testMarketInvalid},
+		{"MarketConcurrentFirstWrites", testMarketConcurrentFirstWrites},
 		{"Checkpoints", testCheckpoints},
 		{"CheckpointsInvalid", testCheckpointsInvalid},
 		{"LeaderLock", testLeaderLock},
