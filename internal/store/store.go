@@ -369,8 +369,9 @@ type Predictions interface {
 	// status is empty).
 	CountPredictions(ctx context.Context, status string) (int64, error)
 	// SamplePredictions returns the predictions SampleQuery keeps, ordered
-	// by performed_at then id, with InferenceInput left nil (charts never
-	// read it; InputID is set). The downsampling is done by the database:
+	// by performed_at then id, with InferenceInput, InferenceOutput, Meta
+	// and GroundTruth left nil (charts never read them, and the report
+	// caches what this returns; InputID is set). The downsampling is done by the database:
 	// one index seek per series and bucket, never a scan of the window.
 	SamplePredictions(ctx context.Context, q SampleQuery) ([]Prediction, error)
 	// SampleModelScores returns the score points (table model_scores)

@@ -55,7 +55,7 @@ func (s *Store) SamplePredictions(ctx context.Context, q store.SampleQuery) ([]s
 		status = ` AND status = $8`
 		args = append(args, q.Status)
 	}
-	cols := strings.ReplaceAll(predictionColumns, "inference_input_jsonb", "NULL::jsonb AS inference_input_jsonb")
+	cols := chartPredictionColumns
 	sql := `WITH b AS (` + sampleBuckets("$3", "$4", "$5", "$6", "$7") + `)
 SELECT ` + cols + ` FROM unnest($1::text[], $2::text[]) AS s(m, k) CROSS JOIN b
 CROSS JOIN LATERAL (SELECT max(performed_at) AS t FROM predictions
@@ -72,7 +72,7 @@ ORDER BY performed_at, id`
 		return nil, s.wrap("sample predictions", err)
 	}
 	for i := range out {
-		out[i].InferenceInput = nil
+		out[i].InferenceInput, out[i].InferenceOutput, out[i].Meta, out[i].GroundTruth = nil, nil, nil, nil
 	}
 	return out, nil
 }
@@ -227,3 +227,13 @@ func (s *Store) SampleStart(ctx context.Context, kind string, q store.SampleQuer
 	}
 	return first.UTC(), true, nil
 }
+
+// chartPredictionColumns are predictionColumns with the values no chart
+// reads selected as NULL (store.Store.SamplePredictions): the inference
+// input, the model's output and meta (up to the output limit each, a
+// participant's choice) and the ground truth. The report caches what
+// SamplePredictions returns.
+var chartPredictionColumns = strings.NewReplacer(
+	"inference_input_jsonb, inference_output_jsonb, meta_jsonb,", "NULL::jsonb AS inference_input_jsonb, NULL::jsonb AS inference_output_jsonb, NULL::jsonb AS meta_jsonb,",
+	"COALESCE((SELECT g.truth_jsonb FROM ground_truths g WHERE g.id = predictions.ground_truth_id), ground_truth_jsonb) AS ground_truth_jsonb", "NULL::jsonb AS ground_truth_jsonb",
+).Replace(predictionColumns)

@@ -48,7 +48,7 @@ func (s *Store) SamplePredictions(ctx context.Context, q store.SampleQuery) ([]s
 	q = q.Grid(fromMicros(first.Int64), len(series))
 	seriesJSON, _ := json.Marshal(series) // strings always encode
 	lo, _ := q.BucketRange(0)
-	cols := strings.ReplaceAll(readPredictionCols, "inference_input_jsonb", "NULL")
+	cols := chartPredictionCols
 	args := append([]any{q.Buckets, string(seriesJSON), lo, q.BucketWidth(), q.Buckets - 1, micros(q.To) + 1}, statusArg...)
 	sqlText := `WITH RECURSIVE ` + grid + `,
 s(m, k) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)),
@@ -62,7 +62,7 @@ ORDER BY performed_at, id`
 		return nil, err
 	}
 	for i := range out {
-		out[i].InferenceInput = nil
+		out[i].InferenceInput, out[i].InferenceOutput, out[i].Meta, out[i].GroundTruth = nil, nil, nil, nil
 	}
 	return out, nil
 }
@@ -219,3 +219,13 @@ func (s *Store) SampleStart(ctx context.Context, kind string, q store.SampleQuer
 	}
 	return fromMicros(first.Int64), true, nil
 }
+
+// chartPredictionCols are readPredictionCols with the values no chart
+// reads selected as NULL (store.Store.SamplePredictions): the inference
+// input, the model's output and meta (up to the output limit each, a
+// participant's choice) and the ground truth. The report caches what
+// SamplePredictions returns.
+var chartPredictionCols = strings.NewReplacer(
+	"inference_input_jsonb, inference_output_jsonb, meta_jsonb,", "NULL, NULL, NULL,",
+	groundTruthCol, "NULL",
+).Replace(readPredictionCols)

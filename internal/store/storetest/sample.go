@@ -79,6 +79,9 @@ func testSamplePredictions(t *testing.T, open func(t *testing.T) store.Store) {
 				if p.InferenceInput != nil || p.InputID != store.InputID([]byte(`{"close":[1,2,3]}`)) || p.Scope == nil {
 					t.Errorf("%s: input %s, input id %q, scope %s", p.ID, p.InferenceInput, p.InputID, p.Scope)
 				}
+				if p.InferenceOutput != nil || p.Meta != nil || p.GroundTruth != nil {
+					t.Errorf("%s: output %s, meta %s, ground truth %s: a chart reads none of them", p.ID, p.InferenceOutput, p.Meta, p.GroundTruth)
+				}
 			}
 		})
 	}
