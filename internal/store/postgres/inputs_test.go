@@ -142,6 +142,7 @@ func TestInputUUIDMigration(t *testing.T) {
 	downTo(ctx, t, s, "00017_ground_truth_uuid.sql", 17)
 	downTo(ctx, t, s, "00016_counted_prediction_indexes.sql", 16)
 	downTo(ctx, t, s, "00015_input_uuid.sql", 15)
+	downTo(ctx, t, s, "00015_input_uuid.sql", 15) // re-runnable: ids not prefixed twice
 	var text string
 	if err := s.pool.QueryRow(ctx, `SELECT input_id FROM predictions WHERE id = 'PRE_00'`).Scan(&text); err != nil || text != store.InputID(preds[0].InferenceInput) {
 		t.Fatalf("input_id at version 14 = %q, %v; want %q", text, err, store.InputID(preds[0].InferenceInput))

@@ -32,6 +32,17 @@ END $$;
 -- +goose StatementEnd
 
 -- +goose Down
-ALTER TABLE predictions ALTER COLUMN input_id TYPE varchar USING 'INP_' || replace(input_id::text, '-', '');
-ALTER TABLE inputs ALTER COLUMN id TYPE varchar USING 'INP_' || replace(id::text, '-', ''),
-    ALTER COLUMN base_id TYPE varchar USING 'INP_' || replace(base_id::text, '-', '');
+-- Guarded like the Up: a column already back to text is left as it is (a
+-- second run would otherwise prefix its ids twice).
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF (SELECT atttypid FROM pg_attribute WHERE attrelid = 'predictions'::regclass AND attname = 'input_id') = 'uuid'::regtype THEN
+        ALTER TABLE predictions ALTER COLUMN input_id TYPE varchar USING 'INP_' || replace(input_id::text, '-', '');
+    END IF;
+    IF (SELECT atttypid FROM pg_attribute WHERE attrelid = 'inputs'::regclass AND attname = 'id') = 'uuid'::regtype THEN
+        ALTER TABLE inputs ALTER COLUMN id TYPE varchar USING 'INP_' || replace(id::text, '-', ''),
+            ALTER COLUMN base_id TYPE varchar USING 'INP_' || replace(base_id::text, '-', '');
+    END IF;
+END $$;
+-- +goose StatementEnd

@@ -29,7 +29,17 @@ END $$;
 -- +goose StatementEnd
 
 -- +goose Down
-ALTER TABLE ground_truths ALTER COLUMN id TYPE varchar
-    USING translate(rtrim(encode(decode(replace(id::text, '-', ''), 'hex'), 'base64'), '='), '+/', '-_');
-ALTER TABLE predictions ALTER COLUMN ground_truth_id TYPE varchar
-    USING translate(rtrim(encode(decode(replace(ground_truth_id::text, '-', ''), 'hex'), 'base64'), '='), '+/', '-_');
+-- Guarded like the Up: a column already back to text is left as it is.
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF (SELECT atttypid FROM pg_attribute WHERE attrelid = 'ground_truths'::regclass AND attname = 'id') = 'uuid'::regtype THEN
+        ALTER TABLE ground_truths ALTER COLUMN id TYPE varchar
+            USING translate(rtrim(encode(decode(replace(id::text, '-', ''), 'hex'), 'base64'), '='), '+/', '-_');
+    END IF;
+    IF (SELECT atttypid FROM pg_attribute WHERE attrelid = 'predictions'::regclass AND attname = 'ground_truth_id') = 'uuid'::regtype THEN
+        ALTER TABLE predictions ALTER COLUMN ground_truth_id TYPE varchar
+            USING translate(rtrim(encode(decode(replace(ground_truth_id::text, '-', ''), 'hex'), 'base64'), '='), '+/', '-_');
+    END IF;
+END $$;
+-- +goose StatementEnd
