@@ -113,9 +113,9 @@ func (c *rollupCache) points(ctx context.Context, st Store, q store.RollupPointQ
 			// Never replace a day read at a newer revision (by a request
 			// that raced this one) with this older one.
 			if old := c.days[k]; old == nil || old.rev < r.Rev {
-				c.size += len(d.rollups)
+				c.size += d.cost()
 				if old != nil {
-					c.size -= len(old.rollups)
+					c.size -= old.cost()
 				}
 				c.days[k] = d
 			}
@@ -125,7 +125,7 @@ func (c *rollupCache) points(ctx context.Context, st Store, q store.RollupPointQ
 	if c.size > c.max {
 		for k, d := range c.days {
 			if d.used != gen {
-				c.size -= len(d.rollups)
+				c.size -= d.cost()
 				delete(c.days, k)
 			}
 		}
@@ -202,3 +202,8 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// cost is what a cached day counts toward the cache's size: its rollups,
+// and at least 1, so that days with a revision but no rollup (only
+// unscored predictions or non-answers) also lead to evictions.
+func (d *rollupDay) cost() int { return max(1, len(d.rollups)) }
