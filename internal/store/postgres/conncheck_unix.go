@@ -26,10 +26,15 @@ func connAlive(c net.Conn) bool {
 	}
 	alive := false
 	var buf [1]byte
-	err = raw.Read(func(fd uintptr) bool {
+	// Control, not Read: Read takes the descriptor's read lock, which
+	// pgconn's background reader (started for a large write) may hold,
+	// blocked in a read, until the server next sends something. A peek
+	// never blocks and never consumes; when that background read is in
+	// flight it may have taken a FATAL message first, and the caller's
+	// statement fails as it would if the backend died a moment later.
+	err = raw.Control(func(fd uintptr) {
 		_, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		alive = errors.Is(rerr, syscall.EAGAIN) || errors.Is(rerr, syscall.EWOULDBLOCK)
-		return true // never wait for the socket to become readable
 	})
 	return err == nil && alive
 }
