@@ -29,10 +29,12 @@ type PredictArgs = wire.PredictArgs
 // requests are all known in advance (a replay's block of simulated time:
 // the inputs of later cycles do not depend on the answers) to every model
 // that serves sdk.MethodTickPredictBatch on one stream per model, opened
-// once for the batch, in lockstep: Next sends a model cycle k's Tick input,
-// reads its outcome, then sends each Predict call and reads its answer,
-// and cycle k+1's calls go out only when Next is called for it, after
-// cycle k's answers have been consumed. A model therefore never holds a
+// once for the batch, in lockstep: Next sends a model cycle k's Tick input
+// together with its first Predict call (one request, as TickPredict does
+// live), reads Tick's outcome and that Predict's answer, then sends each
+// further Predict call and reads its answer, and cycle k+1's calls go out
+// only when Next is called for it, after cycle k's answers have been
+// consumed. A model therefore never holds a
 // call the host has not reached (it cannot read a later cycle's input,
 // which holds the ground truth of earlier ones, nor work on later calls
 // ahead of their deadlines), and it holds the state it would hold live.
@@ -46,10 +48,11 @@ type PredictArgs = wire.PredictArgs
 // cooled down or stopped by cycle k's outcome (or by the caller's
 // ConfirmOutput after it) answers ABSENT from cycle k+1 as it would live.
 // The host enforces each call's deadline (Options.CallTimeouts of
-// sdk.MethodTick and sdk.MethodPredict) from when it sends that call, as
-// on a live call: a late answer is that call's TIMEOUT (the stream ends
-// and the model restarts). A Result's Duration is the time from sending
-// the call to its answer. At most one answer per model is in host memory,
+// sdk.MethodTick and sdk.MethodPredict) as on a live call: Tick's from
+// when it sends the request, the first Predict's from Tick's answer (as
+// TickPredict), a further Predict's from when it sends that call; a late
+// answer is that call's TIMEOUT (the stream ends and the model restarts).
+// A Result's Duration runs from the same start to the call's answer. At most one answer per model is in host memory,
 // bounded by the connection's message size limit as on a live call.
 //
 // When a model's stream ends early (a crash, a timeout, an answer over the
@@ -148,7 +151,7 @@ func (b *ModelBatch) open(ctx context.Context, s *supervisor) *batchStream {
 	if !isClient || !slices.Contains(in.mdesc.OptionalMethods, sdk.MethodTickPredictBatch) {
 		return nil
 	}
-	tickTO, predTO := s.opts.timeoutFor(sdk.MethodTick), s.opts.timeoutFor(sdk.MethodPredict)
+	tickTO, predTO := s.opts.tickPredictTimeouts()
 	sctx, cancel := context.WithCancel(ctx)
 	call, err := mc.OpenTickPredictBatch(sctx, tickTO, predTO)
 	if err != nil {
@@ -248,12 +251,15 @@ func (m *ModelSet) predictOne(ctx context.Context, s *supervisor, p PredictArgs)
 	return r
 }
 
-// cycle runs one cycle's calls on the stream in lockstep: Tick's, then
-// each Predict's, each sent after the previous answer was read; once the
-// stream has ended, the rest go one by one. fromStream says whether
-// Tick's answer came from the stream.
+// cycle runs one cycle's calls on the stream in lockstep: Tick's together
+// with the first Predict's in one request (as TickPredict live: Tick's
+// answer is due within its deadline from the send, that Predict's within
+// its own from Tick's answer), then each further Predict's, each sent
+// after the previous answer was read; once the stream has ended, the rest
+// go one by one. fromStream says whether Tick's answer came from the
+// stream.
 func (bs *batchStream) cycle(ctx context.Context, m *ModelSet, c BatchCycle) (tick CallResult, preds []CallResult, fromStream bool) {
-	a, tickAbsent := bs.do(ctx, sdk.MethodTick, bs.tickTO, func() (wire.BatchAnswer, error) { return bs.call.Tick(c.Input) })
+	a, tickAbsent := bs.do(ctx, sdk.MethodTick, bs.tickTO, func() (wire.BatchAnswer, error) { return bs.call.TickPredict(c.Input, c.Calls[0]) })
 	if errors.Is(a.ended, wire.ErrNoTickPredictBatch) {
 		bs.s.noBatch.Store(true)
 		bs.s.log.Warn("model lists TickPredictBatch but does not serve it: sending each cycle on its own from now on", "error", a.ended)
@@ -267,14 +273,19 @@ func (bs *batchStream) cycle(ctx context.Context, m *ModelSet, c BatchCycle) (ti
 			preds[j] = m.predictOne(ctx, bs.s, p)
 			continue
 		}
-		a, absent := bs.do(ctx, sdk.MethodPredict, bs.predTO, func() (wire.BatchAnswer, error) { return bs.call.Predict(p) })
+		send := func() (wire.BatchAnswer, error) { return bs.call.Predict(p) }
+		if j == 0 { // sent with Tick
+			send = bs.call.ThenPredict
+		}
+		a, absent := bs.do(ctx, sdk.MethodPredict, bs.predTO, send)
 		preds[j] = bs.apply(ctx, m, sdk.MethodPredict, a, absent)
 	}
 	return tick, preds, tickAbsent == nil
 }
 
-// do makes call name on the stream (send sends it and reads its answer)
-// within its deadline d, counted from the send, and within ctx. A model
+// do makes call name on the stream (send sends it, unless it went with
+// Tick, and reads its answer) within its deadline d, counted from send's
+// start, and within ctx. A model
 // that takes no call now (stopped, cooling down: an earlier outcome took
 // it out) is not called: absent is what supervisor.call would answer, and
 // the model leaves the batch. An answer that does not come in time ends

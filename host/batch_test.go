@@ -135,9 +135,10 @@ func TestModelBatchMatchesCycleByCycle(t *testing.T) {
 // TestModelBatchLockstep runs a hostile model plugin (rawmodel -mode
 // peeker) that serves TickPredictBatch itself, reads its stream as fast as
 // it can and lingers before each answer to catch later calls: every
-// Predict answer it gives must show that it had received exactly the calls
-// sent so far (Tick, then the cycle's Predicts in order, cycle after
-// cycle) and no later cycle's input.
+// Predict answer it gives must show that it had received exactly the
+// requests sent so far (Tick with the cycle's first Predict in one, then
+// the cycle's further Predicts one each, cycle after cycle) and no later
+// cycle's input.
 func TestModelBatchLockstep(t *testing.T) {
 	t.Parallel()
 	opts := testOptions(t)
@@ -165,7 +166,7 @@ func TestModelBatchLockstep(t *testing.T) {
 		}
 		for j, p := range preds {
 			r := p["peeker"]
-			want := fmt.Sprintf(`{"last_tick":{"cycle":%d},"received":%d}`, k, k*(1+calls)+j+2)
+			want := fmt.Sprintf(`{"last_tick":{"cycle":%d},"received":%d}`, k, k*calls+j+1)
 			if r.Status != StatusSuccess || string(r.Output) != want {
 				t.Errorf("cycle %d Predict[%d]: %s %s (%v); want the calls sent so far only: %s", k, j, r.Status, r.Output, r.Err, want)
 			}

@@ -17,7 +17,8 @@
 //     plugins that serve it (the same calls, deadlines and results; the
 //     others get two calls); StartBatch opens one stream per model for
 //     the calls of several cycles known in advance (a replay's block) and
-//     ModelBatch.Next sends each cycle's calls on it in lockstep (the next
+//     ModelBatch.Next sends each cycle's calls on it in lockstep (Tick
+//     with the first Predict in one request, as TickPredict; the next
 //     cycle's only after this one's answers) and applies the answers as
 //     those calls would be applied; States, WaitReady, Close. Challenge.
 //     BuildInferenceInputs makes the inference inputs of several cycle

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"google.golang.org/grpc/status"
 
@@ -55,7 +56,7 @@ func (m *ModelSet) TickPredict(ctx context.Context, input json.RawMessage, args 
 // tickPredictOne runs Tick then Predict on one model (see TickPredict):
 // two supervised calls sharing one stream when the generation serves it.
 func (m *ModelSet) tickPredictOne(ctx context.Context, s *supervisor, input json.RawMessage, args []json.RawMessage, kwargs json.RawMessage, predBytes int) (tick, pred CallResult) {
-	tickTO, predTO := s.opts.timeoutFor(sdk.MethodTick), s.opts.timeoutFor(sdk.MethodPredict)
+	tickTO, predTO := s.opts.tickPredictTimeouts()
 	var (
 		call   *wire.TickPredictCall
 		callIn *instance // the generation the stream runs on
@@ -119,6 +120,14 @@ func (m *ModelSet) tickPredictOne(ctx context.Context, s *supervisor, input json
 		pred.Output = output
 	}
 	return tick, pred
+}
+
+// tickPredictTimeouts are the deadlines of Tick and of the Predict sent
+// with it in one request (TickPredict live, a batch stream's first call of
+// a cycle): Tick's counts from the send, Predict's from Tick's answer, so
+// the request as a whole has tick+pred.
+func (o Options) tickPredictTimeouts() (tick, pred time.Duration) {
+	return o.timeoutFor(sdk.MethodTick), o.timeoutFor(sdk.MethodPredict)
 }
 
 // deadlineErr is err of a call whose stream was ended because cctx ended:

@@ -144,10 +144,12 @@ func withTimeoutMs(ctx context.Context, ms int64) (context.Context, context.Canc
 }
 
 // TickPredictBatch answers the calls of a batch stream one at a time, in
-// lockstep (see its doc in proto/model/v1/model.proto): each request is one
-// Tick or Predict call, run in-process under the request's timeout_ms, and
-// answered with one message (Tick's outcome; Predict's answer or failure
-// status) before the next request is read. Tick and Predict go through the
+// lockstep (see its doc in proto/model/v1/model.proto): each request is a
+// Tick call, optionally with the cycle's first Predict call (then_predict:
+// run after Tick, also after a failed Tick, as TickPredict does), or one
+// Predict call, each run in-process under its own timeout and answered
+// (Tick's outcome; Predict's answer or failure status) before the next
+// request is read. Tick and Predict go through the
 // methods above, so request checks and errors are exactly theirs; a panic
 // in Predict ends the stream with Predict's crash status and the process
 // exits (predictAfterTick), as on TickPredict. The stream ends when the
@@ -162,31 +164,47 @@ func (s *modelServer) TickPredictBatch(stream grpc.BidiStreamingServer[modelv1.T
 		if err != nil {
 			return err
 		}
-		cctx, cancel := withTimeoutMs(ctx, req.GetTimeoutMs())
-		var msg *modelv1.TickPredictBatchResponse
 		switch c := req.GetCall().(type) {
 		case *modelv1.TickPredictBatchRequest_Tick:
-			_, err := s.Tick(cctx, c.Tick)
-			msg = &modelv1.TickPredictBatchResponse{Result: &modelv1.TickPredictBatchResponse_Tick{Tick: outcomeOf(err)}}
-		case *modelv1.TickPredictBatchRequest_Predict:
-			resp, panicked, err := s.predictAfterTick(cctx, c.Predict)
-			if panicked {
-				cancel()
-				return err // the plugin exits
+			tctx, cancel := withTimeoutMs(ctx, req.GetTimeoutMs())
+			_, err := s.Tick(tctx, c.Tick)
+			cancel()
+			if err := stream.Send(&modelv1.TickPredictBatchResponse{Result: &modelv1.TickPredictBatchResponse_Tick{Tick: outcomeOf(err)}}); err != nil {
+				return err
 			}
-			msg = &modelv1.TickPredictBatchResponse{Result: &modelv1.TickPredictBatchResponse_Predict{Predict: resp}}
-			if err != nil {
-				msg.Result = &modelv1.TickPredictBatchResponse_PredictError{PredictError: outcomeOf(err)}
+			if p := req.GetThenPredict(); p != nil {
+				if err := s.batchPredict(stream, p, req.GetThenPredictTimeoutMs()); err != nil {
+					return err
+				}
+			}
+		case *modelv1.TickPredictBatchRequest_Predict:
+			if req.GetThenPredict() != nil {
+				return status.Errorf(codes.InvalidArgument, "%s: expected then_predict only with a tick call, found it with a predict call", MethodTickPredictBatch)
+			}
+			if err := s.batchPredict(stream, c.Predict, req.GetTimeoutMs()); err != nil {
+				return err
 			}
 		default:
-			cancel()
 			return status.Errorf(codes.InvalidArgument, "%s: expected a tick or a predict call, found an empty request", MethodTickPredictBatch)
 		}
-		cancel()
-		if err := stream.Send(msg); err != nil {
-			return err
-		}
 	}
+}
+
+// batchPredict runs one Predict call of a batch stream under timeoutMs
+// and answers it (Predict's answer or failure status). A panic ends the
+// stream with Predict's crash status (the plugin exits, predictAfterTick).
+func (s *modelServer) batchPredict(stream grpc.BidiStreamingServer[modelv1.TickPredictBatchRequest, modelv1.TickPredictBatchResponse], req *modelv1.PredictRequest, timeoutMs int64) error {
+	ctx, cancel := withTimeoutMs(stream.Context(), timeoutMs)
+	defer cancel()
+	resp, panicked, err := s.predictAfterTick(ctx, req)
+	if panicked {
+		return err // the plugin exits
+	}
+	msg := &modelv1.TickPredictBatchResponse{Result: &modelv1.TickPredictBatchResponse_Predict{Predict: resp}}
+	if err != nil {
+		msg.Result = &modelv1.TickPredictBatchResponse_PredictError{PredictError: outcomeOf(err)}
+	}
+	return stream.Send(msg)
 }
 
 // outcomeOf is the status err would have been answered with (code 0 for nil).

@@ -114,8 +114,9 @@ func TestTickPredictAnswersLikeTickAndPredict(t *testing.T) {
 				t.Errorf("Predict output: combined %s, alone %s", gotOut, out)
 			}
 
-			// The batch: two cycles of Tick and two Predict calls each,
-			// one call at a time, answer the same, call by call.
+			// The batch: two cycles of Tick and two Predict calls each
+			// (Tick with the first in one request, then the second), one
+			// request at a time, answer the same, call by call.
 			bc, err := c.OpenTickPredictBatch(ctx, 2*time.Second, 5*time.Second)
 			if err != nil {
 				t.Fatalf("OpenTickPredictBatch: %v", err)
@@ -123,9 +124,12 @@ func TestTickPredictAnswersLikeTickAndPredict(t *testing.T) {
 			for i := range 6 {
 				var a wire.BatchAnswer
 				var err error
-				if i%3 == 0 {
-					a, err = bc.Tick(input)
-				} else {
+				switch i % 3 {
+				case 0:
+					a, err = bc.TickPredict(input, wire.PredictArgs{Args: args, Kwargs: kwargs})
+				case 1:
+					a, err = bc.ThenPredict()
+				default:
 					a, err = bc.Predict(wire.PredictArgs{Args: args, Kwargs: kwargs})
 				}
 				if err != nil {

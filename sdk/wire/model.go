@@ -248,6 +248,27 @@ func (b *TickPredictBatchCall) Tick(input json.RawMessage) (BatchAnswer, error) 
 	return b.call(&modelv1.TickPredictBatchRequest{Call: &modelv1.TickPredictBatchRequest_Tick{Tick: &modelv1.TickRequest{InputJson: input}}, TimeoutMs: b.tickMs}, true)
 }
 
+// TickPredict sends a cycle's Tick input (a JSON object) together with its
+// first Predict call in one request, as ModelClient.OpenTickPredict does
+// live, and waits for Tick's outcome (see Next for the errors); the model
+// then runs the Predict call (also after a failed Tick), whose answer
+// ThenPredict waits for. Call ThenPredict before the next call.
+func (b *TickPredictBatchCall) TickPredict(input json.RawMessage, p PredictArgs) (BatchAnswer, error) {
+	return b.call(&modelv1.TickPredictBatchRequest{
+		Call:                 &modelv1.TickPredictBatchRequest_Tick{Tick: &modelv1.TickRequest{InputJson: input}},
+		TimeoutMs:            b.tickMs,
+		ThenPredict:          predictRequest(p.Args, p.Kwargs),
+		ThenPredictTimeoutMs: b.predMs,
+	}, true)
+}
+
+// ThenPredict waits for the answer of the Predict call sent with
+// TickPredict (see Next for the errors; another answer wraps
+// ErrBadOutput).
+func (b *TickPredictBatchCall) ThenPredict() (BatchAnswer, error) {
+	return b.expect(false)
+}
+
 // Predict sends one Predict call and waits for its answer (see Next for
 // the errors).
 func (b *TickPredictBatchCall) Predict(p PredictArgs) (BatchAnswer, error) {
@@ -270,6 +291,12 @@ func (b *TickPredictBatchCall) call(req *modelv1.TickPredictBatchRequest, tick b
 		}
 		return BatchAnswer{}, badOutput(sdk.MethodTickPredictBatch, "the answer to the call sent", "a message after the stream's end")
 	}
+	return b.expect(tick)
+}
+
+// expect waits for the next answer, which must be Tick's outcome when
+// tick, a Predict answer otherwise.
+func (b *TickPredictBatchCall) expect(tick bool) (BatchAnswer, error) {
 	a, err := b.Next()
 	if err == nil && a.Tick != tick {
 		want := "Predict's answer"

@@ -537,10 +537,16 @@ type TickPredictBatchRequest struct {
 	//	*TickPredictBatchRequest_Tick
 	//	*TickPredictBatchRequest_Predict
 	Call isTickPredictBatchRequest_Call `protobuf_oneof:"call"`
-	// The call's deadline (milliseconds, 0 = only the stream's own).
-	TimeoutMs     int64 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The call's deadline (milliseconds, 0 = only the stream's own): Tick's
+	// for a tick, Predict's for a predict.
+	TimeoutMs int64 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// With a tick only: the cycle's first Predict call, run after Tick (as
+	// TickPredict's predict), and its deadline (milliseconds, 0 = only the
+	// stream's own), counted from Tick's outcome.
+	ThenPredict          *PredictRequest `protobuf:"bytes,4,opt,name=then_predict,json=thenPredict,proto3" json:"then_predict,omitempty"`
+	ThenPredictTimeoutMs int64           `protobuf:"varint,5,opt,name=then_predict_timeout_ms,json=thenPredictTimeoutMs,proto3" json:"then_predict_timeout_ms,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *TickPredictBatchRequest) Reset() {
@@ -605,6 +611,20 @@ func (x *TickPredictBatchRequest) GetTimeoutMs() int64 {
 	return 0
 }
 
+func (x *TickPredictBatchRequest) GetThenPredict() *PredictRequest {
+	if x != nil {
+		return x.ThenPredict
+	}
+	return nil
+}
+
+func (x *TickPredictBatchRequest) GetThenPredictTimeoutMs() int64 {
+	if x != nil {
+		return x.ThenPredictTimeoutMs
+	}
+	return 0
+}
+
 type isTickPredictBatchRequest_Call interface {
 	isTickPredictBatchRequest_Call()
 }
@@ -621,8 +641,10 @@ func (*TickPredictBatchRequest_Tick) isTickPredictBatchRequest_Call() {}
 
 func (*TickPredictBatchRequest_Predict) isTickPredictBatchRequest_Call() {}
 
-// TickPredictBatchResponse is the answer to one TickPredictBatchRequest:
-// Tick's outcome for a tick, Predict's answer or failure for a predict.
+// TickPredictBatchResponse is one answer to a TickPredictBatchRequest:
+// Tick's outcome for a tick (followed by a second answer, then_predict's,
+// when the request carries one), Predict's answer or failure for a
+// predict.
 type TickPredictBatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Result:
@@ -759,12 +781,14 @@ const file_model_v1_model_proto_rawDesc = "" +
 	"\x13TickPredictResponse\x127\n" +
 	"\x04tick\x18\x01 \x01(\v2!.coordinator.model.v1.TickOutcomeH\x00R\x04tick\x12A\n" +
 	"\apredict\x18\x02 \x01(\v2%.coordinator.model.v1.PredictResponseH\x00R\apredictB\b\n" +
-	"\x06result\"\xbb\x01\n" +
+	"\x06result\"\xbb\x02\n" +
 	"\x17TickPredictBatchRequest\x127\n" +
 	"\x04tick\x18\x01 \x01(\v2!.coordinator.model.v1.TickRequestH\x00R\x04tick\x12@\n" +
 	"\apredict\x18\x02 \x01(\v2$.coordinator.model.v1.PredictRequestH\x00R\apredict\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMsB\x06\n" +
+	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\x12G\n" +
+	"\fthen_predict\x18\x04 \x01(\v2$.coordinator.model.v1.PredictRequestR\vthenPredict\x125\n" +
+	"\x17then_predict_timeout_ms\x18\x05 \x01(\x03R\x14thenPredictTimeoutMsB\x06\n" +
 	"\x04call\"\xea\x01\n" +
 	"\x18TickPredictBatchResponse\x127\n" +
 	"\x04tick\x18\x01 \x01(\v2!.coordinator.model.v1.TickOutcomeH\x00R\x04tick\x12A\n" +
@@ -811,24 +835,25 @@ var file_model_v1_model_proto_depIdxs = []int32{
 	5,  // 3: coordinator.model.v1.TickPredictResponse.predict:type_name -> coordinator.model.v1.PredictResponse
 	2,  // 4: coordinator.model.v1.TickPredictBatchRequest.tick:type_name -> coordinator.model.v1.TickRequest
 	4,  // 5: coordinator.model.v1.TickPredictBatchRequest.predict:type_name -> coordinator.model.v1.PredictRequest
-	7,  // 6: coordinator.model.v1.TickPredictBatchResponse.tick:type_name -> coordinator.model.v1.TickOutcome
-	5,  // 7: coordinator.model.v1.TickPredictBatchResponse.predict:type_name -> coordinator.model.v1.PredictResponse
-	7,  // 8: coordinator.model.v1.TickPredictBatchResponse.predict_error:type_name -> coordinator.model.v1.TickOutcome
-	0,  // 9: coordinator.model.v1.Model.Describe:input_type -> coordinator.model.v1.DescribeRequest
-	2,  // 10: coordinator.model.v1.Model.Tick:input_type -> coordinator.model.v1.TickRequest
-	4,  // 11: coordinator.model.v1.Model.Predict:input_type -> coordinator.model.v1.PredictRequest
-	6,  // 12: coordinator.model.v1.Model.TickPredict:input_type -> coordinator.model.v1.TickPredictRequest
-	9,  // 13: coordinator.model.v1.Model.TickPredictBatch:input_type -> coordinator.model.v1.TickPredictBatchRequest
-	1,  // 14: coordinator.model.v1.Model.Describe:output_type -> coordinator.model.v1.DescribeResponse
-	3,  // 15: coordinator.model.v1.Model.Tick:output_type -> coordinator.model.v1.TickResponse
-	5,  // 16: coordinator.model.v1.Model.Predict:output_type -> coordinator.model.v1.PredictResponse
-	8,  // 17: coordinator.model.v1.Model.TickPredict:output_type -> coordinator.model.v1.TickPredictResponse
-	10, // 18: coordinator.model.v1.Model.TickPredictBatch:output_type -> coordinator.model.v1.TickPredictBatchResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	4,  // 6: coordinator.model.v1.TickPredictBatchRequest.then_predict:type_name -> coordinator.model.v1.PredictRequest
+	7,  // 7: coordinator.model.v1.TickPredictBatchResponse.tick:type_name -> coordinator.model.v1.TickOutcome
+	5,  // 8: coordinator.model.v1.TickPredictBatchResponse.predict:type_name -> coordinator.model.v1.PredictResponse
+	7,  // 9: coordinator.model.v1.TickPredictBatchResponse.predict_error:type_name -> coordinator.model.v1.TickOutcome
+	0,  // 10: coordinator.model.v1.Model.Describe:input_type -> coordinator.model.v1.DescribeRequest
+	2,  // 11: coordinator.model.v1.Model.Tick:input_type -> coordinator.model.v1.TickRequest
+	4,  // 12: coordinator.model.v1.Model.Predict:input_type -> coordinator.model.v1.PredictRequest
+	6,  // 13: coordinator.model.v1.Model.TickPredict:input_type -> coordinator.model.v1.TickPredictRequest
+	9,  // 14: coordinator.model.v1.Model.TickPredictBatch:input_type -> coordinator.model.v1.TickPredictBatchRequest
+	1,  // 15: coordinator.model.v1.Model.Describe:output_type -> coordinator.model.v1.DescribeResponse
+	3,  // 16: coordinator.model.v1.Model.Tick:output_type -> coordinator.model.v1.TickResponse
+	5,  // 17: coordinator.model.v1.Model.Predict:output_type -> coordinator.model.v1.PredictResponse
+	8,  // 18: coordinator.model.v1.Model.TickPredict:output_type -> coordinator.model.v1.TickPredictResponse
+	10, // 19: coordinator.model.v1.Model.TickPredictBatch:output_type -> coordinator.model.v1.TickPredictBatchResponse
+	15, // [15:20] is the sub-list for method output_type
+	10, // [10:15] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_model_v1_model_proto_init() }

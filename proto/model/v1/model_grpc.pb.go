@@ -55,17 +55,21 @@ type ModelClient interface {
 	// TickPredictBatch runs the Tick and Predict calls of several cycles in
 	// lockstep on one stream (optional: served by plugins that list
 	// "TickPredictBatch" in DescribeResponse.optional_methods; a replay opens
-	// one per model for a block of simulated time). The host sends one call
-	// at a time (tick, or predict, with that call's timeout_ms) and sends the
-	// next only after it has read the answer, so the plugin never holds a
-	// call the host has not reached: per cycle Tick, then each of the
-	// cycle's Predict calls (also after a failed Tick). The plugin answers
-	// each request with one message: Tick's outcome (tick), Predict's answer
-	// (predict) or the status Predict would have answered (predict_error). A
-	// Predict that panics ends the stream with the status Predict would have
-	// answered (the plugin then exits, as it does on TickPredict). The host
-	// enforces each call's deadline from when it sent that call, as on a live
-	// call, and closes its side after the last call.
+	// one per model for a block of simulated time). The host sends one
+	// request at a time and sends the next only after it has read the
+	// request's answers, so the plugin never holds a call the host has not
+	// reached: per cycle Tick together with the cycle's first Predict call
+	// (tick and then_predict in one request, as on TickPredict), then each
+	// further Predict call of the cycle (predict). The plugin answers a tick
+	// request with Tick's outcome (tick) and, when it carries then_predict,
+	// then runs that Predict (also after a failed Tick, as on TickPredict)
+	// and answers it; a predict request with Predict's answer (predict) or
+	// the status Predict would have answered (predict_error). A Predict that
+	// panics ends the stream with the status Predict would have answered
+	// (the plugin then exits, as it does on TickPredict). The host enforces
+	// each call's deadline as on TickPredict (Tick's from the send, then_
+	// predict's from Tick's outcome) or on a live call (a predict's from the
+	// send), and closes its side after the last call.
 	TickPredictBatch(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[TickPredictBatchRequest, TickPredictBatchResponse], error)
 }
 
@@ -166,17 +170,21 @@ type ModelServer interface {
 	// TickPredictBatch runs the Tick and Predict calls of several cycles in
 	// lockstep on one stream (optional: served by plugins that list
 	// "TickPredictBatch" in DescribeResponse.optional_methods; a replay opens
-	// one per model for a block of simulated time). The host sends one call
-	// at a time (tick, or predict, with that call's timeout_ms) and sends the
-	// next only after it has read the answer, so the plugin never holds a
-	// call the host has not reached: per cycle Tick, then each of the
-	// cycle's Predict calls (also after a failed Tick). The plugin answers
-	// each request with one message: Tick's outcome (tick), Predict's answer
-	// (predict) or the status Predict would have answered (predict_error). A
-	// Predict that panics ends the stream with the status Predict would have
-	// answered (the plugin then exits, as it does on TickPredict). The host
-	// enforces each call's deadline from when it sent that call, as on a live
-	// call, and closes its side after the last call.
+	// one per model for a block of simulated time). The host sends one
+	// request at a time and sends the next only after it has read the
+	// request's answers, so the plugin never holds a call the host has not
+	// reached: per cycle Tick together with the cycle's first Predict call
+	// (tick and then_predict in one request, as on TickPredict), then each
+	// further Predict call of the cycle (predict). The plugin answers a tick
+	// request with Tick's outcome (tick) and, when it carries then_predict,
+	// then runs that Predict (also after a failed Tick, as on TickPredict)
+	// and answers it; a predict request with Predict's answer (predict) or
+	// the status Predict would have answered (predict_error). A Predict that
+	// panics ends the stream with the status Predict would have answered
+	// (the plugin then exits, as it does on TickPredict). The host enforces
+	// each call's deadline as on TickPredict (Tick's from the send, then_
+	// predict's from Tick's outcome) or on a live call (a predict's from the
+	// send), and closes its side after the last call.
 	TickPredictBatch(grpc.BidiStreamingServer[TickPredictBatchRequest, TickPredictBatchResponse]) error
 	mustEmbedUnimplementedModelServer()
 }

@@ -10,8 +10,9 @@
 //	batchliar        lists TickPredict and TickPredictBatch in optional_methods, serves neither
 //	peeker           serves TickPredictBatch itself and tries to read ahead: it reads the
 //	                 stream on its own goroutine and, before answering each call, waits
-//	                 100ms for later calls; each Predict answers what it had received by then
-//	                 ({"received": calls received, "last_tick": the last Tick input received})
+//	                 100ms for later requests; each Predict (also one sent with a Tick) answers
+//	                 what it had received by then ({"received": requests received,
+//	                 "last_tick": the last Tick input received})
 package main
 
 import (
@@ -93,28 +94,39 @@ func (s *server) TickPredictBatch(stream grpc.BidiStreamingServer[modelv1.TickPr
 			lastTick = t.GetInputJson()
 		}
 	}
-	for req := range reqs {
-		note(req)
+	peek := func() {
 		linger := time.After(100 * time.Millisecond)
-	peek:
 		for {
 			select {
 			case more, ok := <-reqs:
 				if !ok {
-					break peek
+					return
 				}
 				note(more)
 			case <-linger:
-				break peek
+				return
 			}
 		}
+	}
+	predict := func() *modelv1.TickPredictBatchResponse {
+		out, _ := json.Marshal(map[string]any{"received": received, "last_tick": lastTick})
+		return &modelv1.TickPredictBatchResponse{Result: &modelv1.TickPredictBatchResponse_Predict{Predict: &modelv1.PredictResponse{ResultJson: out}}}
+	}
+	for req := range reqs {
+		note(req)
+		peek()
 		msg := &modelv1.TickPredictBatchResponse{Result: &modelv1.TickPredictBatchResponse_Tick{Tick: &modelv1.TickOutcome{}}}
 		if req.GetPredict() != nil {
-			out, _ := json.Marshal(map[string]any{"received": received, "last_tick": lastTick})
-			msg.Result = &modelv1.TickPredictBatchResponse_Predict{Predict: &modelv1.PredictResponse{ResultJson: out}}
+			msg = predict()
 		}
 		if err := stream.Send(msg); err != nil {
 			return err
+		}
+		if req.GetThenPredict() != nil { // its Predict, after Tick's outcome
+			peek()
+			if err := stream.Send(predict()); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
