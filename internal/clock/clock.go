@@ -87,11 +87,28 @@ func (s *Simulated) Advance(d time.Duration) { s.Set(s.Now().Add(d)) }
 // Sleep blocks until the simulated time reaches now+d or ctx is done.
 func (s *Simulated) Sleep(ctx context.Context, d time.Duration) error {
 	s.mu.Lock()
-	until := s.now.Add(d)
 	if d <= 0 {
 		s.mu.Unlock()
 		return ctx.Err()
 	}
+	return s.waitLocked(ctx, s.now.Add(d))
+}
+
+// SleepUntil blocks until the simulated time reaches t (at once when it
+// already has) or ctx is done. Unlike Sleep(t.Sub(Now())), the deadline
+// is t even when another goroutine advances the clock between reading Now
+// and sleeping.
+func (s *Simulated) SleepUntil(ctx context.Context, t time.Time) error {
+	s.mu.Lock()
+	if !s.now.Before(t) {
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+	return s.waitLocked(ctx, t)
+}
+
+// waitLocked registers a waiter for until, unlocks s.mu and waits.
+func (s *Simulated) waitLocked(ctx context.Context, until time.Time) error {
 	ch := make(chan struct{})
 	s.waiters = append(s.waiters, waiter{until: until, ch: ch})
 	s.mu.Unlock()

@@ -212,7 +212,7 @@ func (s *sleepSignal) Sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return s.Simulated.Sleep(ctx, until.Sub(s.Now())) // the test may have advanced the clock already
+	return s.Simulated.SleepUntil(ctx, until) // the test may have advanced the clock already
 }
 
 // A burst of HTTP 503 on ETH backs ETH off on its own schedule while BTC
