@@ -67,9 +67,9 @@ type ModelClient interface {
 	// the status Predict would have answered (predict_error). A Predict that
 	// panics ends the stream with the status Predict would have answered
 	// (the plugin then exits, as it does on TickPredict). The host enforces
-	// each call's deadline as on TickPredict (Tick's from the send, then_
-	// predict's from Tick's outcome) or on a live call (a predict's from the
-	// send), and closes its side after the last call.
+	// each call's deadline as on TickPredict (Tick's from the send,
+	// then_predict's from Tick's outcome) or on a live call (a predict's from
+	// the send), and closes its side after the last call.
 	TickPredictBatch(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[TickPredictBatchRequest, TickPredictBatchResponse], error)
 }
 
@@ -182,9 +182,9 @@ type ModelServer interface {
 	// the status Predict would have answered (predict_error). A Predict that
 	// panics ends the stream with the status Predict would have answered
 	// (the plugin then exits, as it does on TickPredict). The host enforces
-	// each call's deadline as on TickPredict (Tick's from the send, then_
-	// predict's from Tick's outcome) or on a live call (a predict's from the
-	// send), and closes its side after the last call.
+	// each call's deadline as on TickPredict (Tick's from the send,
+	// then_predict's from Tick's outcome) or on a live call (a predict's from
+	// the send), and closes its side after the last call.
 	TickPredictBatch(grpc.BidiStreamingServer[TickPredictBatchRequest, TickPredictBatchResponse]) error
 	mustEmbedUnimplementedModelServer()
 }
