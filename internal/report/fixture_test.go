@@ -233,6 +233,22 @@ func newFixtureStore(t testing.TB, backend string) Store {
 
 var backends = []string{"fake", "sqlite", "postgres"}
 
+// openBackend returns an empty migrated store of the named backend (one
+// of backends).
+func openBackend(t *testing.T, backend string) Store {
+	t.Helper()
+	switch backend {
+	case "fake":
+		return newFakeStore()
+	case "sqlite":
+		return openMigrated(t, "sqlite://"+filepath.Join(t.TempDir(), "store.db"))
+	case "postgres":
+		return openMigrated(t, tempPostgres(t))
+	}
+	t.Fatalf("unknown backend %q", backend)
+	return nil
+}
+
 // openSeeded opens, migrates and seeds the store at rawURL.
 func openSeeded(t testing.TB, rawURL string) Store {
 	t.Helper()

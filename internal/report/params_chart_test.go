@@ -130,15 +130,7 @@ func directParams(scored []store.Prediction, start, end time.Time) map[string]ma
 func TestParamsFromRollupsMatchRawRows(t *testing.T) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
-			var st Store
-			switch backend {
-			case "fake":
-				st = newFakeStore()
-			case "sqlite":
-				st = openMigrated(t, "sqlite://"+t.TempDir()+"/p.db")
-			case "postgres":
-				st = openMigrated(t, tempPostgres(t))
-			}
+			st := openBackend(t, backend)
 			scored := seedParamsData(t, st.(seeder))
 			if backend == "fake" {
 				scored = fakeScored(t, st.(*fakeStore))
@@ -263,15 +255,7 @@ func openMigrated(t *testing.T, rawURL string) Store {
 func TestParamsCacheFollowsWrites(t *testing.T) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
-			var st Store
-			switch backend {
-			case "fake":
-				st = newFakeStore()
-			case "sqlite":
-				st = openMigrated(t, "sqlite://"+t.TempDir()+"/p.db")
-			case "postgres":
-				st = openMigrated(t, tempPostgres(t))
-			}
+			st := openBackend(t, backend)
 			seedParamsData(t, st.(seeder))
 			cached := newTestServer(t, st, nil)
 			direct := newTestServer(t, st, func(o *Options) { o.ChartCacheSize = -1 })

@@ -72,15 +72,7 @@ func bruteSample(rows []sampleRow, days map[[2]string]bool, from, to time.Time, 
 func TestChartSamplesMatchEveryRow(t *testing.T) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
-			var st Store
-			switch backend {
-			case "fake":
-				st = newFakeStore()
-			case "sqlite":
-				st = openMigrated(t, "sqlite://"+t.TempDir()+"/s.db")
-			case "postgres":
-				st = openMigrated(t, tempPostgres(t))
-			}
+			st := openBackend(t, backend)
 			ctx := context.Background()
 			seed := st.(seeder)
 			models := []store.Model{{ID: "m1", Name: "alpha"}, {ID: "m2", Name: "beta"}, {ID: "m3", Name: "gamma"}}

@@ -242,12 +242,6 @@ func (c *ModelClient) OpenTickPredictBatch(ctx context.Context, tickTimeout, pre
 	return &TickPredictBatchCall{stream: stream, tickMs: tickTimeout.Milliseconds(), predMs: predictTimeout.Milliseconds()}, nil
 }
 
-// Tick sends Tick's input (a JSON object) and waits for its outcome (see
-// Next for the errors).
-func (b *TickPredictBatchCall) Tick(input json.RawMessage) (BatchAnswer, error) {
-	return b.call(&modelv1.TickPredictBatchRequest{Call: &modelv1.TickPredictBatchRequest_Tick{Tick: &modelv1.TickRequest{InputJson: input}}, TimeoutMs: b.tickMs}, true)
-}
-
 // TickPredict sends a cycle's Tick input (a JSON object) together with its
 // first Predict call in one request, as ModelClient.OpenTickPredict does
 // live, and waits for Tick's outcome (see Next for the errors); the model
