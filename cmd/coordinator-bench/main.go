@@ -48,6 +48,10 @@ type options struct {
 	// section 2, "remote-models"); the report then holds those sections
 	// only.
 	only string
+	// profiles, when set, is the directory that keeps the CPU profiles of
+	// missed targets (name.pprof, for go tool pprof); else they go to the
+	// run's temporary directory and are deleted with it.
+	profiles string
 }
 
 // sizes are the per-run iteration counts.
@@ -78,6 +82,7 @@ func main() {
 	flag.BoolVar(&cfg.skipPG, "skip-pg", false, "skip every PostgreSQL measurement")
 	flag.StringVar(&cfg.csv, "csv", "", "BTC 1-minute CSV (default ../shared/data/binance-us-BTCUSDT-1m-2023-03-01..21.csv next to the module)")
 	flag.StringVar(&cfg.only, "only", "", "run one measurement alone: report-month (the report API on a month of data), storage (the database a one-day replay leaves), scoring (no-op and generated challenge), replay, pipeline (the floors and the feed → persisted pipeline) or remote-models (1,000 remote models)")
+	flag.StringVar(&cfg.profiles, "profiles", "", "directory to keep the CPU profiles taken after missed targets in (default: deleted with the run's temporary directory)")
 	flag.Parse()
 	cfg.dbURL = os.Getenv("TEST_DATABASE_URL")
 	if cfg.dbURL == "" {
@@ -110,6 +115,15 @@ type harness struct {
 	// rw is the generated baseline workspace (replayWS), built once.
 	rw    *replayWorkspace
 	rwErr error
+}
+
+// profileDir is where profileTop writes: -profiles, or the temporary
+// directory.
+func (h *harness) profileDir() string {
+	if h.cfg.profiles != "" {
+		return h.cfg.profiles
+	}
+	return h.tmp
 }
 
 func progress(format string, args ...any) {

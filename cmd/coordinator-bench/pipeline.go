@@ -232,7 +232,7 @@ func (h *harness) pipeline(ctx context.Context, ch *host.Challenge, ms *host.Mod
 		return
 	}
 	progress("pipeline, %d models, %s: target missed, profiling one more run", n, b)
-	top, err := profileTop(ctx, h.tmp, fmt.Sprintf("pipeline-%d-%s", n, b), func() error {
+	top, err := profileTop(ctx, h.profileDir(), fmt.Sprintf("pipeline-%d-%s", n, b), func() error {
 		_, err := p.run(ctx, cycles)
 		return err
 	})

@@ -229,7 +229,7 @@ func (h *harness) remoteFleet(ctx context.Context) {
 		f.Stages = append(f.Stages, an)
 		if r.Err == nil && f.Profile == "" && (r.median("p50") > remoteP50Target || r.median("p99") > remoteP99Target) {
 			progress("remote models, %s: target missed, profiling one more run", b)
-			top, err := profileTop(ctx, h.tmp, "remote-"+b, func() error {
+			top, err := profileTop(ctx, h.profileDir(), "remote-"+b, func() error {
 				_, err := p.run(ctx, cycles)
 				return err
 			})
@@ -307,7 +307,7 @@ func (r *Report) writeRemote(w func(string, ...any)) {
 	}
 	w("## %s\n\n", secRemote)
 	w("One predict cycle to %d remote models over CrunchDAO's model-runner protocol (gRPC, plaintext, §6 of the reference), served by **one separate server process** (`cmd/coordinator-bench/plugins/mrserver`, internal/modelrunner/mrtest) that gives every model its own loopback port, as each model would be its own runner at its own address. ", f.N)
-	w("Each model is a grpc-go server with default settings (a goroutine per call, HTTP/2 flow control with BDP pings) serving DynamicSubclassService and grpc.health.v1 on its own listener: a call decodes its arguments from their Variants, tick answers None and predict the JSON Variant {\"p_up\": 0.5}; it skips nothing a real runner does on the wire (HTTP/2 framing and flow control, protobuf, health) and does none of a participant's Python work, so a real fleet costs its runners more, on their own machines. ")
+	w("Each model is a grpc-go server with default settings (a goroutine per call) except static 1 MiB HTTP/2 flow-control windows, as the host's side has (grpc-go's default bandwidth estimation sends a BDP ping and a window update with most requests, which the host must read and acknowledge: one more write per call on each side), serving DynamicSubclassService and grpc.health.v1 on its own listener: a call decodes its arguments from their Variants, tick answers None and predict the JSON Variant {\"p_up\": 0.5}; it skips nothing a real runner does on the wire (HTTP/2 framing and flow control, protobuf, health) and does none of a participant's Python work, so a real fleet costs its runners more, on their own machines. ")
 	w("The host (this harness process) holds one gRPC connection per model (`host.RemoteSpec`, the node's path for `address` models and orchestrator deployments). ")
 	w("A measured cycle is the span of section 2: a feed record stored, `predict.Worker.RunOnce` (no-op challenge plugin; Tick then Predict on every model, two calls per model in one fan-out), the %d rows committed by SavePredictCycle; every cycle is checked for %d new SUCCESS rows.\n\n", f.N, f.N)
 	if f.Err != nil {

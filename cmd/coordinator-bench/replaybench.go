@@ -175,7 +175,7 @@ func (h *harness) replay(ctx context.Context) {
 		progress("replay: profiling one more %s window (sqlite)", window)
 		st, err := h.openStore(ctx, "sqlite", "replayprof")
 		if err == nil {
-			h.rep.ReplayProfile, err = profileTop(ctx, h.tmp, "replay", func() error {
+			h.rep.ReplayProfile, err = profileTop(ctx, h.profileDir(), "replay", func() error {
 				_, err := replayRun(ctx, rw, h.rp, st, from, from.Add(window-time.Minute))
 				return err
 			})

@@ -305,7 +305,7 @@ func (h *harness) reportAPI(ctx context.Context) {
 			continue
 		}
 		progress("report API: %s misses the leaderboard target; profiling one more run", path)
-		top, err := profileTop(ctx, h.tmp, "api"+strings.ReplaceAll(path, "/", "-"), func() error {
+		top, err := profileTop(ctx, h.profileDir(), "api"+strings.ReplaceAll(path, "/", "-"), func() error {
 			_, err := load(ctx, client, url, h.sz.apiConcurrency, h.sz.apiDuration)
 			return err
 		})
