@@ -27,6 +27,10 @@ import (
 type Request struct {
 	method string
 	b      []byte // the marshaled dynamicsubclasspb.CallRequest
+	// bs is b as the codec hands it to gRPC, built once: gRPC only reads
+	// it (SliceBuffer's Ref and Free do nothing), so every send shares it
+	// instead of boxing b again (two allocations per call).
+	bs mem.BufferSlice
 }
 
 // Method is the called method ("tick", "predict", ...).
@@ -51,7 +55,7 @@ func NewCall(method string, args []*commonspb.Variant, kwargs map[string]*common
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s request: %w", ErrArgument, method, err)
 	}
-	return &Request{method: method, b: b}, nil
+	return &Request{method: method, b: b, bs: mem.BufferSlice{mem.SliceBuffer(b)}}, nil
 }
 
 // NewTick is the tick call with the inference input (a JSON object) as its
@@ -166,7 +170,7 @@ var protoCodec = encoding.GetCodecV2(protocodec.Name)
 
 func (requestCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if r, ok := v.(*Request); ok {
-		return mem.BufferSlice{mem.SliceBuffer(r.b)}, nil
+		return r.bs, nil
 	}
 	return protoCodec.Marshal(v)
 }
