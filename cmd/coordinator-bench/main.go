@@ -52,6 +52,9 @@ type options struct {
 	// missed targets (name.pprof, for go tool pprof); else they go to the
 	// run's temporary directory and are deleted with it.
 	profiles string
+	// replayDays bounds the full replay (simulated days; 0 = the whole
+	// CSV), for experiments.
+	replayDays float64
 }
 
 // sizes are the per-run iteration counts.
@@ -83,6 +86,7 @@ func main() {
 	flag.StringVar(&cfg.csv, "csv", "", "BTC 1-minute CSV (default ../shared/data/binance-us-BTCUSDT-1m-2023-03-01..21.csv next to the module)")
 	flag.StringVar(&cfg.only, "only", "", "run one measurement alone: report-month (the report API on a month of data), storage (the database a one-day replay leaves), scoring (no-op and generated challenge), replay, pipeline (the floors and the feed → persisted pipeline) or remote-models (1,000 remote models)")
 	flag.StringVar(&cfg.profiles, "profiles", "", "directory to keep the CPU profiles taken after missed targets in (default: deleted with the run's temporary directory)")
+	flag.Float64Var(&cfg.replayDays, "replay-days", 0, "simulated days of the full replay (0 = the whole CSV; less is for experiments, not for the report)")
 	flag.Parse()
 	cfg.dbURL = os.Getenv("TEST_DATABASE_URL")
 	if cfg.dbURL == "" {

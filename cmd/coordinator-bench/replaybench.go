@@ -102,7 +102,21 @@ func replayRun(ctx context.Context, rw *replayWorkspace, rp *replay.Replay, st s
 	out := replayOutcome{StartTime: time.Since(t), Models: len(rw.ws.Models)}
 	h0, pl0, pg0 := cpuSnapshot()
 	t = time.Now()
-	p, err := n.Replay(ctx, rp, sim, node.ReplayOptions{From: from, Until: until})
+	// Each simulated day of a longer replay logs where its wall time went
+	// (a cost growing with the stored days shows there).
+	var last node.ReplayProgress
+	day := func(p node.ReplayProgress) {
+		if p.Candles%1440 != 0 || p.Candles == last.Candles {
+			return
+		}
+		d := func(a, b time.Duration) string { return fmt.Sprintf("%.3f", ms(a-b)/float64(p.Candles-last.Candles)) }
+		progress("replay: day %d, ms per candle: predict %s (inputs %s, models %s, validate %s, persist %s), score %s, leaderboard %s, candles %s",
+			p.Candles/1440, d(p.Time.Predict, last.Time.Predict), d(p.Time.RawInput, last.Time.RawInput), d(p.Time.ModelCalls, last.Time.ModelCalls),
+			d(p.Time.Validate, last.Time.Validate), d(p.Time.Persist, last.Time.Persist), d(p.Time.Score, last.Time.Score),
+			d(p.Time.Leaderboard, last.Time.Leaderboard), d(p.Time.Candles, last.Time.Candles))
+		last = p
+	}
+	p, err := n.Replay(ctx, rp, sim, node.ReplayOptions{From: from, Until: until, Progress: day})
 	out.Wall = time.Since(t)
 	h1, pl1, pg1 := cpuSnapshot()
 	out.HostCPU, out.PluginCPU, out.PGCPU = h1-h0, pl1-pl0, pg1-pg0
@@ -148,24 +162,8 @@ func (h *harness) replay(ctx context.Context) {
 			if err != nil {
 				return nil, err
 			}
-			hours := o.SimDays * 24
-			perCandle := func(d time.Duration) float64 { return ms(d) / float64(o.Progress.Candles) }
-			tm := o.Progress.Time
-			return []Metric{one("simulated days per second", "days/s", o.SimDays/o.Wall.Seconds()), one("wall time", "s", o.Wall.Seconds()),
-				one("wall per candle: total", "ms", ms(o.Wall)/float64(o.Progress.Candles)),
-				one("wall per candle: store the candles (one transaction per block)", "ms", perCandle(tm.Candles)),
-				one("wall per candle: predict cycle", "ms", perCandle(tm.Predict)),
-				one("wall per candle: predict, raw + inference inputs (one BuildInferenceInputs call per block, feed read via HostData)", "ms", perCandle(tm.RawInput)),
-				one("wall per candle: predict, inference input decode (+ BuildInferenceInput of cycles made one by one)", "ms", perCandle(tm.InferenceInput)),
-				one("wall per candle: predict, scope/call builders + model Tick/Predict (one batch stream per model per block)", "ms", perCandle(tm.ModelCalls)),
-				one("wall per candle: predict, ValidateInferenceOutput", "ms", perCandle(tm.Validate)),
-				one("wall per candle: predict, persist (one store transaction per block)", "ms", perCandle(tm.Persist)),
-				one("wall per candle: score cycles (every 15 sim-min)", "ms", perCandle(tm.Score)),
-				one("wall per candle: leaderboard + checkpoint (hourly)", "ms", perCandle(tm.Leaderboard)),
-				one("predictions", "rows", float64(o.Progress.Predictions)), one("scored", "rows", float64(o.Progress.Scored)),
-				one("CPU, host process, per simulated hour", "ms", ms(o.HostCPU)/hours),
-				one("CPU, plugin processes, per simulated hour", "ms", ms(o.PluginCPU)/hours),
-				one("CPU, PostgreSQL server, per simulated hour", "ms", ms(o.PGCPU)/hours)}, nil
+			return append([]Metric{one("simulated days per second", "days/s", o.SimDays/o.Wall.Seconds()), one("wall time", "s", o.Wall.Seconds())},
+				stageMetrics(o)...), nil
 		})
 		if b == "sqlite" && r.Err == nil {
 			daysPerSec = r.median("simulated days per second")
@@ -186,6 +184,9 @@ func (h *harness) replay(ctx context.Context) {
 		}
 	}
 	fullDays := h.rp.Last().Add(h.rp.Step()).Sub(from).Hours() / 24
+	if h.cfg.replayDays > 0 {
+		fullDays = min(fullDays, h.cfg.replayDays)
+	}
 	projected := fullDays / daysPerSec
 	if daysPerSec <= 0 || h.cfg.quick || projected > maxFullReplay.Seconds() {
 		h.rep.ReplayProjected = projected
@@ -203,13 +204,40 @@ func (h *harness) replay(ctx context.Context) {
 			return nil, err
 		}
 		defer st.Close()
-		o, err := replayRun(ctx, rw, h.rp, st, from, time.Time{})
+		until := time.Time{}
+		if h.cfg.replayDays > 0 {
+			until = from.Add(time.Duration(h.cfg.replayDays*24*float64(time.Hour)) - time.Minute)
+		}
+		o, err := replayRun(ctx, rw, h.rp, st, from, until)
 		if err != nil {
 			return nil, err
 		}
-		return []Metric{one("wall time", "s", o.Wall.Seconds()), one("simulated days per second", "days/s", o.SimDays/o.Wall.Seconds()),
-			one("predictions", "rows", float64(o.Progress.Predictions)), one("scored", "rows", float64(o.Progress.Scored))}, nil
+		return append([]Metric{one("wall time", "s", o.Wall.Seconds()), one("simulated days per second", "days/s", o.SimDays/o.Wall.Seconds())},
+			stageMetrics(o)...), nil
 	})
+}
+
+// stageMetrics are the rows of a replay run after its wall time: where
+// the wall time went per replayed candle (node.ReplayTime), the rows
+// written and the CPU of each process kind per simulated hour.
+func stageMetrics(o replayOutcome) []Metric {
+	hours := o.SimDays * 24
+	perCandle := func(d time.Duration) float64 { return ms(d) / float64(o.Progress.Candles) }
+	tm := o.Progress.Time
+	return []Metric{one("wall per candle: total", "ms", ms(o.Wall)/float64(o.Progress.Candles)),
+		one("wall per candle: store the candles (one transaction per block)", "ms", perCandle(tm.Candles)),
+		one("wall per candle: predict cycle", "ms", perCandle(tm.Predict)),
+		one("wall per candle: predict, raw + inference inputs (one BuildInferenceInputs call per block, feed read via HostData)", "ms", perCandle(tm.RawInput)),
+		one("wall per candle: predict, inference input decode (+ BuildInferenceInput of cycles made one by one)", "ms", perCandle(tm.InferenceInput)),
+		one("wall per candle: predict, scope/call builders + model Tick/Predict (one batch stream per model per block)", "ms", perCandle(tm.ModelCalls)),
+		one("wall per candle: predict, ValidateInferenceOutput", "ms", perCandle(tm.Validate)),
+		one("wall per candle: predict, persist (one store transaction per block)", "ms", perCandle(tm.Persist)),
+		one("wall per candle: score cycles (every 15 sim-min)", "ms", perCandle(tm.Score)),
+		one("wall per candle: leaderboard + checkpoint (hourly)", "ms", perCandle(tm.Leaderboard)),
+		one("predictions", "rows", float64(o.Progress.Predictions)), one("scored", "rows", float64(o.Progress.Scored)),
+		one("CPU, host process, per simulated hour", "ms", ms(o.HostCPU)/hours),
+		one("CPU, plugin processes, per simulated hour", "ms", ms(o.PluginCPU)/hours),
+		one("CPU, PostgreSQL server, per simulated hour", "ms", ms(o.PGCPU)/hours)}
 }
 
 // maxFullReplay is the longest full replay the harness runs; beyond it the
