@@ -140,11 +140,8 @@ func (b *ModelBatch) open(ctx context.Context, s *supervisor) *batchStream {
 	if s.twoCalls.Load() || s.noBatch.Load() {
 		return nil
 	}
-	s.mu.Lock()
-	in := s.cur
-	ok := s.admitsLocked() == nil && in != nil && !in.exited()
-	s.mu.Unlock()
-	if !ok {
+	in := s.serving()
+	if in == nil {
 		return nil
 	}
 	mc, isClient := in.model.(*wire.ModelClient)
@@ -259,6 +256,10 @@ func (m *ModelSet) predictOne(ctx context.Context, s *supervisor, p PredictArgs)
 // go one by one. fromStream says whether Tick's answer came from the
 // stream.
 func (bs *batchStream) cycle(ctx context.Context, m *ModelSet, c BatchCycle) (tick CallResult, preds []CallResult, fromStream bool) {
+	if !bs.live() { // the cycle's calls are admitted anew, as live
+		tick, preds = m.cycleOne(ctx, bs.s, c)
+		return tick, preds, false
+	}
 	a, tickAbsent := bs.do(ctx, sdk.MethodTick, bs.tickTO, func() (wire.BatchAnswer, error) { return bs.call.TickPredict(c.Input, c.Calls[0]) })
 	if errors.Is(a.ended, wire.ErrNoTickPredictBatch) {
 		bs.s.noBatch.Store(true)
@@ -269,7 +270,7 @@ func (bs *batchStream) cycle(ctx context.Context, m *ModelSet, c BatchCycle) (ti
 	tick = bs.apply(ctx, m, sdk.MethodTick, a, tickAbsent)
 	preds = make([]CallResult, len(c.Calls))
 	for j, p := range c.Calls {
-		if bs.dead {
+		if bs.dead || (j > 0 && !bs.live()) {
 			preds[j] = m.predictOne(ctx, bs.s, p)
 			continue
 		}
@@ -291,13 +292,10 @@ func (bs *batchStream) cycle(ctx context.Context, m *ModelSet, c BatchCycle) (ti
 // the model leaves the batch. An answer that does not come in time ends
 // the stream as the call's DeadlineExceeded.
 func (bs *batchStream) do(ctx context.Context, name string, d time.Duration, send func() (wire.BatchAnswer, error)) (a batchAnswer, absent *CallResult) {
-	s := bs.s
-	s.mu.Lock()
-	err := s.admitsLocked()
-	s.mu.Unlock()
-	if err != nil {
+	if err := bs.s.admits(); err != nil {
 		bs.end()
-		return a, &CallResult{Status: StatusAbsent, Err: &CallError{Plugin: s.spec.ID, Callable: name, Status: StatusAbsent, Err: err}}
+		r := bs.s.refused(name, false, err)
+		return a, &r
 	}
 	start := time.Now()
 	timer := time.AfterFunc(d, bs.cancel)
@@ -320,6 +318,25 @@ func (bs *batchStream) do(ctx context.Context, name string, d time.Duration, sen
 	a.ended = err
 	bs.end()
 	return a, nil
+}
+
+// live reports whether a new call may go on the stream: its generation is
+// still the one taking calls (see supervisor.serving). A call sent now
+// (a cycle's Tick, a further Predict) is admitted like a live call: when
+// the process exited or was retired since the last answer, or the model
+// was taken out, the stream ends and the call goes one by one (ABSENT
+// while the model restarts, not a crash charged to a call never sent).
+// A Predict sent with Tick is bound to the stream and is not asked again
+// (do checks only that the model still takes calls).
+func (bs *batchStream) live() bool {
+	if bs.dead {
+		return false
+	}
+	if bs.s.serving() != bs.in {
+		bs.end()
+		return false
+	}
+	return true
 }
 
 // end marks the stream ended and cancels it.

@@ -194,6 +194,21 @@ func (r *procRunner) exitState() string {
 	return r.state.String()
 }
 
+// ownExit describes how the process ended ("exit status 3", "signal:
+// segmentation fault") when it ended by itself: an exit, or a signal the
+// host did not send; "" while it runs or after the host's kill.
+func (r *procRunner) ownExit() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == nil {
+		return ""
+	}
+	if ws, ok := r.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() && r.hostKilled {
+		return ""
+	}
+	return r.state.String()
+}
+
 // exitedAbnormally reports whether the process ended on its own with a
 // signal (a runtime crash or OOM kill) rather than by the host's kill.
 func (r *procRunner) exitedBySignal() bool {

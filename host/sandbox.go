@@ -63,13 +63,16 @@ func exitCause(in *instance) error {
 }
 
 // crashReapWait bounds how long a call that ended CRASHED waits for the
-// process to be reaped, so the limit that killed it can be named.
+// process to be reaped, so the exit and the limit that caused it can be
+// named.
 const crashReapWait = 500 * time.Millisecond
 
-// withLimit adds the sandbox limit that ended the process to err of a
-// CRASHED call, waiting briefly for the reap (the RPC often fails before
-// the kernel's exit is seen).
-func withLimit(in *instance, err error) error {
+// withExit adds to err of a CRASHED call how the process ended: the
+// sandbox limit that ended it, or its own exit ("plugin process exited
+// (exit status 3)": ErrPluginExited), waiting briefly for the reap (the
+// RPC often fails before the kernel's exit is seen). A process the host
+// killed (a restart, a stop) adds nothing.
+func withExit(in *instance, err error) error {
 	if in.run == nil {
 		return err
 	}
@@ -80,6 +83,9 @@ func withLimit(in *instance, err error) error {
 	}
 	if lim := in.limitHit(); lim != "" {
 		return fmt.Errorf("%w: %s: %w", ErrLimitExceeded, lim, err)
+	}
+	if how := in.run.ownExit(); how != "" && !errors.Is(err, ErrPluginExited) {
+		return fmt.Errorf("%w (%s): %w", ErrPluginExited, how, err)
 	}
 	return err
 }

@@ -73,6 +73,10 @@ type supervisor struct {
 	// noBatch: the plugin listed TickPredictBatch but does not serve it
 	// (ModelBatch sends it each cycle's calls instead); cleared by a reload.
 	noBatch atomic.Bool
+	// afterStreamTick, set by tests before any call, runs after Tick's
+	// outcome arrived on a TickPredict stream on in, before Predict's
+	// answer is read (a test orders the process's exit there).
+	afterStreamTick func(in *instance)
 }
 
 func newSupervisor(kind string, spec PluginSpec, data sdk.HostData, opts Options) *supervisor {
@@ -354,13 +358,10 @@ func (s *supervisor) clearReady(in *instance) {
 func (s *supervisor) acquire(ctx context.Context, wait bool) (*instance, error) {
 	for {
 		s.mu.Lock()
-		if err := s.admitsLocked(); err != nil {
+		in, err := s.servingLocked()
+		if in != nil || err != nil {
 			s.mu.Unlock()
-			return nil, err
-		}
-		if in := s.cur; in != nil && !in.exited() {
-			s.mu.Unlock()
-			return in, nil
+			return in, err
 		}
 		ready := s.ready
 		s.mu.Unlock()
@@ -416,23 +417,82 @@ func (s *supervisor) requestRestart(in *instance, st Status, err error) {
 // progress (challenge) or to answer ABSENT at once (models). reqBytes is
 // the JSON payload size, checked against wire.MaxMessageBytes before sending.
 func (s *supervisor) call(ctx context.Context, name string, wait bool, reqBytes int, fn func(context.Context, *instance) error) CallResult {
+	return s.callOn(ctx, name, nil, wait, reqBytes, fn)
+}
+
+// callOn is call, bound to generation on when on is not nil: the call's
+// request already went out on a stream open on on (Predict's, sent with
+// Tick on a TickPredict stream), so the call is under way and is not
+// admitted again. It is refused (ABSENT) only when the plugin takes no
+// call at all now (stopped, disabled, closed, cooling down: see admits);
+// whether on is still current or its process still alive is the stream's
+// to tell: an exit before the answer is this call's CRASHED, with the
+// exit's cause, and counts toward the stop rules as on any call.
+// (Refusing it because the supervisor saw the exit first, as acquire
+// would, made the crash an uncharged ABSENT.)
+func (s *supervisor) callOn(ctx context.Context, name string, on *instance, wait bool, reqBytes int, fn func(context.Context, *instance) error) CallResult {
 	if reqBytes > maxRequestPayload() {
 		err := fmt.Errorf("%w: %d bytes of JSON, limit %d", ErrRequestTooLarge, reqBytes, wire.MaxMessageBytes)
 		return CallResult{Status: StatusFailed, Err: &CallError{Plugin: s.spec.ID, Callable: name, Status: StatusFailed, Err: err}}
 	}
 	callCtx, cancel := context.WithTimeout(ctx, s.opts.timeoutFor(name))
 	defer cancel()
-	in, err := s.acquire(callCtx, wait)
+	var in *instance
+	var err error
+	if on != nil {
+		in, err = on, s.admits()
+	} else {
+		in, err = s.acquire(callCtx, wait)
+	}
 	if err != nil {
-		st := StatusAbsent
-		if wait && !errors.Is(err, ErrStopped) {
-			st = StatusCrashed
-		}
-		return CallResult{Status: st, Err: &CallError{Plugin: s.spec.ID, Callable: name, Status: st, Err: err}}
+		return s.refused(name, wait, err)
 	}
 	start := time.Now()
 	err = fn(callCtx, in)
 	return s.finish(ctx, callCtx, name, in, err, time.Since(start), false)
+}
+
+// serving returns the generation a call made now would get without
+// waiting (acquire's), or nil.
+func (s *supervisor) serving() *instance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, _ := s.servingLocked()
+	return in
+}
+
+// servingLocked returns the generation that takes calls now: the current
+// one while the plugin admits calls and its process has not exited; nil
+// with why the plugin takes none (admitsLocked), or nil, nil between
+// generations. s.mu is held.
+func (s *supervisor) servingLocked() (*instance, error) {
+	if err := s.admitsLocked(); err != nil {
+		return nil, err
+	}
+	if in := s.cur; in != nil && !in.exited() {
+		return in, nil
+	}
+	return nil, nil
+}
+
+// admits returns why the plugin takes no call now (stopped, closed,
+// cooling down), or nil.
+func (s *supervisor) admits() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.admitsLocked()
+}
+
+// refused is the result of call name that was not made because of err
+// (admits, acquire): ABSENT, not charged to the plugin; CRASHED for a
+// waiting call (a challenge's) that found no generation before its
+// deadline.
+func (s *supervisor) refused(name string, wait bool, err error) CallResult {
+	st := StatusAbsent
+	if wait && !errors.Is(err, ErrStopped) {
+		st = StatusCrashed
+	}
+	return CallResult{Status: st, Err: &CallError{Plugin: s.spec.ID, Callable: name, Status: st, Err: err}}
 }
 
 // finish classifies the outcome err of call name on in, which took dur,
@@ -468,8 +528,8 @@ func (s *supervisor) finish(ctx, callCtx context.Context, name string, in *insta
 	}
 	s.record(name, st, charge, res.Err)
 	if st == StatusCrashed {
-		// After the stop rules saw it: naming the limit may wait for the reap.
-		res.Err = &CallError{Plugin: s.spec.ID, Callable: name, Status: st, Err: explain(st, withLimit(in, err))}
+		// After the stop rules saw it: naming the exit may wait for the reap.
+		res.Err = &CallError{Plugin: s.spec.ID, Callable: name, Status: st, Err: explain(st, withExit(in, err))}
 	}
 	return res
 }

@@ -29,6 +29,10 @@ import (
 // A Predict result's Duration runs from Tick's answer to Predict's on the
 // combined round trip (so it does not include sending the request).
 //
+// A process that exits after Tick's outcome left it, before Predict's
+// answer, is Predict's CRASHED (counted by the stop rules as on two
+// calls), also when the host notices the exit before it reads the stream.
+//
 // One case cannot be told apart on one round trip: the plugin process dies
 // (os.Exit, a fatal runtime error, a kill) right after Tick, before Tick's
 // outcome has left it. The host then sees Tick crash (CRASHED, Predict
@@ -100,11 +104,23 @@ func (m *ModelSet) tickPredictOne(ctx context.Context, s *supervisor, input json
 	if streamed && tick.Status == StatusCrashed && !s.twoCalls.Swap(true) {
 		s.log.Warn("model process died during TickPredict before Tick's outcome arrived (counted as Tick's crash): calling Tick and Predict from now on, so a crash that repeats is classified exactly")
 	}
+	// Predict's request went out with Tick's: unless Tick's outcome
+	// retired the generation (CRASHED, TIMEOUT: the model is restarting,
+	// Predict is ABSENT as on two calls), Predict's outcome is the
+	// stream's, even when the supervisor has seen the process exit by
+	// now (callOn).
+	var on *instance
+	if call != nil && tick.Status != StatusCrashed && tick.Status != StatusTimeout {
+		on = callIn
+		if s.afterStreamTick != nil {
+			s.afterStreamTick(callIn)
+		}
+	}
 	var output json.RawMessage
-	pred = s.call(ctx, sdk.MethodPredict, false, predBytes, func(cctx context.Context, in *instance) error {
+	pred = s.callOn(ctx, sdk.MethodPredict, on, false, predBytes, func(cctx context.Context, in *instance) error {
 		var out json.RawMessage
 		var err error
-		if call != nil && in == callIn {
+		if on != nil {
 			stop := context.AfterFunc(cctx, end)
 			out, err = call.Predict()
 			if !stop() {

@@ -6,6 +6,8 @@
 //	-mode panic       Predict panics (CRASHED)
 //	-mode exit        Predict calls os.Exit(3) (CRASHED)
 //	-mode sleep       Predict sleeps -sleep ignoring its context (TIMEOUT)
+//	-mode exitsignal  Predict waits for SIGUSR1, then calls os.Exit(3) (CRASHED; a
+//	                  test sends the signal where it orders the exit)
 //	-mode garbage     prints a line to stdout before the handshake
 //	-mode panicstart  panics before serving
 //	-mode bigout      Predict answers a JSON string of -size bytes
@@ -27,8 +29,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/crunch-coordinator/coordinator/sdk"
@@ -46,6 +50,8 @@ type model struct {
 	mu    sync.Mutex
 	tick  json.RawMessage
 	calls int
+	// exitSig receives SIGUSR1 (mode exitsignal).
+	exitSig chan os.Signal
 }
 
 func (m *model) Tick(_ context.Context, input json.RawMessage) error {
@@ -103,6 +109,13 @@ func (m *model) Predict(ctx context.Context, args []json.RawMessage, kwargs json
 		if m.misbehave() {
 			time.Sleep(m.sleep)
 		}
+	case "exitsignal":
+		select {
+		case <-m.exitSig:
+			os.Exit(3)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	case "bigout":
 		return json.Marshal(strings.Repeat("x", m.size))
 	case "noisy":
@@ -140,6 +153,9 @@ func main() {
 	case "exitstart":
 		fmt.Fprintln(os.Stderr, "model config missing")
 		os.Exit(1)
+	case "exitsignal": // before serving: the signal may come at any time after
+		m.exitSig = make(chan os.Signal, 1)
+		signal.Notify(m.exitSig, syscall.SIGUSR1)
 	}
 	if *spawn {
 		c := exec.Command("sleep", "300")
