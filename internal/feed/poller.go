@@ -67,6 +67,7 @@ type feedState struct {
 	last        time.Time // newest stored event time
 	cursor      time.Time // newest event time seen (stored or dropped): the next poll starts after it
 	stored      time.Time // newest event time this poller upserted (zero before its first write)
+	storedSeq   uint64    // Poller.writes after that upsert
 	lastSuccess time.Time
 	lastErr     string
 	lastErrAt   time.Time
@@ -90,8 +91,33 @@ type Poller struct {
 	name string
 
 	syncMu sync.Mutex // one Sync at a time
-	mu     sync.Mutex // guards states
+	mu     sync.Mutex // guards states and writes
 	states []*feedState
+	writes uint64 // upserts that wrote, over all feeds
+}
+
+// watermarks are the store's feed watermarks, read at most once per poll
+// round (Sync, pollDue) for all the round's feeds (storeLost), instead of
+// once per feed. A read serves a feed only when it began after that
+// feed's last upsert (asOf: Poller.writes then), so a feed polled since
+// (by a Sync between pollDue's feeds) gets a fresh read.
+type watermarks struct {
+	read   bool
+	asOf   uint64
+	states []store.IngestionState
+	err    error
+}
+
+// get returns the watermarks as of a read begun after upsert number seq.
+func (w *watermarks) get(ctx context.Context, p *Poller, seq uint64) ([]store.IngestionState, error) {
+	if !w.read || w.asOf < seq {
+		p.mu.Lock()
+		w.asOf = p.writes
+		p.mu.Unlock()
+		w.read = true
+		w.states, w.err = p.o.Store.IngestionStates(ctx)
+	}
+	return w.states, w.err
 }
 
 // NewPoller validates o and returns a poller. Errors: missing provider,
@@ -170,6 +196,7 @@ func (p *Poller) Run(ctx context.Context) error {
 func (p *Poller) pollDue(ctx context.Context) (time.Time, error) {
 	now := p.o.Clock.Now()
 	var next time.Time
+	var marks watermarks
 	for _, st := range p.states {
 		if err := ctx.Err(); err != nil {
 			return next, err
@@ -179,7 +206,7 @@ func (p *Poller) pollDue(ctx context.Context) (time.Time, error) {
 		p.mu.Unlock()
 		if due {
 			p.syncMu.Lock()
-			_ = p.pollFeed(ctx, st) // logged and recorded in the feed's health
+			_ = p.pollFeed(ctx, st, &marks) // logged and recorded in the feed's health
 			p.syncMu.Unlock()
 		}
 		p.mu.Lock()
@@ -220,11 +247,12 @@ func (p *Poller) Sync(ctx context.Context) error {
 	p.syncMu.Lock()
 	defer p.syncMu.Unlock()
 	var errs []error
+	var marks watermarks
 	for _, st := range p.states {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err := p.pollFeed(ctx, st); err != nil {
+		if err := p.pollFeed(ctx, st, &marks); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -235,9 +263,10 @@ func (p *Poller) Sync(ctx context.Context) error {
 }
 
 // pollFeed runs one poll of st, records the outcome in its health and
-// schedules its next attempt. Caller holds syncMu.
-func (p *Poller) pollFeed(ctx context.Context, st *feedState) error {
-	err := p.syncFeed(ctx, st)
+// schedules its next attempt; marks are the round's watermarks. Caller
+// holds syncMu.
+func (p *Poller) pollFeed(ctx context.Context, st *feedState, marks *watermarks) error {
+	err := p.syncFeed(ctx, st, marks)
 	now := p.o.Clock.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -281,15 +310,16 @@ func (p *Poller) feedLabel(asset string) string {
 // lose the last few together with their watermark while this process
 // keeps running. The poller then reloads the watermark and fetches the
 // lost records again on this poll, instead of continuing from its
-// in-memory cursor past them. One read of the watermarks per poll.
-func (p *Poller) storeLost(ctx context.Context, st *feedState) (bool, error) {
+// in-memory cursor past them. The watermarks are read once per poll round
+// for all its feeds (marks).
+func (p *Poller) storeLost(ctx context.Context, st *feedState, marks *watermarks) (bool, error) {
 	p.mu.Lock()
-	stored := st.stored
+	stored, seq := st.stored, st.storedSeq
 	p.mu.Unlock()
 	if stored.IsZero() {
 		return false, nil
 	}
-	states, err := p.o.Store.IngestionStates(ctx)
+	states, err := marks.get(ctx, p, seq)
 	if err != nil {
 		return false, fmt.Errorf("feed %s: reading watermarks: %w", p.feedLabel(st.asset), err)
 	}
@@ -327,13 +357,13 @@ func (p *Poller) loadWatermark(ctx context.Context, asset string) (time.Time, er
 	return wm, nil
 }
 
-func (p *Poller) syncFeed(ctx context.Context, st *feedState) error {
+func (p *Poller) syncFeed(ctx context.Context, st *feedState, marks *watermarks) error {
 	p.mu.Lock()
 	loaded, cursor := st.loaded, st.cursor
 	p.mu.Unlock()
 	phase := "poll"
 	if loaded {
-		lost, err := p.storeLost(ctx, st)
+		lost, err := p.storeLost(ctx, st, marks)
 		if err != nil {
 			return err
 		}
@@ -414,6 +444,8 @@ func (p *Poller) syncFeed(ctx context.Context, st *feedState) error {
 			p.mu.Lock()
 			st.last = maxTime(st.last, recs[len(recs)-1].TsEvent)
 			st.stored = maxTime(st.stored, recs[len(recs)-1].TsEvent)
+			p.writes++
+			st.storedSeq = p.writes
 			st.written += int64(n)
 			p.mu.Unlock()
 		}

@@ -549,6 +549,81 @@ func TestRunPollsUntilCancelled(t *testing.T) {
 	}
 }
 
+// anyAssetCandles serves a flat 1-minute candle every minute for any asset.
+type anyAssetCandles struct{}
+
+func (anyAssetCandles) Name() string                  { return "flat" }
+func (anyAssetCandles) Supports(string, string) error { return nil }
+func (anyAssetCandles) Fetch(_ context.Context, q feed.Query) (feed.Page, error) {
+	var page feed.Page
+	for ts := q.Since.Truncate(time.Minute); !ts.After(q.Until) && len(page.Records) < q.Limit; ts = ts.Add(time.Minute) {
+		if ts.Before(q.Since) {
+			continue
+		}
+		page.Records = append(page.Records, store.MarketRecord{Provider: "flat", Asset: q.Assets[0], Kind: q.Kind, Granularity: q.Granularity,
+			TsEvent: ts, Values: []byte(`{"open":1,"high":2,"low":1,"close":1,"volume":3}`)})
+	}
+	return page, nil
+}
+
+// watermarkCounter counts the store's watermark reads.
+type watermarkCounter struct {
+	*feedtest.Market
+	reads atomic.Int32
+}
+
+func (w *watermarkCounter) IngestionStates(ctx context.Context) ([]store.IngestionState, error) {
+	w.reads.Add(1)
+	return w.Market.IngestionStates(ctx)
+}
+
+// TestLostRecordCheckReadsWatermarksOncePerPoll: the check for records
+// the store lost (see TestRecordsLostByTheStoreAreFetchedAgain) reads the
+// watermarks once per poll round for all feeds, not once per feed, and
+// still finds the one feed whose records were lost.
+func TestLostRecordCheckReadsWatermarksOncePerPoll(t *testing.T) {
+	clk := clock.NewSimulated(day1.Add(100 * time.Minute))
+	m := &watermarkCounter{Market: feedtest.NewMarket()}
+	log, _ := logger()
+	o := candleOptions(anyAssetCandles{}, m, clk, log)
+	o.Assets = []string{"BTC", "ETH", "SOL"}
+	p, err := feed.NewPoller(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := p.Sync(ctx); err != nil { // loads each feed's watermark
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		lose      string // the asset whose records after 95 min the store loses
+		wantReads int32  // the round's read, and one watermark load per lost feed
+	}{
+		{"nothing lost", "", 1},
+		{"one feed lost records", "ETH", 2},
+		{"nothing lost again", "", 1},
+	} {
+		if tc.lose != "" {
+			m.LoseAfter("flat", tc.lose, "candle", "1m", day1.Add(95*time.Minute))
+		}
+		clk.Advance(2 * time.Minute)
+		m.reads.Store(0)
+		if err := p.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.reads.Load(); got != tc.wantReads {
+			t.Errorf("%s: %d watermark reads in one poll of 3 feeds, want %d", tc.name, got, tc.wantReads)
+		}
+		btc := m.Records("flat", "BTC", "candle", "1m")
+		for _, a := range o.Assets[1:] {
+			if got := m.Records("flat", a, "candle", "1m"); len(got) != len(btc) {
+				t.Errorf("%s: %s has %d records, BTC %d", tc.name, a, len(got), len(btc))
+			}
+		}
+	}
+}
+
 // TestRecordsLostByTheStoreAreFetchedAgain: the store loses the newest
 // records the poller wrote, with their watermark (PostgreSQL commits feed
 // records asynchronously; a server crash loses the last ones while the
