@@ -196,8 +196,8 @@ type cycleInput struct {
 	done     bool      // nothing to call: res is complete (nothing due, skipped)
 	start    time.Time // when ProvideRawInput was called (Timing.Total's start)
 	due      []dueRow
-	input    json.RawMessage // the inference input, compacted
-	inputObj map[string]json.RawMessage
+	input    json.RawMessage            // the inference input, compacted
+	inputObj map[string]json.RawMessage // its members, compacted
 }
 
 // prepare runs the start of the cycle at res.Now: the due rows (a schedule
@@ -249,12 +249,12 @@ func (w *Worker) prepare(ctx context.Context, res *Result, states []host.ModelSt
 			return cycleInput{}, w.abort(ctx, callableErr(sdk.CallableBuildInferenceInput, "", err))
 		}
 	}
-	inputObj, err := jsonx.DecodeObject(input)
+	input, inputObj, err := jsonx.CompactObject(input)
 	if err != nil {
 		return cycleInput{}, w.abort(ctx, shapeErr(sdk.CallableBuildInferenceInput, "", "inference input: %w", err))
 	}
 	res.Timing.InferenceInput = time.Since(t)
-	return cycleInput{start: start, due: due, input: jsonx.Compact(input), inputObj: inputObj}, nil
+	return cycleInput{start: start, due: due, input: input, inputObj: inputObj}, nil
 }
 
 // noPredictionReason is the SkipReason of a cycle that built no prediction.

@@ -69,7 +69,7 @@ func (w *Worker) rowPredictions(ctx context.Context, d dueRow, now time.Time, sc
 		return nil, validate, fmt.Errorf("encode scope envelope of schedule %q: %w", cfg.ID, err)
 	}
 	withScope["_scope"] = envJSON
-	storedInput, err := json.Marshal(withScope)
+	storedInput, err := jsonx.MarshalObject(withScope) // json.Marshal's bytes
 	if err != nil {
 		return nil, validate, fmt.Errorf("encode inference input of schedule %q: %w", cfg.ID, err)
 	}
