@@ -162,7 +162,13 @@ type Result struct {
 // RunOnce writes the checkpoint of the current slot if it is due (see the
 // package doc). Errors come from the store or an unreadable leaderboard.
 func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
-	now := w.cfg.Clock.Now().UTC()
+	return w.RunOnceAt(ctx, w.cfg.Clock.Now())
+}
+
+// RunOnceAt is RunOnce at the time now instead of clock.Now() (a replay
+// checks the checkpoint of a simulated time while its clock moves on).
+func (w *Worker) RunOnceAt(ctx context.Context, now time.Time) (Result, error) {
+	now = now.UTC()
 	res := Result{Now: now}
 	ran, err := w.cfg.Store.WithLeaderLock(ctx, LeaderLockName, func(ctx context.Context) error {
 		return w.cycle(ctx, now, &res)

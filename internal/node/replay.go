@@ -11,6 +11,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/predict"
 	"github.com/crunch-coordinator/coordinator/internal/score"
 	"github.com/crunch-coordinator/coordinator/internal/store"
+	"github.com/crunch-coordinator/coordinator/sdk"
 )
 
 // ReplayScoreEvery is the minimum simulated time between score cycles of a
@@ -85,7 +86,7 @@ type ReplayTime struct {
 	Candles                                                          time.Duration // storing the candles
 	RawInput, InferenceInput, ModelCalls, Validate, Persist, Predict time.Duration // Predict: whole predict cycles
 	Score                                                            time.Duration // score cycles
-	Leaderboard                                                      time.Duration // leaderboard rebuilds and checkpoints
+	Leaderboard                                                      time.Duration // leaderboard rebuilds and checkpoints (at full speed: the part the replay waited for, they run alongside the next block)
 }
 
 // Replay feeds the candles of r to the node one at a time on the simulated
@@ -100,7 +101,9 @@ type ReplayTime struct {
 // the feed as stored at the simulated time: FeedView), each predict cycle
 // planned at its candle's time and the block's model calls sent in one
 // batch per model (predict.Block); the stored predictions and scores are
-// those of the live path (TestE2EReplayMatchesLive). With opts.Last the final score cycle
+// those of the live path (TestE2EReplayMatchesLive); the hourly leaderboard
+// rebuild runs alongside the next block (it reads nothing the block
+// changes: see waitPeriod). With opts.Last the final score cycle
 // (score.Worker.Finish) leaves no prediction SUCCESS without a score: what
 // the replayed candles cannot resolve becomes UNRESOLVED. It returns ctx's
 // error when cancelled.
@@ -146,6 +149,31 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 	var blk *predict.Block
 	if builtinPredict && opts.Speed == 0 {
 		blk = n.predict.NewBlock()
+	}
+	// At full speed the hourly leaderboard rebuild (and checkpoint) of
+	// time T runs alongside the next block when it calls no challenge
+	// callable (the default aggregation and ranking): it reads what the store holds
+	// at T (scores with resolvable_at up to T, the model rows), and the
+	// replay waits for it before anything it reads can change: before the
+	// next score cycle or rebuild, and before a block writes model rows.
+	// The predictions a block saves meanwhile resolve after T, outside
+	// every window the rebuild reads.
+	var period chan struct{} // the rebuild running alongside, nil if none
+	waitPeriod := func() {
+		if period != nil {
+			t0 := time.Now()
+			<-period
+			period = nil
+			p.Time.Leaderboard += time.Since(t0)
+		}
+	}
+	defer waitPeriod()
+	// Only a rebuild that calls no challenge callable runs alongside (a
+	// challenge's aggregation or ranking could read the feed, which is
+	// stored ahead of the clock during a block).
+	alongside := blk != nil && leaderboardAlongside && !n.challenge.Routed(sdk.CallableAggregateModelScores) && !n.challenge.Routed(sdk.CallableRankLeaderboard)
+	if alongside {
+		blk.BeforeModelWrite = waitPeriod
 	}
 	var cancelled error
 	record := func(res predict.Result, err error) {
@@ -284,6 +312,7 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 			}
 		}
 		if builtinScore && !at.Before(nextScore) {
+			waitPeriod()
 			t0 := time.Now()
 			sr, err := n.score.Score(ctx)
 			p.Time.Score += time.Since(t0)
@@ -296,8 +325,18 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 			nextScore = at.Add(scoreEvery)
 		}
 		if builtinScore && !at.Before(nextLB) {
+			waitPeriod()
 			t0 := time.Now()
-			n.finishPeriod(ctx, at)
+			if alongside {
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					n.finishPeriod(ctx, at)
+				}()
+				period = done
+			} else {
+				n.finishPeriod(ctx, at)
+			}
 			p.Time.Leaderboard += time.Since(t0)
 			nextLB = at.Add(lbEvery)
 		}
@@ -306,6 +345,7 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 		}
 	}
 	flush()
+	waitPeriod()
 	if cancelled != nil {
 		return p, cancelled
 	}
@@ -341,12 +381,17 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 	return p, ctx.Err()
 }
 
-// finishPeriod rebuilds the leaderboard and writes a checkpoint when due.
+// leaderboardAlongside lets a full-speed replay run its hourly leaderboard
+// rebuild alongside the next block (tests turn it off to compare).
+var leaderboardAlongside = true
+
+// finishPeriod rebuilds the leaderboard at the simulated time at and
+// writes a checkpoint when due then.
 func (n *Node) finishPeriod(ctx context.Context, at time.Time) {
-	if _, err := n.score.RebuildLeaderboard(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if _, err := n.score.RebuildLeaderboardAt(ctx, at); err != nil && !errors.Is(err, context.Canceled) {
 		n.log.Warn("replay: leaderboard rebuild failed", "sim_time", at, "error", err)
 	}
-	if _, err := n.checkpoint.RunOnce(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if _, err := n.checkpoint.RunOnceAt(ctx, at); err != nil && !errors.Is(err, context.Canceled) {
 		n.log.Warn("replay: checkpoint failed", "sim_time", at, "error", err)
 	}
 }

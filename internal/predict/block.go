@@ -47,6 +47,12 @@ type Batcher interface {
 // Use a Block from the worker's one goroutine, with no RunOnce between
 // Plan and Run.
 type Block struct {
+	// BeforeModelWrite, when set, is called by Run before a store
+	// transaction that writes model rows (new or changed models): a replay
+	// waits there for the leaderboard rebuild it runs alongside the block,
+	// which reads the model rows as they were when it started.
+	BeforeModelWrite func()
+
 	w       *Worker
 	steps   []*blockStep
 	assumed map[string]time.Time          // performed_at of the planned cycles, by schedule id
@@ -189,6 +195,9 @@ func (b *Block) Run(ctx context.Context, done func(Result, error)) {
 		}
 	}
 	if saving > 0 {
+		if len(models) > 0 && b.BeforeModelWrite != nil {
+			b.BeforeModelWrite()
+		}
 		t := time.Now()
 		inserted, err := w.cfg.Store.SavePredictCycle(ctx, models, preds)
 		d := time.Since(t)

@@ -19,11 +19,18 @@ import (
 // process holds the lock. Errors come from the store, the challenge's
 // AggregateModelScores / RankLeaderboard, or an invalid entry (named).
 func (w *Worker) RebuildLeaderboard(ctx context.Context) (LeaderboardResult, error) {
+	return w.RebuildLeaderboardAt(ctx, w.cfg.Clock.Now())
+}
+
+// RebuildLeaderboardAt is RebuildLeaderboard at the time now instead of
+// clock.Now() (a replay rebuilds the leaderboard of a simulated time while
+// its clock moves on).
+func (w *Worker) RebuildLeaderboardAt(ctx context.Context, now time.Time) (LeaderboardResult, error) {
 	start := time.Now()
 	var res LeaderboardResult
 	ran, err := w.cfg.Store.WithLeaderLock(ctx, LeaderLockName, func(ctx context.Context) error {
 		var err error
-		res, err = w.rebuild(ctx)
+		res, err = w.rebuild(ctx, now.UTC())
 		return err
 	})
 	res.Ran = ran
@@ -37,8 +44,7 @@ func (w *Worker) RebuildLeaderboard(ctx context.Context) (LeaderboardResult, err
 	return res, nil
 }
 
-func (w *Worker) rebuild(ctx context.Context) (LeaderboardResult, error) {
-	now := w.cfg.Clock.Now().UTC()
+func (w *Worker) rebuild(ctx context.Context, now time.Time) (LeaderboardResult, error) {
 	res := LeaderboardResult{ID: LeaderboardID(now), CreatedAt: now}
 	stored, err := w.cfg.Store.ListModels(ctx)
 	if err != nil {
