@@ -40,7 +40,7 @@ func apiNow() time.Time {
 }
 
 // generateReportDB fills st with apiModels models and apiPredictions
-// scored predictions with PostgreSQL COPY. The secondary indexes of
+// scored predictions (and their scores) with PostgreSQL COPY. The secondary indexes of
 // predictions are dropped before the COPY and recreated from their own
 // definitions after it (then ANALYZE), the usual way to bulk load; the
 // schema is the migrated one at the end. Returns the load time.
@@ -73,29 +73,34 @@ func generateReportDB(ctx context.Context, st *postgres.Store) (time.Duration, e
 	}
 	scope := `{"asset":"BTC","horizon_seconds":60,"step_seconds":60}`
 	input := `{"_scope":{"scope_key":"default","scope":{"asset":"BTC","horizon_seconds":60,"step_seconds":60}}}`
-	k := 0
-	src := pgx.CopyFromFunc(func() ([]any, error) {
-		if k >= apiPredictions {
-			return nil, nil
-		}
+	// Prediction k and its score (migration 00019: a row of
+	// prediction_scores), computed again for each COPY.
+	prediction := func(k int) (pred, score []any) {
 		slot := apiStart.Add(time.Duration(k/apiModels) * apiSlotEvery)
 		m := modelID(k % apiModels)
 		// A model-dependent skill plus noise, so the leaderboard has an order.
 		p := float64((k*7919+(k%apiModels)*31)%1000) / 1000
 		v := 1 - (p-float64(k%2))*(p-float64(k%2))
 		res := slot.Add(time.Minute)
-		row := []any{
-			store.PredictionID("CFG_baseline", m, slot), m, "CFG_baseline", "default", scope, store.StatusSuccess, 0.4,
+		id := store.PredictionID("CFG_baseline", m, slot)
+		return []any{
+			id, m, "CFG_baseline", "default", scope, store.StatusSuccess, 0.4,
 			input, fmt.Sprintf(`{"p_up":%g}`, p), fmt.Sprintf(`{"slot":%q}`, slot.Format(time.RFC3339)),
-			slot, res, v, true, nil, res,
+			slot, res,
+		}, []any{id, v, true, nil, res}
+	}
+	k := 0
+	src := pgx.CopyFromFunc(func() ([]any, error) {
+		if k >= apiPredictions {
+			return nil, nil
 		}
+		row, _ := prediction(k)
 		k++
 		return row, nil
 	})
 	n, err := pool.CopyFrom(ctx, pgx.Identifier{"predictions"}, []string{
 		"id", "model_id", "prediction_config_id", "scope_key", "scope_jsonb", "status", "exec_time_ms",
 		"inference_input_jsonb", "inference_output_jsonb", "meta_jsonb", "performed_at", "resolvable_at",
-		"score_value", "score_success", "score_failed_reason", "score_scored_at",
 	}, src)
 	if err != nil {
 		return 0, fmt.Errorf("report database: COPY %d predictions: %w", apiPredictions, err)
@@ -103,13 +108,29 @@ func generateReportDB(ctx context.Context, st *postgres.Store) (time.Duration, e
 	if n != apiPredictions {
 		return 0, fmt.Errorf("report database: COPY wrote %d predictions, expected %d", n, apiPredictions)
 	}
+	k = 0
+	src = pgx.CopyFromFunc(func() ([]any, error) {
+		if k >= apiPredictions {
+			return nil, nil
+		}
+		_, row := prediction(k)
+		k++
+		return row, nil
+	})
+	n, err = pool.CopyFrom(ctx, pgx.Identifier{"prediction_scores"}, []string{"prediction_id", "value", "success", "failed_reason", "scored_at"}, src)
+	if err != nil {
+		return 0, fmt.Errorf("report database: COPY %d scores: %w", apiPredictions, err)
+	}
+	if n != apiPredictions {
+		return 0, fmt.Errorf("report database: COPY wrote %d scores, expected %d", n, apiPredictions)
+	}
 	for _, i := range idx {
 		if _, err := pool.Exec(ctx, i.def); err != nil {
 			return 0, fmt.Errorf("report database: recreate index %s (%s): %w", i.name, i.def, err)
 		}
 	}
-	if _, err := pool.Exec(ctx, "ANALYZE predictions"); err != nil {
-		return 0, fmt.Errorf("report database: ANALYZE predictions: %w", err)
+	if _, err := pool.Exec(ctx, "ANALYZE predictions, prediction_scores"); err != nil {
+		return 0, fmt.Errorf("report database: ANALYZE predictions, prediction_scores: %w", err)
 	}
 	return time.Since(t), nil
 }

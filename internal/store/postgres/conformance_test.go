@@ -30,11 +30,13 @@ func TestConformance(t *testing.T) {
 
 // TestMigrateRollupsBackfill: 00009_score_rollups.sql fills score_rollups
 // from the predictions scored before it (storetest.RollupBackfill); the
-// version rows from 9 on are removed and scopes moved back inline (as
-// version 8 stored them), so the later migrations re-run too.
+// scores are moved back into predictions (00019's Down), the version rows
+// from 9 on are removed and scopes moved back inline (as version 8 stored
+// them), so the later migrations re-run too.
 func TestMigrateRollupsBackfill(t *testing.T) {
 	s, _ := openMigrated(t)
 	storetest.RollupBackfill(t, s, func(t *testing.T) {
+		downTo(t.Context(), t, s, "00019_insert_only_scores.sql", 19)
 		if _, err := s.pool.Exec(t.Context(), `DROP TABLE score_rollups; DELETE FROM `+versionTable+` WHERE version_id >= 9;
 UPDATE predictions SET scope_jsonb = (SELECT scope_jsonb FROM scopes WHERE scopes.id = predictions.scope_id), scope_id = NULL WHERE scope_id IS NOT NULL`); err != nil {
 			t.Fatal(err)

@@ -90,7 +90,10 @@ func TestGroundTruthsStoredOnce(t *testing.T) {
 		t.Fatalf("ClaimAndScore = %d, %v", n, err)
 	}
 	oldTruth := `{"y": 1, "entry_price": 1}`
-	if _, err := s.pool.Exec(ctx, `UPDATE predictions SET ground_truth_jsonb = $1::jsonb, score_value = 1, score_success = true, score_scored_at = now() WHERE id = 'PRE_old'`, oldTruth); err != nil {
+	if _, err := s.pool.Exec(ctx, `UPDATE predictions SET ground_truth_jsonb = $1::jsonb WHERE id = 'PRE_old'`, oldTruth); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO prediction_scores (prediction_id, value, success, scored_at) VALUES ('PRE_old', 1, true, now())`); err != nil {
 		t.Fatal(err)
 	}
 	var rows int
@@ -138,7 +141,8 @@ func TestInputUUIDMigration(t *testing.T) {
 	if err != nil || len(before) != len(preds) {
 		t.Fatalf("ListPredictions before = %d rows, %v", len(before), err)
 	}
-	// Back to version 14: the Down of 00015 (after 00017's and 00016's).
+	// Back to version 14: the Down of 00015 (after 00019's, 00017's and 00016's).
+	downTo(ctx, t, s, "00019_insert_only_scores.sql", 19)
 	downTo(ctx, t, s, "00017_ground_truth_uuid.sql", 17)
 	downTo(ctx, t, s, "00016_counted_prediction_indexes.sql", 16)
 	downTo(ctx, t, s, "00015_input_uuid.sql", 15)

@@ -73,6 +73,7 @@ func TestGroundTruthUUIDMigration(t *testing.T) {
 	if err != nil || len(before) != n {
 		t.Fatalf("ListPredictions before = %d rows, %v", len(before), err)
 	}
+	downTo(ctx, t, s, "00019_insert_only_scores.sql", 19) // the scores' ground truth ids back in predictions
 	downTo(ctx, t, s, "00017_ground_truth_uuid.sql", 17)
 	var texts []string
 	if err := s.pool.QueryRow(ctx, `SELECT array_agg(p.ground_truth_id) FROM predictions p JOIN ground_truths g ON g.id = p.ground_truth_id`).Scan(&texts); err != nil || len(texts) != n {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -9,12 +10,13 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
 
-// TestCountedIndexPlans: ModelScoreStats and WindowPredictions read the
-// partial indexes of migration 00016 (their WHERE names countedPredicate,
-// which the planner must prove implies the indexes' predicate: the texts
-// must stay the same), on 4,000 predictions of which half are scored, and
-// the indexes hold only the scored half.
-func TestCountedIndexPlans(t *testing.T) {
+// TestScoreIndexPlans: ModelScoreStats and WindowPredictions read the
+// indexes of migration 00019 (ix_predictions_resolvable_at; for one model
+// of ten ix_predictions_model_resolvable or that one), not the whole
+// table, on 4,000 predictions of which half are scored (the scores of so
+// few are read whole and hashed), and the claim queue keeps only the
+// instants not scored.
+func TestScoreIndexPlans(t *testing.T) {
 	s := benchStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -27,17 +29,17 @@ func TestCountedIndexPlans(t *testing.T) {
 	if err != nil || n != 2000 {
 		t.Fatalf("ClaimAndScore = %d, %v; want 2000", n, err)
 	}
-	if _, err := s.pool.Exec(ctx, `VACUUM ANALYZE predictions`); err != nil {
+	if _, err := s.pool.Exec(ctx, `VACUUM ANALYZE predictions, prediction_scores`); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name, index string
 		query       func() (string, []any)
 	}{
-		{"ModelScoreStats", "Index Only Scan using idx_predictions_window_stats", func() (string, []any) {
+		{"ModelScoreStats", "ix_predictions_resolvable_at", func() (string, []any) {
 			return modelScoreStatsQuery([]time.Time{t0.Add(90 * time.Minute), t0.Add(time.Hour)}, t0.Add(2*time.Hour))
 		}},
-		{"WindowPredictions", "idx_predictions_model_resolvable", func() (string, []any) {
+		{"WindowPredictions", "ix_predictions_", func() (string, []any) {
 			return windowPredictionsQuery("m03", t0.Add(time.Hour), t0.Add(2*time.Hour), 1000)
 		}},
 	} {
@@ -57,18 +59,52 @@ func TestCountedIndexPlans(t *testing.T) {
 		if err := rows.Err(); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(strings.Join(plan, "\n"), tc.index) {
-			t.Errorf("%s: expected a plan reading %s, found:\n%s", tc.name, tc.index, strings.Join(plan, "\n"))
+		if text := strings.Join(plan, "\n"); !strings.Contains(text, tc.index) || strings.Contains(text, "Seq Scan on predictions") {
+			t.Errorf("%s: expected a plan reading %s and no Seq Scan of predictions, found:\n%s", tc.name, tc.index, strings.Join(plan, "\n"))
 		}
 	}
-	for _, idx := range []string{"idx_predictions_window_stats", "idx_predictions_model_resolvable"} {
-		var entries int64
-		if err := s.pool.QueryRow(ctx, `SELECT reltuples::bigint FROM pg_class WHERE relname = $1 AND relnamespace = current_schema()::regnamespace`, idx).Scan(&entries); err != nil {
+	var queued int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM score_queue`).Scan(&queued); err != nil || queued != 200 {
+		t.Errorf("score_queue: %d instants, %v; want the 200 not scored (of 400, 10 predictions each)", queued, err)
+	}
+}
+
+// TestScoresNeverRewritePredictions: a score is a row of prediction_scores
+// (migration 00019): storing cycles and scoring them, as the workers do,
+// updates no row of predictions (a trigger logs any UPDATE), and the claim
+// queue is left with the one instant not due yet.
+func TestScoresNeverRewritePredictions(t *testing.T) {
+	s := benchStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := s.pool.Exec(ctx, `CREATE TABLE updates_seen (id varchar);
+CREATE FUNCTION log_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO updates_seen VALUES (NEW.id); RETURN NEW; END $$;
+CREATE TRIGGER log_update AFTER UPDATE ON predictions FOR EACH ROW EXECUTE FUNCTION log_update()`); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	const minutes, perMinute = 30, 10
+	scored := 0
+	for i := range minutes {
+		cycle := benchPredictions(fmt.Sprintf("ins%03d", i), perMinute, t0.Add(time.Duration(i)*time.Minute))
+		if _, err := s.SavePredictCycle(ctx, nil, cycle); err != nil {
 			t.Fatal(err)
 		}
-		if entries != 2000 {
-			t.Errorf("%s: expected the 2000 scored predictions, found %d entries", idx, entries)
+		n, err := s.ClaimAndScore(ctx, t0.Add(time.Duration(i)*time.Minute), 1000, scoreEach(0.5))
+		if err != nil {
+			t.Fatal(err)
 		}
+		scored += n
+	}
+	if scored != (minutes-1)*perMinute {
+		t.Fatalf("scored %d predictions; want %d", scored, (minutes-1)*perMinute)
+	}
+	var updated, scores, queued int
+	if err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM updates_seen), (SELECT count(*) FROM prediction_scores), (SELECT count(*) FROM score_queue)`).Scan(&updated, &scores, &queued); err != nil {
+		t.Fatal(err)
+	}
+	if updated != 0 || scores != scored || queued != 1 {
+		t.Errorf("%d prediction rows updated, %d rows of prediction_scores, %d queued instants; want 0, %d, 1", updated, scores, queued, scored)
 	}
 }
 

@@ -14,19 +14,30 @@ import (
 )
 
 // predictionColumns is the column list every prediction read selects, in
-// the order scanPrediction expects. The ground truth is the row of table
-// ground_truths the prediction references (00008), else the inline value of
-// a row scored before (00004); the scope likewise from table scopes (00011)
-// or inline. Every query naming these columns reads the table predictions
-// unaliased.
+// the order scanPrediction expects. The score is the prediction's row of
+// prediction_scores (migration 00019), joined as ps (scoresJoin). The
+// ground truth is the row of table ground_truths the score references, else
+// the one a terminal status recorded (00019), else the inline value of a
+// row scored before 00008 (00004); the scope likewise from table scopes
+// (00011) or inline. Every query naming these columns reads the table
+// predictions unaliased, joined with scoresJoin.
 const predictionColumns = `id, model_id, prediction_config_id, scope_key,
 	COALESCE((SELECT s.scope_jsonb FROM scopes s WHERE s.id = predictions.scope_id), scope_jsonb) AS scope_jsonb, status, exec_time_ms,
 	inference_input_jsonb, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
-	score_value, score_success, score_failed_reason, score_scored_at,
-	COALESCE((SELECT g.truth_jsonb FROM ground_truths g WHERE g.id = predictions.ground_truth_id), ground_truth_jsonb) AS ground_truth_jsonb, input_id::text`
+	ps.value, ps.success, ps.failed_reason, ps.scored_at,
+	` + groundTruthColumn + `, input_id::text`
+
+// groundTruthColumn is the ground truth of predictionColumns.
+const groundTruthColumn = `COALESCE((SELECT g.truth_jsonb FROM ground_truths g WHERE g.id = COALESCE(ps.ground_truth_id, predictions.ground_truth_id)), ground_truth_jsonb) AS ground_truth_jsonb`
+
+// scoresJoin joins a prediction's score (migration 00019) as ps: no row
+// while it is not scored.
+const scoresJoin = ` LEFT JOIN prediction_scores ps ON ps.prediction_id = predictions.id`
 
 // scanPrediction reads one row selected with predictionColumns. A
-// prediction is scored when score_scored_at or score_success is set.
+// prediction is scored when it has a row of prediction_scores (whose
+// success is always set; a score moved from the columns of the prediction
+// by 00019 has scored_at or success set).
 func scanPrediction(r pgx.CollectableRow) (store.Prediction, error) {
 	var p store.Prediction
 	var configID, reason *string
@@ -109,20 +120,51 @@ func buildPredictions(preds []store.Prediction) predictionArrays {
 }
 
 // insertPredictionsSQL inserts predictions that do not exist yet (by id);
-// existing ids, including repeats inside the batch, are skipped.
+// existing ids, including repeats inside the batch (the first one wins),
+// are skipped. The score of an inserted prediction that has one goes to
+// prediction_scores, and the instant of an inserted unscored SUCCESS
+// prediction to the claim queue (enqueueSQL). It returns the ids inserted,
+// one row each.
 const insertPredictionsSQL = `
-INSERT INTO predictions (id, model_id, prediction_config_id, scope_key, scope_id, status, exec_time_ms,
-    input_id, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
-    score_value, score_success, score_failed_reason, score_scored_at)
-SELECT u.id, u.model_id, u.config_id, u.scope_key, u.scope_id, u.status, u.exec_ms,
-    NULLIF(u.input_id, '')::uuid, u.output::jsonb, u.meta::jsonb, u.performed_at, u.resolvable_at,
-    u.value, u.success, u.reason, u.scored_at
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::float8[],
+WITH u AS (
+SELECT DISTINCT ON (id) * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::float8[],
     $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[],
-    $13::float8[], $14::bool[], $15::text[], $16::timestamptz[])
+    $13::float8[], $14::bool[], $15::text[], $16::timestamptz[]) WITH ORDINALITY
     AS u(id, model_id, config_id, scope_key, scope_id, status, exec_ms, input_id, output, meta,
-         performed_at, resolvable_at, value, success, reason, scored_at)
-ON CONFLICT (id) DO NOTHING`
+         performed_at, resolvable_at, value, success, reason, scored_at, n)
+ORDER BY id, n),
+ins AS (
+INSERT INTO predictions (id, model_id, prediction_config_id, scope_key, scope_id, status, exec_time_ms,
+    input_id, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at)
+SELECT u.id, u.model_id, u.config_id, u.scope_key, u.scope_id, u.status, u.exec_ms,
+    NULLIF(u.input_id, '')::uuid, u.output::jsonb, u.meta::jsonb, u.performed_at, u.resolvable_at
+FROM u ORDER BY u.n
+ON CONFLICT (id) DO NOTHING
+RETURNING id),
+scored AS (
+INSERT INTO prediction_scores (prediction_id, value, success, failed_reason, scored_at)
+SELECT u.id, u.value, u.success, u.reason, u.scored_at FROM u JOIN ins ON ins.id = u.id
+WHERE u.success IS NOT NULL OR u.scored_at IS NOT NULL),
+pending AS (
+SELECT u.resolvable_at FROM u JOIN ins ON ins.id = u.id
+WHERE u.status = 'SUCCESS' AND u.success IS NULL AND u.scored_at IS NULL),
+queued AS (` + enqueueSQL + `)
+SELECT id FROM ins`
+
+// pendingPredicate selects the predictions the claim hands out once due:
+// SUCCESS and without a score. score_queue (migration 00019) holds an
+// instant while a prediction of that resolvable_at may be pending.
+const pendingPredicate = `(predictions.status = 'SUCCESS' AND NOT EXISTS (SELECT 1 FROM prediction_scores sc WHERE sc.prediction_id = predictions.id))`
+
+// enqueueSQL adds the distinct resolvable_at of the CTE pending to the
+// claim queue, in order. On a conflict it locks the existing row without
+// changing it (DO UPDATE ... WHERE false locks, DO NOTHING would not): a
+// claim holding that instant may be deleting it, not seeing the
+// predictions this transaction inserts; the lock waits for it, and if the
+// row is gone the instant is inserted again.
+const enqueueSQL = `INSERT INTO score_queue AS q (resolvable_at)
+SELECT DISTINCT resolvable_at FROM pending ORDER BY resolvable_at
+ON CONFLICT (resolvable_at) DO UPDATE SET resolvable_at = q.resolvable_at WHERE false`
 
 // checkReferencesSQL returns up to five of the model ids ($1) and up to
 // five of the schedule ids ($2) that do not exist (referenceArgs,
@@ -398,12 +440,12 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 		b.add("performed_at <= ?", q.To)
 	}
 	if q.ScoredOnly {
-		b.where = append(b.where, "(score_scored_at IS NOT NULL OR score_success IS NOT NULL)")
+		b.where = append(b.where, "(ps.scored_at IS NOT NULL OR ps.success IS NOT NULL)")
 	}
 	if q.Status != "" {
 		b.add("status = ?", q.Status)
 	}
-	sql := `SELECT ` + predictionColumns + ` FROM predictions` + b.clause() +
+	sql := `SELECT ` + predictionColumns + ` FROM predictions` + scoresJoin + b.clause() +
 		` ORDER BY performed_at, id LIMIT ` + b.arg(q.Limit) + ` OFFSET ` + b.arg(q.Offset)
 	rows, err := s.pool.Query(ctx, sql, b.args...)
 	if err != nil {
@@ -449,7 +491,7 @@ func (s *Store) WindowPredictions(ctx context.Context, modelID string, from, to 
 }
 
 // windowPredictionsQuery is WindowPredictions' query and its arguments
-// (countedPredicate: it reads idx_predictions_model_resolvable).
+// (it reads ix_predictions_model_resolvable, countedPredicate filters).
 func windowPredictionsQuery(modelID string, from, to time.Time, limit int) (string, []any) {
 	b := query{where: []string{countedPredicate}}
 	b.add("model_id = ?", modelID)
@@ -459,7 +501,7 @@ func windowPredictionsQuery(modelID string, from, to time.Time, limit int) (stri
 	if !to.IsZero() {
 		b.add("resolvable_at <= ?", to.UTC())
 	}
-	return `SELECT ` + predictionColumns + ` FROM predictions` + b.clause() +
+	return `SELECT ` + predictionColumns + ` FROM predictions` + scoresJoin + b.clause() +
 		` ORDER BY resolvable_at, id LIMIT ` + b.arg(limit), b.args
 }
 
@@ -468,11 +510,11 @@ func windowPredictionsQuery(modelID string, from, to time.Time, limit int) (stri
 const nonAnswerStatuses = `('FAILED', 'TIMEOUT', 'CRASHED', 'ABSENT', 'BAD_IMPLEMENTATION')`
 
 // countedPredicate selects the predictions that count in an aggregation
-// window: scored ones and non-answers (store.ModelScoreStat). It is the
-// predicate of the partial indexes idx_predictions_window_stats and
-// idx_predictions_model_resolvable (migration 00016), written the same, so
-// that the planner proves that a query naming it may read them.
-const countedPredicate = `(score_scored_at IS NOT NULL OR score_success IS NOT NULL OR status IN ` + nonAnswerStatuses + `)`
+// window: scored ones and non-answers (store.ModelScoreStat), on
+// predictions joined with scoresJoin. It filters the rows read through
+// ix_predictions_resolvable_at (ModelScoreStats) and
+// ix_predictions_model_resolvable (WindowPredictions).
+const countedPredicate = `(ps.scored_at IS NOT NULL OR ps.success IS NOT NULL OR status IN ` + nonAnswerStatuses + `)`
 
 // LatestPerformedAt returns the newest performed_at (UTC) of the
 // schedule's predictions, or the zero time and an error wrapping

@@ -30,7 +30,7 @@ func insertScoredPredictions(ctx context.Context, tx pgx.Tx, pa predictionArrays
 	if err := insertScopes(ctx, tx, pa); err != nil {
 		return 0, err
 	}
-	rows, err := tx.Query(ctx, insertPredictionsSQL+` RETURNING id`, predictionArgs(pa)...)
+	rows, err := tx.Query(ctx, insertPredictionsSQL, predictionArgs(pa)...)
 	if err != nil {
 		return 0, fmt.Errorf("insert %d predictions: %w", len(pa.ids), err)
 	}

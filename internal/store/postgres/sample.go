@@ -61,7 +61,7 @@ SELECT ` + cols + ` FROM unnest($1::text[], $2::text[]) AS s(m, k) CROSS JOIN b
 CROSS JOIN LATERAL (SELECT max(performed_at) AS t FROM predictions
     WHERE model_id = s.m AND scope_key = s.k AND performed_at >= b.lo AND performed_at < b.hi` + status + `) AS newest
 CROSS JOIN LATERAL (SELECT * FROM predictions
-    WHERE model_id = s.m AND scope_key = s.k AND performed_at = newest.t` + status + ` ORDER BY id DESC LIMIT 1) AS predictions
+    WHERE model_id = s.m AND scope_key = s.k AND performed_at = newest.t` + status + ` ORDER BY id DESC LIMIT 1) AS predictions` + scoresJoin + `
 ORDER BY performed_at, id`
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
@@ -235,5 +235,5 @@ func (s *Store) SampleStart(ctx context.Context, kind string, q store.SampleQuer
 // SamplePredictions returns.
 var chartPredictionColumns = strings.NewReplacer(
 	"inference_input_jsonb, inference_output_jsonb, meta_jsonb,", "NULL::jsonb AS inference_input_jsonb, NULL::jsonb AS inference_output_jsonb, NULL::jsonb AS meta_jsonb,",
-	"COALESCE((SELECT g.truth_jsonb FROM ground_truths g WHERE g.id = predictions.ground_truth_id), ground_truth_jsonb) AS ground_truth_jsonb", "NULL::jsonb AS ground_truth_jsonb",
+	groundTruthColumn, "NULL::jsonb AS ground_truth_jsonb",
 ).Replace(predictionColumns)

@@ -76,8 +76,9 @@ func (s *Store) ModelScoreStatsWindows(ctx context.Context, froms []time.Time, t
 // that window's start (a zero start = unbounded).
 func modelScoreStatsQuery(froms []time.Time, to time.Time) (string, []any) {
 	// Only counted predictions add to the aggregates (an unscored SUCCESS
-	// one is in no FILTER below); countedPredicate lets the query read the
-	// partial index idx_predictions_window_stats, index-only.
+	// one is in no FILTER below); the window's rows are read through
+	// ix_predictions_resolvable_at with their scores (scoresJoin), and
+	// filtered by countedPredicate.
 	b := query{where: []string{countedPredicate}}
 	widest := froms[0]
 	for _, from := range froms {
@@ -104,12 +105,12 @@ func modelScoreStatsQuery(froms []time.Time, to time.Time) (string, []any) {
 			in = "resolvable_at >= " + b.arg(from.UTC()) + " AND "
 		}
 		fmt.Fprintf(&cols, `,
- count(*) FILTER (WHERE %[1]sstatus = 'SUCCESS' AND score_success AND score_value IS NOT NULL),
- coalesce(sum(score_value::numeric) FILTER (WHERE %[1]sstatus = 'SUCCESS' AND score_success), 0)::float8,
- min(score_value) FILTER (WHERE %[1]sstatus = 'SUCCESS' AND score_success),
+ count(*) FILTER (WHERE %[1]sstatus = 'SUCCESS' AND ps.success AND ps.value IS NOT NULL),
+ coalesce(sum(ps.value::numeric) FILTER (WHERE %[1]sstatus = 'SUCCESS' AND ps.success), 0)::float8,
+ min(ps.value) FILTER (WHERE %[1]sstatus = 'SUCCESS' AND ps.success),
  count(*) FILTER (WHERE %[1]s(status IN %[2]s
-   OR (status = 'SUCCESS' AND score_scored_at IS NOT NULL AND (score_success IS NOT TRUE OR score_value IS NULL))))`, in, nonAnswerStatuses)
+   OR (status = 'SUCCESS' AND ps.scored_at IS NOT NULL AND (ps.success IS NOT TRUE OR ps.value IS NULL))))`, in, nonAnswerStatuses)
 	}
 	return `SELECT model_id` + cols.String() + `
-FROM predictions` + b.clause() + ` GROUP BY model_id ORDER BY model_id`, b.args
+FROM predictions` + scoresJoin + b.clause() + ` GROUP BY model_id ORDER BY model_id`, b.args
 }
