@@ -193,7 +193,7 @@ func launch(ctx context.Context, kind string, spec PluginSpec, gen int, data sdk
 	in := &instance{kind: kind, id: spec.ID, gen: gen, ring: newRingBuffer(64 << 10)}
 	in.log = opts.Logger.Named(kind).With("plugin_id", spec.ID, "generation", gen)
 	box, err := prepareBox(opts, sandbox.Plugin{ID: spec.ID, Exec: spec.Path, Args: spec.Args,
-		Network: kind == sdk.PluginChallenge && opts.Sandbox.ChallengeNetwork}, in.log)
+		Network: kind == sdk.PluginChallenge && opts.Sandbox.ChallengeNetwork, Challenge: kind == sdk.PluginChallenge}, in.log)
 	if err != nil {
 		return nil, fail(StageCheck, StatusBadImplementation, err)
 	}

@@ -145,8 +145,8 @@ type Settings struct {
 	Python string
 	// Sandbox is the plugin sandbox (REQUIRE_SANDBOX, SANDBOX_UID,
 	// SANDBOX_GID, PLUGIN_MEMORY_LIMIT_MB, PLUGIN_MAX_PROCESSES,
-	// PLUGIN_MAX_OPEN_FILES, PLUGIN_MAX_FILE_SIZE_MB,
-	// CHALLENGE_ALLOW_NETWORK; see sandbox.go).
+	// PLUGIN_MAX_OPEN_FILES, PLUGIN_MAX_FILE_SIZE_MB, PLUGIN_CPU_MILLICORES,
+	// CHALLENGE_CPU_MILLICORES, CHALLENGE_ALLOW_NETWORK; see sandbox.go).
 	Sandbox sandbox.Config
 	// Env is the merged environment (for packages that parse their own
 	// variables, e.g. feeds).

@@ -9,25 +9,35 @@ import (
 )
 
 // sandboxInt is one integer setting of the plugin sandbox: its default
-// (the sandbox package's), minimum and where it goes.
+// (the sandbox package's), minimum and where it goes; zeroOff: 0 is also
+// accepted and means no limit.
 type sandboxInt struct {
-	name string
-	def  int64
-	min  int64
-	dst  func(*sandbox.Config, int64)
+	name    string
+	def     int64
+	min     int64
+	dst     func(*sandbox.Config, int64)
+	zeroOff bool
 }
 
 var sandboxInts = []sandboxInt{
-	{"SANDBOX_UID", sandbox.DefaultUID, 1, func(c *sandbox.Config, v int64) { c.UID = int(v) }},
-	{"SANDBOX_GID", sandbox.DefaultGID, 1, func(c *sandbox.Config, v int64) { c.GID = int(v) }},
-	{"PLUGIN_MEMORY_LIMIT_MB", sandbox.DefaultMemoryBytes >> 20, 32, func(c *sandbox.Config, v int64) { c.Limits.MemoryBytes = v << 20 }},
-	{"PLUGIN_MAX_PROCESSES", sandbox.DefaultProcesses, 16, func(c *sandbox.Config, v int64) { c.Limits.Processes = int(v) }},
-	{"PLUGIN_MAX_OPEN_FILES", sandbox.DefaultOpenFiles, 64, func(c *sandbox.Config, v int64) { c.Limits.OpenFiles = int(v) }},
-	{"PLUGIN_MAX_FILE_SIZE_MB", sandbox.DefaultFileSizeBytes >> 20, 1, func(c *sandbox.Config, v int64) { c.Limits.FileSizeBytes = v << 20 }},
+	{"SANDBOX_UID", sandbox.DefaultUID, 1, func(c *sandbox.Config, v int64) { c.UID = int(v) }, false},
+	{"SANDBOX_GID", sandbox.DefaultGID, 1, func(c *sandbox.Config, v int64) { c.GID = int(v) }, false},
+	{"PLUGIN_MEMORY_LIMIT_MB", sandbox.DefaultMemoryBytes >> 20, 32, func(c *sandbox.Config, v int64) { c.Limits.MemoryBytes = v << 20 }, false},
+	{"PLUGIN_MAX_PROCESSES", sandbox.DefaultProcesses, 16, func(c *sandbox.Config, v int64) { c.Limits.Processes = int(v) }, false},
+	{"PLUGIN_MAX_OPEN_FILES", sandbox.DefaultOpenFiles, 64, func(c *sandbox.Config, v int64) { c.Limits.OpenFiles = int(v) }, false},
+	{"PLUGIN_MAX_FILE_SIZE_MB", sandbox.DefaultFileSizeBytes >> 20, 1, func(c *sandbox.Config, v int64) { c.Limits.FileSizeBytes = v << 20 }, false},
+	{"PLUGIN_CPU_MILLICORES", sandbox.DefaultCPUMillicores, sandbox.MinCPUMillicores, func(c *sandbox.Config, v int64) {
+		c.Limits.CPUMillicores = int(v)
+		if v == 0 {
+			c.Limits.CPUMillicores = -1 // no limit (0 in sandbox.Limits is the default)
+		}
+	}, true},
+	{"CHALLENGE_CPU_MILLICORES", 0, sandbox.MinCPUMillicores, func(c *sandbox.Config, v int64) { c.ChallengeCPUMillicores = int(v) }, true},
 }
 
 // parseSandbox reads the plugin sandbox settings (REQUIRE_SANDBOX,
-// CHALLENGE_ALLOW_NETWORK, SANDBOX_UID/GID and the PLUGIN_* limits); the
+// CHALLENGE_ALLOW_NETWORK, SANDBOX_UID/GID, the PLUGIN_* limits and
+// CHALLENGE_CPU_MILLICORES); the
 // sandbox package applies them.
 func parseSandbox(env map[string]string, source string) (sandbox.Config, []error) {
 	var c sandbox.Config
@@ -40,8 +50,12 @@ func parseSandbox(env map[string]string, source string) (sandbox.Config, []error
 			case err != nil:
 				errs = append(errs, &VarError{Source: source, Var: v.name, Msg: fmt.Sprintf("expected a whole number, found %q", raw)})
 				continue
-			case parsed < v.min:
-				errs = append(errs, &VarError{Source: source, Var: v.name, Msg: fmt.Sprintf("expected an integer >= %d, found %d", v.min, parsed)})
+			case parsed < v.min && !(v.zeroOff && parsed == 0):
+				msg := fmt.Sprintf("expected an integer >= %d, found %d", v.min, parsed)
+				if v.zeroOff {
+					msg = fmt.Sprintf("expected 0 (no limit) or an integer >= %d, found %d", v.min, parsed)
+				}
+				errs = append(errs, &VarError{Source: source, Var: v.name, Msg: msg})
 				continue
 			}
 			n = parsed

@@ -78,6 +78,8 @@ var Known = []Setting{
 	{"PLUGIN_MAX_PROCESSES", "processes and threads of one plugin (default 256)"},
 	{"PLUGIN_MAX_OPEN_FILES", "open files of one plugin process (default 1024)"},
 	{"PLUGIN_MAX_FILE_SIZE_MB", "largest file a plugin may write, MiB (default 256)"},
+	{"PLUGIN_CPU_MILLICORES", "CPU of one model, thousandths of a CPU over all its threads: a cpu cgroup quota (default 1000: one CPU; 0: no limit)"},
+	{"CHALLENGE_CPU_MILLICORES", "CPU of the challenge plugin, thousandths of a CPU (default 0: no limit)"},
 	{"CHALLENGE_ALLOW_NETWORK", "true: the challenge plugin may open TCP connections (default false; models never may)"},
 	{PythonVar, "Python interpreter of Python models (default /usr/bin/python3, then python3)"},
 	{"COORDINATOR_WORKSPACE", "node workspace of serve and migrate (default: the current directory)"},

@@ -30,6 +30,9 @@ func TestCheckSandboxStatesWhatIsEnforced(t *testing.T) {
 		if rep.Filesystem && want != Fail && !strings.Contains(r.Message, "landlock filesystem") {
 			t.Errorf("message does not say Landlock is enforced: %s", r.Message)
 		}
+		if rep.CPUCgroup != "" && want != Fail && !strings.Contains(r.Message, "cpu cgroup "+rep.CPUCgroup+" (models 1000 millicores (1 CPU) each, challenge unlimited)") {
+			t.Errorf("message does not state the CPU limits: %s", r.Message)
+		}
 		for _, m := range rep.Missing {
 			if !strings.Contains(r.Message, m) {
 				t.Errorf("message does not name the missing %q: %s", m, r.Message)

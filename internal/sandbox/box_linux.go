@@ -95,7 +95,15 @@ func Prepare(c Config, p Plugin) (*Box, error) {
 			b.paths[d] = d
 		}
 	}
-	b.cg = newCgroups(p.ID, c.Limits)
+	cpu := c.Limits.CPUMillicores
+	if p.Challenge {
+		cpu = c.ChallengeCPUMillicores
+	}
+	var cgErrs []error
+	b.cg, cgErrs = newCgroups(p.ID, c.Limits, cpu)
+	if len(cgErrs) > 0 && c.Require {
+		return fail(fmt.Errorf("the sandbox is required (REQUIRE_SANDBOX) but a cgroup limit could not be set: %w", errors.Join(cgErrs...)))
+	}
 	b.pol = b.buildPolicy()
 	return b, nil
 }

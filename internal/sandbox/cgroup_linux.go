@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,7 +16,7 @@ import (
 )
 
 // cgroupParentName is the directory the node creates under its own cgroup
-// (v1: in the memory and pids hierarchies) to hold one cgroup per plugin
+// (v1: in the memory, pids and cpu hierarchies) to hold one cgroup per plugin
 // process. It is shared by the nodes of a machine and left in place.
 const cgroupParentName = "coordinator-plugins"
 
@@ -26,20 +27,22 @@ type hierarchy struct {
 	err     error  // why it is unusable
 }
 
+// hiers are the hierarchies of the controllers the sandbox uses.
+type hiers struct{ mem, pids, cpu hierarchy }
+
 var (
-	hierOnce          sync.Once
-	memHier, pidsHier hierarchy
+	hierOnce sync.Once
+	allHiers hiers
 )
 
-// hierarchies finds (once) where this process may create memory and pids
-// cgroups: cgroup v1 controller hierarchies under /sys/fs/cgroup/<ctl>, or a
-// cgroup v2 tree whose own cgroup delegates the controller.
-func hierarchies() (hierarchy, hierarchy) {
+// hierarchies finds (once) where this process may create memory, pids and
+// cpu cgroups: cgroup v1 controller hierarchies under /sys/fs/cgroup/<ctl>,
+// or a cgroup v2 tree whose own cgroup delegates the controller.
+func hierarchies() hiers {
 	hierOnce.Do(func() {
-		memHier = findHierarchy("memory")
-		pidsHier = findHierarchy("pids")
+		allHiers = hiers{mem: findHierarchy("memory"), pids: findHierarchy("pids"), cpu: findHierarchy("cpu")}
 	})
-	return memHier, pidsHier
+	return allHiers
 }
 
 func findHierarchy(ctl string) hierarchy {
@@ -98,56 +101,97 @@ func containsWord(s, w string) bool {
 	return false
 }
 
-// cgroups are one plugin process's memory and pids cgroups ("" when not
-// available).
+// cgroups are one plugin process's memory, pids and cpu cgroups ("" when
+// not available).
 type cgroups struct {
-	memory, pids    string
-	memVer, pidsVer string
+	memory, pids, cpu string
+	memVer, pidsVer   string
 }
 
-// newCgroups creates the plugin's cgroups with their limits; a controller
-// that cannot be used is skipped (Probe reports it).
-func newCgroups(id string, l Limits) *cgroups {
-	mem, pids := hierarchies()
+// newCgroups creates the plugin's cgroups with their limits (cpuMillicores:
+// its CPU limit, <= 0 none). A controller this node may not use is skipped
+// (Probe reports it); a limit that could not be set on a usable controller
+// is skipped too and returned as an error naming it (Prepare fails with it
+// under REQUIRE_SANDBOX).
+func newCgroups(id string, l Limits, cpuMillicores int) (*cgroups, []error) {
+	h := hierarchies()
 	cg := &cgroups{}
+	var errs []error
 	name := fmt.Sprintf("%s-%d-%08x", safeName(id), os.Getpid(), rand.Uint32())
-	if mem.err == nil && l.MemoryBytes > 0 {
-		dir := filepath.Join(mem.parent, name)
-		if os.Mkdir(dir, 0o755) == nil {
-			v := strconv.FormatInt(l.MemoryBytes, 10)
-			var err error
-			if mem.version == "v1" {
-				err = os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(v), 0)
+	// apply makes the cgroup of one controller and sets its limit; under
+	// cgroup v2 the controllers share one directory.
+	apply := func(hi hierarchy, limit string, set func(dir string) error) string {
+		dir := filepath.Join(hi.parent, name)
+		shared := cg.memory == dir || cg.pids == dir || cg.cpu == dir
+		if !shared {
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", limit, err))
+				return ""
+			}
+		}
+		if err := set(dir); err != nil {
+			if !shared {
+				_ = os.Remove(dir)
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", limit, err))
+			return ""
+		}
+		return dir
+	}
+	if h.mem.err == nil && l.MemoryBytes > 0 {
+		cg.memory = apply(h.mem, "memory limit "+MiB(l.MemoryBytes), func(dir string) error {
+			v := []byte(strconv.FormatInt(l.MemoryBytes, 10))
+			if h.mem.version == "v1" {
 				// memory+swap: no swapping past the limit (absent without swap accounting)
-				_ = os.WriteFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), []byte(v), 0)
-			} else {
-				err = os.WriteFile(filepath.Join(dir, "memory.max"), []byte(v), 0)
-				_ = os.WriteFile(filepath.Join(dir, "memory.swap.max"), []byte("0"), 0)
+				defer func() { _ = os.WriteFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), v, 0) }()
+				return os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), v, 0)
 			}
-			if err == nil {
-				cg.memory, cg.memVer = dir, mem.version
-			} else {
-				_ = os.Remove(dir)
-			}
+			_ = os.WriteFile(filepath.Join(dir, "memory.swap.max"), []byte("0"), 0)
+			return os.WriteFile(filepath.Join(dir, "memory.max"), v, 0)
+		})
+		if cg.memory != "" {
+			cg.memVer = h.mem.version
 		}
 	}
-	if pids.err == nil && l.Processes > 0 {
-		dir := filepath.Join(pids.parent, name)
-		if os.Mkdir(dir, 0o755) == nil {
-			if os.WriteFile(filepath.Join(dir, "pids.max"), []byte(strconv.Itoa(l.Processes)), 0) == nil {
-				cg.pids, cg.pidsVer = dir, pids.version
-			} else {
-				_ = os.Remove(dir)
-			}
+	if h.pids.err == nil && l.Processes > 0 {
+		cg.pids = apply(h.pids, fmt.Sprintf("process limit %d", l.Processes), func(dir string) error {
+			return os.WriteFile(filepath.Join(dir, "pids.max"), []byte(strconv.Itoa(l.Processes)), 0)
+		})
+		if cg.pids != "" {
+			cg.pidsVer = h.pids.version
 		}
 	}
-	return cg
+	if h.cpu.err == nil && cpuMillicores > 0 {
+		cg.cpu = apply(h.cpu, "cpu limit "+CPULimit(cpuMillicores), func(dir string) error {
+			return setCPUQuota(dir, h.cpu.version, cpuMillicores)
+		})
+	}
+	return cg, errs
 }
+
+// setCPUQuota limits the cgroup dir to millicores thousandths of a CPU per
+// CPUPeriodMicros: v1 cpu.cfs_period_us then cpu.cfs_quota_us
+// (Documentation/scheduler/sched-bwc.rst), v2 cpu.max "quota period"
+// (Documentation/admin-guide/cgroup-v2.rst), both in microseconds.
+func setCPUQuota(dir, version string, millicores int) error {
+	quota := strconv.FormatInt(int64(millicores)*CPUPeriodMicros/1000, 10)
+	period := strconv.Itoa(CPUPeriodMicros)
+	if version == "v1" {
+		if err := os.WriteFile(filepath.Join(dir, "cpu.cfs_period_us"), []byte(period), 0); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, "cpu.cfs_quota_us"), []byte(quota), 0)
+	}
+	return os.WriteFile(filepath.Join(dir, "cpu.max"), []byte(quota+" "+period), 0)
+}
+
+// dirs are the cgroup directories, "" for a controller not used.
+func (c *cgroups) dirs() []string { return []string{c.memory, c.pids, c.cpu} }
 
 func (c *cgroups) procsFiles() []string {
 	var out []string
-	for _, d := range []string{c.memory, c.pids} {
-		if d != "" {
+	for _, d := range c.dirs() {
+		if d != "" && !slices.Contains(out, filepath.Join(d, "cgroup.procs")) {
 			out = append(out, filepath.Join(d, "cgroup.procs"))
 		}
 	}
@@ -193,13 +237,13 @@ func keyValue(file, key string) int64 {
 // remove SIGKILLs what is left in the cgroups (descendants that left the
 // plugin's process group) and deletes them.
 func (c *cgroups) remove() {
-	for _, d := range []string{c.memory, c.pids} {
+	for _, d := range c.dirs() {
 		if d == "" {
 			continue
 		}
 		for i := 0; i < 20; i++ {
-			if os.Remove(d) == nil {
-				break
+			if err := os.Remove(d); err == nil || os.IsNotExist(err) {
+				break // removed (under cgroup v2, maybe as another controller's)
 			}
 			raw, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
 			for _, f := range strings.Fields(string(raw)) {

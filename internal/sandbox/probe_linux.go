@@ -10,7 +10,8 @@ import (
 )
 
 // Probe says what the sandbox enforces on this machine for c: the
-// kernel's Landlock ABI, the uid drop, the cgroups the node may create.
+// kernel's Landlock ABI, the uid drop, the cgroups the node may create
+// (memory, pids, cpu) and the limits it sets.
 func Probe(c Config) Report {
 	c = c.WithDefaults()
 	r := Report{OS: runtime.GOOS, NoNewPrivs: true, Rlimits: true, UID: os.Geteuid(), GID: os.Getegid()}
@@ -28,8 +29,10 @@ func Probe(c Config) Report {
 	if os.Geteuid() == 0 {
 		r.DropUID, r.UID, r.GID = true, c.UID, c.GID
 	}
-	mem, pids := hierarchies()
-	r.MemoryCgroup, r.PidsCgroup = mem.version, pids.version
+	h := hierarchies()
+	mem, pids := h.mem, h.pids
+	r.MemoryCgroup, r.PidsCgroup, r.CPUCgroup = mem.version, pids.version, h.cpu.version
+	r.CPUMillicores, r.ChallengeCPUMillicores = c.Limits.CPUMillicores, c.ChallengeCPUMillicores
 	switch {
 	case abi < 1:
 		r.Missing = append(r.Missing, fmt.Sprintf("filesystem isolation (the kernel has no Landlock: %v): plugins can read and write every file the node's user can", err))
@@ -48,6 +51,9 @@ func Probe(c Config) Report {
 		} else {
 			r.Missing = append(r.Missing, fmt.Sprintf("process limit (%v, and the node is not root): a plugin can fork without bound", pids.err))
 		}
+	}
+	if h.cpu.err != nil && (c.Limits.CPUMillicores > 0 || c.ChallengeCPUMillicores > 0) {
+		r.Missing = append(r.Missing, fmt.Sprintf("cpu limit (%v): a model can keep every core busy and make its neighbours' calls time out", h.cpu.err))
 	}
 	return r
 }

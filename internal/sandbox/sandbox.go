@@ -10,8 +10,8 @@
 // execve). Every binary that links package host therefore works as the
 // launcher, test binaries included.
 //
-// On Linux the launcher, in this order: joins the plugin's own memory and
-// pids cgroups (when the node may create them), sets rlimits (memory when
+// On Linux the launcher, in this order: joins the plugin's own memory,
+// pids and cpu cgroups (when the node may create them), sets rlimits (memory when
 // no memory cgroup, open files, file size, processes when no pids cgroup
 // and the uid is dropped), enters the working directory, sets no_new_privs,
 // enforces a Landlock ruleset (read+execute of the system directories and
@@ -46,7 +46,23 @@ const (
 	DefaultOpenFiles     = 1024
 	DefaultFileSizeBytes = 256 << 20
 	DefaultMaxCopyBytes  = 256 << 20
+	// DefaultCPUMillicores is one CPU per model: a model that keeps every
+	// core busy cannot make its neighbours' calls time out (issue: CPU
+	// starvation as a strategy), and an honest model still gets a whole
+	// core for its call.
+	DefaultCPUMillicores = 1000
 )
+
+// CPUPeriodMicros is the cpu cgroup's enforcement period (v1
+// cpu.cfs_period_us, the second field of v2 cpu.max), microseconds: in
+// each 100 ms a plugin limited to N millicores runs at most N*100 µs of
+// CPU time over all its threads, then waits for the next period. 100 ms is
+// the kernel's default period.
+const CPUPeriodMicros = 100_000
+
+// MinCPUMillicores is the smallest CPU limit: the kernel refuses a quota
+// below 1 ms per period (10 millicores of a 100 ms period).
+const MinCPUMillicores = 10
 
 // Limits bound one plugin process (and everything it starts).
 //
@@ -58,6 +74,14 @@ const (
 //     and is only set when the uid is dropped.
 //   - OpenFiles: RLIMIT_NOFILE.
 //   - FileSizeBytes: RLIMIT_FSIZE, the largest file the plugin may write.
+//   - CPUMillicores: CPU time per wall time of a model, in thousandths of
+//     one CPU (1000: one CPU, 250: a quarter), over all its processes and
+//     threads: a cpu cgroup quota (v1 cpu.cfs_quota_us over
+//     cpu.cfs_period_us, v2 cpu.max; period CPUPeriodMicros). A plugin at
+//     its quota is throttled, not killed. Without a cpu cgroup there is no
+//     bound (RLIMIT_CPU bounds total CPU seconds and would kill a
+//     long-running plugin). The challenge has its own limit
+//     (Config.ChallengeCPUMillicores).
 //
 // Zero means the default; a negative value means no limit.
 type Limits struct {
@@ -65,6 +89,7 @@ type Limits struct {
 	Processes     int
 	OpenFiles     int
 	FileSizeBytes int64
+	CPUMillicores int
 }
 
 // Config is the node's sandbox setting. The zero value is the default:
@@ -83,14 +108,21 @@ type Limits struct {
 //   - MaxCopyBytes bounds what is copied into a box for a dropped uid (a
 //     Python model's directory, the model runner, the challenge's Python
 //     files) (0: DefaultMaxCopyBytes).
+//   - ChallengeCPUMillicores is the challenge plugin's CPU limit, like
+//     Limits.CPUMillicores (CHALLENGE_CPU_MILLICORES); 0 or negative: no
+//     limit, the default. The challenge is the competition's own code
+//     (pinned by CHALLENGE_SHA256), one process whose calls (inference
+//     input, scoring, leaderboard) the node waits for: a quota would only
+//     slow the node, and it competes with no one for a prize.
 type Config struct {
-	Disabled         bool
-	Require          bool
-	UID, GID         int
-	Limits           Limits
-	Root             string
-	MaxCopyBytes     int64
-	ChallengeNetwork bool
+	Disabled               bool
+	Require                bool
+	UID, GID               int
+	Limits                 Limits
+	Root                   string
+	MaxCopyBytes           int64
+	ChallengeNetwork       bool
+	ChallengeCPUMillicores int
 }
 
 // WithDefaults fills zero fields.
@@ -113,6 +145,9 @@ func (c Config) WithDefaults() Config {
 	if c.Limits.FileSizeBytes == 0 {
 		c.Limits.FileSizeBytes = DefaultFileSizeBytes
 	}
+	if c.Limits.CPUMillicores == 0 {
+		c.Limits.CPUMillicores = DefaultCPUMillicores
+	}
 	if c.MaxCopyBytes <= 0 {
 		c.MaxCopyBytes = DefaultMaxCopyBytes
 	}
@@ -134,6 +169,8 @@ func (c Config) WithDefaults() Config {
 //     in (go-plugin's socket directory).
 //   - Network allows TCP connect and bind (the challenge, when a pack
 //     allows it explicitly); models never get it.
+//   - Challenge: the competition's challenge plugin, whose CPU limit is
+//     Config.ChallengeCPUMillicores (models': Limits.CPUMillicores).
 //   - Interpreter: Exec is an interpreter (Python) whose installation
 //     prefix (<prefix>/bin/python3 → <prefix>, e.g. pyenv's) it must read.
 //   - Dir is the working directory, one of ReadDirs or "" (the scratch
@@ -145,6 +182,7 @@ type Plugin struct {
 	ReadDirs       []string
 	ExtraWriteDirs []string
 	Network        bool
+	Challenge      bool
 	Interpreter    bool
 	Dir            string
 }
@@ -169,9 +207,12 @@ type Report struct {
 	UID, GID int
 	// Rlimits: open files, file size (and memory/processes as fallbacks).
 	Rlimits bool
-	// MemoryCgroup / PidsCgroup: "v1" or "v2" when the node may create
-	// per-plugin cgroups, "" otherwise.
-	MemoryCgroup, PidsCgroup string
+	// MemoryCgroup / PidsCgroup / CPUCgroup: "v1" or "v2" when the node
+	// may create per-plugin cgroups of that controller, "" otherwise.
+	MemoryCgroup, PidsCgroup, CPUCgroup string
+	// CPUMillicores / ChallengeCPUMillicores: the CPU limit of each model
+	// and of the challenge, thousandths of a CPU; <= 0: none.
+	CPUMillicores, ChallengeCPUMillicores int
 	// Missing names each mechanism that is not enforced, with the reason.
 	Missing []string
 }
@@ -203,6 +244,10 @@ func (r Report) Enforced() []string {
 	if r.PidsCgroup != "" {
 		out = append(out, "pids cgroup "+r.PidsCgroup)
 	}
+	if r.CPUCgroup != "" {
+		out = append(out, fmt.Sprintf("cpu cgroup %s (models %s each, challenge %s)", r.CPUCgroup,
+			CPULimit(r.CPUMillicores), CPULimit(r.ChallengeCPUMillicores)))
+	}
 	return out
 }
 
@@ -229,6 +274,15 @@ func (c Config) Check(r Report) error {
 		return fmt.Errorf("the plugin sandbox is required (REQUIRE_SANDBOX=true) but this machine does not enforce: %s", strings.Join(r.Missing, "; "))
 	}
 	return nil
+}
+
+// CPULimit renders a CPU limit in millicores as "1000 millicores (1 CPU)",
+// or "unlimited" when <= 0.
+func CPULimit(m int) string {
+	if m <= 0 {
+		return "unlimited"
+	}
+	return fmt.Sprintf("%d millicores (%g CPU)", m, float64(m)/1000)
 }
 
 // MiB renders a byte count as "512 MiB" (or bytes when not whole MiB).

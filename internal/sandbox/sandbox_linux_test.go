@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // run starts script under /bin/sh in a fresh box and returns its output.
@@ -132,5 +133,50 @@ func TestCopyTooLarge(t *testing.T) {
 	_, err := Prepare(Config{MaxCopyBytes: 1024}, Plugin{ID: "big", Exec: "/bin/sh", ReadDirs: []string{dir}})
 	if err == nil || !strings.Contains(err.Error(), "exceeds 1024 bytes") {
 		t.Fatalf("expected a copy-too-large error naming the limit, got %v", err)
+	}
+}
+
+// TestLauncherCPUQuota runs three busy loops for 2 s under a limit of 200
+// millicores: the cgroup holds the quota, and the CPU time of the launched
+// process and its waited-for children (wait4's rusage, measured by the
+// kernel) stays near 0.2 CPU over the wall interval (at most twice it plus
+// 0.1 s: the check is that the quota is enforced, not a speed).
+func TestLauncherCPUQuota(t *testing.T) {
+	if Probe(Config{}).CPUCgroup == "" {
+		t.Skip("no cpu cgroup this node may use: the CPU limit is not tested")
+	}
+	const millicores = 200
+	b, err := Prepare(Config{Limits: Limits{CPUMillicores: millicores}}, Plugin{ID: "spin", Exec: "/bin/sh",
+		Args: []string{"-c", `for i in 1 2 3; do timeout 2 sh -c 'while :; do :; done' & done; wait`}})
+	if err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	defer b.Close()
+	if b.cg.cpu == "" {
+		t.Fatal("no cpu cgroup was made for the plugin")
+	}
+	file, want := "cpu.max", "20000 100000"
+	if allHiers.cpu.version == "v1" {
+		file, want = "cpu.cfs_quota_us", "20000"
+	}
+	if raw, err := os.ReadFile(filepath.Join(b.cg.cpu, file)); err != nil || strings.TrimSpace(string(raw)) != want {
+		t.Fatalf("%s: expected %q, got %q %v", file, want, raw, err)
+	}
+	cmd, err := b.Command([]string{"PATH=/usr/bin:/bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	wall := time.Since(start).Seconds()
+	cpu := (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	limit := 2*float64(millicores)/1000*wall + 0.1
+	t.Logf("3 busy loops used %.3f s of CPU in %.3f s under %d millicores", cpu, wall, millicores)
+	if cpu > limit {
+		t.Fatalf("3 busy loops used %.3f s of CPU in %.3f s, expected at most %.3f s under %d millicores", cpu, wall, limit, millicores)
 	}
 }

@@ -11,6 +11,13 @@
 //	-attack fork      start -count processes (sleep 60)
 //	-attack alloc     allocate and touch -bytes of memory
 //	-attack bigfile   write -bytes to a file in $TMPDIR (its scratch directory)
+//	-attack spin      keep every core busy (2 goroutines per CPU, at least
+//	                  4) for -duration and answer {"cpu_seconds", "wall_seconds"}:
+//	                  its own CPU time (getrusage, all threads) over that wall
+//	                  interval; answered normally, the quota is the check
+//	-attack net       try UDP sendto and TCP connect to each -target host:port,
+//	                  and AF_INET6 UDP, AF_PACKET and AF_NETLINK sockets, and
+//	                  answer normally {"attempts": {name: "ok" or the error}}
 package main
 
 import (
@@ -23,22 +30,32 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
 
 type attacker struct {
-	attack  string
-	targets []string
-	count   int
-	bytes   int64
+	attack   string
+	targets  []string
+	count    int
+	bytes    int64
+	duration time.Duration
 }
 
 func (a *attacker) Tick(context.Context, json.RawMessage) error { return nil }
 
 func (a *attacker) Predict(ctx context.Context, _ []json.RawMessage, _ json.RawMessage) (json.RawMessage, error) {
+	switch a.attack {
+	case "spin":
+		return json.Marshal(a.spin())
+	case "net":
+		return json.Marshal(map[string]any{"attack": a.attack, "attempts": a.network()})
+	}
 	got, err := a.run(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("attack %s failed: %w", a.attack, err)
@@ -106,6 +123,76 @@ func (a *attacker) run(ctx context.Context) (string, error) {
 	return "", errors.New("unknown attack " + a.attack)
 }
 
+// spin keeps every core busy for a.duration and returns its own CPU time
+// over that wall interval.
+func (a *attacker) spin() map[string]float64 {
+	n := max(2*runtime.NumCPU(), 4)
+	before, start := cpuTime(), time.Now()
+	deadline := start.Add(a.duration)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x := 0
+			for time.Now().Before(deadline) {
+				for j := 0; j < 100000; j++ {
+					x += j
+				}
+			}
+			_ = x
+		}()
+	}
+	wg.Wait()
+	return map[string]float64{"cpu_seconds": (cpuTime() - before).Seconds(), "wall_seconds": time.Since(start).Seconds()}
+}
+
+// cpuTime is the process's user + system CPU time, all threads.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// network tries each way out and says what happened: "ok" or the error.
+func (a *attacker) network() map[string]string {
+	out := map[string]string{}
+	res := func(err error) string {
+		if err != nil {
+			return err.Error()
+		}
+		return "ok"
+	}
+	for _, t := range a.targets {
+		c, err := net.Dial("udp", t)
+		if err == nil {
+			_, err = c.Write([]byte("exfiltrated"))
+			_ = c.Close()
+		}
+		out["udp "+t] = res(err)
+		tc, err := net.DialTimeout("tcp", t, 2*time.Second)
+		if err == nil {
+			_ = tc.Close()
+		}
+		out["tcp "+t] = res(err)
+	}
+	for name, f := range map[string][3]int{
+		"socket AF_INET6 UDP":   {syscall.AF_INET6, syscall.SOCK_DGRAM, 0},
+		"socket AF_INET raw":    {syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP},
+		"socket AF_PACKET":      {syscall.AF_PACKET, syscall.SOCK_RAW, 0x0300}, // htons(ETH_P_ALL)
+		"socket AF_NETLINK raw": {syscall.AF_NETLINK, syscall.SOCK_RAW, syscall.NETLINK_ROUTE},
+	} {
+		fd, err := syscall.Socket(f[0], f[1], f[2])
+		if err == nil {
+			_ = syscall.Close(fd)
+		}
+		out[name] = res(err)
+	}
+	return out
+}
+
 type list []string
 
 func (l *list) String() string     { return strings.Join(*l, ",") }
@@ -118,6 +205,7 @@ func main() {
 	flag.Var(&targets, "target", "file or host:port (repeatable)")
 	flag.IntVar(&a.count, "count", 10000, "processes (fork)")
 	flag.Int64Var(&a.bytes, "bytes", 8<<30, "bytes (alloc, bigfile)")
+	flag.DurationVar(&a.duration, "duration", 2*time.Second, "how long to spin (spin)")
 	flag.Parse()
 	a.targets = targets
 	sdk.ServeModel(a, sdk.ModelInfo{Name: "attacker-" + a.attack, Version: "1.0.0"})
