@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -100,7 +101,8 @@ type ReplayTime struct {
 // block: stored in one transaction ahead of the clock (the plugins read
 // the feed as stored at the simulated time: FeedView), each predict cycle
 // planned at its candle's time and the block's model calls sent in one
-// batch per model (predict.Block); the stored predictions and scores are
+// batch per model (predict.Block), while the next block's candles are
+// stored and its inference inputs made; the stored predictions and scores are
 // those of the live path (TestE2EReplayMatchesLive); the hourly leaderboard
 // rebuild runs alongside the next block (it reads nothing the block
 // changes: see waitPeriod). With opts.Last the final score cycle
@@ -215,49 +217,100 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 	endsBlock := func(at time.Time) bool {
 		return builtinScore && (!at.Before(nextScore) || !at.Before(nextLB))
 	}
+	// gather reads the candles of the next block, stamped with their close
+	// times: up to the first that reaches the score time ns or the
+	// leaderboard time nl, at most maxBlockCycles; one candle without a
+	// block (or before the first, which sets those times).
+	gather := func(ns, nl time.Time) []store.MarketRecord {
+		var recs []store.MarketRecord
+		for {
+			rec, ok := it.Next()
+			if !ok {
+				break
+			}
+			rec.TsIngested = rec.TsEvent.Add(r.Step())
+			recs = append(recs, rec)
+			if blk == nil || simStart.IsZero() || len(recs) >= maxBlockCycles ||
+				(builtinScore && (!rec.TsIngested.Before(ns) || !rec.TsIngested.Before(nl))) {
+				break
+			}
+		}
+		return recs
+	}
+	// stage stores a block's candles in one transaction, ahead of the
+	// clock, and makes the block's inference inputs in one challenge call
+	// (predict.Block.FetchInputs), each cycle reading the feed as stored
+	// at its time: it leaves the feed view at the block's end, for the
+	// caller to set back. It returns the inputs and each step's duration.
+	stage := func(recs []store.MarketRecord) (inputs map[time.Time]json.RawMessage, candles, made time.Duration, err error) {
+		t0 := time.Now()
+		if _, err := n.cfg.Store.UpsertMarketRecords(ctx, recs); err != nil {
+			return nil, 0, 0, fmt.Errorf("replay: store candles %s to %s: %w", recs[0].TsEvent.Format(time.RFC3339), recs[len(recs)-1].TsEvent.Format(time.RFC3339), err)
+		}
+		candles = time.Since(t0)
+		if blk == nil {
+			return nil, candles, 0, nil
+		}
+		times := make([]time.Time, len(recs))
+		for i, a := range recs {
+			times[i] = a.TsIngested
+		}
+		end := times[len(times)-1]
+		n.feedView.Set(func() time.Time { return end })
+		t0 = time.Now()
+		inputs = blk.FetchInputs(ctx, times)
+		return inputs, candles, time.Since(t0), nil
+	}
+	// staged is the next block, staged alongside the current block's
+	// model calls (its stage call reads and writes only the feed, which
+	// nothing in a block's Run reads: the challenge's ValidateInferenceOutput
+	// gets no HostData); nil when none.
+	type stagedBlock struct {
+		recs    []store.MarketRecord
+		inputs  map[time.Time]json.RawMessage
+		candles time.Duration
+		made    time.Duration
+		err     error
+	}
+	var staged chan stagedBlock
+	joinStaged := func() (stagedBlock, bool) {
+		if staged == nil {
+			return stagedBlock{}, false
+		}
+		t0 := time.Now()
+		sb := <-staged
+		staged = nil
+		n.feedView.Set(sim.Now)
+		p.Time.Candles += sb.candles
+		p.Time.RawInput += sb.made
+		p.Time.Predict += time.Since(t0)
+		return sb, true
+	}
+	defer joinStaged()
 	var ahead []store.MarketRecord // candles stored, not replayed yet
 	for {
 		if err := ctx.Err(); err != nil {
 			return p, err
 		}
 		if len(ahead) == 0 {
-			// The next candle, stamped with its close time; in a block,
-			// with the block's other candles, stored in one transaction.
-			rec, ok := it.Next()
-			if !ok {
+			// The next block's candles, stored in one transaction, and
+			// its inference inputs in one challenge call.
+			recs := gather(nextScore, nextLB)
+			if len(recs) == 0 {
 				break
 			}
-			rec.TsIngested = rec.TsEvent.Add(r.Step())
-			ahead = append(ahead, rec)
-			for blk != nil && !simStart.IsZero() && len(ahead) < maxBlockCycles && !endsBlock(ahead[len(ahead)-1].TsIngested) {
-				if rec, ok = it.Next(); !ok {
-					break
-				}
-				rec.TsIngested = rec.TsEvent.Add(r.Step())
-				ahead = append(ahead, rec)
+			inputs, candles, made, err := stage(recs)
+			n.feedView.Set(sim.Now)
+			if err != nil {
+				return p, err
 			}
-			t0 := time.Now()
-			if _, err := n.cfg.Store.UpsertMarketRecords(ctx, ahead); err != nil {
-				return p, fmt.Errorf("replay: store candles %s to %s: %w", ahead[0].TsEvent.Format(time.RFC3339), ahead[len(ahead)-1].TsEvent.Format(time.RFC3339), err)
-			}
-			p.Time.Candles += time.Since(t0)
+			p.Time.Candles += candles
 			if blk != nil {
-				// The block's inference inputs in one challenge call, each
-				// cycle reading the feed as stored at its time (the view
-				// lets the call read up to the block's end).
-				times := make([]time.Time, len(ahead))
-				for i, a := range ahead {
-					times[i] = a.TsIngested
-				}
-				end := times[len(times)-1]
-				n.feedView.Set(func() time.Time { return end })
-				t0 := time.Now()
-				blk.Prefetch(ctx, times)
-				d := time.Since(t0)
-				n.feedView.Set(sim.Now)
-				p.Time.RawInput += d
-				p.Time.Predict += d
+				blk.AddInputs(inputs)
+				p.Time.RawInput += made
+				p.Time.Predict += made
 			}
+			ahead = recs
 		}
 		rec := ahead[0]
 		ahead = ahead[1:]
@@ -306,7 +359,32 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 			}
 		}
 		if blk != nil && (len(ahead) == 0 || blk.Len() >= maxBlockCycles || endsBlock(at)) {
+			if len(ahead) == 0 {
+				// Stage the next block while this one runs: its bounds
+				// are the score and leaderboard times this candle sets.
+				ns, nl := nextScore, nextLB
+				if builtinScore && !at.Before(nextScore) {
+					ns = at.Add(scoreEvery)
+				}
+				if builtinScore && !at.Before(nextLB) {
+					nl = at.Add(lbEvery)
+				}
+				if recs := gather(ns, nl); len(recs) > 0 {
+					staged = make(chan stagedBlock, 1)
+					go func(ch chan<- stagedBlock) {
+						inputs, candles, made, err := stage(recs)
+						ch <- stagedBlock{recs: recs, inputs: inputs, candles: candles, made: made, err: err}
+					}(staged)
+				}
+			}
 			flush()
+			if sb, ok := joinStaged(); ok {
+				if sb.err != nil {
+					return p, sb.err
+				}
+				blk.AddInputs(sb.inputs)
+				ahead = sb.recs
+			}
 			if cancelled != nil {
 				return p, cancelled
 			}

@@ -75,14 +75,31 @@ type InputsBatcher interface {
 // classified and reported as usual. The feed must be stored up to the
 // last time (the challenge reads each cycle's feed as stored at its time).
 func (b *Block) Prefetch(ctx context.Context, times []time.Time) {
+	b.AddInputs(b.FetchInputs(ctx, times))
+}
+
+// FetchInputs is Prefetch's challenge call: it returns the inference
+// inputs made, by cycle time (UTC), for AddInputs. It touches no state of
+// the block, so it may run while another goroutine runs the block's
+// current cycles (a replay makes the next block's inputs meanwhile).
+func (b *Block) FetchInputs(ctx context.Context, times []time.Time) map[time.Time]json.RawMessage {
 	ib, ok := b.w.cfg.Challenge.(InputsBatcher)
 	if !ok || b.w.cfg.Data != nil {
-		return
+		return nil
 	}
+	inputs := map[time.Time]json.RawMessage{}
 	for i, a := range ib.BuildInferenceInputs(ctx, times) {
 		if a.Err == nil {
-			b.inputs[times[i].UTC()] = a.Input
+			inputs[times[i].UTC()] = a.Input
 		}
+	}
+	return inputs
+}
+
+// AddInputs keeps inputs (FetchInputs) for Plan to use at their times.
+func (b *Block) AddInputs(inputs map[time.Time]json.RawMessage) {
+	for t, in := range inputs {
+		b.inputs[t] = in
 	}
 }
 
