@@ -7,7 +7,8 @@ import (
 )
 
 // TestConnectionPragmas: the writer maps no database pages and checkpoints
-// every walAutocheckpointPages pages; readers map up to mmapSize.
+// every walAutocheckpointPages pages and keeps temporary files (statement
+// journals) in memory, also after Migrate; readers map up to mmapSize.
 func TestConnectionPragmas(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
@@ -15,12 +16,16 @@ func TestConnectionPragmas(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		conn, pragma, want string
 	}{
 		{"writer", "mmap_size", "0"},
 		{"writer", "wal_autocheckpoint", walAutocheckpointPages},
 		{"writer", "journal_mode", "wal"},
+		{"writer", "temp_store", writerTempStore},
 		{"reader", "mmap_size", mmapSize},
 	} {
 		db := s.w

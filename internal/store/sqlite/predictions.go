@@ -20,6 +20,11 @@ const predictionCols = `id, model_id, prediction_config_id, scope_key, scope_id,
 inference_input_jsonb, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at,
 score_value, score_success, score_failed_reason, score_scored_at, input_id`
 
+// insertPredictions inserts predictions (predictionCols) that do not exist
+// yet (by id), a chunk of rows per statement (execRows).
+var insertPredictions = newRowsStmt(`INSERT INTO predictions (`+predictionCols+`)`,
+	`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, `ON CONFLICT (id) DO NOTHING`, 17, maxBatchRows)
+
 // readPredictionCols is what prediction reads select (scanPrediction):
 // predictionCols with the scope's JSON in place of scope_id, and the
 // ground truth, which only ClaimAndScore writes.
@@ -120,14 +125,7 @@ func (s *Store) savePredictCycleTx(ctx context.Context, models []store.Model, pr
 		if len(predictions) == 0 {
 			return nil
 		}
-		stmt, err := s.txStmt(ctx, tx, `INSERT INTO predictions (`+predictionCols+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
-		if err != nil {
-			return s.wrap("save predict cycle: prepare", err)
-		}
-		defer stmt.Close()
 		texts := textMemo{}
-		var scoredNew []store.Prediction // new rows stored with a score: their rollups
 		if err := s.insertInputs(ctx, tx, batch, inputsAt); err != nil {
 			return err
 		}
@@ -137,7 +135,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO N
 				return s.wrap("save predict cycle: insert scope", err)
 			}
 		}
-		for i, p := range predictions {
+		args := func(i int, dst []any) []any {
+			p := &predictions[i]
 			var value sql.NullFloat64
 			var success sql.NullBool
 			var reason sql.NullString
@@ -150,21 +149,38 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO N
 				reason = sql.NullString{String: sc.FailedReason, Valid: sc.FailedReason != ""}
 				scoredAt = sql.NullInt64{Int64: micros(sc.ScoredAt), Valid: true}
 			}
-			res, err := stmt.ExecContext(ctx, p.ID, p.ModelID, sql.NullString{String: p.PredictionConfigID, Valid: p.PredictionConfigID != ""},
+			return append(dst, p.ID, p.ModelID, sql.NullString{String: p.PredictionConfigID, Valid: p.PredictionConfigID != ""},
 				p.ScopeKey, scopeIDs[i], p.Status, p.ExecTimeMs,
 				nil, texts.text(p.InferenceOutput), texts.text(p.Meta),
 				micros(p.PerformedAt), micros(p.ResolvableAt), value, success, reason, scoredAt, p.InputID)
-			if err != nil {
-				return s.wrap(fmt.Sprintf("save predict cycle: insert prediction %q", p.ID), err)
+		}
+		rowErr := func(off int) func(i int, err error) error {
+			return func(i int, err error) error {
+				return s.wrap(fmt.Sprintf("save predict cycle: insert prediction %q", predictions[off+i].ID), err)
 			}
-			n, err := res.RowsAffected()
+		}
+		// Runs of predictions without a score are inserted a chunk per
+		// statement; one stored with a score alone, to know whether it was
+		// new (its rollups).
+		var scoredNew []store.Prediction
+		for start := 0; start < len(predictions); {
+			end := start
+			for end < len(predictions) && predictions[end].Score == nil {
+				end++
+			}
+			if end == start {
+				end = start + 1
+			}
+			off := start
+			n, err := s.execRows(ctx, tx, insertPredictions, end-start, func(i int, dst []any) []any { return args(off+i, dst) }, rowErr(off))
 			if err != nil {
-				return s.wrap("save predict cycle: rows affected", err)
+				return err
 			}
 			*inserted += int(n)
-			if n > 0 && p.Score != nil {
+			if p := predictions[start]; p.Score != nil && n > 0 {
 				scoredNew = append(scoredNew, p)
 			}
+			start = end
 		}
 		if err := s.upsertRollups(ctx, tx, store.RollupsOf(scoredNew)); err != nil {
 			return err

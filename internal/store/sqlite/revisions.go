@@ -15,19 +15,21 @@ func (s *Store) bumpChartRevisions(ctx context.Context, tx *sql.Tx, revs []store
 	if len(revs) == 0 {
 		return nil
 	}
-	stmt, err := s.txStmt(ctx, tx, `INSERT INTO chart_revisions (kind, model_id, scope_key, day_end, rev) VALUES (?, ?, ?, ?, 1)
-ON CONFLICT (kind, model_id, scope_key, day_end) DO UPDATE SET rev = rev + 1`)
-	if err != nil {
-		return s.wrap("chart revisions: prepare", err)
-	}
-	defer stmt.Close()
-	for _, r := range revs {
-		if _, err := stmt.ExecContext(ctx, r.Kind, r.ModelID, r.ScopeKey, micros(r.DayEnd)); err != nil {
-			return s.wrap(fmt.Sprintf("chart revisions: bump %s %s/%s at %s", r.Kind, r.ModelID, r.ScopeKey, r.DayEnd), err)
-		}
-	}
-	return nil
+	_, err := s.execRows(ctx, tx, bumpRevisions, len(revs), func(i int, dst []any) []any {
+		r := &revs[i]
+		return append(dst, r.Kind, r.ModelID, r.ScopeKey, micros(r.DayEnd))
+	}, func(i int, err error) error {
+		r := revs[i]
+		return s.wrap(fmt.Sprintf("chart revisions: bump %s %s/%s at %s", r.Kind, r.ModelID, r.ScopeKey, r.DayEnd), err)
+	})
+	return err
 }
+
+// bumpRevisions increments chart revisions (a new one starts at 1), a
+// chunk of rows per statement (execRows). The revisions of one call are
+// distinct, so no row is bumped twice by one statement.
+var bumpRevisions = newRowsStmt(`INSERT INTO chart_revisions (kind, model_id, scope_key, day_end, rev)`,
+	`(?, ?, ?, ?, 1)`, `ON CONFLICT (kind, model_id, scope_key, day_end) DO UPDATE SET rev = rev + 1`, 4, maxBatchRows)
 
 // ChartRevisions returns the chart revisions of q (store.ChartRevisionQuery)
 // ordered by kind, model_id, scope_key, day_end: a range of the primary
