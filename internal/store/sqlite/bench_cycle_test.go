@@ -82,15 +82,21 @@ func cycleStore(b *testing.B, n, warm int) (*sqlite.Store, []store.Model, time.T
 // BenchmarkSavePredictCycle1k: one SavePredictCycle of a predict cycle to
 // 1,000 models (1,000 new rows; no model row changed, as in a steady
 // predict worker) into a store already holding 100 such cycles.
-func BenchmarkSavePredictCycle1k(b *testing.B) {
-	s, models, slot := cycleStore(b, cycleModels, 100)
+func BenchmarkSavePredictCycle1k(b *testing.B) { benchSaveCycle(b, cycleModels) }
+
+// BenchmarkSavePredictCycle10: the same for 10 models (the bench's
+// pipeline section), where the per-cycle statements weigh most.
+func BenchmarkSavePredictCycle10(b *testing.B) { benchSaveCycle(b, 10) }
+
+func benchSaveCycle(b *testing.B, n int) {
+	s, models, slot := cycleStore(b, n, 100)
 	ctx := context.Background()
 	b.ReportAllocs()
 	r0, w0 := ioSyscalls(b)
 	c0 := cpuTime()
 	for b.Loop() {
 		b.StopTimer()
-		ps := cycleRows(cycleModels, slot, models)
+		ps := cycleRows(n, slot, models)
 		slot = slot.Add(time.Minute)
 		b.StartTimer()
 		n, err := s.SavePredictCycle(ctx, nil, ps)
