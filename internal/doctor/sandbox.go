@@ -27,7 +27,7 @@ func checkSandbox(ws *WorkspaceInfo) []Result {
 	}
 	r.Status, r.Code, r.Where = Warn, CodeSandboxIncomplete, "REQUIRE_SANDBOX"
 	r.Message = "enforced: " + strings.Join(rep.Enforced(), ", ") + "; NOT enforced: " + strings.Join(rep.Missing, "; ")
-	r.Fix = "run the node on Linux >= 6.7 (Landlock ABI 4+ for network rules) as root or with a delegated memory/pids/cpu cgroup; or accept the gap knowingly"
+	r.Fix = "run the node on Linux >= 6.7 (Landlock ABI 4+ for network rules; x86-64 or arm64 with seccomp for the socket filter) as root or with a delegated memory/pids/cpu cgroup; or accept the gap knowingly"
 	if err := c.Check(rep); err != nil {
 		r.Status = Fail
 		r.Message = err.Error()

@@ -33,6 +33,9 @@ func TestCheckSandboxStatesWhatIsEnforced(t *testing.T) {
 		if rep.CPUCgroup != "" && want != Fail && !strings.Contains(r.Message, "cpu cgroup "+rep.CPUCgroup+" (models 1000 millicores (1 CPU) each, challenge unlimited)") {
 			t.Errorf("message does not state the CPU limits: %s", r.Message)
 		}
+		if rep.SocketFilter && want != Fail && !strings.Contains(r.Message, "seccomp socket filter") {
+			t.Errorf("message does not say the socket filter is enforced: %s", r.Message)
+		}
 		for _, m := range rep.Missing {
 			if !strings.Contains(r.Message, m) {
 				t.Errorf("message does not name the missing %q: %s", m, r.Message)

@@ -31,6 +31,9 @@ type policy struct {
 	Cgroups   []string `json:"cgroups"` // cgroup.procs files to join
 	ParentPID int      `json:"parent_pid"`
 	Landlock  bool     `json:"landlock"`
+	// SocketFilter installs the seccomp socket filter (AF_UNIX sockets
+	// only; seccomp_linux.go).
+	SocketFilter bool `json:"socket_filter"`
 }
 
 type rlimit struct {
@@ -100,6 +103,11 @@ func runLauncher(raw string) error {
 	}
 	if p.Landlock {
 		if err := restrictLandlock(p); err != nil {
+			return err
+		}
+	}
+	if p.SocketFilter {
+		if err := installSocketFilter(); err != nil {
 			return err
 		}
 	}

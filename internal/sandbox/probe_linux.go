@@ -52,6 +52,11 @@ func Probe(c Config) Report {
 			r.Missing = append(r.Missing, fmt.Sprintf("process limit (%v, and the node is not root): a plugin can fork without bound", pids.err))
 		}
 	}
+	if err := socketFilterAvailable(); err == nil {
+		r.SocketFilter = true
+	} else {
+		r.Missing = append(r.Missing, fmt.Sprintf("socket filter (%v): models can send UDP datagrams and open raw, packet and netlink sockets", err))
+	}
 	if h.cpu.err != nil && (c.Limits.CPUMillicores > 0 || c.ChallengeCPUMillicores > 0) {
 		r.Missing = append(r.Missing, fmt.Sprintf("cpu limit (%v): a model can keep every core busy and make its neighbours' calls time out", h.cpu.err))
 	}

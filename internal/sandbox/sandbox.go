@@ -17,7 +17,8 @@
 // enforces a Landlock ruleset (read+execute of the system directories and
 // of the plugin's own files, write of its scratch directory only, no TCP
 // connect/bind unless allowed, no signals or abstract sockets to processes
-// outside its domain), drops to an unprivileged uid/gid when the node runs
+// outside its domain), installs a seccomp filter that allows Unix sockets
+// only unless network is allowed (seccomp_linux.go), drops to an unprivileged uid/gid when the node runs
 // as root, and execs the plugin from a file descriptor opened before the
 // drop. Probe says which of these this machine enforces.
 package sandbox
@@ -199,6 +200,10 @@ type Report struct {
 	Network bool
 	// Scoped: Landlock signal and abstract-socket scoping (ABI >= 6).
 	Scoped bool
+	// SocketFilter: the seccomp socket filter (models, and the challenge
+	// without CHALLENGE_ALLOW_NETWORK, may create AF_UNIX sockets only: no
+	// UDP, TCP, raw, packet or netlink socket, no io_uring).
+	SocketFilter bool
 	// NoNewPrivs: prctl(PR_SET_NO_NEW_PRIVS) (Linux).
 	NoNewPrivs bool
 	// DropUID: the node runs as root and plugins run as UID/GID.
@@ -228,6 +233,9 @@ func (r Report) Enforced() []string {
 	}
 	if r.Scoped {
 		out = append(out, "landlock signal/abstract-socket scoping")
+	}
+	if r.SocketFilter {
+		out = append(out, "seccomp socket filter (Go and Python models, and the challenge without CHALLENGE_ALLOW_NETWORK: Unix sockets only, no UDP/TCP/raw/packet/netlink socket, no io_uring)")
 	}
 	if r.NoNewPrivs {
 		out = append(out, "no_new_privs")

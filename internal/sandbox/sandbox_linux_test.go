@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -178,5 +179,64 @@ func TestLauncherCPUQuota(t *testing.T) {
 	t.Logf("3 busy loops used %.3f s of CPU in %.3f s under %d millicores", cpu, wall, millicores)
 	if cpu > limit {
 		t.Fatalf("3 busy loops used %.3f s of CPU in %.3f s, expected at most %.3f s under %d millicores", cpu, wall, limit, millicores)
+	}
+}
+
+// TestLauncherSocketFilter: under the seccomp socket filter a plugin
+// without network can create Unix sockets (go-plugin's and the Python
+// runner's connection to the host) and no other: UDP, TCP, IPv6, raw IP,
+// packet and netlink sockets fail with EPERM; with network allowed (the
+// challenge under CHALLENGE_ALLOW_NETWORK) the filter is not installed.
+func TestLauncherSocketFilter(t *testing.T) {
+	if !Probe(Config{}).SocketFilter {
+		t.Skip("no seccomp socket filter on this machine: not tested")
+	}
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Skip("no /usr/bin/python3")
+	}
+	script := py + ` -c "
+import socket
+tries = [('unix', socket.AF_UNIX, socket.SOCK_STREAM, 0), ('udp', socket.AF_INET, socket.SOCK_DGRAM, 0),
+         ('tcp', socket.AF_INET, socket.SOCK_STREAM, 0), ('udp6', socket.AF_INET6, socket.SOCK_DGRAM, 0),
+         ('raw', socket.AF_INET, socket.SOCK_RAW, 1), ('packet', socket.AF_PACKET, socket.SOCK_RAW, 768),
+         ('netlink', socket.AF_NETLINK, socket.SOCK_RAW, 0)]
+for name, fam, typ, proto in tries:
+    try:
+        socket.socket(fam, typ, proto).close(); print(name, 'ok')
+    except OSError as e:
+        print(name, e.errno)
+try:
+    a, b = socket.socketpair(socket.AF_UNIX); print('unixpair ok')
+except OSError as e:
+    print('unixpair', e.errno)
+"`
+	eperm := fmt.Sprint(int(syscall.EPERM))
+	cases := []struct {
+		name    string
+		network bool
+		want    map[string]string
+	}{
+		{"model", false, map[string]string{"unix": "ok", "unixpair": "ok", "udp": eperm, "tcp": eperm, "udp6": eperm, "raw": eperm, "packet": eperm, "netlink": eperm}},
+		{"network allowed", true, map[string]string{"unix": "ok", "unixpair": "ok", "udp": "ok", "tcp": "ok", "netlink": "ok"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := run(t, Config{}, Plugin{Network: tc.network}, script)
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			got := map[string]string{}
+			for _, line := range strings.Split(out, "\n") {
+				if f := strings.Fields(line); len(f) == 2 {
+					got[f[0]] = f[1]
+				}
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s socket: expected %s, got %q (all: %s)", k, v, got[k], out)
+				}
+			}
+		})
 	}
 }
