@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +28,11 @@ type hierarchy struct {
 	err     error  // why it is unusable
 }
 
+// cpuParentShares is the cgroup v1 cpu.shares of the plugins' common
+// parent: 1024 (one task's weight, Documentation/scheduler/sched-design-CFS.rst)
+// per CPU of the machine.
+var cpuParentShares = 1024 * runtime.NumCPU()
+
 // hiers are the hierarchies of the controllers the sandbox uses.
 type hiers struct{ mem, pids, cpu hierarchy }
 
@@ -41,6 +47,15 @@ var (
 func hierarchies() hiers {
 	hierOnce.Do(func() {
 		allHiers = hiers{mem: findHierarchy("memory"), pids: findHierarchy("pids"), cpu: findHierarchy("cpu")}
+		if c := allHiers.cpu; c.err == nil && c.version == "v1" {
+			// The plugins' common parent is one scheduling entity beside
+			// the node's and the machine's other tasks: with the default
+			// 1024 shares, all plugins together would weigh as one busy
+			// thread and starve under load (their calls time out). Weigh
+			// it as NumCPU busy threads; each plugin inside weighs 1024
+			// and is capped by its own quota.
+			_ = os.WriteFile(filepath.Join(c.parent, "cpu.shares"), []byte(strconv.Itoa(cpuParentShares)), 0)
+		}
 	})
 	return allHiers
 }
