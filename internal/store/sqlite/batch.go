@@ -12,10 +12,14 @@ import (
 
 // maxBatchRows is the most rows one multi-row INSERT ... VALUES statement
 // of execRows binds, a power of two (17 columns of predictions: 1,088
-// parameters, below SQLite's 32,766). One statement per row cost a
+// parameters at 64, below SQLite's 32,766). One statement per row cost a
 // database/sql and driver round trip each (bind, step, reset, mutexes and
-// ~16 allocations).
-const maxBatchRows = 64
+// ~16 allocations). 16, not 64: a statement's in-memory undo journal
+// (temp_store=MEMORY) grows with its rows: at 64 the 1,000-remote-model
+// bench's host peak RSS went over its 200 MB target (201.4 MB in the full
+// bench at 74fb1b8); two A/B pairs, loaded machine: 197.9/197.6 MB at 64,
+// 194.0/190.7 MB at 16.
+const maxBatchRows = 16
 
 // rowsStmt is a multi-row statement: head, then " VALUES " and one
 // placeholder group row per row, then tail (e.g. an ON CONFLICT clause).
@@ -64,7 +68,7 @@ func rowsText(head, row, tail string, n int) string {
 
 // chunkSize is how many of the rows left execRows binds next: most while
 // that many are left, then the largest power of two that fits, so a
-// statement kind has at most 7 texts (64, 32, ..., 1), each prepared once
+// statement kind has at most 5 texts (16, 8, 4, 2, 1), each prepared once
 // on the writer (txStmt).
 func chunkSize(left, most int) int {
 	if left >= most {

@@ -13,7 +13,7 @@ import (
 )
 
 // TestSavePredictCycleChunks: SavePredictCycle inserts its rows a chunk per
-// statement (64, then powers of two); counts, duplicates and a rejected row
+// statement (maxBatchRows, then powers of two); counts, duplicates and a rejected row
 // in the middle of a chunk behave as one statement per row did: the count
 // is of new rows, and a row of an unknown model fails the whole cycle with
 // an error naming that row.

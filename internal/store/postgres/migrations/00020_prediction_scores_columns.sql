@@ -15,13 +15,19 @@
 -- grows 8 bytes per prediction less.
 --
 -- Both directions are guarded (a table already in the target order is left
--- as it is) and run in one transaction; the copy takes the table's
--- exclusive lock for about a second per million scores.
+-- as it is) and run in one transaction. Each first takes the table's
+-- ACCESS EXCLUSIVE lock, held to the end of the transaction: a score
+-- committed between the copy and the DROP would otherwise be lost while its
+-- score_queue entry is already gone (a scorer of another process during a
+-- rolling upgrade). A scorer that waits on the lock fails when the old
+-- table is dropped and its transaction rolls back, its queue entry with it,
+-- so the prediction is claimed again. About a second per million scores.
 
 -- +goose Up
 -- +goose StatementBegin
 DO $$
 BEGIN
+    LOCK TABLE prediction_scores IN ACCESS EXCLUSIVE MODE;
     IF (SELECT attnum FROM pg_attribute WHERE attrelid = 'prediction_scores'::regclass AND attname = 'prediction_id') = 1 THEN
         CREATE TABLE prediction_scores_00020 (
             value           double precision,
@@ -44,6 +50,7 @@ END $$;
 -- +goose StatementBegin
 DO $$
 BEGIN
+    LOCK TABLE prediction_scores IN ACCESS EXCLUSIVE MODE;
     IF (SELECT attnum FROM pg_attribute WHERE attrelid = 'prediction_scores'::regclass AND attname = 'prediction_id') <> 1 THEN
         CREATE TABLE prediction_scores_00019 (
             prediction_id   varchar PRIMARY KEY,
