@@ -33,8 +33,10 @@ const (
 
 // StartError is a failed plugin launch. Status is BAD_IMPLEMENTATION
 // (bad path or mode, checksum mismatch, handshake rejected, wrong contract,
-// missing callable), TIMEOUT (no handshake or Describe within its deadline)
-// or CRASHED (the process died before answering, e.g. a panic at start).
+// missing callable), TIMEOUT (no handshake or Describe within its deadline),
+// CRASHED (the process died before answering, e.g. a panic at start) or
+// FAILED with Err wrapping ErrNodeSide (the node's own failure: see
+// NodeSide).
 // FirstStdoutLine is what the binary printed instead of the handshake (if
 // anything); StderrTail the last lines of its stderr; Problems the
 // verification problems at StageVerify. Exit says how the process ended
@@ -66,12 +68,34 @@ func (e *StartError) Error() string {
 // Unwrap returns the cause.
 func (e *StartError) Unwrap() error { return e.Err }
 
+// NodeSide reports whether the launch failed on the node's side (Err wraps
+// ErrNodeSide): the one rule for such failures is that they are never
+// charged to the plugin. The supervisor retries them with backoff; the stop
+// rules do not count them and the model is not stopped for them (a
+// challenge's first start still fails the node's start).
+func (e *StartError) NodeSide() bool { return errors.Is(e.Err, ErrNodeSide) }
+
+// startStatus is the Status of a launch that failed before the exec with
+// err: FAILED for a node-side failure (ErrNodeSide, not charged), else
+// BAD_IMPLEMENTATION (the plugin's path, mode, checksum or spec).
+func startStatus(err error) Status {
+	if errors.Is(err, ErrNodeSide) {
+		return StatusFailed
+	}
+	return StatusBadImplementation
+}
+
 // Sentinel causes of StageCheck failures.
 var (
-	ErrNotFound        = errors.New("plugin binary not found")
-	ErrNotRegularFile  = errors.New("plugin path is not a regular file")
-	ErrNotExecutable   = errors.New("plugin binary is not executable")
-	ErrChecksumPin     = errors.New("plugin binary does not match its SHA-256 pin")
+	ErrNotFound       = errors.New("plugin binary not found")
+	ErrNotRegularFile = errors.New("plugin path is not a regular file")
+	ErrNotExecutable  = errors.New("plugin binary is not executable")
+	ErrChecksumPin    = errors.New("plugin binary does not match its SHA-256 pin")
+	// ErrNodeSide: the launch failed on the node's side, e.g. its sandbox
+	// could not be set up (sandbox.ErrSetup: a cgroup limit the kernel
+	// refused, a box directory it could not create); see
+	// StartError.NodeSide.
+	ErrNodeSide        = errors.New("node-side launch failure (not the plugin's)")
 	ErrInvalidSpec     = errors.New("invalid plugin spec")
 	ErrUnsupportedKind = errors.New("unsupported plugin kind")
 )
@@ -195,7 +219,7 @@ func launch(ctx context.Context, kind string, spec PluginSpec, gen int, data sdk
 	box, err := prepareBox(opts, sandbox.Plugin{ID: spec.ID, Exec: spec.Path, Args: spec.Args,
 		Network: kind == sdk.PluginChallenge && opts.Sandbox.ChallengeNetwork, Challenge: kind == sdk.PluginChallenge}, in.log)
 	if err != nil {
-		return nil, fail(StageCheck, StatusBadImplementation, err)
+		return nil, fail(StageCheck, startStatus(err), err)
 	}
 	runCh := make(chan *procRunner, 1)
 	cfg := &plugin.ClientConfig{

@@ -112,7 +112,7 @@ func launchRunner(ctx context.Context, spec PluginSpec, gen int, opts Options) (
 	readDirs := append([]string{rs.RunnerDir, rs.CodeDir}, rs.Paths...)
 	box, err := prepareBox(opts, sandbox.Plugin{ID: spec.ID, Exec: python, Interpreter: true, ReadDirs: readDirs, Dir: rs.CodeDir}, log)
 	if err != nil {
-		return nil, fail(StageCheck, StatusBadImplementation, err)
+		return nil, fail(StageCheck, startStatus(err), err)
 	}
 	// The socket and address file live in the box's scratch directory (the
 	// only one the sandboxed runner may write), else in a private 0700
@@ -120,7 +120,7 @@ func launchRunner(ctx context.Context, spec PluginSpec, gen int, opts Options) (
 	dir, sockDir := box.Scratch, ""
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "coordinator-model-"); err != nil {
-			return nil, fail(StageCheck, StatusFailed, fmt.Errorf("private socket directory: %w", err))
+			return nil, fail(StageCheck, StatusFailed, fmt.Errorf("%w: private socket directory: %w", ErrNodeSide, err))
 		}
 		sockDir = dir
 	}

@@ -27,7 +27,17 @@ func prepareBox(opts Options, p sandbox.Plugin, log hclog.Logger) (*sandbox.Box,
 			}
 		})
 	}
-	return sandbox.Prepare(opts.Sandbox, p)
+	box, err := sandbox.Prepare(opts.Sandbox, p)
+	if err != nil {
+		if errors.Is(err, sandbox.ErrSetup) {
+			return nil, fmt.Errorf("%w: %w", ErrNodeSide, err)
+		}
+		return nil, err
+	}
+	for _, e := range box.Unset {
+		log.Warn("sandbox limit not set: the plugin runs without it (REQUIRE_SANDBOX=true refuses to run it instead)", "plugin", p.ID, "error", e)
+	}
+	return box, nil
 }
 
 // socketConfig puts go-plugin's socket directory in the plugin's box and,

@@ -137,6 +137,15 @@ func (s *supervisor) loop(ctx context.Context) {
 			s.event(EventStartFailed, gen, se.Status, "", 0, se)
 			isFirst := first
 			finishFirst(se)
+			if se.NodeSide() && (!isFirst || s.retry) {
+				// The node's failure, not the model's: not charged, not
+				// counted by the stop rules, retried with backoff.
+				s.opts.Logger.Error("plugin launch failed on the node's side; retrying (not charged to the plugin)", "plugin_id", spec.ID, "generation", gen, "error", se)
+				if !s.sleepBackoff(ctx, gen, se.Status, se) {
+					return
+				}
+				continue
+			}
 			if se.Status == StatusBadImplementation || (isFirst && !s.retry) {
 				s.stopFor(StopBadImplementation, se.Status, se)
 				return

@@ -10,7 +10,8 @@ import (
 
 // sandboxInt is one integer setting of the plugin sandbox: its default
 // (the sandbox package's), minimum and where it goes; zeroOff: 0 is also
-// accepted and means no limit.
+// accepted and means no limit, stored as -1 (the sandbox package's one
+// convention: 0 is the default, negative no limit).
 type sandboxInt struct {
 	name    string
 	def     int64
@@ -26,12 +27,7 @@ var sandboxInts = []sandboxInt{
 	{"PLUGIN_MAX_PROCESSES", sandbox.DefaultProcesses, 16, func(c *sandbox.Config, v int64) { c.Limits.Processes = int(v) }, false},
 	{"PLUGIN_MAX_OPEN_FILES", sandbox.DefaultOpenFiles, 64, func(c *sandbox.Config, v int64) { c.Limits.OpenFiles = int(v) }, false},
 	{"PLUGIN_MAX_FILE_SIZE_MB", sandbox.DefaultFileSizeBytes >> 20, 1, func(c *sandbox.Config, v int64) { c.Limits.FileSizeBytes = v << 20 }, false},
-	{"PLUGIN_CPU_MILLICORES", sandbox.DefaultCPUMillicores, sandbox.MinCPUMillicores, func(c *sandbox.Config, v int64) {
-		c.Limits.CPUMillicores = int(v)
-		if v == 0 {
-			c.Limits.CPUMillicores = -1 // no limit (0 in sandbox.Limits is the default)
-		}
-	}, true},
+	{"PLUGIN_CPU_MILLICORES", sandbox.DefaultCPUMillicores, sandbox.MinCPUMillicores, func(c *sandbox.Config, v int64) { c.Limits.CPUMillicores = int(v) }, true},
 	{"CHALLENGE_CPU_MILLICORES", 0, sandbox.MinCPUMillicores, func(c *sandbox.Config, v int64) { c.ChallengeCPUMillicores = int(v) }, true},
 }
 
@@ -59,6 +55,9 @@ func parseSandbox(env map[string]string, source string) (sandbox.Config, []error
 				continue
 			}
 			n = parsed
+		}
+		if v.zeroOff && n == 0 {
+			n = -1
 		}
 		v.dst(&c, n)
 	}

@@ -43,6 +43,10 @@ type Box struct {
 	paths        map[string]string
 	pol          policy
 	cg           *cgroups
+	// Unset are the limits that could not be set (without REQUIRE_SANDBOX
+	// the plugin runs without them), each naming the limit and the cgroup
+	// file; the host logs them.
+	Unset []error
 }
 
 // Prepare makes the box of one plugin launch: the directory, the scratch
@@ -61,23 +65,24 @@ func Prepare(c Config, p Plugin) (*Box, error) {
 	b.drop = os.Geteuid() == 0
 	dir, err := os.MkdirTemp(c.Root, "coord-"+safeName(p.ID)+"-")
 	if err != nil {
-		return nil, fmt.Errorf("sandbox of plugin %s: %w", p.ID, err)
+		return nil, fmt.Errorf("sandbox of plugin %s: %w: %w", p.ID, ErrSetup, err)
 	}
 	b.Dir = dir
 	fail := func(err error) (*Box, error) {
 		b.Close()
 		return nil, fmt.Errorf("sandbox of plugin %s: %w", p.ID, err)
 	}
+	nodeFail := func(err error) (*Box, error) { return fail(fmt.Errorf("%w: %w", ErrSetup, err)) }
 	if err := os.Chmod(dir, 0o711); err != nil {
-		return fail(err)
+		return nodeFail(err)
 	}
 	b.Scratch = filepath.Join(dir, "scratch")
 	if err := os.Mkdir(b.Scratch, 0o700); err != nil {
-		return fail(err)
+		return nodeFail(err)
 	}
 	if b.drop {
 		if err := os.Chown(b.Scratch, c.UID, c.GID); err != nil {
-			return fail(err)
+			return nodeFail(err)
 		}
 		if err := checkExecutable(p.Exec, c.UID, c.GID); err != nil {
 			return fail(err)
@@ -99,10 +104,12 @@ func Prepare(c Config, p Plugin) (*Box, error) {
 	if p.Challenge {
 		cpu = c.ChallengeCPUMillicores
 	}
-	var cgErrs []error
-	b.cg, cgErrs = newCgroups(p.ID, c.Limits, cpu)
-	if len(cgErrs) > 0 && c.Require {
-		return fail(fmt.Errorf("the sandbox is required (REQUIRE_SANDBOX) but a cgroup limit could not be set: %w", errors.Join(cgErrs...)))
+	b.cg, b.Unset = newCgroups(p.ID, c.Limits, cpu)
+	if len(b.Unset) > 0 && c.Require {
+		return nodeFail(fmt.Errorf("the sandbox is required (REQUIRE_SANDBOX) but a cgroup limit could not be set: %w", errors.Join(b.Unset...)))
+	}
+	for i, e := range b.Unset {
+		b.Unset[i] = fmt.Errorf("sandbox of plugin %s: %w", p.ID, e)
 	}
 	b.pol = b.buildPolicy()
 	return b, nil

@@ -30,11 +30,23 @@ type hierarchy struct {
 
 // cpuParentShares is the cgroup v1 cpu.shares of the plugins' common
 // parent: 1024 (one task's weight, Documentation/scheduler/sched-design-CFS.rst)
-// per CPU of the machine.
-var cpuParentShares = 1024 * runtime.NumCPU()
+// per CPU of the machine, at most maxCPUShares.
+var cpuParentShares = min(1024*runtime.NumCPU(), maxCPUShares)
 
-// hiers are the hierarchies of the controllers the sandbox uses.
-type hiers struct{ mem, pids, cpu hierarchy }
+// maxCPUShares is the largest cgroup v1 cpu.shares the kernel accepts
+// (MAX_SHARES, 1<<18); a larger write fails with EINVAL.
+const maxCPUShares = 1 << 18
+
+// writeLimit writes one cgroup limit file; tests replace it to make a
+// limit fail.
+var writeLimit = func(file string, v []byte) error { return os.WriteFile(file, v, 0) }
+
+// hiers are the hierarchies of the controllers the sandbox uses;
+// sharesErr is why the cpu parent's cpu.shares could not be set.
+type hiers struct {
+	mem, pids, cpu hierarchy
+	sharesErr      error
+}
 
 var (
 	hierOnce sync.Once
@@ -54,7 +66,10 @@ func hierarchies() hiers {
 			// thread and starve under load (their calls time out). Weigh
 			// it as NumCPU busy threads; each plugin inside weighs 1024
 			// and is capped by its own quota.
-			_ = os.WriteFile(filepath.Join(c.parent, "cpu.shares"), []byte(strconv.Itoa(cpuParentShares)), 0)
+			f := filepath.Join(c.parent, "cpu.shares")
+			if err := writeLimit(f, []byte(strconv.Itoa(cpuParentShares))); err != nil {
+				allHiers.sharesErr = fmt.Errorf("cpu weight of the plugins' parent cgroup (%d shares): %w", cpuParentShares, err)
+			}
 		}
 	})
 	return allHiers
@@ -126,10 +141,14 @@ type cgroups struct {
 // newCgroups creates the plugin's cgroups with their limits (cpuMillicores:
 // its CPU limit, <= 0 none). A controller this node may not use is skipped
 // (Probe reports it); a limit that could not be set on a usable controller
-// is skipped too and returned as an error naming it (Prepare fails with it
-// under REQUIRE_SANDBOX).
+// is skipped too and returned as an error naming the limit and the cgroup
+// file (Prepare fails with it under REQUIRE_SANDBOX, the host logs it
+// otherwise; Probe makes the same writes in a trial cgroup).
 func newCgroups(id string, l Limits, cpuMillicores int) (*cgroups, []error) {
-	h := hierarchies()
+	return newCgroupsIn(hierarchies(), id, l, cpuMillicores)
+}
+
+func newCgroupsIn(h hiers, id string, l Limits, cpuMillicores int) (*cgroups, []error) {
 	cg := &cgroups{}
 	var errs []error
 	name := fmt.Sprintf("%s-%d-%08x", safeName(id), os.Getpid(), rand.Uint32())
@@ -159,10 +178,10 @@ func newCgroups(id string, l Limits, cpuMillicores int) (*cgroups, []error) {
 			if h.mem.version == "v1" {
 				// memory+swap: no swapping past the limit (absent without swap accounting)
 				defer func() { _ = os.WriteFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), v, 0) }()
-				return os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), v, 0)
+				return writeLimit(filepath.Join(dir, "memory.limit_in_bytes"), v)
 			}
 			_ = os.WriteFile(filepath.Join(dir, "memory.swap.max"), []byte("0"), 0)
-			return os.WriteFile(filepath.Join(dir, "memory.max"), v, 0)
+			return writeLimit(filepath.Join(dir, "memory.max"), v)
 		})
 		if cg.memory != "" {
 			cg.memVer = h.mem.version
@@ -170,7 +189,7 @@ func newCgroups(id string, l Limits, cpuMillicores int) (*cgroups, []error) {
 	}
 	if h.pids.err == nil && l.Processes > 0 {
 		cg.pids = apply(h.pids, fmt.Sprintf("process limit %d", l.Processes), func(dir string) error {
-			return os.WriteFile(filepath.Join(dir, "pids.max"), []byte(strconv.Itoa(l.Processes)), 0)
+			return writeLimit(filepath.Join(dir, "pids.max"), []byte(strconv.Itoa(l.Processes)))
 		})
 		if cg.pids != "" {
 			cg.pidsVer = h.pids.version
@@ -178,7 +197,13 @@ func newCgroups(id string, l Limits, cpuMillicores int) (*cgroups, []error) {
 	}
 	if h.cpu.err == nil && cpuMillicores > 0 {
 		cg.cpu = apply(h.cpu, "cpu limit "+CPULimit(cpuMillicores), func(dir string) error {
-			return setCPUQuota(dir, h.cpu.version, cpuMillicores)
+			if err := setCPUQuota(dir, h.cpu.version, cpuMillicores); err != nil {
+				if q := ancestorCPUQuota(h.cpu.parent, h.cpu.version); q != "" {
+					return fmt.Errorf("%w (the node's own cgroup limits CPU below it: %s; lower PLUGIN_CPU_MILLICORES or CHALLENGE_CPU_MILLICORES, or raise the node's CPU limit)", err, q)
+				}
+				return err
+			}
+			return nil
 		})
 	}
 	return cg, errs
@@ -192,12 +217,33 @@ func setCPUQuota(dir, version string, millicores int) error {
 	quota := strconv.FormatInt(int64(millicores)*CPUPeriodMicros/1000, 10)
 	period := strconv.Itoa(CPUPeriodMicros)
 	if version == "v1" {
-		if err := os.WriteFile(filepath.Join(dir, "cpu.cfs_period_us"), []byte(period), 0); err != nil {
+		if err := writeLimit(filepath.Join(dir, "cpu.cfs_period_us"), []byte(period)); err != nil {
 			return err
 		}
-		return os.WriteFile(filepath.Join(dir, "cpu.cfs_quota_us"), []byte(quota), 0)
+		return writeLimit(filepath.Join(dir, "cpu.cfs_quota_us"), []byte(quota))
 	}
-	return os.WriteFile(filepath.Join(dir, "cpu.max"), []byte(quota+" "+period), 0)
+	return writeLimit(filepath.Join(dir, "cpu.max"), []byte(quota+" "+period))
+}
+
+// ancestorCPUQuota names the first CPU quota set on dir or one of its
+// ancestors in the cpu hierarchy ("<file> = <value>"), "" when none is:
+// cgroup v1 refuses a child quota above an ancestor's (EINVAL).
+func ancestorCPUQuota(dir, version string) string {
+	for d := dir; strings.HasPrefix(d, "/sys/fs/cgroup/"); d = filepath.Dir(d) {
+		file := filepath.Join(d, "cpu.max")
+		if version == "v1" {
+			file = filepath.Join(d, "cpu.cfs_quota_us")
+		}
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		v := strings.TrimSpace(string(raw))
+		if v != "-1" && !strings.HasPrefix(v, "max") {
+			return file + " = " + v
+		}
+	}
+	return ""
 }
 
 // dirs are the cgroup directories, "" for a controller not used.

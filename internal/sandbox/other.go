@@ -14,6 +14,8 @@ import (
 type Box struct {
 	Dir, Scratch string
 	plugin       Plugin
+	// Unset is always empty (no limit is attempted).
+	Unset []error
 }
 
 // Prepare returns a box that runs the plugin directly.

@@ -60,7 +60,44 @@ func Probe(c Config) Report {
 	if h.cpu.err != nil && (c.Limits.CPUMillicores > 0 || c.ChallengeCPUMillicores > 0) {
 		r.Missing = append(r.Missing, fmt.Sprintf("cpu limit (%v): a model can keep every core busy and make its neighbours' calls time out", h.cpu.err))
 	}
+	if h.sharesErr != nil {
+		r.Missing = append(r.Missing, fmt.Sprintf("%v: all plugins together weigh as one busy thread and their calls can time out under load", h.sharesErr))
+	}
+	trialLimits(&r, h, c)
 	return r
+}
+
+// trialLimits makes, in a trial cgroup, the very writes a launch makes
+// (newCgroupsIn) for a model's limits and for the challenge's CPU limit,
+// and reports each limit the kernel refused as missing (and no longer as
+// enforced): e.g. cgroup v1 refuses a CPU quota above the node's own.
+func trialLimits(r *Report, h hiers, c Config) {
+	trial := func(l Limits, cpu int) (*cgroups, []error) {
+		cg, errs := newCgroupsIn(h, "probe", l, cpu)
+		cg.remove()
+		return cg, errs
+	}
+	cg, errs := trial(c.Limits, c.Limits.CPUMillicores)
+	for _, e := range errs {
+		r.Missing = append(r.Missing, fmt.Sprintf("%v: models run without it", e))
+	}
+	if h.mem.err == nil && c.Limits.MemoryBytes > 0 && cg.memory == "" {
+		r.MemoryCgroup = ""
+	}
+	if h.pids.err == nil && c.Limits.Processes > 0 && cg.pids == "" {
+		r.PidsCgroup = ""
+	}
+	if h.cpu.err == nil && c.Limits.CPUMillicores > 0 && cg.cpu == "" {
+		r.CPUMillicores = -1
+	}
+	if h.cpu.err == nil && c.ChallengeCPUMillicores > 0 {
+		if cg, errs := trial(Limits{}, c.ChallengeCPUMillicores); cg.cpu == "" {
+			for _, e := range errs {
+				r.Missing = append(r.Missing, fmt.Sprintf("challenge %v: the challenge runs without it", e))
+			}
+			r.ChallengeCPUMillicores = -1
+		}
+	}
 }
 
 // HardenHost makes the calling process non-dumpable (PR_SET_DUMPABLE 0):

@@ -24,6 +24,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -32,6 +33,11 @@ import (
 // EnvPolicy carries the launcher's policy (JSON) from the host to its
 // re-executed self. The launcher removes it before exec.
 const EnvPolicy = "COORDINATOR_SANDBOX_POLICY"
+
+// ErrSetup: the node could not set up a plugin's sandbox (its box
+// directory, a cgroup or one of its limits): a failure of the node, not of
+// the plugin. Prepare's errors wrap it when it applies.
+var ErrSetup = errors.New("the node could not set up the plugin sandbox")
 
 // LauncherExitCode is the exit status of a launcher that could not apply
 // its policy: the plugin never ran. Its stderr says why.
@@ -52,6 +58,9 @@ const (
 	// starvation as a strategy), and an honest model still gets a whole
 	// core for its call.
 	DefaultCPUMillicores = 1000
+	// DefaultChallengeCPUMillicores is no limit (negative): see
+	// Config.ChallengeCPUMillicores.
+	DefaultChallengeCPUMillicores = -1
 )
 
 // CPUPeriodMicros is the cpu cgroup's enforcement period (v1
@@ -84,7 +93,9 @@ const MinCPUMillicores = 10
 //     long-running plugin). The challenge has its own limit
 //     (Config.ChallengeCPUMillicores).
 //
-// Zero means the default; a negative value means no limit.
+// Zero means the default; a negative value means no limit (the one
+// convention of every limit here, Config.ChallengeCPUMillicores included;
+// the settings' "0: no limit" is stored as -1 by internal/config).
 type Limits struct {
 	MemoryBytes   int64
 	Processes     int
@@ -109,9 +120,10 @@ type Limits struct {
 //   - MaxCopyBytes bounds what is copied into a box for a dropped uid (a
 //     Python model's directory, the model runner, the challenge's Python
 //     files) (0: DefaultMaxCopyBytes).
-//   - ChallengeCPUMillicores is the challenge plugin's CPU limit, like
-//     Limits.CPUMillicores (CHALLENGE_CPU_MILLICORES); 0 or negative: no
-//     limit, the default. The challenge is the competition's own code
+//   - ChallengeCPUMillicores is the challenge plugin's CPU limit
+//     (CHALLENGE_CPU_MILLICORES), with Limits' convention: 0 is the
+//     default (DefaultChallengeCPUMillicores: no limit), negative no
+//     limit. The challenge is the competition's own code
 //     (pinned by CHALLENGE_SHA256), one process whose calls (inference
 //     input, scoring, leaderboard) the node waits for: a quota would only
 //     slow the node, and it competes with no one for a prize.
@@ -148,6 +160,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Limits.CPUMillicores == 0 {
 		c.Limits.CPUMillicores = DefaultCPUMillicores
+	}
+	if c.ChallengeCPUMillicores == 0 {
+		c.ChallengeCPUMillicores = DefaultChallengeCPUMillicores
 	}
 	if c.MaxCopyBytes <= 0 {
 		c.MaxCopyBytes = DefaultMaxCopyBytes
