@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,5 +107,61 @@ func TestCPUQuotaAboveParent(t *testing.T) {
 		t.Errorf("400 millicores under a 500 millicore parent: %v", errs)
 	} else {
 		cg.remove()
+	}
+}
+
+// TestLauncherAbstractSocketScoped: a sandboxed plugin cannot connect(2)
+// to an abstract Unix socket opened outside its Landlock domain (here by
+// the test, standing for a host daemon or another model: Landlock ABI >= 6,
+// LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET, part of landlock.V11's scopes);
+// the same script run unsandboxed connects.
+func TestLauncherAbstractSocketScoped(t *testing.T) {
+	if !Probe(Config{}).Scoped {
+		t.Skip("Landlock ABI < 6 here: abstract sockets are not scoped")
+	}
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Skip("no /usr/bin/python3")
+	}
+	name := fmt.Sprintf("coord-test-abstract-%d", os.Getpid())
+	l, err := net.Listen("unix", "@"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	script := py + ` -c "
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect('\0` + name + `'); print('connect ok')
+except OSError as e:
+    print('connect', e.errno)
+"`
+	for _, tc := range []struct {
+		name string
+		c    Config
+		want string
+	}{
+		{"sandboxed", Config{}, fmt.Sprintf("connect %d", int(syscall.EPERM))},
+		{"unsandboxed", Config{Disabled: true}, "connect ok"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := run(t, tc.c, Plugin{}, script)
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if out != tc.want {
+				t.Errorf("got %q, want %q", out, tc.want)
+			}
+		})
 	}
 }
