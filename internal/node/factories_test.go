@@ -21,6 +21,7 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/feed/replay"
 	"github.com/crunch-coordinator/coordinator/internal/node"
 	"github.com/crunch-coordinator/coordinator/internal/testutil"
+	"github.com/crunch-coordinator/coordinator/sdk"
 )
 
 // Factories the tests select by name.
@@ -82,7 +83,7 @@ func TestFactories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := func(t *testing.T, f config.Factories) (*node.Node, *clock.Simulated, error) {
+	start := func(t *testing.T, f config.Factories, routes ...string) (*node.Node, *clock.Simulated, error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
@@ -96,6 +97,9 @@ func TestFactories(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.Callables.Factories = f
+		for i := 0; i+1 < len(routes); i += 2 {
+			w.Callables.Routes[routes[i]] = routes[i+1]
+		}
 		sim := clock.NewSimulated(rp.First())
 		n, err := node.Start(ctx, node.Config{
 			Workspace: w, Store: openStore(t, "sqlite://"+filepath.Join(t.TempDir(), "f.db")), Clock: sim,
@@ -135,6 +139,47 @@ func TestFactories(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+
+	// The feed view reads past the simulated clock only while nothing but
+	// the block's input call reads the feed (node.Replay): the next block
+	// is staged alongside the current block's model calls only with the
+	// runtime default's ValidateInferenceOutput and the built-in score
+	// service, and no input is made ahead with a replaced score service
+	// (it runs on sim by itself, at any time).
+	for _, c := range []struct {
+		name             string
+		f                config.Factories
+		routes           []string
+		alongside, ahead bool
+	}{
+		{"challenge validator, replay", config.Factories{}, nil, false, true},
+		{"default validator, replay", config.Factories{}, []string{sdk.CallableValidateInferenceOutput, config.RouteDefault}, true, true},
+		{"score service replaced, default validator, replay", config.Factories{Score: "test-score"}, []string{sdk.CallableValidateInferenceOutput, config.RouteDefault}, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n, sim, err := start(t, c.f, c.routes...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if err := n.StartServices(ctx, node.RunOptions{Replay: true}); err != nil {
+				t.Fatal(err)
+			}
+			prog, err := n.Replay(ctx, rp, sim, node.ReplayOptions{Until: rp.First().Add(2 * time.Hour)})
+			if err != nil || prog.Cycles == 0 || prog.CycleErrors != 0 {
+				t.Fatalf("replay: %+v, %v", prog, err)
+			}
+			if got := prog.StagedAlongside > 0; got != c.alongside {
+				t.Errorf("%d blocks staged alongside the previous one's model calls; want some: %v", prog.StagedAlongside, c.alongside)
+			}
+			if want := map[bool]int{true: prog.Cycles, false: 0}[c.ahead]; prog.InputsAhead != want {
+				t.Errorf("%d of %d cycles had their input made ahead, want %d", prog.InputsAhead, prog.Cycles, want)
+			}
+			if err := n.Drain(10 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 
 	t.Run("every service replaced", func(t *testing.T) {
 		predictCycles.Store(0)

@@ -70,6 +70,10 @@ type ReplayProgress struct {
 	// InputsAhead those whose inference input the challenge made with the
 	// rest of its block (predict.Block.Prefetch).
 	Batched, InputsAhead int
+	// StagedAlongside counts the blocks whose candles and inputs were
+	// staged while the previous block's model calls ran (only when nothing
+	// else reads the feed meanwhile: see Replay).
+	StagedAlongside int
 	// Time is where the replay's wall-clock time went so far.
 	Time ReplayTime
 }
@@ -102,7 +106,10 @@ type ReplayTime struct {
 // the feed as stored at the simulated time: FeedView), each predict cycle
 // planned at its candle's time and the block's model calls sent in one
 // batch per model (predict.Block), while the next block's candles are
-// stored and its inference inputs made; the stored predictions and scores are
+// stored and its inference inputs made (when nothing else reads the feed
+// meanwhile: the challenge's ValidateInferenceOutput is the runtime
+// default's and the score service is the built-in one; else after the
+// block); the stored predictions and scores are
 // those of the live path (TestE2EReplayMatchesLive); the hourly leaderboard
 // rebuild runs alongside the next block (it reads nothing the block
 // changes: see waitPeriod). With opts.Last the final score cycle
@@ -177,6 +184,20 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 	if alongside {
 		blk.BeforeModelWrite = waitPeriod
 	}
+	// The feed view reads past the clock (up to a block's end, for its
+	// inputs made in one challenge call, predict.Block.FetchInputs) only
+	// while nothing else reads the feed, so that every other reader sees
+	// it as stored at the simulated time, as live. Not with a score service
+	// replaced by a factory: it runs on sim by itself, at any time, and
+	// may read the feed (ground truth through the challenge); then each
+	// cycle's input is made at its time. And the next block is staged
+	// alongside the current block's model calls only when the challenge's
+	// ValidateInferenceOutput, which runs meanwhile, is the runtime
+	// default's: a challenge's validator could read the feed through the
+	// HostData its plugin keeps from ProvideRawInput (sdk.HostData is one
+	// per plugin process); else it is staged after the block.
+	inputsAhead := blk != nil && builtinScore
+	stageAlongside := inputsAhead && !n.challenge.Routed(sdk.CallableValidateInferenceOutput)
 	var cancelled error
 	record := func(res predict.Result, err error) {
 		tm := res.Timing
@@ -214,8 +235,24 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 	// candles of a block are stored ahead of the clock.
 	n.feedView.Set(sim.Now)
 	defer n.feedView.Set(nil)
-	endsBlock := func(at time.Time) bool {
-		return builtinScore && (!at.Before(nextScore) || !at.Before(nextLB))
+	// crosses tells whether the candle stored at at reaches the score
+	// time ns or the leaderboard time nl: its cycle ends a block.
+	crosses := func(at, ns, nl time.Time) bool {
+		return builtinScore && (!at.Before(ns) || !at.Before(nl))
+	}
+	endsBlock := func(at time.Time) bool { return crosses(at, nextScore, nextLB) }
+	// nextBounds returns the score and leaderboard times once the candle
+	// stored at at is replayed: the current ones, or at plus the interval
+	// for each that at reaches (its cycle then runs).
+	nextBounds := func(at time.Time) (ns, nl time.Time) {
+		ns, nl = nextScore, nextLB
+		if builtinScore && !at.Before(nextScore) {
+			ns = at.Add(scoreEvery)
+		}
+		if builtinScore && !at.Before(nextLB) {
+			nl = at.Add(lbEvery)
+		}
+		return ns, nl
 	}
 	// gather reads the candles of the next block, stamped with their close
 	// times: up to the first that reaches the score time ns or the
@@ -230,8 +267,7 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 			}
 			rec.TsIngested = rec.TsEvent.Add(r.Step())
 			recs = append(recs, rec)
-			if blk == nil || simStart.IsZero() || len(recs) >= maxBlockCycles ||
-				(builtinScore && (!rec.TsIngested.Before(ns) || !rec.TsIngested.Before(nl))) {
+			if blk == nil || simStart.IsZero() || len(recs) >= maxBlockCycles || crosses(rec.TsIngested, ns, nl) {
 				break
 			}
 		}
@@ -239,16 +275,17 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 	}
 	// stage stores a block's candles in one transaction, ahead of the
 	// clock, and makes the block's inference inputs in one challenge call
-	// (predict.Block.FetchInputs), each cycle reading the feed as stored
-	// at its time: it leaves the feed view at the block's end, for the
-	// caller to set back. It returns the inputs and each step's duration.
+	// (predict.Block.FetchInputs, when inputsAhead), each cycle reading the
+	// feed as stored at its time: it leaves the feed view at the block's
+	// end, for the caller to set back. It returns the inputs and each
+	// step's duration.
 	stage := func(recs []store.MarketRecord) (inputs map[time.Time]json.RawMessage, candles, made time.Duration, err error) {
 		t0 := time.Now()
 		if _, err := n.cfg.Store.UpsertMarketRecords(ctx, recs); err != nil {
 			return nil, 0, 0, fmt.Errorf("replay: store candles %s to %s: %w", recs[0].TsEvent.Format(time.RFC3339), recs[len(recs)-1].TsEvent.Format(time.RFC3339), err)
 		}
 		candles = time.Since(t0)
-		if blk == nil {
+		if !inputsAhead {
 			return nil, candles, 0, nil
 		}
 		times := make([]time.Time, len(recs))
@@ -262,9 +299,8 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 		return inputs, candles, time.Since(t0), nil
 	}
 	// staged is the next block, staged alongside the current block's
-	// model calls (its stage call reads and writes only the feed, which
-	// nothing in a block's Run reads: the challenge's ValidateInferenceOutput
-	// gets no HostData); nil when none.
+	// model calls when stageAlongside (its stage call reads and writes
+	// only the feed, which nothing else reads meanwhile); nil when none.
 	type stagedBlock struct {
 		recs    []store.MarketRecord
 		inputs  map[time.Time]json.RawMessage
@@ -281,6 +317,7 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 		sb := <-staged
 		staged = nil
 		n.feedView.Set(sim.Now)
+		p.StagedAlongside++
 		p.Time.Candles += sb.candles
 		p.Time.RawInput += sb.made
 		p.Time.Predict += time.Since(t0)
@@ -359,17 +396,10 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 			}
 		}
 		if blk != nil && (len(ahead) == 0 || blk.Len() >= maxBlockCycles || endsBlock(at)) {
-			if len(ahead) == 0 {
+			if len(ahead) == 0 && stageAlongside {
 				// Stage the next block while this one runs: its bounds
 				// are the score and leaderboard times this candle sets.
-				ns, nl := nextScore, nextLB
-				if builtinScore && !at.Before(nextScore) {
-					ns = at.Add(scoreEvery)
-				}
-				if builtinScore && !at.Before(nextLB) {
-					nl = at.Add(lbEvery)
-				}
-				if recs := gather(ns, nl); len(recs) > 0 {
+				if recs := gather(nextBounds(at)); len(recs) > 0 {
 					staged = make(chan stagedBlock, 1)
 					go func(ch chan<- stagedBlock) {
 						inputs, candles, made, err := stage(recs)
@@ -389,6 +419,7 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 				return p, cancelled
 			}
 		}
+		ns, nl := nextBounds(at)
 		if builtinScore && !at.Before(nextScore) {
 			waitPeriod()
 			t0 := time.Now()
@@ -400,7 +431,7 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 			}
 			p.Scored += sr.Scored
 			p.Unresolved += sr.Unresolved
-			nextScore = at.Add(scoreEvery)
+			nextScore = ns
 		}
 		if builtinScore && !at.Before(nextLB) {
 			waitPeriod()
@@ -416,7 +447,7 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 				n.finishPeriod(ctx, at)
 			}
 			p.Time.Leaderboard += time.Since(t0)
-			nextLB = at.Add(lbEvery)
+			nextLB = nl
 		}
 		if opts.Progress != nil {
 			opts.Progress(p)

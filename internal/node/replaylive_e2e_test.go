@@ -111,6 +111,12 @@ func replayLiveCase(t *testing.T, open func(t *testing.T, name string) store.Sto
 	if prog.InputsAhead != prog.Cycles {
 		t.Fatalf("replay: %d of %d predict cycles had their input made ahead, want all", prog.InputsAhead, prog.Cycles)
 	}
+	// The baseline's ValidateInferenceOutput is the challenge's, which
+	// could read the feed while a block's models are called: no block is
+	// staged meanwhile (the feed view stays at the simulated time).
+	if prog.StagedAlongside != 0 {
+		t.Fatalf("replay: %d blocks staged alongside the previous block's model calls, want none", prog.StagedAlongside)
+	}
 	_ = n.Close()
 
 	// The live path, one candle at a time.
