@@ -28,17 +28,7 @@ import (
 // long restart backoff keeps a new generation out of the way.
 func TestTickPredictExitSeenBeforePredictAnswer(t *testing.T) {
 	t.Parallel()
-	opts := testOptions(t)
-	opts.RestartBackoffMin, opts.RestartBackoffMax = time.Minute, time.Minute
-	restarted := make(chan int, 4) // generations the supervisor restarts
-	opts.OnEvent = func(e Event) {
-		if e.Kind == EventRestart {
-			select {
-			case restarted <- e.Generation:
-			default:
-			}
-		}
-	}
+	opts, restarted := restartWatchOptions(t)
 	ctx := ctxT(t, 60*time.Second)
 	ms, err := StartModels(ctx, []PluginSpec{mspec(testMarker(t), "exit", modelBin, "-mode", "exitsignal")}, opts)
 	if err != nil {
@@ -103,17 +93,7 @@ func TestTickPredictExitSeenBeforePredictAnswer(t *testing.T) {
 // the next generation away).
 func TestModelBatchGenerationGoneBetweenCycles(t *testing.T) {
 	t.Parallel()
-	opts := testOptions(t)
-	opts.RestartBackoffMin, opts.RestartBackoffMax = time.Minute, time.Minute
-	restarted := make(chan int, 4)
-	opts.OnEvent = func(e Event) {
-		if e.Kind == EventRestart {
-			select {
-			case restarted <- e.Generation:
-			default:
-			}
-		}
-	}
+	opts, restarted := restartWatchOptions(t)
 	ctx := ctxT(t, 60*time.Second)
 	ms, err := StartModels(ctx, []PluginSpec{mspec(testMarker(t), "ok", modelBin)}, opts)
 	if err != nil {
@@ -160,4 +140,23 @@ func TestModelBatchGenerationGoneBetweenCycles(t *testing.T) {
 	if st := ms.States()[0]; st.ConsecutiveFailures != 0 {
 		t.Errorf("%d consecutive failures charged for calls never sent (last error %q), want 0", st.ConsecutiveFailures, st.LastError)
 	}
+}
+
+// restartWatchOptions returns test options whose restart backoff is a
+// minute (no next generation gets in the way) and a channel receiving the
+// generation of every restart the supervisor schedules.
+func restartWatchOptions(t *testing.T) (Options, <-chan int) {
+	t.Helper()
+	opts := testOptions(t)
+	opts.RestartBackoffMin, opts.RestartBackoffMax = time.Minute, time.Minute
+	restarted := make(chan int, 4)
+	opts.OnEvent = func(e Event) {
+		if e.Kind == EventRestart {
+			select {
+			case restarted <- e.Generation:
+			default:
+			}
+		}
+	}
+	return opts, restarted
 }
