@@ -153,7 +153,7 @@ func (b *Box) buildPolicy() policy {
 	p := b.plugin
 	pol := policy{
 		Exec: p.Exec, Argv: append([]string{p.Exec}, p.Args...),
-		UID: -1, GID: -1, ParentPID: os.Getpid(), Network: p.Network, Landlock: true, SocketFilter: !p.Network,
+		UID: -1, GID: -1, ParentPID: os.Getpid(), Network: p.Network, Landlock: true, SocketFilter: !p.Network, NoDial: !p.Challenge,
 		ReadDirs:  append([]string{}, systemReadDirs...),
 		ReadFiles: append([]string{p.Exec}, systemReadFiles...),
 		WriteDirs: []string{b.Scratch},

@@ -34,6 +34,9 @@ type policy struct {
 	// SocketFilter installs the seccomp socket filter (AF_UNIX sockets
 	// only; seccomp_linux.go).
 	SocketFilter bool `json:"socket_filter"`
+	// NoDial adds a model's rules to the socket filter: no connect(2),
+	// stream sockets only (seccomp_linux.go).
+	NoDial bool `json:"no_dial"`
 }
 
 type rlimit struct {
@@ -107,7 +110,7 @@ func runLauncher(raw string) error {
 		}
 	}
 	if p.SocketFilter {
-		if err := installSocketFilter(); err != nil {
+		if err := installSocketFilter(p.NoDial); err != nil {
 			return err
 		}
 	}

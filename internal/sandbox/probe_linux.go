@@ -55,7 +55,7 @@ func Probe(c Config) Report {
 	if err := socketFilterAvailable(); err == nil {
 		r.SocketFilter = true
 	} else {
-		r.Missing = append(r.Missing, fmt.Sprintf("socket filter (%v): models can send UDP datagrams and open raw, packet and netlink sockets", err))
+		r.Missing = append(r.Missing, fmt.Sprintf("socket filter (%v): models can send UDP datagrams, open raw, packet and netlink sockets and connect to named Unix sockets", err))
 	}
 	if h.cpu.err != nil && (c.Limits.CPUMillicores > 0 || c.ChallengeCPUMillicores > 0) {
 		r.Missing = append(r.Missing, fmt.Sprintf("cpu limit (%v): a model can keep every core busy and make its neighbours' calls time out", h.cpu.err))

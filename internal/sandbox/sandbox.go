@@ -217,7 +217,8 @@ type Report struct {
 	Scoped bool
 	// SocketFilter: the seccomp socket filter (models, and the challenge
 	// without CHALLENGE_ALLOW_NETWORK, may create AF_UNIX sockets only: no
-	// UDP, TCP, raw, packet or netlink socket, no io_uring).
+	// UDP, TCP, raw, packet or netlink socket, no io_uring; models may not
+	// connect(2) and create stream sockets only).
 	SocketFilter bool
 	// NoNewPrivs: prctl(PR_SET_NO_NEW_PRIVS) (Linux).
 	NoNewPrivs bool
@@ -250,7 +251,7 @@ func (r Report) Enforced() []string {
 		out = append(out, "landlock signal/abstract-socket scoping")
 	}
 	if r.SocketFilter {
-		out = append(out, "seccomp socket filter (Go and Python models, and the challenge without CHALLENGE_ALLOW_NETWORK: Unix sockets only, no UDP/TCP/raw/packet/netlink socket, no io_uring)")
+		out = append(out, "seccomp socket filter (Go and Python models, and the challenge without CHALLENGE_ALLOW_NETWORK: Unix sockets only, no UDP/TCP/raw/packet/netlink socket, no io_uring; models: no connect(2), stream sockets only)")
 	}
 	if r.NoNewPrivs {
 		out = append(out, "no_new_privs")

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -235,6 +236,95 @@ except OSError as e:
 			for k, v := range tc.want {
 				if got[k] != v {
 					t.Errorf("%s socket: expected %s, got %q (all: %s)", k, v, got[k], out)
+				}
+			}
+		})
+	}
+}
+
+// TestLauncherModelNoDial: a model's socket filter also closes the Unix
+// sockets that reach out: connect(2) to a named socket fails with EPERM and
+// only stream sockets can be created (a datagram socket could sendto(2) a
+// named socket unconnected); the challenge (its plugin dials the host's
+// broker) connects, and creates datagram sockets; a listening Unix socket
+// still works for both (the host dials the plugin).
+func TestLauncherModelNoDial(t *testing.T) {
+	if !Probe(Config{}).SocketFilter {
+		t.Skip("no seccomp socket filter on this machine: not tested")
+	}
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Skip("no /usr/bin/python3")
+	}
+	// A named socket outside the plugin's box, reachable by its uid:
+	// standing for a host daemon's or another participant's listener. It
+	// is in a directory the plugin may write so that only the filter (not
+	// a Landlock ABI with Unix-socket rules) decides.
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "daemon.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := os.Chmod(path, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	script := py + ` -c "
+import socket, os
+def tryit(name, f):
+    try:
+        f(); print(name, 'ok')
+    except OSError as e:
+        print(name, e.errno)
+tryit('connect', lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect('` + path + `'))
+tryit('dgram', lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).close())
+tryit('seqpacket', lambda: socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET).close())
+tryit('streampair', lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM))
+tryit('dgrampair', lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM))
+tryit('nonblock', lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC).close())
+def listen():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(os.path.join(os.environ['TMPDIR'], 'own.sock')); s.listen(1)
+tryit('listen', listen)
+"`
+	eperm := fmt.Sprint(int(syscall.EPERM))
+	cases := []struct {
+		name string
+		p    Plugin
+		want map[string]string
+	}{
+		{"model", Plugin{ExtraWriteDirs: []string{dir}}, map[string]string{"connect": eperm, "dgram": eperm, "seqpacket": eperm, "dgrampair": eperm, "streampair": "ok", "nonblock": "ok", "listen": "ok"}},
+		{"challenge", Plugin{Challenge: true, ExtraWriteDirs: []string{dir}}, map[string]string{"connect": "ok", "dgram": "ok", "seqpacket": "ok", "dgrampair": "ok", "streampair": "ok", "nonblock": "ok", "listen": "ok"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := run(t, Config{}, tc.p, script)
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			got := map[string]string{}
+			for _, line := range strings.Split(out, "\n") {
+				if f := strings.Fields(line); len(f) == 2 {
+					got[f[0]] = f[1]
+				}
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s: expected %s, got %q (all: %s)", k, v, got[k], out)
 				}
 			}
 		})

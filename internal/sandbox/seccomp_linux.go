@@ -23,6 +23,17 @@ import (
 // architecture than the node's (x86's int 0x80, x32) fails with EPERM too,
 // so the family check cannot be bypassed through socketcall(2).
 //
+// A model's filter (noDial) also closes the Unix sockets that reach out:
+// connect(2) fails with EPERM, and socket(2)/socketpair(2) create only
+// SOCK_STREAM sockets (a datagram socket could sendto(2) a named socket
+// without connecting). A model plugin only listens: the host dials it
+// (go-plugin's socket, the runner's --listen), and it serves no broker
+// service, so it never connects. Without this a model could reach any
+// world-writable named socket of the machine (a host daemon's, or another
+// participant's listener); abstract sockets are closed by Landlock's
+// scoping (ABI >= 6). The challenge keeps connect(2): its plugin dials the
+// host's host-data service over go-plugin's broker.
+//
 // Sources: seccomp_data and the return values in
 // Documentation/userspace-api/seccomp_filter.rst and
 // include/uapi/linux/seccomp.h; the syscall numbers and AUDIT_ARCH_* of
@@ -44,25 +55,42 @@ const (
 	seccompNrOff   = 0
 	seccompArchOff = 4
 	seccompArg0Off = 16
+	seccompArg1Off = 24
 )
 
-// socketFilterProgram is the filter as classic BPF.
-func socketFilterProgram() []bpf.Instruction {
+// sockTypeMask keeps the socket type of socket(2)'s type argument, without
+// SOCK_NONBLOCK and SOCK_CLOEXEC (linux/net.h SOCK_TYPE_MASK).
+const sockTypeMask = 0xf
+
+// socketFilterProgram is the filter as classic BPF; noDial adds a model's
+// rules (no connect(2), SOCK_STREAM only).
+func socketFilterProgram(noDial bool) []bpf.Instruction {
 	allow := bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW}
 	deny := bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)}
+	// connect(2) jumps to deny (15) for a model, to allow (8) otherwise; an
+	// AF_UNIX socket goes on to the type check (11) for a model, to allow
+	// (14) otherwise.
+	connectSkip, typeSkip := uint8(7), uint8(0)
+	if !noDial {
+		connectSkip, typeSkip = 0, 3
+	}
 	return []bpf.Instruction{
 		/* 0 */ bpf.LoadAbsolute{Off: seccompArchOff, Size: 4},
-		/* 1 */ bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: socketFilterArch, SkipTrue: 9}, // → deny
+		/* 1 */ bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: socketFilterArch, SkipTrue: 13}, // → deny
 		/* 2 */ bpf.LoadAbsolute{Off: seccompNrOff, Size: 4},
-		/* 3 */ bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: x32SyscallBit, SkipTrue: 7}, // → deny
-		/* 4 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_SOCKET, SkipTrue: 3}, // → family
-		/* 5 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_SOCKETPAIR, SkipTrue: 2}, // → family
-		/* 6 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_IO_URING_SETUP, SkipTrue: 4}, // → deny
-		/* 7 */ allow,
-		/* 8 family */ bpf.LoadAbsolute{Off: seccompArg0Off, Size: 4},
-		/* 9 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AF_UNIX, SkipFalse: 1}, // else → deny
-		/* 10 */ allow,
-		/* 11 deny */ deny,
+		/* 3 */ bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: x32SyscallBit, SkipTrue: 11}, // → deny
+		/* 4 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_SOCKET, SkipTrue: 4}, // → family
+		/* 5 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_SOCKETPAIR, SkipTrue: 3}, // → family
+		/* 6 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_IO_URING_SETUP, SkipTrue: 8}, // → deny
+		/* 7 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_CONNECT, SkipTrue: connectSkip}, // → deny (model) / allow
+		/* 8 */ allow,
+		/* 9 family */ bpf.LoadAbsolute{Off: seccompArg0Off, Size: 4},
+		/* 10 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AF_UNIX, SkipTrue: typeSkip, SkipFalse: 4}, // → type (model) / allow; else → deny
+		/* 11 type */ bpf.LoadAbsolute{Off: seccompArg1Off, Size: 4},
+		/* 12 */ bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: sockTypeMask},
+		/* 13 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SOCK_STREAM, SkipFalse: 1}, // else → deny
+		/* 14 */ allow,
+		/* 15 deny */ deny,
 	}
 }
 
@@ -83,14 +111,14 @@ func socketFilterAvailable() error {
 	return nil
 }
 
-// installSocketFilter installs the filter on the calling thread (the one
-// that execs the plugin; no_new_privs must be set). Without seccomp on this
-// machine it does nothing (Probe reports it).
-func installSocketFilter() error {
+// installSocketFilter installs the filter (a model's with noDial) on the
+// calling thread (the one that execs the plugin; no_new_privs must be set).
+// Without seccomp on this machine it does nothing (Probe reports it).
+func installSocketFilter(noDial bool) error {
 	if socketFilterAvailable() != nil {
 		return nil
 	}
-	raw, err := bpf.Assemble(socketFilterProgram())
+	raw, err := bpf.Assemble(socketFilterProgram(noDial))
 	if err != nil {
 		return fmt.Errorf("seccomp socket filter: %w", err)
 	}
