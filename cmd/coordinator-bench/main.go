@@ -157,7 +157,7 @@ func run(ctx context.Context, cfg options) (err error) {
 	if h.rp, err = replay.Open(cfg.csv, "BTC"); err != nil {
 		return fmt.Errorf("open the shared BTC CSV: %w", err)
 	}
-	if cfg.only == "" || cfg.only == "scoring" || cfg.only == "pipeline" || cfg.only == "remote-models" { // report-month runs no plugin; storage and replay build the baseline's own
+	if cfg.only == "" || cfg.only == "scoring" || cfg.only == "pipeline" || cfg.only == "remote-models" || cfg.only == "replay" { // report-month runs no plugin; storage builds the baseline's own (replay too, and the no-op models of its floor)
 		progress("building plugins")
 		if h.plugins, err = buildPlugins(ctx, root, tmp); err != nil {
 			return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -187,6 +188,8 @@ func (h *harness) replay(ctx context.Context) {
 	if h.cfg.replayDays > 0 {
 		fullDays = min(fullDays, h.cfg.replayDays)
 	}
+	// One predict cycle per one-minute candle (the baseline's 60 s slots).
+	h.lockstepFloor(ctx, len(rw.ws.Models), math.Round(fullDays*24*60))
 	projected := fullDays / daysPerSec
 	if daysPerSec <= 0 || h.cfg.quick || projected > maxFullReplay.Seconds() {
 		h.rep.ReplayProjected = projected
