@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/crunch-coordinator/coordinator/host"
@@ -33,7 +34,10 @@ func lockstepFloorName(n int) string {
 //
 // The result's metrics are the mean and p50 wall time of one cycle (ms)
 // and the CPU per cycle of the host and of the plugin processes (ms).
-// Report.ReplayFloor is set to cycles × the median of the runs' means (s).
+// Report.ReplayFloor is set to cycles × the median of the runs' means (s),
+// Report.ReplayCPUFloor to cycles × the CPU of one cycle (host + plugins,
+// medians) / the machine's CPUs: the model calls' wall time if nothing
+// waited (every core busy with them, no lockstep barrier).
 func (h *harness) lockstepFloor(ctx context.Context, n int, cycles float64) {
 	name := lockstepFloorName(n)
 	progress("replay floor: lockstep cycles of %d no-op models", n)
@@ -101,5 +105,7 @@ func (h *harness) lockstepFloor(ctx context.Context, n int, cycles float64) {
 	if r.Err == nil {
 		h.rep.ReplayFloor = cycles * r.median("mean") / 1e3
 		h.rep.ReplayFloorCycles = int(cycles)
+		cpu := r.median("CPU per cycle, host process") + r.median("CPU per cycle, plugin processes")
+		h.rep.ReplayCPUFloor = cycles * cpu / 1e3 / float64(runtime.NumCPU())
 	}
 }

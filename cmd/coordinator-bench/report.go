@@ -57,6 +57,9 @@ type Report struct {
 	// ReplayModels no-op models (lockstepFloor); 0 when not measured.
 	ReplayFloor       float64
 	ReplayFloorCycles int
+	// ReplayCPUFloor is the CPU of those cycles over the machine's CPUs
+	// (s).
+	ReplayCPUFloor float64
 	// RealPipelineModels is the number of Go example models of the
 	// real-path pipeline rows (pipelinesReal), 0 when not measured.
 	RealPipelineModels int
@@ -296,7 +299,7 @@ func (r *Report) replayFloorTarget() Target {
 		return atMost(label, math.NaN(), 10, "s", "not measured")
 	}
 	return atMost(label, r.ReplayFloor, 10, "s",
-		fmt.Sprintf("%d cycles × the mean lockstep cycle (section 5); a lower bound: the replay also makes inputs, validates, stores and scores", r.ReplayFloorCycles))
+		fmt.Sprintf("%d cycles × the mean lockstep cycle (section 5); their CPU alone over this machine's cores: %s s; a lower bound: the replay also makes inputs, validates, stores and scores", r.ReplayFloorCycles, num(r.ReplayCPUFloor)))
 }
 
 // Markdown renders the report.
