@@ -137,6 +137,14 @@ func (h *harness) reportMonth(ctx context.Context) {
 		srv := httptest.NewServer(report.New(report.Options{Store: st, Schema: schema, Clock: clock.NewSimulated(monthEnd),
 			ModelStates: func() []host.ModelState { return states }}))
 		client := newLoadClient(h.sz.apiConcurrency)
+		progress("report API (month): floor GET /healthz on %s", backend)
+		h.repeat(secAPI, monthFloorName(h.sz.apiConcurrency, h.sz.apiDuration), backend, func(int) ([]Metric, error) {
+			lr, err := loadEach(ctx, client, func() string { return srv.URL + "/healthz" }, h.sz.apiConcurrency, h.sz.apiDuration)
+			if err != nil {
+				return nil, err
+			}
+			return []Metric{one("throughput", "requests/s", lr.RPS), one("p50", "ms", lr.P50), one("p99", "ms", lr.P99)}, nil
+		})
 		var sent atomic.Int64
 		for idx, u := range monthURLs(srv.URL, 0) {
 			// Every chart request gets its own window end (1 ms apart,
@@ -180,4 +188,12 @@ func (h *harness) reportMonth(ctx context.Context) {
 		srv.Close()
 		_ = st.Close()
 	}
+}
+
+// monthFloorName names the floor of the month's endpoint rows: GET
+// /healthz on the same server, store and clients (one database ping and a
+// small JSON answer through the same HTTP stack), the least an endpoint
+// answer costs there.
+func monthFloorName(clients int, d time.Duration) string {
+	return fmt.Sprintf("Month floor: GET /healthz (%d concurrent clients, %s per run)", clients, d)
 }
