@@ -93,7 +93,7 @@ func TestGroundTruthsStoredOnce(t *testing.T) {
 	if _, err := s.pool.Exec(ctx, `UPDATE predictions SET ground_truth_jsonb = $1::jsonb WHERE id = 'PRE_old'`, oldTruth); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO prediction_scores (prediction_id, value, success, scored_at) VALUES ('PRE_old', 1, true, now())`); err != nil {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO prediction_scores (prediction_seq, value, success, scored_at) SELECT seq, 1, true, now() FROM predictions WHERE id = 'PRE_old'`); err != nil {
 		t.Fatal(err)
 	}
 	var rows int

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,21 +14,47 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
 
-// downTo runs the Down section of the migration file name and removes the
-// goose version rows from version on, so that the next Migrate applies it
-// again to the data written since.
+// downTo runs the Down sections of the applied migrations newer than
+// version, newest first, then the Down section of the migration file name
+// (version's; run even when already undone, to show it is re-runnable),
+// and removes the goose version rows from version on, so that the next
+// Migrate applies them again to the data written since.
 func downTo(ctx context.Context, t *testing.T, s *Store, name string, version int) {
 	t.Helper()
-	text, err := migrationFiles.ReadFile("migrations/" + name)
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, down, ok := strings.Cut(string(text), "-- +goose Down")
-	if !ok {
-		t.Fatalf("%s: no Down section", name)
+	var names []string
+	for _, e := range entries {
+		n, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
+		if err != nil {
+			t.Fatalf("migration %s: expected a numbered file name: %v", e.Name(), err)
+		}
+		var applied bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+versionTable+` WHERE version_id = $1 AND is_applied)`, n).Scan(&applied); err != nil {
+			t.Fatal(err)
+		}
+		if n > version && applied {
+			names = append(names, e.Name())
+		}
 	}
-	if _, err := s.pool.Exec(ctx, down+fmt.Sprintf(`; DELETE FROM %s WHERE version_id >= %d`, versionTable, version)); err != nil {
-		t.Fatalf("%s Down: %v", name, err)
+	slices.Reverse(names)
+	for _, n := range append(names, name) {
+		text, err := migrationFiles.ReadFile("migrations/" + n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, down, ok := strings.Cut(string(text), "-- +goose Down")
+		if !ok {
+			t.Fatalf("%s: no Down section", n)
+		}
+		if _, err := s.pool.Exec(ctx, down); err != nil {
+			t.Fatalf("%s Down: %v", n, err)
+		}
+	}
+	if _, err := s.pool.Exec(ctx, fmt.Sprintf(`DELETE FROM %s WHERE version_id >= %d`, versionTable, version)); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -11,11 +11,11 @@ import (
 )
 
 // TestScoreIndexPlans: ModelScoreStats and WindowPredictions read the
-// indexes of migration 00019 (ix_predictions_resolvable_at; for one model
-// of ten ix_predictions_model_resolvable or that one), not the whole
-// table, on 4,000 predictions of which half are scored (the scores of so
-// few are read whole and hashed), and the claim queue keeps only the
-// instants not scored.
+// indexes of migrations 00019 and 00021 (ix_predictions_resolvable_at; for
+// one model of ten ix_predictions_model_hash_resolvable or that one), not
+// the whole table, on 4,000 predictions of which half are scored (the
+// scores of so few are read whole and hashed), and the claim queue keeps
+// only the instants not scored.
 func TestScoreIndexPlans(t *testing.T) {
 	s := benchStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

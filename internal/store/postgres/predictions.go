@@ -30,9 +30,9 @@ const predictionColumns = `id, model_id, prediction_config_id, scope_key,
 // groundTruthColumn is the ground truth of predictionColumns.
 const groundTruthColumn = `COALESCE((SELECT g.truth_jsonb FROM ground_truths g WHERE g.id = COALESCE(ps.ground_truth_id, predictions.ground_truth_id)), ground_truth_jsonb) AS ground_truth_jsonb`
 
-// scoresJoin joins a prediction's score (migration 00019) as ps: no row
-// while it is not scored.
-const scoresJoin = ` LEFT JOIN prediction_scores ps ON ps.prediction_id = predictions.id`
+// scoresJoin joins a prediction's score (migration 00019) as ps, by the
+// prediction's seq (00022): no row while it is not scored.
+const scoresJoin = ` LEFT JOIN prediction_scores ps ON ps.prediction_seq = predictions.seq`
 
 // scanPrediction reads one row selected with predictionColumns. A
 // prediction is scored when it has a row of prediction_scores (whose
@@ -140,10 +140,10 @@ SELECT u.id, u.model_id, u.config_id, u.scope_key, u.scope_id, u.status, u.exec_
     NULLIF(u.input_id, '')::uuid, u.output::jsonb, u.meta::jsonb, u.performed_at, u.resolvable_at
 FROM u ORDER BY u.n
 ON CONFLICT (id) DO NOTHING
-RETURNING id),
+RETURNING id, seq),
 scored AS (
-INSERT INTO prediction_scores (prediction_id, value, success, failed_reason, scored_at)
-SELECT u.id, u.value, u.success, u.reason, u.scored_at FROM u JOIN ins ON ins.id = u.id
+INSERT INTO prediction_scores (prediction_seq, value, success, failed_reason, scored_at)
+SELECT ins.seq, u.value, u.success, u.reason, u.scored_at FROM u JOIN ins ON ins.id = u.id
 WHERE u.success IS NOT NULL OR u.scored_at IS NOT NULL),
 pending AS (
 SELECT u.resolvable_at FROM u JOIN ins ON ins.id = u.id
@@ -185,7 +185,7 @@ func unscoredPredictionArgs(pa predictionArrays) []any {
 // pendingPredicate selects the predictions the claim hands out once due:
 // SUCCESS and without a score. score_queue (migration 00019) holds an
 // instant while a prediction of that resolvable_at may be pending.
-const pendingPredicate = `(predictions.status = 'SUCCESS' AND NOT EXISTS (SELECT 1 FROM prediction_scores sc WHERE sc.prediction_id = predictions.id))`
+const pendingPredicate = `(predictions.status = 'SUCCESS' AND NOT EXISTS (SELECT 1 FROM prediction_scores sc WHERE sc.prediction_seq = predictions.seq))`
 
 // enqueueSQL adds the distinct resolvable_at of the CTE pending to the
 // claim queue, in order. On a conflict it locks the existing row without
@@ -520,9 +520,12 @@ func (s *Store) WindowPredictions(ctx context.Context, modelID string, from, to 
 }
 
 // windowPredictionsQuery is WindowPredictions' query and its arguments
-// (it reads ix_predictions_model_resolvable, countedPredicate filters).
+// (it reads ix_predictions_model_hash_resolvable, migration 00021: the
+// hash finds the model's entries, model_id rejects a collision and
+// countedPredicate filters).
 func windowPredictionsQuery(modelID string, from, to time.Time, limit int) (string, []any) {
 	b := query{where: []string{countedPredicate}}
+	b.add("hashtext(model_id) = hashtext(?::text)", modelID)
 	b.add("model_id = ?", modelID)
 	if !from.IsZero() {
 		b.add("resolvable_at >= ?", from.UTC())
@@ -542,7 +545,7 @@ const nonAnswerStatuses = `('FAILED', 'TIMEOUT', 'CRASHED', 'ABSENT', 'BAD_IMPLE
 // window: scored ones and non-answers (store.ModelScoreStat), on
 // predictions joined with scoresJoin. It filters the rows read through
 // ix_predictions_resolvable_at (ModelScoreStats) and
-// ix_predictions_model_resolvable (WindowPredictions).
+// ix_predictions_model_hash_resolvable (WindowPredictions).
 const countedPredicate = `(ps.scored_at IS NOT NULL OR ps.success IS NOT NULL OR status IN ` + nonAnswerStatuses + `)`
 
 // LatestPerformedAt returns the newest performed_at (UTC) of the

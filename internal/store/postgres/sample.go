@@ -27,11 +27,11 @@ FROM generate_series(0, ` + buckets + ` - 1) AS g(i)`
 // SamplePredictions returns the newest prediction of every (model_id,
 // scope_key, bucket) of q (store.SampleQuery), ordered by performed_at then
 // id, without the inference input. The series are found by skipping
-// through idx_predictions_series (one seek per series); each bucket of each
-// series is then an index-only seek for its newest performed_at and a
-// lookup of the row(s) at that instant (the larger id wins a tie): the
-// cost grows with series × buckets, not with the predictions in the
-// window.
+// through the primary key of chart_revisions (one seek per series,
+// predictionSeries); each bucket of each series is then a seek for its
+// newest performed_at (seriesPredicate) and a lookup of the row(s) at that
+// instant (the larger id wins a tie): the cost grows with series ×
+// buckets, not with the predictions in the window.
 func (s *Store) SamplePredictions(ctx context.Context, q store.SampleQuery) ([]store.Prediction, error) {
 	q, err := q.Normalize()
 	if err != nil {
@@ -47,21 +47,20 @@ func (s *Store) SamplePredictions(ctx context.Context, q store.SampleQuery) ([]s
 	if len(models) == 0 {
 		return nil, nil
 	}
-	status := ""
 	q = q.Grid(first, len(models))
 	lo, _ := q.BucketRange(0)
 	args := []any{models, scopes, q.Buckets, time.UnixMicro(lo).UTC(), q.BucketWidth(), q.Buckets - 1, q.To.Add(time.Microsecond)}
+	series := seriesPredicate(q.Status, "$8")
 	if q.Status != "" {
-		status = ` AND status = $8`
 		args = append(args, q.Status)
 	}
 	cols := chartPredictionColumns
 	sql := `WITH b AS (` + sampleBuckets("$3", "$4", "$5", "$6", "$7") + `)
 SELECT ` + cols + ` FROM unnest($1::text[], $2::text[]) AS s(m, k) CROSS JOIN b
 CROSS JOIN LATERAL (SELECT max(performed_at) AS t FROM predictions
-    WHERE model_id = s.m AND scope_key = s.k AND performed_at >= b.lo AND performed_at < b.hi` + status + `) AS newest
+    WHERE ` + series + ` AND performed_at >= b.lo AND performed_at < b.hi) AS newest
 CROSS JOIN LATERAL (SELECT * FROM predictions
-    WHERE model_id = s.m AND scope_key = s.k AND performed_at = newest.t` + status + ` ORDER BY id DESC LIMIT 1) AS predictions` + scoresJoin + `
+    WHERE ` + series + ` AND performed_at = newest.t ORDER BY id DESC LIMIT 1) AS predictions` + scoresJoin + `
 ORDER BY performed_at, id`
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
@@ -119,16 +118,39 @@ ORDER BY p.computed_at, p.model_id COLLATE "C", p.id COLLATE "C"`,
 	return out, nil
 }
 
+// seriesPredicate returns the SQL selecting the predictions of series
+// (s.m, s.k) with status (the argument arg; "" = any status) through the
+// indexes of migration 00021: any status or SUCCESS (the common one: a
+// backward scan stops at the first row) through ix_predictions_series_hash,
+// where the hashes find the series' entries and the row's columns reject a
+// collision and check status; any other status through the partial
+// ix_predictions_series_unusual, which holds only the predictions that are
+// not SUCCESS, with their status (index-only, however rare the status).
+// The predicate of the partial index is written as a constant so that the
+// planner can use it for any value of arg.
+func seriesPredicate(status, arg string) string {
+	switch status {
+	case "":
+		return `hashtext(model_id) = hashtext(s.m) AND hashtext(scope_key) = hashtext(s.k) AND model_id = s.m AND scope_key = s.k`
+	case store.StatusSuccess:
+		return `hashtext(model_id) = hashtext(s.m) AND hashtext(scope_key) = hashtext(s.k) AND model_id = s.m AND scope_key = s.k AND status = ` + arg
+	default:
+		return `model_id = s.m AND scope_key = s.k AND status <> 'SUCCESS' AND status = ` + arg
+	}
+}
+
 // predictionSeries returns the series (models[i], scopes[i]) of a
-// normalised q having a prediction in its window, found by skipping
-// through idx_predictions_series (one seek per series), and the oldest
-// such prediction's performed_at (zero when none).
+// normalised q having a prediction in its window, and the oldest such
+// prediction's performed_at (zero when none). The scope keys of a model
+// are found by skipping through the primary key of chart_revisions (one
+// seek per series): the store writes a row of kind 'predictions' for
+// every model, scope key and day it stores predictions of (00013), in the
+// transaction that stores them, and never deletes one. Each series is then
+// one seek (seriesPredicate) for its oldest prediction in the window.
 func (s *Store) predictionSeries(ctx context.Context, q store.SampleQuery) ([]string, []string, time.Time, error) {
 	var first time.Time
-	status := ""
 	args := []any{q.ModelIDs, q.From, q.To}
 	if q.Status != "" {
-		status = ` AND status = $4`
 		args = append(args, q.Status)
 	}
 	if q.ModelIDs == nil {
@@ -136,10 +158,10 @@ func (s *Store) predictionSeries(ctx context.Context, q store.SampleQuery) ([]st
 	}
 	var models, scopes []string
 	rows, err := s.pool.Query(ctx, `WITH RECURSIVE ids(m) AS (`+sampleIDs+`),
-s(m, k) AS (SELECT m, (SELECT min(scope_key) FROM predictions WHERE model_id = ids.m) FROM ids
-    UNION ALL SELECT m, (SELECT min(scope_key) FROM predictions WHERE model_id = s.m AND scope_key > s.k) FROM s WHERE k IS NOT NULL)
-SELECT m, k, (SELECT min(performed_at) FROM predictions WHERE model_id = s.m AND scope_key = s.k
-    AND performed_at >= $2 AND performed_at <= $3`+status+`) FROM s WHERE k IS NOT NULL`, args...)
+s(m, k) AS (SELECT m, (SELECT min(scope_key) FROM chart_revisions WHERE kind = 'predictions' AND model_id = ids.m) FROM ids
+    UNION ALL SELECT m, (SELECT min(scope_key) FROM chart_revisions WHERE kind = 'predictions' AND model_id = s.m AND scope_key > s.k) FROM s WHERE k IS NOT NULL)
+SELECT m, k, (SELECT min(performed_at) FROM predictions WHERE `+seriesPredicate(q.Status, "$4")+`
+    AND performed_at >= $2 AND performed_at <= $3) FROM s WHERE k IS NOT NULL`, args...)
 	if err != nil {
 		return nil, nil, first, s.wrap("sample predictions: series", err)
 	}

@@ -40,12 +40,15 @@ AND NOT EXISTS (SELECT 1 FROM predictions WHERE predictions.resolvable_at = q.re
 // Score) as rows of prediction_scores (migration 00019): a score never
 // rewrites its prediction's row. Every prediction it names was claimed
 // unscored by claimSQL in the same transaction and its instant stays
-// locked until commit, so nobody can have scored it meanwhile.
+// locked until commit, so nobody can have scored it meanwhile. A score
+// references its prediction by seq (00022), found by the id in
+// predictions_pkey.
 const insertScoresSQL = `
-INSERT INTO prediction_scores (prediction_id, value, success, failed_reason, scored_at, ground_truth_id)
-SELECT u.id, u.value, u.success, u.reason, u.scored_at, u.truth_id::uuid
+INSERT INTO prediction_scores (prediction_seq, value, success, failed_reason, scored_at, ground_truth_id)
+SELECT p.seq, u.value, u.success, u.reason, u.scored_at, u.truth_id::uuid
 FROM unnest($1::text[], $2::bool[], $3::float8[], $4::bool[], $5::text[], $6::timestamptz[], $7::text[])
      AS u(id, scored, value, success, reason, scored_at, truth_id)
+JOIN predictions p ON p.id = u.id
 WHERE u.scored`
 
 // applyStatusesSQL records the Status of the updates that have one on the
