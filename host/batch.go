@@ -61,6 +61,12 @@ type PredictArgs = wire.PredictArgs
 // TickPredict and Predict (a crashed or timed-out model is restarting then,
 // so it answers ABSENT until it is back, with fresh state). Use one
 // ModelBatch from one goroutine; Close ends its streams.
+//
+// A batch's streams are its own, opened by StartBatch and ended by Close;
+// live TickPredict runs its cycles on a stream of the same kind kept open
+// across cycles (a model's live stream), through the same code
+// (batchStream.cycle), so a live cycle and a batch's cycle apply the same
+// rules.
 type ModelBatch struct {
 	m       *ModelSet
 	cycles  []BatchCycle
@@ -73,8 +79,9 @@ type ModelBatch struct {
 	closed   bool
 }
 
-// batchStream is one model's stream of a ModelBatch. Only the goroutine
-// running that model's cycle in Next (or Close) uses it.
+// batchStream is one model's stream of a ModelBatch, or its live stream
+// (liveStream). Only the goroutine running that model's cycle uses it (in
+// Next or Close; for a live stream, the holder of liveStream.mu).
 type batchStream struct {
 	s      *supervisor
 	in     *instance // the generation the stream runs on
@@ -115,14 +122,14 @@ func (m *ModelSet) StartBatch(ctx context.Context, cycles []BatchCycle) *ModelBa
 }
 
 // batchable says whether cycles can go on batch streams: there is one,
-// every cycle has a Predict call, and every call's request is within the
-// size bound of one message.
+// every cycle has a Predict call, and every request is within the size
+// bound of one message (Tick's input goes with the first Predict call).
 func batchable(cycles []BatchCycle) bool {
 	if len(cycles) == 0 {
 		return false
 	}
 	for _, c := range cycles {
-		if len(c.Calls) == 0 || len(c.Input)+16 > maxRequestPayload() {
+		if len(c.Calls) == 0 || !tickPredictFits(len(c.Input), predictBytes(c.Calls[0].Args, c.Calls[0].Kwargs)) {
 			return false
 		}
 		for _, p := range c.Calls {
@@ -134,14 +141,23 @@ func batchable(cycles []BatchCycle) bool {
 	return true
 }
 
-// open starts s's stream, or returns nil when s is to get the cycles one
-// by one.
+// open starts s's stream for the batch on the generation serving now, or
+// returns nil when s is to get the cycles one by one.
 func (b *ModelBatch) open(ctx context.Context, s *supervisor) *batchStream {
-	if s.twoCalls.Load() || s.noBatch.Load() {
-		return nil
-	}
 	in := s.serving()
 	if in == nil {
+		return nil
+	}
+	return s.openBatchStream(ctx, in)
+}
+
+// openBatchStream opens a TickPredictBatch stream on generation in, ended
+// by ctx, or returns nil when s is to get its calls one by one: it sends
+// each method on its own (twoCalls), or does not serve the stream
+// (noBatch, or in's Describe does not list sdk.MethodTickPredictBatch: an
+// older plugin, a Python or remote model), or the stream did not open.
+func (s *supervisor) openBatchStream(ctx context.Context, in *instance) *batchStream {
+	if s.twoCalls.Load() || s.noBatch.Load() {
 		return nil
 	}
 	mc, isClient := in.model.(*wire.ModelClient)
@@ -153,7 +169,7 @@ func (b *ModelBatch) open(ctx context.Context, s *supervisor) *batchStream {
 	call, err := mc.OpenTickPredictBatch(sctx, tickTO, predTO)
 	if err != nil {
 		cancel()
-		s.log.Warn("batch stream not opened: the cycles go one by one", "error", err)
+		s.log.Warn("batch stream not opened: the calls go one by one", "error", err)
 		return nil
 	}
 	return &batchStream{s: s, in: in, call: call, cancel: cancel, tickTO: tickTO, predTO: predTO}
@@ -268,6 +284,15 @@ func (bs *batchStream) cycle(ctx context.Context, m *ModelSet, c BatchCycle) (ti
 		return tick, preds, false
 	}
 	tick = bs.apply(ctx, m, sdk.MethodTick, a, tickAbsent)
+	switch {
+	case tick.Status == StatusCrashed || tick.Status == StatusTimeout:
+		// Tick's outcome retired the generation (the model is
+		// restarting): the Predict sent with it is not read off the
+		// stream but asked anew, ABSENT as on two calls (TickPredict).
+		bs.end()
+	case !bs.dead && bs.s.afterStreamTick != nil:
+		bs.s.afterStreamTick(bs.in)
+	}
 	preds = make([]CallResult, len(c.Calls))
 	for j, p := range c.Calls {
 		if bs.dead || (j > 0 && !bs.live()) {
@@ -360,12 +385,16 @@ func (bs *batchStream) apply(ctx context.Context, m *ModelSet, name string, a ba
 	if name == sdk.MethodPredict {
 		out, err = m.checkOutput(a.Output, err)
 	}
-	res := s.finish(ctx, ctx, name, bs.in, err, a.dur, true)
+	res := s.finish(ctx, ctx, name, bs.in, err, a.dur)
 	if res.Status == StatusSuccess {
 		res.Output = out
 	}
-	if a.ended != nil && res.Status == StatusCrashed && !s.twoCalls.Swap(true) {
-		s.log.Warn("model process died during a batch (counted as the crash of the call whose answer was due): calling each method on its own from now on, so a crash that repeats is classified exactly", "call", name)
+	// Tick went with the cycle's first Predict: a process that died
+	// before Tick's outcome left it may have died in that Predict (see
+	// TickPredict). Any other call is alone on the stream, so its crash
+	// is its own.
+	if name == sdk.MethodTick && a.ended != nil && res.Status == StatusCrashed && !s.twoCalls.Swap(true) {
+		s.log.Warn("model process died on a TickPredictBatch stream before Tick's outcome arrived (counted as Tick's crash): calling Tick and Predict on their own from now on, so a crash that repeats is classified exactly")
 	}
 	return res
 }

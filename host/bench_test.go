@@ -58,3 +58,31 @@ func BenchmarkFanOut10(b *testing.B) { benchPredict(b, 10) }
 
 // BenchmarkFanOut100 measures one Predict fan-out to 100 model plugins.
 func BenchmarkFanOut100(b *testing.B) { benchPredict(b, 100) }
+
+// benchTickPredict measures one live cycle's model calls: TickPredict
+// (Tick then Predict on every model) to n model plugins.
+func benchTickPredict(b *testing.B, n int) {
+	ms := benchModels(b, n)
+	args := []json.RawMessage{json.RawMessage(`"BTC"`), json.RawMessage(`60`)}
+	kwargs := json.RawMessage(`{"horizon":60}`)
+	input := json.RawMessage(`{"candles":[{"t":1700000000,"o":1,"h":2,"l":0.5,"c":1.5,"v":10}]}`)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		ticks, preds := ms.TickPredict(ctx, input, args, kwargs)
+		for id, r := range preds {
+			if t := ticks[id]; t.Status != StatusSuccess || r.Status != StatusSuccess {
+				b.Fatalf("%s: Tick %s %v, Predict %s %v", id, t.Status, t.Err, r.Status, r.Err)
+			}
+		}
+	}
+}
+
+// BenchmarkTickPredictFanOut10 measures one TickPredict fan-out (a live
+// cycle's model calls) to 10 model plugins.
+func BenchmarkTickPredictFanOut10(b *testing.B) { benchTickPredict(b, 10) }
+
+// BenchmarkTickPredictFanOut100 measures one TickPredict fan-out to 100
+// model plugins.
+func BenchmarkTickPredictFanOut100(b *testing.B) { benchTickPredict(b, 100) }

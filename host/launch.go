@@ -176,6 +176,12 @@ type instance struct {
 	outLogs []*lineLogger
 	// retired is set when the supervisor takes the instance out of service.
 	retired atomic.Bool
+	// streams is the context of the streams kept open on this generation
+	// across calls (a model's live stream, see ModelSet.TickPredict); the
+	// supervisor loop sets it before the generation serves and cancels it
+	// (endStreams) once the generation has been stopped.
+	streams    context.Context
+	endStreams context.CancelFunc
 }
 
 // launch starts one generation of a plugin of kind (sdk.PluginChallenge or

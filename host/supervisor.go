@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/crunch-coordinator/coordinator/sdk"
 	"github.com/crunch-coordinator/coordinator/sdk/wire"
@@ -74,9 +72,12 @@ type supervisor struct {
 	// (ModelBatch sends it each cycle's calls instead); cleared by a reload.
 	noBatch atomic.Bool
 	// afterStreamTick, set by tests before any call, runs after Tick's
-	// outcome arrived on a TickPredict stream on in, before Predict's
-	// answer is read (a test orders the process's exit there).
+	// outcome arrived on a TickPredict or batch stream on in, before the
+	// answer of the Predict sent with it is read (a test orders the
+	// process's exit there).
 	afterStreamTick func(in *instance)
+	// live is the model's stream kept open across live TickPredict cycles.
+	live liveStream
 }
 
 func newSupervisor(kind string, spec PluginSpec, data sdk.HostData, opts Options) *supervisor {
@@ -171,6 +172,7 @@ func (s *supervisor) loop(ctx context.Context) {
 			continue
 		}
 		s.warmUp(ctx, in, gen)
+		in.streams, in.endStreams = context.WithCancel(context.Background())
 		s.setReady(in)
 		s.event(EventStarted, gen, "", "", 0, nil)
 		finishFirst(nil)
@@ -185,6 +187,7 @@ func (s *supervisor) loop(ctx context.Context) {
 				graceful := !s.stopped
 				s.mu.Unlock()
 				in.stop(s.opts.KillTimeout, graceful)
+				in.endStreams()
 				return
 			case <-in.done:
 				cause = restartRequest{in: in, st: StatusCrashed, err: in.exitCause()}
@@ -199,6 +202,7 @@ func (s *supervisor) loop(ctx context.Context) {
 		}
 		s.clearReady(in)
 		in.stop(s.opts.KillTimeout, false)
+		in.endStreams()
 		if ctx.Err() != nil {
 			return
 		}
@@ -458,7 +462,7 @@ func (s *supervisor) callOn(ctx context.Context, name string, on *instance, wait
 	}
 	start := time.Now()
 	err = fn(callCtx, in)
-	return s.finish(ctx, callCtx, name, in, err, time.Since(start), false)
+	return s.finish(ctx, callCtx, name, in, err, time.Since(start))
 }
 
 // serving returns the generation a call made now would get without
@@ -505,16 +509,12 @@ func (s *supervisor) refused(name string, wait bool, err error) CallResult {
 }
 
 // finish classifies the outcome err of call name on in, which took dur,
-// and applies it: restart, stop rules. recorded says the outcome was
-// answered on a batch stream (ModelBatch): the generation may have ended
-// since the answer arrived, which then says nothing about this answer.
-func (s *supervisor) finish(ctx, callCtx context.Context, name string, in *instance, err error, dur time.Duration, recorded bool) CallResult {
-	done := in.done
-	if recorded && status.Code(err) != codes.Canceled {
-		done = nil // the process's later exit does not make this answer a crash
-	}
-	st, charge := classifyCall(ctx, callCtx, err, done)
-	if st == StatusFailed && charge && !recorded && in.retired.Load() {
+// and applies it: restart, stop rules. The outcome has just arrived (also
+// on a stream, which is read in lockstep), so a process that has exited or
+// a generation retired by now is this call's crash, as on any call.
+func (s *supervisor) finish(ctx, callCtx context.Context, name string, in *instance, err error, dur time.Duration) CallResult {
+	st, charge := classifyCall(ctx, callCtx, err, in.done)
+	if st == StatusFailed && charge && in.retired.Load() {
 		// The generation was retired (killed for a restart) under the call.
 		st = StatusCrashed
 	}

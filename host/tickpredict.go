@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/status"
@@ -20,11 +22,28 @@ import (
 // Predict's counted from Tick's answer), the same classification and stop
 // rules and the same result maps as Tick then Predict, but one round trip
 // per model instead of two when the model plugin serves sdk.MethodTickPredict
-// (Describe's OptionalMethods: plugins built with this SDK). Other models
-// (older plugins, Python and remote models, a request too large for one
-// message) get the two calls. As with two fan-outs, a model whose Tick
-// timed out or crashed is restarting and answers Predict ABSENT, and a
-// model whose Tick failed is still asked to predict.
+// or sdk.MethodTickPredictBatch (Describe's OptionalMethods: plugins built
+// with this SDK). Other models (older plugins, Python and remote models, a
+// request too large for one message) get the two calls. As with two
+// fan-outs, a model whose Tick timed out or crashed is restarting and
+// answers Predict ABSENT, and a model whose Tick failed is still asked to
+// predict.
+//
+// A model that serves sdk.MethodTickPredictBatch keeps one such stream
+// open across cycles (its live stream), so a cycle costs it one request
+// and two answers on an open stream instead of a new stream: the stream
+// is opened on the first cycle that can use it, on the generation serving
+// then, and runs the cycle's calls exactly as a ModelBatch does (Tick's
+// input with the Predict call in one request, each deadline enforced by
+// the host, each outcome applied through the same classification,
+// restarts and stop rules). It is ended by an outcome that ends it
+// (timeout, crash, protocol error, an answer over the size bound), by the
+// cycle's ctx ending, and when its generation no longer serves (a
+// restart, a reload, a cool-down, a stop, Close: the generation's streams
+// are cancelled once it is stopped); the next cycle then opens a new one
+// on the generation serving then. One cycle at a time uses a model's live
+// stream: a TickPredict that overlaps another on the same model sends
+// that model a TickPredict round trip of its own.
 //
 // A Predict result's Duration runs from Tick's answer to Predict's on the
 // combined round trip (so it does not include sending the request).
@@ -47,7 +66,7 @@ func (m *ModelSet) TickPredict(ctx context.Context, input json.RawMessage, args 
 	pr := make([]CallResult, len(members))
 	predBytes := predictBytes(args, kwargs)
 	m.each(members, sdk.MethodTick, tr, func(i int, s *supervisor) {
-		tr[i], pr[i] = m.tickPredictOne(ctx, s, input, args, kwargs, predBytes)
+		tr[i], pr[i] = m.tickPredictLive(ctx, s, input, args, kwargs, predBytes)
 	})
 	for i, mb := range members {
 		if mb.s == nil {
@@ -55,6 +74,48 @@ func (m *ModelSet) TickPredict(ctx context.Context, input json.RawMessage, args 
 		}
 	}
 	return resultMap(members, tr), resultMap(members, pr)
+}
+
+// liveStream is a model's TickPredictBatch stream kept open across live
+// TickPredict cycles (see TickPredict). mu is held by the cycle using the
+// stream.
+type liveStream struct {
+	mu sync.Mutex
+	bs *batchStream // nil before the first cycle on a stream
+	// opened counts the streams opened (tests check the reuse).
+	opened atomic.Int64
+}
+
+// tickPredictLive runs one model's cycle of TickPredict on its live
+// stream (see TickPredict), or one by one (tickPredictOne) when the model
+// cannot take it there: it serves no batch stream, the request is over
+// the size bound of one message, another cycle is using the stream, or no
+// generation serves now.
+func (m *ModelSet) tickPredictLive(ctx context.Context, s *supervisor, input json.RawMessage, args []json.RawMessage, kwargs json.RawMessage, predBytes int) (tick, pred CallResult) {
+	ls := &s.live
+	if !tickPredictFits(len(input), predBytes) || !ls.mu.TryLock() {
+		return m.tickPredictOne(ctx, s, input, args, kwargs, predBytes)
+	}
+	defer ls.mu.Unlock()
+	if ls.bs == nil || !ls.bs.live() { // ended, or its generation no longer serves
+		ls.bs = nil
+		if in := s.serving(); in != nil {
+			ls.bs = s.openBatchStream(in.streams, in)
+		}
+		if ls.bs == nil {
+			return m.tickPredictOne(ctx, s, input, args, kwargs, predBytes)
+		}
+		ls.opened.Add(1)
+	}
+	tick, preds, _ := ls.bs.cycle(ctx, m, BatchCycle{Input: input, Calls: []PredictArgs{{Args: args, Kwargs: kwargs}}})
+	return tick, preds[0]
+}
+
+// tickPredictFits says whether a request carrying Tick's input
+// (inputBytes of JSON) and a Predict call (predBytes, see predictBytes)
+// is within the size bound of one message.
+func tickPredictFits(inputBytes, predBytes int) bool {
+	return inputBytes+predBytes <= maxRequestPayload()
 }
 
 // tickPredictOne runs Tick then Predict on one model (see TickPredict):
@@ -75,7 +136,7 @@ func (m *ModelSet) tickPredictOne(ctx context.Context, s *supervisor, input json
 	tick = s.call(ctx, sdk.MethodTick, false, len(input), func(cctx context.Context, in *instance) error {
 		mc, ok := in.model.(*wire.ModelClient)
 		if !ok || s.twoCalls.Load() || !slices.Contains(in.mdesc.OptionalMethods, sdk.MethodTickPredict) ||
-			len(input)+predBytes > maxRequestPayload() {
+			!tickPredictFits(len(input), predBytes) {
 			return in.model.Tick(cctx, input)
 		}
 		streamed = true

@@ -1,0 +1,194 @@
+//go:build linux
+
+package host
+
+import (
+	"encoding/json"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/crunch-coordinator/coordinator/sdk"
+)
+
+// TestTickPredictLiveStream runs three live TickPredict cycles on one SDK
+// model and checks that they go on one TickPredictBatch stream kept open
+// across cycles (one stream opened), and that after an outcome or an
+// event that ends the stream's generation (Predict's timeout, Predict's
+// crash, a reload, the process killed between cycles) the next cycle on
+// the new generation opens a new stream there and answers as a live call
+// does. Every answer is checked against the cycle's own Tick (the model
+// echoes the last Tick it saw). Once the set is closed, the stream's
+// context has ended (no stream outlives its generation).
+func TestTickPredictLiveStream(t *testing.T) {
+	t.Parallel()
+	const tickTO, predTO = 2 * time.Second, 1500 * time.Millisecond
+	reload := func(t *testing.T, ms *ModelSet, s *supervisor) {
+		if err := ms.Reload("m"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kill := func(t *testing.T, ms *ModelSet, s *supervisor) {
+		in := s.serving()
+		if in == nil {
+			t.Fatal("no generation serving")
+		}
+		if err := syscall.Kill(in.run.processID(), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		args []string // the model's flags
+		// between runs after cycle 0 and ends its generation (nil:
+		// nothing happens between the cycles).
+		between func(t *testing.T, ms *ModelSet, s *supervisor)
+		// cycle 1's Tick and Predict; a failure ends the generation.
+		tick1, pred1 Status
+		opened       int64 // streams opened after the three cycles
+	}{
+		{name: "consecutive cycles", tick1: StatusSuccess, pred1: StatusSuccess, opened: 1},
+		{name: "predict timeout", args: []string{"-mode", "sleep", "-after", "1", "-sleep", "30s"}, tick1: StatusSuccess, pred1: StatusTimeout, opened: 2},
+		{name: "predict crash", args: []string{"-mode", "panic", "-after", "1"}, tick1: StatusSuccess, pred1: StatusCrashed, opened: 2},
+		{name: "reload", between: reload, tick1: StatusSuccess, pred1: StatusSuccess, opened: 2},
+		{name: "killed between cycles", between: kill, tick1: StatusSuccess, pred1: StatusSuccess, opened: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			opts := testOptions(t)
+			opts.CallTimeouts = map[string]time.Duration{sdk.MethodTick: tickTO, sdk.MethodPredict: predTO}
+			started := make(chan int, 8)
+			opts.OnEvent = func(e Event) {
+				if e.Kind == EventStarted {
+					started <- e.Generation
+				}
+			}
+			ctx := ctxT(t, 60*time.Second)
+			ms, err := StartModels(ctx, []PluginSpec{mspec(testMarker(t), "m", modelBin, tc.args...)}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = ms.Close() })
+			s := ms.sup("m")
+			gen := <-started
+			// newGeneration waits until a generation after gen serves.
+			newGeneration := func() {
+				t.Helper()
+				for {
+					select {
+					case g := <-started:
+						if g > gen {
+							gen = g
+							return
+						}
+					case <-ctx.Done():
+						t.Fatalf("no generation after %d started: %v", gen, ctx.Err())
+					}
+				}
+			}
+			cycle := func(k int, wantTick, wantPred Status) {
+				t.Helper()
+				input := json.RawMessage(fmt.Sprintf(`{"cycle":%d}`, k))
+				ticks, preds := ms.TickPredict(ctx, input, []json.RawMessage{json.RawMessage(`"BTC"`)}, json.RawMessage(`{}`))
+				tick, pred := ticks["m"], preds["m"]
+				if tick.Status != wantTick || pred.Status != wantPred {
+					t.Fatalf("cycle %d: Tick %s (%v), Predict %s (%v); want %s, %s", k, tick.Status, tick.Err, pred.Status, pred.Err, wantTick, wantPred)
+				}
+				if wantPred != StatusSuccess {
+					return
+				}
+				var out struct {
+					Tick json.RawMessage `json:"tick"`
+				}
+				if err := json.Unmarshal(pred.Output, &out); err != nil || string(out.Tick) != string(input) {
+					t.Errorf("cycle %d: output %s does not echo the cycle's Tick %s", k, pred.Output, input)
+				}
+				// The cycle went on the live stream of the generation serving.
+				s.live.mu.Lock()
+				bs := s.live.bs
+				s.live.mu.Unlock()
+				if bs == nil || bs.dead || bs.in.gen != gen {
+					t.Errorf("cycle %d: live stream %+v, want one open on generation %d", k, bs, gen)
+				}
+			}
+
+			cycle(0, StatusSuccess, StatusSuccess)
+			if n := s.live.opened.Load(); n != 1 {
+				t.Fatalf("cycle 0 opened %d streams, want 1", n)
+			}
+			if tc.between != nil {
+				tc.between(t, ms, s)
+				newGeneration()
+			}
+			cycle(1, tc.tick1, tc.pred1)
+			if tc.pred1 != StatusSuccess {
+				newGeneration()
+			}
+			cycle(2, StatusSuccess, StatusSuccess)
+			if n := s.live.opened.Load(); n != tc.opened {
+				t.Errorf("%d streams opened in three cycles, want %d", n, tc.opened)
+			}
+			if s.twoCalls.Load() || s.noBatch.Load() {
+				t.Errorf("two calls %v, no batch %v; want both false", s.twoCalls.Load(), s.noBatch.Load())
+			}
+			s.live.mu.Lock()
+			streams := s.live.bs.in.streams
+			s.live.mu.Unlock()
+			if err := ms.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if streams.Err() == nil {
+				t.Error("the live stream's context is still open after Close")
+			}
+		})
+	}
+}
+
+// TestTickPredictOverlappingCycles runs a second TickPredict on the same
+// models while the first is using a model's live stream (from the hook
+// that runs after Tick's outcome arrived on it): the second cycle finds
+// the stream busy and sends that model a TickPredict round trip of its
+// own, both cycles answer SUCCESS, and no second stream is opened.
+func TestTickPredictOverlappingCycles(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t, 60*time.Second)
+	marker := testMarker(t)
+	ms, err := StartModels(ctx, []PluginSpec{mspec(marker, "a", modelBin), mspec(marker, "b", modelBin)}, testOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ms.Close() })
+	args, kwargs := []json.RawMessage{json.RawMessage(`"BTC"`)}, json.RawMessage(`{}`)
+	type cycle struct{ ticks, preds map[string]CallResult }
+	var inner cycle
+	nested := false
+	s := ms.sup("a")
+	s.afterStreamTick = func(*instance) {
+		if nested {
+			return
+		}
+		nested = true
+		inner.ticks, inner.preds = ms.TickPredict(ctx, json.RawMessage(`{"cycle":"inner"}`), args, kwargs)
+	}
+	var outer cycle
+	outer.ticks, outer.preds = ms.TickPredict(ctx, json.RawMessage(`{"cycle":"outer"}`), args, kwargs)
+	if !nested {
+		t.Fatal("the outer cycle did not go on model a's live stream")
+	}
+	for name, c := range map[string]cycle{"outer": outer, "inner": inner} {
+		for _, id := range []string{"a", "b"} {
+			if c.ticks[id].Status != StatusSuccess || c.preds[id].Status != StatusSuccess {
+				t.Errorf("%s cycle, model %s: Tick %s (%v), Predict %s (%v); want SUCCESS", name, id, c.ticks[id].Status, c.ticks[id].Err, c.preds[id].Status, c.preds[id].Err)
+			}
+		}
+	}
+	if n := s.live.opened.Load(); n != 1 {
+		t.Errorf("model a: %d live streams opened, want 1", n)
+	}
+	// The next cycle reuses model a's stream.
+	ticks, preds := ms.TickPredict(ctx, json.RawMessage(`{"cycle":"next"}`), args, kwargs)
+	if ticks["a"].Status != StatusSuccess || preds["a"].Status != StatusSuccess || s.live.opened.Load() != 1 {
+		t.Errorf("next cycle: Tick %s, Predict %s, %d streams opened; want SUCCESS on the one stream", ticks["a"].Status, preds["a"].Status, s.live.opened.Load())
+	}
+}
