@@ -1,9 +1,13 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,6 +71,7 @@ func benchTickPredict(b *testing.B, n int) {
 	kwargs := json.RawMessage(`{"horizon":60}`)
 	input := json.RawMessage(`{"candles":[{"t":1700000000,"o":1,"h":2,"l":0.5,"c":1.5,"v":10}]}`)
 	ctx := context.Background()
+	host0, plugins0, cpuOK := benchCPU(ms)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -77,6 +82,42 @@ func benchTickPredict(b *testing.B, n int) {
 			}
 		}
 	}
+	b.StopTimer()
+	if host1, plugins1, ok := benchCPU(ms); ok && cpuOK {
+		b.ReportMetric(float64(host1-host0)/float64(time.Millisecond)/float64(b.N), "host-cpu-ms/op")
+		b.ReportMetric(float64(plugins1-plugins0)/float64(time.Millisecond)/float64(b.N), "plugin-cpu-ms/op")
+	}
+}
+
+// benchCPU returns the user+system CPU time used so far by this process
+// and by the processes of ms's serving generations, from /proc/<pid>/stat
+// (in clock ticks of 10 ms); ok is false where that cannot be read.
+func benchCPU(ms *ModelSet) (host, plugins time.Duration, ok bool) {
+	procCPU := func(pid string) (time.Duration, bool) {
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		i := bytes.LastIndexByte(stat, ')')
+		if err != nil || i < 0 {
+			return 0, false
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) < 13 {
+			return 0, false
+		}
+		ut, err1 := strconv.ParseInt(f[11], 10, 64)
+		st, err2 := strconv.ParseInt(f[12], 10, 64)
+		return time.Duration(ut+st) * 10 * time.Millisecond, err1 == nil && err2 == nil
+	}
+	host, ok = procCPU("self")
+	for _, mb := range ms.snapshot() {
+		in := mb.s.serving()
+		if in == nil || in.run == nil {
+			return 0, 0, false
+		}
+		d, dok := procCPU(strconv.Itoa(in.run.processID()))
+		plugins += d
+		ok = ok && dok
+	}
+	return host, plugins, ok
 }
 
 // BenchmarkTickPredictFanOut10 measures one TickPredict fan-out (a live
