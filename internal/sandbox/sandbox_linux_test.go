@@ -223,21 +223,7 @@ except OSError as e:
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := run(t, Config{}, Plugin{Network: tc.network}, script)
-			if err != nil {
-				t.Fatalf("%v: %s", err, out)
-			}
-			got := map[string]string{}
-			for _, line := range strings.Split(out, "\n") {
-				if f := strings.Fields(line); len(f) == 2 {
-					got[f[0]] = f[1]
-				}
-			}
-			for k, v := range tc.want {
-				if got[k] != v {
-					t.Errorf("%s socket: expected %s, got %q (all: %s)", k, v, got[k], out)
-				}
-			}
+			checkOutcomes(t, Plugin{Network: tc.network}, script, tc.want)
 		})
 	}
 }
@@ -312,21 +298,29 @@ tryit('listen', listen)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := run(t, Config{}, tc.p, script)
-			if err != nil {
-				t.Fatalf("%v: %s", err, out)
-			}
-			got := map[string]string{}
-			for _, line := range strings.Split(out, "\n") {
-				if f := strings.Fields(line); len(f) == 2 {
-					got[f[0]] = f[1]
-				}
-			}
-			for k, v := range tc.want {
-				if got[k] != v {
-					t.Errorf("%s: expected %s, got %q (all: %s)", k, v, got[k], out)
-				}
-			}
+			checkOutcomes(t, tc.p, script, tc.want)
 		})
+	}
+}
+
+// checkOutcomes runs script (which prints one "<attempt> <outcome>" line
+// per attempt: "ok" or an errno) in a box for p and checks each attempt of
+// want got its outcome.
+func checkOutcomes(t *testing.T, p Plugin, script string, want map[string]string) {
+	t.Helper()
+	out, err := run(t, Config{}, p, script)
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			got[f[0]] = f[1]
+		}
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: expected %s, got %q (all: %s)", k, v, got[k], out)
+		}
 	}
 }
