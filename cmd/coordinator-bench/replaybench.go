@@ -151,6 +151,7 @@ func (h *harness) replay(ctx context.Context) {
 	from := h.rp.First()
 	name := fmt.Sprintf("Replay of the first %.0f h of candles (baseline pack, %d models, fresh store per run)", window.Hours(), len(rw.ws.Models))
 	var daysPerSec float64
+	blockCycles := 0 // mean predict cycles per block of the window runs
 	for _, b := range h.backends() {
 		progress("replay: %.0f h windows, %s", window.Hours(), b)
 		r := h.repeat(secReplay, name, b, func(run int) ([]Metric, error) {
@@ -162,6 +163,9 @@ func (h *harness) replay(ctx context.Context) {
 			o, err := replayRun(ctx, rw, h.rp, st, from, from.Add(window-time.Minute))
 			if err != nil {
 				return nil, err
+			}
+			if o.Progress.Blocks > 0 {
+				blockCycles = int(math.Round(float64(o.Progress.Cycles) / float64(o.Progress.Blocks)))
 			}
 			return append([]Metric{one("simulated days per second", "days/s", o.SimDays/o.Wall.Seconds()), one("wall time", "s", o.Wall.Seconds())},
 				stageMetrics(o)...), nil
@@ -189,7 +193,9 @@ func (h *harness) replay(ctx context.Context) {
 		fullDays = min(fullDays, h.cfg.replayDays)
 	}
 	// One predict cycle per one-minute candle (the baseline's 60 s slots).
-	h.lockstepFloor(ctx, len(rw.ws.Models), math.Round(fullDays*24*60))
+	if blockCycles > 0 {
+		h.lockstepFloor(ctx, len(rw.ws.Models), blockCycles, math.Round(fullDays*24*60))
+	}
 	projected := fullDays / daysPerSec
 	if daysPerSec <= 0 || h.cfg.quick || projected > maxFullReplay.Seconds() {
 		h.rep.ReplayProjected = projected

@@ -10,21 +10,16 @@ import (
 	"github.com/crunch-coordinator/coordinator/host"
 )
 
-// replayBlockCycles is the number of predict cycles in one replay block of
-// the baseline pack (a block runs up to the next score cycle, at most 15
-// simulated minutes of one-minute candles): the replay opens one batch
-// stream per model per block.
-const replayBlockCycles = 15
-
 // lockstepFloorName names the lockstep floor result of n models.
 func lockstepFloorName(n int) string {
-	return fmt.Sprintf("Lockstep cycle floor: Tick + Predict to %d no-op model plugins on batch streams (ModelBatch.Next, blocks of %d cycles)", n, replayBlockCycles)
+	return fmt.Sprintf("Lockstep cycle floor: Tick + Predict to %d no-op model plugins on batch streams (ModelBatch.Next, in blocks as the replay ran them)", n)
 }
 
 // lockstepFloor measures the floor under a replay's model stage on this
 // machine: predict cycles sent to n no-op model plugins as the replay sends
 // a block's calls (host.ModelBatch: one lockstep stream per model per block
-// of replayBlockCycles cycles; a cycle's calls go out only after the
+// of blockCycles cycles, the mean block of the window runs:
+// node.ReplayProgress Cycles / Blocks; a cycle's calls go out only after the
 // previous cycle's answers were read, so a model never holds a later
 // cycle's input), one cycle after the other. A replay of C cycles cannot
 // take less than C times the mean cycle here: its cycles are in lockstep,
@@ -38,7 +33,7 @@ func lockstepFloorName(n int) string {
 // Report.ReplayCPUFloor to cycles × the CPU of one cycle (host + plugins,
 // medians) / the machine's CPUs: the model calls' wall time if nothing
 // waited (every core busy with them, no lockstep barrier).
-func (h *harness) lockstepFloor(ctx context.Context, n int, cycles float64) {
+func (h *harness) lockstepFloor(ctx context.Context, n, blockCycles int, cycles float64) {
 	name := lockstepFloorName(n)
 	progress("replay floor: lockstep cycles of %d no-op models", n)
 	ms, err := startModels(ctx, h.plugins.Model, n, h.log)
@@ -48,16 +43,16 @@ func (h *harness) lockstepFloor(ctx context.Context, n int, cycles float64) {
 	}
 	defer ms.Close()
 	input := json.RawMessage(`{"asset":"BTC","candles":[]}`)
-	block := make([]host.BatchCycle, replayBlockCycles)
+	block := make([]host.BatchCycle, blockCycles)
 	for i := range block {
 		block[i] = host.BatchCycle{Input: input, Calls: []host.PredictArgs{{Args: predictArgs, Kwargs: predictKwargs}}}
 	}
-	blocks := 200 // 3,000 cycles per run
+	blocks := max(1, 3000/blockCycles) // about 3,000 cycles per run
 	if h.cfg.quick {
-		blocks = 20
+		blocks = max(1, 300/blockCycles)
 	}
 	runBlocks := func(k int) (Latencies, error) {
-		lat := make(Latencies, 0, k*replayBlockCycles)
+		lat := make(Latencies, 0, k*blockCycles)
 		for range k {
 			b := ms.StartBatch(ctx, block)
 			for range block {
@@ -67,7 +62,7 @@ func (h *harness) lockstepFloor(ctx context.Context, n int, cycles float64) {
 				for id, r := range preds[0] {
 					if r.Status != host.StatusSuccess {
 						b.Close()
-						return nil, fmt.Errorf("lockstep floor: model %s answered %s: %v", id, r.Status, r.Err)
+						return nil, fmt.Errorf("lockstep floor: model %s answered %s: %w", id, r.Status, r.Err)
 					}
 				}
 			}

@@ -70,6 +70,10 @@ type ReplayProgress struct {
 	// InputsAhead those whose inference input the challenge made with the
 	// rest of its block (predict.Block.Prefetch).
 	Batched, InputsAhead int
+	// Blocks counts the full-speed blocks run (predict.Block.Run: one
+	// batch stream per model each); Cycles / Blocks is a block's mean
+	// number of predict cycles.
+	Blocks int
 	// StagedAlongside counts the blocks whose candles and inputs were
 	// staged while the previous block's model calls ran (only when nothing
 	// else reads the feed meanwhile: see Replay).
@@ -229,6 +233,7 @@ func (n *Node) Replay(ctx context.Context, r *replay.Replay, sim *clock.Simulate
 			t0 := time.Now()
 			blk.Run(ctx, record)
 			p.Time.Predict += time.Since(t0)
+			p.Blocks++
 		}
 	}
 	// The plugins see the feed as stored at the simulated time: the
