@@ -160,6 +160,13 @@ type ModelScore struct {
 // FAILED, TIMEOUT, CRASHED, ABSENT or BAD_IMPLEMENTATION, or SUCCESS scored
 // without success or value; sdk.IsNonAnswer is the same rule). UNRESOLVED
 // and not yet scored predictions count in neither.
+//
+// Sum does not depend on the order the rows are read in, so two models with
+// the same scores get the same Sum and Mean (issue 13: ties share), and a
+// window's stats are the same computed alone or with other windows
+// (ModelScoreStatsWindows): SQLite gives the exact sum of the scores rounded
+// once (ExactSum); PostgreSQL sums them in numeric, each converted by its
+// float8-to-numeric cast (15 significant digits), and rounds that to float8.
 type ModelScoreStat struct {
 	ModelID    string
 	Count      int
@@ -182,7 +189,8 @@ func NewModelScoreStat(modelID string, count int, sum, low float64, nonAnswers i
 }
 
 // MaxStatsWindows is the most windows one ModelScoreStatsWindows call
-// takes (each adds four aggregates to its query).
+// takes (each adds four aggregates to PostgreSQL's query, a band to
+// SQLite's).
 const MaxStatsWindows = 16
 
 // CheckStatsWindows checks the window starts of a ModelScoreStatsWindows
