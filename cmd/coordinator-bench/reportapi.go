@@ -40,17 +40,29 @@ func apiNow() time.Time {
 }
 
 // generateReportDB fills st with apiModels models and apiPredictions
-// scored predictions (and their scores) with PostgreSQL COPY. The secondary indexes of
-// predictions are dropped before the COPY and recreated from their own
-// definitions after it (then ANALYZE), the usual way to bulk load; the
-// schema is the migrated one at the end. Returns the load time.
+// scored predictions (and their scores) with PostgreSQL COPY: see
+// generateReportRows.
 func generateReportDB(ctx context.Context, st *postgres.Store) (time.Duration, error) {
+	return generateReportRows(ctx, st, apiModels, apiPredictions)
+}
+
+// generateReportRows fills st with models models and n scored predictions
+// (prediction k belongs to model k%models, slot k/models), and their
+// scores, with PostgreSQL COPY. The secondary indexes of predictions are
+// dropped before the COPY and recreated from their own definitions after
+// it (then ANALYZE), the usual way to bulk load; the schema is the
+// migrated one at the end. Scores are keyed by the prediction's generated
+// seq (migration 00022), so they are copied into a temporary table keyed
+// by prediction id and inserted joined to predictions; every prediction
+// gets a chart_revisions row (what SamplePredictions enumerates series
+// from). Returns the load time.
+func generateReportRows(ctx context.Context, st *postgres.Store, models, n int) (time.Duration, error) {
 	t := time.Now()
 	if err := st.ReplaceSchedules(ctx, []store.ScheduleRow{baselineSchedule()}); err != nil {
 		return 0, fmt.Errorf("report database: seed schedule: %w", err)
 	}
-	if err := st.UpsertModels(ctx, benchModelRows(apiModels)); err != nil {
-		return 0, fmt.Errorf("report database: seed %d models: %w", apiModels, err)
+	if err := st.UpsertModels(ctx, benchModelRows(models)); err != nil {
+		return 0, fmt.Errorf("report database: seed %d models: %w", models, err)
 	}
 	pool := st.Pool()
 	rows, err := pool.Query(ctx, `SELECT indexname, indexdef FROM pg_indexes
@@ -73,13 +85,14 @@ func generateReportDB(ctx context.Context, st *postgres.Store) (time.Duration, e
 	}
 	scope := `{"asset":"BTC","horizon_seconds":60,"step_seconds":60}`
 	input := `{"_scope":{"scope_key":"default","scope":{"asset":"BTC","horizon_seconds":60,"step_seconds":60}}}`
-	// Prediction k and its score (migration 00019: a row of
-	// prediction_scores), computed again for each COPY.
+	// Prediction k and its score (a row of prediction_scores keyed by the
+	// prediction's id here; the INSERT below turns the id into its seq),
+	// computed again for each COPY.
 	prediction := func(k int) (pred, score []any) {
-		slot := apiStart.Add(time.Duration(k/apiModels) * apiSlotEvery)
-		m := modelID(k % apiModels)
+		slot := apiStart.Add(time.Duration(k/models) * apiSlotEvery)
+		m := modelID(k % models)
 		// A model-dependent skill plus noise, so the leaderboard has an order.
-		p := float64((k*7919+(k%apiModels)*31)%1000) / 1000
+		p := float64((k*7919+(k%models)*31)%1000) / 1000
 		v := 1 - (p-float64(k%2))*(p-float64(k%2))
 		res := slot.Add(time.Minute)
 		id := store.PredictionID("CFG_baseline", m, slot)
@@ -91,38 +104,67 @@ func generateReportDB(ctx context.Context, st *postgres.Store) (time.Duration, e
 	}
 	k := 0
 	src := pgx.CopyFromFunc(func() ([]any, error) {
-		if k >= apiPredictions {
+		if k >= n {
 			return nil, nil
 		}
 		row, _ := prediction(k)
 		k++
 		return row, nil
 	})
-	n, err := pool.CopyFrom(ctx, pgx.Identifier{"predictions"}, []string{
+	copied, err := pool.CopyFrom(ctx, pgx.Identifier{"predictions"}, []string{
 		"id", "model_id", "prediction_config_id", "scope_key", "scope_jsonb", "status", "exec_time_ms",
 		"inference_input_jsonb", "inference_output_jsonb", "meta_jsonb", "performed_at", "resolvable_at",
 	}, src)
 	if err != nil {
-		return 0, fmt.Errorf("report database: COPY %d predictions: %w", apiPredictions, err)
+		return 0, fmt.Errorf("report database: COPY %d predictions: %w", n, err)
 	}
-	if n != apiPredictions {
-		return 0, fmt.Errorf("report database: COPY wrote %d predictions, expected %d", n, apiPredictions)
+	if copied != int64(n) {
+		return 0, fmt.Errorf("report database: COPY wrote %d predictions, expected %d", copied, n)
+	}
+	// The temporary table lives on one connection: hold it for the COPY
+	// and the INSERT that reads it.
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("report database: acquire a connection for the scores: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `CREATE TEMPORARY TABLE bench_scores (
+		id text PRIMARY KEY, value double precision, success boolean, failed_reason text, scored_at timestamptz)`); err != nil {
+		return 0, fmt.Errorf("report database: create temporary score table: %w", err)
 	}
 	k = 0
 	src = pgx.CopyFromFunc(func() ([]any, error) {
-		if k >= apiPredictions {
+		if k >= n {
 			return nil, nil
 		}
 		_, row := prediction(k)
 		k++
 		return row, nil
 	})
-	n, err = pool.CopyFrom(ctx, pgx.Identifier{"prediction_scores"}, []string{"prediction_id", "value", "success", "failed_reason", "scored_at"}, src)
+	copied, err = conn.CopyFrom(ctx, pgx.Identifier{"bench_scores"}, []string{"id", "value", "success", "failed_reason", "scored_at"}, src)
 	if err != nil {
-		return 0, fmt.Errorf("report database: COPY %d scores: %w", apiPredictions, err)
+		return 0, fmt.Errorf("report database: COPY %d scores: %w", n, err)
 	}
-	if n != apiPredictions {
-		return 0, fmt.Errorf("report database: COPY wrote %d scores, expected %d", n, apiPredictions)
+	if copied != int64(n) {
+		return 0, fmt.Errorf("report database: COPY wrote %d scores, expected %d", copied, n)
+	}
+	tag, err := conn.Exec(ctx, `INSERT INTO prediction_scores (prediction_seq, value, success, failed_reason, scored_at)
+		SELECT p.seq, s.value, s.success, s.failed_reason, s.scored_at FROM bench_scores s JOIN predictions p ON p.id = s.id`)
+	if err != nil {
+		return 0, fmt.Errorf("report database: insert %d scores by prediction seq: %w", n, err)
+	}
+	if tag.RowsAffected() != int64(n) {
+		return 0, fmt.Errorf("report database: expected %d scores written, found %d", n, tag.RowsAffected())
+	}
+	if _, err := conn.Exec(ctx, "DROP TABLE bench_scores"); err != nil {
+		return 0, fmt.Errorf("report database: drop temporary score table: %w", err)
+	}
+	// The chart revisions of every (series, day), as migration 00013
+	// backfills them: SamplePredictions enumerates series from them.
+	if _, err := pool.Exec(ctx, `INSERT INTO chart_revisions (kind, model_id, scope_key, day_end, rev)
+		SELECT DISTINCT $1::text, model_id, scope_key, to_timestamp(ceil(EXTRACT(EPOCH FROM performed_at) / 86400) * 86400), 1 FROM predictions`,
+		store.ChartPredictions); err != nil {
+		return 0, fmt.Errorf("report database: chart revisions of %d predictions: %w", n, err)
 	}
 	for _, i := range idx {
 		if _, err := pool.Exec(ctx, i.def); err != nil {
