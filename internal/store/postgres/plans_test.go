@@ -10,9 +10,10 @@ import (
 	"github.com/crunch-coordinator/coordinator/internal/store"
 )
 
-// TestScoreIndexPlans: ModelScoreStats and WindowPredictions read the
+// TestScoreIndexPlans: ModelScoreStats, WindowPredictions and
+// ListPredictions of one model (a page of the report API) read the
 // indexes of migrations 00019 and 00021 (ix_predictions_resolvable_at; for
-// one model of ten ix_predictions_model_hash_resolvable or that one), not
+// one model of ten an index led by hashtext(model_id) or that one), not
 // the whole table, on 4,000 predictions of which half are scored (the
 // scores of so few are read whole and hashed), and the claim queue keeps
 // only the instants not scored.
@@ -41,6 +42,16 @@ func TestScoreIndexPlans(t *testing.T) {
 		}},
 		{"WindowPredictions", "ix_predictions_", func() (string, []any) {
 			return windowPredictionsQuery("m03", t0.Add(time.Hour), t0.Add(2*time.Hour), 1000)
+		}},
+		// The report API's page of one model over a window holding every
+		// prediction (its 30-day default): an index led by the model's hash
+		// (ix_predictions_model_hash_resolvable or ix_predictions_series_hash).
+		{"ListPredictions with ModelIDs", "_hash", func() (string, []any) {
+			q, err := store.PredictionQuery{ModelIDs: []string{"m03"}, From: t0, To: t0.Add(400 * time.Minute), Limit: 100, Offset: 100}.Normalize()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return listPredictionsQuery(q)
 		}},
 	} {
 		sql, args := tc.query()

@@ -458,9 +458,28 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
+	sql, args := listPredictionsQuery(q)
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, s.wrap("list predictions", err)
+	}
+	out, err := pgx.CollectRows(rows, scanPrediction)
+	if err == nil && !q.WithoutInput {
+		err = s.attachInputs(ctx, s.pool, out)
+	}
+	if err != nil {
+		return nil, s.wrap("list predictions", err)
+	}
+	return out, nil
+}
+
+// listPredictionsQuery is ListPredictions' query of a normalised q and its
+// arguments. With ModelIDs it reads an index of migration 00021 led by
+// hashtext(model_id) (hashedMatch).
+func listPredictionsQuery(q store.PredictionQuery) (string, []any) {
 	var b query
 	if len(q.ModelIDs) > 0 {
-		b.add("model_id = ANY(?::text[])", q.ModelIDs)
+		b.add(hashedMatch("model_id", "?::text[]", true), q.ModelIDs)
 	}
 	if !q.From.IsZero() {
 		b.add("performed_at >= ?", q.From)
@@ -474,20 +493,23 @@ func (s *Store) ListPredictions(ctx context.Context, q store.PredictionQuery) ([
 	if q.Status != "" {
 		b.add("status = ?", q.Status)
 	}
-	sql := `SELECT ` + predictionColumns + ` FROM predictions` + scoresJoin + b.clause() +
-		` ORDER BY performed_at, id LIMIT ` + b.arg(q.Limit) + ` OFFSET ` + b.arg(q.Offset)
-	rows, err := s.pool.Query(ctx, sql, b.args...)
-	if err != nil {
-		return nil, s.wrap("list predictions", err)
+	return `SELECT ` + predictionColumns + ` FROM predictions` + scoresJoin + b.clause() +
+		` ORDER BY performed_at, id LIMIT ` + b.arg(q.Limit) + ` OFFSET ` + b.arg(q.Offset), b.args
+}
+
+// hashedMatch returns the predicate selecting the rows of predictions
+// whose text column col equals val (an SQL expression of type text), or
+// is one of val (of type text[]) when set is true, through the indexes of
+// migration 00021, which hold hashtext(col) instead of col: the hash finds
+// the index entries, the column compared on the row rejects another value
+// with the same hash (a collision: hashtext('m65521') =
+// hashtext('m107105')). Every query reading those indexes builds its
+// predicate here, so none can name the hash without the column.
+func hashedMatch(col, val string, set bool) string {
+	if set {
+		return `hashtext(` + col + `) IN (SELECT hashtext(x) FROM unnest(` + val + `) AS x) AND ` + col + ` = ANY(` + val + `)`
 	}
-	out, err := pgx.CollectRows(rows, scanPrediction)
-	if err == nil && !q.WithoutInput {
-		err = s.attachInputs(ctx, s.pool, out)
-	}
-	if err != nil {
-		return nil, s.wrap("list predictions", err)
-	}
-	return out, nil
+	return `hashtext(` + col + `) = hashtext(` + val + `) AND ` + col + ` = ` + val
 }
 
 // WindowPredictions returns one model's predictions that count in an
@@ -520,13 +542,11 @@ func (s *Store) WindowPredictions(ctx context.Context, modelID string, from, to 
 }
 
 // windowPredictionsQuery is WindowPredictions' query and its arguments
-// (it reads ix_predictions_model_hash_resolvable, migration 00021: the
-// hash finds the model's entries, model_id rejects a collision and
-// countedPredicate filters).
+// (it reads ix_predictions_model_hash_resolvable, migration 00021:
+// hashedMatch finds the model's entries and countedPredicate filters).
 func windowPredictionsQuery(modelID string, from, to time.Time, limit int) (string, []any) {
 	b := query{where: []string{countedPredicate}}
-	b.add("hashtext(model_id) = hashtext(?::text)", modelID)
-	b.add("model_id = ?", modelID)
+	b.add(hashedMatch("model_id", "?::text", false), modelID)
 	if !from.IsZero() {
 		b.add("resolvable_at >= ?", from.UTC())
 	}

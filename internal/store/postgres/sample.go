@@ -122,18 +122,19 @@ ORDER BY p.computed_at, p.model_id COLLATE "C", p.id COLLATE "C"`,
 // (s.m, s.k) with status (the argument arg; "" = any status) through the
 // indexes of migration 00021: any status or SUCCESS (the common one: a
 // backward scan stops at the first row) through ix_predictions_series_hash,
-// where the hashes find the series' entries and the row's columns reject a
-// collision and check status; any other status through the partial
+// where hashedMatch finds the series' entries and the row's status is
+// checked; any other status through the partial
 // ix_predictions_series_unusual, which holds only the predictions that are
 // not SUCCESS, with their status (index-only, however rare the status).
 // The predicate of the partial index is written as a constant so that the
 // planner can use it for any value of arg.
 func seriesPredicate(status, arg string) string {
+	series := hashedMatch("model_id", "s.m", false) + ` AND ` + hashedMatch("scope_key", "s.k", false)
 	switch status {
 	case "":
-		return `hashtext(model_id) = hashtext(s.m) AND hashtext(scope_key) = hashtext(s.k) AND model_id = s.m AND scope_key = s.k`
+		return series
 	case store.StatusSuccess:
-		return `hashtext(model_id) = hashtext(s.m) AND hashtext(scope_key) = hashtext(s.k) AND model_id = s.m AND scope_key = s.k AND status = ` + arg
+		return series + ` AND status = ` + arg
 	default:
 		return `model_id = s.m AND scope_key = s.k AND status <> 'SUCCESS' AND status = ` + arg
 	}
