@@ -85,6 +85,17 @@ func CompareChartRevisions(a, b ChartRevision) int {
 // ChartDaysOfPredictions returns the distinct (series, day) of preds as
 // ChartPredictions revisions with Rev 1 (one increment each), in
 // CompareChartRevisions order: what a transaction writing preds bumps.
+//
+// Invariant: every stored prediction has the ChartPredictions revision of
+// its (model, scope key, day). The drivers' only insert of predictions is
+// SavePredictCycle, which bumps ChartDaysOfPredictions of its cycle in the
+// transaction that stores it, on each of its paths; revisions are never
+// deleted, and PostgreSQL's migration 00013 backfilled older data. The
+// PostgreSQL driver's SamplePredictions enumerates a model's series from
+// these rows, so predictions written outside the store (a bulk load, a
+// restore of predictions alone) must get their revisions too, or they are
+// missing from the charts (storetest's SampleSeriesOfEveryInsert checks
+// the insert paths).
 func ChartDaysOfPredictions(preds []Prediction) []ChartRevision {
 	out := make([]ChartRevision, 0, 8)
 	seen := map[ChartRevision]bool{}

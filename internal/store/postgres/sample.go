@@ -146,7 +146,9 @@ func seriesPredicate(status, arg string) string {
 // are found by skipping through the primary key of chart_revisions (one
 // seek per series): the store writes a row of kind 'predictions' for
 // every model, scope key and day it stores predictions of (00013), in the
-// transaction that stores them, and never deletes one. Each series is then
+// transaction that stores them, and never deletes one (the invariant
+// stated at store.ChartDaysOfPredictions; a prediction without its row is
+// not found here). Each series is then
 // one seek (seriesPredicate) for its oldest prediction in the window.
 func (s *Store) predictionSeries(ctx context.Context, q store.SampleQuery) ([]string, []string, time.Time, error) {
 	var first time.Time

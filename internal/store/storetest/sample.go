@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -175,5 +176,49 @@ func testSampleModelScores(t *testing.T, open func(t *testing.T) store.Store) {
 	for _, q := range []store.SampleQuery{{From: base, To: end}, {From: base, To: end, Buckets: 1, Status: store.StatusSuccess}} {
 		_, err := s.SampleModelScores(ctx, q)
 		wantErrIs(t, err, store.ErrInvalidValue, fmt.Sprintf("SampleModelScores(%+v)", q))
+	}
+}
+
+// testSampleSeriesOfEveryInsert: every series (model, scope_key) stored
+// through any insert path of SavePredictCycle (a cycle of unscored
+// predictions, one with a scored prediction, a later cycle adding a scope
+// to a model already stored, predictions on two days) is found by
+// SamplePredictions, status "" and SUCCESS: store.ChartDaysOfPredictions'
+// invariant, which the PostgreSQL driver's series enumeration relies on.
+func testSampleSeriesOfEveryInsert(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := ctxT(t)
+	s := migrated(t, open)
+	scoped := func(p store.Prediction, key string) store.Prediction {
+		p.ScopeKey, p.Scope = key, json.RawMessage(`{"asset":"`+key+`"}`)
+		return p
+	}
+	day2 := base.Add(24 * time.Hour)
+	cycles := [][]store.Prediction{
+		// Unscored: the PostgreSQL driver's batch path.
+		{pred("U1", "m1", base, base.Add(time.Minute)), scoped(pred("U2", "m2", base, base.Add(time.Minute)), "ETH")},
+		// A scored prediction: the driver's transaction path.
+		{scoped(pred("S1", "m3", base.Add(time.Minute), base.Add(2*time.Minute)), "SOL")},
+		// A new scope of a stored model, on the next day.
+		{scoped(pred("N1", "m1", day2, day2.Add(time.Minute)), "XRP")},
+	}
+	cycles[1][0].Score = &store.Score{Value: f64(1), Success: true, ScoredAt: base.Add(2 * time.Minute)}
+	want := map[string]bool{}
+	for i, c := range cycles {
+		_, err := s.SavePredictCycle(ctx, []store.Model{model("m1"), model("m2"), model("m3")}, c)
+		must(t, err, fmt.Sprintf("SavePredictCycle %d", i))
+		for _, p := range c {
+			want[p.ModelID+"/"+p.ScopeKey] = true
+		}
+	}
+	for _, status := range []string{"", store.StatusSuccess} {
+		got, err := s.SamplePredictions(ctx, store.SampleQuery{From: base, To: day2.Add(time.Hour), Status: status, Buckets: 1})
+		must(t, err, "SamplePredictions")
+		seen := map[string]bool{}
+		for _, p := range got {
+			seen[p.ModelID+"/"+p.ScopeKey] = true
+		}
+		if !reflect.DeepEqual(seen, want) {
+			t.Errorf("SamplePredictions (status %q): expected the series %v, found %v", status, want, seen)
+		}
 	}
 }

@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InputsSlidingWindow", testInputsSlidingWindow},
 		{"InputsBlock", testInputsBlock},
 		{"SamplePredictions", testSamplePredictions},
+		{"SampleSeriesOfEveryInsert", testSampleSeriesOfEveryInsert},
 		{"SampleModelScores", testSampleModelScores},
 		{"Rollups", testRollups},
 		{"ChartRevisions", testChartRevisions},
