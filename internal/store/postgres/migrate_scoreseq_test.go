@@ -135,4 +135,22 @@ func TestPredictionScoresSeqMigration(t *testing.T) {
 	if err := s.Migrate(ctx); err == nil || !strings.Contains(err.Error(), "PRE_gone") {
 		t.Errorf("Migrate with an orphan score: %v; want an error naming PRE_gone", err)
 	}
+	// Nor by 00022's Down.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM prediction_scores WHERE prediction_id = 'PRE_gone'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO prediction_scores (prediction_seq, value, success) VALUES (987654321, 1, true)`); err != nil {
+		t.Fatal(err)
+	}
+	text, err := migrationFiles.ReadFile("migrations/00022_prediction_scores_seq.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, down, _ := strings.Cut(string(text), "-- +goose Down")
+	if _, err := s.pool.Exec(ctx, down); err == nil || !strings.Contains(err.Error(), "987654321") {
+		t.Errorf("00022 Down with an orphan score: %v; want an error naming seq 987654321", err)
+	}
 }

@@ -42,7 +42,8 @@ AND NOT EXISTS (SELECT 1 FROM predictions WHERE predictions.resolvable_at = q.re
 // unscored by claimSQL in the same transaction and its instant stays
 // locked until commit, so nobody can have scored it meanwhile. A score
 // references its prediction by seq (00022), found by the id in
-// predictions_pkey.
+// predictions_pkey; an id missing there would insert nothing, so the
+// caller compares the rows written with the scores sent.
 const insertScoresSQL = `
 INSERT INTO prediction_scores (prediction_seq, value, success, failed_reason, scored_at, ground_truth_id)
 SELECT p.seq, u.value, u.success, u.reason, u.scored_at, u.truth_id::uuid
@@ -177,8 +178,12 @@ SELECT u.id::uuid, u.truth::jsonb FROM unnest($1::text[], $2::text[]) AS u(id, t
 			}
 		}
 		if u.nScored > 0 {
-			if _, err := tx.Exec(ctx, insertScoresSQL, u.ids, u.scored, u.values, u.successes, u.reasons, u.scoredAt, u.truths); err != nil {
+			tag, err := tx.Exec(ctx, insertScoresSQL, u.ids, u.scored, u.values, u.successes, u.reasons, u.scoredAt, u.truths)
+			if err != nil {
 				return fmt.Errorf("write %d scores: %w", u.nScored, err)
+			}
+			if n := tag.RowsAffected(); n != int64(u.nScored) {
+				return fmt.Errorf("write scores: expected %d scores written, found %d (a scored prediction missing from predictions)", u.nScored, n)
 			}
 		}
 		if u.nStatuses > 0 {

@@ -31,9 +31,18 @@
 -- about 7) gave GET /reports/predictions a p50 of 7.1 and 7.6 ms against
 -- 5.6 ms before.
 --
--- Built under CREATE INDEX's SHARE lock (writes of predictions wait for
--- the migration). Re-runnable: the new names are created IF NOT EXISTS,
--- the old ones dropped IF EXISTS.
+-- Locks: the first DROP INDEX takes ACCESS EXCLUSIVE on predictions and
+-- goose runs the file in one transaction, so every read and write of
+-- predictions waits until the migration commits, after both index builds.
+-- Re-runnable: the new names are created IF NOT EXISTS, the old ones
+-- dropped IF EXISTS.
+--
+-- hashtext is an internal PostgreSQL function whose output is not
+-- promised across major versions, and pg_upgrade keeps index entries
+-- computed by the old server: after a major-version pg_upgrade, run
+-- REINDEX INDEX ix_predictions_model_hash_resolvable; REINDEX INDEX
+-- ix_predictions_series_hash; (a changed hash would otherwise make the
+-- index miss rows; the column comparison only rejects extra ones).
 
 -- +goose Up
 DROP INDEX IF EXISTS ix_predictions_model_resolvable;
