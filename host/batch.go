@@ -328,12 +328,18 @@ func (bs *batchStream) do(ctx context.Context, name string, d time.Duration, sen
 	got, err := send()
 	a.dur = time.Since(start)
 	timedOut := !timer.Stop()
-	stopCtx()
+	ctxEnded := !stopCtx() // ctx ended: the stream is (being) cancelled
 	switch {
 	case timedOut:
 		err = status.Errorf(codes.DeadlineExceeded, "%s: no answer within %s on the batch stream", name, d)
 	case err == nil:
+		// An answer that arrived as ctx ended is the call's; the stream
+		// is cancelled all the same, so no later call may go on it (a
+		// live stream's next cycle opens a new one).
 		a.BatchAnswer = got
+		if ctxEnded {
+			bs.end()
+		}
 		return a, nil
 	case ctx.Err() != nil:
 		err = ctx.Err()

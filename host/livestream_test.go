@@ -3,6 +3,7 @@
 package host
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"syscall"
@@ -190,5 +191,69 @@ func TestTickPredictOverlappingCycles(t *testing.T) {
 	ticks, preds := ms.TickPredict(ctx, json.RawMessage(`{"cycle":"next"}`), args, kwargs)
 	if ticks["a"].Status != StatusSuccess || preds["a"].Status != StatusSuccess || s.live.opened.Load() != 1 {
 		t.Errorf("next cycle: Tick %s, Predict %s, %d streams opened; want SUCCESS on the one stream", ticks["a"].Status, preds["a"].Status, s.live.opened.Load())
+	}
+}
+
+// TestTickPredictLiveStreamCallerCancel cancels the caller's ctx while the
+// answer of the Predict sent with Tick is arriving on the live stream (the
+// hook after Tick's outcome waits a little so that the answer is usually
+// in before the cancel; the checks hold either way): the stream is
+// cancelled, so it must be marked ended, and the next cycle (a fresh ctx)
+// opens a new stream and answers with its own Tick, not FAILED on the
+// cancelled stream with the previous cycle's state.
+func TestTickPredictLiveStreamCallerCancel(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t, 60*time.Second)
+	ms, err := StartModels(ctx, []PluginSpec{mspec(testMarker(t), "a", modelBin)}, testOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ms.Close() })
+	s := ms.sup("a")
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hooked := false
+	s.afterStreamTick = func(*instance) {
+		if hooked {
+			return
+		}
+		hooked = true
+		time.Sleep(200 * time.Millisecond) // Predict's answer arrives meanwhile
+		cancel()
+	}
+	args, kwargs := []json.RawMessage{json.RawMessage(`"BTC"`)}, json.RawMessage(`{}`)
+	ticks, preds := ms.TickPredict(cctx, json.RawMessage(`{"cycle":0}`), args, kwargs)
+	if !hooked || ticks["a"].Status != StatusSuccess {
+		t.Fatalf("cycle 0 on the live stream: hook ran %v, Tick %s (%v)", hooked, ticks["a"].Status, ticks["a"].Err)
+	}
+	if st := preds["a"].Status; st != StatusSuccess && st != StatusFailed {
+		t.Errorf("cycle 0: Predict %s (%v), want SUCCESS (the answer was in) or FAILED (cancelled)", st, preds["a"].Err)
+	}
+	s.live.mu.Lock()
+	dead := s.live.bs == nil || s.live.bs.dead
+	s.live.mu.Unlock()
+	if !dead {
+		t.Error("the live stream was cancelled with the caller's ctx but not marked ended")
+	}
+	input := json.RawMessage(`{"cycle":1}`)
+	ticks, preds = ms.TickPredict(ctx, input, args, kwargs)
+	if ticks["a"].Status != StatusSuccess || preds["a"].Status != StatusSuccess {
+		t.Fatalf("cycle 1: Tick %s (%v), Predict %s (%v); want SUCCESS", ticks["a"].Status, ticks["a"].Err, preds["a"].Status, preds["a"].Err)
+	}
+	checkEcho(t, preds["a"].Output, input)
+	if n := s.live.opened.Load(); n != 2 {
+		t.Errorf("%d live streams opened, want 2", n)
+	}
+}
+
+// checkEcho checks that a test model's Predict output echoes Tick input
+// (the last Tick the model saw).
+func checkEcho(t *testing.T, output, input json.RawMessage) {
+	t.Helper()
+	var out struct {
+		Tick json.RawMessage `json:"tick"`
+	}
+	if err := json.Unmarshal(output, &out); err != nil || string(out.Tick) != string(input) {
+		t.Errorf("output %s does not echo the cycle's Tick %s", output, input)
 	}
 }
