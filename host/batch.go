@@ -83,8 +83,13 @@ type ModelBatch struct {
 // (liveStream). Only the goroutine running that model's cycle uses it (in
 // Next or Close; for a live stream, the holder of liveStream.mu).
 type batchStream struct {
-	s      *supervisor
-	in     *instance // the generation the stream runs on
+	s    *supervisor
+	in   *instance // the generation the stream runs on
+	kind string    // "batch" or "live", for error texts
+	mc   *wire.ModelClient
+	sctx context.Context // the stream's context, ended by cancel
+	// call is the open stream; nil until open (a live stream is opened
+	// by its first cycle's Tick, within Tick's deadline).
 	call   *wire.TickPredictBatchCall
 	cancel context.CancelFunc // ends the stream
 	tickTO time.Duration
@@ -152,11 +157,28 @@ func (b *ModelBatch) open(ctx context.Context, s *supervisor) *batchStream {
 }
 
 // openBatchStream opens a TickPredictBatch stream on generation in, ended
-// by ctx, or returns nil when s is to get its calls one by one: it sends
-// each method on its own (twoCalls), or does not serve the stream
-// (noBatch, or in's Describe does not list sdk.MethodTickPredictBatch: an
-// older plugin, a Python or remote model), or the stream did not open.
+// by ctx, or returns nil when s is to get its calls one by one: it cannot
+// take one (see newBatchStream), or the stream did not open.
 func (s *supervisor) openBatchStream(ctx context.Context, in *instance) *batchStream {
+	bs := s.newBatchStream(ctx, in, "batch")
+	if bs == nil {
+		return nil
+	}
+	if err := bs.open(); err != nil {
+		bs.cancel()
+		s.log.Warn("batch stream not opened: the calls go one by one", "error", err)
+		return nil
+	}
+	return bs
+}
+
+// newBatchStream returns a TickPredictBatch stream on generation in, ended
+// by ctx, not yet opened (open), or nil when s is to get its calls one by
+// one: it sends each method on its own (twoCalls), or does not serve the
+// stream (noBatch, or in's Describe does not list
+// sdk.MethodTickPredictBatch: an older plugin, a Python or remote model).
+// kind ("batch", "live") names the stream in error texts.
+func (s *supervisor) newBatchStream(ctx context.Context, in *instance, kind string) *batchStream {
 	if s.twoCalls.Load() || s.noBatch.Load() {
 		return nil
 	}
@@ -166,13 +188,28 @@ func (s *supervisor) openBatchStream(ctx context.Context, in *instance) *batchSt
 	}
 	tickTO, predTO := s.opts.tickPredictTimeouts()
 	sctx, cancel := context.WithCancel(ctx)
-	call, err := mc.OpenTickPredictBatch(sctx, tickTO, predTO)
-	if err != nil {
-		cancel()
-		s.log.Warn("batch stream not opened: the calls go one by one", "error", err)
+	return &batchStream{s: s, in: in, kind: kind, mc: mc, sctx: sctx, cancel: cancel, tickTO: tickTO, predTO: predTO}
+}
+
+// open opens the stream unless it is open. Opening may block until the
+// stream's context ends (grpc-go's NewStream waits while the plugin allows
+// no further stream), so a caller bounds it by cancelling the stream (do
+// runs it within Tick's deadline and the cycle's ctx).
+func (bs *batchStream) open() error {
+	if bs.call != nil {
 		return nil
 	}
-	return &batchStream{s: s, in: in, call: call, cancel: cancel, tickTO: tickTO, predTO: predTO}
+	if h := bs.s.beforeStreamOpen; h != nil {
+		if err := h(bs.sctx); err != nil {
+			return err
+		}
+	}
+	call, err := bs.mc.OpenTickPredictBatch(bs.sctx, bs.tickTO, bs.predTO)
+	if err != nil {
+		return fmt.Errorf("opening the %s stream (%s): %w", bs.kind, sdk.MethodTickPredictBatch, err)
+	}
+	bs.call = call
+	return nil
 }
 
 // Next returns the results of the batch's next cycle: Tick's per model,
@@ -228,7 +265,7 @@ func (b *ModelBatch) Close() {
 	}
 	b.closed = true
 	for _, bs := range b.streams {
-		if !bs.dead {
+		if !bs.dead && bs.call != nil {
 			_ = bs.call.CloseSend()
 		}
 		bs.cancel()
@@ -276,7 +313,12 @@ func (bs *batchStream) cycle(ctx context.Context, m *ModelSet, c BatchCycle) (ti
 		tick, preds = m.cycleOne(ctx, bs.s, c)
 		return tick, preds, false
 	}
-	a, tickAbsent := bs.do(ctx, sdk.MethodTick, bs.tickTO, func() (wire.BatchAnswer, error) { return bs.call.TickPredict(c.Input, c.Calls[0]) })
+	a, tickAbsent := bs.do(ctx, sdk.MethodTick, bs.tickTO, func() (wire.BatchAnswer, error) {
+		if err := bs.open(); err != nil { // a live stream's first cycle: within Tick's deadline
+			return wire.BatchAnswer{}, err
+		}
+		return bs.call.TickPredict(c.Input, c.Calls[0])
+	})
 	if errors.Is(a.ended, wire.ErrNoTickPredictBatch) {
 		bs.s.noBatch.Store(true)
 		bs.s.log.Warn("model lists TickPredictBatch but does not serve it: sending each cycle on its own from now on", "error", a.ended)
@@ -331,7 +373,7 @@ func (bs *batchStream) do(ctx context.Context, name string, d time.Duration, sen
 	ctxEnded := !stopCtx() // ctx ended: the stream is (being) cancelled
 	switch {
 	case timedOut:
-		err = status.Errorf(codes.DeadlineExceeded, "%s: no answer within %s on the batch stream", name, d)
+		err = status.Errorf(codes.DeadlineExceeded, "%s: no answer within %s on the %s stream", name, d, bs.kind)
 	case err == nil:
 		// An answer that arrived as ctx ended is the call's; the stream
 		// is cancelled all the same, so no later call may go on it (a

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/status"
+
 	"github.com/crunch-coordinator/coordinator/sdk"
 )
 
@@ -191,6 +193,94 @@ func TestTickPredictOverlappingCycles(t *testing.T) {
 	ticks, preds := ms.TickPredict(ctx, json.RawMessage(`{"cycle":"next"}`), args, kwargs)
 	if ticks["a"].Status != StatusSuccess || preds["a"].Status != StatusSuccess || s.live.opened.Load() != 1 {
 		t.Errorf("next cycle: Tick %s, Predict %s, %d streams opened; want SUCCESS on the one stream", ticks["a"].Status, preds["a"].Status, s.live.opened.Load())
+	}
+}
+
+// TestTickPredictLiveStreamOpenBounded holds the opening of a model's live
+// stream (the hook before the open waits until the stream's context ends,
+// as grpc-go's NewStream does while a plugin allows no new stream: such a
+// plugin needs a custom HTTP/2 server, so the hook stands in for it) and
+// checks that the open is bounded as the per-cycle TickPredict bounded
+// it: by Tick's deadline counted from the send (Tick TIMEOUT after about
+// Tick's deadline, Predict ABSENT while the model restarts) and by the
+// caller's ctx (an uncharged FAILED, the generation kept). Neither ends
+// the generation's context, and the next cycle opens a stream and answers
+// with its own Tick.
+func TestTickPredictLiveStreamOpenBounded(t *testing.T) {
+	t.Parallel()
+	const tickTO, predTO = 800 * time.Millisecond, 1500 * time.Millisecond
+	for _, tc := range []struct {
+		name           string
+		cancelCtx      bool // the hook cancels the caller's ctx
+		tick, pred     Status
+		sameGeneration bool // the next cycle runs on the same generation
+	}{
+		{name: "tick deadline", tick: StatusTimeout, pred: StatusAbsent},
+		{name: "caller ctx", cancelCtx: true, tick: StatusFailed, pred: StatusFailed, sameGeneration: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			opts := testOptions(t)
+			opts.CallTimeouts = map[string]time.Duration{sdk.MethodTick: tickTO, sdk.MethodPredict: predTO}
+			started := make(chan int, 8)
+			opts.OnEvent = func(e Event) {
+				if e.Kind == EventStarted {
+					started <- e.Generation
+				}
+			}
+			ctx := ctxT(t, 60*time.Second)
+			ms, err := StartModels(ctx, []PluginSpec{mspec(testMarker(t), "m", modelBin)}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = ms.Close() })
+			s := ms.sup("m")
+			gen := <-started
+			cctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			held := 0
+			s.beforeStreamOpen = func(sctx context.Context) error {
+				held++
+				if held > 1 {
+					return nil
+				}
+				if tc.cancelCtx {
+					cancel()
+				}
+				<-sctx.Done()
+				return status.FromContextError(sctx.Err()).Err()
+			}
+			args, kwargs := []json.RawMessage{json.RawMessage(`"BTC"`)}, json.RawMessage(`{}`)
+			genCtx := s.serving().streams
+			ticks, preds := ms.TickPredict(cctx, json.RawMessage(`{"cycle":0}`), args, kwargs)
+			tick, pred := ticks["m"], preds["m"]
+			if tick.Status != tc.tick || pred.Status != tc.pred {
+				t.Fatalf("held open: Tick %s (%v), Predict %s (%v); want %s, %s", tick.Status, tick.Err, pred.Status, pred.Err, tc.tick, tc.pred)
+			}
+			if !tc.cancelCtx && (tick.Duration < tickTO || tick.Duration > tickTO+predTO/2) {
+				t.Errorf("Tick timed out after %s, want about %s", tick.Duration, tickTO)
+			}
+			if tc.sameGeneration && genCtx.Err() != nil {
+				t.Errorf("the generation's stream context ended with the open: %v", genCtx.Err())
+			}
+			if !tc.sameGeneration {
+				for g := range started {
+					if g > gen {
+						break
+					}
+				}
+			}
+			input := json.RawMessage(`{"cycle":1}`)
+			ticks, preds = ms.TickPredict(ctx, input, args, kwargs)
+			tick, pred = ticks["m"], preds["m"]
+			if tick.Status != StatusSuccess || pred.Status != StatusSuccess {
+				t.Fatalf("next cycle: Tick %s (%v), Predict %s (%v); want SUCCESS", tick.Status, tick.Err, pred.Status, pred.Err)
+			}
+			checkEcho(t, pred.Output, input)
+			if n := s.live.opened.Load(); n != 2 || held != 2 {
+				t.Errorf("%d live streams started, %d opens; want 2, 2", n, held)
+			}
+		})
 	}
 }
 

@@ -76,6 +76,11 @@ type supervisor struct {
 	// answer of the Predict sent with it is read (a test orders the
 	// process's exit there).
 	afterStreamTick func(in *instance)
+	// beforeStreamOpen, set by tests before any call, runs before a live
+	// or batch stream is opened, with the stream's context; an error is
+	// the open's (a test holds the open there until the context ends, as
+	// grpc-go's NewStream does while the plugin allows no new stream).
+	beforeStreamOpen func(ctx context.Context) error
 	// live is the model's stream kept open across live TickPredict cycles.
 	live liveStream
 }

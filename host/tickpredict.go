@@ -33,10 +33,13 @@ import (
 // open across cycles (its live stream), so a cycle costs it one request
 // and two answers on an open stream instead of a new stream: the stream
 // is opened on the first cycle that can use it, on the generation serving
-// then, and runs the cycle's calls exactly as a ModelBatch does (Tick's
-// input with the Predict call in one request, each deadline enforced by
-// the host, each outcome applied through the same classification,
-// restarts and stop rules). It is ended by an outcome that ends it
+// then, by that cycle's Tick (the open counts against Tick's deadline and
+// is abandoned when the cycle's ctx ends, as a per-cycle TickPredict
+// stream's open is: an open still pending at Tick's deadline is Tick's
+// TIMEOUT), lives as long as that generation, and runs the cycle's calls
+// exactly as a ModelBatch does (Tick's input with the Predict call in one
+// request, each deadline enforced by the host, each outcome applied
+// through the same classification, restarts and stop rules). It is ended by an outcome that ends it
 // (timeout, crash, protocol error, an answer over the size bound), by the
 // cycle's ctx ending, and when its generation no longer serves (a
 // restart, a reload, a cool-down, a stop, Close: the generation's streams
@@ -100,7 +103,10 @@ func (m *ModelSet) tickPredictLive(ctx context.Context, s *supervisor, input jso
 	if ls.bs == nil || !ls.bs.live() { // ended, or its generation no longer serves
 		ls.bs = nil
 		if in := s.serving(); in != nil {
-			ls.bs = s.openBatchStream(in.streams, in)
+			// The stream lives as long as its generation (in.streams);
+			// it is opened by this cycle's Tick, within Tick's deadline
+			// and ctx (batchStream.cycle), as a TickPredict stream is.
+			ls.bs = s.newBatchStream(in.streams, in, "live")
 		}
 		if ls.bs == nil {
 			return m.tickPredictOne(ctx, s, input, args, kwargs, predBytes)
