@@ -11,13 +11,14 @@ import (
 
 // TestModelBatchMatchesCycleByCycle runs the same three cycles (Tick and
 // two Predict calls each) through a ModelBatch and, on a second set of
-// the same models, cycle by cycle through TickPredict then Predict, and
-// checks that every call gets the same result: statuses, outputs (which
-// echo the Tick the model last saw, so the order is checked too), each
-// failure attributed to its own cycle and call, and each call's own
-// deadline counted from when the host sent the call. Models without the batch
-// (an older SDK, a plugin that lists it without serving it) get the calls
-// one by one. After a crash or a timeout, the model's later calls go one
+// the same models, cycle by cycle through TickPredict (each cycle on its
+// own round trip, not on a live stream, which runs the batch's code) then
+// Predict, and checks that every call gets the same result: statuses,
+// outputs (which echo the Tick the model last saw, so the order is
+// checked too), each failure attributed to its own cycle and call, and
+// each call's own deadline counted from when the host sent the call.
+// Models without the batch (an older SDK, a plugin that lists it without
+// serving it) get the calls one by one. After a crash or a timeout, the model's later calls go one
 // by one (it is restarting: ABSENT on both paths, compared up to there).
 func TestModelBatchMatchesCycleByCycle(t *testing.T) {
 	t.Parallel()
@@ -47,10 +48,11 @@ func TestModelBatchMatchesCycleByCycle(t *testing.T) {
 		"old":         {{StatusSuccess, StatusSuccess, StatusSuccess}, {StatusSuccess, StatusSuccess, StatusSuccess}, {StatusSuccess, StatusSuccess, StatusSuccess}},
 		"batchliar":   {{StatusSuccess, StatusSuccess, StatusSuccess}, {StatusSuccess, StatusSuccess, StatusSuccess}, {StatusSuccess, StatusSuccess, StatusSuccess}},
 	}
-	start := func() *ModelSet {
+	start := func(noLive bool) *ModelSet {
 		opts := testOptions(t)
 		opts.CallTimeouts = map[string]time.Duration{sdk.MethodTick: tickTO, sdk.MethodPredict: predTO}
 		opts.MaxConsecutiveFailures = 100 // compare classification, not cool-downs
+		opts.noLiveStream = noLive
 		ms, err := StartModels(ctxT(t, 60*time.Second), specs(testMarker(t)), opts)
 		if err != nil {
 			t.Fatal(err)
@@ -66,7 +68,10 @@ func TestModelBatchMatchesCycleByCycle(t *testing.T) {
 		}
 		cycles = append(cycles, c)
 	}
-	one, batched := start(), start()
+	// The cycle-by-cycle side sends each cycle on its own TickPredict
+	// round trip (tickPredictOne), not on a live stream: a live stream
+	// runs batchStream.cycle, the code under test on the batch side.
+	one, batched := start(true), start(false)
 	ctx := ctxT(t, 60*time.Second)
 
 	type results struct {

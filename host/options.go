@@ -105,6 +105,11 @@ type Options struct {
 	MaxOutputBytes         int
 	Sandbox                sandbox.Config
 	OnEvent                func(Event)
+
+	// noLiveStream, set by tests, makes live TickPredict send every cycle
+	// on its own (tickPredictOne) instead of on a model's live stream, so
+	// that path is checked against the same expectations.
+	noLiveStream bool
 }
 
 // Defaults applied by withDefaults.

@@ -96,7 +96,7 @@ type liveStream struct {
 // generation serves now.
 func (m *ModelSet) tickPredictLive(ctx context.Context, s *supervisor, input json.RawMessage, args []json.RawMessage, kwargs json.RawMessage, predBytes int) (tick, pred CallResult) {
 	ls := &s.live
-	if !tickPredictFits(len(input), predBytes) || !ls.mu.TryLock() {
+	if s.opts.noLiveStream || !tickPredictFits(len(input), predBytes) || !ls.mu.TryLock() {
 		return m.tickPredictOne(ctx, s, input, args, kwargs, predBytes)
 	}
 	defer ls.mu.Unlock()

@@ -19,9 +19,27 @@ import (
 // TickPredict (an older SDK, a plugin that lists it but does not serve it)
 // get the two calls. A process that exits at once in Predict may be seen
 // as Tick's crash on the combined call; the model then gets two calls and
-// the next crash is Predict's.
+// the next crash is Predict's. The table runs on both ways TickPredict
+// sends a cycle: a model's live stream (kept across cycles) and a
+// TickPredict round trip per cycle (tickPredictOne: a cycle that overlaps
+// another, a replay's cycle after its stream ended), which a test option
+// (Options.noLiveStream) makes every cycle take.
 func TestTickPredictMatchesTickThenPredict(t *testing.T) {
 	t.Parallel()
+	for _, path := range []struct {
+		name   string
+		noLive bool
+	}{{"live stream", false}, {"per cycle", true}} {
+		t.Run(path.name, func(t *testing.T) {
+			t.Parallel()
+			testTickPredictMatchesTickThenPredict(t, path.noLive)
+		})
+	}
+}
+
+// testTickPredictMatchesTickThenPredict is TestTickPredictMatchesTickThenPredict
+// with TickPredict's cycles on the live stream or, when noLive, one by one.
+func testTickPredictMatchesTickThenPredict(t *testing.T, noLive bool) {
 	const tickTO, predTO = 800 * time.Millisecond, 1500 * time.Millisecond
 	specs := func(marker string) []PluginSpec {
 		return []PluginSpec{
@@ -53,9 +71,10 @@ func TestTickPredictMatchesTickThenPredict(t *testing.T) {
 	input := json.RawMessage(`{"price":42}`)
 	args := []json.RawMessage{json.RawMessage(`"BTC"`), json.RawMessage(`60`)}
 	kwargs := json.RawMessage(`{"horizon":60}`)
-	start := func() *ModelSet {
+	start := func(noLive bool) *ModelSet {
 		opts := testOptions(t)
 		opts.CallTimeouts = map[string]time.Duration{sdk.MethodTick: tickTO, sdk.MethodPredict: predTO}
+		opts.noLiveStream = noLive
 		ms, err := StartModels(ctxT(t, 60*time.Second), specs(testMarker(t)), opts)
 		if err != nil {
 			t.Fatal(err)
@@ -63,7 +82,7 @@ func TestTickPredictMatchesTickThenPredict(t *testing.T) {
 		t.Cleanup(func() { _ = ms.Close() })
 		return ms
 	}
-	two, one := start(), start()
+	two, one := start(false), start(noLive)
 	// The SDK's models offer TickPredict; the raw (older) ones do not.
 	for _, id := range []string{"ok", "sleep", "old", "liar"} {
 		in := one.sup(id).cur
