@@ -138,7 +138,7 @@ func batchable(cycles []BatchCycle) bool {
 			return false
 		}
 		for _, p := range c.Calls {
-			if predictBytes(p.Args, p.Kwargs)+16 > maxRequestPayload() {
+			if !fitsOneRequest(predictBytes(p.Args, p.Kwargs)) {
 				return false
 			}
 		}
@@ -325,6 +325,9 @@ func (bs *batchStream) cycle(ctx context.Context, m *ModelSet, c BatchCycle) (ti
 		tick, preds = m.cycleOne(ctx, bs.s, c)
 		return tick, preds, false
 	}
+	if h := bs.s.beforeStreamTickClassified; h != nil && tickAbsent == nil {
+		h(bs.in)
+	}
 	tick = bs.apply(ctx, m, sdk.MethodTick, a, tickAbsent)
 	switch {
 	case tick.Status == StatusCrashed || tick.Status == StatusTimeout:
@@ -399,8 +402,10 @@ func (bs *batchStream) do(ctx context.Context, name string, d time.Duration, sen
 // the process exited or was retired since the last answer, or the model
 // was taken out, the stream ends and the call goes one by one (ABSENT
 // while the model restarts, not a crash charged to a call never sent).
-// A Predict sent with Tick is bound to the stream and is not asked again
-// (do checks only that the model still takes calls).
+// A Predict sent with Tick is bound to the stream (do checks only that
+// the model still takes calls), unless Tick's outcome ended the stream
+// (CRASHED, TIMEOUT: the model is restarting): then it is asked anew
+// (ABSENT), as on two calls.
 func (bs *batchStream) live() bool {
 	if bs.dead {
 		return false
@@ -437,12 +442,10 @@ func (bs *batchStream) apply(ctx context.Context, m *ModelSet, name string, a ba
 	if res.Status == StatusSuccess {
 		res.Output = out
 	}
-	// Tick went with the cycle's first Predict: a process that died
-	// before Tick's outcome left it may have died in that Predict (see
-	// TickPredict). Any other call is alone on the stream, so its crash
-	// is its own.
-	if name == sdk.MethodTick && a.ended != nil && res.Status == StatusCrashed && !s.twoCalls.Swap(true) {
-		s.log.Warn("model process died on a TickPredictBatch stream before Tick's outcome arrived (counted as Tick's crash): calling Tick and Predict on their own from now on, so a crash that repeats is classified exactly")
+	// Tick went with the cycle's first Predict. Any other call is alone
+	// on the stream, so its crash is its own.
+	if name == sdk.MethodTick {
+		s.combinedTickOutcome(res.Status)
 	}
 	return res
 }

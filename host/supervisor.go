@@ -76,6 +76,11 @@ type supervisor struct {
 	// answer of the Predict sent with it is read (a test orders the
 	// process's exit there).
 	afterStreamTick func(in *instance)
+	// beforeStreamTickClassified, set by tests before any call, runs
+	// after Tick's outcome was read off a TickPredict or batch stream on
+	// in (or the read failed), before it is classified (a test orders the
+	// process's exit there).
+	beforeStreamTickClassified func(in *instance)
 	// beforeStreamOpen, set by tests before any call, runs before a live
 	// or batch stream is opened, with the stream's context; an error is
 	// the open's (a test holds the open there until the context ends, as
@@ -449,7 +454,7 @@ func (s *supervisor) call(ctx context.Context, name string, wait bool, reqBytes 
 // (Refusing it because the supervisor saw the exit first, as acquire
 // would, made the crash an uncharged ABSENT.)
 func (s *supervisor) callOn(ctx context.Context, name string, on *instance, wait bool, reqBytes int, fn func(context.Context, *instance) error) CallResult {
-	if reqBytes > maxRequestPayload() {
+	if !fitsOneRequest(reqBytes) {
 		err := fmt.Errorf("%w: %d bytes of JSON, limit %d", ErrRequestTooLarge, reqBytes, wire.MaxMessageBytes)
 		return CallResult{Status: StatusFailed, Err: &CallError{Plugin: s.spec.ID, Callable: name, Status: StatusFailed, Err: err}}
 	}
@@ -516,7 +521,10 @@ func (s *supervisor) refused(name string, wait bool, err error) CallResult {
 // finish classifies the outcome err of call name on in, which took dur,
 // and applies it: restart, stop rules. The outcome has just arrived (also
 // on a stream, which is read in lockstep), so a process that has exited or
-// a generation retired by now is this call's crash, as on any call.
+// a generation retired by now is this call's crash (unless the outcome is
+// SUCCESS), as on any call. (For Tick's failed outcome on a request that
+// also carried a Predict call, the exit may be that Predict's: see
+// combinedTickOutcome.)
 func (s *supervisor) finish(ctx, callCtx context.Context, name string, in *instance, err error, dur time.Duration) CallResult {
 	st, charge := classifyCall(ctx, callCtx, err, in.done)
 	if st == StatusFailed && charge && in.retired.Load() {
@@ -550,6 +558,11 @@ func (s *supervisor) finish(ctx, callCtx context.Context, name string, in *insta
 
 // maxRequestPayload leaves room for the protobuf framing around the JSON.
 func maxRequestPayload() int { return wire.MaxMessageBytes - 64<<10 }
+
+// fitsOneRequest says whether jsonBytes of JSON payload (one call's, or
+// Tick's input and a Predict call's sent together) are within the size
+// bound of one request message: the one size rule of every request.
+func fitsOneRequest(jsonBytes int) bool { return jsonBytes <= maxRequestPayload() }
 
 // errReloaded is the restart cause of a reload.
 var errReloaded = errors.New("reloaded: binary rebuilt")

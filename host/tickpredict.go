@@ -51,9 +51,12 @@ import (
 // A Predict result's Duration runs from Tick's answer to Predict's on the
 // combined round trip (so it does not include sending the request).
 //
-// A process that exits after Tick's outcome left it, before Predict's
+// A process that exits after Tick's SUCCESS left it, before Predict's
 // answer, is Predict's CRASHED (counted by the stop rules as on two
 // calls), also when the host notices the exit before it reads the stream.
+// After a failed Tick, an exit the host notices before it classifies
+// Tick's outcome is Tick's CRASHED (Predict ABSENT), and the model gets
+// two calls from then on, as below.
 //
 // One case cannot be told apart on one round trip: the plugin process dies
 // (os.Exit, a fatal runtime error, a kill) right after Tick, before Tick's
@@ -121,7 +124,7 @@ func (m *ModelSet) tickPredictLive(ctx context.Context, s *supervisor, input jso
 // (inputBytes of JSON) and a Predict call (predBytes, see predictBytes)
 // is within the size bound of one message.
 func tickPredictFits(inputBytes, predBytes int) bool {
-	return inputBytes+predBytes <= maxRequestPayload()
+	return fitsOneRequest(inputBytes + predBytes)
 }
 
 // tickPredictOne runs Tick then Predict on one model (see TickPredict):
@@ -153,6 +156,9 @@ func (m *ModelSet) tickPredictOne(ctx context.Context, s *supervisor, input json
 		c, err := mc.OpenTickPredict(sctx, input, args, kwargs, tickTO, predTO)
 		if err == nil {
 			err = c.Tick()
+			if h := s.beforeStreamTickClassified; h != nil {
+				h(in)
+			}
 		}
 		if !stop() { // Tick's deadline passed (or ctx ended): the stream is gone
 			cancel()
@@ -168,8 +174,8 @@ func (m *ModelSet) tickPredictOne(ctx context.Context, s *supervisor, input json
 		call, callIn, end = c, in, cancel
 		return err
 	})
-	if streamed && tick.Status == StatusCrashed && !s.twoCalls.Swap(true) {
-		s.log.Warn("model process died during TickPredict before Tick's outcome arrived (counted as Tick's crash): calling Tick and Predict from now on, so a crash that repeats is classified exactly")
+	if streamed {
+		s.combinedTickOutcome(tick.Status)
 	}
 	// Predict's request went out with Tick's: unless Tick's outcome
 	// retired the generation (CRASHED, TIMEOUT: the model is restarting,
@@ -203,6 +209,20 @@ func (m *ModelSet) tickPredictOne(ctx context.Context, s *supervisor, input json
 		pred.Output = output
 	}
 	return tick, pred
+}
+
+// combinedTickOutcome applies the rule for Tick's outcome st on a request
+// that also carried a Predict call (a TickPredict stream, a live or batch
+// stream's cycle): a CRASHED Tick may be that Predict's crash (the process
+// died before Tick's outcome left it, or after a failed Tick's outcome
+// left it but before the host classified it), which one round trip cannot
+// tell apart, so s sends Tick and Predict as two calls from now on (until
+// a reload: no stream either), and a crash that repeats is classified
+// exactly.
+func (s *supervisor) combinedTickOutcome(st Status) {
+	if st == StatusCrashed && !s.twoCalls.Swap(true) {
+		s.log.Warn("model process died on a request carrying Tick and Predict, counted as Tick's crash: calling Tick and Predict on their own from now on, so a crash that repeats is classified exactly")
+	}
 }
 
 // tickPredictTimeouts are the deadlines of Tick and of the Predict sent

@@ -160,3 +160,69 @@ func restartWatchOptions(t *testing.T) (Options, <-chan int) {
 	}
 	return opts, restarted
 }
+
+// TestTickPredictExitSeenBeforeFailedTickClassified forces the other
+// order on the combined request (review L1, L2): Tick's outcome arrives
+// as the model's error, then the Predict sent with it makes the process
+// exit (-tick-mode fail -mode exitsignal), and the supervisor has seen
+// the exit before Tick's outcome is classified (the hook before the
+// classification signals the model and waits for the restart). The exit
+// is counted as Tick's crash (one round trip cannot tell), so on both
+// paths (the live stream and the per-cycle TickPredict) Tick is CRASHED,
+// Predict ABSENT (asked anew: the stream ended with Tick's outcome),
+// one failure is charged, and the model gets Tick and Predict as two
+// calls from now on.
+func TestTickPredictExitSeenBeforeFailedTickClassified(t *testing.T) {
+	t.Parallel()
+	for _, path := range []struct {
+		name   string
+		noLive bool
+	}{{"live stream", false}, {"per cycle", true}} {
+		t.Run(path.name, func(t *testing.T) {
+			t.Parallel()
+			opts, restarted := restartWatchOptions(t)
+			opts.noLiveStream = path.noLive
+			ctx := ctxT(t, 60*time.Second)
+			ms, err := StartModels(ctx, []PluginSpec{mspec(testMarker(t), "m", modelBin, "-tick-mode", "fail", "-mode", "exitsignal")}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = ms.Close() })
+			s := ms.sup("m")
+			hooked := false
+			s.beforeStreamTickClassified = func(in *instance) {
+				hooked = true
+				if err := syscall.Kill(in.run.processID(), syscall.SIGUSR1); err != nil {
+					t.Errorf("signal the model: %v", err)
+					return
+				}
+				select {
+				case <-restarted:
+				case <-ctx.Done():
+					t.Errorf("the supervisor did not see the model exit: %v", ctx.Err())
+				}
+			}
+			ticks, preds := ms.TickPredict(ctx, json.RawMessage(`{"price":42}`), []json.RawMessage{json.RawMessage(`"BTC"`)}, json.RawMessage(`{}`))
+			if !hooked {
+				t.Fatalf("Tick %s (%v) did not go on a stream", ticks["m"].Status, ticks["m"].Err)
+			}
+			if ticks["m"].Status != StatusCrashed || preds["m"].Status != StatusAbsent {
+				t.Errorf("Tick %s (%v), Predict %s (%v); want CRASHED, ABSENT", ticks["m"].Status, ticks["m"].Err, preds["m"].Status, preds["m"].Err)
+			}
+			if st := ms.States()[0]; st.ConsecutiveFailures != 1 {
+				t.Errorf("%d consecutive failures, want 1", st.ConsecutiveFailures)
+			}
+			if !s.twoCalls.Load() {
+				t.Error("the model keeps the combined request after an unattributed crash")
+			}
+			if !path.noLive {
+				s.live.mu.Lock()
+				dead := s.live.bs == nil || s.live.bs.dead
+				s.live.mu.Unlock()
+				if !dead {
+					t.Error("the live stream is still open after Tick's crash")
+				}
+			}
+		})
+	}
+}
