@@ -325,8 +325,8 @@ func (bs *batchStream) cycle(ctx context.Context, m *ModelSet, c BatchCycle) (ti
 		tick, preds = m.cycleOne(ctx, bs.s, c)
 		return tick, preds, false
 	}
-	if h := bs.s.beforeStreamTickClassified; h != nil && tickAbsent == nil {
-		h(bs.in)
+	if h := bs.s.beforeStreamClassified; h != nil && tickAbsent == nil {
+		h(bs.in, sdk.MethodTick)
 	}
 	tick = bs.apply(ctx, m, sdk.MethodTick, a, tickAbsent)
 	switch {
@@ -349,6 +349,9 @@ func (bs *batchStream) cycle(ctx context.Context, m *ModelSet, c BatchCycle) (ti
 			send = bs.call.ThenPredict
 		}
 		a, absent := bs.do(ctx, sdk.MethodPredict, bs.predTO, send)
+		if h := bs.s.beforeStreamClassified; h != nil && absent == nil {
+			h(bs.in, sdk.MethodPredict)
+		}
 		preds[j] = bs.apply(ctx, m, sdk.MethodPredict, a, absent)
 	}
 	return tick, preds, tickAbsent == nil

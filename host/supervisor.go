@@ -76,11 +76,11 @@ type supervisor struct {
 	// answer of the Predict sent with it is read (a test orders the
 	// process's exit there).
 	afterStreamTick func(in *instance)
-	// beforeStreamTickClassified, set by tests before any call, runs
-	// after Tick's outcome was read off a TickPredict or batch stream on
-	// in (or the read failed), before it is classified (a test orders the
-	// process's exit there).
-	beforeStreamTickClassified func(in *instance)
+	// beforeStreamClassified, set by tests before any call, runs after
+	// the outcome of call name (Tick, Predict) was read off a TickPredict
+	// or batch stream on in (or the read failed), before it is classified
+	// (a test orders the process's exit there).
+	beforeStreamClassified func(in *instance, name string)
 	// beforeStreamOpen, set by tests before any call, runs before a live
 	// or batch stream is opened, with the stream's context; an error is
 	// the open's (a test holds the open there until the context ends, as

@@ -156,8 +156,8 @@ func (m *ModelSet) tickPredictOne(ctx context.Context, s *supervisor, input json
 		c, err := mc.OpenTickPredict(sctx, input, args, kwargs, tickTO, predTO)
 		if err == nil {
 			err = c.Tick()
-			if h := s.beforeStreamTickClassified; h != nil {
-				h(in)
+			if h := s.beforeStreamClassified; h != nil {
+				h(in, sdk.MethodTick)
 			}
 		}
 		if !stop() { // Tick's deadline passed (or ctx ended): the stream is gone
@@ -196,6 +196,9 @@ func (m *ModelSet) tickPredictOne(ctx context.Context, s *supervisor, input json
 		if on != nil {
 			stop := context.AfterFunc(cctx, end)
 			out, err = call.Predict()
+			if h := s.beforeStreamClassified; h != nil {
+				h(on, sdk.MethodPredict)
+			}
 			if !stop() {
 				err = deadlineErr(cctx, err)
 			}

@@ -190,7 +190,10 @@ func TestTickPredictExitSeenBeforeFailedTickClassified(t *testing.T) {
 			t.Cleanup(func() { _ = ms.Close() })
 			s := ms.sup("m")
 			hooked := false
-			s.beforeStreamTickClassified = func(in *instance) {
+			s.beforeStreamClassified = func(in *instance, name string) {
+				if name != sdk.MethodTick {
+					return
+				}
 				hooked = true
 				if err := syscall.Kill(in.run.processID(), syscall.SIGUSR1); err != nil {
 					t.Errorf("signal the model: %v", err)
@@ -222,6 +225,64 @@ func TestTickPredictExitSeenBeforeFailedTickClassified(t *testing.T) {
 				if !dead {
 					t.Error("the live stream is still open after Tick's crash")
 				}
+			}
+		})
+	}
+}
+
+// TestTickPredictExitSeenBeforePredictFailureClassified: Predict's answer
+// arrives on the stream as the model's error (-mode fail), then the
+// process is killed and the supervisor sees the exit before that answer
+// is classified (the hook before the classification kills it and waits
+// for the restart). As on any call, an exit seen by the time an outcome
+// is classified is that call's crash: Predict CRASHED (charged once),
+// Tick SUCCESS, and the model keeps the combined request (the crash is
+// attributed). Runs on the live stream and on the per-cycle TickPredict.
+func TestTickPredictExitSeenBeforePredictFailureClassified(t *testing.T) {
+	t.Parallel()
+	for _, path := range []struct {
+		name   string
+		noLive bool
+	}{{"live stream", false}, {"per cycle", true}} {
+		t.Run(path.name, func(t *testing.T) {
+			t.Parallel()
+			opts, restarted := restartWatchOptions(t)
+			opts.noLiveStream = path.noLive
+			ctx := ctxT(t, 60*time.Second)
+			ms, err := StartModels(ctx, []PluginSpec{mspec(testMarker(t), "m", modelBin, "-mode", "fail")}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = ms.Close() })
+			s := ms.sup("m")
+			hooked := false
+			s.beforeStreamClassified = func(in *instance, name string) {
+				if name != sdk.MethodPredict {
+					return
+				}
+				hooked = true
+				if err := syscall.Kill(in.run.processID(), syscall.SIGKILL); err != nil {
+					t.Errorf("kill the model: %v", err)
+					return
+				}
+				select {
+				case <-restarted:
+				case <-ctx.Done():
+					t.Errorf("the supervisor did not see the model exit: %v", ctx.Err())
+				}
+			}
+			ticks, preds := ms.TickPredict(ctx, json.RawMessage(`{"price":42}`), []json.RawMessage{json.RawMessage(`"BTC"`)}, json.RawMessage(`{}`))
+			if !hooked {
+				t.Fatalf("Tick %s (%v), Predict %s (%v): Predict's answer did not come on a stream", ticks["m"].Status, ticks["m"].Err, preds["m"].Status, preds["m"].Err)
+			}
+			if ticks["m"].Status != StatusSuccess || preds["m"].Status != StatusCrashed {
+				t.Errorf("Tick %s (%v), Predict %s (%v); want SUCCESS, CRASHED", ticks["m"].Status, ticks["m"].Err, preds["m"].Status, preds["m"].Err)
+			}
+			if st := ms.States()[0]; st.ConsecutiveFailures != 1 {
+				t.Errorf("%d consecutive failures, want 1", st.ConsecutiveFailures)
+			}
+			if s.twoCalls.Load() {
+				t.Error("the model was switched to two calls after an attributed crash")
 			}
 		})
 	}
