@@ -290,7 +290,8 @@ func (w *Worker) score(ctx context.Context, now, claimUntil time.Time, final str
 		wg       sync.WaitGroup
 		mu       sync.Mutex // guards everything below and res
 		firstErr error
-		done     bool // a claim came back short or changed nothing, or a batch failed
+		done     bool // a batch failed: every lane stops
+		drained  bool // a lane's claim came back short or changed nothing: no new lane starts
 		lanes    = 1
 		calls    int // claim transactions run, including empty ones
 	)
@@ -331,12 +332,18 @@ func (w *Worker) score(ctx context.Context, now, claimUntil time.Time, final str
 				res.OldestWaiting = b.oldestWaiting
 			}
 			if claimed < w.cfg.BatchSize || len(b.updates) == 0 {
+				// Only this lane is done: a short claim says that nothing
+				// else was claimable when it ran, but a concurrent lane's
+				// claim may still hold pending predictions of the instants
+				// it locked (a claim locks whole instants and takes up to
+				// a batch of their predictions); that lane, whose claim was
+				// full, claims again and takes them.
 				res.Waiting = max(res.Waiting, b.waiting)
-				done = true
+				drained = true
 				mu.Unlock()
 				return
 			}
-			if lanes < w.cfg.Concurrency {
+			if lanes < w.cfg.Concurrency && !drained {
 				lanes++
 				wg.Go(lane)
 			}
