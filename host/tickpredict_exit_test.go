@@ -174,60 +174,26 @@ func restartWatchOptions(t *testing.T) (Options, <-chan int) {
 // calls from now on.
 func TestTickPredictExitSeenBeforeFailedTickClassified(t *testing.T) {
 	t.Parallel()
-	for _, path := range []struct {
-		name   string
-		noLive bool
-	}{{"live stream", false}, {"per cycle", true}} {
-		t.Run(path.name, func(t *testing.T) {
-			t.Parallel()
-			opts, restarted := restartWatchOptions(t)
-			opts.noLiveStream = path.noLive
-			ctx := ctxT(t, 60*time.Second)
-			ms, err := StartModels(ctx, []PluginSpec{mspec(testMarker(t), "m", modelBin, "-tick-mode", "fail", "-mode", "exitsignal")}, opts)
-			if err != nil {
-				t.Fatal(err)
+	onBothPaths(t, func(t *testing.T, noLive bool) {
+		ms, s, ticks, preds := exitBeforeClassified(t, noLive, sdk.MethodTick, syscall.SIGUSR1, "-tick-mode", "fail", "-mode", "exitsignal")
+		if ticks["m"].Status != StatusCrashed || preds["m"].Status != StatusAbsent {
+			t.Errorf("Tick %s (%v), Predict %s (%v); want CRASHED, ABSENT", ticks["m"].Status, ticks["m"].Err, preds["m"].Status, preds["m"].Err)
+		}
+		if st := ms.States()[0]; st.ConsecutiveFailures != 1 {
+			t.Errorf("%d consecutive failures, want 1", st.ConsecutiveFailures)
+		}
+		if !s.twoCalls.Load() {
+			t.Error("the model keeps the combined request after an unattributed crash")
+		}
+		if !noLive {
+			s.live.mu.Lock()
+			dead := s.live.bs == nil || s.live.bs.dead
+			s.live.mu.Unlock()
+			if !dead {
+				t.Error("the live stream is still open after Tick's crash")
 			}
-			t.Cleanup(func() { _ = ms.Close() })
-			s := ms.sup("m")
-			hooked := false
-			s.beforeStreamClassified = func(in *instance, name string) {
-				if name != sdk.MethodTick {
-					return
-				}
-				hooked = true
-				if err := syscall.Kill(in.run.processID(), syscall.SIGUSR1); err != nil {
-					t.Errorf("signal the model: %v", err)
-					return
-				}
-				select {
-				case <-restarted:
-				case <-ctx.Done():
-					t.Errorf("the supervisor did not see the model exit: %v", ctx.Err())
-				}
-			}
-			ticks, preds := ms.TickPredict(ctx, json.RawMessage(`{"price":42}`), []json.RawMessage{json.RawMessage(`"BTC"`)}, json.RawMessage(`{}`))
-			if !hooked {
-				t.Fatalf("Tick %s (%v) did not go on a stream", ticks["m"].Status, ticks["m"].Err)
-			}
-			if ticks["m"].Status != StatusCrashed || preds["m"].Status != StatusAbsent {
-				t.Errorf("Tick %s (%v), Predict %s (%v); want CRASHED, ABSENT", ticks["m"].Status, ticks["m"].Err, preds["m"].Status, preds["m"].Err)
-			}
-			if st := ms.States()[0]; st.ConsecutiveFailures != 1 {
-				t.Errorf("%d consecutive failures, want 1", st.ConsecutiveFailures)
-			}
-			if !s.twoCalls.Load() {
-				t.Error("the model keeps the combined request after an unattributed crash")
-			}
-			if !path.noLive {
-				s.live.mu.Lock()
-				dead := s.live.bs == nil || s.live.bs.dead
-				s.live.mu.Unlock()
-				if !dead {
-					t.Error("the live stream is still open after Tick's crash")
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestTickPredictExitSeenBeforePredictFailureClassified: Predict's answer
@@ -240,50 +206,70 @@ func TestTickPredictExitSeenBeforeFailedTickClassified(t *testing.T) {
 // attributed). Runs on the live stream and on the per-cycle TickPredict.
 func TestTickPredictExitSeenBeforePredictFailureClassified(t *testing.T) {
 	t.Parallel()
+	onBothPaths(t, func(t *testing.T, noLive bool) {
+		ms, s, ticks, preds := exitBeforeClassified(t, noLive, sdk.MethodPredict, syscall.SIGKILL, "-mode", "fail")
+		if ticks["m"].Status != StatusSuccess || preds["m"].Status != StatusCrashed {
+			t.Errorf("Tick %s (%v), Predict %s (%v); want SUCCESS, CRASHED", ticks["m"].Status, ticks["m"].Err, preds["m"].Status, preds["m"].Err)
+		}
+		if st := ms.States()[0]; st.ConsecutiveFailures != 1 {
+			t.Errorf("%d consecutive failures, want 1", st.ConsecutiveFailures)
+		}
+		if s.twoCalls.Load() {
+			t.Error("the model was switched to two calls after an attributed crash")
+		}
+	})
+}
+
+// onBothPaths runs test on both ways TickPredict sends a model's cycle:
+// its live stream and a TickPredict round trip per cycle
+// (Options.noLiveStream), each as a parallel subtest.
+func onBothPaths(t *testing.T, test func(t *testing.T, noLive bool)) {
 	for _, path := range []struct {
 		name   string
 		noLive bool
 	}{{"live stream", false}, {"per cycle", true}} {
 		t.Run(path.name, func(t *testing.T) {
 			t.Parallel()
-			opts, restarted := restartWatchOptions(t)
-			opts.noLiveStream = path.noLive
-			ctx := ctxT(t, 60*time.Second)
-			ms, err := StartModels(ctx, []PluginSpec{mspec(testMarker(t), "m", modelBin, "-mode", "fail")}, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = ms.Close() })
-			s := ms.sup("m")
-			hooked := false
-			s.beforeStreamClassified = func(in *instance, name string) {
-				if name != sdk.MethodPredict {
-					return
-				}
-				hooked = true
-				if err := syscall.Kill(in.run.processID(), syscall.SIGKILL); err != nil {
-					t.Errorf("kill the model: %v", err)
-					return
-				}
-				select {
-				case <-restarted:
-				case <-ctx.Done():
-					t.Errorf("the supervisor did not see the model exit: %v", ctx.Err())
-				}
-			}
-			ticks, preds := ms.TickPredict(ctx, json.RawMessage(`{"price":42}`), []json.RawMessage{json.RawMessage(`"BTC"`)}, json.RawMessage(`{}`))
-			if !hooked {
-				t.Fatalf("Tick %s (%v), Predict %s (%v): Predict's answer did not come on a stream", ticks["m"].Status, ticks["m"].Err, preds["m"].Status, preds["m"].Err)
-			}
-			if ticks["m"].Status != StatusSuccess || preds["m"].Status != StatusCrashed {
-				t.Errorf("Tick %s (%v), Predict %s (%v); want SUCCESS, CRASHED", ticks["m"].Status, ticks["m"].Err, preds["m"].Status, preds["m"].Err)
-			}
-			if st := ms.States()[0]; st.ConsecutiveFailures != 1 {
-				t.Errorf("%d consecutive failures, want 1", st.ConsecutiveFailures)
-			}
-			if s.twoCalls.Load() {
-				t.Error("the model was switched to two calls after an attributed crash")
-			}
+			test(t, path.noLive)
 		})
 	}
+}
+
+// exitBeforeClassified starts model "m" (modelBin with args), sends it one
+// TickPredict cycle, and when the outcome of method arrives on the stream,
+// before it is classified, sends the process sig and waits until the
+// supervisor has seen the exit (its restart). It fails the test when the
+// outcome did not come on a stream.
+func exitBeforeClassified(t *testing.T, noLive bool, method string, sig syscall.Signal, args ...string) (ms *ModelSet, s *supervisor, ticks, preds map[string]CallResult) {
+	t.Helper()
+	opts, restarted := restartWatchOptions(t)
+	opts.noLiveStream = noLive
+	ctx := ctxT(t, 60*time.Second)
+	ms, err := StartModels(ctx, []PluginSpec{mspec(testMarker(t), "m", modelBin, args...)}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ms.Close() })
+	s = ms.sup("m")
+	hooked := false
+	s.beforeStreamClassified = func(in *instance, name string) {
+		if name != method {
+			return
+		}
+		hooked = true
+		if err := syscall.Kill(in.run.processID(), sig); err != nil {
+			t.Errorf("signal the model: %v", err)
+			return
+		}
+		select {
+		case <-restarted:
+		case <-ctx.Done():
+			t.Errorf("the supervisor did not see the model exit: %v", ctx.Err())
+		}
+	}
+	ticks, preds = ms.TickPredict(ctx, json.RawMessage(`{"price":42}`), []json.RawMessage{json.RawMessage(`"BTC"`)}, json.RawMessage(`{}`))
+	if !hooked {
+		t.Fatalf("Tick %s (%v), Predict %s (%v): %s's outcome did not come on a stream", ticks["m"].Status, ticks["m"].Err, preds["m"].Status, preds["m"].Err, method)
+	}
+	return ms, s, ticks, preds
 }

@@ -26,15 +26,7 @@ import (
 // (Options.noLiveStream) makes every cycle take.
 func TestTickPredictMatchesTickThenPredict(t *testing.T) {
 	t.Parallel()
-	for _, path := range []struct {
-		name   string
-		noLive bool
-	}{{"live stream", false}, {"per cycle", true}} {
-		t.Run(path.name, func(t *testing.T) {
-			t.Parallel()
-			testTickPredictMatchesTickThenPredict(t, path.noLive)
-		})
-	}
+	onBothPaths(t, testTickPredictMatchesTickThenPredict)
 }
 
 // testTickPredictMatchesTickThenPredict is TestTickPredictMatchesTickThenPredict
