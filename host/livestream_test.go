@@ -59,20 +59,8 @@ func TestTickPredictLiveStream(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			opts := testOptions(t)
-			opts.CallTimeouts = map[string]time.Duration{sdk.MethodTick: tickTO, sdk.MethodPredict: predTO}
-			started := make(chan int, 8)
-			opts.OnEvent = func(e Event) {
-				if e.Kind == EventStarted {
-					started <- e.Generation
-				}
-			}
 			ctx := ctxT(t, 60*time.Second)
-			ms, err := StartModels(ctx, []PluginSpec{mspec(testMarker(t), "m", modelBin, tc.args...)}, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = ms.Close() })
+			ms, started := startWatched(ctx, t, tickTO, predTO, tc.args...)
 			s := ms.sup("m")
 			gen := <-started
 			// newGeneration waits until a generation after gen serves.
@@ -220,20 +208,8 @@ func TestTickPredictLiveStreamOpenBounded(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			opts := testOptions(t)
-			opts.CallTimeouts = map[string]time.Duration{sdk.MethodTick: tickTO, sdk.MethodPredict: predTO}
-			started := make(chan int, 8)
-			opts.OnEvent = func(e Event) {
-				if e.Kind == EventStarted {
-					started <- e.Generation
-				}
-			}
 			ctx := ctxT(t, 60*time.Second)
-			ms, err := StartModels(ctx, []PluginSpec{mspec(testMarker(t), "m", modelBin)}, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = ms.Close() })
+			ms, started := startWatched(ctx, t, tickTO, predTO)
 			s := ms.sup("m")
 			gen := <-started
 			cctx, cancel := context.WithCancel(ctx)
@@ -346,4 +322,25 @@ func checkEcho(t *testing.T, output, input json.RawMessage) {
 	if err := json.Unmarshal(output, &out); err != nil || string(out.Tick) != string(input) {
 		t.Errorf("output %s does not echo the cycle's Tick %s", output, input)
 	}
+}
+
+// startWatched starts model "m" (modelBin with args) with Tick's and
+// Predict's deadlines tickTO and predTO; started receives the generation
+// of each start of it.
+func startWatched(ctx context.Context, t *testing.T, tickTO, predTO time.Duration, args ...string) (*ModelSet, chan int) {
+	t.Helper()
+	opts := testOptions(t)
+	opts.CallTimeouts = map[string]time.Duration{sdk.MethodTick: tickTO, sdk.MethodPredict: predTO}
+	started := make(chan int, 8)
+	opts.OnEvent = func(e Event) {
+		if e.Kind == EventStarted {
+			started <- e.Generation
+		}
+	}
+	ms, err := StartModels(ctx, []PluginSpec{mspec(testMarker(t), "m", modelBin, args...)}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ms.Close() })
+	return ms, started
 }

@@ -129,15 +129,7 @@ func TestLauncherAbstractSocketScoped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.Close()
-		}
-	}()
+	go acceptAndClose(l)
 	script := py + ` -c "
 import socket
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -261,15 +261,7 @@ func TestLauncherModelNoDial(t *testing.T) {
 	if err := os.Chmod(path, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.Close()
-		}
-	}()
+	go acceptAndClose(ln)
 	script := py + ` -c "
 import socket, os
 def tryit(name, f):
@@ -322,5 +314,17 @@ func checkOutcomes(t *testing.T, p Plugin, script string, want map[string]string
 		if got[k] != v {
 			t.Errorf("%s: expected %s, got %q (all: %s)", k, v, got[k], out)
 		}
+	}
+}
+
+// acceptAndClose accepts and closes connections on l until it is closed
+// (a listener standing for a host daemon the sandboxed plugin tries).
+func acceptAndClose(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		_ = c.Close()
 	}
 }
